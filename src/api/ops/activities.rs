@@ -1,0 +1,59 @@
+//! Bulk-activity operations (shared/reference/constant-contact-v3.md §7): JSON import, export,
+//! and the status of any activity. Every `POST /activities/*` may answer 429 when the account
+//! already has 1,000 queued activities ([`ApiError::TooMany`]).
+
+use reqwest::Method;
+
+use crate::api::client::{AccountApi, Request};
+use crate::api::error::ApiError;
+use crate::api::model::{Activity, ContactsJsonImport, ExportRequest};
+use crate::api::ops::{ExportDownload, path_id};
+
+const GET_ACTIVITY: &str = "GET /activities/{activity_id}";
+const DOWNLOAD: &str = "GET /contact_exports/{file_export_id}";
+
+impl AccountApi {
+    /// `POST /activities/contacts_json_import` → 201 with an `initialized` activity.
+    pub async fn import_contacts_json(
+        &self,
+        import: &ContactsJsonImport,
+    ) -> Result<Activity, ApiError> {
+        let request = Request::new(
+            Method::POST,
+            "POST /activities/contacts_json_import",
+            "/activities/contacts_json_import",
+            false,
+        )
+        .json(import)?;
+        self.json(request).await
+    }
+
+    /// `POST /activities/contact_exports` → 201 with the export's activity; once it has
+    /// completed, its [`Activity::results_href`] leads to the file.
+    pub async fn create_export(&self, export: &ExportRequest) -> Result<Activity, ApiError> {
+        let request = Request::new(
+            Method::POST,
+            "POST /activities/contact_exports",
+            "/activities/contact_exports",
+            false,
+        )
+        .json(export)?;
+        self.json(request).await
+    }
+
+    /// `GET /activities/{id}`. Each poll costs quota: poll with backoff.
+    pub async fn get_activity(&self, activity_id: &str) -> Result<Activity, ApiError> {
+        let path = format!("/activities/{}", path_id(GET_ACTIVITY, activity_id)?);
+        self.json(Request::get(GET_ACTIVITY, path)).await
+    }
+
+    /// Opens the export file at a completed export's `_links.results.href` (followed verbatim)
+    /// and reads its header row; the records are then read one at a time, so memory stays flat
+    /// whatever the size of the export.
+    pub async fn download_export(&self, results_href: &str) -> Result<ExportDownload, ApiError> {
+        let response = self
+            .stream(Request::href(DOWNLOAD, results_href).accept("text/csv"))
+            .await?;
+        ExportDownload::open(DOWNLOAD, response).await
+    }
+}

@@ -1,0 +1,512 @@
+//! OAuth2 tokens per connected account, kept in SQLite and refreshed safely.
+//!
+//! Constant Contact's refresh tokens rotate: each works once, and presenting a used one
+//! revokes the whole grant (shared/reference/constant-contact-v3.md §1.4, §12.2). So:
+//! - only one refresh per account runs at a time: an async mutex inside the process and a
+//!   lease row in SQLite (taken in a `BEGIN IMMEDIATE` transaction) across processes;
+//! - before refreshing, the stored row is re-read: if someone else refreshed meanwhile, their
+//!   token is used instead of spending ours;
+//! - the refresh call and the commit of its result run in a spawned task, so a caller that is
+//!   cancelled (shutdown, timeout) cannot drop the new refresh token on the floor; the new
+//!   refresh token is committed (synchronous=FULL) before the new access token is handed out;
+//! - a reply that may have been lost (timeout, reset, 5xx) is retried once with the same
+//!   refresh token; `invalid_grant` puts the account into `reauth_required`, where its work
+//!   waits for a person instead of burning requests, and an event tells the pipeline.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::broadcast;
+
+mod exchange;
+
+pub(crate) use exchange::Exchange;
+pub use exchange::{TokenHttpError, jwt_expiry};
+
+use crate::api::clock::Clock;
+use crate::store::tokens::{self as token_rows, AccountState, NewTokens, StoredAccount};
+use crate::store::{Store, StoreError};
+
+/// The OAuth2 application ctct-sync acts as.
+#[derive(Clone)]
+pub struct OAuthConfig {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub token_url: String,
+    pub authorize_url: String,
+    /// Refresh when less than this is left of the access token's life.
+    pub refresh_ahead: Duration,
+    /// How long a process may hold the refresh lease before others take over.
+    pub lease: Duration,
+    /// Timeout of one token request.
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthConfig {
+    pub fn new(
+        client_id: &str,
+        client_secret: SecretString,
+        token_url: &str,
+        authorize_url: &str,
+    ) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            client_secret,
+            token_url: token_url.to_owned(),
+            authorize_url: authorize_url.to_owned(),
+            refresh_ahead: Duration::from_secs(300),
+            lease: Duration::from_secs(90),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why no access token can be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "no OAuth2 application is configured: set oauth.client_id and oauth.client_secret \
+         (e.g. CTCT_SYNC__OAUTH__CLIENT_ID and CTCT_SYNC__OAUTH__CLIENT_SECRET)"
+    )]
+    NotConfigured,
+    #[error(
+        "account `{account}` is not authorised; run `ctct-sync auth login --account {account}`"
+    )]
+    NotAuthorised { account: String },
+    #[error(
+        "account `{account}` needs to be authorised again ({reason}); run `ctct-sync auth login --account {account}`"
+    )]
+    ReauthRequired { account: String, reason: String },
+    #[error("the token endpoint refused the application's client id or secret ({detail})")]
+    InvalidClient { detail: String },
+    #[error("the token endpoint could not be reached or answered badly: {detail}")]
+    Unavailable { detail: String },
+    #[error("the token endpoint refused the request: {detail}")]
+    Refused { detail: String },
+    #[error("token store: {0}")]
+    Store(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(error: StoreError) -> Self {
+        AuthError::Store(error.to_string())
+    }
+}
+
+/// Something the pipeline and health checks want to know about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthEvent {
+    ReauthRequired { account: String, reason: String },
+    Authorised { account: String },
+}
+
+/// An access token ready for a request. `generation` tells which stored grant it came from,
+/// so that a 401 refreshes only if nobody has refreshed since.
+#[derive(Clone)]
+pub struct AccessToken {
+    value: SecretString,
+    pub generation: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AccessToken {
+    /// The bearer value, for the Authorization header only.
+    pub fn bearer(&self) -> &str {
+        self.value.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("generation", &self.generation)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct AccountSlot {
+    refresh: tokio::sync::Mutex<()>,
+    cached: Mutex<Option<AccessToken>>,
+}
+
+struct Inner {
+    config: OAuthConfig,
+    http: reqwest::Client,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Identifies this process in the refresh lease.
+    owner: String,
+    slots: Mutex<HashMap<String, Arc<AccountSlot>>>,
+    /// The token endpoint allows one request per second.
+    token_pacer: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    events: broadcast::Sender<AuthEvent>,
+    token_requests: std::sync::atomic::AtomicU64,
+}
+
+/// Hands out access tokens per account, refreshing them safely. Cheap to clone.
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("client_id", &self.inner.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    pub fn new(
+        config: OAuthConfig,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AuthError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| AuthError::Unavailable {
+                detail: e.without_url().to_string(),
+            })?;
+        let (events, _) = broadcast::channel(64);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                store,
+                clock,
+                owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
+                slots: Mutex::new(HashMap::new()),
+                token_pacer: tokio::sync::Mutex::new(None),
+                events,
+                token_requests: std::sync::atomic::AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.inner.config.client_id
+    }
+
+    pub fn config(&self) -> &OAuthConfig {
+        &self.inner.config
+    }
+
+    /// Account events (re-authorisation needed, authorised again).
+    pub fn subscribe(&self) -> broadcast::Receiver<AuthEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Token requests this process has sent (refreshes, code and device exchanges).
+    pub fn token_requests(&self) -> u64 {
+        self.inner
+            .token_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Every stored account (tokens stay secret).
+    pub async fn accounts(&self) -> Result<Vec<StoredAccount>, AuthError> {
+        Ok(self.inner.store.call(|conn| token_rows::list(conn)).await?)
+    }
+
+    /// The stored state of one account, if it was ever authorised.
+    pub async fn account(&self, account: &str) -> Result<Option<StoredAccount>, AuthError> {
+        let name = account.to_owned();
+        Ok(self
+            .inner
+            .store
+            .call(move |conn| token_rows::load(conn, &name))
+            .await?)
+    }
+
+    fn slot(&self, account: &str) -> Arc<AccountSlot> {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.entry(account.to_owned()).or_default().clone()
+    }
+
+    fn fresh(&self, token: &AccessToken) -> bool {
+        let ahead = chrono::Duration::from_std(self.inner.config.refresh_ahead).unwrap_or_default();
+        token.expires_at - ahead > self.inner.clock.now()
+    }
+
+    /// A valid access token for `account`, refreshing it first when it is about to expire.
+    pub async fn access_token(&self, account: &str) -> Result<AccessToken, AuthError> {
+        let slot = self.slot(account);
+        let cached = slot
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(token) = cached.filter(|t| self.fresh(t)) {
+            return Ok(token);
+        }
+        self.refresh(account, None).await
+    }
+
+    /// The API answered 401 to a request made with `rejected`: get a token newer than it.
+    pub async fn after_unauthorized(
+        &self,
+        account: &str,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, AuthError> {
+        self.refresh(account, Some(rejected.generation)).await
+    }
+
+    async fn refresh(
+        &self,
+        account: &str,
+        rejected_generation: Option<i64>,
+    ) -> Result<AccessToken, AuthError> {
+        let slot = self.slot(account);
+        let _one_at_a_time = slot.refresh.lock().await;
+        loop {
+            let row = self
+                .account(account)
+                .await?
+                .ok_or_else(|| AuthError::NotAuthorised {
+                    account: account.to_owned(),
+                })?;
+            if row.state == AccountState::ReauthRequired {
+                return Err(AuthError::ReauthRequired {
+                    account: account.to_owned(),
+                    reason: row
+                        .state_reason
+                        .unwrap_or_else(|| "refresh token refused".into()),
+                });
+            }
+            if let Some(token) =
+                usable_stored_token(&row, rejected_generation).filter(|t| self.fresh(t))
+            {
+                *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+                return Ok(token);
+            }
+            if !self.take_lease(account).await? {
+                // Another process is refreshing: wait for its result, then look again.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            let manager = self.clone();
+            let name = account.to_owned();
+            // Detached: the refresh and its commit finish even if our caller goes away.
+            let task = tokio::spawn(async move { manager.refresh_under_lease(&name, row).await });
+            let token = task.await.map_err(|e| AuthError::Unavailable {
+                detail: format!("refresh task failed: {e}"),
+            })??;
+            *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+            return Ok(token);
+        }
+    }
+
+    async fn take_lease(&self, account: &str) -> Result<bool, AuthError> {
+        let now = self.inner.clock.now();
+        let until = now + chrono::Duration::from_std(self.inner.config.lease).unwrap_or_default();
+        let (name, owner) = (account.to_owned(), self.inner.owner.clone());
+        Ok(self
+            .inner
+            .store
+            .call(move |conn| token_rows::take_lease(conn, &name, &owner, now, until))
+            .await?)
+    }
+
+    async fn release_lease(&self, account: &str) {
+        let (name, owner) = (account.to_owned(), self.inner.owner.clone());
+        if let Err(error) = self
+            .inner
+            .store
+            .call(move |conn| token_rows::release_lease(conn, &name, &owner))
+            .await
+        {
+            tracing::warn!(account, error = %error, "could not release the refresh lease; it expires by itself");
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(account = account, generation = row.generation))]
+    async fn refresh_under_lease(
+        &self,
+        account: &str,
+        row: StoredAccount,
+    ) -> Result<AccessToken, AuthError> {
+        let Some(refresh_token) = row.refresh_token.clone() else {
+            self.release_lease(account).await;
+            return self
+                .lose(
+                    account,
+                    "no refresh token is stored (offline_access was not granted)",
+                )
+                .await;
+        };
+        let mut outcome = self.exchange_refresh(&refresh_token).await;
+        let mut ambiguous_retries = 0;
+        let mut pauses = 0;
+        loop {
+            match outcome {
+                Exchange::Retry(detail) if pauses < 5 => {
+                    pauses += 1;
+                    tracing::warn!(detail, "token endpoint asked us to slow down; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Exchange::Ambiguous(detail) if ambiguous_retries == 0 => {
+                    ambiguous_retries += 1;
+                    tracing::warn!(
+                        detail,
+                        "refresh reply not received; retrying once with the same refresh token"
+                    );
+                }
+                _ => break,
+            }
+            outcome = self.exchange_refresh(&refresh_token).await;
+        }
+        match outcome {
+            Exchange::Tokens(tokens) => {
+                let now = self.inner.clock.now();
+                let (name, owner, stored) =
+                    (account.to_owned(), self.inner.owner.clone(), tokens.clone());
+                let generation = self
+                    .inner
+                    .store
+                    .call(move |conn| token_rows::save_refresh(conn, &name, &owner, &stored, now))
+                    .await?;
+                tracing::info!(generation, expires_at = %tokens.access_expires_at, "access token refreshed");
+                Ok(AccessToken {
+                    value: tokens.access_token,
+                    generation,
+                    expires_at: tokens.access_expires_at,
+                })
+            }
+            Exchange::InvalidGrant(detail) => {
+                let reason = if ambiguous_retries > 0 {
+                    format!("a refresh reply was lost and the rotated token was refused: {detail}")
+                } else {
+                    format!("refresh token refused: {detail}")
+                };
+                self.lose(account, &reason).await
+            }
+            Exchange::InvalidClient(detail) => {
+                self.release_lease(account).await;
+                Err(AuthError::InvalidClient { detail })
+            }
+            Exchange::Refused(detail) => {
+                self.release_lease(account).await;
+                Err(AuthError::Refused { detail })
+            }
+            Exchange::Ambiguous(detail) | Exchange::Retry(detail) => {
+                self.release_lease(account).await;
+                Err(AuthError::Unavailable { detail })
+            }
+        }
+    }
+
+    /// Puts the account into `reauth_required`, tells subscribers, and returns the error.
+    async fn lose<T>(&self, account: &str, reason: &str) -> Result<T, AuthError> {
+        let now = self.inner.clock.now();
+        let (name, why) = (account.to_owned(), reason.to_owned());
+        self.inner
+            .store
+            .call(move |conn| token_rows::mark_reauth_required(conn, &name, &why, now))
+            .await?;
+        *self
+            .slot(account)
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        tracing::error!(
+            account,
+            reason,
+            "account needs to be authorised again; its work waits"
+        );
+        let _ = self.inner.events.send(AuthEvent::ReauthRequired {
+            account: account.to_owned(),
+            reason: reason.to_owned(),
+        });
+        Err(AuthError::ReauthRequired {
+            account: account.to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Stores a new grant for `account` (after login, device flow or import) and tells
+    /// subscribers the account is usable again.
+    pub async fn store_grant(&self, account: &str, tokens: NewTokens) -> Result<i64, AuthError> {
+        let now = self.inner.clock.now();
+        let (name, client_id, stored) = (
+            account.to_owned(),
+            self.inner.config.client_id.clone(),
+            tokens.clone(),
+        );
+        let generation = self
+            .inner
+            .store
+            .call(move |conn| token_rows::save_grant(conn, &name, &client_id, &stored, now))
+            .await?;
+        *self
+            .slot(account)
+            .cached
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(AccessToken {
+            value: tokens.access_token,
+            generation,
+            expires_at: tokens.access_expires_at,
+        });
+        let _ = self.inner.events.send(AuthEvent::Authorised {
+            account: account.to_owned(),
+        });
+        Ok(generation)
+    }
+
+    /// Exchanges a refresh token obtained elsewhere (`auth import`) for a fresh grant and
+    /// stores it. The given token is spent: the rotated one is stored before anything else.
+    pub async fn import_refresh_token(
+        &self,
+        account: &str,
+        refresh_token: SecretString,
+    ) -> Result<i64, AuthError> {
+        match self.exchange_refresh(&refresh_token).await {
+            Exchange::Tokens(mut tokens) => {
+                if tokens.refresh_token.is_none() {
+                    tokens.refresh_token = Some(refresh_token);
+                }
+                self.store_grant(account, tokens).await
+            }
+            Exchange::InvalidGrant(detail) => Err(AuthError::Refused {
+                detail: format!("the refresh token was refused: {detail}"),
+            }),
+            Exchange::InvalidClient(detail) => Err(AuthError::InvalidClient { detail }),
+            Exchange::Refused(detail) => Err(AuthError::Refused { detail }),
+            Exchange::Ambiguous(detail) | Exchange::Retry(detail) => {
+                Err(AuthError::Unavailable { detail })
+            }
+        }
+    }
+}
+
+fn usable_stored_token(
+    row: &StoredAccount,
+    rejected_generation: Option<i64>,
+) -> Option<AccessToken> {
+    if rejected_generation.is_some_and(|g| row.generation <= g) {
+        return None;
+    }
+    Some(AccessToken {
+        value: row.access_token.clone()?,
+        generation: row.generation,
+        expires_at: row.access_expires_at?,
+    })
+}

@@ -1,0 +1,397 @@
+//! `ctct-sync auth …`: connect Constant Contact accounts and look at their tokens.
+//!
+//! - `login`: authorization code + PKCE; a loopback listener catches the browser's redirect;
+//! - `device`: the device flow, for machines without a browser;
+//! - `import`: exchanges a refresh token read from stdin (it is spent and rotated at once);
+//! - `status`: accounts, scopes, expiry, last refresh and state — never a secret.
+
+use std::borrow::Cow;
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, Subcommand};
+use oauth2::{
+    AuthorizationCode, CsrfToken, DeviceAuthorizationUrl, PkceCodeChallenge, RedirectUrl, Scope,
+    StandardDeviceAuthorizationResponse, TokenResponse,
+};
+use secrecy::SecretString;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+
+use crate::api::tokens::{TokenManager, jwt_expiry};
+use crate::api::{self, SystemClock};
+use crate::config::Settings;
+use crate::store::Store;
+use crate::store::tokens::{AccountState, NewTokens};
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(subcommand)]
+    pub command: AuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Authorise an account in a browser (authorization code with PKCE). Prints the URL to
+    /// open, waits for the redirect on oauth.redirect_uri, and stores the tokens.
+    Login {
+        /// Name for the connected account (commands pick it with their `account` field).
+        #[arg(long, default_value = "default")]
+        account: String,
+        /// How long to wait for the browser, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Authorise an account with the device flow: prints a code and a URL to open on any
+    /// device, then waits for approval.
+    Device {
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Read an existing refresh token from stdin, exchange it (it is rotated at once) and
+    /// store the new tokens.
+    Import {
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Show connected accounts: state, scopes, token expiry, last refresh. Never a secret.
+    Status,
+}
+
+/// Runs an `auth` subcommand.
+pub async fn run(settings: &Settings, args: AuthArgs) -> anyhow::Result<()> {
+    let (store, _) = Store::open(&settings.store.path)?;
+    let tokens = api::token_manager(settings, store.clone(), Arc::new(SystemClock))?;
+    match args.command {
+        AuthCommand::Login { account, timeout } => {
+            login(settings, &tokens, &account, timeout).await
+        }
+        AuthCommand::Device { account } => device(settings, &tokens, &account).await,
+        AuthCommand::Import { account } => import(&tokens, &account).await,
+        AuthCommand::Status => status(settings, &tokens, store).await,
+    }
+}
+
+fn scopes(settings: &Settings) -> Vec<Scope> {
+    settings
+        .oauth
+        .scopes
+        .split_whitespace()
+        .map(|s| Scope::new(s.to_owned()))
+        .collect()
+}
+
+async fn login(
+    settings: &Settings,
+    tokens: &TokenManager,
+    account: &str,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    let configured = url::Url::parse(&settings.oauth.redirect_uri).context("oauth.redirect_uri")?;
+    let host = configured.host_str().unwrap_or("127.0.0.1").to_owned();
+    let listener = TcpListener::bind((host.as_str(), configured.port().unwrap_or(80)))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the browser's redirect",
+                settings.oauth.redirect_uri
+            )
+        })?;
+    let mut redirect = configured.clone();
+    let _ = redirect.set_port(Some(listener.local_addr()?.port()));
+    let redirect_url = RedirectUrl::new(redirect.to_string())?;
+
+    let client = tokens.oauth_client()?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(scopes(settings))
+        .set_pkce_challenge(challenge)
+        .set_redirect_uri(Cow::Borrowed(&redirect_url))
+        .url();
+    println!("Open this URL in a browser to authorise account `{account}`:\n{url}");
+    std::io::stdout().flush()?;
+
+    let callback = tokio::time::timeout(Duration::from_secs(timeout), wait_for_redirect(&listener))
+        .await
+        .map_err(|_| anyhow!("no browser came back within {timeout} s"))??;
+    if let Some(error) = callback.error {
+        bail!("the authorization server refused: {error}");
+    }
+    if callback.state.as_deref() != Some(state.secret().as_str()) {
+        bail!("the redirect's state does not match the request (possible forgery); nothing stored");
+    }
+    let code = callback
+        .code
+        .ok_or_else(|| anyhow!("the redirect carried no code"))?;
+    tokens.pace_token_request().await;
+    let response = client
+        .exchange_code(AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .set_redirect_uri(Cow::Borrowed(&redirect_url))
+        .request_async(&tokens.token_http())
+        .await
+        .map_err(|e| anyhow!("the code exchange failed: {}", describe_token_error(&e)))?;
+    store_response(tokens, account, &response).await
+}
+
+async fn device(settings: &Settings, tokens: &TokenManager, account: &str) -> anyhow::Result<()> {
+    // The device flow names the client with a `client_id` parameter (reference §1.3), so
+    // the client's credentials go in the form body for this flow.
+    let client = tokens
+        .oauth_client()?
+        .set_auth_type(oauth2::AuthType::RequestBody)
+        .set_device_authorization_url(DeviceAuthorizationUrl::new(
+            settings.oauth.device_authorize_url.clone(),
+        )?);
+    tokens.pace_token_request().await;
+    let details: StandardDeviceAuthorizationResponse = client
+        .exchange_device_code()
+        .add_scopes(scopes(settings))
+        .request_async(&tokens.token_http())
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "the device authorization request failed: {}",
+                describe_token_error(&e)
+            )
+        })?;
+    match details.verification_uri_complete() {
+        Some(complete) => println!(
+            "To authorise account `{account}`, open {} (code {} is filled in).",
+            complete.secret(),
+            details.user_code().secret()
+        ),
+        None => println!(
+            "To authorise account `{account}`, open {} and enter the code {}.",
+            details.verification_uri().as_str(),
+            details.user_code().secret()
+        ),
+    }
+    std::io::stdout().flush()?;
+    let response = client
+        .exchange_device_access_token(&details)
+        .request_async(&tokens.token_http(), tokio::time::sleep, None)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "the device authorization did not complete: {}",
+                describe_token_error(&e)
+            )
+        })?;
+    store_response(tokens, account, &response).await
+}
+
+async fn import(tokens: &TokenManager, account: &str) -> anyhow::Result<()> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the refresh token from stdin")?;
+    let token = input.trim();
+    if token.is_empty() {
+        bail!("no refresh token on stdin");
+    }
+    tokens
+        .import_refresh_token(account, SecretString::from(token.to_owned()))
+        .await?;
+    report_stored(tokens, account).await
+}
+
+async fn store_response(
+    tokens: &TokenManager,
+    account: &str,
+    response: &oauth2::basic::BasicTokenResponse,
+) -> anyhow::Result<()> {
+    let access = response.access_token().secret().clone();
+    let expires_at = jwt_expiry(&access).unwrap_or_else(|| {
+        chrono::Utc::now()
+            + chrono::Duration::from_std(response.expires_in().unwrap_or(Duration::from_secs(3600)))
+                .unwrap_or_default()
+    });
+    let refresh = response
+        .refresh_token()
+        .map(|t| SecretString::from(t.secret().clone()));
+    if refresh.is_none() {
+        bail!(
+            "no refresh token was issued: add offline_access to oauth.scopes and authorise again"
+        );
+    }
+    let scopes = response
+        .scopes()
+        .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    tokens
+        .store_grant(
+            account,
+            NewTokens {
+                access_token: SecretString::from(access),
+                refresh_token: refresh,
+                access_expires_at: expires_at,
+                scopes,
+            },
+        )
+        .await?;
+    report_stored(tokens, account).await
+}
+
+async fn report_stored(tokens: &TokenManager, account: &str) -> anyhow::Result<()> {
+    let row = tokens
+        .account(account)
+        .await?
+        .ok_or_else(|| anyhow!("account `{account}` was not stored"))?;
+    println!(
+        "account `{account}` authorised: scopes [{}], access token valid until {}",
+        row.scopes,
+        row.access_expires_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "unknown".into())
+    );
+    Ok(())
+}
+
+async fn status(settings: &Settings, tokens: &TokenManager, store: Store) -> anyhow::Result<()> {
+    let accounts = tokens.accounts().await?;
+    if accounts.is_empty() {
+        println!("no account is authorised yet; run `ctct-sync auth login`");
+    } else {
+        println!(
+            "{:<16} {:<16} {:<28} {:<26} {:>4}  scopes",
+            "account", "state", "access token expires", "last refresh", "gen"
+        );
+        for row in &accounts {
+            let state = match row.state {
+                AccountState::Active => "active".to_owned(),
+                AccountState::ReauthRequired => "reauth_required".to_owned(),
+            };
+            println!(
+                "{:<16} {:<16} {:<28} {:<26} {:>4}  {}",
+                row.account,
+                state,
+                row.access_expires_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into()),
+                row.last_refresh_at
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_else(|| "-".into()),
+                row.generation,
+                row.scopes
+            );
+            if let (AccountState::ReauthRequired, Some(reason)) = (row.state, &row.state_reason) {
+                println!(
+                    "  └ {reason}; run `ctct-sync auth login --account {}`",
+                    row.account
+                );
+            }
+        }
+    }
+    let budget = api::RateBudget::new(
+        &settings.oauth.client_id,
+        api::BudgetSettings::new(
+            settings.limits.per_second,
+            settings.limits.per_day,
+            settings.limits.mirror_share,
+        ),
+        store,
+        Arc::new(SystemClock),
+    );
+    let today = budget.snapshot().await?;
+    println!(
+        "API key {}: {} of {} requests left today{} (resets at {})",
+        today.client_id,
+        today.remaining,
+        today.per_day,
+        if today.exhausted {
+            ", quota exhausted"
+        } else {
+            ""
+        },
+        today.resets_at.to_rfc3339()
+    );
+    Ok(())
+}
+
+/// A token endpoint error without its raw body (which may hold tokens).
+fn describe_token_error<RE: std::error::Error, T: oauth2::ErrorResponse>(
+    error: &oauth2::RequestTokenError<RE, T>,
+) -> String {
+    match error {
+        oauth2::RequestTokenError::ServerResponse(response) => response.to_string(),
+        oauth2::RequestTokenError::Request(error) => error.to_string(),
+        oauth2::RequestTokenError::Parse(error, body) => {
+            format!(
+                "unreadable answer ({} bytes) at {}",
+                body.len(),
+                error.path()
+            )
+        }
+        oauth2::RequestTokenError::Other(detail) => detail.clone(),
+    }
+}
+
+/// What the browser's redirect carried.
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Accepts connections on the loopback listener until one carries the OAuth redirect, and
+/// answers it with a short page.
+async fn wait_for_redirect(listener: &TcpListener) -> anyhow::Result<Callback> {
+    loop {
+        let (mut socket, _) = listener.accept().await?;
+        let mut buffer = vec![0u8; 8192];
+        let mut read = 0;
+        while read < buffer.len() {
+            let n = socket.read(&mut buffer[read..]).await?;
+            if n == 0 {
+                break;
+            }
+            read += n;
+            if buffer[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        let head = String::from_utf8_lossy(&buffer[..read]);
+        let target = head
+            .lines()
+            .next()
+            .and_then(|line| line.split_whitespace().nth(1))
+            .unwrap_or("/");
+        let url = url::Url::parse(&format!("http://localhost{target}"))?;
+        let mut callback = Callback {
+            code: None,
+            state: None,
+            error: None,
+        };
+        for (key, value) in url.query_pairs() {
+            match key.as_ref() {
+                "code" => callback.code = Some(value.into_owned()),
+                "state" => callback.state = Some(value.into_owned()),
+                "error" => callback.error = Some(value.into_owned()),
+                "error_description" => {
+                    callback.error =
+                        Some(format!("{}: {value}", callback.error.unwrap_or_default()))
+                }
+                _ => {}
+            }
+        }
+        let found = callback.code.is_some() || callback.error.is_some();
+        let page = if found {
+            "ctct-sync received the authorization. You can close this tab."
+        } else {
+            "ctct-sync is waiting for the authorization redirect."
+        };
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = socket.write_all(reply.as_bytes()).await;
+        let _ = socket.shutdown().await;
+        if found {
+            return Ok(callback);
+        }
+    }
+}

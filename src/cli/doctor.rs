@@ -1,0 +1,399 @@
+//! `ctct-sync doctor`: checks everything the daemon depends on and says what to do about each
+//! failure. It changes nothing, except that the API check spends one request per account.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::api::{self, ApiError, SystemClock};
+use crate::config::Settings;
+use crate::store::Store;
+use crate::store::migrate;
+use crate::store::tokens::AccountState;
+
+/// Scopes the daemon's commands and mirror need.
+const NEEDED_SCOPES: [&str; 5] = [
+    "contact_data",
+    "campaign_data",
+    "account_read",
+    "account_update",
+    "offline_access",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Check {
+    name: String,
+    status: Status,
+    detail: String,
+    advice: String,
+}
+
+impl Check {
+    fn new(
+        name: &str,
+        status: Status,
+        detail: impl Into<String>,
+        advice: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            status,
+            detail: detail.into(),
+            advice: advice.into(),
+        }
+    }
+}
+
+/// Runs every check, prints the table, and exits 1 when any check failed.
+pub async fn run(config: Option<&Path>) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut checks = Vec::new();
+    let settings = match Settings::load(config, env) {
+        Ok(settings) => {
+            checks.push(Check::new(
+                "configuration",
+                Status::Ok,
+                "loaded and valid",
+                "",
+            ));
+            settings
+        }
+        Err(error) => {
+            checks.push(Check::new(
+                "configuration",
+                Status::Fail,
+                error.to_string(),
+                "fix the key named above (config/default.toml documents every key); nothing else can be checked",
+            ));
+            print(&checks);
+            return ExitCode::from(1);
+        }
+    };
+    checks.push(broker(&settings).await);
+    let store_ok = store(&settings.store.path, &mut checks);
+    if store_ok {
+        accounts_and_api(&settings, &mut checks).await;
+    }
+    print(&checks);
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn broker(settings: &Settings) -> Check {
+    let shown = settings.amqp.url.redacted();
+    let connected = tokio::time::timeout(
+        Duration::from_secs(5),
+        crate::amqp::connect(settings.amqp.url.expose(), "ctct-sync doctor"),
+    )
+    .await;
+    let connection = match connected {
+        Err(_) => {
+            return Check::new(
+                "broker",
+                Status::Fail,
+                format!("{shown}: no answer within 5 s"),
+                broker_advice(),
+            );
+        }
+        Ok(Err(error)) => {
+            return Check::new(
+                "broker",
+                Status::Fail,
+                format!("{shown}: {error}"),
+                broker_advice(),
+            );
+        }
+        Ok(Ok(connection)) => connection,
+    };
+    let queue = &settings.amqp.commands_queue;
+    let result = match connection.create_channel().await {
+        Ok(channel) => channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count()),
+        Err(error) => Err(error),
+    };
+    let _ = connection.close(200, "doctor done".into()).await;
+    match result {
+        Ok(depth) => Check::new(
+            "broker",
+            Status::Ok,
+            format!("{shown}: connected; {queue} holds {depth} message(s)"),
+            "",
+        ),
+        Err(_) => Check::new(
+            "broker",
+            Status::Warn,
+            format!("{shown}: connected; queue {queue} does not exist yet"),
+            "start the daemon once (`ctct-sync run`): it declares its queues and exchanges",
+        ),
+    }
+}
+
+fn broker_advice() -> String {
+    "start RabbitMQ (`rabbitmq-server -detached`, or `systemctl start rabbitmq-server`) or fix amqp.url".into()
+}
+
+/// Checks the database file without changing it. True when the account checks can go on.
+fn store(path: &PathBuf, checks: &mut Vec<Check>) -> bool {
+    let shown = path.display();
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(_) => {
+            checks.push(Check::new(
+                "store",
+                Status::Fail,
+                format!("{shown} does not exist"),
+                "run `ctct-sync migrate` (the daemon also creates it at start), then authorise an account",
+            ));
+            return false;
+        }
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        checks.push(Check::new(
+            "store file mode",
+            Status::Fail,
+            format!("{shown} has mode {mode:04o}: every user can read the refresh tokens in it"),
+            format!("chmod 600 {shown}"),
+        ));
+    } else if mode & 0o070 != 0 {
+        checks.push(Check::new(
+            "store file mode",
+            Status::Warn,
+            format!("{mode:04o}"),
+            format!("chmod 600 {shown}"),
+        ));
+    } else {
+        checks.push(Check::new(
+            "store file mode",
+            Status::Ok,
+            format!("{mode:04o}"),
+            "",
+        ));
+    }
+    let version = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
+    let latest = migrate::latest_version();
+    match version {
+        Err(error) => {
+            checks.push(Check::new(
+                "store schema",
+                Status::Fail,
+                format!("{shown} cannot be read as a database: {error}"),
+                "restore the file from a backup (docs/operations.md)",
+            ));
+            false
+        }
+        Ok(v) if v == latest => {
+            checks.push(Check::new(
+                "store schema",
+                Status::Ok,
+                format!("version {v}, current"),
+                "",
+            ));
+            true
+        }
+        Ok(v) if v < latest => {
+            checks.push(Check::new(
+                "store schema",
+                Status::Warn,
+                format!("version {v}; this ctct-sync brings {latest}"),
+                "run `ctct-sync migrate` (the daemon also migrates at start)",
+            ));
+            true
+        }
+        Ok(v) => {
+            checks.push(Check::new(
+                "store schema",
+                Status::Fail,
+                format!("version {v} is newer than this ctct-sync ({latest})"),
+                "run the newer ctct-sync that wrote it, or restore a backup",
+            ));
+            false
+        }
+    }
+}
+
+async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
+    if !settings.oauth.is_configured() {
+        checks.push(Check::new(
+            "oauth application",
+            Status::Fail,
+            "oauth.client_id and oauth.client_secret are not set",
+            "set them (CTCT_SYNC__OAUTH__CLIENT_ID / __CLIENT_SECRET), or try the sandbox with `ctct-sync run --sandbox`",
+        ));
+        return;
+    }
+    let (store, _) = match Store::open(&settings.store.path) {
+        Ok(opened) => opened,
+        Err(error) => {
+            checks.push(Check::new(
+                "store",
+                Status::Fail,
+                error.to_string(),
+                "see the store checks above",
+            ));
+            return;
+        }
+    };
+    let client = match api::client_from_settings(settings, store, Arc::new(SystemClock)) {
+        Ok(client) => client,
+        Err(error) => {
+            checks.push(Check::new(
+                "api client",
+                Status::Fail,
+                error.to_string(),
+                "fix api.base_url / oauth.*",
+            ));
+            return;
+        }
+    };
+    let accounts = match client.tokens().accounts().await {
+        Ok(accounts) => accounts,
+        Err(error) => {
+            checks.push(Check::new(
+                "accounts",
+                Status::Fail,
+                error.to_string(),
+                "see the store checks above",
+            ));
+            return;
+        }
+    };
+    if accounts.is_empty() {
+        checks.push(Check::new(
+            "accounts",
+            Status::Fail,
+            "no account is authorised",
+            "run `ctct-sync auth login` (or `auth device`, `auth import`)",
+        ));
+        return;
+    }
+    for row in accounts {
+        let name = format!("account {}", row.account);
+        if row.state == AccountState::ReauthRequired {
+            checks.push(Check::new(
+                &name,
+                Status::Fail,
+                format!(
+                    "needs re-authorisation: {}",
+                    row.state_reason.unwrap_or_default()
+                ),
+                format!(
+                    "run `ctct-sync auth login --account {}`; its commands wait meanwhile",
+                    row.account
+                ),
+            ));
+            continue;
+        }
+        let missing: Vec<&str> = NEEDED_SCOPES
+            .iter()
+            .copied()
+            .filter(|s| !row.scopes.split_whitespace().any(|g| g == *s))
+            .collect();
+        if missing.is_empty() {
+            checks.push(Check::new(
+                &format!("{name} scopes"),
+                Status::Ok,
+                row.scopes.clone(),
+                "",
+            ));
+        } else {
+            checks.push(Check::new(
+                &format!("{name} scopes"),
+                Status::Warn,
+                format!("missing {}", missing.join(", ")),
+                format!("authorise again with oauth.scopes including them: `ctct-sync auth login --account {}`", row.account),
+            ));
+        }
+        let api = client.account(&row.account);
+        match tokio::time::timeout(Duration::from_secs(40), api.get_user_privileges()).await {
+            Err(_) => checks.push(Check::new(
+                &format!("{name} api"),
+                Status::Fail,
+                "no answer within 40 s",
+                "check the network path to api.base_url",
+            )),
+            Ok(Ok(privileges)) => checks.push(Check::new(
+                &format!("{name} api"),
+                Status::Ok,
+                format!(
+                    "GET /account/user/privileges answered ({} privileges)",
+                    privileges.len()
+                ),
+                "",
+            )),
+            Ok(Err(error)) => {
+                let advice = match &error {
+                    ApiError::Auth(_) | ApiError::Unauthorized { .. } => {
+                        format!("run `ctct-sync auth login --account {}`", row.account)
+                    }
+                    ApiError::QuotaExhausted { resets_at } => {
+                        format!("the daily quota is spent; it resets at {resets_at}")
+                    }
+                    ApiError::Forbidden { .. } => {
+                        "the user or application lacks a privilege or scope".to_owned()
+                    }
+                    _ => "check api.base_url and the network; retry later".to_owned(),
+                };
+                checks.push(Check::new(
+                    &format!("{name} api"),
+                    Status::Fail,
+                    error.to_string(),
+                    advice,
+                ));
+            }
+        }
+    }
+}
+
+fn print(checks: &[Check]) {
+    let width = checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
+    println!("{:<width$}  {:<6}  detail", "check", "status");
+    for check in checks {
+        let status = match check.status {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        println!("{:<width$}  {:<6}  {}", check.name, status, check.detail);
+        if !check.advice.is_empty() && check.status != Status::Ok {
+            println!("{:<width$}  {:<6}  → {}", "", "", check.advice);
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+    println!(
+        "{} check(s): {failed} failed, {warned} warning(s)",
+        checks.len()
+    );
+}

@@ -1,0 +1,251 @@
+//! `ctct-sync mirror`: one mirror run now, in this process, without RabbitMQ. A progress bar
+//! on a terminal, one summary line per resource otherwise. Ctrl-c stops at the next page;
+//! the next run (or the daemon) continues from there.
+//!
+//! Exit status: 0 when every run succeeded (or was skipped because the daemon is running it),
+//! 1 when one failed, 75 (EX_TEMPFAIL) when one was interrupted (quota spent, ctrl-c) and will
+//! resume.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, Clock, SystemClock};
+use crate::config::Settings;
+use crate::mirror::{
+    ContactsPath, Mirror, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
+};
+use crate::store::Store;
+
+/// Arguments of `ctct-sync mirror`.
+#[derive(Debug, Args)]
+pub struct MirrorArgs {
+    /// A full pass (every contact, by bulk export; rows the account no longer has are
+    /// removed). Default: incremental (contacts changed since the last pass).
+    #[arg(long)]
+    pub full: bool,
+    /// Mirror one resource only (default: all, in the order custom_fields, lists, contacts,
+    /// campaigns).
+    #[arg(long, value_parser = ["contacts", "custom_fields", "lists", "campaigns"])]
+    pub resource: Option<String>,
+    /// The connected account to mirror.
+    #[arg(long, default_value = "default")]
+    pub account: String,
+    /// Read contacts page by page instead of by bulk export in full passes.
+    #[arg(long)]
+    pub paging: bool,
+}
+
+pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCode> {
+    let path = settings.store.path.clone();
+    let (store, _) = tokio::task::spawn_blocking(move || Store::open(&path))
+        .await
+        .context("the store task stopped")??;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = api::client_from_settings(settings, store.clone(), clock.clone())?;
+    let options = MirrorOptions {
+        contacts_path: if args.paging {
+            ContactsPath::Paging
+        } else {
+            ContactsPath::Export
+        },
+        ..MirrorOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let mut mirror = Mirror::new(store, client, clock, options).with_cancel(cancel.clone());
+    let terminal = std::io::stdout().is_terminal();
+    if terminal {
+        let bar = Arc::new(Mutex::new(Bar::new()));
+        mirror = mirror.with_progress(Arc::new(move |progress: &Progress| {
+            bar.lock().unwrap_or_else(|e| e.into_inner()).draw(progress);
+        }));
+    }
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            trigger.cancel();
+        }
+    });
+    let resources = match args.resource.as_deref().and_then(Resource::parse) {
+        Some(resource) => vec![resource],
+        None => Resource::ALL.to_vec(),
+    };
+    let mode = if args.full {
+        Mode::Full
+    } else {
+        Mode::Incremental
+    };
+    let mut code = ExitCode::SUCCESS;
+    let mut worst = 0;
+    for resource in resources {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let started = Instant::now();
+        let summary = mirror
+            .run_once(&args.account, resource, mode, Trigger::Cli)
+            .await;
+        if terminal {
+            print!("\r\x1b[2K");
+        }
+        println!(
+            "{}",
+            summary_line(&summary, started.elapsed().as_secs_f64())
+        );
+        let rank = match summary.outcome {
+            RunOutcome::Succeeded | RunOutcome::Skipped => 0,
+            RunOutcome::Interrupted => 1,
+            RunOutcome::Failed => 2,
+        };
+        if rank > worst {
+            worst = rank;
+            code = if rank == 2 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::from(75)
+            };
+        }
+    }
+    Ok(code)
+}
+
+/// `mirror contacts full (export): succeeded — 2 pages, 1,000 rows upserted, 0 deleted,
+/// 6 API requests in 0.4 s (2,500 rows/s)`.
+pub fn summary_line(summary: &RunSummary, seconds: f64) -> String {
+    let path = summary
+        .path
+        .map(|p| format!(" ({})", p.as_str()))
+        .unwrap_or_default();
+    let rate = if seconds > 0.0 {
+        format!(
+            " ({} rows/s)",
+            group(summary.rows_upserted as f64 / seconds)
+        )
+    } else {
+        String::new()
+    };
+    let mut line = format!(
+        "mirror {} {}{}: {} — {}, {} upserted, {} deleted, {} in {:.1} s{}",
+        summary.resource,
+        summary.mode.as_str(),
+        path,
+        summary.outcome.as_str(),
+        count(summary.pages, "page"),
+        count(summary.rows_upserted, "row"),
+        group(summary.rows_deleted as f64),
+        count(summary.api_requests, "API request"),
+        seconds,
+        rate
+    );
+    if let Some(resets_at) = summary.resets_at {
+        line.push_str(&format!("; resumes after {resets_at}"));
+    }
+    if let Some(error) = &summary.error {
+        line.push_str(&format!("; {error}"));
+    }
+    line
+}
+
+/// `3 pages`, `1 page`, `1,000 rows`.
+fn count(n: u64, noun: &str) -> String {
+    format!(
+        "{} {noun}{}",
+        group(n as f64),
+        if n == 1 { "" } else { "s" }
+    )
+}
+
+/// `1234567.8` → `1,234,568`.
+fn group(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A one-line progress bar redrawn in place (at most ten times a second).
+struct Bar {
+    resource: Option<Resource>,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl Bar {
+    fn new() -> Self {
+        Self {
+            resource: None,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    fn draw(&mut self, progress: &Progress) {
+        let now = Instant::now();
+        if self.resource != Some(progress.resource) {
+            self.resource = Some(progress.resource);
+            self.started = now;
+            self.last = None;
+        }
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last).as_millis() < 100)
+        {
+            return;
+        }
+        self.last = Some(now);
+        let seconds = now.duration_since(self.started).as_secs_f64().max(0.001);
+        let rate = group(progress.rows as f64 / seconds);
+        let line = match progress.total.filter(|t| *t > 0) {
+            Some(total) => {
+                let done = (progress.rows as f64 / total as f64).min(1.0);
+                let filled = (done * 30.0).round() as usize;
+                format!(
+                    "{:<13} [{}{}] {:>3.0}% {}/{} rows, {} pages, {} rows/s",
+                    progress.resource.as_str(),
+                    "#".repeat(filled),
+                    ".".repeat(30 - filled),
+                    done * 100.0,
+                    group(progress.rows as f64),
+                    group(total as f64),
+                    group(progress.pages as f64),
+                    rate
+                )
+            }
+            None => format!(
+                "{:<13} {} rows, {} pages, {} rows/s",
+                progress.resource.as_str(),
+                group(progress.rows as f64),
+                group(progress.pages as f64),
+                rate
+            ),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\r\x1b[2K{line}");
+        let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_numbers_are_grouped_by_thousands() {
+        assert_eq!(group(0.0), "0");
+        assert_eq!(group(999.0), "999");
+        assert_eq!(group(1000.0), "1,000");
+        assert_eq!(group(1_234_567.8), "1,234,568");
+        assert_eq!(count(1, "page"), "1 page");
+        assert_eq!(count(2_000, "row"), "2,000 rows");
+    }
+}

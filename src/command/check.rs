@@ -1,0 +1,267 @@
+//! Field checks shared by every command: collect each problem with its field path, then
+//! fail once with all of them (a sender fixes everything in one go).
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::envelope::{FieldError, Rejection};
+
+/// Deserialises `data` into `T`, naming the offending field on failure.
+pub fn data<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(Value::Object(data)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "data".to_owned()
+        } else {
+            format!("data.{path}")
+        };
+        let reason = e.inner().to_string();
+        // serde's messages end with " at line 1 column N" for text input only; none here.
+        Rejection::with_fields(
+            "invalid_data",
+            "the command's data is invalid",
+            vec![FieldError::new(field, reason)],
+        )
+    })
+}
+
+/// `null` → `Some(None)` (clear), absent → `None` (keep), value → `Some(Some(v))` (set).
+/// Use with `#[serde(default, deserialize_with = "patch")]`.
+pub fn patch<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Collects field problems.
+#[derive(Debug, Default)]
+pub struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn fail(&mut self, field: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(FieldError::new(field, reason));
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Ends the checks: the value if nothing failed, else one rejection naming every field.
+    pub fn finish<T>(self, value: T) -> Result<T, Rejection> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(Rejection::with_fields(
+                "invalid_data",
+                "the command's data is invalid",
+                self.errors,
+            ))
+        }
+    }
+
+    /// A single-line text of at most `max` characters with no control characters.
+    pub fn text(&mut self, field: &str, value: &str, max: usize) -> bool {
+        let count = value.chars().count();
+        if count > max {
+            self.fail(
+                field,
+                format!("must be at most {max} characters (got {count})"),
+            );
+            return false;
+        }
+        if value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                "must not contain control characters (line breaks, NUL, …)",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Like [`Checker::text`] but line breaks and tabs are allowed (content, descriptions).
+    pub fn long_text(&mut self, field: &str, value: &str, max: usize) -> bool {
+        let count = value.chars().count();
+        if count > max {
+            self.fail(
+                field,
+                format!("must be at most {max} characters (got {count})"),
+            );
+            return false;
+        }
+        if value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            self.fail(
+                field,
+                "must not contain control characters other than line breaks and tabs",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A required, non-blank text.
+    pub fn required_text(&mut self, field: &str, value: &str, max: usize) -> bool {
+        if value.trim().is_empty() {
+            self.fail(field, "must not be empty");
+            return false;
+        }
+        self.text(field, value, max)
+    }
+
+    /// An e-mail address the API will accept: one `@`, a dotted domain, no spaces.
+    pub fn email(&mut self, field: &str, value: &str, max: usize) -> bool {
+        if !self.text(field, value, max) {
+            return false;
+        }
+        if !is_email(value) {
+            self.fail(field, "is not a valid e-mail address");
+            return false;
+        }
+        true
+    }
+
+    /// A Constant Contact resource id (UUID).
+    pub fn uuid(&mut self, field: &str, value: &str) -> bool {
+        if uuid::Uuid::try_parse(value).is_err() || value.len() != 36 {
+            self.fail(
+                field,
+                "must be a UUID such as 07936f78-662a-11eb-af0a-fa163e56c9b0",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A required resource id: present and a UUID.
+    pub fn required_uuid(&mut self, field: &str, value: &str) -> bool {
+        if value.is_empty() {
+            self.fail(field, "is required");
+            return false;
+        }
+        self.uuid(field, value)
+    }
+
+    /// A list of UUIDs with a size limit, without duplicates.
+    pub fn uuids(&mut self, field: &str, values: &[String], min: usize, max: usize) -> bool {
+        let mut ok = true;
+        if values.len() < min || values.len() > max {
+            self.fail(
+                field,
+                format!("must hold {min} to {max} ids (got {})", values.len()),
+            );
+            ok = false;
+        }
+        for (i, value) in values.iter().take(max + 1).enumerate() {
+            ok &= self.uuid(&format!("{field}[{i}]"), value);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if values.iter().any(|v| !seen.insert(v)) {
+            self.fail(field, "must not repeat an id");
+            ok = false;
+        }
+        ok
+    }
+
+    /// A time that has not passed yet.
+    pub fn future(&mut self, field: &str, at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+        if at <= now {
+            self.fail(field, format!("{} is in the past", at.to_rfc3339()));
+            return false;
+        }
+        true
+    }
+}
+
+/// A pragmatic e-mail syntax check (RFC 5321 sizes, no spaces or quotes, a dotted domain).
+pub fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && domain.len() <= 253
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_syntax_accepts_real_addresses_and_refuses_broken_ones() {
+        for good in [
+            "pat@example.com",
+            "p.lee+news@mail.example.co.uk",
+            "x_y@a-b.example",
+        ] {
+            assert!(is_email(good), "{good}");
+        }
+        for bad in [
+            "",
+            "pat",
+            "pat@",
+            "@example.com",
+            "pat@example",
+            "pat @example.com",
+            "pat@exa mple.com",
+            "pat..lee@example.com",
+            ".pat@example.com",
+            "pat@-example.com",
+            "pat@example..com",
+            "pat@example.com\r\nBcc: x@y.z",
+            "\"pat\"@example.com",
+        ] {
+            assert!(!is_email(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_checks_name_the_field_and_reason() {
+        let mut check = Checker::new();
+        assert!(!check.text("data.first_name", &"x".repeat(51), 50));
+        assert!(!check.text("data.last_name", "Robert'); DROP TABLE contacts;--\0", 50));
+        assert!(check.text("data.job_title", "Robert'); DROP TABLE contacts;--", 50));
+        let rejection = check.finish(()).unwrap_err();
+        assert_eq!(rejection.fields[0].field, "data.first_name");
+        assert!(rejection.fields[0].reason.contains("at most 50"));
+        assert_eq!(rejection.fields[1].field, "data.last_name");
+        assert!(rejection.fields[1].reason.contains("control characters"));
+    }
+
+    #[test]
+    fn id_lists_are_checked_for_size_shape_and_repeats() {
+        let id = "07936f78-662a-11eb-af0a-fa163e56c9b0".to_owned();
+        let mut check = Checker::new();
+        assert!(check.uuids("data.list_ids", std::slice::from_ref(&id), 1, 50));
+        assert!(!check.uuids("data.list_ids", &[], 1, 50));
+        assert!(!check.uuids("data.list_ids", &[id.clone(), id.clone()], 1, 50));
+        assert!(!check.uuids("data.list_ids", &["../etc".to_owned()], 1, 50));
+        assert_eq!(check.finish(()).unwrap_err().fields.len(), 3);
+    }
+}

@@ -1,0 +1,400 @@
+//! The command envelope: what a backend puts on the queue, and its checks.
+//!
+//! ```json
+//! {"id": "7f0c…", "type": "contact.upsert", "account": "default", "data": {…}}
+//! ```
+//! `id` is the idempotency key (falls back to the AMQP `message_id`), `account` defaults to
+//! `default`. The body must be UTF-8 JSON of at most [`MAX_BODY_BYTES`]; the content type,
+//! when set, must be `application/json`. Every failure is a [`Rejection`] naming the field
+//! and the reason — it becomes a `rejected` result, never a panic.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Largest accepted message body. Constant Contact's largest request body (a 40,000-row
+/// import) never comes from one command; 256 KiB is far above any single command.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// Longest accepted command id and account name.
+pub const MAX_ID_LEN: usize = 128;
+pub const MAX_ACCOUNT_LEN: usize = 64;
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FieldError {
+    /// A path such as `data.email` or `data.custom_fields.hobby`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a message was not accepted. `code` is stable for machines; `message` for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Vec<FieldError>,
+    /// When the API itself refused the data: its status and error key.
+    pub api_status: Option<u16>,
+    pub api_error_key: Option<String>,
+}
+
+impl Rejection {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+            api_status: None,
+            api_error_key: None,
+        }
+    }
+
+    pub fn with_fields(
+        code: &'static str,
+        message: impl Into<String>,
+        fields: Vec<FieldError>,
+    ) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            fields,
+            api_status: None,
+            api_error_key: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)?;
+        for field in &self.fields {
+            write!(f, "; {}: {}", field.field, field.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// AMQP properties that matter to decoding.
+#[derive(Debug, Clone, Default)]
+pub struct MessageMeta<'a> {
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+}
+
+/// A decoded envelope: the command is still raw JSON, checked per type afterwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub command_type: String,
+    pub account: String,
+    pub data: Map<String, Value>,
+}
+
+/// What could be learnt from a message even when it is rejected, so the result can still
+/// name the command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Partial {
+    pub id: Option<String>,
+    pub command_type: Option<String>,
+    pub account: Option<String>,
+}
+
+/// A message that could not be decoded: why, and what could be learnt of it anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub rejection: Rejection,
+    pub partial: Partial,
+}
+
+/// Decodes and checks the envelope of one message.
+pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<DecodeError>> {
+    let mut partial = Partial {
+        id: meta.message_id.filter(|id| valid_id(id)).map(str::to_owned),
+        ..Partial::default()
+    };
+    let reject = |rejection: Rejection, partial: &Partial| {
+        Err(Box::new(DecodeError {
+            rejection,
+            partial: partial.clone(),
+        }))
+    };
+
+    if let Some(content_type) = meta.content_type {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return reject(
+                Rejection::with_fields(
+                    "unsupported_content_type",
+                    format!("content type {content_type:?} is not application/json"),
+                    vec![FieldError::new(
+                        "properties.content_type",
+                        "must be application/json",
+                    )],
+                ),
+                &partial,
+            );
+        }
+    }
+    if let Some(encoding) = meta.content_encoding.filter(|e| !e.is_empty())
+        && !matches!(
+            encoding.to_ascii_lowercase().as_str(),
+            "identity" | "utf-8" | "utf8"
+        )
+    {
+        return reject(
+            Rejection::with_fields(
+                "unsupported_content_encoding",
+                format!("content encoding {encoding:?} is not supported; send plain UTF-8 JSON"),
+                vec![FieldError::new(
+                    "properties.content_encoding",
+                    "must be absent",
+                )],
+            ),
+            &partial,
+        );
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return reject(
+            Rejection::new(
+                "too_large",
+                format!(
+                    "message body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                    body.len()
+                ),
+            ),
+            &partial,
+        );
+    }
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(e) => {
+            return reject(
+                Rejection::new(
+                    "invalid_utf8",
+                    format!("message body is not UTF-8 (byte {})", e.valid_up_to()),
+                ),
+                &partial,
+            );
+        }
+    };
+    // serde_json refuses nesting deeper than 128 levels, so hostile depth is an error here.
+    let value: Value = match serde_json::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            return reject(
+                Rejection::new("invalid_json", format!("message body is not JSON: {e}")),
+                &partial,
+            );
+        }
+    };
+    let Value::Object(mut object) = value else {
+        return reject(
+            Rejection::new("invalid_envelope", "message body must be a JSON object"),
+            &partial,
+        );
+    };
+
+    let mut problems = Vec::new();
+    match object.remove("id") {
+        Some(Value::String(id)) if valid_id(&id) => partial.id = Some(id),
+        Some(Value::String(_)) => problems.push(FieldError::new(
+            "id",
+            format!("must be 1 to {MAX_ID_LEN} printable ASCII characters"),
+        )),
+        Some(Value::Null) | None if partial.id.is_some() => {}
+        Some(Value::Null) | None => problems.push(FieldError::new(
+            "id",
+            "is required (or set the AMQP message_id property)",
+        )),
+        Some(_) => problems.push(FieldError::new("id", "must be a string")),
+    }
+    match object.remove("type") {
+        Some(Value::String(t)) if !t.is_empty() && t.len() <= 64 => partial.command_type = Some(t),
+        Some(Value::String(_)) => {
+            problems.push(FieldError::new("type", "must be 1 to 64 characters"))
+        }
+        None | Some(Value::Null) => problems.push(FieldError::new("type", "is required")),
+        Some(_) => problems.push(FieldError::new("type", "must be a string")),
+    }
+    match object.remove("account") {
+        None | Some(Value::Null) => partial.account = Some("default".to_owned()),
+        Some(Value::String(a)) if valid_account(&a) => partial.account = Some(a),
+        Some(Value::String(_)) => problems.push(FieldError::new(
+            "account",
+            format!("must be 1 to {MAX_ACCOUNT_LEN} letters, digits, '-' or '_'"),
+        )),
+        Some(_) => problems.push(FieldError::new("account", "must be a string")),
+    }
+    let data = match object.remove("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(data)) => data,
+        Some(_) => {
+            problems.push(FieldError::new("data", "must be an object"));
+            Map::new()
+        }
+    };
+    for unknown in object.keys() {
+        problems.push(FieldError::new(
+            truncate(unknown, 64),
+            "is not an envelope field (expected id, type, account, data)",
+        ));
+    }
+    if !problems.is_empty() {
+        return reject(
+            Rejection::with_fields("invalid_envelope", "the envelope is invalid", problems),
+            &partial,
+        );
+    }
+    Ok(Envelope {
+        id: partial.id.clone().unwrap_or_default(),
+        command_type: partial.command_type.clone().unwrap_or_default(),
+        account: partial.account.clone().unwrap_or_default(),
+        data,
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn valid_account(account: &str) -> bool {
+    !account.is_empty()
+        && account.len() <= MAX_ACCOUNT_LEN
+        && account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Shortens user-supplied text before echoing it in a result.
+pub fn truncate(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_owned()
+    } else {
+        let cut: String = text.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json() -> MessageMeta<'static> {
+        MessageMeta {
+            content_type: Some("application/json"),
+            ..MessageMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_complete_envelope_decodes() {
+        let body =
+            br#"{"id":"c-1","type":"contact.get","account":"emea","data":{"email":"a@b.example"}}"#;
+        let envelope = decode(body, &json()).unwrap();
+        assert_eq!(envelope.id, "c-1");
+        assert_eq!(envelope.command_type, "contact.get");
+        assert_eq!(envelope.account, "emea");
+        assert_eq!(envelope.data["email"], "a@b.example");
+    }
+
+    #[test]
+    fn account_defaults_to_default_and_id_falls_back_to_message_id() {
+        let meta = MessageMeta {
+            message_id: Some("amqp-7"),
+            ..MessageMeta::default()
+        };
+        let envelope = decode(br#"{"type":"list.list"}"#, &meta).unwrap();
+        assert_eq!(
+            (envelope.id.as_str(), envelope.account.as_str()),
+            ("amqp-7", "default")
+        );
+        assert!(envelope.data.is_empty());
+    }
+
+    #[test]
+    fn each_envelope_problem_is_named() {
+        let DecodeError { rejection, partial } = *decode(
+            br#"{"type":7,"account":"a b","data":[],"extra":1}"#,
+            &json(),
+        )
+        .unwrap_err();
+        assert_eq!(rejection.code, "invalid_envelope");
+        let fields: Vec<_> = rejection.fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, vec!["id", "type", "account", "data", "extra"]);
+        assert_eq!(partial, Partial::default());
+    }
+
+    #[test]
+    fn wrong_content_type_encoding_size_utf8_and_json_are_rejected_with_codes() {
+        let text = MessageMeta {
+            content_type: Some("text/plain"),
+            ..MessageMeta::default()
+        };
+        assert_eq!(
+            decode(b"{}", &text).unwrap_err().rejection.code,
+            "unsupported_content_type"
+        );
+        let gzip = MessageMeta {
+            content_encoding: Some("gzip"),
+            ..MessageMeta::default()
+        };
+        assert_eq!(
+            decode(b"{}", &gzip).unwrap_err().rejection.code,
+            "unsupported_content_encoding"
+        );
+        let huge = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            decode(&huge, &json()).unwrap_err().rejection.code,
+            "too_large"
+        );
+        assert_eq!(
+            decode(b"{\"id\":\"\xff\"}", &json())
+                .unwrap_err()
+                .rejection
+                .code,
+            "invalid_utf8"
+        );
+        assert_eq!(
+            decode(b"{\"id\":", &json()).unwrap_err().rejection.code,
+            "invalid_json"
+        );
+        assert_eq!(
+            decode(b"[1,2]", &json()).unwrap_err().rejection.code,
+            "invalid_envelope"
+        );
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(
+            decode(deep.as_bytes(), &json()).unwrap_err().rejection.code,
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn charset_parameters_on_the_content_type_are_accepted() {
+        let meta = MessageMeta {
+            content_type: Some("application/json; charset=utf-8"),
+            message_id: Some("m"),
+            ..MessageMeta::default()
+        };
+        assert!(decode(br#"{"type":"list.list"}"#, &meta).is_ok());
+    }
+
+    #[test]
+    fn the_id_is_kept_for_the_result_even_when_the_rest_is_bad() {
+        let partial = decode(br#"{"id":"keep-me","type":"x","data":5}"#, &json())
+            .unwrap_err()
+            .partial;
+        assert_eq!(partial.id.as_deref(), Some("keep-me"));
+        assert_eq!(partial.command_type.as_deref(), Some("x"));
+    }
+}

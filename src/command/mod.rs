@@ -1,0 +1,201 @@
+//! Commands: what backend services ask ctct-sync to do, decoded and checked before anything
+//! touches the API. Parse, don't validate: a [`Command`] only exists when every field passed.
+//!
+//! ```text
+//! envelope   {"id", "type", "account", "data"} and the message's AMQP properties
+//! check      field checks that collect every problem with its path
+//! contact    contact.create / update / upsert / sign_up / get / delete
+//! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
+//! catalog    custom_field.*, list.*, account.*, mirror.run
+//! ```
+
+pub mod campaign;
+pub mod catalog;
+pub mod check;
+pub mod contact;
+pub mod envelope;
+pub mod outcome;
+
+use chrono::{DateTime, Utc};
+
+pub use envelope::{DecodeError, Envelope, FieldError, MessageMeta, Partial, Rejection};
+
+use campaign::{CampaignFields, TestSend, When};
+use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
+use contact::{ChangeKind, ContactChanges, ContactRef, SignUp};
+
+/// Every command type, as written in the envelope's `type`.
+pub const COMMAND_TYPES: [&str; 24] = [
+    "contact.create",
+    "contact.update",
+    "contact.upsert",
+    "contact.sign_up",
+    "contact.get",
+    "contact.delete",
+    "custom_field.create",
+    "custom_field.update",
+    "custom_field.delete",
+    "custom_field.list",
+    "list.create",
+    "list.list",
+    "campaign.create",
+    "campaign.update",
+    "campaign.get",
+    "campaign.list",
+    "campaign.schedule",
+    "campaign.unschedule",
+    "campaign.send_test",
+    "account.emails.list",
+    "account.email.add",
+    "account.privileges.get",
+    "mirror.run",
+    // Not a command a backend sends: the event published when an account needs a person.
+    "account.reauth_required",
+];
+
+/// A checked command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    ContactCreate(ContactChanges),
+    ContactUpdate(ContactRef, ContactChanges),
+    ContactUpsert(ContactChanges),
+    ContactSignUp(SignUp),
+    ContactGet(ContactRef),
+    ContactDelete(ContactRef),
+    CustomFieldCreate(CustomFieldSpec),
+    CustomFieldUpdate(CustomFieldSpec),
+    CustomFieldDelete(String),
+    CustomFieldList,
+    ListCreate(ListSpec),
+    ListList,
+    CampaignCreate(CampaignFields),
+    CampaignUpdate(String, CampaignFields),
+    CampaignGet(String),
+    CampaignList(u32),
+    CampaignSchedule(String, When),
+    CampaignUnschedule(String),
+    CampaignSendTest(TestSend),
+    AccountEmailsList(Option<String>),
+    AccountEmailAdd(String),
+    AccountPrivilegesGet,
+    MirrorRun(MirrorSpec),
+}
+
+impl Command {
+    /// Checks an envelope's data against its type. `now` decides whether a schedule time
+    /// lies in the past.
+    pub fn parse(envelope: &Envelope, now: DateTime<Utc>) -> Result<Command, Rejection> {
+        let data = envelope.data.clone();
+        Ok(match envelope.command_type.as_str() {
+            "contact.create" => {
+                Command::ContactCreate(contact::parse_changes(ChangeKind::Create, data)?.1)
+            }
+            "contact.upsert" => {
+                Command::ContactUpsert(contact::parse_changes(ChangeKind::Upsert, data)?.1)
+            }
+            "contact.update" => {
+                let (target, changes) = contact::parse_changes(ChangeKind::Update, data)?;
+                let target = target.ok_or_else(|| {
+                    Rejection::new("invalid_data", "contact.update needs a target")
+                })?;
+                Command::ContactUpdate(target, changes)
+            }
+            "contact.sign_up" => Command::ContactSignUp(contact::parse_sign_up(data)?),
+            "contact.get" => Command::ContactGet(contact::parse_ref(data)?),
+            "contact.delete" => Command::ContactDelete(contact::parse_ref(data)?),
+            "custom_field.create" => {
+                Command::CustomFieldCreate(catalog::parse_custom_field(false, data)?)
+            }
+            "custom_field.update" => {
+                Command::CustomFieldUpdate(catalog::parse_custom_field(true, data)?)
+            }
+            "custom_field.delete" => {
+                Command::CustomFieldDelete(catalog::parse_custom_field_id(data)?)
+            }
+            "custom_field.list" => {
+                catalog::parse_empty(data)?;
+                Command::CustomFieldList
+            }
+            "list.create" => Command::ListCreate(catalog::parse_list(data)?),
+            "list.list" => {
+                catalog::parse_empty(data)?;
+                Command::ListList
+            }
+            "campaign.create" => Command::CampaignCreate(campaign::parse_fields(false, data)?.1),
+            "campaign.update" => {
+                let (id, fields) = campaign::parse_fields(true, data)?;
+                Command::CampaignUpdate(id.unwrap_or_default(), fields)
+            }
+            "campaign.get" => Command::CampaignGet(campaign::parse_id(data)?),
+            "campaign.list" => Command::CampaignList(campaign::parse_list(data)?),
+            "campaign.schedule" => {
+                let (id, when) = campaign::parse_schedule(data, now)?;
+                Command::CampaignSchedule(id, when)
+            }
+            "campaign.unschedule" => Command::CampaignUnschedule(campaign::parse_id(data)?),
+            "campaign.send_test" => Command::CampaignSendTest(campaign::parse_test_send(data)?),
+            "account.emails.list" => {
+                Command::AccountEmailsList(catalog::parse_account_emails(data)?)
+            }
+            "account.email.add" => {
+                Command::AccountEmailAdd(catalog::parse_account_email_add(data)?)
+            }
+            "account.privileges.get" => {
+                catalog::parse_empty(data)?;
+                Command::AccountPrivilegesGet
+            }
+            "mirror.run" => Command::MirrorRun(catalog::parse_mirror(data)?),
+            other => {
+                return Err(Rejection::with_fields(
+                    "unknown_type",
+                    format!("unknown command type {:?}", envelope::truncate(other, 64)),
+                    vec![FieldError::new(
+                        "type",
+                        format!("must be one of: {}", COMMAND_TYPES[..23].join(", ")),
+                    )],
+                ));
+            }
+        })
+    }
+
+    /// Commands with the same key apply in the order they were published.
+    pub fn ordering_key(&self) -> Option<String> {
+        match self {
+            Command::ContactCreate(c) | Command::ContactUpsert(c) => {
+                c.email.as_ref().map(|e| ContactRef::Email(e.clone()).key())
+            }
+            Command::ContactUpdate(target, _)
+            | Command::ContactGet(target)
+            | Command::ContactDelete(target) => Some(target.key()),
+            Command::ContactSignUp(s) => Some(ContactRef::Email(s.email.clone()).key()),
+            Command::CampaignUpdate(id, _)
+            | Command::CampaignGet(id)
+            | Command::CampaignSchedule(id, _)
+            | Command::CampaignUnschedule(id) => Some(format!("campaign:{id}")),
+            Command::CampaignSendTest(t) => Some(format!("campaign:{}", t.campaign_id)),
+            Command::CustomFieldUpdate(s) => s
+                .custom_field_id
+                .as_ref()
+                .map(|id| format!("custom_field:{id}")),
+            Command::CustomFieldDelete(id) => Some(format!("custom_field:{id}")),
+            _ => None,
+        }
+    }
+
+    /// Whether the command only reads.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::ContactGet(_)
+                | Command::CustomFieldList
+                | Command::ListList
+                | Command::CampaignGet(_)
+                | Command::CampaignList(_)
+                | Command::AccountEmailsList(_)
+                | Command::AccountPrivilegesGet
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,513 @@
+//! Settings: the layered configuration (embedded `config/default.toml` → `--config FILE` →
+//! `CTCT_SYNC__SECTION__KEY` environment variables), checked right after loading.
+//!
+//! Every struct denies unknown fields so a misspelt key fails at start instead of being
+//! ignored. Secrets (the client secret, the password inside the AMQP URL) are held in
+//! secret types: they never show in `Debug`, and serialising the settings — which is only
+//! done to print them — writes `[redacted]` in their place.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// The defaults, embedded so the binary runs from any working directory.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of the environment variables that override settings (`CTCT_SYNC__AMQP__URL`).
+pub const ENV_PREFIX: &str = "CTCT_SYNC";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist or cannot be read.
+    #[error("configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    /// A layer could not be parsed, or a key is unknown or of the wrong type. The message
+    /// names the key, the value and where it came from.
+    #[error("configuration: {0}")]
+    Load(config::ConfigError),
+    /// A key has a value of the right type that is still not acceptable.
+    #[error("configuration key `{key}` = {value}: expected {expected}")]
+    Invalid {
+        key: &'static str,
+        /// The offending value, already redacted when the key is secret.
+        value: String,
+        expected: String,
+    },
+}
+
+/// The daemon's whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub amqp: AmqpSettings,
+    pub api: ApiSettings,
+    pub oauth: OAuthSettings,
+    pub store: StoreSettings,
+    pub limits: LimitSettings,
+    pub mirror: MirrorSettings,
+    pub bulk: BulkSettings,
+    pub log: LogSettings,
+    pub ops: OpsSettings,
+}
+
+/// The operations listener (`/metrics`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+}
+
+/// RabbitMQ connection and topology names.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: AmqpUrl,
+    pub commands_queue: String,
+    pub results_exchange: String,
+    pub dead_letter_queue: String,
+    pub delivery_limit: u32,
+    pub prefetch: u16,
+    pub workers: u16,
+    pub max_attempts: u32,
+    pub shutdown_grace_ms: u64,
+    pub reply_to_prefixes: Vec<String>,
+    pub retry_delays_ms: Vec<u64>,
+    pub reauth_recheck_ms: u64,
+    pub park_jitter_ms: u64,
+}
+
+/// Constant Contact API endpoint.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    pub base_url: String,
+}
+
+/// The OAuth2 application (API key) ctct-sync acts as.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthSettings {
+    pub client_id: String,
+    #[serde(serialize_with = "redacted")]
+    pub client_secret: SecretString,
+    pub token_url: String,
+    pub authorize_url: String,
+    pub device_authorize_url: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+}
+
+impl OAuthSettings {
+    /// True when an application is configured (client id and secret both set).
+    pub fn is_configured(&self) -> bool {
+        !self.client_id.is_empty() && !self.client_secret.expose_secret().is_empty()
+    }
+}
+
+/// Where the SQLite database lives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+}
+
+/// The API key's request budget.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub per_second: u32,
+    pub per_day: u32,
+    pub mirror_share: f64,
+}
+
+/// When the mirror runs (6-field cron expressions, seconds first, UTC).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorSettings {
+    pub schedule: String,
+    pub incremental_schedule: String,
+}
+
+/// Coalescing queued `contact.upsert` commands into bulk JSON imports.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSettings {
+    pub enabled: bool,
+    pub window_ms: u64,
+    pub max_batch: u32,
+    pub poll_initial_ms: u64,
+    pub poll_max_ms: u64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    // Hand-written so a wrong value says what is accepted.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = String::deserialize(d)?;
+        match value.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(serde::de::Error::custom(format!(
+                "{other:?} is not a log format, expected \"text\" or \"json\""
+            ))),
+        }
+    }
+}
+
+/// The AMQP URI. It carries the broker password, so it is a secret: `Debug` and
+/// serialisation show it with the password masked.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct AmqpUrl(SecretString);
+
+impl AmqpUrl {
+    pub fn new(url: &str) -> Self {
+        Self(SecretString::from(url))
+    }
+
+    /// The full URI, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The URI with any password replaced by `***`, safe for logs and messages.
+    pub fn redacted(&self) -> String {
+        redact_url_password(self.0.expose_secret())
+    }
+}
+
+impl std::fmt::Debug for AmqpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AmqpUrl({})", self.redacted())
+    }
+}
+
+impl Serialize for AmqpUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
+}
+
+fn redacted<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    if secret.expose_secret().is_empty() {
+        s.serialize_str("")
+    } else {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// Masks the password of a URL; a string that does not parse is masked whole.
+fn redact_url_password(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Setting a password only fails for URLs that cannot have one.
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "[unparseable URL, redacted]".to_owned(),
+    }
+}
+
+impl Settings {
+    /// Loads the layers: embedded defaults, then `file` if given, then the `CTCT_SYNC__*`
+    /// entries of `env` (pass `std::env::vars().collect()` in production, a map in tests).
+    pub fn load(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(path) = file {
+            // Checked here so a missing file gets a plain message; the config crate then
+            // reads it itself so that its errors name the file.
+            std::fs::metadata(path).map_err(|e| ConfigError::File {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env: HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("amqp.reply_to_prefixes")
+                .with_list_parse_key("amqp.retry_delays_ms")
+                .source(Some(env)),
+        );
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot: URLs, cron expressions, sane limits, names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if lapin::uri::AMQPUri::from_str(self.amqp.url.expose()).is_err() {
+            return Err(invalid(
+                "amqp.url",
+                quoted(&self.amqp.url.redacted()),
+                "an AMQP URI such as amqp://user:password@host:5672/%2f",
+            ));
+        }
+        for (key, name) in [
+            ("amqp.commands_queue", &self.amqp.commands_queue),
+            ("amqp.results_exchange", &self.amqp.results_exchange),
+            ("amqp.dead_letter_queue", &self.amqp.dead_letter_queue),
+        ] {
+            if name.is_empty() || name.len() > 255 || name.starts_with("amq.") {
+                return Err(invalid(
+                    key,
+                    quoted(name),
+                    "a name of 1 to 255 bytes that does not start with `amq.`",
+                ));
+            }
+        }
+        if !(2..=1000).contains(&self.amqp.delivery_limit) {
+            return Err(invalid(
+                "amqp.delivery_limit",
+                self.amqp.delivery_limit.to_string(),
+                "a whole number from 2 to 1000",
+            ));
+        }
+        if !(1..=256).contains(&self.amqp.workers) {
+            return Err(invalid(
+                "amqp.workers",
+                self.amqp.workers.to_string(),
+                "a whole number from 1 to 256",
+            ));
+        }
+        if self.amqp.prefetch < self.amqp.workers {
+            return Err(invalid(
+                "amqp.prefetch",
+                self.amqp.prefetch.to_string(),
+                "a whole number at least amqp.workers (each worker needs a message in hand)",
+            ));
+        }
+        if self.amqp.retry_delays_ms.is_empty()
+            || self.amqp.retry_delays_ms.len() > 10
+            || self
+                .amqp
+                .retry_delays_ms
+                .iter()
+                .any(|ms| !(100..=86_400_000).contains(ms))
+        {
+            return Err(invalid(
+                "amqp.retry_delays_ms",
+                format!("{:?}", self.amqp.retry_delays_ms),
+                "1 to 10 delays, each from 100 ms to one day",
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.amqp.reauth_recheck_ms) {
+            return Err(invalid(
+                "amqp.reauth_recheck_ms",
+                self.amqp.reauth_recheck_ms.to_string(),
+                "a whole number of milliseconds from 100 to 3600000",
+            ));
+        }
+        if !(10..=60_000).contains(&self.bulk.window_ms) {
+            return Err(invalid(
+                "bulk.window_ms",
+                self.bulk.window_ms.to_string(),
+                "a whole number of milliseconds from 10 to 60000",
+            ));
+        }
+        if !(3..=40_000).contains(&self.bulk.max_batch) {
+            return Err(invalid(
+                "bulk.max_batch",
+                self.bulk.max_batch.to_string(),
+                "a whole number from 3 to 40000 (the import's row limit)",
+            ));
+        }
+        if !(100..=60_000).contains(&self.bulk.poll_initial_ms)
+            || !(self.bulk.poll_initial_ms..=300_000).contains(&self.bulk.poll_max_ms)
+        {
+            return Err(invalid(
+                "bulk.poll_max_ms",
+                format!("{}/{}", self.bulk.poll_initial_ms, self.bulk.poll_max_ms),
+                "poll_initial_ms from 100 to 60000 and poll_max_ms from poll_initial_ms to 300000",
+            ));
+        }
+        if !(1..=100).contains(&self.amqp.max_attempts) {
+            return Err(invalid(
+                "amqp.max_attempts",
+                self.amqp.max_attempts.to_string(),
+                "a whole number from 1 to 100",
+            ));
+        }
+        for (key, value) in [
+            ("api.base_url", &self.api.base_url),
+            ("oauth.token_url", &self.oauth.token_url),
+            ("oauth.authorize_url", &self.oauth.authorize_url),
+            (
+                "oauth.device_authorize_url",
+                &self.oauth.device_authorize_url,
+            ),
+            ("oauth.redirect_uri", &self.oauth.redirect_uri),
+        ] {
+            check_http_url(key, value)?;
+        }
+        if self.oauth.client_id.is_empty() != self.oauth.client_secret.expose_secret().is_empty() {
+            let (key, value) = if self.oauth.client_id.is_empty() {
+                ("oauth.client_id", quoted(""))
+            } else {
+                ("oauth.client_secret", quoted(""))
+            };
+            return Err(invalid(
+                key,
+                value,
+                "oauth.client_id and oauth.client_secret to be set together (or both empty)",
+            ));
+        }
+        if !self
+            .oauth
+            .scopes
+            .split_whitespace()
+            .any(|s| s == "offline_access")
+        {
+            return Err(invalid(
+                "oauth.scopes",
+                quoted(&self.oauth.scopes),
+                "a space-separated scope list that includes offline_access (without it no refresh token is issued)",
+            ));
+        }
+        if self.store.path.as_os_str().is_empty() {
+            return Err(invalid("store.path", quoted(""), "a file path"));
+        }
+        if !(1..=1000).contains(&self.limits.per_second) {
+            return Err(invalid(
+                "limits.per_second",
+                self.limits.per_second.to_string(),
+                "a whole number from 1 to 1000",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.limits.mirror_share) {
+            return Err(invalid(
+                "limits.mirror_share",
+                self.limits.mirror_share.to_string(),
+                "a fraction from 0.0 to 1.0",
+            ));
+        }
+        if self.limits.per_day == 0 {
+            return Err(invalid(
+                "limits.per_day",
+                "0".into(),
+                "a whole number above 0",
+            ));
+        }
+        check_cron("mirror.schedule", &self.mirror.schedule)?;
+        check_cron(
+            "mirror.incremental_schedule",
+            &self.mirror.incremental_schedule,
+        )?;
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid(
+                "log.level",
+                quoted(&self.log.level),
+                "a tracing filter such as \"info\" or \"ctct_sync=debug,info\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, every secret redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# could not render settings: {e}\n"))
+    }
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(error: config::ConfigError) -> Self {
+        ConfigError::Load(error)
+    }
+}
+
+fn invalid(key: &'static str, value: String, expected: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value,
+        expected: expected.into(),
+    }
+}
+
+fn quoted(value: &str) -> String {
+    format!("{value:?}")
+}
+
+fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
+        _ => Err(invalid(key, quoted(value), "an absolute http(s) URL")),
+    }
+}
+
+fn check_cron(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let fields = value.split_whitespace().count();
+    let parsed = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(value);
+    match parsed {
+        Ok(_) if fields == 6 => Ok(()),
+        _ => Err(invalid(
+            key,
+            quoted(value),
+            "a 6-field cron expression with seconds first, in UTC, e.g. \"0 0 2 * * *\"",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_password_is_masked_and_the_rest_kept() {
+        assert_eq!(
+            redact_url_password("amqp://guest:s3cret@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+    }
+
+    #[test]
+    fn url_without_password_is_unchanged() {
+        assert_eq!(
+            redact_url_password("amqp://127.0.0.1:5672/%2f"),
+            "amqp://127.0.0.1:5672/%2f"
+        );
+    }
+
+    #[test]
+    fn unparseable_url_is_masked_whole() {
+        assert!(!redact_url_password("not a url with s3cret").contains("s3cret"));
+    }
+}

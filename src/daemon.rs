@@ -1,0 +1,200 @@
+//! Wiring: settings → store → API client → mirror → handler → pipeline, optionally around an
+//! in-process sandbox, and the run until shutdown (the mirror's scheduler beside the
+//! pipeline).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiClient, Clock, SystemClock};
+use crate::config::Settings;
+use crate::handler::Handler;
+use crate::mirror::{Mirror, MirrorEvents, MirrorOptions};
+use crate::pipeline::{Pipeline, PipelineSettings};
+use crate::sandbox::{self, LimitsMode, Sandbox, SandboxOptions};
+use crate::store::Store;
+use crate::store::tokens::AccountState;
+
+/// The running parts of the daemon.
+pub struct Daemon {
+    pub settings: Settings,
+    pub store: Store,
+    pub client: ApiClient,
+    pub pipeline: Pipeline,
+    /// The mirror: run by its scheduler and by `mirror.run` commands.
+    pub mirror: Mirror,
+    /// Publishes `mirror.completed` / `mirror.failed`.
+    pub mirror_events: MirrorEvents,
+    pub sandbox: Option<Sandbox>,
+}
+
+/// Where `run --sandbox` keeps its store and the sandbox's state: beside the configured
+/// store, so trying the sandbox never touches a real account's data.
+pub fn sandbox_paths(store: &std::path::Path) -> (PathBuf, PathBuf) {
+    let dir = store.parent().map(PathBuf::from).unwrap_or_default();
+    let stem = store
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("ctct-sync");
+    (
+        dir.join(format!("{stem}-sandbox.db")),
+        dir.join("sandbox-state.json"),
+    )
+}
+
+impl Daemon {
+    /// Builds the daemon. With `with_sandbox`, a sandbox runs in-process (real limits,
+    /// 1,000 seeded contacts, state kept beside the store) and the daemon is pointed at it.
+    pub async fn build(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<Daemon> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let mut sandbox = None;
+        if with_sandbox {
+            let (store_path, state_path) = sandbox_paths(&settings.store.path);
+            if let Some(dir) = state_path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+            {
+                use std::os::unix::fs::DirBuilderExt as _;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let started = sandbox::start(SandboxOptions {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                seed_contacts: 1_000,
+                limits: LimitsMode::Real,
+                state_file: Some(state_path),
+                ..SandboxOptions::default()
+            })
+            .await
+            .context("starting the sandbox")?;
+            let c = started.credentials().clone();
+            tracing::info!(base_url = %c.base_url, admin_url = %c.admin_url, "sandbox running in-process");
+            settings.store.path = store_path;
+            settings.api.base_url = c.base_url.clone();
+            settings.oauth.client_id = c.client_id.clone();
+            settings.oauth.client_secret = SecretString::from(c.client_secret.clone());
+            settings.oauth.token_url = c.token_url.clone();
+            settings.oauth.authorize_url = c.authorize_url.clone();
+            settings.oauth.device_authorize_url = c.device_authorize_url.clone();
+            sandbox = Some(started);
+        }
+        let path = settings.store.path.clone();
+        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .context("the store task stopped")??;
+        if !report.is_noop() {
+            tracing::info!(applied = ?report.applied, "store migrated");
+        }
+        let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;
+        if let Some(sandbox) = &sandbox {
+            let refresh = SecretString::from(sandbox.credentials().refresh_token.clone());
+            client
+                .tokens()
+                .import_refresh_token("default", refresh)
+                .await
+                .context("connecting the sandbox's account")?;
+        }
+        let accounts = client.tokens().accounts().await?;
+        if !accounts.iter().any(|a| a.state == AccountState::Active) {
+            bail!(
+                "no Constant Contact account is authorised: run `ctct-sync auth login` (or `auth import`), \
+                 or try ctct-sync against the local sandbox with `ctct-sync run --sandbox`"
+            );
+        }
+        let mirror_events = MirrorEvents::start(
+            settings.amqp.url.clone(),
+            settings.amqp.results_exchange.clone(),
+        );
+        let mirror = Mirror::new(
+            store.clone(),
+            client.clone(),
+            clock.clone(),
+            MirrorOptions::default(),
+        )
+        .with_events(mirror_events.sender());
+        let handler =
+            Handler::new(client.clone(), store.clone(), clock.clone()).with_mirror(mirror.clone());
+        let pipeline = Pipeline::new(
+            PipelineSettings::from_settings(&settings),
+            handler,
+            store.clone(),
+            clock,
+        );
+        Ok(Daemon {
+            settings,
+            store,
+            client,
+            pipeline,
+            mirror,
+            mirror_events,
+            sandbox,
+        })
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains and stops: the pipeline and the mirror's
+    /// scheduler run side by side; on shutdown mirror runs stop at their next page (resumable),
+    /// the pipeline finishes its in-flight commands, the scheduler waits for its runs, and the
+    /// last mirror events are published.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if self.settings.ops.enabled {
+            let state = crate::ops::OpsState {
+                store: self.store.clone(),
+                client: self.client.clone(),
+                pipeline: Some(crate::ops::PipelineView {
+                    status: self.pipeline.status(),
+                    processor: self.pipeline.processor(),
+                }),
+            };
+            crate::ops::serve(self.settings.ops.listen, state, shutdown.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "ops.listen {}: cannot listen (another ctct-sync running? set ops.listen or ops.enabled = false)",
+                        self.settings.ops.listen
+                    )
+                })?;
+        }
+        let scheduler = crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
+            .await
+            .context("starting the mirror's schedule")?;
+        let mirror_cancel = self.mirror.cancel_token().clone();
+        let stop_mirror = shutdown.clone();
+        let cancel_runs = tokio::spawn(async move {
+            stop_mirror.cancelled().await;
+            mirror_cancel.cancel();
+        });
+        self.pipeline.run(shutdown).await;
+        let _ = cancel_runs.await;
+        scheduler.stop(Duration::from_secs(10)).await;
+        self.mirror_events.stop(Duration::from_secs(5)).await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM (what `docker stop` and systemd send).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot listen for SIGTERM; ctrl-c still works");
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}

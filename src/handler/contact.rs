@@ -1,0 +1,483 @@
+//! Contact commands against the API.
+//!
+//! `PUT /contacts/{id}` replaces every core field (reference §12.1), so updates and upserts
+//! fetch the contact with the subresources they manage, apply the changes to that, and send
+//! the whole body — and send nothing when nothing changes, which saves a request.
+
+use serde_json::{Value, json};
+
+use crate::api::ApiError;
+use crate::api::model::contact_input::{
+    ContactCreate, ContactPut, EmailAddressInput, PhoneNumberInput, SignUpForm, StreetAddressInput,
+};
+use crate::api::model::contacts::{Contact, ContactCustomField, Include, Source};
+use crate::command::contact::{Address, ContactChanges, ContactRef, Phone, SignUp};
+
+use super::{Ctx, HandleError, to_value};
+
+/// The subresources ctct-sync manages on a contact.
+const MANAGED: [Include; 4] = [
+    Include::CustomFields,
+    Include::ListMemberships,
+    Include::PhoneNumbers,
+    Include::StreetAddresses,
+];
+
+/// How a command's `list_ids` combine with the contact's lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lists {
+    /// Add to the contact's lists (create, upsert — like the bulk import does).
+    Add,
+    /// The contact's lists become exactly these (update).
+    Replace,
+}
+
+fn summary(contact: &Contact, action: &str) -> Value {
+    json!({
+        "contact_id": contact.contact_id,
+        "email": contact.email(),
+        "action": action,
+        "contact": to_value(contact),
+    })
+}
+
+async fn find(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Option<Contact>, HandleError> {
+    match target {
+        ContactRef::Id(id) => match ctx.api.get_contact(id, &MANAGED).await {
+            Ok(contact) => Ok(Some(contact)),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error.into()),
+        },
+        ContactRef::Email(email) => {
+            Ok(ctx.api.find_contact_by_email(email, &MANAGED, true).await?)
+        }
+    }
+}
+
+fn not_found(target: &ContactRef) -> HandleError {
+    let what = match target {
+        ContactRef::Id(id) => format!("contact {id}"),
+        ContactRef::Email(_) => "a contact with this e-mail address".to_owned(),
+    };
+    HandleError::failed("not_found", format!("{what} does not exist in the account"))
+}
+
+/// `contact.create`: creates the contact; when it exists already (409), answers with the
+/// existing contact's id and `already_existed: true`.
+pub(super) async fn create(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Value, HandleError> {
+    let email = changes.email.clone().unwrap_or_default();
+    if ctx.attempt.is_retry()
+        && let Some(existing) = ctx
+            .api
+            .find_contact_by_email(&email, &MANAGED, true)
+            .await?
+    {
+        let ours = ctx.attempt.effect_ref.as_deref() == Some(existing.contact_id.as_str());
+        let mut value = summary(&existing, if ours { "created" } else { "unchanged" });
+        value["already_existed"] = json!(!ours);
+        return Ok(value);
+    }
+    let body = create_body(ctx, changes).await?;
+    match ctx.api.create_contact(&body).await {
+        Ok(contact) => {
+            ctx.record_effect(&contact.contact_id).await?;
+            let mut value = summary(&contact, "created");
+            value["already_existed"] = json!(false);
+            Ok(value)
+        }
+        Err(error @ ApiError::Conflict { .. }) => match error.conflicting_contact_id() {
+            Some(id) => Ok(
+                json!({"contact_id": id, "email": email, "action": "unchanged", "already_existed": true}),
+            ),
+            None => Err(error.into()),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn create_body(
+    ctx: &Ctx<'_>,
+    changes: &ContactChanges,
+) -> Result<ContactCreate, HandleError> {
+    let custom = ctx
+        .handler
+        .fields
+        .resolve(&ctx.api, &changes.custom_fields)
+        .await?;
+    let mut body = ContactCreate::new(Source::Account);
+    body.email_address = changes
+        .email
+        .as_deref()
+        .map(|address| EmailAddressInput::new(address, None));
+    body.first_name = changes.first_name.clone().flatten();
+    body.last_name = changes.last_name.clone().flatten();
+    body.job_title = changes.job_title.clone().flatten();
+    body.company_name = changes.company_name.clone().flatten();
+    if let Some(Some((month, day))) = changes.birthday {
+        body.birthday_month = Some(u32::from(month));
+        body.birthday_day = Some(u32::from(day));
+    }
+    body.anniversary = changes.anniversary.clone().flatten();
+    body.custom_fields = custom
+        .into_iter()
+        .filter_map(|(id, value)| value.map(|v| ContactCustomField::new(&id, &v)))
+        .collect();
+    body.phone_numbers = changes
+        .phone_numbers
+        .as_deref()
+        .map(phones)
+        .unwrap_or_default();
+    body.street_addresses = changes
+        .street_addresses
+        .as_deref()
+        .map(addresses)
+        .unwrap_or_default();
+    body.list_memberships = changes.list_ids.clone().unwrap_or_default();
+    Ok(body)
+}
+
+/// `contact.upsert`: by e-mail, updates the contact when it exists (deleted ones are
+/// revived), creates it otherwise — never through the sign-up form, so its permission
+/// is left as it is.
+pub(super) async fn upsert(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Value, HandleError> {
+    let email = changes.email.clone().unwrap_or_default();
+    match ctx
+        .api
+        .find_contact_by_email(&email, &MANAGED, true)
+        .await?
+    {
+        Some(existing) => write_changes(ctx, existing, changes, Lists::Add).await,
+        None => {
+            let body = create_body(ctx, changes).await?;
+            match ctx.api.create_contact(&body).await {
+                Ok(contact) => {
+                    ctx.record_effect(&contact.contact_id).await?;
+                    Ok(summary(&contact, "created"))
+                }
+                // Created meanwhile (by another writer, or by our earlier attempt whose
+                // answer was lost): update it instead.
+                Err(error @ ApiError::Conflict { .. }) => {
+                    let id = error
+                        .conflicting_contact_id()
+                        .ok_or(HandleError::from(error))?;
+                    let existing = ctx.api.get_contact(&id, &MANAGED).await?;
+                    write_changes(ctx, existing, changes, Lists::Add).await
+                }
+                Err(error) => Err(error.into()),
+            }
+        }
+    }
+}
+
+/// `contact.update`: partial — fields not given are kept; `null` clears; `list_ids`
+/// replaces the contact's lists.
+pub(super) async fn update(
+    ctx: &Ctx<'_>,
+    target: &ContactRef,
+    changes: &ContactChanges,
+) -> Result<Value, HandleError> {
+    let existing = find(ctx, target).await?.ok_or_else(|| not_found(target))?;
+    write_changes(ctx, existing, changes, Lists::Replace).await
+}
+
+async fn write_changes(
+    ctx: &Ctx<'_>,
+    existing: Contact,
+    changes: &ContactChanges,
+    lists: Lists,
+) -> Result<Value, HandleError> {
+    let custom = ctx
+        .handler
+        .fields
+        .resolve(&ctx.api, &changes.custom_fields)
+        .await?;
+    let before = existing.to_put(Source::Account);
+    let mut after = before.clone();
+    apply(&mut after, changes, &custom, lists);
+    if after == before && !existing.is_deleted() {
+        return Ok(summary(&existing, "unchanged"));
+    }
+    let updated = ctx.api.update_contact(&existing.contact_id, &after).await?;
+    let action = if existing.is_deleted() {
+        "revived"
+    } else {
+        "updated"
+    };
+    Ok(summary(&updated, action))
+}
+
+/// Applies `changes` to a complete PUT body.
+fn apply(
+    put: &mut ContactPut,
+    changes: &ContactChanges,
+    custom: &[(String, Option<String>)],
+    lists: Lists,
+) {
+    if let Some(email) = &changes.email {
+        match &mut put.email_address {
+            Some(current) if current.address.eq_ignore_ascii_case(email) => {}
+            Some(current) => current.address = email.clone(),
+            None => put.email_address = Some(EmailAddressInput::new(email, None)),
+        }
+    }
+    let set = |field: &mut Option<String>, change: &Option<Option<String>>| {
+        if let Some(value) = change {
+            *field = value.clone();
+        }
+    };
+    set(&mut put.first_name, &changes.first_name);
+    set(&mut put.last_name, &changes.last_name);
+    set(&mut put.job_title, &changes.job_title);
+    set(&mut put.company_name, &changes.company_name);
+    set(&mut put.anniversary, &changes.anniversary);
+    if let Some(birthday) = changes.birthday {
+        put.birthday_month = birthday.map(|(m, _)| u32::from(m));
+        put.birthday_day = birthday.map(|(_, d)| u32::from(d));
+    }
+    if let Some(list) = &changes.phone_numbers {
+        put.phone_numbers = Some(phones(list));
+    }
+    if let Some(list) = &changes.street_addresses {
+        put.street_addresses = Some(addresses(list));
+    }
+    if !custom.is_empty() {
+        let values = put.custom_fields.get_or_insert_with(Vec::new);
+        for (id, value) in custom {
+            let existing = values.iter().position(|v| &v.custom_field_id == id);
+            match (existing, value) {
+                (Some(i), Some(v)) => values[i].value = Some(v.clone()),
+                (None, Some(v)) => values.push(ContactCustomField::new(id, v)),
+                (Some(i), None) => {
+                    values.remove(i);
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    if let Some(ids) = &changes.list_ids {
+        let current = put.list_memberships.get_or_insert_with(Vec::new);
+        match lists {
+            Lists::Replace => *current = ids.clone(),
+            Lists::Add => {
+                for id in ids {
+                    if !current.contains(id) {
+                        current.push(id.clone());
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn phones(list: &[Phone]) -> Vec<PhoneNumberInput> {
+    list.iter()
+        .map(|p| PhoneNumberInput {
+            phone_number: p.phone_number.clone(),
+            kind: Some(p.kind.clone()),
+        })
+        .collect()
+}
+
+fn addresses(list: &[Address]) -> Vec<StreetAddressInput> {
+    list.iter()
+        .map(|a| StreetAddressInput {
+            kind: a.kind.clone(),
+            street: a.street.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        })
+        .collect()
+}
+
+/// `contact.sign_up`: the sign-up form (explicit consent; lists and custom fields merge).
+pub(super) async fn sign_up(ctx: &Ctx<'_>, sign_up: &SignUp) -> Result<Value, HandleError> {
+    let custom = ctx
+        .handler
+        .fields
+        .resolve(&ctx.api, &sign_up.custom_fields)
+        .await?;
+    let form = SignUpForm {
+        email_address: sign_up.email.clone(),
+        first_name: sign_up.first_name.clone(),
+        last_name: sign_up.last_name.clone(),
+        job_title: sign_up.job_title.clone(),
+        company_name: sign_up.company_name.clone(),
+        phone_number: sign_up.phone_number.clone(),
+        list_memberships: sign_up.list_ids.clone(),
+        custom_fields: custom
+            .iter()
+            .map(|(id, v)| ContactCustomField::new(id, v))
+            .collect(),
+        anniversary: sign_up.anniversary.clone(),
+        birthday_month: sign_up.birthday.map(|(m, _)| u32::from(m)),
+        birthday_day: sign_up.birthday.map(|(_, d)| u32::from(d)),
+        street_address: None,
+    };
+    let result = ctx.api.sign_up_form(&form).await?;
+    Ok(json!({
+        "contact_id": result.contact_id,
+        "email": sign_up.email,
+        "action": if result.created { "created" } else { "updated" },
+    }))
+}
+
+/// `contact.get`: the contact with its custom fields, lists, phones and addresses.
+pub(super) async fn get(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
+    let contact = find(ctx, target).await?.ok_or_else(|| not_found(target))?;
+    Ok(json!({"contact_id": contact.contact_id, "contact": to_value(&contact)}))
+}
+
+/// `contact.delete`: soft delete. Deleting a contact that is already deleted succeeds with
+/// `already_deleted: true`.
+pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
+    let id = match target {
+        ContactRef::Id(id) => id.clone(),
+        ContactRef::Email(email) => match ctx.api.find_contact_by_email(email, &[], true).await? {
+            Some(contact) if contact.is_deleted() => {
+                return Ok(json!({"contact_id": contact.contact_id, "already_deleted": true}));
+            }
+            Some(contact) => contact.contact_id,
+            None => return Err(not_found(target)),
+        },
+    };
+    match ctx.api.delete_contact(&id).await {
+        Ok(()) => Ok(json!({"contact_id": id, "already_deleted": false})),
+        Err(ApiError::NotFound { .. }) if ctx.attempt.is_retry() => {
+            Ok(json!({"contact_id": id, "already_deleted": true}))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The import's limit on `email` (shared/reference/constant-contact-v3.md §7.1).
+pub const IMPORT_MAX_EMAIL: usize = 50;
+
+/// A `contact.upsert` as one row of a bulk JSON import, or `None` when some part of it has
+/// no import column (no lists, an e-mail over 50 characters, a value to clear, phones or
+/// addresses of kinds the import cannot express). Custom fields are resolved to their
+/// `name` for the `cf:<name>` columns; an unknown field is an error (the one-by-one path
+/// rejects it the same way).
+impl super::Handler {
+    pub async fn import_row(
+        &self,
+        account: &str,
+        changes: &ContactChanges,
+    ) -> Result<Option<crate::api::model::ImportRow>, HandleError> {
+        let api = self.api().account(account);
+        import_row(self, &api, changes).await
+    }
+}
+
+async fn import_row(
+    handler: &super::Handler,
+    api: &crate::api::AccountApi,
+    changes: &ContactChanges,
+) -> Result<Option<crate::api::model::ImportRow>, HandleError> {
+    use crate::api::model::ImportRow;
+    let Some(email) = changes.email.as_deref() else {
+        return Ok(None);
+    };
+    if email.chars().count() > IMPORT_MAX_EMAIL
+        || changes.list_ids.as_ref().is_none_or(Vec::is_empty)
+    {
+        return Ok(None);
+    }
+    let mut row = ImportRow::new(email);
+    let text = |change: &Option<Option<String>>, column: &mut Option<String>| match change {
+        None => true,
+        Some(Some(value)) => {
+            *column = Some(value.clone());
+            true
+        }
+        Some(None) => false,
+    };
+    if !(text(&changes.first_name, &mut row.first_name)
+        && text(&changes.last_name, &mut row.last_name)
+        && text(&changes.job_title, &mut row.job_title)
+        && text(&changes.company_name, &mut row.company_name)
+        && text(&changes.anniversary, &mut row.anniversary))
+    {
+        return Ok(None);
+    }
+    match changes.birthday {
+        None => {}
+        Some(Some((month, day))) => {
+            row.birthday_month = Some(u32::from(month));
+            row.birthday_day = Some(u32::from(day));
+        }
+        Some(None) => return Ok(None),
+    }
+    for phone in changes.phone_numbers.iter().flatten() {
+        let column = match phone.kind.as_str() {
+            "home" => &mut row.home_phone,
+            "work" => &mut row.work_phone,
+            "mobile" => &mut row.mobile_phone,
+            "other" => &mut row.other_phone,
+            _ => return Ok(None),
+        };
+        if column.replace(phone.phone_number.clone()).is_some() {
+            return Ok(None);
+        }
+    }
+    for address in changes.street_addresses.iter().flatten() {
+        let columns = match address.kind.as_str() {
+            "home" => [
+                &mut row.street,
+                &mut row.city,
+                &mut row.state,
+                &mut row.zip,
+                &mut row.country,
+            ],
+            "work" => [
+                &mut row.work_street,
+                &mut row.work_city,
+                &mut row.work_state,
+                &mut row.work_zip,
+                &mut row.work_country,
+            ],
+            "other" => [
+                &mut row.other_street,
+                &mut row.other_city,
+                &mut row.other_state,
+                &mut row.other_zip,
+                &mut row.other_country,
+            ],
+            _ => return Ok(None),
+        };
+        let values = [
+            &address.street,
+            &address.city,
+            &address.state,
+            &address.postal_code,
+            &address.country,
+        ];
+        if columns.iter().any(|c| c.is_some()) {
+            return Ok(None);
+        }
+        for (column, value) in columns.into_iter().zip(values) {
+            column.clone_from(value);
+        }
+    }
+    if !changes.custom_fields.is_empty() {
+        if changes.custom_fields.iter().any(|(_, v)| v.is_none()) {
+            return Ok(None);
+        }
+        let resolved = handler.fields.resolve(api, &changes.custom_fields).await?;
+        let fields = handler.fields.all(api).await?;
+        for (id, value) in resolved {
+            let name = fields
+                .iter()
+                .find(|f| f.custom_field_id == id)
+                .and_then(|f| f.name.clone());
+            match (name, value) {
+                (Some(name), Some(value)) => {
+                    row.custom_fields.insert(name, value);
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(row))
+}

@@ -1,0 +1,223 @@
+//! Contacts passes.
+//!
+//! * **Full**: every contact, deleted ones included (`status=all`), by one bulk export
+//!   ([`export`](super::export)), or by `GET /contacts` pages when the export path is not
+//!   chosen or fails. Rows the pass saw are marked with its run id; at its end, contacts it did
+//!   not see (gone from the account altogether) are removed.
+//! * **Incremental**: `GET /contacts?status=all&updated_after=<start of the last complete pass
+//!   − overlap>` (inclusive). `status=all` brings deletions too: deleting a contact bumps its
+//!   `updated_at` and sets `deleted_at` (shared/reference/constant-contact-v3.md §4.2 calls
+//!   that unconfirmed; the nightly full pass reconciles whatever slips through).
+//!
+//! A pass in progress (its position saved with every page) is continued by the next run of
+//! either mode; a full request abandons a pending incremental pass (the full pass covers it).
+//! When a pass completes, the incremental cursor becomes the pass's start time.
+
+use super::export::{self, ExportEnd};
+use super::runner::{Run, Stop};
+use super::sql::contacts::{self as sql_contacts, Written};
+use super::sql::cursor::{self, Pass};
+use super::sql::{instant, page_transaction, runs};
+use super::{ContactRow, ContactsPath, Mode, Resource};
+use crate::api::ApiError;
+use crate::api::model::{ContactQuery, ContactStatus, ContactsPage, Include};
+use crate::store::StoreError;
+use tokio::task::JoinHandle;
+
+/// Runs (or continues) a contacts pass.
+pub(super) async fn run(run: &Run<'_>, requested: Mode) -> Result<(), Stop> {
+    let account = run.account.clone();
+    let stored = run
+        .db(move |conn| cursor::load(conn, &account, Resource::Contacts))
+        .await?;
+    let (mut pass, resumed_from) = match stored.pass {
+        Some(pass) if !(requested == Mode::Full && pass.mode == Mode::Incremental) => {
+            let from = pass.run_id;
+            (pass, Some(from))
+        }
+        _ => (new_pass(run, requested, stored.updated_after), None),
+    };
+    run.describe(pass.mode, pass.path, resumed_from).await?;
+    if pass.path == Some(ContactsPath::Export) {
+        match export::run(run, &mut pass).await? {
+            ExportEnd::Done => return Ok(()),
+            ExportEnd::Fallback(reason) => {
+                tracing::warn!(reason = %reason, "the export path failed; mirroring by pages instead");
+                pass.path = Some(ContactsPath::Paging);
+                pass.next_href = None;
+                pass.export_activity_id = None;
+                pass.rows_done = 0;
+                run.describe(pass.mode, pass.path, resumed_from).await?;
+            }
+        }
+    }
+    pages(run, pass).await
+}
+
+fn new_pass(
+    run: &Run<'_>,
+    requested: Mode,
+    high_water: Option<chrono::DateTime<chrono::Utc>>,
+) -> Pass {
+    let mut pass = Pass::new(run.run_id, Mode::Full, run.now());
+    match (requested, high_water) {
+        (Mode::Incremental, Some(after)) => {
+            pass.mode = Mode::Incremental;
+            pass.path = Some(ContactsPath::Paging);
+            pass.updated_after = Some(after - run.options().overlap);
+        }
+        _ => pass.path = Some(run.options().contacts_path),
+    }
+    pass
+}
+
+fn first_query(run: &Run<'_>, pass: &Pass) -> ContactQuery {
+    ContactQuery {
+        status: vec![ContactStatus::All],
+        updated_after: pass.updated_after,
+        include: vec![Include::CustomFields, Include::ListMemberships],
+        include_count: run.wants_progress(),
+        limit: Some(run.options().page_size.clamp(1, 500)),
+        ..ContactQuery::default()
+    }
+}
+
+/// Reads `GET /contacts` pages from the pass's position to the end. The next page is fetched
+/// while the store writes the previous one (pages are still written in order, one at a time).
+async fn pages(run: &Run<'_>, mut pass: Pass) -> Result<(), Stop> {
+    let mut writer = Writer::default();
+    let result = read_pages(run, &mut pass, &mut writer).await;
+    result.and(writer.finish(run).await)
+}
+
+async fn read_pages(run: &Run<'_>, pass: &mut Pass, writer: &mut Writer) -> Result<(), Stop> {
+    let mut restarted = false;
+    loop {
+        run.check_cancelled()?;
+        let page: ContactsPage = match pass.next_href.clone() {
+            None => {
+                let page = run
+                    .call(run.api.list_contacts(&first_query(run, pass)))
+                    .await?;
+                run.set_total(page.contacts_count);
+                page
+            }
+            Some(href) => match run.call(run.api.next_contacts_page(&href)).await {
+                Ok(page) => page,
+                // A saved page link the API no longer accepts: read the pass again from its
+                // first page (rows are upserted, so nothing is applied twice).
+                Err(Stop::Api(ApiError::Invalid { .. } | ApiError::NotFound { .. }))
+                    if !restarted =>
+                {
+                    tracing::warn!("the saved page link was refused; restarting the pass");
+                    restarted = true;
+                    pass.next_href = None;
+                    continue;
+                }
+                Err(stop) => return Err(stop),
+            },
+        };
+        let rows: Vec<ContactRow> = page.contacts.iter().map(ContactRow::from_api).collect();
+        pass.next_href = page.next;
+        let last = pass.next_href.is_none();
+        writer.write(run, pass, rows, 1, last).await?;
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes pages one after the other while the caller reads the next: at most one write is in
+/// flight, and it is awaited before the next starts (and by [`Writer::finish`] at the end,
+/// whatever ended the pass).
+#[derive(Default)]
+pub(super) struct Writer {
+    inflight: Option<Inflight>,
+}
+
+/// A write in flight: the store job, and the pages and rows it carries.
+struct Inflight {
+    job: JoinHandle<Result<Written, StoreError>>,
+    pages: u64,
+    rows: u64,
+}
+
+impl Writer {
+    /// Waits for the previous write, then starts writing `rows` with the pass's position.
+    pub async fn write(
+        &mut self,
+        run: &Run<'_>,
+        pass: &Pass,
+        rows: Vec<ContactRow>,
+        pages: u64,
+        last: bool,
+    ) -> Result<(), Stop> {
+        self.finish(run).await?;
+        let count = rows.len() as u64;
+        let job = run.spawn_db(commit_job(run, pass, rows, pages, last));
+        self.inflight = Some(Inflight {
+            job,
+            pages,
+            rows: count,
+        });
+        Ok(())
+    }
+
+    /// Waits for the write in flight, if any, and reports its progress.
+    pub async fn finish(&mut self, run: &Run<'_>) -> Result<(), Stop> {
+        let Some(Inflight { job, pages, rows }) = self.inflight.take() else {
+            return Ok(());
+        };
+        match job.await {
+            Ok(written) => {
+                written?;
+                if pages > 0 || rows > 0 {
+                    run.page_written(rows);
+                }
+                Ok(())
+            }
+            Err(error) => Err(Stop::Invalid(format!("the page writer stopped: {error}"))),
+        }
+    }
+}
+
+/// The store job that writes one page (or export batch) of rows with the pass's new
+/// position, in one transaction. On the last page the pass completes: a full pass removes the
+/// contacts it did not see, and the incremental cursor moves to the pass's start.
+pub(super) fn commit_job(
+    run: &Run<'_>,
+    pass: &Pass,
+    rows: Vec<ContactRow>,
+    pages: u64,
+    last: bool,
+) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Written, StoreError> + Send + 'static {
+    let (account, pass_state, run_id) = (run.account.clone(), pass.clone(), run.run_id);
+    let (requests, now, lease) = (run.requests(), run.now(), run.lease());
+    move |conn| {
+        page_transaction(conn, |tx| {
+            let full = pass_state.mode == Mode::Full;
+            cursor::renew_lease(tx, &lease)?;
+            let seen = full.then_some(pass_state.run_id);
+            let mut written = sql_contacts::write(tx, &account, &rows, seen, &instant(&now))?;
+            if last {
+                if full {
+                    written.deleted +=
+                        sql_contacts::remove_unseen(tx, &account, pass_state.run_id)?;
+                }
+                let high_water = Some(pass_state.started_at);
+                cursor::complete(tx, &account, Resource::Contacts, high_water, now)?;
+            } else {
+                cursor::save_pass(tx, &account, Resource::Contacts, &pass_state, now)?;
+            }
+            runs::add(
+                tx,
+                run_id,
+                pages,
+                written.upserted,
+                written.deleted,
+                requests,
+            )?;
+            Ok(written)
+        })
+    }
+}

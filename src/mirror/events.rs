@@ -1,0 +1,179 @@
+//! `mirror.completed` and `mirror.failed`: one event per run (skipped runs excepted) on the
+//! results exchange, routing key = the event type, body = the run's summary plus `type`.
+//!
+//! Runs hand their summary to an [`EventSender`] without waiting; [`MirrorEvents`] owns a
+//! connection and a confirm-mode channel of its own (RabbitMQ being away must never hold a run
+//! up) and publishes each event with a broker confirm, reconnecting with capped backoff and
+//! keeping the event until it is confirmed. Interrupted runs (quota spent, shutdown) are
+//! `mirror.failed` with `outcome: "interrupted"`: the next run resumes them.
+
+use std::time::Duration;
+
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ExchangeKind};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{RunOutcome, RunSummary};
+use crate::amqp;
+use crate::config::AmqpUrl;
+
+/// Where runs send their summaries. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EventSender {
+    tx: mpsc::Sender<RunSummary>,
+}
+
+impl EventSender {
+    /// A sender and the receiving end (the publisher, or a test).
+    pub fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<RunSummary>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (EventSender { tx }, rx)
+    }
+
+    /// Queues a run's event; never waits. A full queue (the broker away for long) drops the
+    /// event with a warning: `mirror_runs` keeps the run's record either way.
+    pub fn send(&self, summary: RunSummary) {
+        if summary.outcome == RunOutcome::Skipped {
+            return;
+        }
+        if let Err(error) = self.tx.try_send(summary) {
+            tracing::warn!(error = %error, "a mirror event could not be queued; mirror_runs still has the run");
+        }
+    }
+}
+
+/// The event type (and routing key) of a run.
+pub fn event_type(summary: &RunSummary) -> &'static str {
+    match summary.outcome {
+        RunOutcome::Succeeded | RunOutcome::Skipped => "mirror.completed",
+        RunOutcome::Failed | RunOutcome::Interrupted => "mirror.failed",
+    }
+}
+
+/// The event body: the summary's figures with `type`.
+pub fn event_body(summary: &RunSummary) -> Value {
+    let mut body =
+        serde_json::to_value(summary).unwrap_or_else(|_| Value::Object(Default::default()));
+    if let Value::Object(map) = &mut body {
+        map.insert("type".into(), Value::from(event_type(summary)));
+    }
+    body
+}
+
+/// The publisher task and its sender.
+pub struct MirrorEvents {
+    sender: EventSender,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl MirrorEvents {
+    /// Starts publishing to `exchange` (a durable topic exchange, declared if missing).
+    pub fn start(url: AmqpUrl, exchange: String) -> Self {
+        let (sender, rx) = EventSender::channel(1024);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(publish_loop(url, exchange, rx, stop.clone()));
+        Self { sender, stop, task }
+    }
+
+    pub fn sender(&self) -> EventSender {
+        self.sender.clone()
+    }
+
+    /// Publishes what is queued (at most `grace`), then closes the connection.
+    pub async fn stop(self, grace: Duration) {
+        self.stop.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            tracing::warn!("mirror events still unpublished at shutdown; mirror_runs has the runs");
+            task.abort();
+        }
+    }
+}
+
+async fn open(url: &AmqpUrl, exchange: &str) -> Result<(Connection, Channel), lapin::Error> {
+    let connection = amqp::connect(url.expose(), "ctct-sync mirror events").await?;
+    let channel = amqp::confirm_channel(&connection).await?;
+    channel
+        .exchange_declare(
+            exchange.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel))
+}
+
+async fn publish_loop(
+    url: AmqpUrl,
+    exchange: String,
+    mut rx: mpsc::Receiver<RunSummary>,
+    stop: CancellationToken,
+) {
+    let mut open_channel: Option<(Connection, Channel)> = None;
+    loop {
+        let summary = tokio::select! {
+            biased;
+            next = rx.recv() => match next {
+                Some(summary) => summary,
+                None => break,
+            },
+            _ = stop.cancelled() => match rx.try_recv() {
+                Ok(summary) => summary,
+                Err(_) => break,
+            },
+        };
+        let routing_key = event_type(&summary);
+        let body = serde_json::to_vec(&event_body(&summary)).unwrap_or_default();
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let attempt = async {
+                if open_channel.is_none() {
+                    open_channel = Some(open(&url, &exchange).await.map_err(|e| e.to_string())?);
+                }
+                let Some((_, channel)) = &open_channel else {
+                    return Err("no channel".to_owned());
+                };
+                let mut message = amqp::Outgoing::json(&exchange, routing_key, &body);
+                message.mandatory = false;
+                amqp::publish(channel, message)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match attempt.await {
+                Ok(()) => {
+                    tracing::debug!(
+                        routing_key,
+                        run_id = summary.run_id,
+                        "mirror event published"
+                    );
+                    break;
+                }
+                Err(error) => {
+                    open_channel = None;
+                    if stop.is_cancelled() {
+                        tracing::warn!(error = %error, run_id = summary.run_id, "shutting down: a mirror event was not published");
+                        break;
+                    }
+                    tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "mirror event not published; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.cancelled() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+    if let Some((connection, _)) = open_channel {
+        let _ = connection.close(200, "shutting down".into()).await;
+    }
+}

@@ -1,0 +1,603 @@
+//! `Mirror`, the handle every trigger (schedule, `mirror.run`, the CLI) goes through, and
+//! [`Mirror::run_once`]: one run of one resource for one account.
+//!
+//! A run takes the (account, resource) lock or is skipped (logged, counted, recorded as
+//! `skipped`); opens its `mirror_runs` row; runs the resource's pass; closes the row with the
+//! outcome; and sends its summary to the events publisher.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::events::EventSender;
+use super::sql::cursor::{self, Lease};
+use super::sql::runs::{self, Finish, NewRun};
+use super::{
+    ContactsPath, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
+    campaigns, catalog, contacts,
+};
+use crate::api::{AccountApi, ApiClient, ApiError, Clock, Priority};
+use crate::store::tokens::AccountState;
+use crate::store::{Store, StoreError};
+
+/// Called after every page (or export batch) a run writes.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// The mirror. Cheap to clone; clones share the locks, counters and hooks.
+#[derive(Clone)]
+pub struct Mirror {
+    inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub store: Store,
+    pub client: ApiClient,
+    pub clock: Arc<dyn Clock>,
+    pub options: MirrorOptions,
+    /// This process's name in leases.
+    owner: String,
+    running: Mutex<HashSet<(String, Resource)>>,
+    skipped: AtomicU64,
+    events: Option<EventSender>,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Releases the (account, resource) lock when the run ends, however it ends.
+struct RunLock<'a> {
+    inner: &'a Inner,
+    key: (String, Resource),
+}
+
+impl Drop for RunLock<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+impl Mirror {
+    pub fn new(
+        store: Store,
+        client: ApiClient,
+        clock: Arc<dyn Clock>,
+        options: MirrorOptions,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                client,
+                clock,
+                options,
+                owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+                running: Mutex::new(HashSet::new()),
+                skipped: AtomicU64::new(0),
+                events: None,
+                cancel: CancellationToken::new(),
+                progress: None,
+            }),
+        }
+    }
+
+    fn configure(&mut self) -> &mut Inner {
+        Arc::get_mut(&mut self.inner).expect("the mirror is configured before it is shared")
+    }
+
+    /// Sends every run's summary to `events` (the `mirror.completed`/`mirror.failed` publisher).
+    pub fn with_events(mut self, events: EventSender) -> Self {
+        self.configure().events = Some(events);
+        self
+    }
+
+    /// Runs stop cleanly (outcome `interrupted`, resumable) once `cancel` is cancelled.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.configure().cancel = cancel;
+        self
+    }
+
+    /// Calls `progress` after every page a run writes.
+    pub fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.configure().progress = Some(progress);
+        self
+    }
+
+    pub fn options(&self) -> &MirrorOptions {
+        &self.inner.options
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The token that stops runs.
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
+
+    /// Runs skipped since start because another run of the same resource was going.
+    pub fn skipped_overlaps(&self) -> u64 {
+        self.inner.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The accounts the scheduler mirrors: every account whose tokens are usable.
+    pub async fn active_accounts(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self
+            .inner
+            .client
+            .tokens()
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| a.state == AccountState::Active)
+            .map(|a| a.account)
+            .collect())
+    }
+
+    /// Runs `resources` one after the other (stopping early once cancelled).
+    pub async fn run(
+        &self,
+        account: &str,
+        resources: &[Resource],
+        mode: Mode,
+        trigger: Trigger,
+    ) -> Vec<RunSummary> {
+        let mut summaries = Vec::new();
+        for &resource in resources {
+            if self.inner.cancel.is_cancelled() {
+                break;
+            }
+            summaries.push(self.run_once(account, resource, mode, trigger).await);
+        }
+        summaries
+    }
+
+    fn try_lock(&self, account: &str, resource: Resource) -> Option<RunLock<'_>> {
+        let key = (account.to_owned(), resource);
+        let inserted = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone());
+        // (The guard is released before a RunLock exists: dropping one takes the lock.)
+        inserted.then(|| RunLock {
+            inner: &self.inner,
+            key,
+        })
+    }
+
+    /// One run of `resource` for `account`. Never fails: what went wrong is in the summary
+    /// (and in `mirror_runs`).
+    #[tracing::instrument(skip_all, fields(account, resource = %resource, mode = mode.as_str()))]
+    pub async fn run_once(
+        &self,
+        account: &str,
+        resource: Resource,
+        mode: Mode,
+        trigger: Trigger,
+    ) -> RunSummary {
+        let inner = &self.inner;
+        let new = NewRun {
+            account: account.to_owned(),
+            resource,
+            mode,
+            trigger,
+            started_at: inner.clock.now(),
+        };
+        let lease = Lease {
+            account: account.to_owned(),
+            resource,
+            owner: inner.owner.clone(),
+            until: new.started_at + inner.options.lease_ttl,
+        };
+        let lock = self.try_lock(account, resource);
+        let claim = (lease.clone(), new.started_at);
+        let leased = match &lock {
+            None => Ok(false),
+            Some(_) => {
+                inner
+                    .store
+                    .call(move |conn| cursor::take_lease(conn, &claim.0, claim.1))
+                    .await
+            }
+        };
+        if let Ok(false) = leased {
+            return self.skip(&new).await;
+        }
+        let started = new.clone();
+        let begun = match leased {
+            Ok(_) => {
+                inner
+                    .store
+                    .call(move |conn| runs::start(conn, &started))
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let run_id = match begun {
+            Ok(id) => id,
+            Err(error) => {
+                tracing::error!(error = %error, "the mirror could not record its run");
+                let mut summary = summary_of(&new, 0, RunOutcome::Failed, inner.clock.now());
+                summary.error = Some(error.to_string());
+                self.announce(&summary);
+                return summary;
+            }
+        };
+        let run = Run::new(inner, account, resource, run_id, mode, lease);
+        let result = match resource {
+            Resource::Contacts => contacts::run(&run, mode).await,
+            Resource::CustomFields => catalog::run_custom_fields(&run).await,
+            Resource::Lists => catalog::run_lists(&run).await,
+            Resource::Campaigns => campaigns::run(&run).await,
+        };
+        let (outcome, error, resets_at) = match result {
+            Ok(()) => (RunOutcome::Succeeded, None, None),
+            Err(Stop::Cancelled) => (
+                RunOutcome::Interrupted,
+                Some("cancelled; the next run continues from here".to_owned()),
+                None,
+            ),
+            Err(Stop::Quota { resets_at, message }) => {
+                (RunOutcome::Interrupted, Some(message), Some(resets_at))
+            }
+            Err(Stop::Api(error)) => (RunOutcome::Failed, Some(error.to_string()), None),
+            Err(Stop::Store(error)) => (RunOutcome::Failed, Some(error.to_string()), None),
+            Err(Stop::Invalid(message)) => (RunOutcome::Failed, Some(message), None),
+        };
+        let end = Finish {
+            outcome,
+            error: error.clone(),
+            resets_at,
+            api_requests: run.requests(),
+            finished_at: inner.clock.now(),
+        };
+        let held = run.lease();
+        let figures = inner
+            .store
+            .call(move |conn| {
+                let figures = runs::finish(conn, run_id, &end)?;
+                cursor::release_lease(conn, &held)?;
+                super::sql::checkpoint(conn)?;
+                Ok(figures)
+            })
+            .await;
+        drop(lock);
+        let described = run.described();
+        let mut summary = summary_of(&new, run_id, outcome, inner.clock.now());
+        summary.mode = described.mode;
+        summary.path = described.path;
+        summary.resumed_from = described.resumed_from;
+        summary.error = error;
+        summary.resets_at = resets_at;
+        match figures {
+            Ok(f) => {
+                summary.pages = f.pages;
+                summary.rows_upserted = f.rows_upserted;
+                summary.rows_deleted = f.rows_deleted;
+                summary.api_requests = f.api_requests;
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "the mirror could not close its run record");
+                summary.api_requests = run.requests();
+            }
+        }
+        match outcome {
+            RunOutcome::Failed => tracing::error!(
+                run_id,
+                pages = summary.pages,
+                rows_upserted = summary.rows_upserted,
+                rows_deleted = summary.rows_deleted,
+                api_requests = summary.api_requests,
+                error = summary.error.as_deref().unwrap_or(""),
+                "mirror run failed"
+            ),
+            _ => tracing::info!(
+                run_id,
+                outcome = outcome.as_str(),
+                mode = summary.mode.as_str(),
+                path = summary.path.map(ContactsPath::as_str).unwrap_or(""),
+                pages = summary.pages,
+                rows_upserted = summary.rows_upserted,
+                rows_deleted = summary.rows_deleted,
+                api_requests = summary.api_requests,
+                "mirror run finished"
+            ),
+        }
+        self.announce(&summary);
+        summary
+    }
+
+    /// Another run of the resource is going (in this process or another): record the skip.
+    async fn skip(&self, new: &NewRun) -> RunSummary {
+        let inner = &self.inner;
+        inner.skipped.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            skipped_overlap = true,
+            "another run of this resource is still going; this run is skipped"
+        );
+        let recorded = new.clone();
+        let run_id = inner
+            .store
+            .call(move |conn| runs::skipped(conn, &recorded))
+            .await
+            .unwrap_or_default();
+        let summary = summary_of(new, run_id, RunOutcome::Skipped, new.started_at);
+        self.announce(&summary);
+        summary
+    }
+
+    fn announce(&self, summary: &RunSummary) {
+        if let Some(events) = &self.inner.events {
+            events.send(summary.clone());
+        }
+    }
+}
+
+fn summary_of(
+    new: &NewRun,
+    run_id: i64,
+    outcome: RunOutcome,
+    finished_at: DateTime<Utc>,
+) -> RunSummary {
+    RunSummary {
+        run_id,
+        account: new.account.clone(),
+        resource: new.resource,
+        mode: new.mode,
+        trigger: new.trigger,
+        path: None,
+        resumed_from: None,
+        started_at: new.started_at,
+        finished_at,
+        pages: 0,
+        rows_upserted: 0,
+        rows_deleted: 0,
+        api_requests: 0,
+        outcome,
+        error: None,
+        resets_at: None,
+    }
+}
+
+/// Why a pass stopped before its end.
+#[derive(Debug)]
+pub(super) enum Stop {
+    /// The mirror's token was cancelled (shutdown, or the caller).
+    Cancelled,
+    /// The daily quota or the mirror's share of it is spent.
+    Quota {
+        resets_at: DateTime<Utc>,
+        message: String,
+    },
+    Api(ApiError),
+    Store(StoreError),
+    /// The API answered something the mirror cannot use.
+    Invalid(String),
+}
+
+impl From<ApiError> for Stop {
+    fn from(error: ApiError) -> Self {
+        match error {
+            ApiError::QuotaExhausted { resets_at } | ApiError::MirrorShareSpent { resets_at } => {
+                Stop::Quota {
+                    resets_at,
+                    message: error.to_string(),
+                }
+            }
+            other => Stop::Api(other),
+        }
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Self {
+        Stop::Store(error)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Described {
+    pub mode: Mode,
+    pub path: Option<ContactsPath>,
+    pub resumed_from: Option<i64>,
+}
+
+/// One run in progress: what a pass works with.
+pub(super) struct Run<'m> {
+    inner: &'m Inner,
+    pub api: AccountApi,
+    pub account: String,
+    pub resource: Resource,
+    pub run_id: i64,
+    requested: Mode,
+    lease: Lease,
+    requests: AtomicU64,
+    pages: AtomicU64,
+    rows: AtomicU64,
+    total: Mutex<Option<u64>>,
+    described: Mutex<Described>,
+}
+
+impl<'m> Run<'m> {
+    fn new(
+        inner: &'m Inner,
+        account: &str,
+        resource: Resource,
+        run_id: i64,
+        mode: Mode,
+        lease: Lease,
+    ) -> Self {
+        Self {
+            inner,
+            api: inner
+                .client
+                .account(account)
+                .with_priority(Priority::Mirror),
+            account: account.to_owned(),
+            resource,
+            run_id,
+            requested: mode,
+            lease,
+            requests: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
+            total: Mutex::new(None),
+            described: Mutex::new(Described {
+                mode,
+                path: None,
+                resumed_from: None,
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &MirrorOptions {
+        &self.inner.options
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The run's lease, extended to now + the lease's lifetime: renew it in every page's
+    /// transaction with [`cursor::renew_lease`].
+    pub fn lease(&self) -> Lease {
+        Lease {
+            until: self.now() + self.inner.options.lease_ttl,
+            ..self.lease.clone()
+        }
+    }
+
+    /// Renews the lease on its own (between export polls, where no page is written).
+    pub async fn renew_lease(&self) -> Result<(), Stop> {
+        let lease = self.lease();
+        self.db(move |conn| cursor::renew_lease(conn, &lease)).await
+    }
+
+    /// The mode the run was asked for.
+    pub fn requested_mode(&self) -> Mode {
+        self.requested
+    }
+
+    /// API calls that counted against the quota so far (a call the client retried counts
+    /// once).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Whether a progress hook listens (then counts are asked for, which cost the API a scan).
+    pub fn wants_progress(&self) -> bool {
+        self.inner.progress.is_some()
+    }
+
+    /// Stops here when the run was cancelled.
+    pub fn check_cancelled(&self) -> Result<(), Stop> {
+        if self.inner.cancel.is_cancelled() {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Makes one API call, abandoned if the run is cancelled meanwhile (the mirror only
+    /// reads, and an abandoned export is harmless). Counted unless the quota refused it: a
+    /// call the budget stops is never sent, and a `quota_exceeded` answer does not count
+    /// against the quota either.
+    pub async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, Stop> {
+        self.check_cancelled()?;
+        let result = tokio::select! {
+            biased;
+            _ = self.inner.cancel.cancelled() => Err(Stop::Cancelled),
+            result = call => result.map_err(Stop::from),
+        };
+        if !matches!(result, Err(Stop::Quota { .. })) {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+
+    /// Waits `wait` unless the run is cancelled first.
+    pub async fn pause(&self, wait: std::time::Duration) -> Result<(), Stop> {
+        tokio::select! {
+            _ = self.inner.cancel.cancelled() => Err(Stop::Cancelled),
+            _ = tokio::time::sleep(wait) => Ok(()),
+        }
+    }
+
+    /// Runs `f` on the store's thread.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, Stop>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        Ok(self.inner.store.call(f).await?)
+    }
+
+    /// Starts `f` on the store's thread now and returns a handle to its answer (the export
+    /// overlaps writing one batch with reading the next).
+    pub fn spawn_db<T, F>(&self, f: F) -> tokio::task::JoinHandle<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.inner.store.clone();
+        tokio::spawn(async move { store.call(f).await })
+    }
+
+    /// Records the mode the run really takes, its path and the pass it continues.
+    pub async fn describe(
+        &self,
+        mode: Mode,
+        path: Option<ContactsPath>,
+        resumed_from: Option<i64>,
+    ) -> Result<(), Stop> {
+        *self.described.lock().unwrap_or_else(|e| e.into_inner()) = Described {
+            mode,
+            path,
+            resumed_from,
+        };
+        let run_id = self.run_id;
+        self.db(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
+            .await
+    }
+
+    fn described(&self) -> Described {
+        *self.described.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rows expected in all, for progress bars.
+    pub fn set_total(&self, total: Option<u64>) {
+        *self.total.lock().unwrap_or_else(|e| e.into_inner()) = total;
+    }
+
+    /// A page (or export batch) of `rows` was written.
+    pub fn page_written(&self, rows: u64) {
+        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
+        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        if let Some(progress) = &self.inner.progress {
+            progress(&Progress {
+                resource: self.resource,
+                pages,
+                rows,
+                total: *self.total.lock().unwrap_or_else(|e| e.into_inner()),
+            });
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Every SQL statement of the mirror, by table family. Functions take a connection (or an open
+//! transaction) and domain types; the passes compose them into one transaction per page.
+//!
+//! ```text
+//! runs       mirror_runs: start, figures per page, finish
+//! cursor     mirror_cursors: the pass in progress and the incremental high-water mark
+//! contacts   contacts, their custom-field values and list memberships
+//! catalog    custom_fields and contact_lists
+//! campaigns  campaigns and campaign_activities
+//! ```
+
+pub mod campaigns;
+pub mod catalog;
+pub mod contacts;
+pub mod cursor;
+pub mod runs;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::api::model::time;
+use crate::store::StoreError;
+
+/// How the mirror writes instants: RFC 3339, UTC, `Z`.
+pub fn instant(at: &DateTime<Utc>) -> String {
+    time::format(at)
+}
+
+/// Reads an instant written by [`instant`] (or by the API).
+pub fn parse_instant(text: Option<String>) -> Option<DateTime<Utc>> {
+    text.as_deref().and_then(time::parse)
+}
+
+/// The store connection's page cache while the mirror writes (32 MiB; SQLite's default is
+/// 2 MiB). Random-key inserts into a large mirror miss a small cache on almost every row.
+const MIRROR_CACHE_KIB: i64 = 32 * 1024;
+
+/// WAL pages before an automatic checkpoint while the mirror writes (64 MiB; the default is
+/// 1,000 pages, which a page of contacts alone exceeds, so every commit would checkpoint).
+const MIRROR_WAL_AUTOCHECKPOINT: i64 = 16 * 1024;
+
+/// Runs `f` in one IMMEDIATE transaction written with `synchronous = NORMAL` and a larger WAL
+/// between checkpoints, then puts both settings back (the store also holds refresh tokens, and
+/// those are written with FULL). The page cache is raised to 32 MiB and left there.
+///
+/// In WAL mode NORMAL skips the fsync of each commit. A power cut may then lose the last pages
+/// committed — never half a page: a page and its pass position are one transaction, so they
+/// are lost together and read again by the next run. Tokens are never written inside such a
+/// transaction. Measurements: docs/performance.md, "Mirror".
+pub fn page_transaction<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let synchronous: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+    let autocheckpoint: i64 = conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
+    let cache: i64 = conn.pragma_query_value(None, "cache_size", |r| r.get(0))?;
+    if cache > -MIRROR_CACHE_KIB {
+        conn.pragma_update(None, "cache_size", -MIRROR_CACHE_KIB)?;
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "wal_autocheckpoint", MIRROR_WAL_AUTOCHECKPOINT)?;
+    let result: Result<T, StoreError> = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    })();
+    let restored = conn
+        .pragma_update(None, "synchronous", synchronous)
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint));
+    let value = result?;
+    restored?;
+    Ok(value)
+}
+
+/// Copies what the mirror left in the WAL into the database without waiting for readers, so
+/// the next command's commit does not pay for a large checkpoint.
+pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(())
+}

@@ -1,0 +1,379 @@
+//! `/metrics`: the Prometheus text format, rendered at scrape time from the counters the
+//! daemon keeps anyway (pipeline stats, API counters) and from the store (quota, tokens,
+//! mirror runs). Labels only carry bounded values: command types, outcomes, route templates,
+//! HTTP statuses, account names, mirror resources.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+
+use super::OpsState;
+use super::histogram::{BUCKETS, Buckets};
+use crate::store::tokens::AccountState;
+
+struct Out(String);
+
+impl Out {
+    fn help(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let _ = write!(self.0, "{name}");
+        if !labels.is_empty() {
+            let rendered: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(self.0, "{{{}}}", rendered.join(","));
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.help(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    fn histograms(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &str,
+        family: BTreeMap<String, Buckets>,
+    ) {
+        self.help(name, "histogram", help);
+        for (value, buckets) in family {
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(buckets.counts.iter()) {
+                cumulative += count;
+                let le = bound.to_string();
+                self.sample(
+                    &format!("{name}_bucket"),
+                    &[(label, &value), ("le", &le)],
+                    cumulative as f64,
+                );
+            }
+            self.sample(
+                &format!("{name}_bucket"),
+                &[(label, &value), ("le", "+Inf")],
+                buckets.count as f64,
+            );
+            self.sample(
+                &format!("{name}_sum"),
+                &[(label, &value)],
+                buckets.sum_seconds,
+            );
+            self.sample(
+                &format!("{name}_count"),
+                &[(label, &value)],
+                buckets.count as f64,
+            );
+        }
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Renders every series.
+pub async fn render(state: &OpsState) -> String {
+    let mut out = Out(String::with_capacity(8 * 1024));
+    out.single("ctct_up", "gauge", "1 while the daemon runs.", 1.0);
+    out.help("ctct_build_info", "gauge", "The running version.");
+    out.sample(
+        "ctct_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+
+    if let Some(pipeline) = &state.pipeline {
+        let stats = &pipeline.processor.stats;
+        out.help(
+            "ctct_commands_total",
+            "counter",
+            "Final results by command type and outcome.",
+        );
+        for (labels, count) in stats.by_outcome.snapshot() {
+            if let [command_type, outcome] = labels.as_slice() {
+                out.sample(
+                    "ctct_commands_total",
+                    &[("type", command_type), ("outcome", outcome)],
+                    count as f64,
+                );
+            }
+        }
+        out.histograms(
+            "ctct_command_duration_seconds",
+            "Time from taking a command to its final result.",
+            "type",
+            stats.duration.snapshot(),
+        );
+        for (name, help, value) in [
+            (
+                "ctct_commands_replayed_total",
+                "Stored results sent again for redelivered or re-sent commands.",
+                &stats.replayed,
+            ),
+            (
+                "ctct_commands_retried_total",
+                "Commands sent to a retry queue after a transient failure.",
+                &stats.retried,
+            ),
+            (
+                "ctct_commands_parked_total",
+                "Commands parked for the daily quota or a re-authorisation.",
+                &stats.parked,
+            ),
+            (
+                "ctct_commands_waited_behind_total",
+                "Commands that waited behind an earlier one about the same contact.",
+                &stats.waited_behind,
+            ),
+            (
+                "ctct_dead_lettered_total",
+                "Commands dead-lettered (rejected, or out of retries).",
+                &stats.dead_lettered,
+            ),
+            (
+                "ctct_acks_lost_total",
+                "Acks that could not be delivered (the command comes back and is replayed).",
+                &stats.ack_lost,
+            ),
+        ] {
+            out.single(name, "counter", help, value.load(Ordering::Relaxed) as f64);
+        }
+        out.single(
+            "ctct_commands_waiting",
+            "gauge",
+            "Commands out waiting (retry or parking) that later ones about the same contact wait behind.",
+            pipeline.processor.held.waiting() as f64,
+        );
+        out.single(
+            "ctct_amqp_connected",
+            "gauge",
+            "1 while the broker session is up.",
+            if pipeline.status.connected.load(Ordering::Relaxed) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+        out.single(
+            "ctct_amqp_reconnects_total",
+            "counter",
+            "Broker sessions lost and rebuilt.",
+            pipeline.status.reconnects.load(Ordering::Relaxed) as f64,
+        );
+    }
+
+    let counters = state.client.counters();
+    out.help(
+        "ctct_api_requests_total",
+        "counter",
+        "API answers by route template and HTTP status (0: no answer).",
+    );
+    for (labels, count) in counters.by_route.snapshot() {
+        if let [route, status] = labels.as_slice() {
+            out.sample(
+                "ctct_api_requests_total",
+                &[("route", route), ("status", status)],
+                count as f64,
+            );
+        }
+    }
+    out.histograms(
+        "ctct_api_request_duration_seconds",
+        "API request latency by route template.",
+        "route",
+        counters.latency.snapshot(),
+    );
+    out.single(
+        "ctct_api_retries_total",
+        "counter",
+        "API requests sent again by the retry policy.",
+        counters.retries.load(Ordering::Relaxed) as f64,
+    );
+    out.single(
+        "ctct_api_throttled_total",
+        "counter",
+        "429 throttled answers.",
+        counters.throttled.load(Ordering::Relaxed) as f64,
+    );
+    out.single(
+        "ctct_token_requests_total",
+        "counter",
+        "Requests to the token endpoint (refreshes, code and device exchanges).",
+        state.client.tokens().token_requests() as f64,
+    );
+
+    if let Ok(budget) = state.client.budget().snapshot().await {
+        out.single(
+            "ctct_quota_limit",
+            "gauge",
+            "Requests allowed today for the API key.",
+            f64::from(budget.per_day),
+        );
+        out.single(
+            "ctct_quota_used",
+            "gauge",
+            "Requests reserved today (an upper bound of those sent).",
+            f64::from(budget.used),
+        );
+        out.single(
+            "ctct_quota_remaining",
+            "gauge",
+            "Requests left in today's budget.",
+            f64::from(budget.remaining),
+        );
+        out.single(
+            "ctct_quota_exhausted",
+            "gauge",
+            "1 when today's quota is spent.",
+            if budget.exhausted { 1.0 } else { 0.0 },
+        );
+        out.single(
+            "ctct_quota_resets_at_timestamp_seconds",
+            "gauge",
+            "When the quota resets (00:00 UTC).",
+            budget.resets_at.timestamp() as f64,
+        );
+    }
+
+    let now = Utc::now();
+    if let Ok(accounts) = state.client.tokens().accounts().await {
+        out.help(
+            "ctct_token_expires_in_seconds",
+            "gauge",
+            "Seconds until the account's access token expires (refreshed ahead).",
+        );
+        for row in &accounts {
+            let left = row
+                .access_expires_at
+                .map(|t| (t - now).num_seconds())
+                .unwrap_or(0);
+            out.sample(
+                "ctct_token_expires_in_seconds",
+                &[("account", &row.account)],
+                left as f64,
+            );
+        }
+        out.help(
+            "ctct_account_reauth_required",
+            "gauge",
+            "1 when the account needs a person to authorise it again.",
+        );
+        for row in &accounts {
+            let lost = row.state == AccountState::ReauthRequired;
+            out.sample(
+                "ctct_account_reauth_required",
+                &[("account", &row.account)],
+                if lost { 1.0 } else { 0.0 },
+            );
+        }
+        let lost = accounts
+            .iter()
+            .filter(|r| r.state == AccountState::ReauthRequired)
+            .count();
+        out.single(
+            "ctct_accounts_reauth_required",
+            "gauge",
+            "Accounts needing re-authorisation.",
+            lost as f64,
+        );
+    }
+
+    if let Ok(runs) = state.store.call(last_mirror_runs).await {
+        out.help(
+            "ctct_mirror_last_success_timestamp_seconds",
+            "gauge",
+            "When the last successful mirror run of a resource finished.",
+        );
+        for run in &runs {
+            out.sample(
+                "ctct_mirror_last_success_timestamp_seconds",
+                &[("resource", &run.resource), ("mode", &run.mode)],
+                run.finished_at.timestamp() as f64,
+            );
+        }
+        out.help(
+            "ctct_mirror_lag_seconds",
+            "gauge",
+            "Seconds since the last successful mirror run of a resource.",
+        );
+        for run in &runs {
+            out.sample(
+                "ctct_mirror_lag_seconds",
+                &[("resource", &run.resource), ("mode", &run.mode)],
+                (now - run.finished_at).num_seconds() as f64,
+            );
+        }
+        out.help(
+            "ctct_mirror_last_run",
+            "gauge",
+            "Figures of the last successful mirror run.",
+        );
+        for run in &runs {
+            for (figure, value) in [
+                ("pages", run.pages),
+                ("rows_upserted", run.rows_upserted),
+                ("rows_deleted", run.rows_deleted),
+                ("api_requests", run.api_requests),
+            ] {
+                out.sample(
+                    "ctct_mirror_last_run",
+                    &[
+                        ("resource", &run.resource),
+                        ("mode", &run.mode),
+                        ("figure", figure),
+                    ],
+                    value as f64,
+                );
+            }
+        }
+    }
+    out.0
+}
+
+struct MirrorRun {
+    resource: String,
+    mode: String,
+    finished_at: DateTime<Utc>,
+    pages: i64,
+    rows_upserted: i64,
+    rows_deleted: i64,
+    api_requests: i64,
+}
+
+fn last_mirror_runs(
+    conn: &mut rusqlite::Connection,
+) -> Result<Vec<MirrorRun>, crate::store::StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT resource, mode, max(finished_at), pages, rows_upserted, rows_deleted, api_requests
+         FROM mirror_runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL
+         GROUP BY resource, mode",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let finished: String = r.get(2)?;
+            Ok(MirrorRun {
+                resource: r.get(0)?,
+                mode: r.get(1)?,
+                finished_at: DateTime::parse_from_rfc3339(&finished)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_default(),
+                pages: r.get(3)?,
+                rows_upserted: r.get(4)?,
+                rows_deleted: r.get(5)?,
+                api_requests: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,719 @@
+//! Bulk upserts: bursts of queued `contact.upsert` commands coalesced into one
+//! `POST /activities/contacts_json_import` per (account, sorted set of `list_ids`), the
+//! activity polled with a doubling backoff, and its outcome mapped back to one result per
+//! command (row errors → `rejected`; a failed activity → transient, retried).
+//!
+//! ```text
+//! process  → join: open batch of the key (window_ms / max_batch / < 4 MB / one row per e-mail)
+//! runner   → seals expired batches; run_batch: store batch + effect_ref batch:<id> → import
+//!            → store activity id → poll → results stored in the ledger → publish + ack each
+//! restart  → batches with an activity id are resumed; redeliveries rejoin them as waiters
+//! ```
+//! A batched command stays unacked until its result is published; its ordering key is held
+//! meanwhile, so later commands about the same contact wait behind it. A window that closes
+//! with one or two upserts, or an import the API refuses as a whole (400), is applied one by
+//! one through the ordinary handler. Upserts without `list_ids` are never batched (the import
+//! needs at least one list).
+
+mod outcome;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiError;
+use crate::api::model::{ContactsJsonImport, ImportRow};
+use crate::command::Command;
+use crate::config::BulkSettings;
+use crate::handler::{Attempt, HandleError};
+use crate::store::bulk::{self as sql, OpenBatch, StoredItem};
+
+use super::held::HeldKeys;
+use super::process::{Disposition, Processor, Subject};
+use super::session::Session;
+
+/// Keep the JSON body under the import's 4 MB (the real API silently drops data past it).
+const MAX_BODY: usize = 3_900_000;
+/// A batch's commands are unacked while it runs: after this long from the import, the
+/// commands get a transient failure (retry) — well below RabbitMQ's 30-minute consumer timeout.
+const ACTIVITY_DEADLINE: Duration = Duration::from_secs(20 * 60);
+/// Results published at once when a batch finishes.
+const PUBLISH_CONCURRENCY: usize = 64;
+
+/// `bulk.*` settings.
+#[derive(Debug, Clone)]
+pub struct BulkConfig {
+    pub enabled: bool,
+    pub window: Duration,
+    pub max_batch: usize,
+    pub poll_initial: Duration,
+    pub poll_max: Duration,
+}
+
+impl BulkConfig {
+    pub fn from_settings(bulk: &BulkSettings) -> Self {
+        Self {
+            enabled: bulk.enabled,
+            window: Duration::from_millis(bulk.window_ms),
+            max_batch: bulk.max_batch as usize,
+            poll_initial: Duration::from_millis(bulk.poll_initial_ms),
+            poll_max: Duration::from_millis(bulk.poll_max_ms),
+        }
+    }
+}
+
+/// How an upsert joins.
+#[derive(Debug)]
+pub enum Row {
+    /// A new row for the open batch of (account, lists).
+    New {
+        lists: Vec<String>,
+        row: Box<ImportRow>,
+    },
+    /// A redelivery of a command already in this running batch.
+    Rejoin(String),
+}
+
+/// An upsert on its way into a batch (decided by `process`).
+#[derive(Debug)]
+pub struct Joining {
+    pub id: String,
+    pub account: String,
+    pub command_type: String,
+    pub command: Box<Command>,
+    pub attempts: u32,
+    pub started_at: DateTime<Utc>,
+    pub release: Option<(String, String)>,
+    pub row: Row,
+}
+
+/// A command of a batch.
+struct Member {
+    id: String,
+    account: String,
+    command_type: String,
+    email: String,
+    /// For the one-by-one fallback; `None` for batches resumed after a restart.
+    command: Option<Box<Command>>,
+    attempts: u32,
+    started_at: DateTime<Utc>,
+}
+
+/// A delivery waiting for its batch's result.
+struct Waiter {
+    session: Arc<Session>,
+    delivery: Delivery,
+    attempts: u32,
+    release: Option<(String, String)>,
+}
+
+struct Open {
+    id: String,
+    account: String,
+    lists: Vec<String>,
+    members: Vec<Member>,
+    rows: Vec<ImportRow>,
+    emails: HashSet<String>,
+    bytes: usize,
+    opened: Instant,
+}
+
+#[derive(Default)]
+struct Live {
+    waiters: HashMap<String, Waiter>,
+    finished: bool,
+}
+
+#[derive(Default)]
+struct State {
+    open: HashMap<(String, Vec<String>), Open>,
+    live: HashMap<String, Live>,
+}
+
+enum Sealed {
+    Fresh(Open),
+    Resumed(OpenBatch),
+}
+
+/// Collects upserts into batches; owned by the [`Processor`].
+pub struct Batcher {
+    config: BulkConfig,
+    state: Mutex<State>,
+    sealed: mpsc::UnboundedSender<Sealed>,
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Sealed>>>,
+}
+
+impl Batcher {
+    pub fn new(config: BulkConfig) -> Self {
+        let (sealed, inbox) = mpsc::unbounded_channel();
+        Self {
+            config,
+            state: Mutex::new(State::default()),
+            sealed,
+            inbox: Mutex::new(Some(inbox)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether batch `id` runs in this process: `Some(true)` running, `Some(false)` finishing.
+    pub fn live(&self, id: &str) -> Option<bool> {
+        self.lock().live.get(id).map(|live| !live.finished)
+    }
+
+    /// Takes an upsert (its delivery stays unacked until its result is out). Gives the
+    /// delivery back when the batch it would rejoin is finishing.
+    pub(super) fn join(
+        &self,
+        joining: Joining,
+        session: Arc<Session>,
+        delivery: Delivery,
+        held: &HeldKeys,
+    ) -> Option<Delivery> {
+        let waiter = Waiter {
+            session,
+            delivery,
+            attempts: joining.attempts,
+            release: joining.release.clone(),
+        };
+        let mut state = self.lock();
+        let (lists, row) = match joining.row {
+            Row::Rejoin(batch) => {
+                return match state.live.get_mut(&batch) {
+                    Some(live) if !live.finished => {
+                        if let Some((key, id)) = &joining.release {
+                            held.hold(key, id);
+                        }
+                        live.waiters.insert(joining.id, waiter);
+                        None
+                    }
+                    _ => Some(waiter.delivery),
+                };
+            }
+            Row::New { lists, row } => (lists, *row),
+        };
+        let email = row.email.to_lowercase();
+        let bytes = serde_json::to_vec(&row).map_or(0, |b| b.len()) + 1;
+        let key = (joining.account.clone(), lists.clone());
+        let full = state.open.get(&key).is_some_and(|open| {
+            open.emails.contains(&email)
+                || open.members.len() >= self.config.max_batch
+                || open.bytes + bytes > MAX_BODY
+        });
+        if full && let Some(open) = state.open.remove(&key) {
+            let _ = self.sealed.send(Sealed::Fresh(open));
+        }
+        let open = state.open.entry(key.clone()).or_insert_with(|| Open {
+            id: uuid::Uuid::new_v4().to_string(),
+            account: joining.account.clone(),
+            lists,
+            members: Vec::new(),
+            rows: Vec::new(),
+            emails: HashSet::new(),
+            bytes: 200,
+            opened: Instant::now(),
+        });
+        let batch = open.id.clone();
+        open.emails.insert(email.clone());
+        open.bytes += bytes;
+        open.rows.push(row);
+        open.members.push(Member {
+            id: joining.id.clone(),
+            account: joining.account,
+            command_type: joining.command_type,
+            email,
+            command: Some(joining.command),
+            attempts: joining.attempts,
+            started_at: joining.started_at,
+        });
+        let now_full = open.members.len() >= self.config.max_batch;
+        if let Some((key, id)) = &joining.release {
+            held.hold(key, id);
+        }
+        state
+            .live
+            .entry(batch)
+            .or_default()
+            .waiters
+            .insert(joining.id, waiter);
+        if now_full && let Some(open) = state.open.remove(&key) {
+            let _ = self.sealed.send(Sealed::Fresh(open));
+        }
+        None
+    }
+
+    /// Seals the batches whose window has closed.
+    fn seal_expired(&self) {
+        let mut state = self.lock();
+        let expired: Vec<_> = state
+            .open
+            .iter()
+            .filter(|(_, open)| open.opened.elapsed() >= self.config.window)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in expired {
+            if let Some(open) = state.open.remove(&key) {
+                let _ = self.sealed.send(Sealed::Fresh(open));
+            }
+        }
+    }
+}
+
+/// Loads the batches a previous run left polling (before consuming starts), so that their
+/// redelivered commands rejoin them instead of importing again.
+pub(super) async fn resume(processor: &Arc<Processor>) {
+    let now = processor.clock.now();
+    let loaded = processor
+        .store
+        .call(move |conn| sql::load_open(conn, now))
+        .await;
+    let batches = match loaded {
+        Ok(batches) => batches,
+        Err(error) => {
+            tracing::error!(error = %error, "could not load unfinished bulk imports; their commands will import again");
+            return;
+        }
+    };
+    let bulk = &processor.bulk;
+    for batch in batches {
+        tracing::info!(batch = %batch.id, activity_id = %batch.activity_id, size = batch.items.len(), "resuming a bulk import left unfinished");
+        bulk.lock().live.insert(batch.id.clone(), Live::default());
+        let _ = bulk.sealed.send(Sealed::Resumed(batch));
+    }
+}
+
+/// Seals batches as their windows close and runs each sealed batch, until `shutdown`.
+pub(super) async fn run(processor: Arc<Processor>, shutdown: CancellationToken) {
+    let Some(mut inbox) = processor
+        .bulk
+        .inbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let period = (processor.bulk.config.window / 4)
+        .clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => processor.bulk.seal_expired(),
+            sealed = inbox.recv() => match sealed {
+                Some(sealed) => {
+                    tokio::spawn(run_batch(processor.clone(), sealed));
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+async fn run_batch(p: Arc<Processor>, sealed: Sealed) {
+    match sealed {
+        Sealed::Fresh(open) => import(p, open).await,
+        Sealed::Resumed(batch) => {
+            let members = batch
+                .items
+                .iter()
+                .map(|item| Member {
+                    id: item.command_id.clone(),
+                    account: batch.account.clone(),
+                    command_type: "contact.upsert".into(),
+                    email: item.email.clone(),
+                    command: None,
+                    attempts: item.attempts,
+                    started_at: item.started_at,
+                })
+                .collect();
+            let elapsed = (p.clock.now() - batch.created_at)
+                .to_std()
+                .unwrap_or_default();
+            let deadline = Instant::now() + ACTIVITY_DEADLINE.saturating_sub(elapsed);
+            let batch_id = batch.id.clone();
+            let requests = poll_and_finish(
+                &p,
+                &batch_id,
+                &batch.account,
+                &batch.list_ids,
+                members,
+                &batch.activity_id,
+                deadline,
+            )
+            .await;
+            log_batch(&p, &batch_id, batch.items.len(), requests);
+        }
+    }
+}
+
+async fn import(p: Arc<Processor>, open: Open) {
+    let Open {
+        id,
+        account,
+        lists,
+        members,
+        rows,
+        ..
+    } = open;
+    if members.len() <= 2 {
+        one_by_one(&p, &id, members).await;
+        return;
+    }
+    let now = p.clock.now();
+    let items: Vec<StoredItem> = members
+        .iter()
+        .enumerate()
+        .map(|(i, m)| StoredItem {
+            row: i as u32 + 1,
+            command_id: m.id.clone(),
+            email: m.email.clone(),
+            attempts: m.attempts,
+            started_at: m.started_at,
+        })
+        .collect();
+    let (batch, acc, lst) = (id.clone(), account.clone(), lists.clone());
+    let stored = p
+        .store
+        .call(move |conn| sql::create(conn, &batch, &acc, &lst, &items, now))
+        .await;
+    if let Err(error) = stored {
+        let detail = error.to_string();
+        finish(&p, &id, &members, |_| {
+            Err(HandleError::Storage(detail.clone()))
+        })
+        .await;
+        return;
+    }
+    p.stats
+        .bulk_batches
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let size = members.len();
+    let api = p.handler.api().account(&account);
+    let body = ContactsJsonImport {
+        import_data: rows,
+        list_ids: lists.clone(),
+    };
+    let started = Instant::now();
+    match api.import_contacts_json(&body).await {
+        Ok(activity) => {
+            let (batch, activity_id) = (id.clone(), activity.activity_id.clone());
+            if let Err(error) = p
+                .store
+                .call(move |conn| sql::set_activity(conn, &batch, &activity_id))
+                .await
+            {
+                tracing::error!(error = %error, batch = %id, "could not store the activity id; a restart would import these upserts again");
+            }
+            tracing::info!(batch = %id, activity_id = %activity.activity_id, size, "bulk import accepted");
+            let requests = 1 + poll_and_finish(
+                &p,
+                &id,
+                &account,
+                &lists,
+                members,
+                &activity.activity_id,
+                started + ACTIVITY_DEADLINE,
+            )
+            .await;
+            log_batch(&p, &id, size, requests);
+        }
+        Err(ApiError::Invalid { message, .. }) => {
+            tracing::warn!(batch = %id, size, message = %message, "the API refused the bulk import; applying its upserts one by one");
+            set_status(&p, &id, "failed").await;
+            log_batch(&p, &id, size, 1);
+            one_by_one(&p, &id, members).await;
+        }
+        Err(error) => {
+            let lost = matches!(
+                error,
+                ApiError::Transport {
+                    maybe_applied: true,
+                    ..
+                }
+            );
+            tracing::warn!(batch = %id, size, error = %error, "the bulk import failed; its upserts are retried");
+            set_status(&p, &id, if lost { "abandoned" } else { "failed" }).await;
+            log_batch(&p, &id, size, 1);
+            let template = HandleError::from(error);
+            finish(&p, &id, &members, |_| Err(outcome::copy(&template))).await;
+        }
+    }
+}
+
+/// Polls the activity until it ends (or the deadline), then gives every command its
+/// result. Returns the requests spent.
+#[allow(clippy::too_many_arguments)]
+async fn poll_and_finish(
+    p: &Arc<Processor>,
+    batch: &str,
+    account: &str,
+    lists: &[String],
+    members: Vec<Member>,
+    activity_id: &str,
+    deadline: Instant,
+) -> u64 {
+    let config = &p.bulk.config;
+    let api = p.handler.api().account(account);
+    // First look after an estimate from the size, then doubling, capped.
+    let mut delay = (config.poll_initial + Duration::from_millis(members.len() as u64 / 10))
+        .min(config.poll_max);
+    let mut requests = 0;
+    let ended = loop {
+        let wait = delay.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(wait).await;
+        if Instant::now() >= deadline {
+            break Err(HandleError::Transient(ApiError::Transport {
+                route: "GET /activities/{activity_id}",
+                maybe_applied: true,
+                attempts: 1,
+                detail: format!("the import activity {activity_id} did not finish in time"),
+            }));
+        }
+        requests += 1;
+        match api.get_activity(activity_id).await {
+            Ok(activity) if activity.is_terminal() => break Ok(activity),
+            Ok(_) => {}
+            Err(error @ ApiError::NotFound { .. }) => {
+                break Err(HandleError::Transient(ApiError::Transport {
+                    route: "GET /activities/{activity_id}",
+                    maybe_applied: true,
+                    attempts: 1,
+                    detail: error.to_string(),
+                }));
+            }
+            Err(error @ (ApiError::QuotaExhausted { .. } | ApiError::Auth(_))) => {
+                break Err(HandleError::from(error));
+            }
+            Err(error) => {
+                tracing::debug!(error = %error, activity_id, "polling the import failed; polling again")
+            }
+        }
+        delay = (delay * 2).min(config.poll_max);
+    };
+    let activity = match ended {
+        Ok(activity) => activity,
+        Err(template) => {
+            set_status(p, batch, "abandoned").await;
+            finish(p, batch, &members, |_| Err(outcome::copy(&template))).await;
+            return requests;
+        }
+    };
+    let state = activity
+        .state
+        .as_ref()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    if state != "completed" {
+        tracing::warn!(batch, activity_id, state = %state, "the import activity did not complete; its upserts are retried");
+        set_status(p, batch, "failed").await;
+        let template = HandleError::Transient(ApiError::Transport {
+            route: "POST /activities/contacts_json_import",
+            maybe_applied: true,
+            attempts: 1,
+            detail: format!("the import activity {activity_id} ended {state}"),
+        });
+        finish(p, batch, &members, |_| Err(outcome::copy(&template))).await;
+        return requests;
+    }
+    let errors = outcome::row_errors(&activity.activity_errors);
+    let wanted: Vec<String> = members
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !errors.contains_key(&(i + 1)))
+        .map(|(_, m)| m.email.clone())
+        .collect();
+    let since = activity.created_at.unwrap_or_else(|| p.clock.now()) - chrono::Duration::seconds(2);
+    // Bounded by the activity's end too, so contacts of other batches on the same list do
+    // not fill the pages this batch reads.
+    let until = activity
+        .completed_at
+        .or(activity.updated_at)
+        .map(|t| t + chrono::Duration::seconds(2));
+    let (ids, spent) = outcome::contact_ids(&api, &lists[0], since, until, &wanted).await;
+    requests += spent;
+    set_status(p, batch, "done").await;
+    let size = members.len();
+    finish(p, batch, &members, |i| match errors.get(&(i + 1)) {
+        Some(reason) => Err(HandleError::Rejected(outcome::rejection(reason))),
+        None => Ok(json!({
+            "contact_id": ids.get(&members[i].email),
+            "email": members[i].email,
+            "action": "imported",
+            "batch": {"activity_id": activity_id, "size": size},
+        })),
+    })
+    .await;
+    requests
+}
+
+/// Gives every member its result: stored in the ledger first (one transaction), then
+/// published and acked for the members whose delivery is here.
+async fn finish(
+    p: &Arc<Processor>,
+    batch: &str,
+    members: &[Member],
+    outcome: impl Fn(usize) -> Result<Value, HandleError>,
+) {
+    let mut waiters = {
+        let mut state = p.bulk.lock();
+        let live = state.live.entry(batch.to_owned()).or_default();
+        live.finished = true;
+        std::mem::take(&mut live.waiters)
+    };
+    let mut stored = Vec::new();
+    let mut to_dispose = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        let waiter = waiters.remove(&member.id);
+        let (attempts, release) = match &waiter {
+            Some(w) => (w.attempts, w.release.clone()),
+            None => (member.attempts, None),
+        };
+        let subject = Subject {
+            id: &member.id,
+            command_type: &member.command_type,
+            account: &member.account,
+        };
+        let disposition = match p
+            .conclude(subject, outcome(i), attempts, release, member.started_at)
+            .await
+        {
+            Ok(disposition) => disposition,
+            Err(error) => {
+                tracing::error!(error = %error, command_id = %member.id, "the store failed; the command will be redelivered");
+                if let Some(w) = waiter {
+                    w.session.broken.cancel();
+                }
+                continue;
+            }
+        };
+        if let Disposition::Final { result, .. } = &disposition {
+            stored.push((
+                result.command_id.clone(),
+                result.command_type.clone(),
+                result.outcome.as_str().to_owned(),
+                serde_json::to_string(result).unwrap_or_default(),
+            ));
+        }
+        if let Some(w) = waiter {
+            to_dispose.push((w, disposition));
+        }
+    }
+    if let Some(account) = members.first().map(|m| m.account.clone()) {
+        let now = p.clock.now();
+        let saved = p
+            .store
+            .call(move |conn| sql::finish_all(conn, &account, &stored, now))
+            .await;
+        if let Err(error) = saved {
+            tracing::error!(error = %error, batch, "could not store the batch's results; its commands will be redelivered");
+            for (w, _) in to_dispose {
+                w.session.broken.cancel();
+            }
+            p.bulk.lock().live.remove(batch);
+            return;
+        }
+    }
+    p.stats
+        .bulk_commands
+        .fetch_add(members.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    futures_util::stream::iter(to_dispose)
+        .for_each_concurrent(PUBLISH_CONCURRENCY, |(w, disposition)| async move {
+            if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
+                tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
+                w.session.broken.cancel();
+            }
+        })
+        .await;
+    p.bulk.lock().live.remove(batch);
+}
+
+/// Applies the members through the ordinary handler, one after the other.
+async fn one_by_one(p: &Arc<Processor>, batch: &str, members: Vec<Member>) {
+    let mut waiters = {
+        let mut state = p.bulk.lock();
+        let live = state.live.entry(batch.to_owned()).or_default();
+        live.finished = true;
+        std::mem::take(&mut live.waiters)
+    };
+    for member in members {
+        let (Some(w), Some(command)) = (waiters.remove(&member.id), member.command) else {
+            continue;
+        };
+        p.stats
+            .bulk_one_by_one
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let attempt = Attempt {
+            command_id: member.id.clone(),
+            account: member.account.clone(),
+            number: w.attempts,
+            effect_ref: None,
+        };
+        let handled = p.handler.handle(&attempt, &command).await;
+        let subject = Subject {
+            id: &member.id,
+            command_type: &member.command_type,
+            account: &member.account,
+        };
+        match p
+            .conclude(
+                subject,
+                handled,
+                w.attempts,
+                w.release.clone(),
+                member.started_at,
+            )
+            .await
+        {
+            Ok(disposition) => {
+                if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
+                    tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
+                    w.session.broken.cancel();
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "the store failed; the command will be redelivered");
+                w.session.broken.cancel();
+            }
+        }
+    }
+    p.bulk.lock().live.remove(batch);
+}
+
+async fn set_status(p: &Arc<Processor>, batch: &str, status: &'static str) {
+    let (batch, now) = (batch.to_owned(), p.clock.now());
+    if let Err(error) = p
+        .store
+        .call(move |conn| sql::set_status(conn, &batch, status, now))
+        .await
+    {
+        tracing::warn!(error = %error, "could not record the batch's end");
+    }
+}
+
+fn log_batch(p: &Processor, batch: &str, size: usize, requests: u64) {
+    p.stats
+        .bulk_requests
+        .fetch_add(requests, std::sync::atomic::Ordering::Relaxed);
+    let per_100 = if size == 0 {
+        0.0
+    } else {
+        requests as f64 * 100.0 / size as f64
+    };
+    tracing::info!(
+        batch,
+        size,
+        requests,
+        requests_per_100_contacts = format!("{per_100:.2}"),
+        "bulk import finished"
+    );
+}

@@ -1,0 +1,244 @@
+//! After a delivery is decided: store the final result in the ledger, publish it (results
+//! exchange, then reply_to), dead-letter the original when asked, forward waiting commands,
+//! and only then acknowledge. Any publish that fails leaves the delivery unacked.
+
+use std::sync::atomic::Ordering;
+
+use lapin::BasicProperties;
+use lapin::message::Delivery;
+use lapin::options::BasicAckOptions;
+use lapin::types::AMQPValue;
+
+use crate::amqp::{self, PublishError};
+use crate::command::outcome::{CommandResult, Outcome};
+use crate::store::ledger;
+
+use super::process::{Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
+use super::session::Session;
+
+impl Processor {
+    /// Publishes queued events on the results exchange.
+    pub async fn flush_events(&self, session: &Session) -> Result<(), PublishError> {
+        let events: Vec<_> = std::mem::take(
+            &mut *self
+                .pending_events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for (index, (routing_key, event)) in events.iter().enumerate() {
+            let body = serde_json::to_vec(event).unwrap_or_default();
+            let mut message =
+                amqp::Outgoing::json(&self.settings.topology.results_exchange, routing_key, &body);
+            message.mandatory = false;
+            if let Err(error) = amqp::publish(&session.channel, message).await {
+                // Put back what was not sent; the next result publish tries again.
+                let mut pending = self
+                    .pending_events
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                pending.extend(events[index..].iter().cloned());
+                return Err(error);
+            }
+            tracing::warn!(routing_key, "event published");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn dispose(
+        &self,
+        session: &Session,
+        delivery: &Delivery,
+        disposition: Disposition,
+    ) -> Result<(), PublishError> {
+        self.flush_events(session).await?;
+        let topology = &self.settings.topology;
+        match disposition {
+            Disposition::Final {
+                result,
+                dead_letter,
+                release,
+            } => {
+                let stored = serde_json::to_string(&result).unwrap_or_default();
+                if !result.command_id.is_empty() {
+                    let (account, id, command_type, outcome, finished) = (
+                        result.account.clone(),
+                        result.command_id.clone(),
+                        result.command_type.clone(),
+                        result.outcome.as_str(),
+                        result.finished_at,
+                    );
+                    let json = stored.clone();
+                    let saved = self
+                        .store
+                        .call(move |conn| {
+                            ledger::finish(
+                                conn,
+                                &account,
+                                &id,
+                                &command_type,
+                                outcome,
+                                &json,
+                                finished,
+                            )
+                        })
+                        .await;
+                    if let Err(error) = saved {
+                        tracing::error!(error = %error, "could not store the result; the command will be redelivered");
+                        return Err(PublishError::Timeout(std::time::Duration::ZERO));
+                    }
+                }
+                let counter = match result.outcome {
+                    Outcome::Succeeded => &self.stats.succeeded,
+                    Outcome::Failed => &self.stats.failed,
+                    Outcome::Rejected => &self.stats.rejected,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                // Only known types become labels: a hostile `type` must not grow the metrics.
+                let command_type = match crate::command::COMMAND_TYPES
+                    .iter()
+                    .find(|t| **t == result.command_type)
+                {
+                    Some(known) => *known,
+                    None => "unknown",
+                };
+                self.stats
+                    .by_outcome
+                    .increment(&[command_type, result.outcome.as_str()]);
+                let took = (result.finished_at - result.started_at)
+                    .to_std()
+                    .unwrap_or_default();
+                self.stats.duration.observe(command_type, took);
+                self.publish_result(session, delivery, &result, stored.as_bytes())
+                    .await?;
+                if let Some((code, reason)) = dead_letter {
+                    let properties = with_headers(
+                        &delivery.properties,
+                        &[
+                            (REASON_CODE_HEADER, code.as_str()),
+                            (REASON_HEADER, reason.as_str()),
+                        ],
+                    );
+                    amqp::publish_with(
+                        &session.channel,
+                        &topology.dead_letter_exchange,
+                        &topology.commands_queue,
+                        &delivery.data,
+                        properties,
+                        true,
+                    )
+                    .await?;
+                    self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                }
+                self.ack(delivery).await;
+                if let Some((key, id)) = release {
+                    self.held.release(&key, &id);
+                }
+            }
+            Disposition::Replay(result) => {
+                let body = serde_json::to_vec(&result).unwrap_or_default();
+                self.publish_result(session, delivery, &result, &body)
+                    .await?;
+                self.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                self.ack(delivery).await;
+            }
+            Disposition::Wait {
+                queue,
+                kind,
+                expiration_ms,
+            } => {
+                let mut properties = with_headers(&delivery.properties, &[(WAIT_HEADER, kind)]);
+                if let Some(ms) = expiration_ms {
+                    properties = properties.with_expiration(ms.to_string().into());
+                }
+                amqp::publish_with(
+                    &session.channel,
+                    "",
+                    &queue,
+                    &delivery.data,
+                    properties,
+                    true,
+                )
+                .await?;
+                self.ack(delivery).await;
+            }
+            Disposition::Batch(_) => {
+                // `process` hands these to the batcher; never disposed of here.
+                tracing::error!(
+                    "a batched command reached dispose; it stays unacked and comes back"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish_result(
+        &self,
+        session: &Session,
+        delivery: &Delivery,
+        result: &CommandResult,
+        body: &[u8],
+    ) -> Result<(), PublishError> {
+        let topology = &self.settings.topology;
+        let mut message = amqp::Outgoing::json(&topology.results_exchange, "", body);
+        let routing_key = result.routing_key();
+        message.routing_key = &routing_key;
+        message.message_id = Some(&result.command_id);
+        message.mandatory = false;
+        let correlation = delivery
+            .properties
+            .correlation_id()
+            .as_ref()
+            .map(|c| c.to_string());
+        message.correlation_id = correlation.as_deref();
+        amqp::publish(&session.channel, message.clone()).await?;
+        if let Some(reply_to) = delivery
+            .properties
+            .reply_to()
+            .as_ref()
+            .map(|r| r.to_string())
+        {
+            if !self.reply_allowed(&reply_to) {
+                tracing::warn!(reply_to = %reply_to, "reply_to is not an allowed queue; the result went to the results exchange only");
+                return Ok(());
+            }
+            message.exchange = "";
+            message.routing_key = &reply_to;
+            message.mandatory = true;
+            match amqp::publish(&session.channel, message).await {
+                Err(PublishError::Unroutable { .. }) => {
+                    tracing::warn!(reply_to = %reply_to, "the reply_to queue does not exist; the result went to the results exchange only");
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+
+    fn reply_allowed(&self, reply_to: &str) -> bool {
+        let prefixes = &self.settings.reply_to_prefixes;
+        prefixes.is_empty() || prefixes.iter().any(|p| reply_to.starts_with(p.as_str()))
+    }
+
+    async fn ack(&self, delivery: &Delivery) {
+        match delivery.acker.ack(BasicAckOptions::default()).await {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                // The channel is gone: the broker redelivers and the ledger replays.
+                self.stats.ack_lost.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    delivery_tag = delivery.delivery_tag,
+                    "ack not delivered; the command will come back and be replayed"
+                );
+            }
+        }
+    }
+}
+
+/// The delivery's properties with headers added (or replaced).
+fn with_headers(properties: &BasicProperties, extra: &[(&str, &str)]) -> BasicProperties {
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    for (name, value) in extra {
+        headers.insert((*name).into(), AMQPValue::LongString((*value).into()));
+    }
+    properties.clone().with_headers(headers)
+}

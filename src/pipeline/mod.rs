@@ -1,0 +1,257 @@
+//! The command pipeline: RabbitMQ in, Constant Contact applied, one result out for every
+//! command.
+//!
+//! ```text
+//! supervisor   session (two connections, topology, consumer) → rebuilt with capped backoff
+//! dispatcher   decode each delivery, pick its lane by ordering key
+//! lanes        serial workers; process: ledger → handler → result (+ reply, + dead letter) → ack
+//! ```
+//! At-least-once in, effectively once out: the ledger replays finished commands, the handler
+//! makes every write safe to repeat, and a delivery is acked only after its result is stored
+//! and confirmed by the broker.
+
+pub mod bulk;
+mod dispose;
+pub mod held;
+pub mod lanes;
+pub mod process;
+pub mod session;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::Consumer;
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::Topology;
+use crate::api::{AuthEvent, Clock};
+use crate::config::Settings;
+use crate::handler::Handler;
+use crate::store::Store;
+
+use lanes::{Job, Lanes};
+use process::{ProcessSettings, Processor};
+use session::Session;
+
+/// The pipeline's settings, from `amqp.*`.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    url: crate::config::AmqpUrl,
+    pub topology: Topology,
+    pub prefetch: u16,
+    pub workers: u16,
+    pub max_attempts: u32,
+    pub shutdown_grace: Duration,
+    pub reply_to_prefixes: Vec<String>,
+    /// Commands parked for the quota return spread over this long after the reset.
+    pub park_jitter: Duration,
+    /// Coalescing of `contact.upsert` into bulk imports (`bulk.*`).
+    pub bulk: bulk::BulkConfig,
+}
+
+impl PipelineSettings {
+    pub fn from_settings(settings: &Settings) -> Self {
+        let amqp = &settings.amqp;
+        let bulk = bulk::BulkConfig::from_settings(&settings.bulk);
+        let mut prefetch = amqp.prefetch;
+        if bulk.enabled {
+            // A batched command stays unacked until its result is out: the prefetch must
+            // cover a batch being imported and the next one gathering.
+            let wanted = (bulk.max_batch * 2).min(usize::from(u16::MAX)) as u16;
+            if prefetch < wanted {
+                tracing::info!(
+                    configured = prefetch,
+                    prefetch = wanted,
+                    "bulk coalescing is on: raising amqp.prefetch to twice bulk.max_batch"
+                );
+                prefetch = wanted;
+            }
+        }
+        Self {
+            url: amqp.url.clone(),
+            topology: Topology::from_settings(amqp),
+            prefetch,
+            workers: amqp.workers,
+            max_attempts: amqp.max_attempts,
+            shutdown_grace: Duration::from_millis(amqp.shutdown_grace_ms),
+            reply_to_prefixes: amqp.reply_to_prefixes.clone(),
+            park_jitter: Duration::from_millis(amqp.park_jitter_ms),
+            bulk,
+        }
+    }
+}
+
+/// What health checks want to know.
+#[derive(Debug, Default)]
+pub struct PipelineStatus {
+    pub connected: AtomicBool,
+    pub reconnects: AtomicU64,
+}
+
+pub struct Pipeline {
+    settings: PipelineSettings,
+    processor: Arc<Processor>,
+    status: Arc<PipelineStatus>,
+}
+
+enum SessionEnd {
+    Shutdown,
+    Broken(String),
+}
+
+impl Pipeline {
+    pub fn new(
+        settings: PipelineSettings,
+        handler: Handler,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let process = ProcessSettings {
+            topology: settings.topology.clone(),
+            max_attempts: settings.max_attempts,
+            reply_to_prefixes: settings.reply_to_prefixes.clone(),
+            park_jitter: settings.park_jitter,
+            bulk: settings.bulk.clone(),
+        };
+        Self {
+            processor: Arc::new(Processor::new(handler, store, clock, process)),
+            settings,
+            status: Arc::new(PipelineStatus::default()),
+        }
+    }
+
+    pub fn processor(&self) -> Arc<Processor> {
+        self.processor.clone()
+    }
+
+    pub fn status(&self) -> Arc<PipelineStatus> {
+        self.status.clone()
+    }
+
+    /// Consumes commands until `shutdown` is cancelled, reconnecting whenever the broker
+    /// goes away. On shutdown: stops taking messages, lets in-flight commands finish (at
+    /// most `amqp.shutdown_grace_ms`), closes the connections.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let workers = usize::from(self.settings.workers.max(1));
+        let capacity = usize::from(self.settings.prefetch) / workers + 1;
+        let lanes = Lanes::start(workers, capacity, self.processor.clone());
+        bulk::resume(&self.processor).await;
+        let batcher = tokio::spawn(bulk::run(self.processor.clone(), shutdown.clone()));
+        let listener = tokio::spawn(listen_for_auth_events(
+            self.processor.clone(),
+            shutdown.clone(),
+        ));
+        let mut backoff = Duration::from_millis(500);
+        let mut open: Option<Arc<Session>> = None;
+        while !shutdown.is_cancelled() {
+            let opened = Session::open(
+                self.settings.url.expose(),
+                &self.settings.topology,
+                self.settings.prefetch,
+            )
+            .await;
+            let (session, consumer) = match opened {
+                Ok(opened) => opened,
+                Err(error) => {
+                    if error.to_string().contains("PRECONDITION_FAILED") {
+                        tracing::error!(
+                            error = %error,
+                            "the broker holds a queue or exchange of ours with other arguments; \
+                             delete it (after moving its messages) or change amqp.* names; retrying"
+                        );
+                    } else {
+                        tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "RabbitMQ unavailable; retrying");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            let session = Arc::new(session);
+            self.status.connected.store(true, Ordering::Relaxed);
+            tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
+            backoff = Duration::from_millis(500);
+            let end = self.consume(&session, consumer, &lanes, &shutdown).await;
+            self.status.connected.store(false, Ordering::Relaxed);
+            match end {
+                SessionEnd::Shutdown => {
+                    session.stop_consuming().await;
+                    open = Some(session);
+                    break;
+                }
+                SessionEnd::Broken(reason) => {
+                    tracing::warn!(reason, "lost the broker session; reconnecting");
+                    self.status.reconnects.fetch_add(1, Ordering::Relaxed);
+                    session.close().await;
+                }
+            }
+        }
+        tracing::info!("shutting down: finishing commands in flight");
+        if !lanes.shutdown(self.settings.shutdown_grace).await {
+            tracing::error!(
+                grace_ms = self.settings.shutdown_grace.as_millis() as u64,
+                "commands still in flight at the deadline; the broker will redeliver them"
+            );
+        }
+        if let Some(session) = open {
+            session.close().await;
+        }
+        listener.abort();
+        batcher.abort();
+        tracing::info!("stopped");
+    }
+
+    async fn consume(
+        &self,
+        session: &Arc<Session>,
+        mut consumer: Consumer,
+        lanes: &Lanes,
+        shutdown: &CancellationToken,
+    ) -> SessionEnd {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return SessionEnd::Shutdown,
+                _ = session.broken.cancelled() => return SessionEnd::Broken("a publish or an ack failed".into()),
+                _ = tick.tick() => {
+                    if let Err(error) = self.processor.flush_events(session).await {
+                        return SessionEnd::Broken(format!("event publish failed: {error}"));
+                    }
+                }
+                next = consumer.next() => match next {
+                    Some(Ok(delivery)) => {
+                        let decoded = self.processor.decode(&delivery);
+                        let key = Processor::lane_key(&decoded, &delivery);
+                        lanes.dispatch(&key, Job { session: session.clone(), delivery, decoded }).await;
+                    }
+                    Some(Err(error)) => return SessionEnd::Broken(format!("consumer error: {error}")),
+                    None => return SessionEnd::Broken("the broker ended the consumer".into()),
+                },
+            }
+        }
+    }
+}
+
+/// Turns token events into the pipeline's `account.reauth_required` announcements.
+async fn listen_for_auth_events(processor: Arc<Processor>, shutdown: CancellationToken) {
+    let mut events = processor.handler.api().tokens().subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(AuthEvent::ReauthRequired { account, reason }) => {
+                processor.announce_reauth(&account, &reason)
+            }
+            Ok(AuthEvent::Authorised { account }) => processor.forget_announcement(&account),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

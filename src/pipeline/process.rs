@@ -1,0 +1,640 @@
+//! What happens to one delivery: decode → ordering turn → ledger → handler → one final
+//! result, or a confirmed hand-off to a waiting queue. The delivery is acked only after the
+//! ledger commit and the confirmed publishes; if anything fails before that, the session is
+//! marked broken, the delivery comes back, and the ledger replays its result.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use lapin::BasicProperties;
+use lapin::message::Delivery;
+use lapin::types::AMQPValue;
+use serde_json::json;
+
+use crate::amqp::Topology;
+use crate::api::Clock;
+use crate::command::outcome::{CommandResult, Outcome, ResultError};
+use crate::command::{Command, DecodeError, Envelope, Rejection};
+use crate::handler::{Attempt, HandleError, Handler};
+use crate::store::{Store, ledger};
+
+use super::bulk::{self, Batcher, BulkConfig};
+use super::held::{HeldKeys, Turn};
+use super::session::Session;
+
+/// Header naming why a forwarded command is waiting: `retry`, `behind`, `quota` or `auth`.
+pub const WAIT_HEADER: &str = "x-ctct-wait";
+/// Headers on dead letters.
+pub const REASON_CODE_HEADER: &str = "x-ctct-reason-code";
+pub const REASON_HEADER: &str = "x-ctct-reason";
+
+/// A delivery after decoding.
+pub enum Decoded {
+    /// The envelope itself is broken.
+    Invalid(Box<DecodeError>),
+    /// The envelope is fine but the command's data is not.
+    InvalidCommand(Envelope, Rejection),
+    Valid(Envelope, Box<Command>),
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    pub rejected: AtomicU64,
+    pub replayed: AtomicU64,
+    pub retried: AtomicU64,
+    pub parked: AtomicU64,
+    pub waited_behind: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub ack_lost: AtomicU64,
+    /// Bulk imports sent (one per batch of coalesced upserts).
+    pub bulk_batches: AtomicU64,
+    /// Upserts given a result through a bulk import.
+    pub bulk_commands: AtomicU64,
+    /// API requests spent on bulk imports: imports, activity polls, contact-id lookups.
+    pub bulk_requests: AtomicU64,
+    /// Upserts that joined a batch but were applied one by one (small window, refused import).
+    pub bulk_one_by_one: AtomicU64,
+    /// Final results by (command type, outcome).
+    pub by_outcome: crate::ops::histogram::CounterFamily,
+    /// Time from taking a command to its final result, by command type.
+    pub duration: crate::ops::histogram::HistogramFamily,
+}
+
+/// Settings of the processing step.
+#[derive(Debug, Clone)]
+pub struct ProcessSettings {
+    pub topology: Topology,
+    pub max_attempts: u32,
+    pub reply_to_prefixes: Vec<String>,
+    /// Commands parked for the quota come back spread over this long after the reset.
+    pub park_jitter: std::time::Duration,
+    /// Coalescing of `contact.upsert` into bulk imports.
+    pub bulk: BulkConfig,
+}
+
+/// The command a result is about.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Subject<'a> {
+    pub id: &'a str,
+    pub command_type: &'a str,
+    pub account: &'a str,
+}
+
+/// What to do with a delivery once processing decided.
+pub(super) enum Disposition {
+    Final {
+        result: CommandResult,
+        dead_letter: Option<(String, String)>,
+        release: Option<(String, String)>,
+    },
+    Replay(CommandResult),
+    Wait {
+        queue: String,
+        kind: &'static str,
+        expiration_ms: Option<u64>,
+    },
+    /// Handed to the batcher, which disposes of it when its batch is done.
+    Batch(Box<bulk::Joining>),
+}
+
+/// Processes deliveries. Shared by every lane.
+pub struct Processor {
+    pub handler: Handler,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub settings: ProcessSettings,
+    pub held: HeldKeys,
+    pub stats: PipelineStats,
+    pub(super) bulk: Batcher,
+    announced: Mutex<HashSet<String>>,
+    /// Events waiting for the next publish (sent before the next result goes out).
+    pub(super) pending_events: Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Processor {
+    pub fn new(
+        handler: Handler,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: ProcessSettings,
+    ) -> Self {
+        Self {
+            bulk: Batcher::new(settings.bulk.clone()),
+            handler,
+            store,
+            clock,
+            settings,
+            held: HeldKeys::default(),
+            stats: PipelineStats::default(),
+            announced: Mutex::new(HashSet::new()),
+            pending_events: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Decodes a delivery (cheap; done by the dispatcher to pick a lane).
+    pub fn decode(&self, delivery: &Delivery) -> Decoded {
+        let props = &delivery.properties;
+        let meta = crate::command::MessageMeta {
+            content_type: props.content_type().as_ref().map(|s| s.as_str()),
+            content_encoding: props.content_encoding().as_ref().map(|s| s.as_str()),
+            message_id: props.message_id().as_ref().map(|s| s.as_str()),
+        };
+        match crate::command::envelope::decode(&delivery.data, &meta) {
+            Err(error) => Decoded::Invalid(error),
+            Ok(envelope) => match Command::parse(&envelope, self.clock.now()) {
+                Ok(command) => Decoded::Valid(envelope, Box::new(command)),
+                Err(rejection) => Decoded::InvalidCommand(envelope, rejection),
+            },
+        }
+    }
+
+    /// The key choosing the lane: commands with the same key run one after the other.
+    pub fn lane_key(decoded: &Decoded, delivery: &Delivery) -> String {
+        match decoded {
+            Decoded::Valid(envelope, command) => command
+                .ordering_key()
+                .unwrap_or_else(|| format!("id:{}:{}", envelope.account, envelope.id)),
+            Decoded::InvalidCommand(envelope, _) => {
+                format!("id:{}:{}", envelope.account, envelope.id)
+            }
+            Decoded::Invalid(error) => match &error.partial.id {
+                Some(id) => format!("id:{id}"),
+                None => format!("tag:{}", delivery.delivery_tag),
+            },
+        }
+    }
+
+    /// Handles one delivery to the end (ack), or leaves it unacked with the session marked
+    /// broken.
+    pub async fn process(&self, session: &Arc<Session>, delivery: Delivery, decoded: Decoded) {
+        let started_at = self.clock.now();
+        let disposition = match self.decide(&delivery, decoded, started_at).await {
+            Ok(disposition) => disposition,
+            Err(error) => {
+                tracing::error!(error = %error, "the store failed; the command will be redelivered");
+                session.broken.cancel();
+                return;
+            }
+        };
+        let disposition = match disposition {
+            Disposition::Batch(joining) => {
+                match self
+                    .bulk
+                    .join(*joining, session.clone(), delivery, &self.held)
+                {
+                    None => return,
+                    Some(delivery) => {
+                        // The batch it belongs to is finishing: look again in a moment.
+                        let wait = self.behind();
+                        if let Err(error) = self.dispose(session, &delivery, wait).await {
+                            tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
+                            session.broken.cancel();
+                        }
+                        return;
+                    }
+                }
+            }
+            other => other,
+        };
+        if let Err(error) = self.dispose(session, &delivery, disposition).await {
+            tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
+            session.broken.cancel();
+        }
+    }
+
+    async fn decide(
+        &self,
+        delivery: &Delivery,
+        decoded: Decoded,
+        started_at: DateTime<Utc>,
+    ) -> Result<Disposition, String> {
+        let (envelope, command) = match decoded {
+            Decoded::Invalid(error) => {
+                let partial = error.partial;
+                let result = self.result(
+                    partial.id.as_deref().unwrap_or_default(),
+                    partial.command_type.as_deref().unwrap_or_default(),
+                    partial.account.as_deref().unwrap_or("default"),
+                    Outcome::Rejected,
+                    None,
+                    Some(ResultError::from(&error.rejection)),
+                    1,
+                    started_at,
+                );
+                return Ok(self.rejected(result, &error.rejection, None));
+            }
+            Decoded::InvalidCommand(envelope, rejection) => {
+                // A command that was answered before (a redelivery, or a schedule whose time
+                // has passed since) gets its stored result, not a new verdict.
+                let (account, id) = (envelope.account.clone(), envelope.id.clone());
+                let stored = self
+                    .store
+                    .call(move |conn| ledger::result_of(conn, &account, &id))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(stored) = stored {
+                    let mut replay: CommandResult =
+                        serde_json::from_str(&stored).map_err(|e| e.to_string())?;
+                    replay.replayed = true;
+                    return Ok(Disposition::Replay(replay));
+                }
+                let result = self.result(
+                    &envelope.id,
+                    &envelope.command_type,
+                    &envelope.account,
+                    Outcome::Rejected,
+                    None,
+                    Some(ResultError::from(&rejection)),
+                    1,
+                    started_at,
+                );
+                return Ok(self.rejected(result, &rejection, None));
+            }
+            Decoded::Valid(envelope, command) => (envelope, command),
+        };
+
+        let key = command.ordering_key();
+        if let Some(key) = &key
+            && self.held.turn(key, &envelope.id) == Turn::Wait
+        {
+            return Ok(self.behind());
+        }
+        let release = key.map(|k| (k, envelope.id.clone()));
+        let came_back = header_str(&delivery.properties, WAIT_HEADER);
+        let count_attempt = !matches!(came_back.as_deref(), Some("behind" | "quota" | "auth"));
+        let (account, id, command_type) = (
+            envelope.account.clone(),
+            envelope.id.clone(),
+            envelope.command_type.clone(),
+        );
+        let begun = self
+            .store
+            .call(move |conn| {
+                ledger::begin(
+                    conn,
+                    &account,
+                    &id,
+                    &command_type,
+                    count_attempt,
+                    started_at,
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let (attempts, effect_ref) = match begun {
+            ledger::Begun::Done { result } => {
+                let mut stored: CommandResult =
+                    serde_json::from_str(&result).map_err(|e| e.to_string())?;
+                stored.replayed = true;
+                if let Some((key, id)) = &release {
+                    self.held.release(key, id);
+                }
+                return Ok(Disposition::Replay(stored));
+            }
+            ledger::Begun::Started {
+                attempts,
+                effect_ref,
+            } => (attempts, effect_ref),
+        };
+        if let Command::ContactUpsert(changes) = command.as_ref()
+            && self.settings.bulk.enabled
+            && attempts <= self.settings.max_attempts
+            && let Some(joining) = self
+                .bulk_candidate(
+                    &envelope,
+                    &command,
+                    changes,
+                    attempts,
+                    effect_ref.as_deref(),
+                    &release,
+                    started_at,
+                )
+                .await
+        {
+            return Ok(joining);
+        }
+        let subject = Subject {
+            id: &envelope.id,
+            command_type: &envelope.command_type,
+            account: &envelope.account,
+        };
+        if attempts > self.settings.max_attempts {
+            return Ok(self.exhausted(
+                subject,
+                ResultError {
+                    code: "retries_exhausted".into(),
+                    message: format!(
+                        "the command was attempted {} times without an answer",
+                        attempts - 1
+                    ),
+                    retryable: true,
+                    api_status: None,
+                    api_error_key: None,
+                    fields: Vec::new(),
+                },
+                attempts,
+                release,
+                started_at,
+            ));
+        }
+        let attempt = Attempt {
+            command_id: envelope.id.clone(),
+            account: envelope.account.clone(),
+            number: attempts,
+            effect_ref,
+        };
+        let handled = self.handler.handle(&attempt, &command).await;
+        self.conclude(subject, handled, attempts, release, started_at)
+            .await
+    }
+
+    /// Whether an upsert goes to the batcher: a redelivery of a command whose batch is still
+    /// running rejoins it; an importable upsert joins a batch.
+    #[allow(clippy::too_many_arguments)]
+    async fn bulk_candidate(
+        &self,
+        envelope: &Envelope,
+        command: &Command,
+        changes: &crate::command::contact::ContactChanges,
+        attempts: u32,
+        effect_ref: Option<&str>,
+        release: &Option<(String, String)>,
+        started_at: DateTime<Utc>,
+    ) -> Option<Disposition> {
+        let member = |row| {
+            Disposition::Batch(Box::new(bulk::Joining {
+                id: envelope.id.clone(),
+                account: envelope.account.clone(),
+                command_type: envelope.command_type.clone(),
+                command: Box::new(command.clone()),
+                attempts,
+                started_at,
+                release: release.clone(),
+                row,
+            }))
+        };
+        if let Some(batch) = effect_ref.and_then(|r| r.strip_prefix("batch:")) {
+            match self.bulk.live(batch) {
+                Some(true) => return Some(member(bulk::Row::Rejoin(batch.to_owned()))),
+                Some(false) => return Some(self.behind()),
+                None => {}
+            }
+        }
+        match self.handler.import_row(&envelope.account, changes).await {
+            Ok(Some(row)) => Some(member(bulk::Row::New {
+                lists: sorted_lists(changes),
+                row: Box::new(row),
+            })),
+            // Not importable, or a problem the one-by-one path reports in its own terms.
+            Ok(None) | Err(_) => None,
+        }
+    }
+
+    /// Wait behind an earlier command with the same key (or a batch that is finishing).
+    pub(super) fn behind(&self) -> Disposition {
+        self.stats.waited_behind.fetch_add(1, Ordering::Relaxed);
+        Disposition::Wait {
+            queue: self.settings.topology.retry_queue(1).to_owned(),
+            kind: "behind",
+            expiration_ms: None,
+        }
+    }
+
+    fn exhausted(
+        &self,
+        subject: Subject<'_>,
+        error: ResultError,
+        attempts: u32,
+        release: Option<(String, String)>,
+        started_at: DateTime<Utc>,
+    ) -> Disposition {
+        let result = self.result(
+            subject.id,
+            subject.command_type,
+            subject.account,
+            Outcome::Failed,
+            None,
+            Some(error),
+            attempts,
+            started_at,
+        );
+        Disposition::Final {
+            dead_letter: Some((
+                "retries_exhausted".into(),
+                format!("gave up after {attempts} attempts"),
+            )),
+            result,
+            release,
+        }
+    }
+
+    /// Turns what the handler (or a bulk import) answered into the command's disposition.
+    pub(super) async fn conclude(
+        &self,
+        subject: Subject<'_>,
+        handled: Result<serde_json::Value, HandleError>,
+        attempts: u32,
+        release: Option<(String, String)>,
+        started_at: DateTime<Utc>,
+    ) -> Result<Disposition, String> {
+        let max = self.settings.max_attempts;
+        let finish = |outcome, data, error| {
+            self.result(
+                subject.id,
+                subject.command_type,
+                subject.account,
+                outcome,
+                data,
+                error,
+                attempts,
+                started_at,
+            )
+        };
+        Ok(match handled {
+            Ok(data) => Disposition::Final {
+                result: finish(Outcome::Succeeded, Some(data), None),
+                dead_letter: None,
+                release,
+            },
+            Err(HandleError::Rejected(rejection)) => {
+                let result = finish(Outcome::Rejected, None, Some(ResultError::from(&rejection)));
+                self.rejected(result, &rejection, release)
+            }
+            Err(HandleError::Failed(error)) => Disposition::Final {
+                result: finish(Outcome::Failed, None, Some(error)),
+                dead_letter: None,
+                release,
+            },
+            Err(HandleError::Transient(error)) if attempts >= max => {
+                let mut failure = HandleError::api_failure("retries_exhausted", &error);
+                failure.retryable = true;
+                self.exhausted(subject, failure, attempts, release, started_at)
+            }
+            Err(HandleError::Storage(detail)) if attempts >= max => self.exhausted(
+                subject,
+                ResultError {
+                    code: "retries_exhausted".into(),
+                    message: format!("ctct-sync's store failed: {detail}"),
+                    retryable: true,
+                    api_status: None,
+                    api_error_key: None,
+                    fields: Vec::new(),
+                },
+                attempts,
+                release,
+                started_at,
+            ),
+            Err(error @ (HandleError::Transient(_) | HandleError::Storage(_))) => {
+                tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?error, "transient failure; retrying later");
+                self.hold(&release);
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                Disposition::Wait {
+                    queue: self.settings.topology.retry_queue(attempts).to_owned(),
+                    kind: "retry",
+                    expiration_ms: None,
+                }
+            }
+            Err(HandleError::QuotaExhausted { resets_at }) => {
+                self.uncount(subject).await?;
+                self.hold(&release);
+                self.stats.parked.fetch_add(1, Ordering::Relaxed);
+                let wait = (resets_at - self.clock.now()).num_milliseconds().max(0) as u64;
+                // Spread the return after the reset so parked commands do not all come at once.
+                let spread = self.settings.park_jitter.as_millis() as u64;
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * spread / 255;
+                tracing::info!(command_id = %subject.id, %resets_at, "daily quota spent; parking the command until the reset");
+                Disposition::Wait {
+                    queue: self.settings.topology.parked_quota_queue.clone(),
+                    kind: "quota",
+                    expiration_ms: Some(wait + jitter),
+                }
+            }
+            Err(HandleError::ReauthRequired { reason }) => {
+                self.uncount(subject).await?;
+                self.hold(&release);
+                self.stats.parked.fetch_add(1, Ordering::Relaxed);
+                self.announce_reauth(subject.account, &reason);
+                Disposition::Wait {
+                    queue: self.settings.topology.parked_auth_queue.clone(),
+                    kind: "auth",
+                    expiration_ms: None,
+                }
+            }
+        })
+    }
+
+    pub(super) fn hold(&self, release: &Option<(String, String)>) {
+        if let Some((key, id)) = release {
+            self.held.hold(key, id);
+        }
+    }
+
+    async fn uncount(&self, subject: Subject<'_>) -> Result<(), String> {
+        let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
+        self.store
+            .call(move |conn| ledger::uncount(conn, &account, &id))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn rejected(
+        &self,
+        result: CommandResult,
+        rejection: &Rejection,
+        release: Option<(String, String)>,
+    ) -> Disposition {
+        Disposition::Final {
+            result,
+            dead_letter: Some((rejection.code.to_owned(), rejection.to_string())),
+            release,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn result(
+        &self,
+        id: &str,
+        command_type: &str,
+        account: &str,
+        outcome: Outcome,
+        data: Option<serde_json::Value>,
+        error: Option<ResultError>,
+        attempts: u32,
+        started_at: DateTime<Utc>,
+    ) -> CommandResult {
+        CommandResult {
+            command_id: id.to_owned(),
+            command_type: command_type.to_owned(),
+            account: account.to_owned(),
+            outcome,
+            data,
+            error,
+            attempts,
+            replayed: false,
+            started_at,
+            finished_at: self.clock.now(),
+        }
+    }
+
+    /// Remembers that `account` needs re-authorisation; true the first time (per loss).
+    pub fn first_announcement(&self, account: &str) -> bool {
+        self.announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_owned())
+    }
+
+    /// The account was authorised again: a later loss is announced again.
+    pub fn forget_announcement(&self, account: &str) {
+        self.announced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account);
+    }
+
+    /// Queues the `account.reauth_required` event, once per loss of the account.
+    pub fn announce_reauth(&self, account: &str, reason: &str) {
+        if self.first_announcement(account) {
+            self.pending_events
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((
+                    "account.reauth_required".to_owned(),
+                    reauth_event(account, reason, self.clock.now()),
+                ));
+        }
+    }
+}
+
+/// An upsert's lists as a batch key part: sorted, without repeats.
+fn sorted_lists(changes: &crate::command::contact::ContactChanges) -> Vec<String> {
+    let mut lists = changes.list_ids.clone().unwrap_or_default();
+    lists.sort();
+    lists.dedup();
+    lists
+}
+
+/// The event published once when an account needs a person to authorise it again.
+pub fn reauth_event(account: &str, reason: &str, at: DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "type": "account.reauth_required",
+        "account": account,
+        "reason": reason,
+        "at": at,
+        "action": format!("run `ctct-sync auth login --account {account}`; the account's commands wait until then"),
+    })
+}
+
+fn header_str(properties: &BasicProperties, name: &str) -> Option<String> {
+    let headers = properties.headers().as_ref()?;
+    match headers.inner().get(name)? {
+        AMQPValue::LongString(value) => Some(value.to_string()),
+        AMQPValue::ShortString(value) => Some(value.to_string()),
+        _ => None,
+    }
+}

@@ -1,0 +1,81 @@
+//! One broker session: a consuming connection and a publishing connection (a publisher
+//! blocked by a resource alarm must not stop acks), the topology, and the consumer.
+//!
+//! Anything that goes wrong on either connection marks the session broken; the supervisor
+//! then drops it whole and builds a new one. Deliveries still unacked on a dropped session
+//! are requeued by the broker and come back — the ledger turns them into replays.
+
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, Consumer};
+use tokio_util::sync::CancellationToken;
+
+use crate::amqp::{self, Topology};
+
+/// A live session.
+pub struct Session {
+    consume: Connection,
+    publish: Connection,
+    /// Confirm-mode channel for results, replies, retries and dead letters.
+    pub channel: Channel,
+    consume_channel: Channel,
+    consumer_tag: String,
+    /// Cancelled when a publish or an ack fails: the supervisor rebuilds the session.
+    pub broken: CancellationToken,
+}
+
+impl Session {
+    /// Connects, declares the topology, sets the prefetch and starts consuming.
+    pub async fn open(
+        url: &str,
+        topology: &Topology,
+        prefetch: u16,
+    ) -> Result<(Session, Consumer), lapin::Error> {
+        let q = &topology.commands_queue;
+        let consume = amqp::connect(url, &format!("ctct-sync consume {q}")).await?;
+        let publish = amqp::connect(url, &format!("ctct-sync publish {q}")).await?;
+        let channel = amqp::confirm_channel(&publish).await?;
+        topology.declare(&channel).await?;
+        let consume_channel = consume.create_channel().await?;
+        consume_channel
+            .basic_qos(prefetch, BasicQosOptions { global: false })
+            .await?;
+        let consumer_tag = format!("ctct-sync-{}", uuid::Uuid::new_v4());
+        let consumer = consume_channel
+            .basic_consume(
+                topology.commands_queue.as_str().into(),
+                consumer_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok((
+            Session {
+                consume,
+                publish,
+                channel,
+                consume_channel,
+                consumer_tag,
+                broken: CancellationToken::new(),
+            },
+            consumer,
+        ))
+    }
+
+    /// Stops deliveries (in-flight ones stay ours to finish).
+    pub async fn stop_consuming(&self) {
+        let _ = self
+            .consume_channel
+            .basic_cancel(
+                self.consumer_tag.as_str().into(),
+                BasicCancelOptions::default(),
+            )
+            .await;
+    }
+
+    /// Closes both connections; unacked deliveries go back to the queue.
+    pub async fn close(&self) {
+        let _ = self.consume.close(200, "ctct-sync closing".into()).await;
+        let _ = self.publish.close(200, "ctct-sync closing".into()).await;
+    }
+}

@@ -1,0 +1,263 @@
+//! SQL for bulk-import batches (migration 0004): a batch is stored with its commands and
+//! their row numbers before the import request, and each command's ledger `effect_ref`
+//! becomes `batch:<id>` in the same transaction; the activity id is stored once the import
+//! is accepted, so a restart resumes polling that activity instead of importing again.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::StoreError;
+
+/// One command of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredItem {
+    /// 1-based row number in `import_data`.
+    pub row: u32,
+    pub command_id: String,
+    pub email: String,
+    pub attempts: u32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A batch whose activity was accepted but whose results are not stored yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenBatch {
+    pub id: String,
+    pub account: String,
+    pub list_ids: Vec<String>,
+    pub activity_id: String,
+    pub created_at: DateTime<Utc>,
+    pub items: Vec<StoredItem>,
+}
+
+/// Stores a batch about to be imported and points each command's ledger row at it.
+pub fn create(
+    conn: &mut Connection,
+    id: &str,
+    account: &str,
+    list_ids: &[String],
+    items: &[StoredItem],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO bulk_batches (id, account, list_ids, status, size, created_at)
+         VALUES (?1, ?2, ?3, 'importing', ?4, ?5)",
+        params![
+            id,
+            account,
+            serde_json::to_string(list_ids).unwrap_or_default(),
+            items.len() as i64,
+            now.to_rfc3339()
+        ],
+    )?;
+    {
+        let mut item = tx.prepare(
+            "INSERT INTO bulk_items (batch_id, row, command_id, email, attempts, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut effect = tx.prepare(
+            "UPDATE command_ledger SET effect_ref = ?3 WHERE account = ?1 AND command_id = ?2",
+        )?;
+        let reference = format!("batch:{id}");
+        for it in items {
+            item.execute(params![
+                id,
+                it.row,
+                it.command_id,
+                it.email,
+                it.attempts,
+                it.started_at.to_rfc3339()
+            ])?;
+            effect.execute(params![account, it.command_id, reference])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The import was accepted: remember its activity.
+pub fn set_activity(conn: &Connection, id: &str, activity_id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE bulk_batches SET activity_id = ?2, status = 'polling' WHERE id = ?1",
+        params![id, activity_id],
+    )?;
+    Ok(())
+}
+
+/// Ends a batch (`done`, `failed` or `abandoned`).
+pub fn set_status(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE bulk_batches SET status = ?2, finished_at = ?3 WHERE id = ?1",
+        params![id, status, now.to_rfc3339()],
+    )?;
+    Ok(())
+}
+
+/// Batches to resume at start: those with an activity id and no results yet. Batches whose
+/// import request was never answered are marked `abandoned` (their commands import again:
+/// an upsert imported twice with the same values changes nothing more).
+pub fn load_open(conn: &mut Connection, now: DateTime<Utc>) -> Result<Vec<OpenBatch>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE bulk_batches SET status = 'abandoned', finished_at = ?1 WHERE status = 'importing'",
+        params![now.to_rfc3339()],
+    )?;
+    let mut batches = Vec::new();
+    {
+        let mut select = tx.prepare(
+            "SELECT id, account, list_ids, activity_id, created_at FROM bulk_batches
+             WHERE status = 'polling' ORDER BY created_at",
+        )?;
+        let rows = select.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, account, lists, activity_id, created_at) = row?;
+            batches.push(OpenBatch {
+                id,
+                account,
+                list_ids: serde_json::from_str(&lists).unwrap_or_default(),
+                activity_id,
+                created_at: parse_time(&created_at),
+                items: Vec::new(),
+            });
+        }
+        let mut items = tx.prepare(
+            "SELECT row, command_id, email, attempts, started_at FROM bulk_items
+             WHERE batch_id = ?1 ORDER BY row",
+        )?;
+        for batch in &mut batches {
+            let rows = items.query_map(params![batch.id], |r| {
+                Ok(StoredItem {
+                    row: r.get(0)?,
+                    command_id: r.get(1)?,
+                    email: r.get(2)?,
+                    attempts: r.get(3)?,
+                    started_at: parse_time(&r.get::<_, String>(4)?),
+                })
+            })?;
+            for item in rows {
+                batch.items.push(item?);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(batches)
+}
+
+/// The status of a batch, if it exists.
+pub fn status(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT status FROM bulk_batches WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Stores many final results at once (as [`super::ledger::finish`] does, one transaction).
+/// Each entry: (command_id, command_type, outcome, result JSON).
+pub fn finish_all(
+    conn: &mut Connection,
+    account: &str,
+    results: &[(String, String, String, String)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut finish = tx.prepare(
+            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
+             VALUES (?1, ?2, ?3, 'done', 1, ?4, ?5, ?6, ?6)
+             ON CONFLICT (account, command_id) DO UPDATE SET
+                 status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at
+             WHERE command_ledger.status <> 'done'",
+        )?;
+        let at = now.to_rfc3339();
+        for (id, command_type, outcome, result) in results {
+            finish.execute(params![account, id, command_type, outcome, result, at])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn parse_time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ledger, migrate};
+
+    #[test]
+    fn a_batch_is_stored_resumed_and_points_the_ledger_at_itself() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        ledger::begin(&mut conn, "a", "c1", "contact.upsert", true, now).unwrap();
+        let item = StoredItem {
+            row: 1,
+            command_id: "c1".into(),
+            email: "pat@example.com".into(),
+            attempts: 1,
+            started_at: now,
+        };
+        create(
+            &mut conn,
+            "b1",
+            "a",
+            &["l1".into()],
+            std::slice::from_ref(&item),
+            now,
+        )
+        .unwrap();
+        create(&mut conn, "b2", "a", &["l1".into()], &[], now).unwrap();
+        set_activity(&conn, "b1", "act-1").unwrap();
+        assert_eq!(
+            ledger::begin(&mut conn, "a", "c1", "contact.upsert", true, now).unwrap(),
+            ledger::Begun::Started {
+                attempts: 2,
+                effect_ref: Some("batch:b1".into())
+            }
+        );
+        let open = load_open(&mut conn, now).unwrap();
+        assert_eq!(open.len(), 1, "b2 never got an activity id");
+        assert_eq!(open[0].activity_id, "act-1");
+        assert_eq!(open[0].items, vec![item]);
+        assert_eq!(status(&conn, "b2").unwrap().as_deref(), Some("abandoned"));
+        finish_all(
+            &mut conn,
+            "a",
+            &[(
+                "c1".into(),
+                "contact.upsert".into(),
+                "succeeded".into(),
+                "{}".into(),
+            )],
+            now,
+        )
+        .unwrap();
+        set_status(&conn, "b1", "done", now).unwrap();
+        assert!(load_open(&mut conn, now).unwrap().is_empty());
+        assert_eq!(
+            ledger::result_of(&conn, "a", "c1").unwrap().as_deref(),
+            Some("{}")
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! The SQLite store: one database file holding tokens, the request budget, the command
+//! ledger and the account mirror.
+//!
+//! One dedicated thread owns the `Connection`; async code hands it closures through a
+//! channel and awaits the answer, so blocking SQLite calls never run on tokio's threads and
+//! our own tasks never contend for the write lock (SQLITE_BUSY can only come from other
+//! processes, and WAL keeps their readers from blocking us).
+//!
+//! The file is created with mode 0600 (it holds refresh tokens and contact data) inside a
+//! directory created with 0700; an existing file readable by every user is refused.
+
+pub mod budget;
+pub mod bulk;
+pub mod ledger;
+pub mod migrate;
+pub mod tokens;
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use migrate::{Migration, MigrationReport};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "store {path} has mode {mode:04o} and is readable or writable by every user on this \
+         machine; it holds refresh tokens. Run `chmod 600 {path}` and start again"
+    )]
+    WorldAccessible { path: PathBuf, mode: u32 },
+    #[error("store {path} is not a usable SQLite database: {source}")]
+    Unusable {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "the database schema is at version {found}, newer than this ctct-sync knows \
+         (version {latest}); run a newer ctct-sync or restore a backup"
+    )]
+    SchemaTooNew { found: u32, latest: u32 },
+    #[error(
+        "migration {version:04}_{name} differs from the one applied to this database; \
+         migrations are append-only — restore the released file and add a new migration"
+    )]
+    MigrationChanged { version: u32, name: &'static str },
+    #[error(
+        "the database's migration history is inconsistent (user_version {user_version}, \
+         {recorded} recorded migrations); it was not created by ctct-sync or was edited by hand"
+    )]
+    MigrationHistory { user_version: u32, recorded: usize },
+    #[error("migration {version:04}_{name} failed: {source}")]
+    Migration {
+        version: u32,
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store's worker thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A handle to the store. Cheap to clone; the connection closes when the last handle drops.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies pending migrations, and
+    /// starts the owner thread. Returns the store and what the migration pass did.
+    pub fn open(path: &Path) -> Result<(Store, MigrationReport), StoreError> {
+        let mut conn = open_connection(path)?;
+        let report = migrate::migrate(&mut conn)?;
+        Ok((Store::spawn(conn, path), report))
+    }
+
+    /// Opens the database and migrates it without starting the owner thread: for
+    /// `ctct-sync migrate` and tests that look at the file directly.
+    pub fn open_and_migrate(path: &Path) -> Result<(Connection, MigrationReport), StoreError> {
+        let mut conn = open_connection(path)?;
+        let report = migrate::migrate(&mut conn)?;
+        Ok((conn, report))
+    }
+
+    fn spawn(mut conn: Connection, path: &Path) -> Store {
+        let (jobs, mut rx) = mpsc::channel::<Job>(1024);
+        std::thread::Builder::new()
+            .name("ctct-store".into())
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    // A panicking job must not take the store down with it; its caller sees
+                    // `Closed` because the reply sender was dropped.
+                    let outcome =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                    if outcome.is_err() {
+                        tracing::error!("a store operation panicked; the store carries on");
+                    }
+                }
+            })
+            .expect("the operating system can start the store thread");
+        Store {
+            jobs,
+            path: Arc::new(path.to_owned()),
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the owner thread with the connection and returns its result. The caller's
+    /// tracing span is carried over so log lines keep their context.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job: Job = Box::new(move |conn| {
+            let _entered = span.enter();
+            let _ = reply.send(f(conn));
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Creates the directory (0700) and file (0600) when missing, refuses a world-accessible
+/// file, opens it and sets the connection-level pragmas.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(io)?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    if mode & 0o007 != 0 {
+        return Err(StoreError::WorldAccessible {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    if mode & 0o070 != 0 {
+        tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:04o}"),
+            "the store is readable by its group; 0600 is recommended because it holds refresh tokens"
+        );
+    }
+    let unusable = |source| StoreError::Unusable {
+        path: path.to_owned(),
+        source,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(unusable)?;
+    // journal_mode is persistent and must be set outside a transaction; synchronous=FULL
+    // because a rotated refresh token that is lost on power failure strands the account.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(unusable)?;
+    // Reading the schema proves the file is a database (a corrupt or foreign file fails here).
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map_err(unusable)?;
+    Ok(conn)
+}

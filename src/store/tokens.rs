@@ -1,0 +1,212 @@
+//! SQL for connected accounts and their OAuth2 tokens (`accounts`).
+//!
+//! Token values are secrets: they are read into `SecretString`s and never formatted.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::StoreError;
+
+/// Whether an account can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    Active,
+    /// The refresh token was refused (`invalid_grant`): a person must authorise again.
+    ReauthRequired,
+}
+
+/// One account's stored row.
+#[derive(Debug, Clone)]
+pub struct StoredAccount {
+    pub account: String,
+    pub client_id: String,
+    pub state: AccountState,
+    pub state_reason: Option<String>,
+    pub refresh_token: Option<SecretString>,
+    pub access_token: Option<SecretString>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub scopes: String,
+    pub generation: i64,
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Tokens just received from the token endpoint.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    pub access_token: SecretString,
+    /// `None` when the server did not send one: the stored refresh token is kept.
+    pub refresh_token: Option<SecretString>,
+    pub access_expires_at: DateTime<Utc>,
+    pub scopes: String,
+}
+
+const COLUMNS: &str = "account, client_id, state, state_reason, refresh_token, access_token, \
+     access_expires_at, scopes, generation, last_refresh_at, created_at";
+
+fn time(value: Option<String>) -> Option<DateTime<Utc>> {
+    value.and_then(|v| {
+        DateTime::parse_from_rfc3339(&v)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<StoredAccount> {
+    let state: String = row.get(2)?;
+    Ok(StoredAccount {
+        account: row.get(0)?,
+        client_id: row.get(1)?,
+        state: if state == "reauth_required" {
+            AccountState::ReauthRequired
+        } else {
+            AccountState::Active
+        },
+        state_reason: row.get(3)?,
+        refresh_token: row.get::<_, Option<String>>(4)?.map(SecretString::from),
+        access_token: row.get::<_, Option<String>>(5)?.map(SecretString::from),
+        access_expires_at: time(row.get(6)?),
+        scopes: row.get(7)?,
+        generation: row.get(8)?,
+        last_refresh_at: time(row.get(9)?),
+        created_at: time(row.get(10)?).unwrap_or_default(),
+    })
+}
+
+pub fn load(conn: &Connection, account: &str) -> Result<Option<StoredAccount>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM accounts WHERE account = ?1"),
+            [account],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<StoredAccount>, StoreError> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM accounts ORDER BY account"))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Stores a fresh grant (login, device flow, import): the account becomes active with a new
+/// generation. Durable when this returns (the connection runs with synchronous=FULL).
+pub fn save_grant(
+    conn: &Connection,
+    account: &str,
+    client_id: &str,
+    tokens: &NewTokens,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned());
+    Ok(conn.query_row(
+        "INSERT INTO accounts (account, client_id, state, state_reason, refresh_token, access_token,
+                               access_expires_at, scopes, generation, last_refresh_at,
+                               refresh_lease_owner, refresh_lease_until, created_at, updated_at)
+         VALUES (?1, ?2, 'active', NULL, ?3, ?4, ?5, ?6, 1, ?7, NULL, NULL, ?7, ?7)
+         ON CONFLICT (account) DO UPDATE SET
+             client_id = excluded.client_id, state = 'active', state_reason = NULL,
+             refresh_token = coalesce(excluded.refresh_token, refresh_token),
+             access_token = excluded.access_token, access_expires_at = excluded.access_expires_at,
+             scopes = excluded.scopes, generation = generation + 1,
+             last_refresh_at = excluded.last_refresh_at,
+             refresh_lease_owner = NULL, refresh_lease_until = NULL, updated_at = excluded.updated_at
+         RETURNING generation",
+        params![
+            account,
+            client_id,
+            refresh,
+            tokens.access_token.expose_secret(),
+            tokens.access_expires_at.to_rfc3339(),
+            tokens.scopes,
+            now.to_rfc3339(),
+        ],
+        |r| r.get(0),
+    )?)
+}
+
+/// Stores the result of a refresh made under the lease held by `owner`, and releases the
+/// lease. Returns the new generation.
+pub fn save_refresh(
+    conn: &Connection,
+    account: &str,
+    owner: &str,
+    tokens: &NewTokens,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let refresh = tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned());
+    Ok(conn.query_row(
+        "UPDATE accounts SET
+             refresh_token = coalesce(?3, refresh_token), access_token = ?4,
+             access_expires_at = ?5, scopes = ?6, generation = generation + 1,
+             last_refresh_at = ?7, updated_at = ?7,
+             refresh_lease_owner = NULL, refresh_lease_until = NULL
+         WHERE account = ?1 AND (refresh_lease_owner = ?2 OR refresh_lease_owner IS NULL)
+         RETURNING generation",
+        params![
+            account,
+            owner,
+            refresh,
+            tokens.access_token.expose_secret(),
+            tokens.access_expires_at.to_rfc3339(),
+            tokens.scopes,
+            now.to_rfc3339(),
+        ],
+        |r| r.get(0),
+    )?)
+}
+
+/// Takes the account's refresh lease for `owner` until `until`, unless another owner holds
+/// an unexpired one. One `BEGIN IMMEDIATE` transaction, so two processes cannot both win.
+pub fn take_lease(
+    conn: &mut Connection,
+    account: &str,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let taken = tx.execute(
+        "UPDATE accounts SET refresh_lease_owner = ?2, refresh_lease_until = ?4
+         WHERE account = ?1
+           AND (refresh_lease_owner IS NULL OR refresh_lease_owner = ?2 OR refresh_lease_until < ?3)",
+        params![account, owner, now.to_rfc3339(), until.to_rfc3339()],
+    )? == 1;
+    tx.commit()?;
+    Ok(taken)
+}
+
+pub fn release_lease(conn: &Connection, account: &str, owner: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE accounts SET refresh_lease_owner = NULL, refresh_lease_until = NULL
+         WHERE account = ?1 AND refresh_lease_owner = ?2",
+        params![account, owner],
+    )?;
+    Ok(())
+}
+
+/// Puts the account into the re-authorisation-needed state and forgets its tokens' lease.
+pub fn mark_reauth_required(
+    conn: &Connection,
+    account: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE accounts SET state = 'reauth_required', state_reason = ?2, updated_at = ?3,
+                             refresh_lease_owner = NULL, refresh_lease_until = NULL
+         WHERE account = ?1",
+        params![account, reason, now.to_rfc3339()],
+    )?;
+    Ok(())
+}

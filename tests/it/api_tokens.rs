@@ -1,0 +1,232 @@
+//! OAuth2 tokens against the sandbox: one refresh at a time, rotation never replayed,
+//! crash and cancellation safety and re-authorisation (the log audit is in tests/logs).
+
+use std::time::Duration;
+
+use ctct_sync::api::{AuthError, AuthEvent};
+use ctct_sync::store::tokens::AccountState;
+use secrecy::SecretString;
+
+use crate::support::api::TestApi;
+
+const DAY: Duration = Duration::from_secs(25 * 3600);
+
+async fn stored_generation(t: &TestApi) -> i64 {
+    t.client
+        .tokens()
+        .account("default")
+        .await
+        .unwrap()
+        .unwrap()
+        .generation
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_callers_with_an_expired_token_cause_exactly_one_token_request() {
+    let t = TestApi::start().await;
+    let before = t.sandbox.admin().token_requests_count();
+    t.advance_clocks(DAY);
+    let mut callers = Vec::new();
+    for _ in 0..50 {
+        let tokens = t.client.tokens().clone();
+        callers.push(tokio::spawn(
+            async move { tokens.access_token("default").await },
+        ));
+    }
+    let mut generations = Vec::new();
+    for caller in callers {
+        generations.push(caller.await.unwrap().expect("a token").generation);
+    }
+    assert_eq!(
+        t.sandbox.admin().token_requests_count() - before,
+        1,
+        "exactly one refresh"
+    );
+    assert!(
+        generations.iter().all(|g| *g == generations[0]),
+        "{generations:?}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_refreshing_together_never_present_a_rotated_refresh_token_twice() {
+    let t = TestApi::start().await;
+    let other = t.another_process();
+    let before = t.sandbox.admin().token_requests_count();
+    for round in 1..=4 {
+        t.advance_clocks(DAY);
+        let (a, b) = (t.client.tokens().clone(), other.tokens().clone());
+        let (first, second) = tokio::join!(
+            tokio::spawn(async move { a.access_token("default").await }),
+            tokio::spawn(async move { b.access_token("default").await })
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert!(
+            first.is_ok() && second.is_ok(),
+            "round {round}: {first:?} {second:?}"
+        );
+        assert_eq!(
+            first.unwrap().generation,
+            second.unwrap().generation,
+            "round {round}"
+        );
+    }
+    assert_eq!(
+        t.sandbox.admin().token_requests_count() - before,
+        4,
+        "one refresh per expiry"
+    );
+    let replays = t
+        .sandbox
+        .admin()
+        .effects()
+        .into_iter()
+        .filter(|e| e.kind == "token.family_revoked")
+        .count();
+    assert_eq!(replays, 0, "the sandbox saw no replayed refresh token");
+    let row = t.client.tokens().account("default").await.unwrap().unwrap();
+    assert_eq!(row.state, AccountState::Active);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing() {
+    let t = TestApi::start().await;
+    let generation = stored_generation(&t).await;
+    t.sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::latency(600)
+                .path_prefix("/oauth2/default/v1/token")
+                .times(1),
+        )
+        .unwrap();
+    t.advance_clocks(DAY);
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        t.client.tokens().access_token("default"),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the caller gave up while the refresh was in flight"
+    );
+
+    // The detached refresh still commits the rotated token.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stored_generation(&t).await == generation {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refresh never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A fresh process uses the committed token without another refresh, and the grant is
+    // still alive: the next expiry refreshes fine (a lost rotation would be refused).
+    let requests = t.sandbox.admin().token_requests_count();
+    let other = t.another_process();
+    other
+        .tokens()
+        .access_token("default")
+        .await
+        .expect("the committed token");
+    assert_eq!(t.sandbox.admin().token_requests_count(), requests);
+    t.advance_clocks(DAY);
+    other
+        .tokens()
+        .access_token("default")
+        .await
+        .expect("the rotated refresh token works");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_lease_expires() {
+    let t = TestApi::start().await;
+    t.advance_clocks(DAY);
+    let until =
+        (t.clock.as_ref() as &dyn ctct_sync::api::Clock).now() + chrono::Duration::seconds(90);
+    t.store
+        .call(move |conn| {
+            conn.execute(
+                "UPDATE accounts SET refresh_lease_owner = 'a-process-that-died', refresh_lease_until = ?1",
+                [until.to_rfc3339()],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let before = t.sandbox.admin().token_requests_count();
+    let tokens = t.client.tokens().clone();
+    let mut waiting = tokio::spawn(async move { tokens.access_token("default").await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(600), &mut waiting)
+            .await
+            .is_err(),
+        "the caller waits while another process holds the lease"
+    );
+    assert_eq!(
+        t.sandbox.admin().token_requests_count(),
+        before,
+        "nobody refreshes under a live lease"
+    );
+    t.clock.advance(chrono::Duration::seconds(91));
+    let token = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the lease is taken over")
+        .unwrap();
+    assert!(token.is_ok(), "{token:?}");
+    assert_eq!(t.sandbox.admin().token_requests_count() - before, 1);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_grant_needs_reauthorisation_spends_nothing_and_comes_back_after_import() {
+    let t = TestApi::start().await;
+    let mut events = t.client.tokens().subscribe();
+    let account = t.sandbox.admin().primary_account();
+    t.sandbox.admin().revoke_tokens(&account).unwrap();
+    t.advance_clocks(DAY);
+
+    let error = t.client.tokens().access_token("default").await.unwrap_err();
+    assert!(matches!(error, AuthError::ReauthRequired { .. }), "{error}");
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        AuthEvent::ReauthRequired { .. }
+    ));
+    let row = t.client.tokens().account("default").await.unwrap().unwrap();
+    assert_eq!(row.state, AccountState::ReauthRequired);
+
+    let requests = t.sandbox.admin().token_requests_count();
+    for _ in 0..3 {
+        assert!(matches!(
+            t.client.tokens().access_token("default").await,
+            Err(AuthError::ReauthRequired { .. })
+        ));
+    }
+    assert_eq!(
+        t.sandbox.admin().token_requests_count(),
+        requests,
+        "no request burnt retrying"
+    );
+
+    let fresh = t.sandbox.admin().issue_refresh_token(&account).unwrap();
+    t.client
+        .tokens()
+        .import_refresh_token("default", SecretString::from(fresh))
+        .await
+        .expect("re-authorised");
+    assert_eq!(
+        events.recv().await.unwrap(),
+        AuthEvent::Authorised {
+            account: "default".into()
+        }
+    );
+    t.client
+        .tokens()
+        .access_token("default")
+        .await
+        .expect("usable again");
+    t.stop().await;
+}

@@ -1,0 +1,245 @@
+//! `ctct-sync auth …` run as a process against the sandbox: login (PKCE + loopback
+//! redirect), device flow, import from stdin, status — and no secret on stdout or stderr.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ctct_sync::store::tokens::AccountState;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::api::TestApi;
+
+fn auth(t: &TestApi, args: &[&str]) -> Command {
+    let mut cmd = crate::support::ctct_sync_process(t.dir.path());
+    cmd.arg("auth")
+        .args(args)
+        .envs(t.cli_env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Reads stdout lines until one holds an http URL; returns it.
+async fn url_from_stdout(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("stdout readable") {
+            if let Some(start) = line.find("http://") {
+                let url: String = line[start..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                return url.trim_end_matches(['.', ',', ')']).to_owned();
+            }
+        }
+        String::new()
+    })
+    .await
+    .expect("a URL within the deadline");
+    if found.is_empty() {
+        let mut stderr = String::new();
+        if let Some(mut err) = child.stderr.take() {
+            let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr).await;
+        }
+        panic!("the command printed no URL; stderr: {stderr}");
+    }
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    found
+}
+
+async fn finish(child: Child) -> (bool, String) {
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("the command ends within the deadline")
+        .expect("the command ran");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_authorises_an_account_through_the_browser_redirect_with_pkce() {
+    let t = TestApi::start().await;
+    let mut child = auth(&t, &["login", "--account", "browser"])
+        .spawn()
+        .unwrap();
+    let authorize = url_from_stdout(&mut child).await;
+    assert!(
+        authorize.contains("code_challenge=") && authorize.contains("code_challenge_method=S256"),
+        "{authorize}"
+    );
+    assert!(authorize.contains("offline_access"), "{authorize}");
+
+    // The "browser": follow the sandbox's redirect to ctct-sync's loopback listener.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let approved = browser.get(&authorize).send().await.unwrap();
+    assert_eq!(approved.status(), 302);
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = browser.get(&back).send().await.unwrap();
+    assert!(page.status().is_success());
+
+    let (ok, stderr) = finish(child).await;
+    assert!(ok, "{stderr}");
+    let row = t
+        .client
+        .tokens()
+        .account("browser")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(row.state, AccountState::Active);
+    assert!(row.scopes.contains("contact_data"), "{}", row.scopes);
+    t.client
+        .account("browser")
+        .get_user_privileges()
+        .await
+        .expect("the new account works");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_redirect_with_a_forged_state_stores_nothing() {
+    let t = TestApi::start().await;
+    let mut child = auth(&t, &["login", "--account", "forged"]).spawn().unwrap();
+    let authorize = url_from_stdout(&mut child).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let approved = browser.get(&authorize).send().await.unwrap();
+    let back = approved.headers()["location"].to_str().unwrap().to_owned();
+    let mut forged = url::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let forged = k == "state";
+            (
+                k.into_owned(),
+                if forged {
+                    "attacker".into()
+                } else {
+                    v.into_owned()
+                },
+            )
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let _ = browser.get(forged.as_str()).send().await.unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok);
+    assert!(stderr.contains("state does not match"), "{stderr}");
+    assert!(t.client.tokens().account("forged").await.unwrap().is_none());
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_device_flow_authorises_an_account_once_the_user_approves() {
+    let t = TestApi::start().await;
+    let mut child = auth(&t, &["device", "--account", "kiosk"]).spawn().unwrap();
+    let verification = url_from_stdout(&mut child).await;
+    let approval = reqwest::get(&verification).await.unwrap();
+    assert!(approval.status().is_success(), "{}", approval.status());
+    let (ok, stderr) = finish(child).await;
+    assert!(ok, "{stderr}");
+    let row = t
+        .client
+        .tokens()
+        .account("kiosk")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(row.state, AccountState::Active);
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_reads_a_refresh_token_from_stdin_and_status_shows_no_secret() {
+    let t = TestApi::start().await;
+    let account = t.sandbox.admin().primary_account();
+    let refresh = t.sandbox.admin().issue_refresh_token(&account).unwrap();
+    let mut child = auth(&t, &["import", "--account", "imported"])
+        .env("RUST_LOG", "trace")
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{refresh}\n").as_bytes())
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("account `imported` authorised"), "{stdout}");
+
+    let status = auth(&t, &["status"]).output().await.unwrap();
+    let status_out = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.status.success());
+    assert!(
+        status_out.contains("imported") && status_out.contains("active"),
+        "{status_out}"
+    );
+    assert!(status_out.contains("requests left today"), "{status_out}");
+
+    let row = t
+        .client
+        .tokens()
+        .account("imported")
+        .await
+        .unwrap()
+        .unwrap();
+    let stored_refresh =
+        secrecy::ExposeSecret::expose_secret(row.refresh_token.as_ref().unwrap()).to_owned();
+    let secret = t.sandbox.credentials().client_secret.clone();
+    for text in [
+        &stdout,
+        &stderr,
+        &status_out,
+        &String::from_utf8_lossy(&status.stderr).into_owned(),
+    ] {
+        for value in [&refresh, &stored_refresh, &secret] {
+            assert!(
+                !text.contains(value.as_str()),
+                "a secret reached the output"
+            );
+        }
+    }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_a_spent_refresh_token_clearly() {
+    let t = TestApi::start().await;
+    // The sandbox's ready token was spent when the harness imported it.
+    let spent = t.sandbox.credentials().refresh_token.clone();
+    let mut child = auth(&t, &["import", "--account", "late"]).spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(spent.as_bytes())
+        .await
+        .unwrap();
+    let (ok, stderr) = finish(child).await;
+    assert!(!ok);
+    assert!(stderr.contains("refresh token was refused"), "{stderr}");
+    assert!(!stderr.contains(&spent));
+    t.stop().await;
+}

@@ -1,0 +1,256 @@
+//! Configuration layering: defaults → file → environment, unknown keys and bad values
+//! refused with the key named, secrets redacted everywhere they could leak.
+
+use std::collections::HashMap;
+
+use ctct_sync::config::{LogFormat, Settings};
+
+use crate::support;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn defaults_load_with_the_documented_values() {
+    let settings = Settings::load(None, HashMap::new()).expect("defaults are valid");
+    assert_eq!(settings.amqp.commands_queue, "ctct.commands");
+    assert_eq!(settings.amqp.results_exchange, "ctct.results");
+    assert_eq!(settings.amqp.dead_letter_queue, "ctct.commands.dead");
+    assert_eq!(
+        settings.amqp.url.expose(),
+        "amqp://guest:guest@127.0.0.1:5672/%2f"
+    );
+    assert_eq!(settings.api.base_url, "https://api.cc.email/v3");
+    assert_eq!(settings.store.path.to_str(), Some("data/ctct-sync.db"));
+    assert_eq!(settings.limits.per_second, 4);
+    assert_eq!(settings.limits.per_day, 10_000);
+    assert_eq!(settings.mirror.schedule, "0 0 2 * * *");
+    assert_eq!(settings.log.format, LogFormat::Text);
+    assert!(!settings.oauth.is_configured());
+}
+
+#[test]
+fn a_file_layers_over_the_defaults_and_keeps_keys_it_does_not_set() {
+    let dir = support::temp_dir();
+    let file = dir.path().join("local.toml");
+    std::fs::write(
+        &file,
+        "[limits]\nper_day = 5000\n\n[log]\nformat = \"json\"\n",
+    )
+    .unwrap();
+    let settings = Settings::load(Some(&file), HashMap::new()).expect("file layer is valid");
+    assert_eq!(settings.limits.per_day, 5000);
+    assert_eq!(
+        settings.limits.per_second, 4,
+        "keys not in the file keep their default"
+    );
+    assert_eq!(settings.log.format, LogFormat::Json);
+}
+
+#[test]
+fn the_environment_overrides_both_the_defaults_and_the_file() {
+    let dir = support::temp_dir();
+    let file = dir.path().join("local.toml");
+    std::fs::write(&file, "[limits]\nper_day = 5000\nper_second = 2\n").unwrap();
+    let settings = Settings::load(
+        Some(&file),
+        env(&[
+            ("CTCT_SYNC__LIMITS__PER_DAY", "1234"),
+            ("CTCT_SYNC__AMQP__COMMANDS_QUEUE", "team.commands"),
+            ("CTCT_SYNC__STORE__PATH", "/var/lib/ctct-sync/db.sqlite"),
+            ("UNRELATED_VARIABLE", "ignored"),
+        ]),
+    )
+    .expect("env layer is valid");
+    assert_eq!(settings.limits.per_day, 1234, "env beats file");
+    assert_eq!(settings.limits.per_second, 2, "file beats default");
+    assert_eq!(settings.amqp.commands_queue, "team.commands");
+    assert_eq!(
+        settings.store.path.to_str(),
+        Some("/var/lib/ctct-sync/db.sqlite")
+    );
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_refused_with_its_name() {
+    let dir = support::temp_dir();
+    let file = dir.path().join("local.toml");
+    std::fs::write(&file, "[limits]\nper_secnd = 3\n").unwrap();
+    let error = Settings::load(Some(&file), HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("per_secnd"), "{error}");
+    assert!(error.contains("limits"), "{error}");
+    assert!(
+        error.contains("per_second"),
+        "names what was expected: {error}"
+    );
+}
+
+#[test]
+fn an_unknown_section_in_the_environment_is_refused_with_its_name() {
+    let error = Settings::load(None, env(&[("CTCT_SYNC__LIMITZ__PER_DAY", "5")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("limitz"), "{error}");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused_naming_key_value_and_expectation() {
+    let error = Settings::load(None, env(&[("CTCT_SYNC__LIMITS__PER_DAY", "lots")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("limits.per_day"), "{error}");
+    assert!(error.contains("lots"), "{error}");
+    assert!(error.contains("integer"), "{error}");
+}
+
+#[test]
+fn out_of_range_and_malformed_values_are_refused_naming_key_value_and_expectation() {
+    let cases = [
+        (
+            "CTCT_SYNC__LIMITS__PER_SECOND",
+            "0",
+            "limits.per_second",
+            "1 to 1000",
+        ),
+        (
+            "CTCT_SYNC__LIMITS__MIRROR_SHARE",
+            "1.5",
+            "limits.mirror_share",
+            "0.0 to 1.0",
+        ),
+        (
+            "CTCT_SYNC__LIMITS__PER_DAY",
+            "0",
+            "limits.per_day",
+            "above 0",
+        ),
+        (
+            "CTCT_SYNC__API__BASE_URL",
+            "api.cc.email/v3",
+            "api.base_url",
+            "http(s) URL",
+        ),
+        (
+            "CTCT_SYNC__OAUTH__TOKEN_URL",
+            "ftp://x/token",
+            "oauth.token_url",
+            "http(s) URL",
+        ),
+        (
+            "CTCT_SYNC__MIRROR__SCHEDULE",
+            "0 2 * * *",
+            "mirror.schedule",
+            "6-field cron",
+        ),
+        (
+            "CTCT_SYNC__AMQP__COMMANDS_QUEUE",
+            "amq.mine",
+            "amqp.commands_queue",
+            "amq.",
+        ),
+        ("CTCT_SYNC__LOG__FORMAT", "yaml", "log.format", "text"),
+        (
+            "CTCT_SYNC__AMQP__URL",
+            "http://guest:hunter2@x",
+            "amqp.url",
+            "AMQP URI",
+        ),
+    ];
+    for (var, value, key, expected) in cases {
+        let error = Settings::load(None, env(&[(var, value)]))
+            .expect_err(&format!("{var}={value} must be refused"))
+            .to_string();
+        assert!(error.contains(key), "{var}={value}: {error}");
+        assert!(error.contains(expected), "{var}={value}: {error}");
+        if key != "amqp.url" && key != "log.format" {
+            assert!(error.contains(value), "{var}={value}: {error}");
+        }
+        assert!(!error.contains("hunter2"), "a secret leaked: {error}");
+    }
+}
+
+#[test]
+fn client_id_without_client_secret_is_refused() {
+    let error = Settings::load(None, env(&[("CTCT_SYNC__OAUTH__CLIENT_ID", "abc")]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("oauth.client_secret"), "{error}");
+}
+
+#[test]
+fn secrets_never_show_in_debug_or_in_the_printed_configuration() {
+    let settings = Settings::load(
+        None,
+        env(&[
+            ("CTCT_SYNC__OAUTH__CLIENT_ID", "my-api-key"),
+            ("CTCT_SYNC__OAUTH__CLIENT_SECRET", "very-secret-value"),
+            (
+                "CTCT_SYNC__AMQP__URL",
+                "amqp://svc:broker-password@mq:5672/%2f",
+            ),
+        ]),
+    )
+    .expect("valid");
+    assert!(settings.oauth.is_configured());
+    let debug = format!("{settings:?}");
+    let printed = settings.to_redacted_toml();
+    for text in [&debug, &printed] {
+        assert!(!text.contains("very-secret-value"), "{text}");
+        assert!(!text.contains("broker-password"), "{text}");
+        assert!(
+            text.contains("my-api-key"),
+            "non-secret values stay visible: {text}"
+        );
+    }
+    assert!(
+        printed.contains("client_secret = \"[redacted]\""),
+        "{printed}"
+    );
+    assert!(printed.contains("amqp://svc:***@mq:5672/%2f"), "{printed}");
+    // The printed form is itself a valid configuration file (secrets left to the environment).
+    let reparsed: toml::Value = toml::from_str(&printed).expect("printed config is TOML");
+    assert!(reparsed.get("limits").is_some());
+}
+
+#[test]
+fn the_config_subcommand_prints_layered_settings_with_secrets_redacted() {
+    let dir = support::temp_dir();
+    std::fs::write(dir.path().join("site.toml"), "[limits]\nper_day = 777\n").unwrap();
+    let output = support::ctct_sync_command(dir.path())
+        .args(["--config", "site.toml", "config"])
+        .env("CTCT_SYNC__OAUTH__CLIENT_ID", "id-1")
+        .env("CTCT_SYNC__OAUTH__CLIENT_SECRET", "s3cr3t-xyz")
+        .output()
+        .expect("binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("per_day = 777"), "{stdout}");
+    assert!(
+        stdout.contains("client_secret = \"[redacted]\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cr3t-xyz") && !stderr.contains("s3cr3t-xyz"));
+}
+
+#[test]
+fn the_config_subcommand_fails_clearly_on_a_bad_value() {
+    let dir = support::temp_dir();
+    let output = support::ctct_sync_command(dir.path())
+        .arg("config")
+        .env("CTCT_SYNC__LIMITS__PER_SECOND", "fast")
+        .output()
+        .expect("binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("limits.per_second") && stderr.contains("fast"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,119 @@
+//! `ctct-sync doctor` names each failure and what to do about it.
+
+use std::time::Duration;
+
+use crate::support::api::TestApi;
+use crate::support::daemon::{TestDaemon, amqp_url};
+
+async fn doctor(t: &TestApi, extra: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = crate::support::ctct_sync_process(t.dir.path());
+    cmd.arg("doctor")
+        .envs(t.cli_env())
+        .env("CTCT_SYNC__AMQP__URL", amqp_url());
+    for (key, value) in extra {
+        cmd.env(key, value);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn line<'a>(report: &'a str, check: &str) -> &'a str {
+    report
+        .lines()
+        .find(|l| l.starts_with(check))
+        .unwrap_or_else(|| panic!("no {check} line in:\n{report}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_setup_passes_every_check() {
+    // The daemon's topology (under this test's own names) is declared, as after a first run.
+    let d = TestDaemon::start().await;
+    let out = tokio::time::timeout(Duration::from_secs(60), d.command(&["doctor"]).output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (code, report) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    );
+    assert_eq!(code, 0, "{report}");
+    for check in [
+        "configuration",
+        "broker",
+        "store file mode",
+        "store schema",
+        "account default scopes",
+        "account default api",
+    ] {
+        assert!(line(&report, check).contains(" ok "), "{check}:\n{report}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_configuration_is_reported_with_its_key() {
+    let t = TestApi::start().await;
+    let (code, report) = doctor(&t, &[("CTCT_SYNC__LIMITS__PER_SECOND", "fast")]).await;
+    assert_eq!(code, 1);
+    let config = line(&report, "configuration");
+    assert!(
+        config.contains("FAIL") && config.contains("limits.per_second") && config.contains("fast"),
+        "{report}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_broker_is_reported_with_how_to_start_it() {
+    let t = TestApi::start().await;
+    // Nothing listens on port 1: a broker that is down.
+    let (code, report) = doctor(
+        &t,
+        &[("CTCT_SYNC__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(line(&report, "broker").contains("FAIL"), "{report}");
+    assert!(report.contains("start RabbitMQ"), "{report}");
+    assert!(!report.contains("guest:guest"), "the password is masked");
+    assert!(
+        line(&report, "account default api").contains(" ok "),
+        "other checks still run:\n{report}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_reported_with_how_to_reauthorise() {
+    let t = TestApi::start().await;
+    t.sandbox
+        .admin()
+        .revoke_tokens(&t.sandbox.admin().primary_account())
+        .unwrap();
+    let (code, report) = doctor(&t, &[]).await;
+    assert_eq!(code, 1, "{report}");
+    let api = line(&report, "account default api");
+    assert!(api.contains("FAIL"), "{report}");
+    assert!(
+        report.contains("ctct-sync auth login --account default"),
+        "{report}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_world_readable_store_fails_the_mode_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = TestApi::start().await;
+    std::fs::set_permissions(t.store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, report) = doctor(&t, &[]).await;
+    assert_eq!(code, 1);
+    let mode = line(&report, "store file mode");
+    assert!(mode.contains("FAIL") && mode.contains("0644"), "{report}");
+    assert!(report.contains("chmod 600"), "{report}");
+    t.stop().await;
+}

@@ -1,0 +1,607 @@
+//! The handler against the sandbox: every command type applied (and its main failure), and
+//! the rules that make a second attempt safe.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use ctct_sync::api::model::account::AccountEmailFilter;
+use ctct_sync::command::{Command, Envelope};
+use ctct_sync::handler::{Attempt, HandleError, Handler};
+use serde_json::{Value, json};
+
+use crate::support::api::TestApi;
+
+struct Fixture {
+    t: TestApi,
+    handler: Handler,
+    owner: String,
+}
+
+async fn fixture() -> Fixture {
+    let t = TestApi::start().await;
+    let handler = Handler::new(
+        t.client.clone(),
+        t.store.clone(),
+        t.clock.clone() as Arc<dyn ctct_sync::api::Clock>,
+    );
+    let owner = t
+        .api()
+        .list_account_emails(&AccountEmailFilter::Confirmed)
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("the sandbox has a confirmed account e-mail")
+        .email_address;
+    Fixture { t, handler, owner }
+}
+
+fn command(command_type: &str, data: Value) -> Command {
+    let envelope = Envelope {
+        id: "unused".into(),
+        command_type: command_type.into(),
+        account: "default".into(),
+        data: data.as_object().cloned().unwrap(),
+    };
+    Command::parse(&envelope, Utc::now()).unwrap_or_else(|e| panic!("{command_type}: {e}"))
+}
+
+fn attempt(id: &str, number: u32) -> Attempt {
+    Attempt {
+        command_id: id.into(),
+        account: "default".into(),
+        number,
+        effect_ref: None,
+    }
+}
+
+impl Fixture {
+    async fn run(&self, id: &str, command_type: &str, data: Value) -> Result<Value, HandleError> {
+        self.handler
+            .handle(&attempt(id, 1), &command(command_type, data))
+            .await
+    }
+
+    async fn ok(&self, id: &str, command_type: &str, data: Value) -> Value {
+        self.run(id, command_type, data)
+            .await
+            .unwrap_or_else(|e| panic!("{command_type} failed: {e:?}"))
+    }
+
+    /// Records the command's arrival in the ledger, as the pipeline does before handling.
+    async fn begin(&self, id: &str) {
+        self.begin_at(id, Utc::now()).await;
+    }
+
+    async fn begin_at(&self, id: &str, at: chrono::DateTime<Utc>) {
+        let id = id.to_owned();
+        self.t
+            .store
+            .call(move |conn| {
+                ctct_sync::store::ledger::begin(conn, "default", &id, "campaign.create", true, at)
+            })
+            .await
+            .unwrap();
+    }
+
+    fn effects(&self, id: &str) -> Vec<String> {
+        self.t
+            .sandbox
+            .admin()
+            .effects_for_command(id)
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    async fn new_list(&self, name: &str) -> String {
+        self.ok(
+            &format!("list-{name}"),
+            "list.create",
+            json!({"name": name}),
+        )
+        .await["list_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn new_campaign(&self, name: &str, lists: Option<Vec<String>>) -> Value {
+        let mut data = json!({
+            "name": name, "subject": "Hello", "from_name": "Acme", "from_email": self.owner,
+            "reply_to_email": self.owner, "html_content": "<html><body>[[trackingImage]] Hi</body></html>",
+        });
+        if let Some(lists) = lists {
+            data["list_ids"] = json!(lists);
+        }
+        self.ok(&format!("campaign-{name}"), "campaign.create", data)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn contacts_are_created_upserted_updated_read_signed_up_and_deleted() {
+    let f = fixture().await;
+    f.ok(
+        "cf",
+        "custom_field.create",
+        json!({"label": "Hobby", "type": "string"}),
+    )
+    .await;
+    let list = f.new_list("Members").await;
+
+    let created = f
+        .ok("c1", "contact.create", json!({"email": "pat@example.com", "first_name": "Pat", "job_title": "Chef",
+                                             "custom_fields": {"Hobby": "Skiing"}, "list_ids": [list]}))
+        .await;
+    assert_eq!(created["already_existed"], false);
+    let id = created["contact_id"].as_str().unwrap().to_owned();
+
+    // Upsert keeps what it is not told about and adds lists.
+    let upserted = f
+        .ok(
+            "c2",
+            "contact.upsert",
+            json!({"email": "pat@example.com", "last_name": "Lee"}),
+        )
+        .await;
+    assert_eq!(upserted["action"], "updated");
+    let contact = &upserted["contact"];
+    assert_eq!(
+        (
+            contact["first_name"].as_str(),
+            contact["last_name"].as_str()
+        ),
+        (Some("Pat"), Some("Lee"))
+    );
+    assert_eq!(
+        contact["job_title"], "Chef",
+        "PUT replaces, so the handler merged"
+    );
+    assert_eq!(contact["custom_fields"][0]["value"], "Skiing");
+
+    // The same upsert again changes nothing and spends no write.
+    let again = f
+        .ok(
+            "c3",
+            "contact.upsert",
+            json!({"email": "pat@example.com", "last_name": "Lee"}),
+        )
+        .await;
+    assert_eq!(again["action"], "unchanged");
+    assert!(f.effects("c3").is_empty(), "{:?}", f.effects("c3"));
+
+    // Update clears with null and replaces lists.
+    let updated = f
+        .ok("c4", "contact.update", json!({"contact_id": id, "job_title": null, "list_ids": [], "custom_fields": {"Hobby": null}}))
+        .await;
+    let contact = &updated["contact"];
+    assert!(contact.get("job_title").is_none(), "{contact}");
+    assert_eq!(contact["first_name"], "Pat");
+
+    let got = f
+        .ok("c5", "contact.get", json!({"email": "PAT@example.com"}))
+        .await;
+    assert_eq!(got["contact_id"], id.as_str());
+
+    let signed = f
+        .ok(
+            "c6",
+            "contact.sign_up",
+            json!({"email": "new@example.com", "list_ids": [list]}),
+        )
+        .await;
+    assert_eq!(signed["action"], "created");
+
+    let deleted = f
+        .ok("c7", "contact.delete", json!({"contact_id": id}))
+        .await;
+    assert_eq!(deleted["already_deleted"], false);
+    let again = f
+        .ok("c8", "contact.delete", json!({"email": "pat@example.com"}))
+        .await;
+    assert_eq!(again["already_deleted"], true);
+
+    // Upserting a deleted contact revives it.
+    let revived = f
+        .ok(
+            "c9",
+            "contact.upsert",
+            json!({"email": "pat@example.com", "first_name": "Pat"}),
+        )
+        .await;
+    assert_eq!(revived["action"], "revived");
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn creating_an_existing_contact_answers_with_the_existing_id() {
+    let f = fixture().await;
+    let first = f
+        .ok("a", "contact.create", json!({"email": "dup@example.com"}))
+        .await;
+    let second = f
+        .ok("b", "contact.create", json!({"email": "dup@example.com"}))
+        .await;
+    assert_eq!(second["already_existed"], true);
+    assert_eq!(second["contact_id"], first["contact_id"]);
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_not_made_twice() {
+    let f = fixture().await;
+    f.t.sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::drop_connection()
+                .method("POST")
+                .path_prefix("/v3/contacts")
+                .after_effect()
+                .times(1),
+        )
+        .unwrap();
+    let cmd = command("contact.create", json!({"email": "lost@example.com"}));
+    let first = f
+        .handler
+        .handle(&attempt("lost", 1), &cmd)
+        .await
+        .unwrap_err();
+    assert!(matches!(first, HandleError::Transient(_)), "{first:?}");
+    let second = f
+        .handler
+        .handle(&attempt("lost", 2), &cmd)
+        .await
+        .expect("the retry finds it");
+    assert!(second["contact_id"].is_string());
+    let creates = f
+        .effects("lost")
+        .iter()
+        .filter(|k| *k == "contact.created")
+        .count();
+    assert_eq!(creates, 1, "one contact, whatever the attempts");
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn main_failures_are_told_apart() {
+    let f = fixture().await;
+    let missing = f
+        .run(
+            "m1",
+            "contact.get",
+            json!({"contact_id": "0b2f2a4e-0000-4000-8000-000000000000"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, HandleError::Failed(e) if e.code == "not_found"),
+        "{missing:?}"
+    );
+
+    let unknown_field = f
+        .run(
+            "m2",
+            "contact.upsert",
+            json!({"email": "a@example.com", "custom_fields": {"no_such_field": "x"}}),
+        )
+        .await
+        .unwrap_err();
+    let HandleError::Rejected(rejection) = unknown_field else {
+        panic!("expected a rejection, got {unknown_field:?}");
+    };
+    assert_eq!(
+        rejection.fields[0].field,
+        "data.custom_fields.no_such_field"
+    );
+
+    let unconfirmed = f
+        .run(
+            "m3",
+            "campaign.create",
+            json!({"name": "Nope", "subject": "s", "from_name": "n",
+               "from_email": "stranger@example.com", "reply_to_email": "stranger@example.com",
+               "html_content": "<html><body>x</body></html>"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unconfirmed, HandleError::Rejected(ref r) if r.code == "api_validation"),
+        "{unconfirmed:?}"
+    );
+
+    let other_account = f
+        .handler
+        .handle(
+            &Attempt {
+                account: "nobody".into(),
+                ..attempt("m4", 1)
+            },
+            &command("list.list", json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other_account, HandleError::Rejected(ref r) if r.code == "account_not_authorised")
+    );
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn custom_fields_lists_and_account_commands_apply() {
+    let f = fixture().await;
+    let created = f
+        .ok(
+            "f1",
+            "custom_field.create",
+            json!({"label": "Shoe size", "type": "string"}),
+        )
+        .await;
+    let field_id = created["custom_field_id"].as_str().unwrap().to_owned();
+    let duplicate = f
+        .ok(
+            "f2",
+            "custom_field.create",
+            json!({"label": "Shoe size", "type": "string"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            duplicate["already_existed"].as_bool(),
+            duplicate["custom_field_id"].as_str()
+        ),
+        (Some(true), Some(field_id.as_str()))
+    );
+    let renamed = f
+        .ok(
+            "f3",
+            "custom_field.update",
+            json!({"custom_field_id": field_id, "label": "Shoe"}),
+        )
+        .await;
+    assert_eq!(renamed["custom_field"]["label"], "Shoe");
+    let listed = f.ok("f4", "custom_field.list", json!({})).await;
+    assert!(listed["count"].as_u64().unwrap() >= 1);
+    f.ok(
+        "f5",
+        "custom_field.delete",
+        json!({"custom_field_id": field_id}),
+    )
+    .await;
+
+    let list = f
+        .ok(
+            "l1",
+            "list.create",
+            json!({"name": "VIP club", "description": "Best"}),
+        )
+        .await;
+    assert_eq!(list["already_existed"], false);
+    let again = f.ok("l2", "list.create", json!({"name": "VIP club"})).await;
+    assert_eq!(
+        (again["already_existed"].as_bool(), &again["list_id"]),
+        (Some(true), &list["list_id"])
+    );
+    assert!(
+        f.ok("l3", "list.list", json!({})).await["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
+    let emails = f
+        .ok(
+            "a1",
+            "account.emails.list",
+            json!({"confirm_status": "CONFIRMED"}),
+        )
+        .await;
+    assert!(emails["count"].as_u64().unwrap() >= 1);
+    let added = f
+        .ok(
+            "a2",
+            "account.email.add",
+            json!({"email_address": "ops@acme.example"}),
+        )
+        .await;
+    assert_eq!(added["already_existed"], false);
+    let twice = f
+        .ok(
+            "a3",
+            "account.email.add",
+            json!({"email_address": "ops@acme.example"}),
+        )
+        .await;
+    assert_eq!(twice["already_existed"], true);
+    assert!(
+        f.ok("a4", "account.privileges.get", json!({})).await["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn campaigns_are_created_updated_scheduled_unscheduled_and_tested() {
+    let f = fixture().await;
+    let list = f.new_list("Readers").await;
+    let created = f
+        .new_campaign("Winter news", Some(vec![list.clone()]))
+        .await;
+    let id = created["campaign_id"].as_str().unwrap().to_owned();
+
+    let updated = f
+        .ok(
+            "u",
+            "campaign.update",
+            json!({"campaign_id": id, "name": "Winter news 2", "subject": "Brr"}),
+        )
+        .await;
+    assert_eq!(updated["campaign"]["name"], "Winter news 2");
+    assert_eq!(updated["primary_email"]["subject"], "Brr");
+    assert_eq!(
+        updated["primary_email"]["contact_list_ids"][0],
+        list.as_str(),
+        "recipients kept by the PUT"
+    );
+
+    let got = f.ok("g", "campaign.get", json!({"campaign_id": id})).await;
+    assert_eq!(got["campaign"]["current_status"], "Draft");
+    assert!(
+        f.ok("l", "campaign.list", json!({"limit": 5})).await["count"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+
+    let at = (Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let scheduled = f
+        .ok(
+            "s1",
+            "campaign.schedule",
+            json!({"campaign_id": id, "scheduled_at": at}),
+        )
+        .await;
+    assert_eq!(scheduled["already_scheduled"], false);
+    let again = f
+        .ok(
+            "s2",
+            "campaign.schedule",
+            json!({"campaign_id": id, "scheduled_at": at}),
+        )
+        .await;
+    assert_eq!(
+        again["already_scheduled"], true,
+        "the same schedule is not made twice"
+    );
+    assert!(f.effects("s2").is_empty());
+
+    let unscheduled = f
+        .ok("x1", "campaign.unschedule", json!({"campaign_id": id}))
+        .await;
+    assert_eq!(unscheduled["was_scheduled"], true);
+    let noop = f
+        .ok("x2", "campaign.unschedule", json!({"campaign_id": id}))
+        .await;
+    assert_eq!(noop["was_scheduled"], false);
+
+    let tested = f
+        .ok(
+            "t",
+            "campaign.send_test",
+            json!({"campaign_id": id, "email_addresses": ["qa@acme.example"]}),
+        )
+        .await;
+    assert_eq!(tested["recipients"], 1);
+
+    let now = f
+        .ok(
+            "n",
+            "campaign.schedule",
+            json!({"campaign_id": id, "scheduled_at": "now"}),
+        )
+        .await;
+    assert_eq!(now["scheduled_at"], "now");
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn scheduling_a_campaign_without_recipients_fails_with_the_apis_reason() {
+    let f = fixture().await;
+    let created = f.new_campaign("No readers", None).await;
+    let error = f
+        .run(
+            "s",
+            "campaign.schedule",
+            json!({"campaign_id": created["campaign_id"], "scheduled_at": "now"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, HandleError::Rejected(_) | HandleError::Failed(_)),
+        "{error:?}"
+    );
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name() {
+    let f = fixture().await;
+    f.t.sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::status(503)
+                .method("POST")
+                .path_prefix("/v3/emails")
+                .after_effect()
+                .times(1),
+        )
+        .unwrap();
+    let cmd = command(
+        "campaign.create",
+        json!({"name": "Lost reply", "subject": "s", "from_name": "n", "from_email": f.owner,
+               "reply_to_email": f.owner, "html_content": "<html><body>x</body></html>"}),
+    );
+    f.begin("lost-c").await;
+    assert!(matches!(
+        f.handler.handle(&attempt("lost-c", 1), &cmd).await,
+        Err(HandleError::Transient(_))
+    ));
+    let second = f
+        .handler
+        .handle(&attempt("lost-c", 2), &cmd)
+        .await
+        .expect("found by name");
+    assert!(second["campaign_id"].is_string());
+    let creates = f
+        .effects("lost-c")
+        .iter()
+        .filter(|k| *k == "campaign.created")
+        .count();
+    assert_eq!(creates, 1);
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_campaign_create_never_adopts_an_older_campaign_of_the_same_name() {
+    // Regression: a retry used to take over any campaign with the command's name.
+    let f = fixture().await;
+    f.new_campaign("Taken name", None).await;
+    // The command arrives ten minutes after that campaign was made.
+    f.begin_at("late", Utc::now() + chrono::Duration::minutes(10))
+        .await;
+    let cmd = command(
+        "campaign.create",
+        json!({"name": "Taken name", "subject": "s", "from_name": "n", "from_email": f.owner,
+               "reply_to_email": f.owner, "html_content": "<html><body>x</body></html>"}),
+    );
+    let error = f
+        .handler
+        .handle(&attempt("late", 2), &cmd)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, HandleError::Failed(e) if e.code == "conflict"),
+        "{error:?}"
+    );
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn a_contact_named_by_both_id_and_email_is_rejected() {
+    let envelope = Envelope {
+        id: "both".into(),
+        command_type: "contact.get".into(),
+        account: "default".into(),
+        data:
+            json!({"contact_id": "0b2f2a4e-0000-4000-8000-000000000000", "email": "a@example.com"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+    };
+    let rejection = Command::parse(&envelope, Utc::now()).unwrap_err();
+    assert_eq!(rejection.fields[0].field, "data.email");
+}

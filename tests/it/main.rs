@@ -1,0 +1,19 @@
+//! One integration-test binary; each module covers one capability.
+
+mod api_budget;
+mod api_client;
+mod api_ops;
+mod api_tokens;
+mod auth_cli;
+mod bulk;
+mod cli_commands;
+mod config;
+mod docs_messages;
+mod doctor;
+mod handler;
+mod mirror;
+mod ops;
+mod pipeline;
+mod sandbox;
+mod store;
+mod support;

@@ -1,0 +1,98 @@
+//! The export path and the paging path of a full pass give identical databases.
+
+use std::sync::Arc;
+
+use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource};
+
+use super::{
+    ActivityCompleter, MIRROR_TABLES, assert_contacts_equal_sandbox, dump_table, fast_options,
+    mirror_for, run, run_all_ok, second_client, seed,
+};
+use crate::support::api::TestApi;
+
+#[tokio::test]
+async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
+    let t = TestApi::start().await;
+    seed(&t, 3_000);
+    let _completer = ActivityCompleter::start(t.sandbox.admin());
+    let by_export = mirror_for(&t, fast_options());
+    let (store, client, _dir) = second_client(&t).await;
+    let by_pages = Mirror::new(
+        store,
+        client,
+        t.clock.clone(),
+        MirrorOptions {
+            contacts_path: ContactsPath::Paging,
+            page_size: 250,
+            ..fast_options()
+        },
+    );
+
+    let exported = run_all_ok(&by_export, Mode::Full).await;
+    let paged = run_all_ok(&by_pages, Mode::Full).await;
+    assert_eq!(exported[2].resource, Resource::Contacts);
+    assert_eq!(exported[2].path, Some(ContactsPath::Export));
+    assert_eq!(paged[2].path, Some(ContactsPath::Paging));
+    assert_eq!(paged[2].pages, 12, "3,000 contacts in pages of 250");
+
+    for table in MIRROR_TABLES {
+        let a = dump_table(by_export.store(), table).await;
+        let b = dump_table(by_pages.store(), table).await;
+        assert!(!a.is_empty(), "{table} is mirrored");
+        let first_difference = a.iter().zip(&b).find(|(x, y)| x != y);
+        assert!(
+            a == b,
+            "{table}: export and paging differ ({} vs {} rows); first difference: {first_difference:?}",
+            a.len(),
+            b.len()
+        );
+    }
+    let deleted: i64 = by_export
+        .store()
+        .call(|conn| {
+            Ok(conn.query_row(
+                "SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("readable");
+    assert!(
+        deleted > 0,
+        "the seed's deleted contacts are mirrored, with deleted_at"
+    );
+    assert_contacts_equal_sandbox(&t, by_export.store()).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
+    let t = TestApi::start().await;
+    seed(&t, 600);
+    let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen = progress.clone();
+    let mirror = mirror_for(&t, fast_options()).with_progress(Arc::new(move |p| {
+        seen.store(p.rows, std::sync::atomic::Ordering::Relaxed);
+    }));
+    t.sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::status(500)
+                .times(1)
+                .path_prefix("/v3/activities/contact_exports"),
+        )
+        .expect("a fault");
+
+    let summary = run(&mirror, Resource::Contacts, Mode::Full).await;
+    assert_eq!(
+        summary.outcome,
+        ctct_sync::mirror::RunOutcome::Succeeded,
+        "{summary:?}"
+    );
+    assert_eq!(summary.path, Some(ContactsPath::Paging), "{summary:?}");
+    assert_eq!(summary.rows_upserted, 600);
+    assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), 600);
+    assert_contacts_equal_sandbox(&t, mirror.store()).await;
+    t.stop().await;
+}

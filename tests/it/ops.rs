@@ -1,0 +1,141 @@
+//! The ops listener: `/metrics` series with their labels after real commands, `/healthz`,
+//! and `/readyz` flipping when the broker is out of reach or no account is usable.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::api::TestApi;
+use crate::support::daemon::TestDaemon;
+
+async fn wait_for(d: &TestDaemon, path: &str, status: u16) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (got, body) = d.ops(path).await;
+        if got == status {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} stayed {got}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_the_named_series_with_their_labels_after_a_run_of_commands() {
+    let mut d = TestDaemon::start().await;
+    d.publish("m-ok", "list.list", json!({})).await;
+    d.publish("m-bad", "contact.upsert", json!({"email": "nope"}))
+        .await;
+    d.publish("m-evil", "x\"injected\"", json!({})).await;
+    d.results(
+        &["m-ok".into(), "m-bad".into(), "m-evil".into()],
+        Duration::from_secs(30),
+    )
+    .await;
+    let expected = [
+        r#"ctct_commands_total{type="list.list",outcome="succeeded"} 1"#,
+        r#"ctct_commands_total{type="contact.upsert",outcome="rejected"} 1"#,
+        r#"ctct_commands_total{type="unknown",outcome="rejected"} 1"#,
+        r#"ctct_command_duration_seconds_count{type="list.list"} 1"#,
+        r#"ctct_api_requests_total{route="GET /contact_lists",status="200"} 1"#,
+        r#"ctct_dead_lettered_total 2"#,
+        r#"ctct_amqp_connected 1"#,
+        r#"ctct_quota_limit 1000000"#,
+        r#"ctct_accounts_reauth_required 0"#,
+        r#"ctct_account_reauth_required{account="default"} 0"#,
+    ];
+    // Dead letters are counted once their publish is confirmed, just after the result.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (status, metrics) = d.ops("/metrics").await;
+        assert_eq!(status, 200);
+        if expected.iter().all(|series| metrics.contains(series)) {
+            break metrics;
+        }
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|series| !metrics.contains(*series))
+            .collect();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "missing {missing:?} in:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for name in [
+        "ctct_quota_remaining",
+        "ctct_token_expires_in_seconds{account=\"default\"}",
+        "ctct_api_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(name), "missing {name}");
+    }
+    assert!(
+        !metrics.contains("injected"),
+        "hostile types never become labels"
+    );
+    assert_eq!(d.ops("/healthz").await.0, 200);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_needs_the_broker_the_store_and_an_authorised_account() {
+    let mut d = TestDaemon::start().await;
+    let ready: Value = serde_json::from_str(&wait_for(&d, "/readyz", 200).await).unwrap();
+    assert_eq!(ready["checks"]["store"], "writable");
+
+    // The only account needs re-authorisation: not ready, and the body says why.
+    let primary = d.api.sandbox.admin().primary_account();
+    d.api.sandbox.admin().revoke_tokens(&primary).unwrap();
+    d.api.advance_clocks(Duration::from_secs(25 * 3600));
+    d.publish("r-1", "list.list", json!({})).await;
+    let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
+    assert_eq!(body["accounts_needing_reauthorisation"], json!(["default"]));
+    assert!(
+        body["checks"]["accounts"]
+            .as_str()
+            .unwrap()
+            .contains("auth login")
+    );
+
+    // Authorised again: ready again, and the parked command completes.
+    let fresh = d.api.sandbox.admin().issue_refresh_token(&primary).unwrap();
+    d.api
+        .client
+        .tokens()
+        .import_refresh_token("default", secrecy::SecretString::from(fresh))
+        .await
+        .unwrap();
+    wait_for(&d, "/readyz", 200).await;
+    assert_eq!(
+        d.result("r-1").await.outcome,
+        ctct_sync::command::outcome::Outcome::Succeeded
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_the_broker_is_out_of_reach() {
+    let api = TestApi::start().await;
+    // Nothing listens on port 1: the pipeline keeps trying, the daemon is not ready.
+    let mut d = TestDaemon::start_with(api, &[]).await;
+    assert!(d.stop_pipeline(Duration::from_secs(15)).await);
+    let amqp = d.settings.amqp.clone();
+    let unreachable = crate::support::daemon::unique_settings(&[
+        ("CTCT_SYNC__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f"),
+        ("CTCT_SYNC__AMQP__COMMANDS_QUEUE", &amqp.commands_queue),
+        ("CTCT_SYNC__AMQP__RESULTS_EXCHANGE", &amqp.results_exchange),
+        (
+            "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
+            &amqp.dead_letter_queue,
+        ),
+    ]);
+    d.pipeline_settings = ctct_sync::pipeline::PipelineSettings::from_settings(&unreachable);
+    d.start_pipeline().await;
+    let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
+    assert_eq!(body["checks"]["broker"], "not connected");
+    assert_eq!(d.ops("/healthz").await.0, 200, "alive, just not ready");
+    d.stop().await;
+}

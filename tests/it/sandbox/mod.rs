@@ -1,0 +1,19 @@
+//! Sandbox tests: the emulated Constant Contact API, its OAuth server, limits, faults, admin
+//! API and spec conformance. Every API answer in these tests is checked against the spec.
+
+mod harness;
+mod spec;
+
+mod accounts;
+mod admin;
+mod campaigns;
+mod conformance;
+mod contacts;
+mod exports;
+mod faults;
+mod imports;
+mod limits;
+mod lists_fields;
+mod oauth;
+mod paging;
+mod scale;

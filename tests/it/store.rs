@@ -1,0 +1,282 @@
+//! The SQLite store: file permissions, migrations (fresh, re-run, upgrade, refusals) and
+//! the owner thread.
+
+use std::os::unix::fs::PermissionsExt;
+
+use ctct_sync::store::migrate::{self, EMBEDDED, Migration};
+use ctct_sync::store::{Store, StoreError};
+use rusqlite::Connection;
+
+use crate::support;
+
+fn schema_of(conn: &Connection) -> Vec<(String, String)> {
+    let mut stmt = conn
+        .prepare("SELECT name, coalesce(sql, '') FROM sqlite_schema ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn user_version(conn: &Connection) -> u32 {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_fresh_store_is_created_0600_in_a_0700_directory_with_every_migration_applied() {
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    let (conn, report) = Store::open_and_migrate(&path).expect("fresh store opens");
+    assert_eq!(report.from_version, 0);
+    assert_eq!(report.to_version, migrate::latest_version());
+    let every: Vec<String> = EMBEDDED
+        .iter()
+        .map(|m| format!("{:04}_{}", m.version, m.name))
+        .collect();
+    assert_eq!(report.applied, every);
+    assert_eq!(user_version(&conn), migrate::latest_version());
+    let file_mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    let dir_mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(file_mode, 0o600);
+    assert_eq!(dir_mode, 0o700);
+    let journal: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let fk: i64 = conn
+        .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+        .unwrap();
+    assert_eq!(fk, 1);
+    let tables: Vec<String> = schema_of(&conn).into_iter().map(|(n, _)| n).collect();
+    for table in [
+        "accounts",
+        "rate_budget",
+        "command_ledger",
+        "contacts",
+        "contact_custom_field_values",
+        "contact_list_memberships",
+        "custom_fields",
+        "contact_lists",
+        "campaigns",
+        "campaign_activities",
+        "mirror_cursors",
+        "mirror_runs",
+        "schema_migrations",
+    ] {
+        assert!(tables.iter().any(|t| t == table), "missing table {table}");
+    }
+}
+
+#[test]
+fn migrating_twice_leaves_the_database_unchanged_the_second_time() {
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    let (conn, _) = Store::open_and_migrate(&path).unwrap();
+    let schema_before = schema_of(&conn);
+    let history_before: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    drop(conn);
+
+    let (conn, report) = Store::open_and_migrate(&path).unwrap();
+    assert!(report.is_noop(), "{report:?}");
+    assert_eq!(conn.total_changes(), 0, "the second pass wrote nothing");
+    assert_eq!(schema_of(&conn), schema_before);
+    let history_after: i64 = conn
+        .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(history_after, history_before);
+}
+
+#[test]
+fn an_older_database_is_upgraded_and_keeps_its_data() {
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        let report = migrate::apply(&mut conn, &EMBEDDED[..1]).unwrap();
+        assert_eq!(report.to_version, 1);
+        conn.execute(
+            "INSERT INTO command_ledger (account, command_id, type, status, received_at)
+             VALUES ('default', 'cmd-1', 'contact.upsert', 'done', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let (conn, report) = Store::open_and_migrate(&path).unwrap();
+    assert_eq!(report.from_version, 1);
+    assert_eq!(report.to_version, migrate::latest_version());
+    let rest: Vec<String> = EMBEDDED[1..]
+        .iter()
+        .map(|m| format!("{:04}_{}", m.version, m.name))
+        .collect();
+    assert_eq!(report.applied, rest);
+    let kept: String = conn
+        .query_row(
+            "SELECT type FROM command_ledger WHERE command_id = 'cmd-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kept, "contact.upsert");
+}
+
+#[test]
+fn a_failing_migration_rolls_back_every_pending_migration() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    let broken = [
+        Migration {
+            version: 1,
+            name: "good",
+            sql: "CREATE TABLE a (x INTEGER);",
+        },
+        Migration {
+            version: 2,
+            name: "bad",
+            sql: "CREATE TABLE b (x INTEGER); SELEC nonsense;",
+        },
+    ];
+    let error = migrate::apply(&mut conn, &broken).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Migration { version: 2, .. }),
+        "{error}"
+    );
+    assert_eq!(user_version(&conn), 0);
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name IN ('a', 'b')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "nothing of the failed pass remains");
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    migrate::migrate(&mut conn).unwrap();
+    conn.pragma_update(None, "user_version", migrate::latest_version() + 1)
+        .unwrap();
+    let error = migrate::migrate(&mut conn).unwrap_err();
+    assert!(matches!(error, StoreError::SchemaTooNew { .. }), "{error}");
+    assert!(error.to_string().contains("newer"));
+}
+
+#[test]
+fn a_migration_edited_after_it_was_applied_is_refused() {
+    let mut conn = Connection::open_in_memory().unwrap();
+    let original = [Migration {
+        version: 1,
+        name: "init",
+        sql: "CREATE TABLE a (x INTEGER);",
+    }];
+    migrate::apply(&mut conn, &original).unwrap();
+    let edited = [
+        Migration {
+            version: 1,
+            name: "init",
+            sql: "CREATE TABLE a (x INTEGER, y TEXT);",
+        },
+        Migration {
+            version: 2,
+            name: "next",
+            sql: "CREATE TABLE b (x INTEGER);",
+        },
+    ];
+    let error = migrate::apply(&mut conn, &edited).unwrap_err();
+    assert!(
+        matches!(error, StoreError::MigrationChanged { version: 1, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("append-only"));
+}
+
+#[test]
+fn a_world_readable_store_is_refused_with_a_clear_message() {
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    Store::open_and_migrate(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let error = Store::open_and_migrate(&path).unwrap_err();
+    assert!(
+        matches!(error, StoreError::WorldAccessible { mode: 0o644, .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("chmod 600") && message.contains("refresh tokens"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let dir = support::temp_dir();
+    let path = dir.path().join("garbage.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let error = Store::open_and_migrate(&path).unwrap_err();
+    assert!(matches!(error, StoreError::Unusable { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn the_owner_thread_runs_calls_and_survives_a_panicking_one() {
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let panicked = store
+        .call(|_conn| -> Result<(), StoreError> { panic!("a bug in one operation") })
+        .await;
+    assert!(matches!(panicked, Err(StoreError::Closed)));
+    let count = store
+        .call(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))?)
+        })
+        .await
+        .expect("the store still answers");
+    assert_eq!(count, 0);
+}
+
+#[test]
+fn the_migrate_subcommand_creates_the_store_then_reports_it_up_to_date() {
+    let dir = support::temp_dir();
+    let first = support::ctct_sync_command(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains("migrated from schema version 0"),
+        "{stdout}"
+    );
+    let db = dir.path().join("data/ctct-sync.db");
+    assert!(db.exists());
+    let bytes_before = std::fs::read(&db).unwrap();
+
+    let second = support::ctct_sync_command(dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(second.status.success());
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("up to date"), "{stdout}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        bytes_before,
+        "the file is byte-for-byte unchanged"
+    );
+}

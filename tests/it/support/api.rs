@@ -1,0 +1,155 @@
+//! A sandbox, a fresh store and an API client wired together, with the sandbox's ready
+//! refresh token imported as account `default`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use ctct_sync::api::{
+    AccountApi, ApiClient, BudgetSettings, ClientSettings, ManualClock, OAuthConfig, RateBudget,
+    TokenManager,
+};
+use ctct_sync::sandbox::{self, LimitsMode, Sandbox, SandboxOptions};
+use ctct_sync::store::Store;
+use secrecy::SecretString;
+
+use super::{fresh_db_path, temp_dir};
+
+/// Everything an API test needs. Drop it to stop the sandbox (or call `stop`).
+pub struct TestApi {
+    pub sandbox: Sandbox,
+    pub store: Store,
+    /// ctct-sync's wall clock; move it together with the sandbox's with `advance_clocks`.
+    pub clock: Arc<ManualClock>,
+    pub client: ApiClient,
+    pub dir: tempfile::TempDir,
+    pub per_second: u32,
+    pub per_day: u32,
+}
+
+impl TestApi {
+    /// Sandbox without limits, a generous budget.
+    pub async fn start() -> Self {
+        Self::start_with(SandboxOptions::for_tests(), 1000, 1_000_000).await
+    }
+
+    /// Sandbox with real limits (`per_second`, `per_day`) and the same budget on our side.
+    pub async fn start_limited(per_second: u32, per_day: u32) -> Self {
+        let mut options = SandboxOptions::for_tests();
+        options.limits = LimitsMode::Real;
+        options.per_second = per_second;
+        options.per_day = per_day;
+        Self::start_with(options, per_second, per_day).await
+    }
+
+    pub async fn start_with(options: SandboxOptions, per_second: u32, per_day: u32) -> Self {
+        super::init_test_log();
+        let sandbox = sandbox::start(options).await.expect("the sandbox starts");
+        let dir = temp_dir();
+        let (store, _) = Store::open(&fresh_db_path(dir.path())).expect("a fresh store opens");
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let client = build_client(&sandbox, &store, &clock, per_second, per_day);
+        let refresh = sandbox.credentials().refresh_token.clone();
+        client
+            .tokens()
+            .import_refresh_token("default", SecretString::from(refresh))
+            .await
+            .expect("the sandbox's refresh token imports");
+        Self {
+            sandbox,
+            store,
+            clock,
+            client,
+            dir,
+            per_second,
+            per_day,
+        }
+    }
+
+    /// The default account's API.
+    pub fn api(&self) -> AccountApi {
+        self.client.account("default")
+    }
+
+    /// A second client on the same database: another ctct-sync process.
+    pub fn another_process(&self) -> ApiClient {
+        build_client(
+            &self.sandbox,
+            &self.store,
+            &self.clock,
+            self.per_second,
+            self.per_day,
+        )
+    }
+
+    /// Moves the sandbox's clock and ctct-sync's together.
+    pub fn advance_clocks(&self, by: std::time::Duration) {
+        self.sandbox.admin().advance_clock(by);
+        self.clock
+            .advance(chrono::Duration::from_std(by).expect("a small duration"));
+    }
+
+    /// Environment for running the `ctct-sync` binary against this sandbox and store.
+    pub fn cli_env(&self) -> HashMap<String, String> {
+        let c = self.sandbox.credentials();
+        let mut env = HashMap::new();
+        env.insert("CTCT_SYNC__API__BASE_URL".into(), c.base_url.clone());
+        env.insert("CTCT_SYNC__OAUTH__CLIENT_ID".into(), c.client_id.clone());
+        env.insert(
+            "CTCT_SYNC__OAUTH__CLIENT_SECRET".into(),
+            c.client_secret.clone(),
+        );
+        env.insert("CTCT_SYNC__OAUTH__TOKEN_URL".into(), c.token_url.clone());
+        env.insert(
+            "CTCT_SYNC__OAUTH__AUTHORIZE_URL".into(),
+            c.authorize_url.clone(),
+        );
+        env.insert(
+            "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL".into(),
+            c.device_authorize_url.clone(),
+        );
+        env.insert(
+            "CTCT_SYNC__OAUTH__REDIRECT_URI".into(),
+            "http://127.0.0.1:0/oauth/callback".into(),
+        );
+        env.insert(
+            "CTCT_SYNC__STORE__PATH".into(),
+            self.store.path().display().to_string(),
+        );
+        env
+    }
+
+    pub async fn stop(self) {
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// An API client for `sandbox` over `store`, using `clock`.
+pub fn build_client(
+    sandbox: &Sandbox,
+    store: &Store,
+    clock: &Arc<ManualClock>,
+    per_second: u32,
+    per_day: u32,
+) -> ApiClient {
+    let c = sandbox.credentials();
+    let tokens = TokenManager::new(
+        OAuthConfig::new(
+            &c.client_id,
+            SecretString::from(c.client_secret.clone()),
+            &c.token_url,
+            &c.authorize_url,
+        ),
+        store.clone(),
+        clock.clone(),
+    )
+    .expect("a token manager");
+    let budget = RateBudget::new(
+        &c.client_id,
+        BudgetSettings::new(per_second, per_day, 0.6),
+        store.clone(),
+        clock.clone(),
+    );
+    ApiClient::new(ClientSettings::new(&c.base_url), Arc::new(budget), tokens)
+        .expect("an API client")
+}

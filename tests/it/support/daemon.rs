@@ -1,0 +1,430 @@
+//! A pipeline against the sandbox and the local RabbitMQ, with its own uniquely named
+//! topology, a results queue bound to its results exchange, and helpers to publish commands
+//! and wait for results (with deadlines, never bare sleeps).
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ctct_sync::api::Clock;
+use ctct_sync::command::outcome::CommandResult;
+use ctct_sync::config::Settings;
+use ctct_sync::handler::Handler;
+use ctct_sync::pipeline::process::Processor;
+use ctct_sync::pipeline::{Pipeline, PipelineSettings};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, Consumer};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::api::TestApi;
+
+/// The broker the tests use; `AMQP_ADDR` overrides it.
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_ADDR").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Settings with unique names for one test.
+pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    let mut env: HashMap<String, String> = [
+        ("CTCT_SYNC__AMQP__URL", amqp_url()),
+        (
+            "CTCT_SYNC__AMQP__COMMANDS_QUEUE",
+            format!("t-{tag}.commands"),
+        ),
+        (
+            "CTCT_SYNC__AMQP__RESULTS_EXCHANGE",
+            format!("t-{tag}.results"),
+        ),
+        (
+            "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
+            format!("t-{tag}.dead"),
+        ),
+        ("CTCT_SYNC__AMQP__WORKERS", "4".into()),
+        ("CTCT_SYNC__AMQP__PREFETCH", "16".into()),
+        ("CTCT_SYNC__AMQP__SHUTDOWN_GRACE_MS", "10000".into()),
+        // Short waits so retries and parking take moments, not minutes.
+        ("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400".into()),
+        ("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300".into()),
+        ("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in extra {
+        env.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Settings::load(None, env).expect("test settings are valid")
+}
+
+pub struct TestDaemon {
+    pub api: TestApi,
+    pub settings: Settings,
+    pub pipeline_settings: PipelineSettings,
+    pub processor: Option<Arc<Processor>>,
+    /// Where this pipeline's `/metrics`, `/healthz` and `/readyz` answer.
+    pub ops_addr: Option<std::net::SocketAddr>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+    pub conn: Connection,
+    pub channel: Channel,
+    results: Consumer,
+    /// Every result received so far, in arrival order.
+    pub received: Vec<CommandResult>,
+    /// Every event (non-result message) received so far, with its routing key.
+    pub events: Vec<(String, Value)>,
+}
+
+impl TestDaemon {
+    pub async fn start() -> Self {
+        Self::start_with(TestApi::start().await, &[]).await
+    }
+
+    /// A pipeline on `api` with extra `CTCT_SYNC__…` settings.
+    pub async fn start_with(api: TestApi, extra: &[(&str, &str)]) -> Self {
+        let settings = unique_settings(extra);
+        let pipeline_settings = PipelineSettings::from_settings(&settings);
+        let conn = Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ on 127.0.0.1:5672 (see README)");
+        let channel = conn.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        pipeline_settings.topology.declare(&channel).await.unwrap();
+        let results_queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .name()
+            .to_string();
+        channel
+            .queue_bind(
+                results_queue.as_str().into(),
+                pipeline_settings.topology.results_exchange.as_str().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let results = channel
+            .basic_consume(
+                results_queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let mut daemon = TestDaemon {
+            api,
+            settings,
+            pipeline_settings,
+            processor: None,
+            ops_addr: None,
+            shutdown: CancellationToken::new(),
+            task: None,
+            conn,
+            channel,
+            results,
+            received: Vec::new(),
+            events: Vec::new(),
+        };
+        daemon.start_pipeline().await;
+        daemon
+    }
+
+    /// Starts a pipeline over the same store, sandbox and topology, with its ops listener.
+    pub async fn start_pipeline(&mut self) {
+        let clock: Arc<dyn Clock> = self.api.clock.clone();
+        let handler = Handler::new(
+            self.api.client.clone(),
+            self.api.store.clone(),
+            clock.clone(),
+        );
+        let pipeline = Pipeline::new(
+            self.pipeline_settings.clone(),
+            handler,
+            self.api.store.clone(),
+            clock,
+        );
+        self.processor = Some(pipeline.processor());
+        self.shutdown = CancellationToken::new();
+        let state = ctct_sync::ops::OpsState {
+            store: self.api.store.clone(),
+            client: self.api.client.clone(),
+            pipeline: Some(ctct_sync::ops::PipelineView {
+                status: pipeline.status(),
+                processor: pipeline.processor(),
+            }),
+        };
+        self.ops_addr = Some(
+            ctct_sync::ops::serve("127.0.0.1:0".parse().unwrap(), state, self.shutdown.clone())
+                .await
+                .expect("the ops listener binds"),
+        );
+        let shutdown = self.shutdown.clone();
+        self.task = Some(tokio::spawn(pipeline.run(shutdown)));
+    }
+
+    /// GETs a path on the ops listener: (status, body).
+    pub async fn ops(&self, path: &str) -> (u16, String) {
+        let url = format!(
+            "http://{}{path}",
+            self.ops_addr.expect("a pipeline was started")
+        );
+        let response = reqwest::get(&url).await.expect("the ops listener answers");
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
+    }
+
+    /// Asks the pipeline to stop and waits for it (at most `within`). True if it stopped.
+    pub async fn stop_pipeline(&mut self, within: Duration) -> bool {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => tokio::time::timeout(within, task).await.is_ok(),
+            None => true,
+        }
+    }
+
+    pub fn queue(&self) -> &str {
+        &self.pipeline_settings.topology.commands_queue
+    }
+
+    pub fn processor(&self) -> &Arc<Processor> {
+        self.processor.as_ref().expect("a pipeline was started")
+    }
+
+    /// Publishes a command envelope to the commands queue (confirmed).
+    pub async fn publish(&self, id: &str, command_type: &str, data: Value) {
+        let body = serde_json::json!({"id": id, "type": command_type, "data": data});
+        self.publish_body(
+            serde_json::to_vec(&body).unwrap().as_slice(),
+            json_properties(),
+        )
+        .await;
+    }
+
+    /// Publishes a command for another account.
+    pub async fn publish_for(&self, account: &str, id: &str, command_type: &str, data: Value) {
+        let body =
+            serde_json::json!({"id": id, "type": command_type, "account": account, "data": data});
+        self.publish_body(
+            serde_json::to_vec(&body).unwrap().as_slice(),
+            json_properties(),
+        )
+        .await;
+    }
+
+    /// Publishes raw bytes with the given properties (confirmed).
+    pub async fn publish_body(&self, body: &[u8], properties: BasicProperties) {
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                self.queue().into(),
+                Default::default(),
+                body,
+                properties,
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack(), "the broker took the command");
+    }
+
+    /// Receives the next message from the results exchange, or `None` after `within`.
+    async fn receive(&mut self, within: Duration) -> Option<()> {
+        let delivery = tokio::time::timeout(within, self.results.next())
+            .await
+            .ok()??
+            .ok()?;
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        let routing_key = delivery.routing_key.to_string();
+        match serde_json::from_slice::<CommandResult>(&delivery.data) {
+            Ok(result) => self.received.push(result),
+            Err(_) => self.events.push((
+                routing_key,
+                serde_json::from_slice(&delivery.data).unwrap_or(Value::Null),
+            )),
+        }
+        Some(())
+    }
+
+    /// Waits (at most 30 s) until a final result for `id` has arrived and returns the first.
+    pub async fn result(&mut self, id: &str) -> CommandResult {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = self.received.iter().find(|r| r.command_id == id) {
+                return found.clone();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no result for {id} within 30 s; got {:?}",
+                self.ids()
+            );
+            self.receive(left).await;
+        }
+    }
+
+    /// Waits (at most `within`) until every id has a result; returns all results per id.
+    pub async fn results(
+        &mut self,
+        ids: &[String],
+        within: Duration,
+    ) -> HashMap<String, Vec<CommandResult>> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let missing = ids
+                .iter()
+                .filter(|id| !self.received.iter().any(|r| &r.command_id == *id))
+                .count();
+            if missing == 0 {
+                break;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{missing} of {} commands have no result",
+                ids.len()
+            );
+            self.receive(left).await;
+        }
+        let mut by_id: HashMap<String, Vec<CommandResult>> = HashMap::new();
+        for result in &self.received {
+            by_id
+                .entry(result.command_id.clone())
+                .or_default()
+                .push(result.clone());
+        }
+        by_id
+    }
+
+    /// Collects whatever arrives during `window` (to check that nothing more comes).
+    pub async fn drain(&mut self, window: Duration) {
+        let deadline = tokio::time::Instant::now() + window;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || self.receive(left).await.is_none() {
+                return;
+            }
+        }
+    }
+
+    fn ids(&self) -> Vec<&str> {
+        self.received
+            .iter()
+            .map(|r| r.command_id.as_str())
+            .collect()
+    }
+
+    /// Messages ready in `queue`.
+    pub async fn depth(&self, queue: &str) -> u32 {
+        self.channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| q.message_count())
+            .unwrap_or(0)
+    }
+
+    /// Stops everything and deletes the test's topology.
+    pub async fn stop(mut self) {
+        self.stop_pipeline(Duration::from_secs(15)).await;
+        let _ = self.pipeline_settings.topology.delete(&self.channel).await;
+        let _ = self.conn.close(200, "test done".into()).await;
+        self.api.stop().await;
+    }
+
+    /// A `ctct-sync` command (`args`) using this test's sandbox, store and topology.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = super::ctct_sync_process(self.api.dir.path());
+        let amqp = &self.settings.amqp;
+        cmd.args(args)
+            .envs(self.api.cli_env())
+            .env("CTCT_SYNC__AMQP__URL", amqp_url())
+            .env("CTCT_SYNC__AMQP__COMMANDS_QUEUE", &amqp.commands_queue)
+            .env("CTCT_SYNC__AMQP__RESULTS_EXCHANGE", &amqp.results_exchange)
+            .env(
+                "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
+                &amqp.dead_letter_queue,
+            )
+            .env("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400")
+            .env("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300")
+            .env("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0")
+            .env("CTCT_SYNC__OPS__LISTEN", "127.0.0.1:0")
+            .env(
+                "CTCT_SYNC__LIMITS__PER_SECOND",
+                self.api.per_second.to_string(),
+            )
+            .env("CTCT_SYNC__LIMITS__PER_DAY", self.api.per_day.to_string());
+        cmd
+    }
+
+    /// A `ctct-sync run` process using this test's sandbox, store and topology.
+    pub fn spawn_process(&self) -> tokio::process::Child {
+        self.command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the daemon starts")
+    }
+}
+
+/// Properties of a well-formed command message.
+pub fn json_properties() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+}
+
+/// Closes this daemon's broker connections from the broker's side (a network cut).
+pub async fn close_daemon_connections(commands_queue: &str) -> usize {
+    let output = tokio::process::Command::new("rabbitmqctl")
+        .args(["list_connections", "pid", "client_properties"])
+        .output()
+        .await
+        .expect("rabbitmqctl runs");
+    let listing = String::from_utf8_lossy(&output.stdout);
+    let mut closed = 0;
+    for line in listing.lines() {
+        if !line.contains(&format!(" {commands_queue}\"")) {
+            continue;
+        }
+        let Some(pid) = line.split_whitespace().next() else {
+            continue;
+        };
+        let status = tokio::process::Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "network cut by test"])
+            .output()
+            .await
+            .expect("rabbitmqctl runs");
+        if status.status.success() {
+            closed += 1;
+        }
+    }
+    closed
+}

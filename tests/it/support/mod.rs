@@ -1,0 +1,56 @@
+//! Shared test helpers: temporary directories, quiet-by-default tracing, the binary's path.
+
+pub mod api;
+pub mod daemon;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh temporary directory, removed when dropped.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("ctct-sync-test-")
+        .tempdir()
+        .expect("a temporary directory can be created")
+}
+
+/// A path for a database that does not exist yet inside `dir`.
+pub fn fresh_db_path(dir: &Path) -> PathBuf {
+    dir.join("data").join("ctct-sync.db")
+}
+
+/// Installs a tracing subscriber only when `TEST_LOG` is set, so tests stay quiet.
+#[allow(dead_code)]
+pub fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        ctct_sync::telemetry::init(ctct_sync::config::LogFormat::Text, "debug");
+    }
+}
+
+/// Environment variables of the test process that must not leak into a `ctct-sync` child.
+fn inherited_settings() -> impl Iterator<Item = String> {
+    std::env::vars()
+        .map(|(key, _)| key)
+        .filter(|key| key.starts_with("CTCT_SYNC") || key == "RUST_LOG")
+}
+
+/// The `ctct-sync` binary built for this test run, with a clean `CTCT_SYNC*` environment
+/// and `dir` as working directory.
+pub fn ctct_sync_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ctct-sync"));
+    cmd.current_dir(dir);
+    for key in inherited_settings() {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+/// The same, for tests that run the binary asynchronously; killed when dropped.
+pub fn ctct_sync_process(dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ctct-sync"));
+    cmd.current_dir(dir).kill_on_drop(true);
+    for key in inherited_settings() {
+        cmd.env_remove(key);
+    }
+    cmd
+}
