@@ -41,6 +41,8 @@ pub fn segment(value: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     pub base_url: String,
+    /// A whole request, answer included. A streamed download (the export file) has no
+    /// total limit: it fails when no byte arrives for this long.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub policy: Policy,
@@ -72,6 +74,7 @@ pub struct ApiCounters {
 
 struct Inner {
     http: reqwest::Client,
+    timeout: Duration,
     base_url: String,
     origin: url::Url,
     budget: Arc<RateBudget>,
@@ -112,7 +115,7 @@ impl ApiClient {
                 detail: e.to_string(),
             })?;
         let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
+            .read_timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("ctct-sync/", env!("CARGO_PKG_VERSION")))
@@ -131,6 +134,7 @@ impl ApiClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                timeout: settings.timeout,
                 base_url: settings.base_url,
                 origin,
                 budget,
@@ -393,6 +397,9 @@ impl AccountApi {
                 .request(request.method.clone(), url.clone())
                 .bearer_auth(access.bearer())
                 .header(reqwest::header::ACCEPT, request.accept);
+            if let Mode::Buffered = mode {
+                builder = builder.timeout(inner.timeout);
+            }
             if !request.query.is_empty() {
                 builder = builder.query(&request.query);
             }

@@ -259,6 +259,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         faults: Mutex::new(FaultTable::default()),
         requests: Mutex::new(RequestLog::default()),
         token_requests: AtomicU64::new(0),
+        download_pace_ms: AtomicU64::new(0),
         access_token_ttl_ms: i64::try_from(opts.access_token_ttl.as_millis())
             .unwrap_or(i64::MAX / 4),
         state_file: opts.state_file.clone(),

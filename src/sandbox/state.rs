@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<FaultTable>,
     pub(crate) requests: Mutex<RequestLog>,
     pub(crate) token_requests: AtomicU64,
+    /// A pause after each chunk of an export file, in ms (0: as fast as the reader takes it),
+    /// to play a slow network under a large download.
+    pub(crate) download_pace_ms: AtomicU64,
     pub(crate) access_token_ttl_ms: Millis,
     pub(crate) state_file: Option<PathBuf>,
     /// What `reset` re-seeds the first account with.

@@ -315,6 +315,9 @@ struct CsvBody {
     columns: Vec<Column>,
     header_sent: bool,
     position: usize,
+    /// The pause between chunks ([`crate::sandbox::SandboxAdmin::set_download_pace`]).
+    pace: std::time::Duration,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl hyper::body::Body for CsvBody {
@@ -323,9 +326,15 @@ impl hyper::body::Body for CsvBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if let Some(pause) = this.pause.as_mut() {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.pause = None;
+        }
         let mut out = String::new();
         if !this.header_sent {
             this.header_sent = true;
@@ -357,6 +366,9 @@ impl hyper::body::Body for CsvBody {
         }
         this.position = end;
         drop(world);
+        if !this.pace.is_zero() {
+            this.pause = Some(Box::pin(tokio::time::sleep(this.pace)));
+        }
         Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))))
     }
 }
@@ -392,6 +404,12 @@ pub(crate) async fn get_export_file(
         columns,
         header_sent: false,
         position: 0,
+        pace: std::time::Duration::from_millis(
+            shared
+                .download_pace_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+        pause: None,
     };
     let mut response = (StatusCode::OK, Body::new(body)).into_response();
     response

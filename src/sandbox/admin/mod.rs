@@ -169,6 +169,15 @@ impl SandboxAdmin {
         }
     }
 
+    /// Pauses for `pause` (real time) after each chunk of 2,000 contacts of an export file,
+    /// so a download takes as long as a large file over a slow network would.
+    pub fn set_download_pace(&self, pause: std::time::Duration) {
+        let ms = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.shared
+            .download_pace_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Sets how fast bulk activities progress (rows per second of sandbox time).
     pub fn set_activity_rate(&self, rows_per_sec: u32) {
         self.shared.world().rows_per_sec = rows_per_sec.max(1);

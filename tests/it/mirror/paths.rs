@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use ctct_sync::api::ClientSettings;
 use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource};
 
 use super::{
     ActivityCompleter, MIRROR_TABLES, assert_contacts_equal_sandbox, dump_table, fast_options,
-    mirror_for, run, run_all_ok, second_client, seed,
+    mirror_for, requests_to, run, run_all_ok, second_client, seed,
 };
-use crate::support::api::TestApi;
+use crate::support::api::{TestApi, build_client_with};
 
 #[tokio::test]
 async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
@@ -93,6 +94,38 @@ async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
     assert_eq!(summary.path, Some(ContactsPath::Paging), "{summary:?}");
     assert_eq!(summary.rows_upserted, 600);
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), 600);
+    assert_contacts_equal_sandbox(&t, mirror.store()).await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_read_whole() {
+    let t = TestApi::start().await;
+    seed(&t, 6_000);
+    let _completer = ActivityCompleter::start(t.sandbox.admin());
+    // Three chunks of 2,000 contacts with 700 ms between them: over 2 s of download, against a
+    // 1 s timeout. Bytes keep coming, so the download must not be cut off.
+    t.sandbox
+        .admin()
+        .set_download_pace(std::time::Duration::from_millis(700));
+    let mut settings = ClientSettings::new(&t.sandbox.credentials().base_url);
+    settings.timeout = std::time::Duration::from_secs(1);
+    let client = build_client_with(&t.sandbox, &t.store, &t.clock, 1_000, 1_000_000, settings);
+    let mirror = Mirror::new(t.store.clone(), client, t.clock.clone(), fast_options());
+
+    let summary = run(&mirror, Resource::Contacts, Mode::Full).await;
+    assert_eq!(
+        summary.outcome,
+        ctct_sync::mirror::RunOutcome::Succeeded,
+        "{summary:?}"
+    );
+    assert_eq!(summary.path, Some(ContactsPath::Export), "{summary:?}");
+    assert_eq!(summary.rows_upserted, 6_000);
+    assert_eq!(
+        requests_to(&t, "GET", "/v3/contact_exports"),
+        1,
+        "the file was downloaded once"
+    );
     assert_contacts_equal_sandbox(&t, mirror.store()).await;
     t.stop().await;
 }

@@ -132,6 +132,19 @@ pub fn build_client(
     per_second: u32,
     per_day: u32,
 ) -> ApiClient {
+    let settings = ClientSettings::new(&sandbox.credentials().base_url);
+    build_client_with(sandbox, store, clock, per_second, per_day, settings)
+}
+
+/// The same, with the given HTTP settings.
+pub fn build_client_with(
+    sandbox: &Sandbox,
+    store: &Store,
+    clock: &Arc<ManualClock>,
+    per_second: u32,
+    per_day: u32,
+    settings: ClientSettings,
+) -> ApiClient {
     let c = sandbox.credentials();
     let tokens = TokenManager::new(
         OAuthConfig::new(
@@ -150,6 +163,5 @@ pub fn build_client(
         store.clone(),
         clock.clone(),
     );
-    ApiClient::new(ClientSettings::new(&c.base_url), Arc::new(budget), tokens)
-        .expect("an API client")
+    ApiClient::new(settings, Arc::new(budget), tokens).expect("an API client")
 }
