@@ -69,10 +69,6 @@ struct ChildArgs {
     #[arg(long)]
     client_id: String,
     #[arg(long)]
-    client_secret: String,
-    #[arg(long)]
-    refresh_token: String,
-    #[arg(long)]
     db: std::path::PathBuf,
     #[arg(long)]
     path: String,
@@ -135,13 +131,22 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// The child's secrets come through its environment, never its command line (which any
+/// local user can read in /proc).
+const SECRET_ENV: &str = "CTCT_BENCH_CLIENT_SECRET";
+const REFRESH_ENV: &str = "CTCT_BENCH_REFRESH_TOKEN";
+
 async fn child(args: ChildArgs) -> anyhow::Result<()> {
+    let client_secret =
+        std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
+    let refresh_token =
+        std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
     let (store, _) = Store::open(&args.db).context("opening the store")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = TokenManager::new(
         OAuthConfig::new(
             &args.client_id,
-            SecretString::from(args.client_secret.clone()),
+            SecretString::from(client_secret),
             &args.token_url,
             &args.authorize_url,
         ),
@@ -162,7 +167,7 @@ async fn child(args: ChildArgs) -> anyhow::Result<()> {
     if client.tokens().accounts().await?.is_empty() {
         client
             .tokens()
-            .import_refresh_token("default", SecretString::from(args.refresh_token.clone()))
+            .import_refresh_token("default", SecretString::from(refresh_token))
             .await?;
     }
     let options = MirrorOptions {
@@ -238,8 +243,8 @@ async fn run_child(
         .args(["--token-url", &creds.token_url])
         .args(["--authorize-url", &creds.authorize_url])
         .args(["--client-id", &creds.client_id])
-        .args(["--client-secret", &creds.client_secret])
-        .args(["--refresh-token", &refresh])
+        .env(SECRET_ENV, &creds.client_secret)
+        .env(REFRESH_ENV, &refresh)
         .arg("--db")
         .arg(db)
         .args(["--path", path])
