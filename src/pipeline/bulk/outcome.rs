@@ -84,10 +84,20 @@ pub(super) fn rejection(reason: &str) -> Rejection {
     rejection
 }
 
+/// Contacts per page of the listing the ids are read from (the API's maximum).
+const PAGE: u64 = 500;
+
+/// Pages read when the API does not say how many contacts the window holds.
+const UNCOUNTED_PAGES: u64 = 400;
+
 /// Contact ids of `emails` (lower-cased): pages of `list`'s contacts updated since `since`,
 /// stopping once all are found; a few stragglers (e.g. unsubscribed contacts, which the
 /// import does not add to lists) are looked up one by one. Returns the ids and the
 /// requests spent; what cannot be had cheaply stays unknown.
+///
+/// The window also holds contacts that other writers updated meanwhile — above all other
+/// batches on the same list completing together, whose contacts may come first — so the
+/// pages to read are sized by the window's count (`include_count`), not by this batch.
 pub(super) async fn contact_ids(
     api: &AccountApi,
     list: &str,
@@ -98,12 +108,14 @@ pub(super) async fn contact_ids(
     let mut missing: HashSet<&str> = emails.iter().map(String::as_str).collect();
     let mut ids = HashMap::new();
     let mut requests = 0;
-    let max_pages = 2 * (emails.len() as u64 / 500 + 1) + 2;
+    // Set by the first page's count; one page more for contacts joining while we read.
+    let mut max_pages = UNCOUNTED_PAGES;
     let query = ContactQuery {
         lists: vec![list.to_owned()],
         updated_after: Some(since),
         updated_before: until,
-        limit: Some(500),
+        include_count: true,
+        limit: Some(PAGE as u32),
         ..ContactQuery::default()
     };
     let mut page: Option<String> = None;
@@ -113,7 +125,16 @@ pub(super) async fn contact_ids(
             None => api.list_contacts(&query).await,
             Some(href) => api.next_contacts_page(href).await,
         };
-        let Ok(answer) = answer else { break };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!(error = %error, list, "listing the imported contacts failed");
+                break;
+            }
+        };
+        if let Some(count) = answer.contacts_count {
+            max_pages = count.div_ceil(PAGE).max(1) + 1;
+        }
         for contact in &answer.contacts {
             if let Some(email) = contact.email().map(str::to_lowercase)
                 && missing.remove(email.as_str())
@@ -133,6 +154,13 @@ pub(super) async fn contact_ids(
                 ids.insert(email.to_owned(), contact.contact_id);
             }
         }
+    } else {
+        tracing::warn!(
+            list,
+            missing = missing.len(),
+            requests,
+            "contact ids of a bulk import not found in the list's pages"
+        );
     }
     (ids, requests)
 }
