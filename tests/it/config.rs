@@ -254,3 +254,21 @@ fn the_config_subcommand_fails_clearly_on_a_bad_value() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_readme_s_cargo_run_starts_ctct_sync_although_the_package_has_two_binaries() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains("cargo run --release -- run --sandbox"));
+    assert!(
+        root.join("src/bin/ctct-bench.rs").exists(),
+        "a second binary"
+    );
+    assert!(
+        manifest
+            .lines()
+            .any(|line| line.replace(' ', "") == "default-run=\"ctct-sync\""),
+        "without default-run, `cargo run` cannot choose between ctct-sync and ctct-bench"
+    );
+}
