@@ -35,6 +35,9 @@ use lanes::{Job, Lanes};
 use process::{ProcessSettings, Processor};
 use session::Session;
 
+/// How long connecting, declaring the topology and starting to consume may take.
+const SESSION_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The pipeline's settings, from `amqp.*`.
 #[derive(Clone)]
 pub struct PipelineSettings {
@@ -146,16 +149,28 @@ impl Pipeline {
         let mut backoff = Duration::from_millis(500);
         let mut open: Option<Arc<Session>> = None;
         while !shutdown.is_cancelled() {
-            let opened = Session::open(
+            // A broker that takes the connection but never answers must not hang the loop:
+            // lapin's handshake has no time limit of its own.
+            let opening = Session::open(
                 self.settings.url.expose(),
                 &self.settings.topology,
                 self.settings.prefetch,
-            )
-            .await;
+            );
+            let opened = tokio::select! {
+                opened = tokio::time::timeout(SESSION_OPEN_TIMEOUT, opening) => opened,
+                _ = shutdown.cancelled() => break,
+            };
             let (session, consumer) = match opened {
-                Ok(opened) => opened,
-                Err(error) => {
-                    if error.to_string().contains("PRECONDITION_FAILED") {
+                Ok(Ok(opened)) => opened,
+                failed => {
+                    let error = match failed {
+                        Ok(Err(error)) => error.to_string(),
+                        _ => format!(
+                            "no answer within {} s while connecting",
+                            SESSION_OPEN_TIMEOUT.as_secs()
+                        ),
+                    };
+                    if error.contains("PRECONDITION_FAILED") {
                         tracing::error!(
                             error = %error,
                             "the broker holds a queue or exchange of ours with other arguments; \

@@ -5,6 +5,8 @@
 //! then drops it whole and builds a new one. Deliveries still unacked on a dropped session
 //! are requeued by the broker and come back — the ledger turns them into replays.
 
+use std::time::Duration;
+
 use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
@@ -74,8 +76,25 @@ impl Session {
     }
 
     /// Closes both connections; unacked deliveries go back to the queue.
+    ///
+    /// Each close waits at most [`CLOSE_TIMEOUT`] for the broker's answer: when the socket
+    /// dies while the close is being sent, lapin never settles it, and the supervisor must
+    /// not wait for a broker that is gone (regression: tests/it/ops.rs
+    /// `readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no_command`).
     pub async fn close(&self) {
-        let _ = self.consume.close(200, "ctct-sync closing".into()).await;
-        let _ = self.publish.close(200, "ctct-sync closing".into()).await;
+        tokio::join!(close(&self.consume), close(&self.publish));
     }
 }
+
+async fn close(connection: &Connection) {
+    let closing = connection.close(200, "ctct-sync closing".into());
+    if tokio::time::timeout(CLOSE_TIMEOUT, closing).await.is_err() {
+        tracing::debug!(
+            timeout_ms = CLOSE_TIMEOUT.as_millis() as u64,
+            "the broker did not answer a connection close; dropping it"
+        );
+    }
+}
+
+/// How long closing a connection may wait for the broker's `close-ok`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
+use crate::support::proxy::BrokerProxy;
 
 async fn wait_for(d: &TestDaemon, path: &str, status: u16) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -137,5 +138,65 @@ async fn readiness_fails_while_the_broker_is_out_of_reach() {
     let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
     assert_eq!(body["checks"]["broker"], "not connected");
     assert_eq!(d.ops("/healthz").await.0, 200, "alive, just not ready");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no_command() {
+    use ctct_sync::command::outcome::Outcome;
+
+    // The daemon reaches the broker through a proxy the test can cut; the test's own
+    // connection goes straight to the broker, so it can publish during the cut.
+    let proxy = BrokerProxy::start().await;
+    let url = proxy.url();
+    let mut d =
+        TestDaemon::start_with(TestApi::start().await, &[("CTCT_SYNC__AMQP__URL", &url)]).await;
+    let ready: Value = serde_json::from_str(&wait_for(&d, "/readyz", 200).await).unwrap();
+    assert_eq!(ready["checks"]["broker"], "connected");
+    d.publish("g-before", "list.list", json!({})).await;
+    assert_eq!(d.result("g-before").await.outcome, Outcome::Succeeded);
+
+    // The broker goes away while the daemon runs: not ready, and the body says it is the broker.
+    proxy.cut();
+    let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["checks"]["broker"], "not connected");
+    assert_eq!(
+        body["checks"]["store"], "writable",
+        "only the broker is missing"
+    );
+    assert_eq!(body["checks"]["accounts"], "1 authorised");
+    assert_eq!(d.ops("/healthz").await.0, 200, "alive, just not ready");
+    d.publish("g-during", "list.list", json!({})).await;
+
+    // The broker is back: ready again, and the commands waiting for it are done.
+    proxy.restore();
+    let ready: Value = serde_json::from_str(&wait_for(&d, "/readyz", 200).await).unwrap();
+    assert_eq!(ready["checks"]["broker"], "connected");
+    d.publish("g-after", "list.list", json!({})).await;
+    let ids = ["g-before".to_owned(), "g-during".into(), "g-after".into()];
+    d.results(&ids, Duration::from_secs(30)).await;
+    // Anything extra (a duplicate, a replay) would arrive right behind the results.
+    d.drain(Duration::from_millis(500)).await;
+    for id in &ids {
+        let got: Vec<_> = d.received.iter().filter(|r| &r.command_id == id).collect();
+        let fresh = got.iter().filter(|r| !r.replayed).count();
+        assert_eq!(fresh, 1, "{id}: exactly one result, got {got:?}");
+        assert!(
+            got.iter().all(|r| r.outcome == Outcome::Succeeded),
+            "{id}: {got:?}"
+        );
+        // The cut can land between g-before's result and its ack: the broker then
+        // redelivers it and the ledger sends the stored result again, marked
+        // (docs/messages.md, "replayed"). Commands handled after the cut get exactly one.
+        if id != "g-before" {
+            assert_eq!(got.len(), 1, "{id}: no copies, got {got:?}");
+        }
+    }
+    let (_, metrics) = d.ops("/metrics").await;
+    assert!(
+        metrics.contains("ctct_amqp_reconnects_total 1"),
+        "one session lost and rebuilt:\n{metrics}"
+    );
     d.stop().await;
 }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
