@@ -382,7 +382,25 @@ impl Processor {
             match self.bulk.live(batch) {
                 Some(true) => return Some(member(bulk::Row::Rejoin(batch.to_owned()))),
                 Some(false) => return Some(self.behind()),
-                None => {}
+                None => {
+                    // The batch may have finished between the ledger read and this look; it
+                    // stores its results before it leaves, so a result now found is replayed
+                    // rather than imported again.
+                    let (account, id) = (envelope.account.clone(), envelope.id.clone());
+                    let stored = self
+                        .store
+                        .call(move |conn| ledger::result_of(conn, &account, &id))
+                        .await;
+                    if let Ok(Some(stored)) = stored
+                        && let Ok(mut replay) = serde_json::from_str::<CommandResult>(&stored)
+                    {
+                        replay.replayed = true;
+                        if let Some((key, id)) = release {
+                            self.held.release(key, id);
+                        }
+                        return Some(Disposition::Replay(replay));
+                    }
+                }
             }
         }
         match self.handler.import_row(&envelope.account, changes).await {

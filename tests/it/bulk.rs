@@ -366,3 +366,251 @@ async fn with_coalescing_off_upserts_apply_one_by_one() {
     );
     d.stop().await;
 }
+
+/// A `ctct-sync run` child with extra settings, its log in the test's directory (read back
+/// when a wait fails; a pipe nobody reads could fill and stall the child).
+fn spawn_logged(
+    d: &TestDaemon,
+    name: &str,
+    extra: &[(&str, &str)],
+) -> (tokio::process::Child, std::path::PathBuf) {
+    let log = d.api.dir.path().join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).expect("the child's log file");
+    let child = d
+        .command(&["run"])
+        .envs(extra.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(file)
+        .spawn()
+        .expect("the daemon starts");
+    (child, log)
+}
+
+/// Waits (at most `within`) until `probe` answers `Some`; panics with `what` and the child's log.
+async fn wait_for<T, F, Fut>(what: &str, log: &std::path::Path, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} not within {within:?}; the daemon said:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The batches in the store: (id, status, activity id).
+async fn stored_batches(d: &TestDaemon) -> Vec<(String, String, Option<String>)> {
+    d.api
+        .store
+        .call(|conn| {
+            let mut select = conn
+                .prepare("SELECT id, status, activity_id FROM bulk_batches ORDER BY created_at")?;
+            let rows = select
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .expect("the store answers")
+}
+
+/// Asks a child to stop as an operator would (SIGTERM) and waits for it to exit.
+async fn terminate(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("the child runs").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM reached the daemon");
+    let exited = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the daemon stops within 30 s after SIGTERM")
+        .expect("the daemon's exit status");
+    assert!(exited.success(), "a clean stop: {exited:?}");
+}
+
+/// A daemon SIGKILLed while its batch's import activity runs: the next process resumes
+/// polling that same activity (stored in `bulk_batches`), the redelivered commands rejoin it,
+/// and every command gets one result; the contacts are imported once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
+    let api = TestApi::start().await;
+    let list_id = list(&api, "Crash").await;
+    let admin = api.sandbox.admin();
+    let account = admin.primary_account();
+    let before = admin.contact_count(&account, true).unwrap();
+    let mut d = TestDaemon::start_with(api, &[]).await;
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    // Frozen: the import stays queued until the test completes it.
+    admin.freeze_clock();
+    // One batch of exactly `n`: sealed when full, long before its window closes.
+    let n = 100;
+    let settings = [
+        ("CTCT_SYNC__BULK__WINDOW_MS", "60000"),
+        ("CTCT_SYNC__BULK__MAX_BATCH", "100"),
+        ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
+        ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+    ];
+    let (mut first, log) = spawn_logged(&d, "first", &settings);
+    let ids: Vec<String> = (0..n).map(|i| format!("crash-{i}")).collect();
+    let commands: Vec<_> = (0..n)
+        .map(|i| {
+            (
+                ids[i].clone(),
+                "contact.upsert".to_owned(),
+                json!({"email": format!("Crash{i}@Example.com"), "first_name": format!("C{i}"),
+                       "list_ids": [list_id]}),
+            )
+        })
+        .collect();
+    publish_all(&d, &commands).await;
+
+    // The activity is created and its id stored, not complete: kill there.
+    let (batch, activity_id) = wait_for(
+        "the batch's activity id",
+        &log,
+        Duration::from_secs(30),
+        || async {
+            stored_batches(&d)
+                .await
+                .into_iter()
+                .find_map(|(id, _, activity)| Some((id, activity?)))
+        },
+    )
+    .await;
+    first.start_kill().unwrap();
+    let _ = first.wait().await;
+    let is_import = |r: &ctct_sync::sandbox::LoggedRequest| {
+        r.method == "POST" && r.path.starts_with("/v3/activities/contacts_json_import")
+    };
+    let log_seq = admin.request_log().last().map_or(0, |r| r.seq);
+    assert_eq!(
+        admin.request_log().iter().filter(|r| is_import(r)).count(),
+        1
+    );
+    d.drain(Duration::from_millis(200)).await;
+    assert!(
+        d.received.is_empty(),
+        "killed before any result: {:?}",
+        d.received
+    );
+    assert_eq!(
+        stored_batches(&d).await,
+        vec![(
+            batch.clone(),
+            "polling".to_owned(),
+            Some(activity_id.clone())
+        )]
+    );
+
+    // Restart: the new process polls the stored activity, the redeliveries rejoin it.
+    let (mut second, log) = spawn_logged(&d, "second", &settings);
+    let poll = format!("/v3/activities/{activity_id}");
+    wait_for(
+        "a poll of the stored activity",
+        &log,
+        Duration::from_secs(30),
+        || async {
+            admin
+                .request_log()
+                .iter()
+                .any(|r| r.seq > log_seq && r.method == "GET" && r.path.starts_with(&poll))
+                .then_some(())
+        },
+    )
+    .await;
+    let store = d.api.store.clone();
+    wait_for(
+        "every redelivery begun again",
+        &log,
+        Duration::from_secs(30),
+        || {
+            let store = store.clone();
+            async move {
+                let again: i64 = store
+                    .call(|conn| {
+                        let sql = "SELECT COUNT(*) FROM command_ledger
+                               WHERE command_id LIKE 'crash-%' AND attempts >= 2";
+                        Ok(conn.query_row(sql, [], |r| r.get(0))?)
+                    })
+                    .await
+                    .expect("the store answers");
+                (again == n as i64).then_some(())
+            }
+        },
+    )
+    .await;
+    admin.complete_activities_now();
+    let results = d.results(&ids, Duration::from_secs(30)).await;
+    terminate(&mut second).await;
+    d.drain(Duration::from_millis(500)).await;
+
+    // One final result each, succeeded through the one activity, with its contact's id.
+    let mut contact_ids = std::collections::HashSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let got: Vec<_> = d.received.iter().filter(|r| &r.command_id == id).collect();
+        assert_eq!(got.len(), 1, "{id}: {got:?}");
+        let r = got[0];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().unwrap();
+        assert_eq!(data["batch"]["activity_id"], activity_id.as_str(), "{data}");
+        assert_eq!(data["batch"]["size"], n, "{data}");
+        let contact_id = data["contact_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no contact id: {data}"));
+        assert!(
+            contact_ids.insert(contact_id.to_owned()),
+            "{id}: {contact_id} twice"
+        );
+        let contact = admin
+            .contact(&account, contact_id.parse().unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            contact["email_address"]["address"]
+                .as_str()
+                .map(str::to_lowercase),
+            Some(format!("crash{i}@example.com")),
+            "{contact}"
+        );
+        assert_eq!(contact["first_name"], format!("C{i}"), "{contact}");
+        assert!(contact.to_string().contains(&list_id), "{contact}");
+    }
+    assert_eq!(results.len(), n);
+    // Imported once: one import request, one import, each contact once.
+    assert_eq!(
+        admin.request_log().iter().filter(|r| is_import(r)).count(),
+        1
+    );
+    assert_eq!(
+        admin
+            .effects()
+            .iter()
+            .filter(|e| e.kind == "import.created")
+            .count(),
+        1
+    );
+    assert_eq!(admin.contact_count(&account, true).unwrap(), before + n);
+    assert_eq!(
+        stored_batches(&d).await,
+        vec![(batch, "done".to_owned(), Some(activity_id))]
+    );
+    // Nothing left behind: every command acked, none dead-lettered.
+    assert_eq!(d.depth(d.queue()).await, 0);
+    let dead = d.pipeline_settings.topology.dead_letter_queue.clone();
+    assert_eq!(d.depth(&dead).await, 0);
+    d.stop().await;
+}
