@@ -262,7 +262,7 @@ fn the_readme_s_cargo_run_starts_ctct_sync_although_the_package_has_two_binaries
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(readme.contains("cargo run --release -- run --sandbox"));
     assert!(
-        root.join("src/bin/ctct-bench.rs").exists(),
+        root.join("src/bin/ctct-bench/main.rs").exists(),
         "a second binary"
     );
     assert!(

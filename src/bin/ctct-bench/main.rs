@@ -1,6 +1,9 @@
 //! `ctct-bench`: benchmark programs (not timed tests). Figures and the exact commands are in
 //! docs/performance.md.
 //!
+//! `ctct-bench pipeline --upserts 20000 --limits off --coalescing on` runs `contact.upsert`
+//! commands through a real `ctct-sync run` process (see `pipeline.rs`).
+//!
 //! `ctct-bench mirror --contacts 100000,1000000 --paths export,paging` starts an in-process
 //! sandbox with limits off and the given number of seeded contacts, then mirrors the
 //! contacts into a fresh SQLite store **in a child process** (this binary again, `mirror-child`),
@@ -8,6 +11,8 @@
 //! sandbox's. Reported per size and path: wall time, contacts per second, API requests (as the
 //! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
 //! are then updated through the API and an incremental run is measured the same way.
+
+mod pipeline;
 
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
@@ -52,6 +57,24 @@ enum Command {
         /// Where the stores are written (a temporary directory by default).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+    },
+    /// Queued contact.upsert commands through a `ctct-sync run` process, against RabbitMQ alone.
+    Pipeline {
+        /// Command counts to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "20000")]
+        upserts: Vec<usize>,
+        /// The sandbox's and the daemon's limits: off, or real (4/s, 10,000/day).
+        #[arg(long, default_value = "off")]
+        limits: String,
+        /// Bulk coalescing: on, off, or both (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "on")]
+        coalescing: Vec<String>,
+        /// Give up waiting for results after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        deadline_s: u64,
+        /// The broker.
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp_url: String,
     },
     /// One mirror run (used by `mirror`; prints one JSON line).
     #[command(hide = true)]
@@ -107,6 +130,37 @@ fn main() -> ExitCode {
                 dir,
             } => bench_mirror(&contacts, &paths, changed, dir).await,
             Command::MirrorChild(args) => child(args).await,
+            Command::Pipeline {
+                upserts,
+                limits,
+                coalescing,
+                deadline_s,
+                amqp_url,
+            } => {
+                let real_limits = match limits.as_str() {
+                    "real" => true,
+                    "off" => false,
+                    other => bail!("--limits takes off or real, not {other}"),
+                };
+                println!("{}", pipeline::HEADER);
+                for &count in &upserts {
+                    for mode in &coalescing {
+                        let coalescing = match mode.as_str() {
+                            "on" => true,
+                            "off" => false,
+                            other => bail!("--coalescing takes on or off, not {other}"),
+                        };
+                        let scenario = pipeline::Scenario {
+                            upserts: count,
+                            real_limits,
+                            coalescing,
+                            deadline: Duration::from_secs(deadline_s),
+                        };
+                        pipeline::run(&scenario, &amqp_url).await?;
+                    }
+                }
+                Ok(())
+            }
         }
     });
     match result {
@@ -341,13 +395,14 @@ async fn bench_mirror(
     Ok(())
 }
 
-/// Updates `count` contacts through the API (first names), from a client in this process.
-async fn update_contacts(sandbox: &sandbox::Sandbox, count: usize) -> anyhow::Result<()> {
+/// An API client of `sandbox`'s primary account over a store at `db`, authorised with a
+/// fresh refresh token, with no limit of its own.
+pub(crate) async fn sandbox_client(
+    sandbox: &sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<ApiClient> {
     let creds = sandbox.credentials();
-    let path = std::env::temp_dir()
-        .join(format!("ctct-bench-{}", std::process::id()))
-        .join("updater.db");
-    let (store, _) = Store::open(&path)?;
+    let (store, _) = Store::open(db)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = TokenManager::new(
         OAuthConfig::new(
@@ -362,7 +417,7 @@ async fn update_contacts(sandbox: &sandbox::Sandbox, count: usize) -> anyhow::Re
     let budget = RateBudget::new(
         &creds.client_id,
         BudgetSettings::new(1_000_000, 100_000_000, 1.0),
-        store.clone(),
+        store,
         clock,
     );
     let client = ApiClient::new(
@@ -378,6 +433,15 @@ async fn update_contacts(sandbox: &sandbox::Sandbox, count: usize) -> anyhow::Re
             SecretString::from(admin.issue_refresh_token(&admin.primary_account())?),
         )
         .await?;
+    Ok(client)
+}
+
+/// Updates `count` contacts through the API (first names), from a client in this process.
+async fn update_contacts(sandbox: &sandbox::Sandbox, count: usize) -> anyhow::Result<()> {
+    let path = std::env::temp_dir()
+        .join(format!("ctct-bench-{}", std::process::id()))
+        .join("updater.db");
+    let client = sandbox_client(sandbox, &path).await?;
     let api = client.account("default");
     let mut page = api
         .list_contacts(&ContactQuery {
