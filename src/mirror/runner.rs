@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tracing::Instrument as _;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -184,6 +185,26 @@ impl Mirror {
     /// (and in `mirror_runs`).
     #[tracing::instrument(skip_all, fields(account, resource = %resource, mode = mode.as_str()))]
     pub async fn run_once(
+        &self,
+        account: &str,
+        resource: Resource,
+        mode: Mode,
+        trigger: Trigger,
+    ) -> RunSummary {
+        // One span per run: every line the run (and its API calls) writes names it.
+        let span = tracing::info_span!(
+            "mirror_run",
+            account,
+            resource = resource.as_str(),
+            mode = mode.as_str(),
+            trigger = trigger.as_str(),
+        );
+        self.run_once_inner(account, resource, mode, trigger)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_once_inner(
         &self,
         account: &str,
         resource: Resource,

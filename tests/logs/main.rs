@@ -6,6 +6,7 @@
 
 mod capture;
 mod commands;
+mod mirror;
 mod secrets;
 #[allow(dead_code)]
 #[path = "../it/support/mod.rs"]
