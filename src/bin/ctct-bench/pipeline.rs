@@ -26,7 +26,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-use crate::sandbox_client;
+use crate::{authorise_store, sandbox_client};
 
 /// One scenario: how many upserts, against which limits, with coalescing on or off.
 #[derive(Debug, Clone)]
@@ -45,12 +45,13 @@ struct Figures {
     wall_s: f64,
     latencies_ms: Vec<f64>,
     requests: u64,
+    refused: u64,
     daemon_cpu_s: f64,
     daemon_rss_mib: f64,
     floor_s: f64,
 }
 
-pub const HEADER: &str = "| upserts | limits | coalescing | results (ok) | wall (s) | cmd/s | p50 / p99 / max (ms) | API requests | req/1,000 | daemon CPU (s) | daemon RSS (MiB) | RabbitMQ alone (s) | ratio |\n|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|";
+pub const HEADER: &str = "| upserts | limits | coalescing | results (ok) | wall (s) | cmd/s | p50 / p99 / max (ms) | API requests (429s) | req/1,000 | daemon CPU (s) | daemon RSS (MiB) | RabbitMQ alone (s) | ratio |\n|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|";
 
 pub async fn run(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<()> {
     let figures = measure(scenario, amqp_url).await?;
@@ -70,7 +71,7 @@ fn print_row(s: &Scenario, f: &Figures) {
     let mut sorted = f.latencies_ms.clone();
     sorted.sort_by(f64::total_cmp);
     println!(
-        "| {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
+        "| {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} ({} × 429) | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
         s.upserts,
         if s.real_limits { "real" } else { "off" },
         if s.coalescing { "on" } else { "off" },
@@ -82,6 +83,7 @@ fn print_row(s: &Scenario, f: &Figures) {
         percentile(&sorted, 99.0),
         sorted.last().copied().unwrap_or(f64::NAN),
         f.requests,
+        f.refused,
         f.requests as f64 * 1000.0 / s.upserts.max(1) as f64,
         f.daemon_cpu_s,
         f.daemon_rss_mib,
@@ -108,10 +110,12 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     })
     .await?;
     let db = dir.join("daemon.db");
+    authorise_store(&sandbox, &db).await?;
+    // The token endpoint takes one request a second per client.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let list = {
-        // Authorise the daemon's store and make the list the upserts join; dropped before the
-        // daemon starts.
-        let client = sandbox_client(&sandbox, &db).await?;
+        // The list the upserts join, made by a client with a store of its own.
+        let client = sandbox_client(&sandbox, &dir.join("bench.db")).await?;
         client
             .account("default")
             .create_list(&ListInput {
@@ -160,6 +164,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     let mut counter = RequestCounter::default();
     counter.update(&sandbox);
     counter.v3 = 0;
+    counter.refused = 0;
     let started = Instant::now();
     let mut sent_at: HashMap<String, Instant> = HashMap::with_capacity(bodies.len());
     let collector = tokio::spawn(collect(results, scenario.upserts, scenario.deadline));
@@ -199,6 +204,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         wall_s,
         latencies_ms,
         requests: counter.v3,
+        refused: counter.refused,
         daemon_cpu_s,
         daemon_rss_mib,
         floor_s,
@@ -210,6 +216,8 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
 struct RequestCounter {
     last_seq: u64,
     v3: u64,
+    /// Of those, answered 429 (throttled or quota): requests the daemon should not have sent.
+    refused: u64,
 }
 
 impl RequestCounter {
@@ -218,6 +226,9 @@ impl RequestCounter {
             self.last_seq = request.seq;
             if request.path.starts_with("/v3/") {
                 self.v3 += 1;
+                if request.status == 429 {
+                    self.refused += 1;
+                }
             }
         }
     }
@@ -234,7 +245,7 @@ fn daemon_env(
     let (per_second, per_day) = if scenario.real_limits {
         ("4", "10000")
     } else {
-        ("1000000", "100000000")
+        ("1000", "10000000")
     };
     [
         ("CTCT_SYNC__API__BASE_URL", c.base_url.clone()),
