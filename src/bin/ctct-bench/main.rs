@@ -72,6 +72,9 @@ enum Command {
         /// Give up waiting for results after this many seconds.
         #[arg(long, default_value_t = 3600)]
         deadline_s: u64,
+        /// Then publish the same commands again and time their replays from the ledger.
+        #[arg(long)]
+        replay: bool,
         /// The broker.
         #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
         amqp_url: String,
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
                 limits,
                 coalescing,
                 deadline_s,
+                replay,
                 amqp_url,
             } => {
                 let real_limits = match limits.as_str() {
@@ -155,6 +159,7 @@ fn main() -> ExitCode {
                             real_limits,
                             coalescing,
                             deadline: Duration::from_secs(deadline_s),
+                            replay,
                         };
                         pipeline::run(&scenario, &amqp_url).await?;
                     }
@@ -395,15 +400,13 @@ async fn bench_mirror(
     Ok(())
 }
 
-/// An API client of `sandbox`'s primary account over a store at `db`, authorised with a
-/// fresh refresh token, with no limit of its own.
-pub(crate) async fn sandbox_client(
+/// Token manager over a store at `db` for `sandbox`'s client.
+fn sandbox_tokens(
     sandbox: &sandbox::Sandbox,
     db: &std::path::Path,
-) -> anyhow::Result<ApiClient> {
+) -> anyhow::Result<(Store, TokenManager)> {
     let creds = sandbox.credentials();
     let (store, _) = Store::open(db)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = TokenManager::new(
         OAuthConfig::new(
             &creds.client_id,
@@ -412,28 +415,49 @@ pub(crate) async fn sandbox_client(
             &creds.authorize_url,
         ),
         store.clone(),
-        clock.clone(),
+        Arc::new(SystemClock),
     )?;
+    Ok((store, tokens))
+}
+
+/// Authorises the store at `db` for `sandbox`'s primary account (a fresh refresh token,
+/// exchanged and rotated at once), spending no API request.
+pub(crate) async fn authorise_store(
+    sandbox: &sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (_, tokens) = sandbox_tokens(sandbox, db)?;
+    let admin = sandbox.admin();
+    tokens
+        .import_refresh_token(
+            "default",
+            SecretString::from(admin.issue_refresh_token(&admin.primary_account())?),
+        )
+        .await?;
+    Ok(())
+}
+
+/// An API client of `sandbox`'s primary account over its own store at `db` (never a
+/// daemon's: its budget has no limit and would book its reservations there), authorised.
+pub(crate) async fn sandbox_client(
+    sandbox: &sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<ApiClient> {
+    authorise_store(sandbox, db).await?;
+    let creds = sandbox.credentials();
+    let (store, tokens) = sandbox_tokens(sandbox, db)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let budget = RateBudget::new(
         &creds.client_id,
         BudgetSettings::new(1_000_000, 100_000_000, 1.0),
         store,
         clock,
     );
-    let client = ApiClient::new(
+    Ok(ApiClient::new(
         ClientSettings::new(&creds.base_url),
         Arc::new(budget),
         tokens,
-    )?;
-    let admin = sandbox.admin();
-    client
-        .tokens()
-        .import_refresh_token(
-            "default",
-            SecretString::from(admin.issue_refresh_token(&admin.primary_account())?),
-        )
-        .await?;
-    Ok(client)
+    )?)
 }
 
 /// Updates `count` contacts through the API (first names), from a client in this process.

@@ -36,6 +36,17 @@ pub struct Scenario {
     pub coalescing: bool,
     /// Give up waiting for results after this long.
     pub deadline: Duration,
+    /// Then publish the same commands again (same ids) and time their replays.
+    pub replay: bool,
+}
+
+/// The second pass of a replay scenario.
+struct Replayed {
+    results: usize,
+    replayed: usize,
+    seconds: f64,
+    requests: u64,
+    daemon_cpu_s: f64,
 }
 
 /// What one scenario measured.
@@ -49,6 +60,7 @@ struct Figures {
     daemon_cpu_s: f64,
     daemon_rss_mib: f64,
     floor_s: f64,
+    replay: Option<Replayed>,
 }
 
 pub const HEADER: &str = "| upserts | limits | coalescing | results (ok) | wall (s) | cmd/s | p50 / p99 / max (ms) | API requests (429s) | req/1,000 | daemon CPU (s) | daemon RSS (MiB) | RabbitMQ alone (s) | ratio |\n|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|";
@@ -90,6 +102,18 @@ fn print_row(s: &Scenario, f: &Figures) {
         f.floor_s,
         f.wall_s / f.floor_s.max(0.001),
     );
+    if let Some(r) = &f.replay {
+        println!(
+            "|  | replay of the same {} commands | | {} ({} replayed) | {:.1} | {:.0} | | {} | | {:.1} | | | |",
+            s.upserts,
+            r.results,
+            r.replayed,
+            r.seconds,
+            r.results as f64 / r.seconds.max(0.001),
+            r.requests,
+            r.daemon_cpu_s,
+        );
+    }
 }
 
 async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures> {
@@ -179,6 +203,31 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     counter.update(&sandbox);
     let wall_s = started.elapsed().as_secs_f64();
     let (daemon_cpu_s, daemon_rss_mib) = daemon_usage(daemon.id());
+    let replay = if scenario.replay {
+        let results = results_consumer(&channel, &topology).await?;
+        let requests_before = counter.v3;
+        let started = Instant::now();
+        let collector = tokio::spawn(collect(results, scenario.upserts, scenario.deadline));
+        publish_all(
+            &channel,
+            &topology.commands_queue,
+            &bodies,
+            &mut HashMap::new(),
+        )
+        .await?;
+        let again = collector.await.context("the replay collector stopped")?;
+        let seconds = started.elapsed().as_secs_f64();
+        counter.update(&sandbox);
+        Some(Replayed {
+            results: again.len(),
+            replayed: again.iter().filter(|(r, _)| r.replayed).count(),
+            seconds,
+            requests: counter.v3 - requests_before,
+            daemon_cpu_s: daemon_usage(daemon.id()).0 - daemon_cpu_s,
+        })
+    } else {
+        None
+    };
     stop_daemon(&mut daemon).await;
 
     let succeeded = received
@@ -208,6 +257,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         daemon_cpu_s,
         daemon_rss_mib,
         floor_s,
+        replay,
     })
 }
 
