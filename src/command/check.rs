@@ -5,26 +5,60 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+use serde_path_to_error::Segment;
 
-use super::envelope::{FieldError, Rejection};
+use super::envelope::{FieldError, Rejection, truncate};
 
 /// Deserialises `data` into `T`, naming the offending field on failure.
 pub fn data<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, Rejection> {
     serde_path_to_error::deserialize(Value::Object(data)).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "data".to_owned()
-        } else {
-            format!("data.{path}")
-        };
-        let reason = e.inner().to_string();
+        // serde echoes the sender's keys and values: keep them short (a 200,000-character key
+        // must not come back whole, nor overflow a dead letter's header frame).
+        let mut field = "data".to_owned();
+        for segment in e.path().iter() {
+            match segment {
+                Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+                Segment::Map { key } => field.push_str(&format!(".{}", truncate(key, 60))),
+                Segment::Enum { variant } => field.push_str(&format!(".{}", truncate(variant, 60))),
+                Segment::Unknown => field.push_str(".?"),
+            }
+        }
         // serde's messages end with " at line 1 column N" for text input only; none here.
+        let reason = shorten_quotes(&e.inner().to_string(), 60);
         Rejection::with_fields(
             "invalid_data",
             "the command's data is invalid",
-            vec![FieldError::new(field, reason)],
+            vec![FieldError::new(field, truncate(&reason, MAX_REASON))],
         )
     })
+}
+
+/// Longest reason taken over from serde, in characters.
+const MAX_REASON: usize = 400;
+
+/// Shortens each `…` or "…" quoted run of a serde message (the sender's key or value) to
+/// `max` characters, keeping the rest (`expected one of …`) readable.
+fn shorten_quotes(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * MAX_REASON));
+    let mut rest = text;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=open]);
+        let inner = &rest[open + 1..];
+        match inner.find(quote) {
+            Some(close) => {
+                out.push_str(&truncate(&inner[..close], max));
+                out.push(quote);
+                rest = &inner[close + 1..];
+            }
+            None => {
+                out.push_str(&truncate(inner, max));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `null` → `Some(None)` (clear), absent → `None` (keep), value → `Some(Some(v))` (set).
@@ -252,6 +286,40 @@ mod tests {
         assert!(rejection.fields[0].reason.contains("at most 50"));
         assert_eq!(rejection.fields[1].field, "data.last_name");
         assert!(rejection.fields[1].reason.contains("control characters"));
+    }
+
+    #[test]
+    fn keys_and_values_echoed_from_serde_are_shortened() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Month {
+            month: Option<u8>,
+        }
+        let long = "z".repeat(200_000);
+        let unknown: Map<String, Value> = [(long.clone(), Value::from(1))].into_iter().collect();
+        let field = &data::<Month>(unknown).unwrap_err().fields[0];
+        assert_eq!(field.field, format!("data.{}…", "z".repeat(60)));
+        assert!(
+            field.reason.starts_with("unknown field `zzz"),
+            "{}",
+            field.reason
+        );
+        assert!(
+            field.reason.ends_with("expected `month`"),
+            "{}",
+            field.reason
+        );
+        let wrong: Map<String, Value> = [("month".to_owned(), Value::from(long))]
+            .into_iter()
+            .collect();
+        let field = &data::<Month>(wrong).unwrap_err().fields[0];
+        assert_eq!(field.field, "data.month");
+        assert!(
+            field.reason.len() < 200 && field.reason.ends_with("expected u8"),
+            "{}",
+            field.reason
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::json::JsonError;
+
 /// Largest accepted message body. Constant Contact's largest request body (a 40,000-row
 /// import) never comes from one command; 256 KiB is far above any single command.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -18,6 +20,9 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Longest accepted command id and account name.
 pub const MAX_ID_LEN: usize = 128;
 pub const MAX_ACCOUNT_LEN: usize = 64;
+
+/// Unknown envelope keys named in a rejection; more are counted in its message.
+pub const MAX_UNKNOWN_NAMED: usize = 10;
 
 /// One problem with one field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -188,11 +193,24 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         }
     };
     // serde_json refuses nesting deeper than 128 levels, so hostile depth is an error here.
-    let value: Value = match serde_json::from_str(text) {
+    let value: Value = match super::json::parse(text) {
         Ok(value) => value,
-        Err(e) => {
+        Err(JsonError::Syntax(e)) => {
             return reject(
                 Rejection::new("invalid_json", format!("message body is not JSON: {e}")),
+                &partial,
+            );
+        }
+        Err(JsonError::DuplicateKey { path }) => {
+            return reject(
+                Rejection::with_fields(
+                    "invalid_json",
+                    "message body repeats a key in one object; readers disagree on which counts",
+                    vec![FieldError::new(
+                        path,
+                        "appears more than once in its object",
+                    )],
+                ),
                 &partial,
             );
         }
@@ -243,15 +261,25 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
             Map::new()
         }
     };
-    for unknown in object.keys() {
+    // Name a few unknown keys, not thousands: the reason travels in a dead letter's header,
+    // which must fit one AMQP frame.
+    for unknown in object.keys().take(MAX_UNKNOWN_NAMED) {
         problems.push(FieldError::new(
             truncate(unknown, 64),
             "is not an envelope field (expected id, type, account, data)",
         ));
     }
     if !problems.is_empty() {
+        let message = if object.len() > MAX_UNKNOWN_NAMED {
+            format!(
+                "the envelope is invalid ({} unknown keys; the first {MAX_UNKNOWN_NAMED} are named)",
+                object.len()
+            )
+        } else {
+            "the envelope is invalid".to_owned()
+        };
         return reject(
-            Rejection::with_fields("invalid_envelope", "the envelope is invalid", problems),
+            Rejection::with_fields("invalid_envelope", message, problems),
             &partial,
         );
     }
@@ -387,6 +415,35 @@ mod tests {
             ..MessageMeta::default()
         };
         assert!(decode(br#"{"type":"list.list"}"#, &meta).is_ok());
+    }
+
+    #[test]
+    fn thousands_of_unknown_keys_name_a_few_and_count_the_rest() {
+        let keys: String = (0..20_000).map(|i| format!(",\"k{i}\":0")).collect();
+        let body = format!(r#"{{"id":"many","type":"list.list"{keys}}}"#);
+        let rejection = decode(body.as_bytes(), &json()).unwrap_err().rejection;
+        assert_eq!(rejection.code, "invalid_envelope");
+        assert_eq!(rejection.fields.len(), MAX_UNKNOWN_NAMED);
+        assert!(
+            rejection.message.contains("20000 unknown keys"),
+            "{rejection}"
+        );
+        assert!(rejection.to_string().len() < 2_000);
+    }
+
+    #[test]
+    fn a_repeated_key_is_invalid_json_naming_the_key() {
+        let rejection = decode(br#"{"id":"a","id":"b","type":"list.list"}"#, &json())
+            .unwrap_err()
+            .rejection;
+        assert_eq!(rejection.code, "invalid_json");
+        assert_eq!(
+            rejection.fields,
+            vec![FieldError::new(
+                "id",
+                "appears more than once in its object"
+            )]
+        );
     }
 
     #[test]

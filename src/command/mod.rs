@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! envelope   {"id", "type", "account", "data"} and the message's AMQP properties
+//! json       strict parsing of the body: repeated keys refused
 //! check      field checks that collect every problem with its path
 //! contact    contact.create / update / upsert / sign_up / get / delete
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod check;
 pub mod contact;
 pub mod envelope;
+pub mod json;
 pub mod outcome;
 
 use chrono::{DateTime, Utc};

@@ -16,6 +16,9 @@ use crate::store::ledger;
 use super::process::{Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
 use super::session::Session;
 
+/// Longest `x-ctct-reason` header, in characters (at most 4 bytes each: 16 KiB).
+const MAX_REASON_HEADER: usize = 4096;
+
 impl Processor {
     /// Publishes queued events on the results exchange.
     pub async fn flush_events(&self, session: &Session) -> Result<(), PublishError> {
@@ -111,6 +114,9 @@ impl Processor {
                 self.publish_result(session, delivery, &result, stored.as_bytes())
                     .await?;
                 if let Some((code, reason)) = dead_letter {
+                    // Headers travel in one frame (RabbitMQ: frame_max 128 KiB, a bigger one
+                    // closes the connection), so the reason is capped; the result has it all.
+                    let reason = crate::command::envelope::truncate(&reason, MAX_REASON_HEADER);
                     let properties = with_headers(
                         &delivery.properties,
                         &[
@@ -215,8 +221,20 @@ impl Processor {
     }
 
     fn reply_allowed(&self, reply_to: &str) -> bool {
+        // Never into one of our own queues: a result put in the commands queue (or one that
+        // leads back to it) comes back as a command and is answered a second time.
+        let topology = &self.settings.topology;
+        let ours = [
+            &topology.commands_queue,
+            &topology.dead_letter_queue,
+            &topology.parked_quota_queue,
+            &topology.parked_auth_queue,
+        ]
+        .into_iter()
+        .chain(topology.retry_queues.iter().map(|(name, _)| name))
+        .any(|queue| queue == reply_to);
         let prefixes = &self.settings.reply_to_prefixes;
-        prefixes.is_empty() || prefixes.iter().any(|p| reply_to.starts_with(p.as_str()))
+        !ours && (prefixes.is_empty() || prefixes.iter().any(|p| reply_to.starts_with(p.as_str())))
     }
 
     async fn ack(&self, delivery: &Delivery) {
