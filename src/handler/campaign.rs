@@ -86,10 +86,15 @@ pub(super) async fn create(ctx: &Ctx<'_>, fields: &CampaignFields) -> Result<Val
         // after this command first arrived can be ours; an older one of the same name is
         // somebody else's, and the create then fails as a conflict like a first attempt would.
         let since = ctx.received_at().await?;
-        existing = find_by_name(ctx, &name).await?.filter(|c| {
+        let found = find_by_name(ctx, &name).await?.filter(|c| {
             let margin = chrono::Duration::minutes(2);
             matches!((c.created_at, since), (Some(created), Some(since)) if created >= since - margin)
         });
+        // The list leaves out `campaign_activities`: read the campaign itself, which names
+        // its primary e-mail (the recipients below and the result need it).
+        if let Some(found) = found {
+            existing = Some(ctx.api.get_campaign(&found.campaign_id).await?);
+        }
     }
     let (campaign, already_existed) = match existing {
         Some(campaign) => (campaign, false),

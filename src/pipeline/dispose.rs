@@ -54,7 +54,6 @@ impl Processor {
         disposition: Disposition,
     ) -> Result<(), PublishError> {
         self.flush_events(session).await?;
-        let topology = &self.settings.topology;
         match disposition {
             Disposition::Final {
                 result,
@@ -114,26 +113,7 @@ impl Processor {
                 self.publish_result(session, delivery, &result, stored.as_bytes())
                     .await?;
                 if let Some((code, reason)) = dead_letter {
-                    // Headers travel in one frame (RabbitMQ: frame_max 128 KiB, a bigger one
-                    // closes the connection), so the reason is capped; the result has it all.
-                    let reason = crate::command::envelope::truncate(&reason, MAX_REASON_HEADER);
-                    let properties = with_headers(
-                        &delivery.properties,
-                        &[
-                            (REASON_CODE_HEADER, code.as_str()),
-                            (REASON_HEADER, reason.as_str()),
-                        ],
-                    );
-                    amqp::publish_with(
-                        &session.channel,
-                        &topology.dead_letter_exchange,
-                        &topology.commands_queue,
-                        &delivery.data,
-                        properties,
-                        true,
-                    )
-                    .await?;
-                    self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    self.dead_letter(session, delivery, &code, &reason).await?;
                 }
                 self.ack(delivery).await;
                 if let Some((key, id)) = release {
@@ -144,6 +124,20 @@ impl Processor {
                 let body = serde_json::to_vec(&result).unwrap_or_default();
                 self.publish_result(session, delivery, &result, &body)
                     .await?;
+                // The verdict is stored before its dead letter goes out: a redelivery may be
+                // all that is left of a message whose dead letter never went out (at least
+                // once, like results).
+                if delivery.redelivered
+                    && let Some(error) = result.error.as_ref()
+                    && (result.outcome == Outcome::Rejected || error.code == "retries_exhausted")
+                {
+                    let mut reason = format!("{}: {}", error.code, error.message);
+                    for field in &error.fields {
+                        reason.push_str(&format!("; {}: {}", field.field, field.reason));
+                    }
+                    self.dead_letter(session, delivery, &error.code, &reason)
+                        .await?;
+                }
                 self.stats.replayed.fetch_add(1, Ordering::Relaxed);
                 self.ack(delivery).await;
             }
@@ -174,6 +168,35 @@ impl Processor {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Publishes the original message to the dead letters, with why.
+    async fn dead_letter(
+        &self,
+        session: &Session,
+        delivery: &Delivery,
+        code: &str,
+        reason: &str,
+    ) -> Result<(), PublishError> {
+        let topology = &self.settings.topology;
+        // Headers travel in one frame (RabbitMQ: frame_max 128 KiB, a bigger one closes the
+        // connection), so the reason is capped; the result has it all.
+        let reason = crate::command::envelope::truncate(reason, MAX_REASON_HEADER);
+        let properties = with_headers(
+            &delivery.properties,
+            &[(REASON_CODE_HEADER, code), (REASON_HEADER, reason.as_str())],
+        );
+        amqp::publish_with(
+            &session.channel,
+            &topology.dead_letter_exchange,
+            &topology.commands_queue,
+            &delivery.data,
+            properties,
+            true,
+        )
+        .await?;
+        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

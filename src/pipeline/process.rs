@@ -216,6 +216,15 @@ impl Processor {
         let (envelope, command) = match decoded {
             Decoded::Invalid(error) => {
                 let partial = error.partial;
+                // A redelivery of a broken message that has an id was answered before: its
+                // stored verdict, not a second one.
+                if let Some(id) = partial.id.as_deref().filter(|id| !id.is_empty())
+                    && let Some(replay) = self
+                        .stored_replay(partial.account.as_deref().unwrap_or("default"), id)
+                        .await?
+                {
+                    return Ok(replay);
+                }
                 let result = self.result(
                     partial.id.as_deref().unwrap_or_default(),
                     partial.command_type.as_deref().unwrap_or_default(),
@@ -231,17 +240,8 @@ impl Processor {
             Decoded::InvalidCommand(envelope, rejection) => {
                 // A command that was answered before (a redelivery, or a schedule whose time
                 // has passed since) gets its stored result, not a new verdict.
-                let (account, id) = (envelope.account.clone(), envelope.id.clone());
-                let stored = self
-                    .store
-                    .call(move |conn| ledger::result_of(conn, &account, &id))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if let Some(stored) = stored {
-                    let mut replay: CommandResult =
-                        serde_json::from_str(&stored).map_err(|e| e.to_string())?;
-                    replay.replayed = true;
-                    return Ok(Disposition::Replay(replay));
+                if let Some(replay) = self.stored_replay(&envelope.account, &envelope.id).await? {
+                    return Ok(replay);
                 }
                 let result = self.result(
                     &envelope.id,
@@ -351,6 +351,22 @@ impl Processor {
         let handled = self.handler.handle(&attempt, &command).await;
         self.conclude(subject, handled, attempts, release, started_at)
             .await
+    }
+
+    /// The stored result of a command answered before, to be sent again.
+    async fn stored_replay(&self, account: &str, id: &str) -> Result<Option<Disposition>, String> {
+        let (account, id) = (account.to_owned(), id.to_owned());
+        let stored = self
+            .store
+            .call(move |conn| ledger::result_of(conn, &account, &id))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let mut replay: CommandResult = serde_json::from_str(&stored).map_err(|e| e.to_string())?;
+        replay.replayed = true;
+        Ok(Some(Disposition::Replay(replay)))
     }
 
     /// Whether an upsert goes to the batcher: a redelivery of a command whose batch is still

@@ -142,6 +142,9 @@ impl std::fmt::Debug for AccessToken {
 struct AccountSlot {
     refresh: tokio::sync::Mutex<()>,
     cached: Mutex<Option<AccessToken>>,
+    /// This process saw the account needing re-authorisation; when it finds the account
+    /// authorised again (by `auth import` or `auth login` in another process), it says so.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -285,11 +288,17 @@ impl TokenManager {
                     account: account.to_owned(),
                 })?;
             if row.state == AccountState::ReauthRequired {
+                slot.lost.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(AuthError::ReauthRequired {
                     account: account.to_owned(),
                     reason: row
                         .state_reason
                         .unwrap_or_else(|| "refresh token refused".into()),
+                });
+            }
+            if slot.lost.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                let _ = self.inner.events.send(AuthEvent::Authorised {
+                    account: account.to_owned(),
                 });
             }
             if let Some(token) =
@@ -422,11 +431,9 @@ impl TokenManager {
             .store
             .call(move |conn| token_rows::mark_reauth_required(conn, &name, &why, now))
             .await?;
-        *self
-            .slot(account)
-            .cached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        let slot = self.slot(account);
+        *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        slot.lost.store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::error!(
             account,
             reason,
@@ -456,15 +463,13 @@ impl TokenManager {
             .store
             .call(move |conn| token_rows::save_grant(conn, &name, &client_id, &stored, now))
             .await?;
-        *self
-            .slot(account)
-            .cached
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(AccessToken {
+        let slot = self.slot(account);
+        *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(AccessToken {
             value: tokens.access_token,
             generation,
             expires_at: tokens.access_expires_at,
         });
+        slot.lost.store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.inner.events.send(AuthEvent::Authorised {
             account: account.to_owned(),
         });
@@ -478,7 +483,21 @@ impl TokenManager {
         account: &str,
         refresh_token: SecretString,
     ) -> Result<i64, AuthError> {
-        match self.exchange_refresh(&refresh_token).await {
+        let mut outcome = self.exchange_refresh(&refresh_token).await;
+        // Refused before acting (`slow_down`: one token request a second per client, shared
+        // with a running daemon's refreshes): the token is unspent, so wait and ask again.
+        for _ in 0..5 {
+            let Exchange::Retry(detail) = &outcome else {
+                break;
+            };
+            tracing::warn!(
+                detail,
+                "token endpoint refused the import for now; retrying"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            outcome = self.exchange_refresh(&refresh_token).await;
+        }
+        match outcome {
             Exchange::Tokens(mut tokens) => {
                 if tokens.refresh_token.is_none() {
                     tokens.refresh_token = Some(refresh_token);

@@ -1,0 +1,91 @@
+//! The reliability drill (docs/reliability.md), in a test binary of its own: it restarts
+//! RabbitMQ, so nothing else may use the broker meanwhile — cargo runs test binaries one
+//! after another, and this binary holds exactly one test.
+//!
+//! A seeded plan of mixed commands (upserts, updates, custom-field changes, campaign creates
+//! and schedules, gets, bad inputs) goes through real `ctct-sync run` processes while, on a
+//! seeded schedule, the daemon is SIGKILLed and restarted, RabbitMQ is restarted, and the
+//! sandbox answers with 5xx, slow and timed-out answers, dropped connections, both kinds of
+//! 429 and a token revocation. Then it prints the figures and checks the contract.
+//! `regressions.rs` pins what the drill found, without the broker.
+//!
+//! Short form (default): `cargo test --test drill -- --nocapture`.
+//! Long form: `CTCT_DRILL_COMMANDS=10000 CTCT_DRILL_KILLS=5 CTCT_DRILL_BROKER_RESTARTS=2
+//! cargo test --release --test drill the_drill -- --nocapture`.
+
+mod broker;
+mod build;
+mod daemons;
+mod faults;
+mod model;
+mod plan;
+mod regressions;
+mod report;
+mod run;
+#[allow(dead_code)]
+#[path = "../it/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+
+use run::{Drill, Options};
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value} is not a valid value")),
+        Err(_) => default,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        commands: env_or("CTCT_DRILL_COMMANDS", 300),
+        kills: env_or("CTCT_DRILL_KILLS", 2),
+        broker_restarts: env_or("CTCT_DRILL_BROKER_RESTARTS", 1),
+        seed: env_or("CTCT_DRILL_SEED", 20_261_123),
+        per_second: env_or("CTCT_DRILL_PER_SECOND", 25),
+        log_level: env_or("CTCT_DRILL_LOG_LEVEL", "debug".to_owned()),
+        log_dir: std::env::var_os("CTCT_DRILL_LOG_DIR").map(PathBuf::from),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_state() {
+    let options = options();
+    assert!(
+        options.commands >= 100,
+        "the drill needs at least 100 commands"
+    );
+    let started = tokio::time::Instant::now();
+    let mut drill = Drill::start(options.clone()).await;
+    let events = faults::schedule(
+        options.seed,
+        drill.plan.steps.len(),
+        options.kills,
+        options.broker_restarts,
+    );
+    println!("drill plan: {}", report::mix(&drill));
+    drill
+        .a_broken_message_that_comes_back_is_answered_from_the_ledger()
+        .await;
+    drill.publish_all(events).await;
+    drill.finish().await;
+    let report = report::report(&mut drill, started.elapsed()).await;
+    println!("\n{}", report.table());
+    let Drill {
+        d,
+        link,
+        mut broker,
+        ..
+    } = drill;
+    link.delete_all().await;
+    broker.disarm();
+    d.stop().await;
+    assert!(
+        report.failures.is_empty(),
+        "the drill broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
+        report.failures.join("\n"),
+    );
+}
