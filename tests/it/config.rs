@@ -31,6 +31,9 @@ fn defaults_load_with_the_documented_values() {
     assert_eq!(settings.mirror.schedule, "0 0 2 * * *");
     assert_eq!(settings.log.format, LogFormat::Text);
     assert!(!settings.oauth.is_configured());
+    // The ops listener (metrics, health) answers only this host unless told otherwise.
+    assert!(settings.ops.listen.ip().is_loopback());
+    assert_eq!(settings.ops.listen.port(), 9464);
 }
 
 #[test]
