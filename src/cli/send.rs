@@ -8,8 +8,6 @@ use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use futures_util::StreamExt;
 use lapin::BasicProperties;
-use lapin::options::{BasicConsumeOptions, QueueDeclareOptions};
-use lapin::types::FieldTable;
 
 use crate::amqp::{self, PublishError};
 use crate::command::outcome::{CommandResult, Outcome};
@@ -46,30 +44,7 @@ pub async fn run(settings: &Settings, args: SendArgs) -> anyhow::Result<ExitCode
         .await
         .with_context(|| format!("cannot reach RabbitMQ at {}", settings.amqp.url.redacted()))?;
     let channel = amqp::confirm_channel(&connection).await?;
-    let reply_queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?
-        .name()
-        .to_string();
-    let mut replies = channel
-        .basic_consume(
-            reply_queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let (reply_queue, mut replies) = amqp::private_consumer(&channel, None).await?;
     let properties = BasicProperties::default()
         .with_content_type("application/json".into())
         .with_delivery_mode(2)

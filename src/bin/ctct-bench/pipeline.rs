@@ -21,7 +21,7 @@ use ctct_sync::sandbox::{self, LimitsMode, SandboxOptions};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -388,39 +388,9 @@ async fn results_consumer(
     channel: &Channel,
     topology: &Topology,
 ) -> anyhow::Result<lapin::Consumer> {
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?
-        .name()
-        .to_string();
-    channel
-        .queue_bind(
-            queue.as_str().into(),
-            topology.results_exchange.as_str().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok(channel
-        .basic_consume(
-            queue.as_str().into(),
-            "bench-results".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..BasicConsumeOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await?)
+    let (_, consumer) =
+        ctct_sync::amqp::private_consumer(channel, Some(&topology.results_exchange)).await?;
+    Ok(consumer)
 }
 
 /// Publishes every body, confirms awaited in windows of 1,000 so the broker is never idle.
