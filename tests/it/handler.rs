@@ -605,3 +605,85 @@ async fn a_contact_named_by_both_id_and_email_is_rejected() {
     let rejection = Command::parse(&envelope, Utc::now()).unwrap_err();
     assert_eq!(rejection.fields[0].field, "data.email");
 }
+
+#[tokio::test]
+async fn a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh() {
+    // An upsert naming an unknown field refreshes the cache; its answer is held for 2 s.
+    // Meanwhile a custom field is created. The list that comes back predates the create and
+    // must not be trusted as fresh, or an upsert naming the new field would be rejected for
+    // the next 5 s.
+    let f = fixture().await;
+    f.t.sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::latency(2_000)
+                .method("GET")
+                .path_prefix("/v3/contact_custom_fields")
+                .after_effect()
+                .times(1),
+        )
+        .unwrap();
+    let (unknown, created) = tokio::join!(
+        f.run(
+            "u1",
+            "contact.upsert",
+            json!({"email": "ghost@example.com", "custom_fields": {"Ghost": "x"}}),
+        ),
+        async {
+            let admin = f.t.sandbox.admin();
+            while admin
+                .faults()
+                .iter()
+                .any(|fault| fault.remaining != Some(0))
+            {
+                tokio::task::yield_now().await;
+            }
+            f.ok(
+                "c1",
+                "custom_field.create",
+                json!({"label": "Favourite colour", "type": "string"}),
+            )
+            .await
+        }
+    );
+    assert!(
+        matches!(&unknown, Err(HandleError::Rejected(r)) if r.fields[0].field == "data.custom_fields.Ghost"),
+        "{unknown:?}"
+    );
+    assert!(created["custom_field_id"].is_string());
+    let upserted = f
+        .ok(
+            "u2",
+            "contact.upsert",
+            json!({"email": "colour@example.com", "custom_fields": {"Favourite colour": "teal"}}),
+        )
+        .await;
+    assert!(upserted["contact_id"].is_string(), "{upserted}");
+    f.t.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_lookups_of_an_unknown_field_share_one_refresh() {
+    let f = fixture().await;
+    let before = f.t.sandbox.admin().request_log().len();
+    let upsert = |id: &'static str| {
+        f.run(
+            id,
+            "contact.upsert",
+            json!({"email": format!("{id}@example.com"), "custom_fields": {"Nope": "x"}}),
+        )
+    };
+    let (a, b, c) = tokio::join!(upsert("n1"), upsert("n2"), upsert("n3"));
+    for answer in [a, b, c] {
+        assert!(
+            matches!(answer, Err(HandleError::Rejected(_))),
+            "{answer:?}"
+        );
+    }
+    let listed = f.t.sandbox.admin().request_log()[before..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/v3/contact_custom_fields"))
+        .count();
+    assert_eq!(listed, 1, "three unknown names, one list request");
+    f.t.stop().await;
+}
