@@ -10,7 +10,9 @@
 //!   can only over-count (never send more than the quota) and a restart does not reset it;
 //! - the mirror may spend at most `mirror_share` of the day, keeping the rest for commands;
 //! - a `throttled` 429 pauses every sender for a second and halves the rate for a minute; a
-//!   `quota_exceeded` 429 stops all spending until 00:00 UTC.
+//!   `quota_exceeded` 429 stops all spending until 00:00 UTC;
+//! - a process's budget waits one window before its first request (`startup_pause`), since
+//!   the process it replaces may have spent that second.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -42,6 +44,10 @@ pub struct BudgetSettings {
     /// Added to the one-second window so network jitter cannot push a fifth request into the
     /// server's window.
     pub window_margin: Duration,
+    /// How long a new budget waits before its first request. A process that replaces one
+    /// killed a moment ago cannot know what that one spent in its last second (the server
+    /// counts per API key, not per process), so a daemon waits one window before it starts.
+    pub startup_pause: Duration,
 }
 
 impl BudgetSettings {
@@ -51,7 +57,14 @@ impl BudgetSettings {
             per_day,
             mirror_share,
             window_margin: Duration::from_millis(100),
+            startup_pause: Duration::ZERO,
         }
+    }
+
+    /// These settings with a startup pause of one window (one second plus the margin).
+    pub fn pausing_at_startup(mut self) -> Self {
+        self.startup_pause = Duration::from_secs(1) + self.window_margin;
+        self
     }
 }
 
@@ -136,7 +149,11 @@ impl RateBudget {
             settings,
             store,
             clock,
-            pacer: Mutex::new(Pacer::default()),
+            pacer: Mutex::new(Pacer {
+                paused_until: (!settings.startup_pause.is_zero())
+                    .then(|| Instant::now() + settings.startup_pause),
+                ..Pacer::default()
+            }),
             wake: Notify::new(),
             daily: tokio::sync::Mutex::new(Daily {
                 day: None,

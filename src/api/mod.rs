@@ -63,7 +63,8 @@ pub fn client_from_settings(
     let limits = &settings.limits;
     let budget = RateBudget::new(
         &settings.oauth.client_id,
-        BudgetSettings::new(limits.per_second, limits.per_day, limits.mirror_share),
+        BudgetSettings::new(limits.per_second, limits.per_day, limits.mirror_share)
+            .pausing_at_startup(),
         store,
         clock,
     );

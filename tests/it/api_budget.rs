@@ -227,3 +227,34 @@ async fn waiting_commands_are_served_before_the_waiting_mirror() {
         "mirror requests only go once no command waits"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_budget_pausing_at_startup_sends_nothing_in_its_first_window() {
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let start = Instant::now();
+    let paused = RateBudget::new(
+        "api-key-1",
+        BudgetSettings::new(4, 10_000, 0.6).pausing_at_startup(),
+        store.clone(),
+        clock.clone(),
+    );
+    let window = Duration::from_secs(1) + paused.settings().window_margin;
+    for _ in 0..4 {
+        paused.acquire(Priority::Command).await.unwrap();
+    }
+    let first_burst = Instant::now() - start;
+    assert!(
+        first_burst >= window && first_burst < window + Duration::from_millis(50),
+        "the first requests waited one window, then went together: {first_burst:?}"
+    );
+    let unpaused = budget(&store, &clock, 4, 10_000, 0.6);
+    let start = Instant::now();
+    unpaused.acquire(Priority::Command).await.unwrap();
+    assert_eq!(
+        Instant::now() - start,
+        Duration::ZERO,
+        "no pause by default"
+    );
+}
