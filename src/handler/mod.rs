@@ -323,7 +323,7 @@ impl Ctx<'_> {
         );
         self.handler
             .store
-            .call(move |conn| ledger::record_effect(conn, &account, &id, &effect))
+            .call_grouped(move |conn| ledger::record_effect(conn, &account, &id, &effect))
             .await
             .map_err(|e| HandleError::Storage(e.to_string()))
     }

@@ -72,7 +72,7 @@ impl Processor {
                     let json = stored.clone();
                     let saved = self
                         .store
-                        .call(move |conn| {
+                        .call_grouped(move |conn| {
                             ledger::finish(
                                 conn,
                                 &account,

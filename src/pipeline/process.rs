@@ -274,8 +274,8 @@ impl Processor {
         );
         let begun = self
             .store
-            .call(move |conn| {
-                ledger::begin(
+            .call_grouped(move |conn| {
+                ledger::begin_in(
                     conn,
                     &account,
                     &id,
@@ -571,7 +571,7 @@ impl Processor {
     async fn uncount(&self, subject: Subject<'_>) -> Result<(), String> {
         let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
         self.store
-            .call(move |conn| ledger::uncount(conn, &account, &id))
+            .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
             .await
             .map_err(|e| e.to_string())
     }

@@ -22,7 +22,8 @@ pub enum Begun {
     },
 }
 
-/// Records the start of an attempt, or finds the stored result.
+/// Records the start of an attempt, or finds the stored result, in a write transaction of
+/// its own.
 pub fn begin(
     conn: &mut Connection,
     account: &str,
@@ -32,6 +33,22 @@ pub fn begin(
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let begun = begin_in(&tx, account, command_id, command_type, count_attempt, now)?;
+    tx.commit()?;
+    Ok(begun)
+}
+
+/// [`begin`] inside a write transaction the caller holds (the store's group commit,
+/// [`crate::store::Store::call_grouped`]): the read and the write must not be split by
+/// another writer.
+pub fn begin_in(
+    tx: &Connection,
+    account: &str,
+    command_id: &str,
+    command_type: &str,
+    count_attempt: bool,
+    now: DateTime<Utc>,
+) -> Result<Begun, StoreError> {
     let row: Option<(String, u32, Option<String>, Option<String>)> = tx
         .query_row(
             "SELECT status, attempts, effect_ref, result FROM command_ledger
@@ -69,7 +86,6 @@ pub fn begin(
             }
         }
     };
-    tx.commit()?;
     Ok(begun)
 }
 

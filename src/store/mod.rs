@@ -71,9 +71,33 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store's worker thread has stopped")]
     Closed,
+    #[error("the store's shared write transaction failed: {0}")]
+    Commit(String),
 }
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// Work for the owner thread.
+enum Job {
+    /// Runs on its own, with the connection to itself (it may open its own transaction).
+    Alone(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Runs inside a shared write transaction, under a savepoint of its own; its answer is
+    /// handed over only once that transaction has committed (see [`Store::call_grouped`]).
+    Grouped(GroupJob),
+}
+
+/// A grouped job is handed the open transaction's connection, or the reason no transaction
+/// could be opened (then it only answers its caller with that reason).
+type GroupJob = Box<dyn for<'c> FnOnce(Result<&'c Connection, &rusqlite::Error>) -> Grouped + Send>;
+
+/// What a grouped job left behind: whether its savepoint is kept, and how to answer its
+/// caller once the group's commit is known.
+struct Grouped {
+    keep: bool,
+    answer: Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>,
+}
+
+/// At most this many grouped jobs share one commit, so that one caller's answer never waits
+/// behind an unbounded queue.
+const GROUP_LIMIT: usize = 128;
 
 /// A handle to the store. Cheap to clone; the connection closes when the last handle drops.
 #[derive(Clone)]
@@ -110,13 +134,33 @@ impl Store {
         std::thread::Builder::new()
             .name("ctct-store".into())
             .spawn(move || {
-                while let Some(job) = rx.blocking_recv() {
-                    // A panicking job must not take the store down with it; its caller sees
-                    // `Closed` because the reply sender was dropped.
-                    let outcome =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
-                    if outcome.is_err() {
-                        tracing::error!("a store operation panicked; the store carries on");
+                let mut next = None;
+                loop {
+                    let job = match next.take() {
+                        Some(job) => job,
+                        None => match rx.blocking_recv() {
+                            Some(job) => job,
+                            None => break,
+                        },
+                    };
+                    match job {
+                        Job::Alone(job) => run_alone(&mut conn, job),
+                        Job::Grouped(first) => {
+                            // Every grouped job already waiting joins this commit; the first
+                            // job of another kind waits for the next turn of the loop.
+                            let mut group = vec![first];
+                            while group.len() < GROUP_LIMIT {
+                                match rx.try_recv() {
+                                    Ok(Job::Grouped(job)) => group.push(job),
+                                    Ok(alone) => {
+                                        next = Some(alone);
+                                        break;
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                            run_group(&mut conn, group);
+                        }
                     }
                 }
             })
@@ -141,12 +185,110 @@ impl Store {
     {
         let (reply, answer) = oneshot::channel();
         let span = tracing::Span::current();
-        let job: Job = Box::new(move |conn| {
+        let job = Job::Alone(Box::new(move |conn| {
             let _entered = span.enter();
             let _ = reply.send(f(conn));
-        });
+        }));
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like [`Store::call`] for a small write that may share its commit with others (group
+    /// commit): `f` runs inside a write transaction the owner thread opened (`BEGIN
+    /// IMMEDIATE`), under a savepoint of its own that is rolled back if `f` fails, so `f`
+    /// must not open a transaction itself. Its result is handed back only after the
+    /// transaction has committed (and, with `synchronous = FULL`, reached the disk); if the
+    /// commit fails, every caller in the group gets the error. Under load one fsync then
+    /// serves many commands instead of one each.
+    pub async fn call_grouped<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let span = tracing::Span::current();
+        let job = Job::Grouped(Box::new(move |conn| {
+            let outcome = match conn {
+                Ok(conn) => {
+                    let _entered = span.enter();
+                    f(conn)
+                }
+                Err(error) => Err(StoreError::Commit(error.to_string())),
+            };
+            Grouped {
+                keep: outcome.is_ok(),
+                answer: Box::new(move |failed_commit| {
+                    let _ = reply.send(match failed_commit {
+                        Some(error) => Err(StoreError::Commit(error.to_string())),
+                        None => outcome,
+                    });
+                }),
+            }
+        }));
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn run_alone(conn: &mut Connection, job: Box<dyn FnOnce(&mut Connection) + Send>) {
+    // A panicking job must not take the store down with it; its caller sees `Closed`
+    // because the reply sender was dropped.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+    if outcome.is_err() {
+        tracing::error!("a store operation panicked; the store carries on");
+        rollback_if_open(conn);
+    }
+}
+
+/// One write transaction for the whole group, a savepoint per job, the answers after the
+/// commit.
+fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
+    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // Nothing runs: every caller hears the reason (SQLITE_BUSY from another process
+        // after busy_timeout, say).
+        tracing::warn!(error = %error, jobs = group.len(), "could not open the store's write transaction");
+        for job in group {
+            (job(Err(&error)).answer)(None);
+        }
+        return;
+    }
+    let mut answers = Vec::with_capacity(group.len());
+    for job in group {
+        if let Err(error) = conn.execute_batch("SAVEPOINT grouped") {
+            (job(Err(&error)).answer)(None);
+            continue;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(conn)))) {
+            Ok(done) => {
+                let end = if done.keep {
+                    "RELEASE grouped"
+                } else {
+                    "ROLLBACK TO grouped; RELEASE grouped"
+                };
+                if let Err(error) = conn.execute_batch(end) {
+                    tracing::error!(error = %error, "could not close a savepoint");
+                }
+                answers.push(done.answer);
+            }
+            Err(_) => {
+                tracing::error!("a store operation panicked; the store carries on");
+                let _ = conn.execute_batch("ROLLBACK TO grouped; RELEASE grouped");
+            }
+        }
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => answers.into_iter().for_each(|answer| answer(None)),
+        Err(error) => {
+            tracing::error!(error = %error, jobs = answers.len(), "the store's group commit failed");
+            rollback_if_open(conn);
+            answers.into_iter().for_each(|answer| answer(Some(&error)));
+        }
+    }
+}
+
+fn rollback_if_open(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
     }
 }
 

@@ -280,3 +280,172 @@ fn the_migrate_subcommand_creates_the_store_then_reports_it_up_to_date() {
         "the file is byte-for-byte unchanged"
     );
 }
+
+/// Holds the owner thread until the returned sender is dropped or sent to, so that calls
+/// queued meanwhile are all waiting when it lets go.
+async fn hold_owner_thread(
+    store: &Store,
+) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let (holding, held) = tokio::sync::oneshot::channel();
+    let blocker = store.clone();
+    let task = tokio::spawn(async move {
+        blocker
+            .call(move |_conn| {
+                let _ = holding.send(());
+                let _ = wait.recv();
+                Ok(())
+            })
+            .await
+            .unwrap();
+    });
+    held.await.expect("the owner thread took the holding call");
+    (release, task)
+}
+
+fn rows_of(conn: &Connection, table: &str) -> Vec<i64> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn grouped_calls_share_one_commit_and_a_failing_one_rolls_back_only_itself() {
+    use futures_util::FutureExt;
+
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    store
+        .call(|conn| Ok(conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY)")?))
+        .await
+        .unwrap();
+    let (release, holder) = hold_owner_thread(&store).await;
+    let mut calls: Vec<_> = (1..=6_i64)
+        .map(|id| {
+            Box::pin(store.call_grouped(move |conn| {
+                conn.execute("INSERT INTO t (id) VALUES (?1)", [id])?;
+                if id == 3 {
+                    // Fails after writing: its row must go, the others' must stay.
+                    conn.execute("INSERT INTO t (id) VALUES (?1)", [1])?;
+                }
+                if id == 5 {
+                    panic!("a bug in one grouped operation");
+                }
+                Ok(id)
+            }))
+        })
+        .collect();
+    for call in &mut calls {
+        assert!(call.now_or_never().is_none(), "queued behind the holder");
+    }
+    release.send(()).unwrap();
+    holder.await.unwrap();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await);
+    }
+    assert!(matches!(answers[0], Ok(1)));
+    assert!(matches!(answers[1], Ok(2)));
+    assert!(
+        matches!(&answers[2], Err(StoreError::Sqlite(e)) if e.to_string().contains("UNIQUE")),
+        "{:?}",
+        answers[2]
+    );
+    assert!(matches!(answers[3], Ok(4)));
+    assert!(
+        matches!(answers[4], Err(StoreError::Closed)),
+        "the panicking call hears Closed"
+    );
+    assert!(matches!(answers[5], Ok(6)));
+    let path = store.path().to_owned();
+    let reader = Connection::open(&path).unwrap();
+    assert_eq!(rows_of(&reader, "t"), vec![1, 2, 4, 6]);
+}
+
+#[tokio::test]
+async fn when_a_group_fails_to_commit_every_call_in_it_hears_so_and_none_of_it_is_kept() {
+    use futures_util::FutureExt;
+
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    store
+        .call(|conn| {
+            Ok(conn.execute_batch(
+                "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+                 CREATE TABLE child (id INTEGER PRIMARY KEY,
+                     parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+            )?)
+        })
+        .await
+        .unwrap();
+    let (release, holder) = hold_owner_thread(&store).await;
+    // The second call breaks a deferred foreign key: each savepoint is released cleanly,
+    // and the whole group fails at COMMIT.
+    let mut calls: Vec<_> = [(1_i64, 1_i64), (2, 99), (3, 1)]
+        .into_iter()
+        .map(|(id, parent)| {
+            Box::pin(store.call_grouped(move |conn| {
+                conn.execute("INSERT OR IGNORE INTO parent (id) VALUES (1)", [])?;
+                conn.execute(
+                    "INSERT INTO child (id, parent) VALUES (?1, ?2)",
+                    [id, parent],
+                )?;
+                Ok(())
+            }))
+        })
+        .collect();
+    for call in &mut calls {
+        assert!(call.now_or_never().is_none(), "queued behind the holder");
+    }
+    release.send(()).unwrap();
+    holder.await.unwrap();
+    for call in calls {
+        let answer = call.await;
+        assert!(
+            matches!(&answer, Err(StoreError::Commit(reason)) if reason.contains("FOREIGN KEY")),
+            "{answer:?}"
+        );
+    }
+    let reader = Connection::open(store.path()).unwrap();
+    assert!(rows_of(&reader, "child").is_empty());
+    assert!(rows_of(&reader, "parent").is_empty());
+    // The store carries on: the next group commits.
+    store
+        .call_grouped(|conn| Ok(conn.execute("INSERT INTO parent (id) VALUES (7)", [])?))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&reader, "parent"), vec![7]);
+}
+
+#[tokio::test]
+async fn a_grouped_call_that_cannot_get_the_write_lock_hears_why() {
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    store
+        .call(|conn| {
+            Ok(conn.execute_batch(
+                "PRAGMA busy_timeout = 0; CREATE TABLE t (id INTEGER PRIMARY KEY)",
+            )?)
+        })
+        .await
+        .unwrap();
+    let other = Connection::open(store.path()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let answer = store
+        .call_grouped(|conn| Ok(conn.execute("INSERT INTO t (id) VALUES (1)", [])?))
+        .await;
+    assert!(
+        matches!(&answer, Err(StoreError::Commit(reason)) if reason.contains("locked")),
+        "{answer:?}"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    store
+        .call_grouped(|conn| Ok(conn.execute("INSERT INTO t (id) VALUES (2)", [])?))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&other, "t"), vec![2]);
+}
