@@ -73,7 +73,7 @@ impl Processor {
                     let saved = self
                         .store
                         .call_grouped(move |conn| {
-                            ledger::finish(
+                            ledger::finish_or_stored(
                                 conn,
                                 &account,
                                 &id,
@@ -84,9 +84,34 @@ impl Processor {
                             )
                         })
                         .await;
-                    if let Err(error) = saved {
-                        tracing::error!(error = %error, "could not store the result; the command will be redelivered");
-                        return Err(PublishError::Timeout(std::time::Duration::ZERO));
+                    match saved {
+                        Err(error) => {
+                            tracing::error!(error = %error, "could not store the result; the command will be redelivered");
+                            return Err(PublishError::Timeout(std::time::Duration::ZERO));
+                        }
+                        // Another delivery of this command (a redelivery after a lost
+                        // channel, while this one was still being handled) stored its result
+                        // first: that one is the command's result, and this is a replay of it.
+                        // The same text is this result, stored by the batcher beforehand.
+                        Ok(Some(first)) if first != stored => {
+                            match serde_json::from_str::<CommandResult>(&first) {
+                                Ok(mut replay) => {
+                                    tracing::info!(
+                                        "another delivery of this command finished first; its result is sent again"
+                                    );
+                                    replay.replayed = true;
+                                    if let Some((key, id)) = release {
+                                        self.held.release(&key, &id);
+                                    }
+                                    return self.replay(session, delivery, replay).await;
+                                }
+                                Err(error) => tracing::error!(
+                                    error = %error,
+                                    "the stored result of this command cannot be read; this one is sent"
+                                ),
+                            }
+                        }
+                        Ok(_) => {}
                     }
                 }
                 let counter = match result.outcome {
@@ -120,27 +145,7 @@ impl Processor {
                     self.held.release(&key, &id);
                 }
             }
-            Disposition::Replay(result) => {
-                let body = serde_json::to_vec(&result).unwrap_or_default();
-                self.publish_result(session, delivery, &result, &body)
-                    .await?;
-                // The verdict is stored before its dead letter goes out: a redelivery may be
-                // all that is left of a message whose dead letter never went out (at least
-                // once, like results).
-                if delivery.redelivered
-                    && let Some(error) = result.error.as_ref()
-                    && (result.outcome == Outcome::Rejected || error.code == "retries_exhausted")
-                {
-                    let mut reason = format!("{}: {}", error.code, error.message);
-                    for field in &error.fields {
-                        reason.push_str(&format!("; {}: {}", field.field, field.reason));
-                    }
-                    self.dead_letter(session, delivery, &error.code, &reason)
-                        .await?;
-                }
-                self.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                self.ack(delivery).await;
-            }
+            Disposition::Replay(result) => self.replay(session, delivery, result).await?,
             Disposition::Wait {
                 queue,
                 kind,
@@ -168,6 +173,35 @@ impl Processor {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Sends a command's stored result again (marked `replayed`) and acks the delivery.
+    async fn replay(
+        &self,
+        session: &Session,
+        delivery: &Delivery,
+        result: CommandResult,
+    ) -> Result<(), PublishError> {
+        let body = serde_json::to_vec(&result).unwrap_or_default();
+        self.publish_result(session, delivery, &result, &body)
+            .await?;
+        // The verdict is stored before its dead letter goes out: a redelivery may be all
+        // that is left of a message whose dead letter never went out (at least once, like
+        // results).
+        if delivery.redelivered
+            && let Some(error) = result.error.as_ref()
+            && (result.outcome == Outcome::Rejected || error.code == "retries_exhausted")
+        {
+            let mut reason = format!("{}: {}", error.code, error.message);
+            for field in &error.fields {
+                reason.push_str(&format!("; {}: {}", field.field, field.reason));
+            }
+            self.dead_letter(session, delivery, &error.code, &reason)
+                .await?;
+        }
+        self.stats.replayed.fetch_add(1, Ordering::Relaxed);
+        self.ack(delivery).await;
         Ok(())
     }
 

@@ -135,6 +135,31 @@ pub fn finish(
     Ok(changed == 1)
 }
 
+/// [`finish`], or, when a result is stored already (another delivery of the command
+/// finished first), that stored result.
+pub fn finish_or_stored(
+    conn: &Connection,
+    account: &str,
+    command_id: &str,
+    command_type: &str,
+    outcome: &str,
+    result: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    if finish(
+        conn,
+        account,
+        command_id,
+        command_type,
+        outcome,
+        result,
+        now,
+    )? {
+        return Ok(None);
+    }
+    result_of(conn, account, command_id)
+}
+
 /// Forgets a finished command that ended `rejected` or `failed`, so that a replay from the
 /// dead-letter queue is processed afresh instead of answered from the ledger. Succeeded
 /// commands are never forgotten: replaying one must not apply it twice.

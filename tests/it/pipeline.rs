@@ -759,3 +759,81 @@ async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
     assert_eq!((again.outcome, again.replayed), (Outcome::Succeeded, true));
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_result() {
+    // Regression (the long drill): after a lost channel, a command came back and was handled
+    // again while its first delivery was still being handled; both finished, and each sent a
+    // fresh result of its own. The one that stores second must send the stored one, marked
+    // replayed.
+    let mut d = TestDaemon::start().await;
+    d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            FaultSpec::latency(2000)
+                .method("POST")
+                .path_prefix("/v3/contacts")
+                .after_effect()
+                .times(1),
+        )
+        .unwrap();
+    d.publish(
+        "raced",
+        "contact.create",
+        json!({"email": "raced@example.com"}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    let admin = d.api.sandbox.admin();
+    while admin.faults().iter().any(|f| f.remaining != Some(0)) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the create never reached the API"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // While this delivery's answer is held, the other delivery stores its result.
+    let now = chrono::Utc::now();
+    let other = ctct_sync::command::outcome::CommandResult {
+        command_id: "raced".into(),
+        command_type: "contact.create".into(),
+        account: "default".into(),
+        outcome: Outcome::Succeeded,
+        data: Some(json!({"contact_id": "stored-by-the-other-delivery"})),
+        error: None,
+        attempts: 1,
+        replayed: false,
+        started_at: now,
+        finished_at: now,
+    };
+    let text = serde_json::to_string(&other).unwrap();
+    d.api
+        .store
+        .call_grouped(move |conn| {
+            ctct_sync::store::ledger::finish(
+                conn,
+                "default",
+                "raced",
+                "contact.create",
+                "succeeded",
+                &text,
+                now,
+            )
+        })
+        .await
+        .unwrap();
+    let result = d.result("raced").await;
+    assert!(result.replayed, "{result:?}");
+    assert_eq!(result.data, other.data);
+    d.drain(Duration::from_millis(300)).await;
+    assert_eq!(
+        d.received
+            .iter()
+            .filter(|r| r.command_id == "raced")
+            .count(),
+        1,
+        "one result"
+    );
+    d.stop().await;
+}
