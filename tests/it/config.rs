@@ -119,7 +119,7 @@ fn out_of_range_and_malformed_values_are_refused_naming_key_value_and_expectatio
             "CTCT_SYNC__LIMITS__PER_SECOND",
             "0",
             "limits.per_second",
-            "1 to 1000",
+            "1 to 100000",
         ),
         (
             "CTCT_SYNC__LIMITS__MIRROR_SHARE",

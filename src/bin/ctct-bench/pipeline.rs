@@ -295,7 +295,9 @@ fn daemon_env(
     let (per_second, per_day) = if scenario.real_limits {
         ("4", "10000")
     } else {
-        ("1000", "10000000")
+        // The most the configuration accepts: the pacer must not be what is measured
+        // (one by one, an upsert is two requests).
+        ("100000", "100000000")
     };
     [
         ("CTCT_SYNC__API__BASE_URL", c.base_url.clone()),
@@ -325,7 +327,12 @@ fn daemon_env(
             "0 0 3 1 1 *".to_owned(),
         ),
         ("CTCT_SYNC__OPS__LISTEN", "127.0.0.1:0".to_owned()),
-        ("CTCT_SYNC__LOG__LEVEL", "warn".to_owned()),
+        // The daemon's log level (stderr), `warn` unless CTCT_BENCH_DAEMON_LOG_LEVEL says
+        // otherwise: `debug` shows where each command's time goes.
+        (
+            "CTCT_SYNC__LOG__LEVEL",
+            std::env::var("CTCT_BENCH_DAEMON_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
