@@ -243,7 +243,10 @@ fn run_alone(conn: &mut Connection, job: Box<dyn FnOnce(&mut Connection) + Send>
 /// One write transaction for the whole group, a savepoint per job, the answers after the
 /// commit.
 fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
-    if let Err(error) = conn.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = conn
+        .prepare_cached("BEGIN IMMEDIATE")
+        .and_then(|mut s| s.execute([]))
+    {
         // Nothing runs: every caller hears the reason (SQLITE_BUSY from another process
         // after busy_timeout, say).
         tracing::warn!(error = %error, jobs = group.len(), "could not open the store's write transaction");
@@ -254,18 +257,23 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
     }
     let mut answers = Vec::with_capacity(group.len());
     for job in group {
-        if let Err(error) = conn.execute_batch("SAVEPOINT grouped") {
+        if let Err(error) = conn
+            .prepare_cached("SAVEPOINT grouped")
+            .and_then(|mut s| s.execute([]))
+        {
             (job(Err(&error)).answer)(None);
             continue;
         }
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(conn)))) {
             Ok(done) => {
                 let end = if done.keep {
-                    "RELEASE grouped"
+                    conn.prepare_cached("RELEASE grouped")
+                        .and_then(|mut s| s.execute([]))
+                        .map(drop)
                 } else {
-                    "ROLLBACK TO grouped; RELEASE grouped"
+                    conn.execute_batch("ROLLBACK TO grouped; RELEASE grouped")
                 };
-                if let Err(error) = conn.execute_batch(end) {
+                if let Err(error) = end {
                     tracing::error!(error = %error, "could not close a savepoint");
                 }
                 answers.push(done.answer);
@@ -276,8 +284,11 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
             }
         }
     }
-    match conn.execute_batch("COMMIT") {
-        Ok(()) => answers.into_iter().for_each(|answer| answer(None)),
+    match conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut s| s.execute([]))
+    {
+        Ok(_) => answers.into_iter().for_each(|answer| answer(None)),
         Err(error) => {
             tracing::error!(error = %error, jobs = answers.len(), "the store's group commit failed");
             rollback_if_open(conn);
@@ -352,6 +363,8 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA temp_store = MEMORY;",
     )
     .map_err(unusable)?;
+    // Room for every statement the hot paths cache (ledger, group commit, mirror writes).
+    conn.set_prepared_statement_cache_capacity(64);
     // Reading the schema proves the file is a database (a corrupt or foreign file fails here).
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
         row.get::<_, i64>(0)
