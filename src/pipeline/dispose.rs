@@ -114,6 +114,7 @@ impl Processor {
                         Ok(_) => {}
                     }
                 }
+                tracing::debug!("ledger: result stored");
                 let counter = match result.outcome {
                     Outcome::Succeeded => &self.stats.succeeded,
                     Outcome::Failed => &self.stats.failed,
@@ -137,6 +138,7 @@ impl Processor {
                 self.stats.duration.observe(command_type, took);
                 self.publish_result(session, delivery, &result, stored.as_bytes())
                     .await?;
+                tracing::debug!("result published");
                 if let Some((code, reason)) = dead_letter {
                     self.dead_letter(session, delivery, &code, &reason).await?;
                 }
@@ -296,7 +298,7 @@ impl Processor {
 
     async fn ack(&self, delivery: &Delivery) {
         match delivery.acker.ack(BasicAckOptions::default()).await {
-            Ok(true) => {}
+            Ok(true) => tracing::debug!("acked"),
             Ok(false) | Err(_) => {
                 // The channel is gone: the broker redelivers and the ledger replays.
                 self.stats.ack_lost.fetch_add(1, Ordering::Relaxed);

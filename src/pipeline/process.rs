@@ -286,6 +286,7 @@ impl Processor {
             })
             .await
             .map_err(|e| e.to_string())?;
+        tracing::debug!("ledger: attempt begun");
         let (attempts, effect_ref) = match begun {
             ledger::Begun::Done { result } => {
                 let mut stored: CommandResult =
@@ -349,6 +350,7 @@ impl Processor {
             effect_ref,
         };
         let handled = self.handler.handle(&attempt, &command).await;
+        tracing::debug!("handled");
         self.conclude(subject, handled, attempts, release, started_at)
             .await
     }
