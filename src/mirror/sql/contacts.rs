@@ -65,13 +65,14 @@ pub fn write(
     let mut written = Written::default();
     for row in rows {
         let id = row.contact_id.as_str();
-        if row.deleted_at.is_some() {
-            let live: Option<bool> = was_live
-                .query_row(params![account, id], |r| r.get(0))
-                .optional()?;
-            if live == Some(true) {
-                written.deleted += 1;
-            }
+        // One look tells whether the contact is new (then it has no values or memberships
+        // to clear: two index searches saved, most of a first full mirror) and whether a
+        // deletion is news.
+        let live: Option<bool> = was_live
+            .query_row(params![account, id], |r| r.get(0))
+            .optional()?;
+        if row.deleted_at.is_some() && live == Some(true) {
+            written.deleted += 1;
         }
         upsert.execute(params![
             account,
@@ -99,11 +100,15 @@ pub fn write(
             now,
             seen_run
         ])?;
-        clear_values.execute(params![account, id])?;
+        if live.is_some() {
+            clear_values.execute(params![account, id])?;
+        }
         for (field, value) in &row.custom_fields {
             add_value.execute(params![account, id, field, value])?;
         }
-        clear_lists.execute(params![account, id])?;
+        if live.is_some() {
+            clear_lists.execute(params![account, id])?;
+        }
         for list in &row.list_ids {
             add_list.execute(params![account, id, list])?;
         }

@@ -39,9 +39,10 @@ const MIRROR_CACHE_KIB: i64 = 32 * 1024;
 /// 1,000 pages, which a page of contacts alone exceeds, so every commit would checkpoint).
 const MIRROR_WAL_AUTOCHECKPOINT: i64 = 16 * 1024;
 
-/// Runs `f` in one IMMEDIATE transaction written with `synchronous = NORMAL` and a larger WAL
-/// between checkpoints, then puts both settings back (the store also holds refresh tokens, and
-/// those are written with FULL). The page cache is raised to 32 MiB and left there.
+/// Runs `f` in one IMMEDIATE transaction written with `synchronous = NORMAL`, a larger WAL
+/// between checkpoints and foreign keys unchecked, then puts the three settings back (the
+/// store also holds refresh tokens, and those are written with FULL). The page cache is
+/// raised to 32 MiB and left there.
 ///
 /// In WAL mode NORMAL skips the fsync of each commit. A power cut may then lose the last pages
 /// committed — never half a page: a page and its pass position are one transaction, so they
@@ -57,8 +58,12 @@ pub fn page_transaction<T>(
     if cache > -MIRROR_CACHE_KIB {
         conn.pragma_update(None, "cache_size", -MIRROR_CACHE_KIB)?;
     }
+    let foreign_keys: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "wal_autocheckpoint", MIRROR_WAL_AUTOCHECKPOINT)?;
+    // The mirror writes a contact before its values and memberships and removes them
+    // explicitly, so the foreign keys' per-row parent lookups only cost index searches.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     let result: Result<T, StoreError> = (|| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
@@ -67,7 +72,8 @@ pub fn page_transaction<T>(
     })();
     let restored = conn
         .pragma_update(None, "synchronous", synchronous)
-        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint));
+        .and_then(|()| conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint))
+        .and_then(|()| conn.pragma_update(None, "foreign_keys", foreign_keys));
     let value = result?;
     restored?;
     Ok(value)
@@ -78,4 +84,46 @@ pub fn page_transaction<T>(
 pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(conn: &Connection) -> (i64, i64, i64) {
+        let get =
+            |name: &str| -> i64 { conn.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
+        (
+            get("synchronous"),
+            get("wal_autocheckpoint"),
+            get("foreign_keys"),
+        )
+    }
+
+    #[test]
+    fn a_page_transaction_relaxes_its_settings_only_while_it_runs_even_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("store.db")).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+             CREATE TABLE t (id INTEGER PRIMARY KEY);",
+        )
+        .unwrap();
+        let before = settings(&conn);
+        assert_eq!((before.0, before.2), (2, 1));
+        let inside = page_transaction(&mut conn, |tx| Ok(settings(tx))).unwrap();
+        assert_eq!(inside, (1, MIRROR_WAL_AUTOCHECKPOINT, 0));
+        assert_eq!(settings(&conn), before);
+        let failed = page_transaction(&mut conn, |tx| -> Result<(), StoreError> {
+            tx.execute("INSERT INTO t (id) VALUES (1)", [])?;
+            tx.execute("INSERT INTO t (id) VALUES (1)", [])?;
+            Ok(())
+        });
+        assert!(failed.is_err());
+        assert_eq!(settings(&conn), before, "restored after a failed page too");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0, "the failed page left nothing");
+    }
 }
