@@ -2,6 +2,8 @@
 //! `RUST_LOG`, when set, wins over `log.level`. Logs go to stderr so that stdout stays free
 //! for command output (`ctct-sync config`, the sandbox's credentials line, `send` results).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
@@ -19,6 +21,8 @@ pub fn init(format: LogFormat, default_level: &str) {
             .with_env_filter(filter)
             .with_writer(writer)
             .with_target(true)
+            // Colours only for a person at a terminal, never into a file or a pipe.
+            .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .json()

@@ -127,3 +127,21 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_
     assert_eq!(d.depth(&dead_queue).await, 0);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
+    let d = TestDaemon::start().await;
+    let mut cmd = cli(&d, &["send", "list.list", "--wait", "30"]);
+    cmd.env("CTCT_SYNC__LOG__LEVEL", "debug");
+    let (code, _, stderr) = output(cmd).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("DEBUG"),
+        "debug lines were written: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "no ANSI escape in a pipe: {stderr:?}"
+    );
+    d.stop().await;
+}
