@@ -102,10 +102,20 @@ impl Daemon {
                 .context("connecting the sandbox's account")?;
         }
         let accounts = client.tokens().accounts().await?;
-        if !accounts.iter().any(|a| a.state == AccountState::Active) {
+        if accounts.is_empty() {
             bail!(
                 "no Constant Contact account is authorised: run `ctct-sync auth login` (or `auth import`), \
                  or try ctct-sync against the local sandbox with `ctct-sync run --sandbox`"
+            );
+        }
+        if !accounts.iter().any(|a| a.state == AccountState::Active) {
+            // A restart while tokens are lost must not turn into a crash loop: the commands
+            // of these accounts wait, parked, until a person authorises again.
+            let names: Vec<&str> = accounts.iter().map(|a| a.account.as_str()).collect();
+            tracing::error!(
+                accounts = ?names,
+                "every account needs re-authorisation; their commands wait until \
+                 `ctct-sync auth login --account NAME` (or `auth import`) is run"
             );
         }
         let mirror_events = MirrorEvents::start(

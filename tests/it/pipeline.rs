@@ -837,3 +837,53 @@ async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_res
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for_it() {
+    // Regression: the daemon exited ("no Constant Contact account is authorised"), so a
+    // restart during a token loss became a crash loop instead of parking the commands.
+    let mut d = TestDaemon::start().await;
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    d.api
+        .store
+        .call(|conn| {
+            ctct_sync::store::tokens::mark_reauth_required(
+                conn,
+                "default",
+                "invalid_grant: revoked",
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let mut daemon = d.spawn_process();
+    d.publish("waits", "list.list", json!({})).await;
+    // It stays up and parks the command: no result while the account is lost.
+    d.drain(Duration::from_millis(1500)).await;
+    assert!(
+        daemon.try_wait().unwrap().is_none(),
+        "the daemon is still running"
+    );
+    assert!(d.received.iter().all(|r| r.command_id != "waits"));
+    let primary = d.api.sandbox.admin().primary_account();
+    let fresh = d.api.sandbox.admin().issue_refresh_token(&primary).unwrap();
+    d.api
+        .client
+        .tokens()
+        .import_refresh_token("default", secrecy::SecretString::from(fresh))
+        .await
+        .unwrap();
+    let result = d.result("waits").await;
+    assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
+    daemon.start_kill().unwrap();
+    let out = daemon.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("every account needs re-authorisation"),
+        "{stderr}"
+    );
+    d.stop().await;
+}
