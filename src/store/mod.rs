@@ -92,8 +92,11 @@ type GroupJob = Box<dyn for<'c> FnOnce(Result<&'c Connection, &rusqlite::Error>)
 /// caller once the group's commit is known.
 struct Grouped {
     keep: bool,
-    answer: Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>,
+    answer: Answer,
 }
+
+/// Answers a grouped job's caller, given why the group's commit failed (if it did).
+type Answer = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
 
 /// At most this many grouped jobs share one commit, so that one caller's answer never waits
 /// behind an unbounded queue.
