@@ -90,40 +90,41 @@ pub fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
-    fn settings(conn: &Connection) -> (i64, i64, i64) {
-        let get =
-            |name: &str| -> i64 { conn.pragma_query_value(None, name, |r| r.get(0)).unwrap() };
-        (
-            get("synchronous"),
-            get("wal_autocheckpoint"),
-            get("foreign_keys"),
-        )
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    fn settings(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+        let get = |name: &str| -> rusqlite::Result<i64> {
+            conn.pragma_query_value(None, name, |r| r.get(0))
+        };
+        Ok((
+            get("synchronous")?,
+            get("wal_autocheckpoint")?,
+            get("foreign_keys")?,
+        ))
     }
 
     #[test]
-    fn a_page_transaction_relaxes_its_settings_only_while_it_runs_even_when_it_fails() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("store.db")).unwrap();
+    fn a_page_transaction_relaxes_its_settings_only_while_it_runs_even_when_it_fails() -> Outcome {
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("store.db"))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
              CREATE TABLE t (id INTEGER PRIMARY KEY);",
-        )
-        .unwrap();
-        let before = settings(&conn);
+        )?;
+        let before = settings(&conn)?;
         assert_eq!((before.0, before.2), (2, 1));
-        let inside = page_transaction(&mut conn, |tx| Ok(settings(tx))).unwrap();
+        let inside = page_transaction(&mut conn, |tx| Ok(settings(tx)?))?;
         assert_eq!(inside, (1, MIRROR_WAL_AUTOCHECKPOINT, 0));
-        assert_eq!(settings(&conn), before);
+        assert_eq!(settings(&conn)?, before);
         let failed = page_transaction(&mut conn, |tx| -> Result<(), StoreError> {
             tx.execute("INSERT INTO t (id) VALUES (1)", [])?;
             tx.execute("INSERT INTO t (id) VALUES (1)", [])?;
             Ok(())
         });
         assert!(failed.is_err());
-        assert_eq!(settings(&conn), before, "restored after a failed page too");
-        let rows: i64 = conn
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
+        assert_eq!(settings(&conn)?, before, "restored after a failed page too");
+        let rows: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?;
         assert_eq!(rows, 0, "the failed page left nothing");
+        Ok(())
     }
 }
