@@ -14,15 +14,13 @@ use ctct_sync::command::outcome::{CommandResult, Outcome};
 use ctct_sync::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Consumer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::support::daemon::TestDaemon;
+use crate::support::daemon::{TestDaemon, exclusive_queue};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long to keep listening once every case has its result, to catch a second one.
@@ -176,21 +174,7 @@ struct Results {
 
 impl Results {
     async fn bind(d: &TestDaemon) -> Self {
-        let queue = d
-            .channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("a results queue")
-            .name()
-            .to_string();
+        let queue = exclusive_queue(&d.channel).await;
         d.channel
             .queue_bind(
                 queue.as_str().into(),

@@ -16,7 +16,7 @@ use ctct_sync::sandbox::FaultSpec;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    QueueBindOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::{fast_options, mirror_for, run, seed};
 use crate::support::api::TestApi;
-use crate::support::daemon::amqp_url;
+use crate::support::daemon::{amqp_url, exclusive_queue};
 
 fn attempt(id: &str) -> Attempt {
     Attempt {
@@ -98,20 +98,7 @@ async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures(
         )
         .await
         .expect("the exchange");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("a queue")
-        .name()
-        .to_string();
+    let queue = exclusive_queue(&channel).await;
     channel
         .queue_bind(
             queue.as_str().into(),

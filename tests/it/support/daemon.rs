@@ -95,20 +95,7 @@ impl TestDaemon {
         let channel = conn.create_channel().await.unwrap();
         channel.confirm_select(Default::default()).await.unwrap();
         pipeline_settings.topology.declare(&channel).await.unwrap();
-        let results_queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap()
-            .name()
-            .to_string();
+        let results_queue = exclusive_queue(&channel).await;
         channel
             .queue_bind(
                 results_queue.as_str().into(),
@@ -392,6 +379,24 @@ impl TestDaemon {
             .spawn()
             .expect("the daemon starts")
     }
+}
+
+/// A server-named queue of this test's own, deleted with its connection or its consumer.
+pub async fn exclusive_queue(channel: &Channel) -> String {
+    channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("a queue of the test's own")
+        .name()
+        .to_string()
 }
 
 /// Properties of a well-formed command message.
