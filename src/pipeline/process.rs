@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use lapin::BasicProperties;
 use lapin::message::Delivery;
-use lapin::types::AMQPValue;
 use serde_json::json;
 
 use crate::amqp::Topology;
@@ -173,7 +171,7 @@ impl Processor {
     /// broken.
     pub async fn process(&self, session: &Arc<Session>, delivery: Delivery, decoded: Decoded) {
         let started_at = self.clock.now();
-        let disposition = match self.decide(&delivery, decoded, started_at).await {
+        let disposition = match self.decide(decoded, started_at).await {
             Ok(disposition) => disposition,
             Err(error) => {
                 tracing::error!(error = %error, "the store failed; the command will be redelivered");
@@ -183,13 +181,20 @@ impl Processor {
         };
         let disposition = match disposition {
             Disposition::Batch(joining) => {
+                let (account, id) = (joining.account.clone(), joining.id.clone());
                 match self
                     .bulk
                     .join(*joining, session.clone(), delivery, &self.held)
                 {
                     None => return,
                     Some(delivery) => {
-                        // The batch it belongs to is finishing: look again in a moment.
+                        // The batch it belongs to is finishing: look again in a moment. This
+                        // delivery tried nothing, so it gives its attempt back.
+                        if let Err(error) = self.uncount(&account, &id).await {
+                            tracing::error!(error = %error, "the store failed; the command will be redelivered");
+                            session.broken.cancel();
+                            return;
+                        }
                         let wait = self.behind();
                         if let Err(error) = self.dispose(session, &delivery, wait).await {
                             tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
@@ -209,7 +214,6 @@ impl Processor {
 
     async fn decide(
         &self,
-        delivery: &Delivery,
         decoded: Decoded,
         started_at: DateTime<Utc>,
     ) -> Result<Disposition, String> {
@@ -265,8 +269,6 @@ impl Processor {
             return Ok(self.behind());
         }
         let release = key.map(|k| (k, envelope.id.clone()));
-        let came_back = header_str(&delivery.properties, WAIT_HEADER);
-        let count_attempt = !matches!(came_back.as_deref(), Some("behind" | "quota" | "auth"));
         let (account, id, command_type) = (
             envelope.account.clone(),
             envelope.id.clone(),
@@ -275,14 +277,7 @@ impl Processor {
         let begun = self
             .store
             .call_grouped(move |conn| {
-                ledger::begin_in(
-                    conn,
-                    &account,
-                    &id,
-                    &command_type,
-                    count_attempt,
-                    started_at,
-                )
+                ledger::begin_in(conn, &account, &id, &command_type, started_at)
             })
             .await
             .map_err(|e| e.to_string())?;
@@ -315,7 +310,7 @@ impl Processor {
                     &release,
                     started_at,
                 )
-                .await
+                .await?
         {
             return Ok(joining);
         }
@@ -372,7 +367,7 @@ impl Processor {
     }
 
     /// Whether an upsert goes to the batcher: a redelivery of a command whose batch is still
-    /// running rejoins it; an importable upsert joins a batch.
+    /// running rejoins it; an importable upsert joins a batch. Errs only when the store fails.
     #[allow(clippy::too_many_arguments)]
     async fn bulk_candidate(
         &self,
@@ -383,7 +378,7 @@ impl Processor {
         effect_ref: Option<&str>,
         release: &Option<(String, String)>,
         started_at: DateTime<Utc>,
-    ) -> Option<Disposition> {
+    ) -> Result<Option<Disposition>, String> {
         let member = |row| {
             Disposition::Batch(Box::new(bulk::Joining {
                 id: envelope.id.clone(),
@@ -398,8 +393,13 @@ impl Processor {
         };
         if let Some(batch) = effect_ref.and_then(|r| r.strip_prefix("batch:")) {
             match self.bulk.live(batch) {
-                Some(true) => return Some(member(bulk::Row::Rejoin(batch.to_owned()))),
-                Some(false) => return Some(self.behind()),
+                Some(true) => return Ok(Some(member(bulk::Row::Rejoin(batch.to_owned())))),
+                Some(false) => {
+                    // Its batch is finishing: this delivery tries nothing and gives its
+                    // attempt back.
+                    self.uncount(&envelope.account, &envelope.id).await?;
+                    return Ok(Some(self.behind()));
+                }
                 None => {
                     // The batch may have finished between the ledger read and this look; it
                     // stores its results before it leaves, so a result now found is replayed
@@ -416,19 +416,21 @@ impl Processor {
                         if let Some((key, id)) = release {
                             self.held.release(key, id);
                         }
-                        return Some(Disposition::Replay(replay));
+                        return Ok(Some(Disposition::Replay(replay)));
                     }
                 }
             }
         }
-        match self.handler.import_row(&envelope.account, changes).await {
-            Ok(Some(row)) => Some(member(bulk::Row::New {
-                lists: sorted_lists(changes),
-                row: Box::new(row),
-            })),
-            // Not importable, or a problem the one-by-one path reports in its own terms.
-            Ok(None) | Err(_) => None,
-        }
+        Ok(
+            match self.handler.import_row(&envelope.account, changes).await {
+                Ok(Some(row)) => Some(member(bulk::Row::New {
+                    lists: sorted_lists(changes),
+                    row: Box::new(row),
+                })),
+                // Not importable, or a problem the one-by-one path reports in its own terms.
+                Ok(None) | Err(_) => None,
+            },
+        )
     }
 
     /// Wait behind an earlier command with the same key (or a batch that is finishing).
@@ -536,7 +538,7 @@ impl Processor {
                 }
             }
             Err(HandleError::QuotaExhausted { resets_at }) => {
-                self.uncount(subject).await?;
+                self.uncount(subject.account, subject.id).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
                 let wait = (resets_at - self.clock.now()).num_milliseconds().max(0) as u64;
@@ -551,7 +553,7 @@ impl Processor {
                 }
             }
             Err(HandleError::ReauthRequired { reason }) => {
-                self.uncount(subject).await?;
+                self.uncount(subject.account, subject.id).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
                 self.announce_reauth(subject.account, &reason);
@@ -570,8 +572,9 @@ impl Processor {
         }
     }
 
-    async fn uncount(&self, subject: Subject<'_>) -> Result<(), String> {
-        let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
+    /// Takes back the attempt this delivery counted: it was parked or sent behind, not tried.
+    async fn uncount(&self, account: &str, id: &str) -> Result<(), String> {
+        let (account, id) = (account.to_owned(), id.to_owned());
         self.store
             .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
             .await
@@ -664,13 +667,4 @@ pub fn reauth_event(account: &str, reason: &str, at: DateTime<Utc>) -> serde_jso
         "at": at,
         "action": format!("run `ctct-sync auth login --account {account}`; the account's commands wait until then"),
     })
-}
-
-fn header_str(properties: &BasicProperties, name: &str) -> Option<String> {
-    let headers = properties.headers().as_ref()?;
-    match headers.inner().get(name)? {
-        AMQPValue::LongString(value) => Some(value.to_string()),
-        AMQPValue::ShortString(value) => Some(value.to_string()),
-        _ => None,
-    }
 }

@@ -29,11 +29,10 @@ pub fn begin(
     account: &str,
     command_id: &str,
     command_type: &str,
-    count_attempt: bool,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let begun = begin_in(&tx, account, command_id, command_type, count_attempt, now)?;
+    let begun = begin_in(&tx, account, command_id, command_type, now)?;
     tx.commit()?;
     Ok(begun)
 }
@@ -46,7 +45,6 @@ pub fn begin_in(
     account: &str,
     command_id: &str,
     command_type: &str,
-    count_attempt: bool,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     // Statements are cached: every command runs these, and parsing them again each time
@@ -63,11 +61,10 @@ pub fn begin_in(
     let begun = match row {
         Some((status, _, _, Some(result))) if status == "done" => Begun::Done { result },
         Some((_, attempts, effect_ref, _)) => {
-            let attempts = if count_attempt {
-                attempts + 1
-            } else {
-                attempts.max(1)
-            };
+            // Every delivery counts, also one back from a wait queue: a delivery that began
+            // may have reached the API before the daemon died, and the next one must know it
+            // is a retry. Deliveries that were only parked take their count back (`uncount`).
+            let attempts = attempts + 1;
             tx.prepare_cached(
                 "UPDATE command_ledger SET attempts = ?3 WHERE account = ?1 AND command_id = ?2",
             )?
@@ -241,7 +238,7 @@ mod tests {
     fn a_finished_command_replays_its_stored_result() {
         let mut conn = db();
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", true, now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", now()).unwrap(),
             Begun::Started {
                 attempts: 1,
                 effect_ref: None
@@ -260,7 +257,7 @@ mod tests {
             .unwrap()
         );
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", true, now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", now()).unwrap(),
             Begun::Done {
                 result: "{\"r\":1}".into()
             }
@@ -278,32 +275,33 @@ mod tests {
     #[test]
     fn attempts_and_effects_carry_over_between_deliveries() {
         let mut conn = db();
-        begin(&mut conn, "default", "c2", "contact.create", true, now()).unwrap();
+        begin(&mut conn, "default", "c2", "contact.create", now()).unwrap();
         record_effect(&conn, "default", "c2", "contact-uuid").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", true, now()).unwrap(),
+            begin(&mut conn, "default", "c2", "contact.create", now()).unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
             }
         );
+        uncount(&conn, "default", "c2").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", false, now()).unwrap(),
+            begin(&mut conn, "default", "c2", "contact.create", now()).unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
             },
-            "a parked command coming back is not a new attempt"
+            "a parked command coming back counts once: parking took its count back"
         );
     }
 
     #[test]
     fn the_same_id_in_two_accounts_is_two_commands() {
         let mut conn = db();
-        begin(&mut conn, "a", "same", "list.list", true, now()).unwrap();
+        begin(&mut conn, "a", "same", "list.list", now()).unwrap();
         finish(&conn, "a", "same", "list.list", "succeeded", "{}", now()).unwrap();
         assert!(matches!(
-            begin(&mut conn, "b", "same", "list.list", true, now()).unwrap(),
+            begin(&mut conn, "b", "same", "list.list", now()).unwrap(),
             Begun::Started { attempts: 1, .. }
         ));
     }

@@ -78,7 +78,7 @@ impl Fixture {
         self.t
             .store
             .call(move |conn| {
-                ctct_sync::store::ledger::begin(conn, "default", &id, "campaign.create", true, at)
+                ctct_sync::store::ledger::begin(conn, "default", &id, "campaign.create", at)
             })
             .await
             .unwrap();

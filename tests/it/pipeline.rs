@@ -705,6 +705,75 @@ async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_com
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_twice() {
+    // Regression (short drill): a delivery that came back from a wait queue was not counted
+    // as an attempt, so after a kill between the create and its recorded effect the next
+    // delivery, still carrying the wait header, was taken for a first try and created again.
+    let mut d = TestDaemon::start().await;
+    let from = owner(&d).await;
+    d.publish("wq-list", "list.create", json!({"name": "Wait list"}))
+        .await;
+    let list = d.result("wq-list").await.data.unwrap()["list_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            FaultSpec::latency(3000)
+                .method("POST")
+                .path_prefix("/v3/emails")
+                .after_effect()
+                .times(1),
+        )
+        .unwrap();
+    let mut daemon = d.spawn_process();
+    let body = json!({"id": "wq-camp", "type": "campaign.create", "data": {
+        "name": "Came back", "subject": "s", "from_name": "n", "from_email": from,
+        "reply_to_email": from, "html_content": "<html><body>x</body></html>",
+        "list_ids": [list]}});
+    let mut headers = FieldTable::default();
+    headers.insert("x-ctct-wait".into(), AMQPValue::LongString("behind".into()));
+    d.publish_body(
+        &serde_json::to_vec(&body).unwrap(),
+        json_properties().with_headers(headers),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    while creates_for(&d, "wq-camp") == 0 {
+        if tokio::time::Instant::now() >= deadline {
+            daemon.start_kill().unwrap();
+            let out = daemon.wait_with_output().await.unwrap();
+            panic!(
+                "the create never reached the API; daemon said: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    daemon.start_kill().unwrap();
+    let _ = daemon.wait().await;
+    assert!(
+        d.received.iter().all(|r| r.command_id != "wq-camp"),
+        "killed before answering"
+    );
+
+    let mut restarted = d.spawn_process();
+    let result = d.result("wq-camp").await;
+    restarted.start_kill().unwrap();
+    let _ = restarted.wait().await;
+    assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
+    assert!(result.attempts >= 2, "the ledger knew an attempt had begun");
+    assert_eq!(creates_for(&d, "wq-camp"), 1, "one campaign");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
     // Regression: the schedule was re-checked ("in the past") before the ledger was asked.
     let mut d = TestDaemon::start().await;
