@@ -668,15 +668,23 @@ async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_com
                 .times(1),
         )
         .unwrap();
-    let mut daemon = d.spawn_process();
+    let daemon = d.spawn_process();
     d.publish(
         "killed",
         "contact.create",
         json!({"email": "killed@example.com"}),
     )
     .await;
+    kill_once_created(&d, daemon, "killed").await;
+    restart_and_expect_one_create(&mut d, "killed").await;
+    d.stop().await;
+}
+
+/// Kills `daemon` as soon as command `id`'s create has reached the API (its answer is held
+/// back by a latency fault), and checks no result went out.
+async fn kill_once_created(d: &TestDaemon, mut daemon: tokio::process::Child, id: &str) {
     let deadline = tokio::time::Instant::now() + SECS_30;
-    while creates_for(&d, "killed") == 0 {
+    while creates_for(d, id) == 0 {
         if tokio::time::Instant::now() >= deadline {
             daemon.start_kill().unwrap();
             let out = daemon.wait_with_output().await.unwrap();
@@ -690,18 +698,20 @@ async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_com
     daemon.start_kill().unwrap();
     let _ = daemon.wait().await;
     assert!(
-        d.received.iter().all(|r| r.command_id != "killed"),
+        d.received.iter().all(|r| r.command_id != id),
         "killed before answering"
     );
+}
 
+/// Starts a daemon again and checks command `id` succeeds as a retry with one create.
+async fn restart_and_expect_one_create(d: &mut TestDaemon, id: &str) {
     let mut restarted = d.spawn_process();
-    let result = d.result("killed").await;
-    assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
-    assert!(result.attempts >= 2, "the ledger knew an attempt had begun");
-    assert_eq!(creates_for(&d, "killed"), 1, "one contact");
+    let result = d.result(id).await;
     restarted.start_kill().unwrap();
     let _ = restarted.wait().await;
-    d.stop().await;
+    assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
+    assert!(result.attempts >= 2, "the ledger knew an attempt had begun");
+    assert_eq!(creates_for(d, id), 1, "one create");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -732,7 +742,7 @@ async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_t
                 .times(1),
         )
         .unwrap();
-    let mut daemon = d.spawn_process();
+    let daemon = d.spawn_process();
     let body = json!({"id": "wq-camp", "type": "campaign.create", "data": {
         "name": "Came back", "subject": "s", "from_name": "n", "from_email": from,
         "reply_to_email": from, "html_content": "<html><body>x</body></html>",
@@ -744,32 +754,8 @@ async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_t
         json_properties().with_headers(headers),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while creates_for(&d, "wq-camp") == 0 {
-        if tokio::time::Instant::now() >= deadline {
-            daemon.start_kill().unwrap();
-            let out = daemon.wait_with_output().await.unwrap();
-            panic!(
-                "the create never reached the API; daemon said: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    daemon.start_kill().unwrap();
-    let _ = daemon.wait().await;
-    assert!(
-        d.received.iter().all(|r| r.command_id != "wq-camp"),
-        "killed before answering"
-    );
-
-    let mut restarted = d.spawn_process();
-    let result = d.result("wq-camp").await;
-    restarted.start_kill().unwrap();
-    let _ = restarted.wait().await;
-    assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
-    assert!(result.attempts >= 2, "the ledger knew an attempt had begun");
-    assert_eq!(creates_for(&d, "wq-camp"), 1, "one campaign");
+    kill_once_created(&d, daemon, "wq-camp").await;
+    restart_and_expect_one_create(&mut d, "wq-camp").await;
     d.stop().await;
 }
 
