@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize, Serializer};
 /// The defaults, embedded so the binary runs from any working directory.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// Ten years: past that, "keep forever" (0) says it better.
+const MAX_LEDGER_RETENTION_DAYS: u32 = 3650;
+
 /// Prefix of the environment variables that override settings (`CTCT_SYNC__AMQP__URL`).
 pub const ENV_PREFIX: &str = "CTCT_SYNC";
 
@@ -118,6 +121,9 @@ impl OAuthSettings {
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     pub path: PathBuf,
+    /// Days a finished command stays in the ledger (its result replayed to a re-send with
+    /// the same id); 0 keeps every one.
+    pub ledger_retention_days: u32,
 }
 
 /// The API key's request budget.
@@ -419,6 +425,13 @@ impl Settings {
                 "limits.mirror_share",
                 self.limits.mirror_share.to_string(),
                 "a fraction from 0.0 to 1.0",
+            ));
+        }
+        if self.store.ledger_retention_days > MAX_LEDGER_RETENTION_DAYS {
+            return Err(invalid(
+                "store.ledger_retention_days",
+                self.store.ledger_retention_days.to_string(),
+                "a number of days from 1 to 3650, or 0 to keep every finished command",
             ));
         }
         if self.limits.per_day == 0 {

@@ -30,6 +30,8 @@ pub struct Daemon {
     /// Publishes `mirror.completed` / `mirror.failed`.
     pub mirror_events: MirrorEvents,
     pub sandbox: Option<Sandbox>,
+    /// The clock the ledger is written with, for pruning it.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Where `run --sandbox` keeps its store and the sandbox's state: beside the configured
@@ -135,7 +137,7 @@ impl Daemon {
             PipelineSettings::from_settings(&settings),
             handler,
             store.clone(),
-            clock,
+            clock.clone(),
         );
         Ok(Daemon {
             settings,
@@ -145,13 +147,15 @@ impl Daemon {
             mirror,
             mirror_events,
             sandbox,
+            clock,
         })
     }
 
     /// Runs until `shutdown` is cancelled, then drains and stops: the pipeline and the mirror's
     /// scheduler run side by side; on shutdown mirror runs stop at their next page (resumable),
     /// the pipeline finishes its in-flight commands, the scheduler waits for its runs, and the
-    /// last mirror events are published.
+    /// last mirror events are published. Beside them, the store is pruned hourly
+    /// (`store.ledger_retention_days`).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if self.settings.ops.enabled {
             let state = crate::ops::OpsState {
@@ -174,6 +178,14 @@ impl Daemon {
         let scheduler = crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
             .await
             .context("starting the mirror's schedule")?;
+        let housekeeping = (self.settings.store.ledger_retention_days > 0).then(|| {
+            crate::store::housekeeping::spawn(
+                self.store.clone(),
+                self.clock.clone(),
+                self.settings.store.ledger_retention_days,
+                shutdown.clone(),
+            )
+        });
         let mirror_cancel = self.mirror.cancel_token().clone();
         let stop_mirror = shutdown.clone();
         let cancel_runs = tokio::spawn(async move {
@@ -182,6 +194,9 @@ impl Daemon {
         });
         self.pipeline.run(shutdown).await;
         let _ = cancel_runs.await;
+        if let Some(housekeeping) = housekeeping {
+            let _ = housekeeping.await;
+        }
         scheduler.stop(Duration::from_secs(10)).await;
         self.mirror_events.stop(Duration::from_secs(5)).await;
         if let Some(sandbox) = self.sandbox {

@@ -99,6 +99,34 @@ pub fn set_status(
     Ok(())
 }
 
+/// Deletes up to `limit` ended batches (`done`, `failed`, `abandoned`) that ended before
+/// `before`, with their items; returns how many batches. Open batches are never deleted.
+pub fn prune_ended(
+    conn: &mut Connection,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ended: Vec<String> = tx
+        .prepare(
+            "SELECT id FROM bulk_batches
+             WHERE status IN ('done', 'failed', 'abandoned') AND finished_at < ?1
+             ORDER BY finished_at LIMIT ?2",
+        )?
+        .query_map(params![before.to_rfc3339(), limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    {
+        let mut items = tx.prepare("DELETE FROM bulk_items WHERE batch_id = ?1")?;
+        let mut batch = tx.prepare("DELETE FROM bulk_batches WHERE id = ?1")?;
+        for id in &ended {
+            items.execute([id])?;
+            batch.execute([id])?;
+        }
+    }
+    tx.commit()?;
+    Ok(ended.len())
+}
+
 /// Batches to resume at start: those with an activity id and no results yet. Batches whose
 /// import request was never answered are marked `abandoned` (their commands import again:
 /// an upsert imported twice with the same values changes nothing more).
@@ -204,6 +232,56 @@ fn parse_time(text: &str) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::store::{ledger, migrate};
+
+    #[test]
+    fn pruning_deletes_ended_batches_and_their_items_but_never_open_ones() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
+        let long_ago = now - chrono::Duration::days(60);
+        let item = |row: u32, id: &str| StoredItem {
+            row,
+            command_id: id.into(),
+            email: format!("{id}@example.com"),
+            attempts: 1,
+            started_at: long_ago,
+        };
+        for (batch, command) in [("ended", "c1"), ("open", "c2"), ("recent", "c3")] {
+            create(
+                &mut conn,
+                batch,
+                "a",
+                &["l1".into()],
+                &[item(1, command)],
+                long_ago,
+            )
+            .unwrap();
+        }
+        set_status(&conn, "ended", "done", long_ago).unwrap();
+        set_activity(&conn, "open", "act-open").unwrap();
+        set_status(&conn, "recent", "abandoned", now).unwrap();
+        let cutoff = now - chrono::Duration::days(30);
+        assert_eq!(prune_ended(&mut conn, cutoff, 100).unwrap(), 1);
+        assert_eq!(prune_ended(&mut conn, cutoff, 100).unwrap(), 0);
+        assert_eq!(status(&conn, "ended").unwrap(), None);
+        assert_eq!(status(&conn, "open").unwrap().as_deref(), Some("polling"));
+        assert_eq!(
+            status(&conn, "recent").unwrap().as_deref(),
+            Some("abandoned")
+        );
+        let items: Vec<String> = conn
+            .prepare("SELECT batch_id FROM bulk_items ORDER BY batch_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            items,
+            ["open", "recent"],
+            "the ended batch's items went with it"
+        );
+    }
 
     #[test]
     fn a_batch_is_stored_resumed_and_points_the_ledger_at_itself() {

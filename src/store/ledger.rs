@@ -176,6 +176,25 @@ pub fn forget_unsuccessful(
     )? == 1)
 }
 
+/// Deletes up to `limit` finished commands that finished before `before`, oldest first;
+/// returns how many. Commands still in progress are never deleted, whatever their age: a
+/// parked command may come back after any time and must find its attempts and effect.
+pub fn prune_finished(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    // `finished_at` is RFC 3339 in UTC throughout, so text order is time order and the
+    // index on it serves the range.
+    Ok(conn.execute(
+        "DELETE FROM command_ledger WHERE rowid IN (
+             SELECT rowid FROM command_ledger
+             WHERE finished_at < ?1 AND status = 'done'
+             ORDER BY finished_at LIMIT ?2)",
+        params![before.to_rfc3339(), limit as i64],
+    )?)
+}
+
 /// The stored result of a finished command.
 pub fn result_of(
     conn: &Connection,
@@ -292,6 +311,46 @@ mod tests {
                 effect_ref: Some("contact-uuid".into())
             },
             "a parked command coming back counts once: parking took its count back"
+        );
+    }
+
+    #[test]
+    fn pruning_deletes_only_commands_finished_before_the_cutoff() {
+        let mut conn = db();
+        let day = chrono::Duration::days(1);
+        for (id, finished) in [("old-1", 40), ("old-2", 31), ("recent", 29)] {
+            let at = now() - day * finished;
+            begin(&mut conn, "a", id, "list.list", at).unwrap();
+            finish(&conn, "a", id, "list.list", "succeeded", "{}", at).unwrap();
+        }
+        // Begun long ago and never finished (parked): kept.
+        begin(&mut conn, "a", "parked", "contact.upsert", now() - day * 90).unwrap();
+        let cutoff = now() - day * 30;
+        assert_eq!(
+            prune_finished(&conn, cutoff, 1).unwrap(),
+            1,
+            "the limit holds"
+        );
+        assert_eq!(
+            result_of(&conn, "a", "old-1").unwrap(),
+            None,
+            "oldest first"
+        );
+        assert_eq!(prune_finished(&conn, cutoff, 100).unwrap(), 1);
+        assert_eq!(prune_finished(&conn, cutoff, 100).unwrap(), 0);
+        assert_eq!(result_of(&conn, "a", "old-2").unwrap(), None);
+        assert!(result_of(&conn, "a", "recent").unwrap().is_some());
+        assert!(matches!(
+            begin(&mut conn, "a", "parked", "contact.upsert", now()).unwrap(),
+            Begun::Started { attempts: 2, .. }
+        ));
+        // A pruned id is a new command when it comes again.
+        assert_eq!(
+            begin(&mut conn, "a", "old-1", "list.list", now()).unwrap(),
+            Begun::Started {
+                attempts: 1,
+                effect_ref: None
+            }
         );
     }
 

@@ -11,6 +11,7 @@
 
 pub mod budget;
 pub mod bulk;
+pub mod housekeeping;
 pub mod ledger;
 pub mod migrate;
 pub mod tokens;

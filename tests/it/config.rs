@@ -26,6 +26,7 @@ fn defaults_load_with_the_documented_values() {
     );
     assert_eq!(settings.api.base_url, "https://api.cc.email/v3");
     assert_eq!(settings.store.path.to_str(), Some("data/ctct-sync.db"));
+    assert_eq!(settings.store.ledger_retention_days, 30);
     assert_eq!(settings.limits.per_second, 4);
     assert_eq!(settings.limits.per_day, 10_000);
     assert_eq!(settings.mirror.schedule, "0 0 2 * * *");
@@ -132,6 +133,12 @@ fn out_of_range_and_malformed_values_are_refused_naming_key_value_and_expectatio
             "0",
             "limits.per_day",
             "above 0",
+        ),
+        (
+            "CTCT_SYNC__STORE__LEDGER_RETENTION_DAYS",
+            "5000",
+            "store.ledger_retention_days",
+            "0 to keep every finished command",
         ),
         (
             "CTCT_SYNC__API__BASE_URL",

@@ -942,3 +942,92 @@ async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_rest() {
+    use ctct_sync::store::ledger;
+    let mut d = TestDaemon::start().await;
+    d.publish("pr-recent", "list.create", json!({"name": "Recent list"}))
+        .await;
+    assert_eq!(d.result("pr-recent").await.outcome, Outcome::Succeeded);
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    // Finished 31 days ago (past the default 30), and begun as long ago but never finished.
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
+    d.api
+        .store
+        .call(move |conn| {
+            ledger::begin(conn, "default", "pr-old", "list.list", long_ago)?;
+            ledger::finish(
+                conn,
+                "default",
+                "pr-old",
+                "list.list",
+                "succeeded",
+                "{}",
+                long_ago,
+            )?;
+            ledger::begin(conn, "default", "pr-parked", "contact.upsert", long_ago)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let mut daemon = d.spawn_process();
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    loop {
+        let old = d
+            .api
+            .store
+            .call(|conn| ledger::result_of(conn, "default", "pr-old"))
+            .await
+            .unwrap();
+        if old.is_none() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            daemon.start_kill().unwrap();
+            let out = daemon.wait_with_output().await.unwrap();
+            panic!(
+                "the old command was not pruned; daemon said: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let parked = d
+        .api
+        .store
+        .call(|conn| ledger::received_at(conn, "default", "pr-parked"))
+        .await
+        .unwrap();
+    assert!(
+        parked.is_some(),
+        "a command in progress is kept, however old"
+    );
+    // The recent one is still remembered: sent again, it is replayed, not applied again.
+    d.publish("pr-recent", "list.create", json!({"name": "Recent list"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    while d
+        .received
+        .iter()
+        .filter(|r| r.command_id == "pr-recent")
+        .count()
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no second result");
+        d.drain(Duration::from_millis(100)).await;
+    }
+    daemon.start_kill().unwrap();
+    let _ = daemon.wait().await;
+    let again = d
+        .received
+        .iter()
+        .filter(|r| r.command_id == "pr-recent")
+        .nth(1)
+        .unwrap();
+    assert_eq!((again.outcome, again.replayed), (Outcome::Succeeded, true));
+    d.stop().await;
+}

@@ -449,3 +449,66 @@ async fn a_grouped_call_that_cannot_get_the_write_lock_hears_why() {
         .unwrap();
     assert_eq!(rows_of(&other, "t"), vec![2]);
 }
+
+#[tokio::test]
+async fn pruning_the_store_deletes_in_chunks_everything_past_the_retention_and_nothing_else() {
+    use chrono::{Duration, Utc};
+    use ctct_sync::store::{housekeeping, ledger};
+    let dir = support::temp_dir();
+    let store = Store::open(&support::fresh_db_path(dir.path()))
+        .expect("fresh store")
+        .0;
+    let now = Utc::now();
+    // More old rows than one chunk holds, so that the pass takes several.
+    store
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            for i in 0..4_500 {
+                let at = now - Duration::days(31) - Duration::seconds(i);
+                let id = format!("old-{i}");
+                ledger::begin_in(&tx, "default", &id, "contact.get", at)?;
+                ledger::finish(&tx, "default", &id, "contact.get", "succeeded", "{}", at)?;
+            }
+            let at = now - Duration::days(29);
+            ledger::begin_in(&tx, "default", "recent", "contact.get", at)?;
+            ledger::finish(
+                &tx,
+                "default",
+                "recent",
+                "contact.get",
+                "succeeded",
+                "{}",
+                at,
+            )?;
+            ledger::begin_in(
+                &tx,
+                "default",
+                "parked",
+                "contact.upsert",
+                now - Duration::days(400),
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let pruned = housekeeping::prune(&store, now, 30).await.unwrap();
+    assert_eq!(pruned.commands, 4_500);
+    assert_eq!(
+        housekeeping::prune(&store, now, 30).await.unwrap(),
+        housekeeping::Pruned::default(),
+        "a second pass finds nothing"
+    );
+    let left: Vec<String> = store
+        .call(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT command_id FROM command_ledger ORDER BY command_id")?;
+            let ids = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, ["parked", "recent"]);
+}
