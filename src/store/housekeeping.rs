@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -34,26 +35,28 @@ pub async fn prune(
     retention_days: u32,
 ) -> Result<Pruned, StoreError> {
     let before = now - chrono::Duration::days(i64::from(retention_days));
-    let mut pruned = Pruned::default();
+    Ok(Pruned {
+        commands: in_chunks(store, move |conn| {
+            ledger::prune_finished(conn, before, CHUNK)
+        })
+        .await?,
+        batches: in_chunks(store, move |conn| bulk::prune_ended(conn, before, CHUNK)).await?,
+    })
+}
+
+/// Calls `prune` (which deletes at most [`CHUNK`] rows) until it deletes fewer; the total.
+async fn in_chunks<F>(store: &Store, prune: F) -> Result<usize, StoreError>
+where
+    F: Fn(&mut Connection) -> Result<usize, StoreError> + Clone + Send + 'static,
+{
+    let mut total = 0;
     loop {
-        let n = store
-            .call(move |conn| ledger::prune_finished(conn, before, CHUNK))
-            .await?;
-        pruned.commands += n;
+        let n = store.call(prune.clone()).await?;
+        total += n;
         if n < CHUNK {
-            break;
+            return Ok(total);
         }
     }
-    loop {
-        let n = store
-            .call(move |conn| bulk::prune_ended(conn, before, CHUNK))
-            .await?;
-        pruned.batches += n;
-        if n < CHUNK {
-            break;
-        }
-    }
-    Ok(pruned)
 }
 
 /// Prunes now and every [`EVERY`] until `shutdown`; a failed pass is logged and tried again

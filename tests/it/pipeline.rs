@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ctct_sync::command::outcome::Outcome;
+use ctct_sync::command::outcome::{CommandResult, Outcome};
 use ctct_sync::sandbox::FaultSpec;
 use futures_util::StreamExt;
 use lapin::BasicProperties;
@@ -25,6 +25,27 @@ async fn owner(d: &TestDaemon) -> String {
         .clone()
 }
 
+/// Creates a list through the pipeline (command `id`) and returns its id.
+async fn new_list(d: &mut TestDaemon, id: &str, name: &str) -> String {
+    d.publish(id, "list.create", json!({ "name": name })).await;
+    d.result(id).await.data.unwrap()["list_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits (at most 30 s) for the second result of command `id`.
+async fn second_result(d: &mut TestDaemon, id: &str) -> CommandResult {
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    loop {
+        if let Some(again) = d.received.iter().filter(|r| r.command_id == id).nth(1) {
+            return again.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no second result");
+        d.drain(Duration::from_millis(100)).await;
+    }
+}
+
 fn creates_for(d: &TestDaemon, id: &str) -> usize {
     d.api
         .sandbox
@@ -39,12 +60,7 @@ fn creates_for(d: &TestDaemon, id: &str) -> usize {
 async fn every_command_type_gets_exactly_one_result_through_the_queue() {
     let mut d = TestDaemon::start().await;
     let from = owner(&d).await;
-    d.publish("list", "list.create", json!({"name": "Tour list"}))
-        .await;
-    let list = d.result("list").await.data.unwrap()["list_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&mut d, "list", "Tour list").await;
     d.publish("campaign", "campaign.create", json!({"name": "Tour", "subject": "s", "from_name": "n",
         "from_email": from, "reply_to_email": from, "html_content": "<html><body>x</body></html>", "list_ids": [list]}))
         .await;
@@ -653,6 +669,21 @@ async fn shutdown_finishes_commands_in_flight_and_leaves_the_rest_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_command_twice() {
     let mut d = TestDaemon::start().await;
+    let daemon = spawn_with_first_answer_held(&mut d, "/v3/contacts").await;
+    d.publish(
+        "killed",
+        "contact.create",
+        json!({"email": "killed@example.com"}),
+    )
+    .await;
+    kill_once_created(&d, daemon, "killed").await;
+    restart_and_expect_one_create(&mut d, "killed").await;
+    d.stop().await;
+}
+
+/// Stops the in-process pipeline and starts a daemon process instead, with the answer to
+/// the first `POST` under `path` held back 3 s after it took effect.
+async fn spawn_with_first_answer_held(d: &mut TestDaemon, path: &str) -> tokio::process::Child {
     assert!(
         d.stop_pipeline(Duration::from_secs(10)).await,
         "the in-process pipeline steps aside"
@@ -663,21 +694,12 @@ async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_com
         .inject_fault(
             FaultSpec::latency(3000)
                 .method("POST")
-                .path_prefix("/v3/contacts")
+                .path_prefix(path)
                 .after_effect()
                 .times(1),
         )
         .unwrap();
-    let daemon = d.spawn_process();
-    d.publish(
-        "killed",
-        "contact.create",
-        json!({"email": "killed@example.com"}),
-    )
-    .await;
-    kill_once_created(&d, daemon, "killed").await;
-    restart_and_expect_one_create(&mut d, "killed").await;
-    d.stop().await;
+    d.spawn_process()
 }
 
 /// Kills `daemon` as soon as command `id`'s create has reached the API (its answer is held
@@ -721,28 +743,8 @@ async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_t
     // delivery, still carrying the wait header, was taken for a first try and created again.
     let mut d = TestDaemon::start().await;
     let from = owner(&d).await;
-    d.publish("wq-list", "list.create", json!({"name": "Wait list"}))
-        .await;
-    let list = d.result("wq-list").await.data.unwrap()["list_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        d.stop_pipeline(Duration::from_secs(10)).await,
-        "the in-process pipeline steps aside"
-    );
-    d.api
-        .sandbox
-        .admin()
-        .inject_fault(
-            FaultSpec::latency(3000)
-                .method("POST")
-                .path_prefix("/v3/emails")
-                .after_effect()
-                .times(1),
-        )
-        .unwrap();
-    let daemon = d.spawn_process();
+    let list = new_list(&mut d, "wq-list", "Wait list").await;
+    let daemon = spawn_with_first_answer_held(&mut d, "/v3/emails").await;
     let body = json!({"id": "wq-camp", "type": "campaign.create", "data": {
         "name": "Came back", "subject": "s", "from_name": "n", "from_email": from,
         "reply_to_email": from, "html_content": "<html><body>x</body></html>",
@@ -764,12 +766,7 @@ async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
     // Regression: the schedule was re-checked ("in the past") before the ledger was asked.
     let mut d = TestDaemon::start().await;
     let from = owner(&d).await;
-    d.publish("list", "list.create", json!({"name": "Replay list"}))
-        .await;
-    let list = d.result("list").await.data.unwrap()["list_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let list = new_list(&mut d, "list", "Replay list").await;
     d.publish("camp", "campaign.create", json!({"name": "Replay", "subject": "s", "from_name": "n",
         "from_email": from, "reply_to_email": from, "html_content": "<html><body>x</body></html>", "list_ids": [list]}))
         .await;
@@ -794,23 +791,7 @@ async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
         json!({"campaign_id": campaign, "scheduled_at": at}),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "sched")
-        .count()
-        < 2
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no second result");
-        d.drain(Duration::from_millis(100)).await;
-    }
-    let again = d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "sched")
-        .nth(1)
-        .unwrap();
+    let again = second_result(&mut d, "sched").await;
     assert_eq!((again.outcome, again.replayed), (Outcome::Succeeded, true));
     d.stop().await;
 }
@@ -1009,25 +990,9 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
     // The recent one is still remembered: sent again, it is replayed, not applied again.
     d.publish("pr-recent", "list.create", json!({"name": "Recent list"}))
         .await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "pr-recent")
-        .count()
-        < 2
-    {
-        assert!(tokio::time::Instant::now() < deadline, "no second result");
-        d.drain(Duration::from_millis(100)).await;
-    }
+    let again = second_result(&mut d, "pr-recent").await;
     daemon.start_kill().unwrap();
     let _ = daemon.wait().await;
-    let again = d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "pr-recent")
-        .nth(1)
-        .unwrap();
     assert_eq!((again.outcome, again.replayed), (Outcome::Succeeded, true));
     d.stop().await;
 }
