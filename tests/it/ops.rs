@@ -102,13 +102,7 @@ async fn readiness_needs_the_broker_the_store_and_an_authorised_account() {
     );
 
     // Authorised again: ready again, and the parked command completes.
-    let fresh = d.api.sandbox.admin().issue_refresh_token(&primary).unwrap();
-    d.api
-        .client
-        .tokens()
-        .import_refresh_token("default", secrecy::SecretString::from(fresh))
-        .await
-        .unwrap();
+    d.api.reauthorise().await;
     wait_for(&d, "/readyz", 200).await;
     assert_eq!(
         d.result("r-1").await.outcome,

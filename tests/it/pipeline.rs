@@ -515,13 +515,7 @@ async fn an_account_needing_reauthorisation_parks_its_commands_announces_once_an
     assert_eq!(announcements.len(), 1, "announced once: {:?}", d.events);
     assert_eq!(announcements[0].1["account"], "default");
 
-    let fresh = d.api.sandbox.admin().issue_refresh_token(&primary).unwrap();
-    d.api
-        .client
-        .tokens()
-        .import_refresh_token("default", secrecy::SecretString::from(fresh))
-        .await
-        .unwrap();
+    d.api.reauthorise().await;
     let ids: Vec<String> = (0..3).map(|i| format!("lost-{i}")).collect();
     let back = d.results(&ids, SECS_30).await;
     assert!(
@@ -904,14 +898,7 @@ async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for
         "the daemon is still running"
     );
     assert!(d.received.iter().all(|r| r.command_id != "waits"));
-    let primary = d.api.sandbox.admin().primary_account();
-    let fresh = d.api.sandbox.admin().issue_refresh_token(&primary).unwrap();
-    d.api
-        .client
-        .tokens()
-        .import_refresh_token("default", secrecy::SecretString::from(fresh))
-        .await
-        .unwrap();
+    d.api.reauthorise().await;
     let result = d.result("waits").await;
     assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
     daemon.start_kill().unwrap();

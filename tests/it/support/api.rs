@@ -67,6 +67,20 @@ impl TestApi {
     }
 
     /// The default account's API.
+    /// Authorises account `default` again (a person ran `auth login`): a fresh refresh token
+    /// for the sandbox's primary account, imported into the store.
+    pub async fn reauthorise(&self) {
+        let admin = self.sandbox.admin();
+        let fresh = admin
+            .issue_refresh_token(&admin.primary_account())
+            .expect("a fresh grant");
+        self.client
+            .tokens()
+            .import_refresh_token("default", SecretString::from(fresh))
+            .await
+            .expect("re-authorised");
+    }
+
     pub fn api(&self) -> AccountApi {
         self.client.account("default")
     }
