@@ -696,17 +696,22 @@ async fn spawn_with_first_answer_held(d: &mut TestDaemon, path: &str) -> tokio::
     d.spawn_process()
 }
 
+/// Kills a daemon process and returns what it wrote to stderr.
+async fn killed_daemons_stderr(mut daemon: tokio::process::Child) -> String {
+    daemon.start_kill().unwrap();
+    let out = daemon.wait_with_output().await.unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Kills `daemon` as soon as command `id`'s create has reached the API (its answer is held
 /// back by a latency fault), and checks no result went out.
 async fn kill_once_created(d: &TestDaemon, mut daemon: tokio::process::Child, id: &str) {
     let deadline = tokio::time::Instant::now() + SECS_30;
     while creates_for(d, id) == 0 {
         if tokio::time::Instant::now() >= deadline {
-            daemon.start_kill().unwrap();
-            let out = daemon.wait_with_output().await.unwrap();
             panic!(
                 "the create never reached the API; daemon said: {}",
-                String::from_utf8_lossy(&out.stderr)
+                killed_daemons_stderr(daemon).await
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -901,9 +906,7 @@ async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for
     d.api.reauthorise().await;
     let result = d.result("waits").await;
     assert_eq!(result.outcome, Outcome::Succeeded, "{:?}", result.error);
-    daemon.start_kill().unwrap();
-    let out = daemon.wait_with_output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = killed_daemons_stderr(daemon).await;
     assert!(
         stderr.contains("every account needs re-authorisation"),
         "{stderr}"
@@ -955,11 +958,9 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
             break;
         }
         if tokio::time::Instant::now() >= deadline {
-            daemon.start_kill().unwrap();
-            let out = daemon.wait_with_output().await.unwrap();
             panic!(
                 "the old command was not pruned; daemon said: {}",
-                String::from_utf8_lossy(&out.stderr)
+                killed_daemons_stderr(daemon).await
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
