@@ -664,7 +664,7 @@ pub fn reauth_event(account: &str, reason: &str, at: DateTime<Utc>) -> serde_jso
         "type": "account.reauth_required",
         "account": account,
         "reason": reason,
-        "at": at,
+        "at": crate::command::timestamp::format(at),
         "action": format!("run `ctct-sync auth login --account {account}`; the account's commands wait until then"),
     })
 }
