@@ -1,6 +1,7 @@
 //! `ctct-sync dlq`: look at dead-lettered commands and send them back for another try.
 
 use std::collections::HashMap;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -28,8 +29,12 @@ pub enum DlqCommand {
     },
     /// Send dead-lettered commands back to the commands queue. A command that ended
     /// rejected or failed is forgotten by the ledger first, so it is processed afresh.
+    ///
+    /// Exit code: 0 sent back (with `--all`, also when there was nothing to send), 1 no
+    /// dead-lettered command has the `--id` given, 2 could not run (configuration, broker,
+    /// store).
     Replay {
-        /// The command id to replay.
+        /// The command id to replay (every dead letter with this id).
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         id: Option<String>,
         /// Replay every dead-lettered command.
@@ -80,8 +85,9 @@ fn describe(delivery: &lapin::message::Delivery) -> Dead {
     }
 }
 
-/// Runs a `dlq` subcommand.
-pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
+/// Runs a `dlq` subcommand. Exit code 1 when `replay --id` finds no dead letter with that
+/// id; errors (exit code 2 from `main`) when the broker or the store cannot be used.
+pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode> {
     let connection = amqp::connect(settings.amqp.url.expose(), "ctct-sync dlq")
         .await
         .with_context(|| format!("cannot reach RabbitMQ at {}", settings.amqp.url.redacted()))?;
@@ -185,13 +191,20 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
             })
             .await?;
     }
+    let _ = connection.close(200, "done".into()).await;
     match args.command {
         DlqCommand::List { .. } => println!("{seen} dead-lettered command(s) shown"),
+        DlqCommand::Replay { id: Some(id), .. } if replayed == 0 => {
+            eprintln!(
+                "error: no dead-lettered command has id {id:?} ({seen} looked at in {queue}); \
+                 nothing was sent back. `ctct-sync dlq list` shows the ids there."
+            );
+            return Ok(ExitCode::from(1));
+        }
         DlqCommand::Replay { .. } => println!(
             "{replayed} command(s) sent back to {}",
             settings.amqp.commands_queue
         ),
     }
-    let _ = connection.close(200, "done".into()).await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
