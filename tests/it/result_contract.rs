@@ -286,3 +286,36 @@ async fn a_ledger_row_from_before_fingerprints_still_replays_to_its_id() {
     );
     d.stop().await;
 }
+
+#[test]
+fn events_carry_millisecond_timestamps() {
+    use ctct_sync::mirror::{Mode, Resource, RunOutcome, RunSummary, Trigger, events};
+    let at: chrono::DateTime<chrono::Utc> = "2026-12-03T10:00:00.123456789Z".parse().unwrap();
+    let reauth = ctct_sync::pipeline::process::reauth_event("emea", "refused", at);
+    assert_eq!(reauth["at"], "2026-12-03T10:00:00.123Z");
+    let summary = RunSummary {
+        run_id: 1,
+        account: "default".into(),
+        resource: Resource::Lists,
+        mode: Mode::Full,
+        trigger: Trigger::Schedule,
+        path: None,
+        resumed_from: None,
+        started_at: at,
+        finished_at: at + chrono::Duration::milliseconds(1500),
+        pages: 1,
+        rows_upserted: 0,
+        rows_deleted: 0,
+        api_requests: 1,
+        outcome: RunOutcome::Interrupted,
+        error: None,
+        resets_at: Some(at),
+    };
+    let body = events::event_body(&summary);
+    assert_eq!(body["started_at"], "2026-12-03T10:00:00.123Z");
+    assert_eq!(body["finished_at"], "2026-12-03T10:00:01.623Z");
+    assert_eq!(body["resets_at"], "2026-12-03T10:00:00.123Z");
+    for at in timestamps(&body) {
+        assert!(is_millis(&at), "{at}");
+    }
+}
