@@ -319,3 +319,68 @@ fn events_carry_millisecond_timestamps() {
         assert!(is_millis(&at), "{at}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_upsert_under_the_id_of_one_waiting_in_a_bulk_batch_is_rejected() {
+    let api = crate::support::api::TestApi::start().await;
+    let list_id = api
+        .api()
+        .create_list(&ctct_sync::api::model::ListInput::new("Reuse in a batch"))
+        .await
+        .unwrap()
+        .list_id;
+    // A long window: the first upsert is still waiting in its batch when the second comes.
+    let d = TestDaemon::start_with(
+        api,
+        &[
+            ("CTCT_SYNC__BULK__WINDOW_MS", "3000"),
+            ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "300"),
+            ("CTCT_SYNC__BULK__POLL_MAX_MS", "1000"),
+        ],
+    )
+    .await;
+    let mut wire = Wire::bind(&d).await;
+    d.publish(
+        "batched",
+        "contact.upsert",
+        json!({"email": "first.batched@example.com", "list_ids": [list_id]}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let entry = d
+            .api
+            .store
+            .call(|conn| ledger::entry(conn, "default", "batched"))
+            .await
+            .unwrap();
+        if entry.is_some() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never begun");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.publish(
+        "batched",
+        "contact.upsert",
+        json!({"email": "second.batched@example.com", "list_ids": [list_id]}),
+    )
+    .await;
+    let got = wire.results("batched", 2).await;
+    let (routing_key, reused) = &got[0];
+    assert_eq!(routing_key, "contact.upsert.rejected", "{reused}");
+    assert_eq!(reused["error"]["code"], "id_reused", "{reused}");
+    let (routing_key, first) = &got[1];
+    assert_eq!(routing_key, "contact.upsert.succeeded", "{first}");
+    assert_eq!(first["data"]["email"], "first.batched@example.com");
+    assert_eq!(first["replayed"], false);
+    let stats = &d.processor().stats;
+    let batched = stats
+        .bulk_commands
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + stats
+            .bulk_one_by_one
+            .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(batched, 1, "the first waited in a batch");
+    d.stop().await;
+}
