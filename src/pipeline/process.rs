@@ -297,18 +297,22 @@ impl Processor {
             Decoded::Valid(envelope, command) => (envelope, command),
         };
 
+        let fingerprint = envelope.fingerprint();
+        // In the ordering book a command is its id and fingerprint: a different command sent
+        // under the id of one that is out waiting must not pass for it (nor release its place
+        // when it is refused); it waits behind it like any later command with its key.
+        let holder = format!("{}#{}", envelope.id, &fingerprint[..16]);
         let key = command.ordering_key();
         if let Some(key) = &key
-            && self.held.turn(key, &envelope.id) == Turn::Wait
+            && self.held.turn(key, &holder) == Turn::Wait
         {
             return Ok(self.behind());
         }
-        let release = key.map(|k| (k, envelope.id.clone()));
-        let (account, id, command_type, fingerprint) = (
+        let release = key.map(|k| (k, holder));
+        let (account, id, command_type) = (
             envelope.account.clone(),
             envelope.id.clone(),
             envelope.command_type.clone(),
-            envelope.fingerprint(),
         );
         let begun = self
             .store

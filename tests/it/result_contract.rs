@@ -384,3 +384,82 @@ async fn a_different_upsert_under_the_id_of_one_waiting_in_a_bulk_batch_is_rejec
     assert_eq!(batched, 1, "the first waited in a batch");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_command_under_the_id_of_one_waiting_to_retry_keeps_the_order_of_its_key() {
+    let mut d = TestDaemon::start().await;
+    let mut wire = Wire::bind(&d).await;
+    let email = "held.order@example.com";
+    d.publish("held-seed", "contact.create", json!({"email": email}))
+        .await;
+    assert_eq!(d.result("held-seed").await.outcome, Outcome::Succeeded);
+    d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            ctct_sync::sandbox::FaultSpec::status(503)
+                .method("PUT")
+                .path_prefix("/v3/contacts")
+                .times(6),
+        )
+        .unwrap();
+    d.publish(
+        "held-a",
+        "contact.update",
+        json!({"email": email, "job_title": "A"}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while d.processor().held.waiting() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never held");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Six failures: two attempts of three requests each. While the first waits for its
+    // retry: another command under its id, then a later one about the same contact. The
+    // later one must still come after the first.
+    d.publish(
+        "held-a",
+        "contact.update",
+        json!({"email": email, "job_title": "B"}),
+    )
+    .await;
+    d.publish(
+        "held-c",
+        "contact.update",
+        json!({"email": email, "job_title": "C"}),
+    )
+    .await;
+    let held_a = wire.results("held-a", 2).await;
+    let (_, later) = wire.result("held-c").await;
+    let codes: Vec<_> = held_a
+        .iter()
+        .map(|(_, r)| (r["outcome"].clone(), r["error"]["code"].clone()))
+        .collect();
+    assert!(
+        codes.contains(&(json!("succeeded"), Value::Null))
+            && codes.contains(&(json!("rejected"), json!("id_reused"))),
+        "{held_a:?}"
+    );
+    assert_eq!(later["outcome"], "succeeded", "{later}");
+    let admin = d.api.sandbox.admin();
+    let updated = |id: &str| {
+        admin
+            .effects_for_command(id)
+            .into_iter()
+            .filter(|e| e.kind == "contact.updated")
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    let (first, third) = (updated("held-a"), updated("held-c"));
+    assert_eq!((first.len(), third.len()), (1, 1), "{first:?} {third:?}");
+    assert!(first[0] < third[0], "applied in publish order");
+    let contact = d
+        .api
+        .api()
+        .find_contact_by_email(email, &[], false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.job_title.as_deref(), Some("C"));
+    d.stop().await;
+}
