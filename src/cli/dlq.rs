@@ -1,6 +1,7 @@
 //! `ctct-sync dlq`: look at dead-lettered commands and send them back for another try.
 
 use std::collections::HashMap;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -8,6 +9,7 @@ use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
 use crate::amqp;
+use crate::command::{MessageMeta, envelope};
 use crate::config::Settings;
 use crate::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
 use crate::store::{Store, ledger};
@@ -28,8 +30,12 @@ pub enum DlqCommand {
     },
     /// Send dead-lettered commands back to the commands queue. A command that ended
     /// rejected or failed is forgotten by the ledger first, so it is processed afresh.
+    ///
+    /// Exit code: 0 sent back (with `--all`, also when there was nothing to send), 1 no
+    /// dead-lettered command has the `--id` given, 2 could not run (configuration, broker,
+    /// store).
     Replay {
-        /// The command id to replay.
+        /// The command id to replay (every dead letter with this id).
         #[arg(long, conflicts_with = "all", required_unless_present = "all")]
         id: Option<String>,
         /// Replay every dead-lettered command.
@@ -44,6 +50,7 @@ struct Dead {
     command_type: String,
     code: String,
     reason: String,
+    fingerprint: Option<String>,
 }
 
 fn header(headers: &Option<FieldTable>, name: &str) -> String {
@@ -55,33 +62,52 @@ fn header(headers: &Option<FieldTable>, name: &str) -> String {
 }
 
 fn describe(delivery: &lapin::message::Delivery) -> Dead {
-    let envelope: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap_or_default();
-    let text = |key: &str| {
-        envelope
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
+    // Read the way the daemon reads it (a gzip body too), so the id, account and fingerprint
+    // are the ones its ledger entry has.
+    let properties = &delivery.properties;
+    let meta = MessageMeta {
+        content_type: properties.content_type().as_ref().map(|s| s.as_str()),
+        content_encoding: properties.content_encoding().as_ref().map(|s| s.as_str()),
+        message_id: properties.message_id().as_ref().map(|s| s.as_str()),
     };
-    let id = text("id")
-        .or_else(|| {
-            delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|m| m.to_string())
-        })
-        .unwrap_or_default();
+    let (id, command_type, account, fingerprint) = match envelope::decode(&delivery.data, &meta) {
+        Ok(envelope) => {
+            let fingerprint = envelope.fingerprint();
+            (
+                Some(envelope.id),
+                Some(envelope.command_type),
+                Some(envelope.account),
+                Some(fingerprint),
+            )
+        }
+        Err(error) => {
+            let partial = error.partial;
+            (
+                partial.id,
+                partial.command_type,
+                partial.account,
+                partial.fingerprint,
+            )
+        }
+    };
+    // For the listing, what the body says even where the daemon found it unusable.
+    let raw: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap_or_default();
+    let text = |key: &str| raw.get(key).and_then(|v| v.as_str()).map(str::to_owned);
     Dead {
-        id,
-        account: text("account").unwrap_or_else(|| "default".into()),
-        command_type: text("type").unwrap_or_else(|| "?".into()),
-        code: header(delivery.properties.headers(), REASON_CODE_HEADER),
-        reason: header(delivery.properties.headers(), REASON_HEADER),
+        id: id.or_else(|| text("id")).unwrap_or_default(),
+        account: account.unwrap_or_else(|| "default".into()),
+        command_type: command_type
+            .or_else(|| text("type"))
+            .unwrap_or_else(|| "?".into()),
+        code: header(properties.headers(), REASON_CODE_HEADER),
+        reason: header(properties.headers(), REASON_HEADER),
+        fingerprint,
     }
 }
 
-/// Runs a `dlq` subcommand.
-pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
+/// Runs a `dlq` subcommand. Exit code 1 when `replay --id` finds no dead letter with that
+/// id; errors (exit code 2 from `main`) when the broker or the store cannot be used.
+pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode> {
     let connection = amqp::connect(settings.amqp.url.expose(), "ctct-sync dlq")
         .await
         .with_context(|| format!("cannot reach RabbitMQ at {}", settings.amqp.url.redacted()))?;
@@ -117,9 +143,15 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
         };
         if selected {
             if let Some(store) = &store {
-                let (account, id) = (dead.account.clone(), dead.id.clone());
+                let (account, id, fingerprint) = (
+                    dead.account.clone(),
+                    dead.id.clone(),
+                    dead.fingerprint.clone(),
+                );
                 store
-                    .call(move |conn| ledger::forget_unsuccessful(conn, &account, &id))
+                    .call(move |conn| {
+                        ledger::forget_unsuccessful(conn, &account, &id, fingerprint.as_deref())
+                    })
                     .await?;
             }
             let mut headers: HashMap<_, _> = message
@@ -185,13 +217,20 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
             })
             .await?;
     }
+    let _ = connection.close(200, "done".into()).await;
     match args.command {
         DlqCommand::List { .. } => println!("{seen} dead-lettered command(s) shown"),
+        DlqCommand::Replay { id: Some(id), .. } if replayed == 0 => {
+            eprintln!(
+                "error: no dead-lettered command has id {id:?} ({seen} looked at in {queue}); \
+                 nothing was sent back. `ctct-sync dlq list` shows the ids there."
+            );
+            return Ok(ExitCode::from(1));
+        }
         DlqCommand::Replay { .. } => println!(
             "{replayed} command(s) sent back to {}",
             settings.amqp.commands_queue
         ),
     }
-    let _ = connection.close(200, "done".into()).await;
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

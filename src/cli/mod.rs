@@ -59,6 +59,7 @@ pub enum Command {
     /// when a check fails.
     Doctor,
     /// Publish one command and print its result (how to try the daemon by hand).
+    #[command(after_help = send::EXIT_CODES)]
     Send(send::SendArgs),
     /// Inspect dead-lettered commands, or send them back for another try.
     Dlq(dlq::DlqArgs),
@@ -102,10 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Doctor => unreachable!("handled before the configuration is loaded"),
         Command::Send(args) => send::run(&settings, args).await,
-        Command::Dlq(args) => {
-            dlq::run(&settings, args).await?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Dlq(args) => dlq::run(&settings, args).await,
         Command::Sandbox(args) => {
             crate::sandbox::cli::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)

@@ -32,8 +32,20 @@ pub struct SendArgs {
     pub wait: u64,
 }
 
+/// What `ctct-sync send --help` says about its exit codes (docs/messages.md says the same).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  the command succeeded (with --wait 0: the broker confirmed it was queued)
+  1  the command failed or was rejected (its result is printed)
+  2  ctct-sync could not send it or read its result: a usage error, --data not JSON, a bad
+     configuration, RabbitMQ unreachable, the commands queue missing (start the daemon once),
+     the publish not confirmed, or the reply unreadable; the message starts with \"error:\".
+     When the failure came after `sent TYPE ID` was printed, the command is queued.
+  3  no result within --wait seconds (the command is queued and will still be applied)";
+
 /// Publishes the command; prints its id, then (unless `--wait 0`) its result as JSON.
-/// Exit code 0 when it succeeded, 1 when it failed or was rejected, 3 on time-out.
+/// Exit code ([`EXIT_CODES`]): 0 when it succeeded, 1 when it failed or was rejected, 3 on
+/// time-out; an error returned here becomes exit code 2 in `main`.
 pub async fn run(settings: &Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
     let data: serde_json::Value = serde_json::from_str(&args.data).context("--data is not JSON")?;
     let id = args.id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());

@@ -7,9 +7,16 @@
 //! `default`. The body must be UTF-8 JSON of at most [`MAX_BODY_BYTES`]; the content type,
 //! when set, must be `application/json`. Every failure is a [`Rejection`] naming the field
 //! and the reason — it becomes a `rejected` result, never a panic.
+//!
+//! A message refused for its content type or encoding is still read as far as it can be
+//! (a gzip or deflate body inflated, a JSON body under another content type), so that its
+//! result names the command's `id`, `type` and `account` (see [`Partial`]).
+
+use std::io::Read;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use super::json::JsonError;
 
@@ -105,6 +112,61 @@ pub struct Envelope {
     pub data: Map<String, Value>,
 }
 
+impl Envelope {
+    /// What the ledger compares to tell the same command from another one under the same
+    /// id: see [`fingerprint`].
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.command_type, &self.data)
+    }
+}
+
+/// SHA-256 (hex) of a command's `type` and its `data` as canonical JSON (object keys sorted at
+/// every level, no white space). A redelivery, a retry or a re-send of the same command has
+/// the same fingerprint whatever its key order or spacing; another type or other data (also
+/// `1.0` for `1`) has another.
+pub fn fingerprint(command_type: &str, data: &Map<String, Value>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"command\0");
+    hasher.update(command_type.as_bytes());
+    hasher.update(b"\0");
+    let canonical = canonical(&Value::Object(data.clone()));
+    hasher.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    hex(&hasher.finalize())
+}
+
+/// The fingerprint of a message whose `type` and `data` cannot be read: SHA-256 of its bytes.
+/// A redelivery matches it; any other message does not.
+pub fn body_fingerprint(body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"body\0");
+    hasher.update(body);
+    hex(&hasher.finalize())
+}
+
+/// `value` with the keys of every object in sorted order. serde_json's `Map` keeps keys
+/// sorted unless its `preserve_order` feature is on (another crate in the build may turn it
+/// on); rebuilding each object from sorted entries gives the same text either way.
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => {
+            let mut entries: Vec<_> = object.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What could be learnt from a message even when it is rejected, so the result can still
 /// name the command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,6 +174,9 @@ pub struct Partial {
     pub id: Option<String>,
     pub command_type: Option<String>,
     pub account: Option<String>,
+    /// [`fingerprint`] when `type` and `data` could be read, else [`body_fingerprint`]: how
+    /// the ledger tells a redelivery of this message from another command under its id.
+    pub fingerprint: Option<String>,
 }
 
 /// A message that could not be decoded: why, and what could be learnt of it anyway.
@@ -128,15 +193,17 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         ..Partial::default()
     };
     let reject = |rejection: Rejection, partial: &Partial| {
-        Err(Box::new(DecodeError {
-            rejection,
-            partial: partial.clone(),
-        }))
+        let mut partial = partial.clone();
+        if partial.fingerprint.is_none() {
+            partial.fingerprint = Some(body_fingerprint(body));
+        }
+        Err(Box::new(DecodeError { rejection, partial }))
     };
 
     if let Some(content_type) = meta.content_type {
         let essence = content_type.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/json") {
+            peek(body, meta.content_encoding, &mut partial);
             return reject(
                 Rejection::with_fields(
                     "unsupported_content_type",
@@ -156,6 +223,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
             "identity" | "utf-8" | "utf8"
         )
     {
+        peek(body, Some(encoding), &mut partial);
         return reject(
             Rejection::with_fields(
                 "unsupported_content_encoding",
@@ -237,7 +305,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         Some(_) => problems.push(FieldError::new("id", "must be a string")),
     }
     match object.remove("type") {
-        Some(Value::String(t)) if !t.is_empty() && t.len() <= 64 => partial.command_type = Some(t),
+        Some(Value::String(t)) if valid_type(&t) => partial.command_type = Some(t),
         Some(Value::String(_)) => {
             problems.push(FieldError::new("type", "must be 1 to 64 characters"))
         }
@@ -261,6 +329,11 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
             Map::new()
         }
     };
+    if let Some(command_type) = &partial.command_type
+        && !problems.iter().any(|p| p.field == "data")
+    {
+        partial.fingerprint = Some(fingerprint(command_type, &data));
+    }
     // Name a few unknown keys, not thousands: the reason travels in a dead letter's header,
     // which must fit one AMQP frame.
     for unknown in object.keys().take(MAX_UNKNOWN_NAMED) {
@@ -289,6 +362,74 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         account: partial.account.clone().unwrap_or_default(),
         data,
     })
+}
+
+/// Reads `id`, `type`, `account` (and the fingerprint) from a body refused for its content
+/// type or encoding, when it is a JSON object once inflated (`gzip`, `x-gzip`, `deflate`) or
+/// as it is. Values breaking the envelope's rules are left out; nothing is refused here.
+fn peek(body: &[u8], encoding: Option<&str>, partial: &mut Partial) {
+    if body.len() > MAX_BODY_BYTES {
+        return;
+    }
+    let encoding = encoding.map(|e| e.trim().to_ascii_lowercase());
+    let inflated = match encoding.as_deref() {
+        Some("gzip" | "x-gzip") => inflate(flate2::read::GzDecoder::new(body)),
+        Some("deflate") => inflate(flate2::read::ZlibDecoder::new(body))
+            .or_else(|| inflate(flate2::read::DeflateDecoder::new(body))),
+        _ => None,
+    };
+    // A producer may set the encoding without compressing: the body as it is comes second.
+    let object = [inflated.as_deref(), Some(body)]
+        .into_iter()
+        .flatten()
+        .find_map(
+            |bytes| match super::json::parse(std::str::from_utf8(bytes).ok()?) {
+                Ok(Value::Object(object)) => Some(object),
+                _ => None,
+            },
+        );
+    let Some(object) = object else {
+        return;
+    };
+    if let Some(Value::String(id)) = object.get("id")
+        && valid_id(id)
+    {
+        partial.id = Some(id.clone());
+    }
+    if let Some(Value::String(command_type)) = object.get("type")
+        && valid_type(command_type)
+    {
+        partial.command_type = Some(command_type.clone());
+    }
+    match object.get("account") {
+        None | Some(Value::Null) => partial.account = Some("default".to_owned()),
+        Some(Value::String(account)) if valid_account(account) => {
+            partial.account = Some(account.clone())
+        }
+        Some(_) => {}
+    }
+    let data = match object.get("data") {
+        None | Some(Value::Null) => Some(Map::new()),
+        Some(Value::Object(data)) => Some(data.clone()),
+        Some(_) => None,
+    };
+    if let (Some(command_type), Some(data)) = (&partial.command_type, data) {
+        partial.fingerprint = Some(fingerprint(command_type, &data));
+    }
+}
+
+/// Inflates at most [`MAX_BODY_BYTES`]; `None` when the stream is broken or inflates larger.
+fn inflate(mut reader: impl Read) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    (&mut reader)
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (out.len() <= MAX_BODY_BYTES).then_some(out)
+}
+
+fn valid_type(command_type: &str) -> bool {
+    !command_type.is_empty() && command_type.len() <= 64
 }
 
 fn valid_id(id: &str) -> bool {
@@ -359,7 +500,85 @@ mod tests {
         assert_eq!(rejection.code, "invalid_envelope");
         let fields: Vec<_> = rejection.fields.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, vec!["id", "type", "account", "data", "extra"]);
-        assert_eq!(partial, Partial::default());
+        assert_eq!(
+            (partial.id, partial.command_type, partial.account),
+            (None, None, None)
+        );
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn a_gzip_body_is_refused_but_its_id_type_and_account_are_read() {
+        let body = gzip(
+            br#"{"id":"zipped-1","type":"contact.upsert","account":"emea","data":{"email":"nope"}}"#,
+        );
+        let meta = MessageMeta {
+            content_type: Some("application/json"),
+            content_encoding: Some("gzip"),
+            ..MessageMeta::default()
+        };
+        let DecodeError { rejection, partial } = *decode(&body, &meta).unwrap_err();
+        assert_eq!(rejection.code, "unsupported_content_encoding");
+        assert_eq!(partial.id.as_deref(), Some("zipped-1"));
+        assert_eq!(partial.command_type.as_deref(), Some("contact.upsert"));
+        assert_eq!(partial.account.as_deref(), Some("emea"));
+        let data = serde_json::json!({"email": "nope"});
+        assert_eq!(
+            partial.fingerprint,
+            Some(fingerprint("contact.upsert", data.as_object().unwrap())),
+            "the same command sent uncompressed has the same fingerprint"
+        );
+    }
+
+    #[test]
+    fn what_cannot_be_inflated_or_read_leaves_the_result_unnamed() {
+        let meta = MessageMeta {
+            content_encoding: Some("gzip"),
+            message_id: Some("from-amqp"),
+            ..MessageMeta::default()
+        };
+        for body in [
+            gzip(b"not json"),
+            gzip(br#"{"id": 7, "type": ""}"#),
+            b"\x1f\x8b broken".to_vec(),
+        ] {
+            let partial = decode(&body, &meta).unwrap_err().partial;
+            assert_eq!(partial.id.as_deref(), Some("from-amqp"));
+            assert_eq!(partial.command_type, None);
+            assert_eq!(partial.fingerprint, Some(body_fingerprint(&body)));
+        }
+        // A gzip bomb inflates no further than the body limit.
+        let bomb = gzip(&vec![b' '; MAX_BODY_BYTES * 4]);
+        assert!(bomb.len() < MAX_BODY_BYTES);
+        assert_eq!(decode(&bomb, &meta).unwrap_err().partial.command_type, None);
+    }
+
+    #[test]
+    fn fingerprints_ignore_key_order_and_spacing_but_not_type_or_data() {
+        let a = decode(
+            br#"{"id":"f","type":"contact.upsert","data":{"email":"a@b.example","custom_fields":{"x":1,"a":2}}}"#,
+            &json(),
+        )
+        .unwrap();
+        let b = decode(
+            br#"{ "data" : { "custom_fields" : { "a" : 2 , "x" : 1 }, "email" : "a@b.example" }, "type" : "contact.upsert", "id" : "other" }"#,
+            &json(),
+        )
+        .unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut other_type = a.clone();
+        other_type.command_type = "contact.create".into();
+        assert_ne!(a.fingerprint(), other_type.fingerprint());
+        let mut other_data = a.clone();
+        other_data.data.insert("first_name".into(), "Pat".into());
+        assert_ne!(a.fingerprint(), other_data.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
     }
 
     #[test]

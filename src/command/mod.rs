@@ -8,6 +8,8 @@
 //! contact    contact.create / update / upsert / sign_up / get / delete
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
 //! catalog    custom_field.*, list.*, account.*, mirror.run
+//! outcome    the result message
+//! timestamp  how times are written on results and events (milliseconds, `Z`)
 //! ```
 
 pub mod campaign;
@@ -17,6 +19,7 @@ pub mod contact;
 pub mod envelope;
 pub mod json;
 pub mod outcome;
+pub mod timestamp;
 
 use chrono::{DateTime, Utc};
 

@@ -72,7 +72,10 @@ pub struct CommandResult {
     pub attempts: u32,
     /// True when this is a stored result sent again for a redelivered or re-sent command.
     pub replayed: bool,
+    /// RFC 3339, UTC, milliseconds: `2026-12-03T10:00:00.123Z`.
+    #[serde(with = "super::timestamp")]
     pub started_at: DateTime<Utc>,
+    #[serde(with = "super::timestamp")]
     pub finished_at: DateTime<Utc>,
 }
 

@@ -15,6 +15,7 @@ use crate::api::model::campaigns::{
     PhysicalAddress,
 };
 use crate::command::campaign::{CampaignFields, PhysicalAddress as AddressInput, TestSend, When};
+use crate::command::timestamp;
 
 use super::{Ctx, HandleError, to_value};
 
@@ -230,7 +231,7 @@ pub(super) async fn schedule(ctx: &Ctx<'_>, id: &str, when: When) -> Result<Valu
     match when {
         When::At(at) if current.iter().any(|s| s.scheduled_date == Some(at)) => {
             return Ok(
-                json!({"campaign_id": id, "campaign_activity_id": activity_id, "scheduled_at": at, "already_scheduled": true}),
+                json!({"campaign_id": id, "campaign_activity_id": activity_id, "scheduled_at": timestamp::format(at), "already_scheduled": true}),
             );
         }
         When::Now
@@ -258,7 +259,7 @@ pub(super) async fn schedule(ctx: &Ctx<'_>, id: &str, when: When) -> Result<Valu
     ctx.record_effect(&activity_id).await?;
     let scheduled_at = match when {
         When::Now => json!("now"),
-        When::At(at) => json!(at),
+        When::At(at) => json!(timestamp::format(at)),
     };
     Ok(
         json!({"campaign_id": id, "campaign_activity_id": activity_id, "scheduled_at": scheduled_at, "already_scheduled": false}),

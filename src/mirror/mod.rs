@@ -190,7 +190,9 @@ pub struct RunSummary {
     pub path: Option<ContactsPath>,
     /// The run that started the pass this run continued, if it continued one.
     pub resumed_from: Option<i64>,
+    #[serde(serialize_with = "crate::command::timestamp::serialize")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::command::timestamp::serialize")]
     pub finished_at: DateTime<Utc>,
     pub pages: u64,
     pub rows_upserted: u64,
@@ -199,6 +201,7 @@ pub struct RunSummary {
     pub outcome: RunOutcome,
     pub error: Option<String>,
     /// Interrupted by the daily quota (or the mirror's share of it): when it resets.
+    #[serde(serialize_with = "crate::command::timestamp::option::serialize")]
     pub resets_at: Option<DateTime<Utc>>,
 }
 

@@ -13,7 +13,9 @@ use crate::amqp::{self, PublishError};
 use crate::command::outcome::{CommandResult, Outcome};
 use crate::store::ledger;
 
-use super::process::{Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
+use super::process::{
+    Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, Record, WAIT_HEADER,
+};
 use super::session::Session;
 
 /// Longest `x-ctct-reason` header, in characters (at most 4 bytes each: 16 KiB).
@@ -59,9 +61,12 @@ impl Processor {
                 result,
                 dead_letter,
                 release,
+                record,
             } => {
                 let stored = serde_json::to_string(&result).unwrap_or_default();
-                if !result.command_id.is_empty() {
+                if let Record::Store(fingerprint) = record
+                    && !result.command_id.is_empty()
+                {
                     let (account, id, command_type, outcome, finished) = (
                         result.account.clone(),
                         result.command_id.clone(),
@@ -75,11 +80,14 @@ impl Processor {
                         .call_grouped(move |conn| {
                             ledger::finish_or_stored(
                                 conn,
-                                &account,
-                                &id,
-                                &command_type,
-                                outcome,
-                                &json,
+                                ledger::Finish {
+                                    account: &account,
+                                    command_id: &id,
+                                    command_type: &command_type,
+                                    outcome,
+                                    result: &json,
+                                    fingerprint: fingerprint.as_deref(),
+                                },
                                 finished,
                             )
                         })

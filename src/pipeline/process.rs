@@ -83,12 +83,23 @@ pub(super) struct Subject<'a> {
     pub account: &'a str,
 }
 
+/// Whether a final result goes into the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Record {
+    /// Stored under the command's id. The fingerprint is recorded when the row is created
+    /// by this (a rejected message that never began) or has none yet.
+    Store(Option<String>),
+    /// Not stored: the id belongs to another command (`id_reused`), whose row stays as it is.
+    Skip,
+}
+
 /// What to do with a delivery once processing decided.
 pub(super) enum Disposition {
     Final {
         result: CommandResult,
         dead_letter: Option<(String, String)>,
         release: Option<(String, String)>,
+        record: Record,
     },
     Replay(CommandResult),
     Wait {
@@ -220,32 +231,51 @@ impl Processor {
         let (envelope, command) = match decoded {
             Decoded::Invalid(error) => {
                 let partial = error.partial;
+                let subject = Subject {
+                    id: partial.id.as_deref().unwrap_or_default(),
+                    command_type: partial.command_type.as_deref().unwrap_or_default(),
+                    account: partial.account.as_deref().unwrap_or("default"),
+                };
                 // A redelivery of a broken message that has an id was answered before: its
                 // stored verdict, not a second one.
-                if let Some(id) = partial.id.as_deref().filter(|id| !id.is_empty())
-                    && let Some(replay) = self
-                        .stored_replay(partial.account.as_deref().unwrap_or("default"), id)
+                if !subject.id.is_empty()
+                    && let Some(answer) = self
+                        .answered(subject, partial.fingerprint.as_deref(), started_at)
                         .await?
                 {
-                    return Ok(replay);
+                    return Ok(answer);
                 }
                 let result = self.result(
-                    partial.id.as_deref().unwrap_or_default(),
-                    partial.command_type.as_deref().unwrap_or_default(),
-                    partial.account.as_deref().unwrap_or("default"),
+                    subject.id,
+                    subject.command_type,
+                    subject.account,
                     Outcome::Rejected,
                     None,
                     Some(ResultError::from(&error.rejection)),
                     1,
                     started_at,
                 );
-                return Ok(self.rejected(result, &error.rejection, None));
+                return Ok(self.rejected(
+                    result,
+                    &error.rejection,
+                    None,
+                    Record::Store(partial.fingerprint),
+                ));
             }
             Decoded::InvalidCommand(envelope, rejection) => {
+                let subject = Subject {
+                    id: &envelope.id,
+                    command_type: &envelope.command_type,
+                    account: &envelope.account,
+                };
+                let fingerprint = envelope.fingerprint();
                 // A command that was answered before (a redelivery, or a schedule whose time
                 // has passed since) gets its stored result, not a new verdict.
-                if let Some(replay) = self.stored_replay(&envelope.account, &envelope.id).await? {
-                    return Ok(replay);
+                if let Some(answer) = self
+                    .answered(subject, Some(&fingerprint), started_at)
+                    .await?
+                {
+                    return Ok(answer);
                 }
                 let result = self.result(
                     &envelope.id,
@@ -257,18 +287,28 @@ impl Processor {
                     1,
                     started_at,
                 );
-                return Ok(self.rejected(result, &rejection, None));
+                return Ok(self.rejected(
+                    result,
+                    &rejection,
+                    None,
+                    Record::Store(Some(fingerprint)),
+                ));
             }
             Decoded::Valid(envelope, command) => (envelope, command),
         };
 
+        let fingerprint = envelope.fingerprint();
+        // In the ordering book a command is its id and fingerprint: a different command sent
+        // under the id of one that is out waiting must not pass for it (nor release its place
+        // when it is refused); it waits behind it like any later command with its key.
+        let holder = format!("{}#{}", envelope.id, &fingerprint[..16]);
         let key = command.ordering_key();
         if let Some(key) = &key
-            && self.held.turn(key, &envelope.id) == Turn::Wait
+            && self.held.turn(key, &holder) == Turn::Wait
         {
             return Ok(self.behind());
         }
-        let release = key.map(|k| (k, envelope.id.clone()));
+        let release = key.map(|k| (k, holder));
         let (account, id, command_type) = (
             envelope.account.clone(),
             envelope.id.clone(),
@@ -277,12 +317,23 @@ impl Processor {
         let begun = self
             .store
             .call_grouped(move |conn| {
-                ledger::begin_in(conn, &account, &id, &command_type, started_at)
+                ledger::begin_in(conn, &account, &id, &command_type, &fingerprint, started_at)
             })
             .await
             .map_err(|e| e.to_string())?;
         tracing::debug!("ledger: attempt begun");
         let (attempts, effect_ref) = match begun {
+            ledger::Begun::Reused { command_type } => {
+                if let Some((key, id)) = &release {
+                    self.held.release(key, id);
+                }
+                let subject = Subject {
+                    id: &envelope.id,
+                    command_type: &envelope.command_type,
+                    account: &envelope.account,
+                };
+                return Ok(self.id_reused(subject, &command_type, started_at));
+            }
             ledger::Begun::Done { result } => {
                 let mut stored: CommandResult =
                     serde_json::from_str(&result).map_err(|e| e.to_string())?;
@@ -350,20 +401,72 @@ impl Processor {
             .await
     }
 
-    /// The stored result of a command answered before, to be sent again.
-    async fn stored_replay(&self, account: &str, id: &str) -> Result<Option<Disposition>, String> {
-        let (account, id) = (account.to_owned(), id.to_owned());
-        let stored = self
+    /// For a message refused before it began: the stored result when the ledger answered
+    /// this command before, `id_reused` when its id belongs to another command, nothing when
+    /// the message gets a verdict of its own.
+    async fn answered(
+        &self,
+        subject: Subject<'_>,
+        fingerprint: Option<&str>,
+        started_at: DateTime<Utc>,
+    ) -> Result<Option<Disposition>, String> {
+        let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
+        let entry = self
             .store
-            .call(move |conn| ledger::result_of(conn, &account, &id))
+            .call(move |conn| ledger::entry(conn, &account, &id))
             .await
             .map_err(|e| e.to_string())?;
-        let Some(stored) = stored else {
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        if entry.belongs_to_another(fingerprint) {
+            return Ok(Some(self.id_reused(
+                subject,
+                &entry.command_type,
+                started_at,
+            )));
+        }
+        let Some(stored) = entry.result.filter(|_| entry.done) else {
             return Ok(None);
         };
         let mut replay: CommandResult = serde_json::from_str(&stored).map_err(|e| e.to_string())?;
         replay.replayed = true;
         Ok(Some(Disposition::Replay(replay)))
+    }
+
+    /// The verdict on a command sent under an id that the ledger holds for a different
+    /// command (of `owner_type`): rejected and dead-lettered like other bad input, its own
+    /// type on the result; the other command's row and result stay as they are.
+    fn id_reused(
+        &self,
+        subject: Subject<'_>,
+        owner_type: &str,
+        started_at: DateTime<Utc>,
+    ) -> Disposition {
+        let rejection = Rejection::with_fields(
+            "id_reused",
+            format!(
+                "command id {:?} was already used for a different command ({owner_type}, other data \
+                 or another type) in account {:?}; this one was not applied: send it with a new id",
+                subject.id, subject.account
+            ),
+            vec![crate::command::FieldError::new(
+                "id",
+                "was already used for a different command; use a new id for each command",
+            )],
+        );
+        tracing::warn!(command_id = %subject.id, command_type = %subject.command_type, "a command reused the id of a different command; rejected");
+        let result = self.result(
+            subject.id,
+            subject.command_type,
+            subject.account,
+            Outcome::Rejected,
+            None,
+            Some(ResultError::from(&rejection)),
+            1,
+            started_at,
+        );
+        self.rejected(result, &rejection, None, Record::Skip)
     }
 
     /// Whether an upsert goes to the batcher: a redelivery of a command whose batch is still
@@ -468,6 +571,7 @@ impl Processor {
             )),
             result,
             release,
+            record: Record::Store(None),
         }
     }
 
@@ -498,15 +602,17 @@ impl Processor {
                 result: finish(Outcome::Succeeded, Some(data), None),
                 dead_letter: None,
                 release,
+                record: Record::Store(None),
             },
             Err(HandleError::Rejected(rejection)) => {
                 let result = finish(Outcome::Rejected, None, Some(ResultError::from(&rejection)));
-                self.rejected(result, &rejection, release)
+                self.rejected(result, &rejection, release, Record::Store(None))
             }
             Err(HandleError::Failed(error)) => Disposition::Final {
                 result: finish(Outcome::Failed, None, Some(error)),
                 dead_letter: None,
                 release,
+                record: Record::Store(None),
             },
             Err(HandleError::Transient(error)) if attempts >= max => {
                 let mut failure = HandleError::api_failure("retries_exhausted", &error);
@@ -586,11 +692,13 @@ impl Processor {
         result: CommandResult,
         rejection: &Rejection,
         release: Option<(String, String)>,
+        record: Record,
     ) -> Disposition {
         Disposition::Final {
             result,
             dead_letter: Some((rejection.code.to_owned(), rejection.to_string())),
             release,
+            record,
         }
     }
 
@@ -664,7 +772,7 @@ pub fn reauth_event(account: &str, reason: &str, at: DateTime<Utc>) -> serde_jso
         "type": "account.reauth_required",
         "account": account,
         "reason": reason,
-        "at": at,
+        "at": crate::command::timestamp::format(at),
         "action": format!("run `ctct-sync auth login --account {account}`; the account's commands wait until then"),
     })
 }

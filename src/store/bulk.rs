@@ -288,7 +288,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate::migrate(&mut conn).unwrap();
         let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
-        ledger::begin(&mut conn, "a", "c1", "contact.upsert", now).unwrap();
+        ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", now).unwrap();
         let item = StoredItem {
             row: 1,
             command_id: "c1".into(),
@@ -308,7 +308,7 @@ mod tests {
         create(&mut conn, "b2", "a", &["l1".into()], &[], now).unwrap();
         set_activity(&conn, "b1", "act-1").unwrap();
         assert_eq!(
-            ledger::begin(&mut conn, "a", "c1", "contact.upsert", now).unwrap(),
+            ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", now).unwrap(),
             ledger::Begun::Started {
                 attempts: 2,
                 effect_ref: Some("batch:b1".into())

@@ -4,6 +4,11 @@
 //! redelivered or re-sent command whose row is `done` gets its stored result again instead
 //! of a second API call. `effect_ref` remembers what an attempt created (a contact id, a
 //! campaign id) so that a later attempt checks before acting again.
+//!
+//! `fingerprint` ([`crate::command::envelope::fingerprint`]) tells the same command from a
+//! different one sent under an id already used: only the same command is answered from the
+//! row. Rows stored before fingerprints existed have none and answer any command under their
+//! id, as they always did.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -20,6 +25,27 @@ pub enum Begun {
         attempts: u32,
         effect_ref: Option<String>,
     },
+    /// The id belongs to a different command (another fingerprint), of type `command_type`;
+    /// its row is left as it is.
+    Reused { command_type: String },
+}
+
+/// A command's row, as far as the decision about a new delivery needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub command_type: String,
+    pub done: bool,
+    pub fingerprint: Option<String>,
+    /// The stored result, when done.
+    pub result: Option<String>,
+}
+
+impl Entry {
+    /// True when `fingerprint` is another command's than this row's (rows without one
+    /// match every command).
+    pub fn belongs_to_another(&self, fingerprint: Option<&str>) -> bool {
+        matches!((self.fingerprint.as_deref(), fingerprint), (Some(mine), Some(theirs)) if mine != theirs)
+    }
 }
 
 /// Records the start of an attempt, or finds the stored result, in a write transaction of
@@ -29,10 +55,11 @@ pub fn begin(
     account: &str,
     command_id: &str,
     command_type: &str,
+    fingerprint: &str,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let begun = begin_in(&tx, account, command_id, command_type, now)?;
+    let begun = begin_in(&tx, account, command_id, command_type, fingerprint, now)?;
     tx.commit()?;
     Ok(begun)
 }
@@ -45,30 +72,51 @@ pub fn begin_in(
     account: &str,
     command_id: &str,
     command_type: &str,
+    fingerprint: &str,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     // Statements are cached: every command runs these, and parsing them again each time
     // was a visible share of the store thread's time.
-    let row: Option<(String, u32, Option<String>, Option<String>)> = tx
+    type Row = (
+        String,
+        u32,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+    );
+    let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT status, attempts, effect_ref, result FROM command_ledger
+            "SELECT status, attempts, effect_ref, result, fingerprint, type FROM command_ledger
              WHERE account = ?1 AND command_id = ?2",
         )?
         .query_row(params![account, command_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
         .optional()?;
     let begun = match row {
-        Some((status, _, _, Some(result))) if status == "done" => Begun::Done { result },
-        Some((_, attempts, effect_ref, _)) => {
+        Some((_, _, _, _, Some(stored), stored_type)) if stored != fingerprint => Begun::Reused {
+            command_type: stored_type,
+        },
+        Some((status, _, _, Some(result), _, _)) if status == "done" => Begun::Done { result },
+        Some((_, attempts, effect_ref, _, _, _)) => {
             // Every delivery counts, also one back from a wait queue: a delivery that began
             // may have reached the API before the daemon died, and the next one must know it
             // is a retry. Deliveries that were only parked take their count back (`uncount`).
+            // A row begun before fingerprints existed takes this delivery's.
             let attempts = attempts + 1;
             tx.prepare_cached(
-                "UPDATE command_ledger SET attempts = ?3 WHERE account = ?1 AND command_id = ?2",
+                "UPDATE command_ledger SET attempts = ?3, fingerprint = coalesce(fingerprint, ?4)
+                 WHERE account = ?1 AND command_id = ?2",
             )?
-            .execute(params![account, command_id, attempts])?;
+            .execute(params![account, command_id, attempts, fingerprint])?;
             Begun::Started {
                 attempts,
                 effect_ref,
@@ -76,10 +124,10 @@ pub fn begin_in(
         }
         None => {
             tx.prepare_cached(
-                "INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at)
-                 VALUES (?1, ?2, ?3, 'in_progress', 1, ?4)",
+                "INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at, fingerprint)
+                 VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, ?5)",
             )?
-            .execute(params![account, command_id, command_type, now.to_rfc3339()])?;
+            .execute(params![account, command_id, command_type, now.to_rfc3339(), fingerprint])?;
             Begun::Started {
                 attempts: 1,
                 effect_ref: None,
@@ -113,8 +161,43 @@ pub fn record_effect(
     Ok(())
 }
 
-/// Stores the final result. Inserts the row when the command never began (a rejected
-/// message), and never overwrites a result already stored.
+/// The row of a command, if there is one.
+pub fn entry(
+    conn: &Connection,
+    account: &str,
+    command_id: &str,
+) -> Result<Option<Entry>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT type, status, fingerprint, result FROM command_ledger
+             WHERE account = ?1 AND command_id = ?2",
+        )?
+        .query_row(params![account, command_id], |r| {
+            Ok(Entry {
+                command_type: r.get(0)?,
+                done: r.get::<_, String>(1)? == "done",
+                fingerprint: r.get(2)?,
+                result: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// A final result to store: which command, how it ended, the result message (JSON).
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    pub account: &'a str,
+    pub command_id: &'a str,
+    pub command_type: &'a str,
+    pub outcome: &'a str,
+    pub result: &'a str,
+    /// Recorded when the row is inserted here (a rejected message that never began), or
+    /// when the row has none yet.
+    pub fingerprint: Option<&'a str>,
+}
+
+/// Stores the final result of a command that began (its row has its fingerprint). Inserts
+/// the row when there is none, and never overwrites a result already stored.
 pub fn finish(
     conn: &Connection,
     account: &str,
@@ -124,15 +207,45 @@ pub fn finish(
     result: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    finish_entry(
+        conn,
+        Finish {
+            account,
+            command_id,
+            command_type,
+            outcome,
+            result,
+            fingerprint: None,
+        },
+        now,
+    )
+}
+
+/// Stores the final result. Inserts the row when the command never began (a rejected
+/// message), and never overwrites a result already stored.
+pub fn finish_entry(
+    conn: &Connection,
+    f: Finish<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached(
-            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
-             VALUES (?1, ?2, ?3, 'done', 1, ?4, ?5, ?6, ?6)
+            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at, fingerprint)
+             VALUES (?1, ?2, ?3, 'done', 1, ?4, ?5, ?6, ?6, ?7)
              ON CONFLICT (account, command_id) DO UPDATE SET
-                 status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at
+                 status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at,
+                 fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint)
              WHERE command_ledger.status <> 'done'",
         )?
-        .execute(params![account, command_id, command_type, outcome, result, now.to_rfc3339()])?;
+        .execute(params![
+            f.account,
+            f.command_id,
+            f.command_type,
+            f.outcome,
+            f.result,
+            now.to_rfc3339(),
+            f.fingerprint
+        ])?;
     Ok(changed == 1)
 }
 
@@ -140,39 +253,31 @@ pub fn finish(
 /// finished first), that stored result.
 pub fn finish_or_stored(
     conn: &Connection,
-    account: &str,
-    command_id: &str,
-    command_type: &str,
-    outcome: &str,
-    result: &str,
+    f: Finish<'_>,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
-    if finish(
-        conn,
-        account,
-        command_id,
-        command_type,
-        outcome,
-        result,
-        now,
-    )? {
+    if finish_entry(conn, f, now)? {
         return Ok(None);
     }
-    result_of(conn, account, command_id)
+    result_of(conn, f.account, f.command_id)
 }
 
 /// Forgets a finished command that ended `rejected` or `failed`, so that a replay from the
 /// dead-letter queue is processed afresh instead of answered from the ledger. Succeeded
-/// commands are never forgotten: replaying one must not apply it twice.
+/// commands are never forgotten: replaying one must not apply it twice. With a
+/// `fingerprint`, only that command's row is forgotten (a dead letter of a command refused
+/// with `id_reused` must not make the ledger forget the command that owns the id).
 pub fn forget_unsuccessful(
     conn: &Connection,
     account: &str,
     command_id: &str,
+    fingerprint: Option<&str>,
 ) -> Result<bool, StoreError> {
     Ok(conn.execute(
         "DELETE FROM command_ledger
-         WHERE account = ?1 AND command_id = ?2 AND status = 'done' AND outcome IN ('rejected', 'failed')",
-        params![account, command_id],
+         WHERE account = ?1 AND command_id = ?2 AND status = 'done' AND outcome IN ('rejected', 'failed')
+           AND (fingerprint IS NULL OR ?3 IS NULL OR fingerprint = ?3)",
+        params![account, command_id, fingerprint],
     )? == 1)
 }
 
@@ -257,7 +362,7 @@ mod tests {
     fn a_finished_command_replays_its_stored_result() {
         let mut conn = db();
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", "fp", now()).unwrap(),
             Begun::Started {
                 attempts: 1,
                 effect_ref: None
@@ -276,7 +381,7 @@ mod tests {
             .unwrap()
         );
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", "fp", now()).unwrap(),
             Begun::Done {
                 result: "{\"r\":1}".into()
             }
@@ -294,10 +399,10 @@ mod tests {
     #[test]
     fn attempts_and_effects_carry_over_between_deliveries() {
         let mut conn = db();
-        begin(&mut conn, "default", "c2", "contact.create", now()).unwrap();
+        begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap();
         record_effect(&conn, "default", "c2", "contact-uuid").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", now()).unwrap(),
+            begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
@@ -305,7 +410,7 @@ mod tests {
         );
         uncount(&conn, "default", "c2").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", now()).unwrap(),
+            begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
@@ -320,11 +425,19 @@ mod tests {
         let day = chrono::Duration::days(1);
         for (id, finished) in [("old-1", 40), ("old-2", 31), ("recent", 29)] {
             let at = now() - day * finished;
-            begin(&mut conn, "a", id, "list.list", at).unwrap();
+            begin(&mut conn, "a", id, "list.list", "fp", at).unwrap();
             finish(&conn, "a", id, "list.list", "succeeded", "{}", at).unwrap();
         }
         // Begun long ago and never finished (parked): kept.
-        begin(&mut conn, "a", "parked", "contact.upsert", now() - day * 90).unwrap();
+        begin(
+            &mut conn,
+            "a",
+            "parked",
+            "contact.upsert",
+            "fp",
+            now() - day * 90,
+        )
+        .unwrap();
         let cutoff = now() - day * 30;
         assert_eq!(
             prune_finished(&conn, cutoff, 1).unwrap(),
@@ -341,12 +454,12 @@ mod tests {
         assert_eq!(result_of(&conn, "a", "old-2").unwrap(), None);
         assert!(result_of(&conn, "a", "recent").unwrap().is_some());
         assert!(matches!(
-            begin(&mut conn, "a", "parked", "contact.upsert", now()).unwrap(),
+            begin(&mut conn, "a", "parked", "contact.upsert", "fp", now()).unwrap(),
             Begun::Started { attempts: 2, .. }
         ));
         // A pruned id is a new command when it comes again.
         assert_eq!(
-            begin(&mut conn, "a", "old-1", "list.list", now()).unwrap(),
+            begin(&mut conn, "a", "old-1", "list.list", "fp", now()).unwrap(),
             Begun::Started {
                 attempts: 1,
                 effect_ref: None
@@ -357,11 +470,121 @@ mod tests {
     #[test]
     fn the_same_id_in_two_accounts_is_two_commands() {
         let mut conn = db();
-        begin(&mut conn, "a", "same", "list.list", now()).unwrap();
+        begin(&mut conn, "a", "same", "list.list", "fp", now()).unwrap();
         finish(&conn, "a", "same", "list.list", "succeeded", "{}", now()).unwrap();
         assert!(matches!(
-            begin(&mut conn, "b", "same", "list.list", now()).unwrap(),
+            begin(&mut conn, "b", "same", "list.list", "fp", now()).unwrap(),
             Begun::Started { attempts: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn another_command_under_a_used_id_is_told_apart_and_leaves_the_row_alone() {
+        let mut conn = db();
+        begin(&mut conn, "a", "c", "contact.upsert", "one", now()).unwrap();
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.delete", "two", now()).unwrap(),
+            Begun::Reused {
+                command_type: "contact.upsert".into()
+            },
+            "while the first is in progress"
+        );
+        finish_entry(
+            &conn,
+            Finish {
+                account: "a",
+                command_id: "c",
+                command_type: "contact.upsert",
+                outcome: "succeeded",
+                result: "{\"first\":1}",
+                fingerprint: None,
+            },
+            now(),
+        )
+        .unwrap();
+        assert!(matches!(
+            begin(&mut conn, "a", "c", "contact.upsert", "two", now()).unwrap(),
+            Begun::Reused { .. }
+        ));
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.upsert", "one", now()).unwrap(),
+            Begun::Done {
+                result: "{\"first\":1}".into()
+            }
+        );
+        let entry = entry(&conn, "a", "c").unwrap().unwrap();
+        assert_eq!(entry.fingerprint.as_deref(), Some("one"));
+        assert!(entry.belongs_to_another(Some("two")));
+        assert!(!entry.belongs_to_another(Some("one")));
+        assert!(!entry.belongs_to_another(None));
+        // A dead letter of the other command does not make the ledger forget this one.
+        assert!(!forget_unsuccessful(&conn, "a", "c", Some("two")).unwrap());
+    }
+
+    #[test]
+    fn a_rejected_message_is_stored_with_its_fingerprint_and_forgotten_only_by_it() {
+        let conn = db();
+        let rejected = Finish {
+            account: "a",
+            command_id: "r",
+            command_type: "contact.upsert",
+            outcome: "rejected",
+            result: "{}",
+            fingerprint: Some("bad"),
+        };
+        assert!(finish_entry(&conn, rejected, now()).unwrap());
+        assert_eq!(
+            entry(&conn, "a", "r")
+                .unwrap()
+                .unwrap()
+                .fingerprint
+                .as_deref(),
+            Some("bad")
+        );
+        assert!(!forget_unsuccessful(&conn, "a", "r", Some("other")).unwrap());
+        assert!(forget_unsuccessful(&conn, "a", "r", Some("bad")).unwrap());
+    }
+
+    #[test]
+    fn rows_from_before_fingerprints_still_replay_and_an_unfinished_one_adopts_one() {
+        // A store at schema 4 (before fingerprints) with a finished and an unfinished command.
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before: Vec<_> = migrate::EMBEDDED
+            .iter()
+            .copied()
+            .filter(|m| m.version <= 4)
+            .collect();
+        migrate::apply(&mut conn, &before).unwrap();
+        conn.execute_batch(
+            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
+             VALUES ('a', 'old-done', 'list.list', 'done', 1, 'succeeded', '{\"old\":1}', '2026-11-01T00:00:00Z', '2026-11-01T00:00:01Z');
+             INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at)
+             VALUES ('a', 'old-open', 'contact.upsert', 'in_progress', 1, '2026-11-01T00:00:00Z');",
+        )
+        .unwrap();
+        let report = migrate::migrate(&mut conn).unwrap();
+        assert_eq!(report.from_version, 4);
+        assert!(
+            report
+                .applied
+                .contains(&"0005_ledger_fingerprint".to_owned())
+        );
+        for fingerprint in ["any", "other"] {
+            assert_eq!(
+                begin(&mut conn, "a", "old-done", "list.list", fingerprint, now()).unwrap(),
+                Begun::Done {
+                    result: "{\"old\":1}".into()
+                },
+                "a row without a fingerprint replays as before"
+            );
+        }
+        assert!(matches!(
+            begin(&mut conn, "a", "old-open", "contact.upsert", "mine", now()).unwrap(),
+            Begun::Started { attempts: 2, .. }
+        ));
+        assert!(matches!(
+            begin(&mut conn, "a", "old-open", "contact.upsert", "yours", now()).unwrap(),
+            Begun::Reused { .. }
         ));
     }
 }

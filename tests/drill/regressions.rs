@@ -63,7 +63,14 @@ async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_and_sets_its
         .to_owned();
     t.store
         .call(|conn| {
-            ctct_sync::store::ledger::begin(conn, "default", "lost", "campaign.create", Utc::now())
+            ctct_sync::store::ledger::begin(
+                conn,
+                "default",
+                "lost",
+                "campaign.create",
+                "drill-fingerprint",
+                Utc::now(),
+            )
         })
         .await
         .expect("the ledger records the arrival");

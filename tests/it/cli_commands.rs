@@ -145,3 +145,43 @@ async fn text_logs_written_to_a_pipe_carry_no_colour_codes() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it() {
+    let mut d = TestDaemon::start().await;
+    // One dead letter that is not the one asked for: it must stay where it is.
+    d.publish("dead-one", "contact.upsert", json!({"email": "nope"}))
+        .await;
+    assert_eq!(d.result("dead-one").await.outcome, Outcome::Rejected);
+    let dead_queue = d.settings.amqp.dead_letter_queue.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while d.depth(&dead_queue).await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (code, stdout, stderr) = output(cli(&d, &["dlq", "replay", "--id", "no-such-id"])).await;
+    assert_eq!(code, 1, "stdout: {stdout} stderr: {stderr}");
+    assert!(
+        stderr.contains("\"no-such-id\"") && stderr.contains("nothing was sent back"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("sent back"), "{stdout}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while d.depth(&dead_queue).await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the other dead letter stays queued"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The dead letter is intact: `--all` sends it back.
+    let (code, stdout, stderr) = output(cli(&d, &["dlq", "replay", "--all"])).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 command(s) sent back"), "{stdout}");
+    d.stop().await;
+}

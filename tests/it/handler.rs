@@ -78,7 +78,14 @@ impl Fixture {
         self.t
             .store
             .call(move |conn| {
-                ctct_sync::store::ledger::begin(conn, "default", &id, "campaign.create", at)
+                ctct_sync::store::ledger::begin(
+                    conn,
+                    "default",
+                    &id,
+                    "campaign.create",
+                    "seeded",
+                    at,
+                )
             })
             .await
             .unwrap();

@@ -930,7 +930,7 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
     d.api
         .store
         .call(move |conn| {
-            ledger::begin(conn, "default", "pr-old", "list.list", long_ago)?;
+            ledger::begin(conn, "default", "pr-old", "list.list", "seeded", long_ago)?;
             ledger::finish(
                 conn,
                 "default",
@@ -940,7 +940,14 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
                 "{}",
                 long_ago,
             )?;
-            ledger::begin(conn, "default", "pr-parked", "contact.upsert", long_ago)?;
+            ledger::begin(
+                conn,
+                "default",
+                "pr-parked",
+                "contact.upsert",
+                "seeded",
+                long_ago,
+            )?;
             Ok(())
         })
         .await

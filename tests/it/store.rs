@@ -466,11 +466,11 @@ async fn pruning_the_store_deletes_in_chunks_everything_past_the_retention_and_n
             for i in 0..4_500 {
                 let at = now - Duration::days(31) - Duration::seconds(i);
                 let id = format!("old-{i}");
-                ledger::begin_in(&tx, "default", &id, "contact.get", at)?;
+                ledger::begin_in(&tx, "default", &id, "contact.get", "seeded", at)?;
                 ledger::finish(&tx, "default", &id, "contact.get", "succeeded", "{}", at)?;
             }
             let at = now - Duration::days(29);
-            ledger::begin_in(&tx, "default", "recent", "contact.get", at)?;
+            ledger::begin_in(&tx, "default", "recent", "contact.get", "seeded", at)?;
             ledger::finish(
                 &tx,
                 "default",
@@ -485,6 +485,7 @@ async fn pruning_the_store_deletes_in_chunks_everything_past_the_retention_and_n
                 "default",
                 "parked",
                 "contact.upsert",
+                "seeded",
                 now - Duration::days(400),
             )?;
             tx.commit()?;
