@@ -153,3 +153,58 @@ pub fn mark_exhausted(
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate;
+
+    fn day() -> NaiveDate {
+        "2026-11-23".parse().unwrap()
+    }
+
+    fn request(want: u32, now_ms: i64) -> HoldRequest {
+        HoldRequest {
+            want,
+            per_day: 100,
+            now_ms,
+            expires_at_ms: now_ms + 5_000,
+        }
+    }
+
+    #[test]
+    fn what_was_reserved_before_the_holds_migration_stays_counted_as_spent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = migrate::EMBEDDED
+            .iter()
+            .position(|m| m.name == "budget_holds")
+            .expect("the holds migration");
+        migrate::apply(&mut conn, &migrate::EMBEDDED[..before]).unwrap();
+        conn.execute(
+            "INSERT INTO rate_budget (client_id, day, reserved) VALUES ('key', '2026-11-23', 40)",
+            [],
+        )
+        .unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        let stored = load_day(&conn, "key", day(), 0).unwrap();
+        assert_eq!((stored.spent, stored.held, stored.counted()), (40, 0, 40));
+    }
+
+    #[test]
+    fn holds_count_until_settled_or_lapsed_and_never_pass_the_quota() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        let a = settle(&mut conn, "key", day(), "a", 0, request(60, 0)).unwrap();
+        assert_eq!(a.granted, 50, "at most half of what is left");
+        let b = settle(&mut conn, "key", day(), "b", 0, request(60, 0)).unwrap();
+        assert_eq!((b.granted, b.day.counted()), (25, 75));
+        // `a` spent 10 of its hold and gives the rest back.
+        let a = settle(&mut conn, "key", day(), "a", 10, request(0, 1_000)).unwrap();
+        assert_eq!((a.granted, a.day.spent, a.day.held), (0, 10, 25));
+        // `b` is killed: its hold lapses and stops counting.
+        assert_eq!(load_day(&conn, "key", day(), 4_999).unwrap().counted(), 35);
+        assert_eq!(load_day(&conn, "key", day(), 5_000).unwrap().counted(), 10);
+        let c = settle(&mut conn, "key", day(), "c", 0, request(1_000, 6_000)).unwrap();
+        assert_eq!((c.granted, c.day.counted()), (45, 55));
+    }
+}
