@@ -199,6 +199,11 @@ impl Daemon {
         }
         scheduler.stop(Duration::from_secs(10)).await;
         self.mirror_events.stop(Duration::from_secs(5)).await;
+        // Records what was spent and gives the rest of the budget's hold back, so another
+        // process sharing the store can use it at once.
+        if let Err(error) = self.client.budget().release().await {
+            tracing::warn!(error = %error, "could not settle the request budget; its hold lapses by itself");
+        }
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }

@@ -8,6 +8,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    ctct_sync::cli::exit_quietly_on_broken_pipe();
     let cli = ctct_sync::cli::Cli::parse();
     match ctct_sync::cli::run(cli).await {
         Ok(code) => code,

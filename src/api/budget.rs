@@ -6,8 +6,15 @@
 //! meters itself:
 //! - the pacer lets at most `per_second` requests start in any window of one second plus a
 //!   safety margin; commands are served before the mirror whenever both wait;
-//! - the daily count is reserved in SQLite *before* requests are sent, in blocks, so a crash
-//!   can only over-count (never send more than the quota) and a restart does not reset it;
+//! - the daily count lives in SQLite, shared by every process on the store, and survives
+//!   restarts: it is what was spent plus what running processes hold. A process takes a
+//!   small hold before sending (about two seconds of its rate, never past the day's quota
+//!   counting every other hold, at most half of what is left), spends from it without
+//!   writing, and settles it — its use recorded as spent, the rest given back — when it runs
+//!   out, before it lapses (5 s) and when the process stops. A killed process's hold lapses
+//!   and stops counting: what it sent from its last hold goes uncounted (at most two
+//!   seconds of its rate), and the API's own `quota_exceeded` answer stops everyone if that
+//!   ever matters at the end of a day;
 //! - the mirror may spend at most `mirror_share` of the day, keeping the rest for commands;
 //! - a `throttled` 429 pauses every sender for a second and halves the rate for a minute; a
 //!   `quota_exceeded` 429 stops all spending until 00:00 UTC;
@@ -99,30 +106,64 @@ struct Pacer {
     slow_until: Option<Instant>,
 }
 
+/// This budget's view of the day: the stored counts as of its last look, and its hold.
 #[derive(Debug)]
 struct Daily {
     day: Option<NaiveDate>,
-    used: u32,
-    reserved: u32,
+    /// Requests spent today by every process, as of the last load or settle.
+    spent: u32,
     exhausted: bool,
+    /// What is left of this budget's hold.
+    held: u32,
+    /// Requests sent from the hold and not yet recorded as spent.
+    used: u32,
+    /// When the hold lapses in the store (other processes stop counting it then).
+    hold_expires: Option<DateTime<Utc>>,
+    /// Changes with every settle, so a lapse scheduled for an older hold does nothing.
+    generation: u64,
+}
+
+impl Daily {
+    /// Spent today as far as this budget knows: the stored count plus its own unsettled use.
+    fn spent_estimate(&self) -> u32 {
+        self.spent.saturating_add(self.used)
+    }
+}
+
+/// How long a hold lives in the store without being settled; a killed process's hold stops
+/// counting after this.
+const HOLD_LIFETIME: Duration = Duration::from_secs(5);
+/// A hold is settled (or given back) this long before it lapses.
+const HOLD_MARGIN: Duration = Duration::from_secs(1);
+/// How long a budget waits before asking again when other processes hold the rest of the
+/// day.
+const HELD_ELSEWHERE_RETRY: Duration = Duration::from_millis(250);
+
+/// What the budget shares with the tasks that give back its idle holds.
+struct Shared {
+    client_id: String,
+    /// Names this budget's hold in the store.
+    owner: String,
+    settings: BudgetSettings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    daily: tokio::sync::Mutex<Daily>,
+    /// Deadlines for the thread that settles idle holds (started with the first hold).
+    lapses: Mutex<Option<std::sync::mpsc::Sender<(std::time::Instant, u64)>>>,
 }
 
 /// The shared budget of one API key. Cheap to share behind an `Arc`.
 pub struct RateBudget {
-    client_id: String,
-    settings: BudgetSettings,
-    store: Store,
-    clock: Arc<dyn Clock>,
+    shared: Arc<Shared>,
     pacer: Mutex<Pacer>,
     wake: Notify,
-    daily: tokio::sync::Mutex<Daily>,
 }
 
 impl std::fmt::Debug for RateBudget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateBudget")
-            .field("client_id", &self.client_id)
-            .field("settings", &self.settings)
+            .field("client_id", &self.shared.client_id)
+            .field("settings", &self.shared.settings)
             .finish()
     }
 }
@@ -145,31 +186,38 @@ impl RateBudget {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            client_id: client_id.to_owned(),
-            settings,
-            store,
-            clock,
+            shared: Arc::new(Shared {
+                client_id: client_id.to_owned(),
+                owner: uuid::Uuid::new_v4().simple().to_string(),
+                settings,
+                store,
+                clock,
+                daily: tokio::sync::Mutex::new(Daily {
+                    day: None,
+                    spent: 0,
+                    exhausted: false,
+                    held: 0,
+                    used: 0,
+                    hold_expires: None,
+                    generation: 0,
+                }),
+                lapses: Mutex::new(None),
+            }),
             pacer: Mutex::new(Pacer {
                 paused_until: (!settings.startup_pause.is_zero())
                     .then(|| Instant::now() + settings.startup_pause),
                 ..Pacer::default()
             }),
             wake: Notify::new(),
-            daily: tokio::sync::Mutex::new(Daily {
-                day: None,
-                used: 0,
-                reserved: 0,
-                exhausted: false,
-            }),
         }
     }
 
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.shared.client_id
     }
 
     pub fn settings(&self) -> BudgetSettings {
-        self.settings
+        self.shared.settings
     }
 
     fn lock_pacer(&self) -> std::sync::MutexGuard<'_, Pacer> {
@@ -181,75 +229,29 @@ impl RateBudget {
     pub async fn acquire(&self, priority: Priority) -> Result<(), BudgetError> {
         self.check_day(priority).await?;
         self.wait_for_slot(priority).await;
-        self.spend(priority).await
+        self.shared.spend(priority).await
     }
 
     async fn check_day(&self, priority: Priority) -> Result<(), BudgetError> {
-        let mut daily = self.daily.lock().await;
-        self.roll_day(&mut daily).await?;
-        self.refusal(&daily, priority).map_or(Ok(()), Err)
+        let mut daily = self.shared.daily.lock().await;
+        self.shared.roll_day(&mut daily).await?;
+        self.shared.refusal(&daily, priority).map_or(Ok(()), Err)
     }
 
-    fn refusal(&self, daily: &Daily, priority: Priority) -> Option<BudgetError> {
-        let resets_at = next_utc_midnight(self.clock.now());
-        if daily.exhausted || daily.used >= self.settings.per_day {
-            return Some(BudgetError::QuotaExhausted { resets_at });
-        }
-        if priority == Priority::Mirror && daily.used >= self.mirror_cap() {
-            return Some(BudgetError::MirrorShareSpent { resets_at });
-        }
-        None
+    /// Settles this budget's hold: what it spent is recorded and the rest is given back.
+    /// A process calls this before it exits; a hold never settled lapses by itself (after
+    /// a few seconds) and is no longer counted.
+    pub async fn release(&self) -> Result<(), BudgetError> {
+        let mut daily = self.shared.daily.lock().await;
+        self.shared.give_back(&mut daily).await
     }
-
-    fn mirror_cap(&self) -> u32 {
-        (f64::from(self.settings.per_day) * self.settings.mirror_share.clamp(0.0, 1.0)) as u32
-    }
-
-    /// Loads the stored count when the UTC day changes (or on first use).
-    async fn roll_day(&self, daily: &mut Daily) -> Result<(), BudgetError> {
-        let today = self.clock.now().date_naive();
-        if daily.day == Some(today) {
-            return Ok(());
-        }
-        let client_id = self.client_id.clone();
-        let stored = self
-            .store
-            .call(move |conn| budget::load_day(conn, &client_id, today))
-            .await?;
-        // Everything reserved before a restart is assumed spent: over-counting is safe.
-        daily.day = Some(today);
-        daily.used = stored.reserved;
-        daily.reserved = stored.reserved;
-        daily.exhausted = stored.exhausted;
-        Ok(())
-    }
-
-    async fn spend(&self, priority: Priority) -> Result<(), BudgetError> {
-        let mut daily = self.daily.lock().await;
-        self.roll_day(&mut daily).await?;
-        if let Some(refusal) = self.refusal(&daily, priority) {
-            return Err(refusal);
-        }
-        if daily.used >= daily.reserved {
-            let block = (self.settings.per_second * 5).max(20);
-            let up_to = (daily.reserved + block).min(self.settings.per_day);
-            let (client_id, day) = (self.client_id.clone(), daily.day.unwrap_or_default());
-            daily.reserved = self
-                .store
-                .call(move |conn| budget::reserve(conn, &client_id, day, up_to))
-                .await?;
-        }
-        daily.used += 1;
-        Ok(())
-    }
-
     async fn wait_for_slot(&self, priority: Priority) {
         let _registered = (priority == Priority::Command).then(|| {
             self.lock_pacer().commands_waiting += 1;
             CommandWaiting(self)
         });
-        let limit = self.settings.per_second.max(1) as usize;
-        let window = Duration::from_secs(1) + self.settings.window_margin;
+        let limit = self.shared.settings.per_second.max(1) as usize;
+        let window = Duration::from_secs(1) + self.shared.settings.window_margin;
         loop {
             let woken = self.wake.notified();
             tokio::pin!(woken);
@@ -293,31 +295,241 @@ impl RateBudget {
 
     /// The API answered `quota_exceeded`: spend nothing more until 00:00 UTC.
     pub async fn note_quota_exceeded(&self) -> Result<DateTime<Utc>, BudgetError> {
-        let now = self.clock.now();
-        let mut daily = self.daily.lock().await;
-        self.roll_day(&mut daily).await?;
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let mut daily = shared.daily.lock().await;
+        shared.roll_day(&mut daily).await?;
         daily.exhausted = true;
-        let (client_id, day) = (self.client_id.clone(), now.date_naive());
-        self.store
+        let (client_id, day) = (shared.client_id.clone(), now.date_naive());
+        shared
+            .store
             .call(move |conn| budget::mark_exhausted(conn, &client_id, day, now))
             .await?;
         Ok(next_utc_midnight(now))
     }
 
-    /// Today's figures.
+    /// Today's figures, read from the store: the day's count is what every process spent
+    /// plus what running processes hold.
     pub async fn snapshot(&self) -> Result<BudgetSnapshot, BudgetError> {
-        let mut daily = self.daily.lock().await;
-        self.roll_day(&mut daily).await?;
-        let now = self.clock.now();
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let (client_id, today) = (shared.client_id.clone(), now.date_naive());
+        let stored = shared
+            .store
+            .call(move |conn| budget::load_day(conn, &client_id, today, now.timestamp_millis()))
+            .await?;
+        let per_day = shared.settings.per_day;
+        let used = stored.counted();
+        let exhausted_here = {
+            let daily = shared.daily.lock().await;
+            daily.day == Some(today) && daily.exhausted
+        };
         Ok(BudgetSnapshot {
-            client_id: self.client_id.clone(),
-            day: now.date_naive(),
-            per_day: self.settings.per_day,
-            used: daily.used,
-            remaining: self.settings.per_day.saturating_sub(daily.used),
-            exhausted: daily.exhausted || daily.used >= self.settings.per_day,
+            client_id: shared.client_id.clone(),
+            day: today,
+            per_day,
+            used,
+            remaining: per_day.saturating_sub(used),
+            exhausted: stored.exhausted || exhausted_here || stored.spent >= per_day,
             resets_at: next_utc_midnight(now),
         })
+    }
+}
+
+impl Drop for RateBudget {
+    /// Gives the hold back when the budget goes away inside a runtime (best effort: a
+    /// process about to exit calls [`RateBudget::release`] instead).
+    fn drop(&mut self) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = self.shared.clone();
+            runtime.spawn(async move {
+                let mut daily = shared.daily.lock().await;
+                let _ = shared.give_back(&mut daily).await;
+            });
+        }
+    }
+}
+
+impl Shared {
+    fn refusal(&self, daily: &Daily, priority: Priority) -> Option<BudgetError> {
+        let resets_at = next_utc_midnight(self.clock.now());
+        let spent = daily.spent_estimate();
+        if daily.exhausted || (daily.held == 0 && spent >= self.settings.per_day) {
+            return Some(BudgetError::QuotaExhausted { resets_at });
+        }
+        if priority == Priority::Mirror && spent >= self.mirror_cap() {
+            return Some(BudgetError::MirrorShareSpent { resets_at });
+        }
+        None
+    }
+
+    fn mirror_cap(&self) -> u32 {
+        (f64::from(self.settings.per_day) * self.settings.mirror_share.clamp(0.0, 1.0)) as u32
+    }
+
+    /// Requests one hold may cover: about two seconds at the configured rate.
+    fn block(&self) -> u32 {
+        self.settings.per_second.saturating_mul(2).max(1)
+    }
+
+    /// Loads the stored count when the UTC day changes (or on first use), settling the hold
+    /// of the day that ended.
+    async fn roll_day(self: &Arc<Self>, daily: &mut Daily) -> Result<(), BudgetError> {
+        let now = self.clock.now();
+        let today = now.date_naive();
+        if daily.day == Some(today) {
+            return Ok(());
+        }
+        if daily.day.is_some() {
+            self.give_back(daily).await?;
+        }
+        let client_id = self.client_id.clone();
+        let stored = self
+            .store
+            .call(move |conn| budget::load_day(conn, &client_id, today, now.timestamp_millis()))
+            .await?;
+        daily.day = Some(today);
+        daily.spent = stored.spent;
+        daily.exhausted = stored.exhausted;
+        Ok(())
+    }
+
+    /// Counts one request: from this budget's hold while it lasts, else from a new hold.
+    async fn spend(self: &Arc<Self>, priority: Priority) -> Result<(), BudgetError> {
+        loop {
+            let mut daily = self.daily.lock().await;
+            self.roll_day(&mut daily).await?;
+            if let Some(refusal) = self.refusal(&daily, priority) {
+                return Err(refusal);
+            }
+            let now = self.clock.now();
+            let hold_usable = daily
+                .hold_expires
+                .is_some_and(|expires| now + HOLD_MARGIN < expires);
+            if daily.held > 0 && hold_usable {
+                daily.held -= 1;
+                daily.used += 1;
+                return Ok(());
+            }
+            let granted = self.settle(&mut daily, self.block()).await?;
+            if granted > 0 {
+                daily.held -= 1;
+                daily.used += 1;
+                return Ok(());
+            }
+            if let Some(refusal) = self.refusal(&daily, priority) {
+                return Err(refusal);
+            }
+            // Other processes hold what is left of the day: they spend it or give it back
+            // within a hold's lifetime.
+            drop(daily);
+            tokio::time::sleep(HELD_ELSEWHERE_RETRY).await;
+        }
+    }
+
+    /// Records this budget's unsettled use, drops the rest of its hold and asks for a new
+    /// one of at most `want` (0: none). Returns what was granted.
+    async fn settle(self: &Arc<Self>, daily: &mut Daily, want: u32) -> Result<u32, BudgetError> {
+        let now = self.clock.now();
+        let expires = now + HOLD_LIFETIME;
+        let request = budget::HoldRequest {
+            want,
+            per_day: self.settings.per_day,
+            now_ms: now.timestamp_millis(),
+            expires_at_ms: expires.timestamp_millis(),
+        };
+        let (client_id, owner, used) = (self.client_id.clone(), self.owner.clone(), daily.used);
+        let day = daily.day.unwrap_or_else(|| now.date_naive());
+        let settled = self
+            .store
+            .call(move |conn| budget::settle(conn, &client_id, day, &owner, used, request))
+            .await?;
+        daily.spent = settled.day.spent;
+        daily.exhausted |= settled.day.exhausted;
+        daily.used = 0;
+        daily.held = settled.granted;
+        daily.generation += 1;
+        daily.hold_expires = (settled.granted > 0).then_some(expires);
+        if settled.granted > 0 {
+            self.give_back_before_lapse(daily.generation);
+        }
+        Ok(settled.granted)
+    }
+
+    /// Settles the hold without asking for another (nothing to do without one).
+    async fn give_back(self: &Arc<Self>, daily: &mut Daily) -> Result<(), BudgetError> {
+        if daily.held == 0 && daily.used == 0 {
+            return Ok(());
+        }
+        self.settle(daily, 0).await.map(|_| ())
+    }
+
+    /// Settles hold `generation` shortly before it lapses if it is still the current one,
+    /// so that an idle process's use is recorded and its rest counted no longer. The wait
+    /// runs on a thread of this budget's own (real time, which tokio's paused test clock
+    /// does not jump ahead), and the settling on the runtime that took the hold.
+    fn give_back_before_lapse(self: &Arc<Self>, generation: u64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let at = std::time::Instant::now() + (HOLD_LIFETIME - HOLD_MARGIN);
+        let mut lapses = self.lapses.lock().unwrap_or_else(|e| e.into_inner());
+        if lapses.is_none() {
+            let (sender, deadlines) = std::sync::mpsc::channel::<(std::time::Instant, u64)>();
+            let shared = Arc::downgrade(self);
+            let started = std::thread::Builder::new()
+                .name("ctct-budget-lapse".into())
+                .spawn(move || watch_lapses(&deadlines, &shared, &runtime));
+            if started.is_err() {
+                tracing::warn!(
+                    "cannot start the request budget's lapse thread; idle holds lapse by themselves"
+                );
+                return;
+            }
+            *lapses = Some(sender);
+        }
+        if let Some(lapses) = lapses.as_ref() {
+            let _ = lapses.send((at, generation));
+        }
+    }
+}
+
+/// Waits for the deadline of the latest hold (each new hold replaces the one before) and
+/// settles it then if it is still current. Ends when the budget is gone.
+fn watch_lapses(
+    deadlines: &std::sync::mpsc::Receiver<(std::time::Instant, u64)>,
+    shared: &std::sync::Weak<Shared>,
+    runtime: &tokio::runtime::Handle,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut pending: Option<(std::time::Instant, u64)> = None;
+    loop {
+        let next = match pending {
+            Some((at, _)) => {
+                deadlines.recv_timeout(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            None => deadlines.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match next {
+            Ok(deadline) => pending = Some(deadline),
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                let Some((_, generation)) = pending.take() else {
+                    continue;
+                };
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                runtime.spawn(async move {
+                    let mut daily = shared.daily.lock().await;
+                    if daily.generation == generation
+                        && let Err(error) = shared.give_back(&mut daily).await
+                    {
+                        tracing::warn!(error = %error, "could not settle the request budget's hold; it lapses by itself");
+                    }
+                });
+            }
+        }
     }
 }
 

@@ -251,39 +251,84 @@ async fn report_stored(tokens: &TokenManager, account: &str) -> anyhow::Result<(
     Ok(())
 }
 
+/// One account's line of `auth status`, and the note printed under it.
+struct StatusRow {
+    cells: [String; 6],
+    note: Option<String>,
+}
+
+const STATUS_HEADER: [&str; 6] = [
+    "account",
+    "state",
+    "access token expires",
+    "last refresh",
+    "gen",
+    "scopes",
+];
+
+/// The `auth status` table: every column as wide as its widest cell (header included), two
+/// spaces between columns, the generation right-aligned, the last column unpadded.
+fn status_table(rows: &[StatusRow]) -> Vec<String> {
+    let mut widths = STATUS_HEADER.map(|h| h.chars().count());
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(&row.cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            let padding = " ".repeat(width - cell.chars().count());
+            match index {
+                4 => out.push_str(&format!("{padding}{cell}  ")),
+                5 => out.push_str(cell),
+                _ => out.push_str(&format!("{cell}{padding}  ")),
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let mut lines = vec![line(STATUS_HEADER)];
+    for row in rows {
+        lines.push(line(row.cells.each_ref().map(String::as_str)));
+        lines.extend(row.note.clone());
+    }
+    lines
+}
+
 async fn status(settings: &Settings, tokens: &TokenManager, store: Store) -> anyhow::Result<()> {
     let accounts = tokens.accounts().await?;
     if accounts.is_empty() {
         println!("no account is authorised yet; run `ctct-sync auth login`");
     } else {
-        println!(
-            "{:<16} {:<16} {:<28} {:<26} {:>4}  scopes",
-            "account", "state", "access token expires", "last refresh", "gen"
-        );
-        for row in &accounts {
-            let state = match row.state {
-                AccountState::Active => "active".to_owned(),
-                AccountState::ReauthRequired => "reauth_required".to_owned(),
-            };
-            println!(
-                "{:<16} {:<16} {:<28} {:<26} {:>4}  {}",
-                row.account,
-                state,
-                row.access_expires_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_else(|| "-".into()),
-                row.last_refresh_at
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_else(|| "-".into()),
-                row.generation,
-                row.scopes
-            );
-            if let (AccountState::ReauthRequired, Some(reason)) = (row.state, &row.state_reason) {
-                println!(
-                    "  └ {reason}; run `ctct-sync auth login --account {}`",
-                    row.account
-                );
-            }
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "-".into())
+        };
+        let rows: Vec<StatusRow> = accounts
+            .iter()
+            .map(|row| StatusRow {
+                cells: [
+                    row.account.clone(),
+                    match row.state {
+                        AccountState::Active => "active".to_owned(),
+                        AccountState::ReauthRequired => "reauth_required".to_owned(),
+                    },
+                    time(row.access_expires_at),
+                    time(row.last_refresh_at),
+                    row.generation.to_string(),
+                    row.scopes.clone(),
+                ],
+                note: match (row.state, &row.state_reason) {
+                    (AccountState::ReauthRequired, Some(reason)) => Some(format!(
+                        "  └ {reason}; run `ctct-sync auth login --account {}`",
+                        row.account
+                    )),
+                    _ => None,
+                },
+            })
+            .collect();
+        for line in status_table(&rows) {
+            println!("{line}");
         }
     }
     let budget = api::RateBudget::new(
@@ -393,5 +438,72 @@ async fn wait_for_redirect(listener: &TcpListener) -> anyhow::Result<Callback> {
         if found {
             return Ok(callback);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(account: &str, state: &str, generation: &str, note: Option<&str>) -> StatusRow {
+        StatusRow {
+            cells: [
+                account.into(),
+                state.into(),
+                "2026-12-03T10:15:00Z".into(),
+                "-".into(),
+                generation.into(),
+                "contact_data campaign_data offline_access".into(),
+            ],
+            note: note.map(str::to_owned),
+        }
+    }
+
+    /// The byte offset where each column starts on a line, found from the header's titles.
+    fn column_starts(header: &str) -> Vec<usize> {
+        STATUS_HEADER
+            .iter()
+            .map(|title| header.find(title).expect("every title in the header"))
+            .collect()
+    }
+
+    #[test]
+    fn status_columns_line_up_whatever_the_lengths_of_their_cells() {
+        let rows = [
+            row("default", "active", "3", None),
+            row(
+                "a-rather-long-account-name",
+                "reauth_required",
+                "12345",
+                Some("  └ the refresh token was revoked"),
+            ),
+        ];
+        let lines = status_table(&rows);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        let starts = column_starts(&lines[0]);
+        for line in [&lines[1], &lines[2]] {
+            // Every cell but the right-aligned generation starts under its title, after
+            // a separator of at least two spaces.
+            for (index, start) in starts.iter().enumerate() {
+                if index == 4 {
+                    continue;
+                }
+                assert!(
+                    !line[*start..].starts_with(' ') && line[..*start].ends_with("  ")
+                        || *start == 0,
+                    "column {index} of {line:?} does not start at {start}:\n{}",
+                    lines.join("\n")
+                );
+            }
+            // The generation ends where its title ends.
+            let gen_end = starts[4] + "gen".len();
+            assert!(
+                line[..gen_end].ends_with(|c: char| c.is_ascii_digit()),
+                "{line:?}"
+            );
+            assert_eq!(&line[gen_end..gen_end + 2], "  ", "{line:?}");
+        }
+        assert_eq!(lines[3], "  └ the refresh token was revoked");
+        assert!(lines[2].starts_with("a-rather-long-account-name  reauth_required  "));
     }
 }

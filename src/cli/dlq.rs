@@ -148,11 +148,21 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
                     dead.id.clone(),
                     dead.fingerprint.clone(),
                 );
-                store
+                let forgotten = store
                     .call(move |conn| {
                         ledger::forget_unsuccessful(conn, &account, &id, fingerprint.as_deref())
                     })
                     .await?;
+                if !forgotten {
+                    // Nothing to forget: the command never reached the ledger (unreadable),
+                    // or it ended in another store, such as the one of `run --sandbox`.
+                    eprintln!(
+                        "note: store {} holds no rejected or failed result of {}; if the daemon \
+                         runs with --sandbox, replay with --sandbox too",
+                        store.path().display(),
+                        dead.id
+                    );
+                }
             }
             let mut headers: HashMap<_, _> = message
                 .properties

@@ -369,6 +369,8 @@ async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
             }
         }
     }
+    // Counts the requests made and gives the rest of the budget's hold back.
+    let _ = client.budget().release().await;
 }
 
 fn print(checks: &[Check]) {

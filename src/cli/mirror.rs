@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         ..MirrorOptions::default()
     };
     let cancel = CancellationToken::new();
-    let mut mirror = Mirror::new(store, client, clock, options).with_cancel(cancel.clone());
+    let mut mirror = Mirror::new(store, client.clone(), clock, options).with_cancel(cancel.clone());
     let terminal = std::io::stdout().is_terminal();
     if terminal {
         let bar = Arc::new(Mutex::new(Bar::new()));
@@ -111,6 +111,8 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
             };
         }
     }
+    // Counts the requests made and gives the rest of the budget's hold back.
+    let _ = client.budget().release().await;
     Ok(code)
 }
 

@@ -33,6 +33,13 @@ pub struct Cli {
     )]
     pub config: Option<PathBuf>,
 
+    /// Use the store of `run --sandbox` (`<stem>-sandbox.db` beside the configured store):
+    /// with `run`, start a local sandbox of the Constant Contact API in-process and run
+    /// against it; with `dlq`, `migrate`, `config` and `auth status`, work on the store that
+    /// daemon uses. Refused by commands that call the API (the sandbox lives inside `run`).
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,13 +54,11 @@ pub enum Command {
     /// with every secret redacted.
     Config,
     /// Run the daemon: consume commands from RabbitMQ, apply them to Constant Contact,
-    /// publish one result per command. Stops cleanly on ctrl-c or SIGTERM.
-    Run {
-        /// Start a local sandbox of the Constant Contact API in-process and run against it
-        /// (no real account needed; its data and tokens live beside the store).
-        #[arg(long)]
-        sandbox: bool,
-    },
+    /// publish one result per command. Stops cleanly on ctrl-c or SIGTERM. With `--sandbox`,
+    /// a local sandbox of the Constant Contact API runs in-process and the daemon runs
+    /// against it (no real account needed; its store and data live beside the configured
+    /// store).
+    Run,
     /// Check the configuration, the broker, the store, each account's tokens and scopes and
     /// the API (one request per account), and say what to do about each failure. Exits 1
     /// when a check fails.
@@ -74,24 +79,65 @@ pub enum Command {
     Auth(auth::AuthArgs),
 }
 
+/// Makes a closed stdout or stderr end the process quietly, as for any command-line tool
+/// whose reader went away (`ctct-sync auth status | head -1`): `println!` panics on a broken
+/// pipe (Rust ignores SIGPIPE), and that panic would print a message and a backtrace. Every
+/// other panic is reported as before.
+pub fn exit_quietly_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if is_broken_pipe_panic(message) {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
+/// True for the message of `print!`/`println!`/`eprintln!` failing on a closed pipe.
+fn is_broken_pipe_panic(message: &str) -> bool {
+    (message.starts_with("failed printing to stdout")
+        || message.starts_with("failed printing to stderr"))
+        && message.to_ascii_lowercase().contains("broken pipe")
+}
+
 /// Runs the parsed command line. Errors are returned to `main`, which prints them.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.sandbox
+        && let Some(name) = calls_the_api(&cli.command)
+    {
+        anyhow::bail!(
+            "--sandbox: `{name}` calls the Constant Contact API, and the sandbox's API runs only \
+             inside `ctct-sync run --sandbox`; --sandbox works with run, send, dlq, migrate, \
+             config and auth status"
+        );
+    }
     if let Command::Doctor = cli.command {
         // The doctor reports a broken configuration instead of stopping on it.
         telemetry::init(crate::config::LogFormat::Text, "warn,lapin=off");
         return Ok(doctor::run(cli.config.as_deref()).await);
     }
     let env: HashMap<String, String> = std::env::vars().collect();
-    let settings = Settings::load(cli.config.as_deref(), env)?;
+    let mut settings = Settings::load(cli.config.as_deref(), env)?;
     telemetry::init(settings.log.format, &settings.log.level);
+    if cli.sandbox && !matches!(cli.command, Command::Run) {
+        // The same store `run --sandbox` uses, so that `dlq replay` forgets the ledger entry
+        // that daemon would otherwise answer from.
+        settings.store.path = crate::daemon::sandbox_paths(&settings.store.path).0;
+    }
     match cli.command {
         Command::Migrate => migrate(&settings).await,
         Command::Config => {
             print!("{}", settings.to_redacted_toml());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { sandbox } => {
-            let daemon = crate::daemon::Daemon::build(settings, sandbox).await?;
+        Command::Run => {
+            let daemon = crate::daemon::Daemon::build(settings, cli.sandbox).await?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
@@ -116,6 +162,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The name of a command that sends requests to the Constant Contact API (or runs its own
+/// sandbox), which `--sandbox` cannot point at the sandbox inside `run --sandbox`.
+fn calls_the_api(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Doctor => Some("doctor"),
+        Command::Mirror(_) => Some("mirror"),
+        Command::Sandbox(_) => Some("sandbox"),
+        Command::Auth(args) => match args.command {
+            auth::AuthCommand::Status => None,
+            auth::AuthCommand::Login { .. } => Some("auth login"),
+            auth::AuthCommand::Device { .. } => Some("auth device"),
+            auth::AuthCommand::Import { .. } => Some("auth import"),
+        },
+        Command::Migrate | Command::Config | Command::Run | Command::Send(_) | Command::Dlq(_) => {
+            None
+        }
+    }
+}
+
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     let path = settings.store.path.clone();
     let (_conn, report) = tokio::task::spawn_blocking(move || Store::open_and_migrate(&path))
@@ -136,4 +201,36 @@ async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_print_to_a_closed_pipe_counts_as_a_broken_pipe() {
+        assert!(is_broken_pipe_panic(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(is_broken_pipe_panic(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_broken_pipe_panic(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!is_broken_pipe_panic("broken pipe in the store thread"));
+    }
+
+    #[test]
+    fn sandbox_is_accepted_before_or_after_the_subcommand() {
+        let after = Cli::try_parse_from(["ctct-sync", "run", "--sandbox"]).unwrap();
+        assert!(after.sandbox && matches!(after.command, Command::Run));
+        let before = Cli::try_parse_from(["ctct-sync", "--sandbox", "dlq", "list"]).unwrap();
+        assert!(before.sandbox);
+        let replay =
+            Cli::try_parse_from(["ctct-sync", "dlq", "replay", "--all", "--sandbox"]).unwrap();
+        assert!(replay.sandbox && calls_the_api(&replay.command).is_none());
+        let mirror = Cli::try_parse_from(["ctct-sync", "mirror", "--sandbox"]).unwrap();
+        assert_eq!(calls_the_api(&mirror.command), Some("mirror"));
+    }
 }

@@ -223,7 +223,7 @@ pub async fn render(state: &OpsState) -> String {
         out.single(
             "ctct_quota_used",
             "gauge",
-            "Requests reserved today (an upper bound of those sent).",
+            "Requests counted today: spent, plus held by running processes (an upper bound of those sent).",
             f64::from(budget.used),
         );
         out.single(

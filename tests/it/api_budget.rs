@@ -115,30 +115,132 @@ async fn the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnigh
         .acquire(Priority::Command)
         .await
         .expect("a new UTC day brings a new quota");
+    restarted.release().await.unwrap();
     assert_eq!(restarted.snapshot().await.unwrap().used, 1);
 }
 
 #[tokio::test]
-async fn a_crash_can_only_overcount_the_day() {
+async fn short_lived_budgets_count_exactly_what_they_spent() {
+    // Regression: every process reserved a block of at least 20 requests and never gave it
+    // back, so three `ctct-sync doctor` runs (one request each) counted 60.
     let dir = support::temp_dir();
     let path = support::fresh_db_path(dir.path());
     let clock = Arc::new(ManualClock::new(start_time()));
-    {
+    for _ in 0..3 {
+        // Each its own store handle and budget, like a process of its own.
         let (store, _) = Store::open(&path).unwrap();
-        let budget = budget(&store, &clock, 4, 10_000, 0.6);
-        for _ in 0..3 {
-            budget.acquire(Priority::Command).await.unwrap();
+        let short_lived = budget(&store, &clock, 4, 10_000, 0.6);
+        for _ in 0..2 {
+            short_lived.acquire(Priority::Command).await.unwrap();
         }
-        // The process "dies" here: three requests sent, a block reserved.
+        short_lived.release().await.unwrap();
     }
     let (store, _) = Store::open(&path).unwrap();
-    let restarted = budget(&store, &clock, 4, 10_000, 0.6);
-    let used = restarted.snapshot().await.unwrap().used;
-    assert!(used >= 3, "never under-counts: {used}");
+    let snapshot = budget(&store, &clock, 4, 10_000, 0.6)
+        .snapshot()
+        .await
+        .unwrap();
+    assert_eq!((snapshot.used, snapshot.remaining), (6, 9_994));
+}
+
+/// Spends `requests` from a budget of its own (its own store handle and runtime) and then
+/// "dies": the budget is never released, and its runtime stops with every task in it.
+fn spend_and_die(path: &std::path::Path, clock: &Arc<ManualClock>, requests: u32) {
+    let (path, clock) = (path.to_owned(), clock.clone());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (store, _) = Store::open(&path).unwrap();
+            let doomed = budget(&store, &clock, 4, 10_000, 0.6);
+            for _ in 0..requests {
+                doomed.acquire(Priority::Command).await.unwrap();
+            }
+            std::mem::forget(doomed);
+        });
+        drop(runtime);
+    })
+    .join()
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_process_s_hold_counts_until_it_lapses_and_no_longer() {
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    let clock = Arc::new(ManualClock::new(start_time()));
+    spend_and_die(&path, &clock, 3);
+    let (store, _) = Store::open(&path).unwrap();
+    let observer = budget(&store, &clock, 4, 10_000, 0.6);
+    let live = observer.snapshot().await.unwrap().used;
     assert!(
-        used <= 20,
-        "over-counts by less than one reservation block: {used}"
+        (3..=8).contains(&live),
+        "while it may still be sending, its whole hold (two seconds at 4/s) counts: {live}"
     );
+    clock.advance(chrono::Duration::seconds(6));
+    let lapsed = observer.snapshot().await.unwrap();
+    assert_eq!(
+        (lapsed.used, lapsed.remaining),
+        (0, 10_000),
+        "a lapsed hold is no longer counted"
+    );
+    // The day goes on as if the hold had been given back.
+    observer.acquire(Priority::Command).await.unwrap();
+    observer.release().await.unwrap();
+    assert_eq!(observer.snapshot().await.unwrap().used, 1);
+}
+
+#[tokio::test]
+async fn two_fast_budgets_on_one_store_share_the_day() {
+    // Regression: with a raised per_second, the first process reserved the whole day after
+    // a few requests and the second parked every command until midnight.
+    let dir = support::temp_dir();
+    let path = support::fresh_db_path(dir.path());
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let (store_a, _) = Store::open(&path).unwrap();
+    let (store_b, _) = Store::open(&path).unwrap();
+    let a = budget(&store_a, &clock, 1_000, 200, 1.0);
+    let b = budget(&store_b, &clock, 1_000, 200, 1.0);
+    for _ in 0..120 {
+        a.acquire(Priority::Command).await.unwrap();
+    }
+    // `a` is still running (its hold is live); `b` gets the rest of the day, part of it
+    // once `a`'s unused hold comes back.
+    let mut spent_by_b = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio::time::timeout_at(deadline, b.acquire(Priority::Command)).await {
+            Ok(Ok(())) => spent_by_b += 1,
+            Ok(Err(BudgetError::QuotaExhausted { .. })) => break,
+            Ok(Err(other)) => panic!("{other}"),
+            Err(_) => panic!("b waited past the deadline after {spent_by_b} requests"),
+        }
+    }
+    assert_eq!(spent_by_b, 80, "b spends everything a did not");
+    a.release().await.unwrap();
+    b.release().await.unwrap();
+    let snapshot = a.snapshot().await.unwrap();
+    assert_eq!((snapshot.used, snapshot.exhausted), (200, true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raised_rate_is_not_held_back_by_the_store() {
+    // The day's count is written once per hold (about two seconds of the rate), not once
+    // per request: 5,000 requests at 100,000/s take a handful of writes.
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let fast = budget(&store, &clock, 100_000, 100_000_000, 1.0);
+    let started = std::time::Instant::now();
+    for _ in 0..5_000 {
+        fast.acquire(Priority::Command).await.unwrap();
+    }
+    let took = started.elapsed();
+    fast.release().await.unwrap();
+    assert_eq!(fast.snapshot().await.unwrap().used, 5_000);
+    assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
 #[tokio::test]

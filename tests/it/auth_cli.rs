@@ -243,3 +243,94 @@ async fn import_refuses_a_spent_refresh_token_clearly() {
     assert!(!stderr.contains(&spent));
     t.stop().await;
 }
+
+/// `auth status` with a refresh token imported for `account`.
+async fn status_with_account(t: &TestApi, account: &str) -> String {
+    let refresh = t
+        .sandbox
+        .admin()
+        .issue_refresh_token(&t.sandbox.admin().primary_account())
+        .unwrap();
+    t.client
+        .tokens()
+        .import_refresh_token(account, secrecy::SecretString::from(refresh))
+        .await
+        .unwrap();
+    let status = auth(t, &["status"]).output().await.unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    String::from_utf8_lossy(&status.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_columns_line_up_under_their_titles_with_a_long_account_name() {
+    let t = TestApi::start().await;
+    let long = "a-rather-long-account-name-for-the-eu-shop";
+    let out = status_with_account(&t, long).await;
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines[0];
+    let state_at = header.find("state").expect("a state column");
+    let expires_at = header
+        .find("access token expires")
+        .expect("an expiry column");
+    let refresh_at = header.find("last refresh").expect("a last refresh column");
+    let scopes_at = header.find("scopes").expect("a scopes column");
+    let rows: Vec<&str> = lines[1..]
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("default ") || l.starts_with(long))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in rows {
+        for (at, title) in [
+            (state_at, "state"),
+            (expires_at, "access token expires"),
+            (refresh_at, "last refresh"),
+            (scopes_at, "scopes"),
+        ] {
+            assert!(
+                row.len() > at && row[..at].ends_with("  ") && !row[at..].starts_with(' '),
+                "the {title} cell of {row:?} does not start under its title:\n{out}"
+            );
+        }
+        assert!(row[state_at..].starts_with("active"), "{out}");
+    }
+    t.stop().await;
+}
+
+/// Runs `ctct-sync ARGS` with its stdout a pipe nobody reads (closed before the first
+/// write): returns the exit code and stderr.
+fn run_with_stdout_closed(t: &TestApi, args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = crate::support::ctct_sync_command(t.dir.path())
+        .args(args)
+        .envs(t.cli_env())
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_ends_the_command_quietly() {
+    // `ctct-sync auth status | head -1`: the reader closes the pipe early.
+    let t = TestApi::start().await;
+    for args in [&["auth", "status"][..], &["config"][..]] {
+        let (code, stderr) = run_with_stdout_closed(&t, args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{args:?}: {stderr}"
+        );
+    }
+    t.stop().await;
+}

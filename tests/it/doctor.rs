@@ -117,3 +117,20 @@ async fn a_world_readable_store_fails_the_mode_check() {
     assert!(report.contains("chmod 600"), "{report}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_runs_count_only_the_requests_they_make() {
+    // Regression: each process reserved at least 20 requests of the day at its first one;
+    // a doctor run every five minutes would have counted 5,760 of the day's 10,000.
+    let t = TestApi::start().await;
+    for _ in 0..3 {
+        let (code, report) = doctor(&t, &[]).await;
+        assert!(
+            line(&report, "account default api").contains(" ok "),
+            "{code}: {report}"
+        );
+    }
+    let today = t.client.budget().snapshot().await.unwrap();
+    assert_eq!(today.used, 3, "one request per run: {today:?}");
+    t.stop().await;
+}

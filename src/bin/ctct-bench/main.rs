@@ -438,7 +438,7 @@ pub(crate) async fn authorise_store(
 }
 
 /// An API client of `sandbox`'s primary account over its own store at `db` (never a
-/// daemon's: its budget has no limit and would book its reservations there), authorised.
+/// daemon's: its budget has no limit and would take its holds there), authorised.
 pub(crate) async fn sandbox_client(
     sandbox: &sandbox::Sandbox,
     db: &std::path::Path,
