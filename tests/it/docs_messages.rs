@@ -27,6 +27,7 @@ use ctct_sync::command::envelope::{self, MessageMeta};
 use ctct_sync::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use ctct_sync::command::{COMMAND_TYPES, Command};
 use ctct_sync::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, reauth_event};
+use ctct_sync::sandbox::FaultSpec;
 use lapin::BasicProperties;
 use lapin::types::AMQPValue;
 use serde_json::{Map, Value, json};
@@ -1136,7 +1137,8 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         .import_refresh_token("second", secrecy::SecretString::from(second))
         .await
         .expect("the second account");
-    let d = TestDaemon::start_with_mirror(api, &[]).await;
+    // Two attempts: a command failing transiently through both ends `retries_exhausted`.
+    let d = TestDaemon::start_with_mirror(api, &[("CTCT_SYNC__AMQP__MAX_ATTEMPTS", "2")]).await;
     let mut r = Run { d, n: 0 };
     let emails = r
         .ok(
@@ -1365,6 +1367,19 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         assert_eq!(result["error"]["code"], code, "{result:#}");
     }
 
+    r.d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            FaultSpec::status(503)
+                .path_prefix("/v3/account/user/privileges")
+                .times(1000),
+        )
+        .unwrap();
+    let result = r.send("default", "account.privileges.get", json!({})).await;
+    assert_eq!(result["error"]["code"], "retries_exhausted", "{result:#}");
+    r.d.api.sandbox.admin().clear_faults();
+
     // An account losing its authorisation: the event.
     r.d.api.sandbox.admin().revoke_tokens(&second_id).unwrap();
     r.d.api.advance_clocks(Duration::from_secs(25 * 3600));
@@ -1460,6 +1475,7 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         "invalid_envelope",
         "invalid_data",
         "unsupported_content_type",
+        "retries_exhausted",
     ] {
         assert!(codes.contains(code), "{code} among {codes:?}");
     }
