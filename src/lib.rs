@@ -8,7 +8,7 @@
 //! Map of the crate (dependencies point downwards):
 //!
 //! ```text
-//! amqp       RabbitMQ: topology, confirmed publishing, the command consumer
+//! amqp       RabbitMQ: topology, confirmed publishing, events, the command consumer
 //! api        Constant Contact client: rate budget, OAuth2 tokens, retries, operations
 //! cli        command-line entry points (thin; one function per subcommand)
 //! command    the message interface: envelope, commands and their field checks

@@ -1,5 +1,6 @@
-//! RabbitMQ: connecting, the topology, confirmed publishing and the command consumer.
+//! RabbitMQ: connecting, the topology, confirmed publishing, events and the command consumer.
 
+pub mod event;
 pub mod publisher;
 pub mod topology;
 

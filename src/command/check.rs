@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
 use super::envelope::{FieldError, Rejection, truncate};
+use super::outcome::ErrorCode;
 
 /// Deserialises `data` into `T`, naming the offending field on failure.
 pub fn data<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, Rejection> {
@@ -26,7 +27,7 @@ pub fn data<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, Rejectio
         // serde's messages end with " at line 1 column N" for text input only; none here.
         let reason = shorten_quotes(&e.inner().to_string(), 60);
         Rejection::with_fields(
-            "invalid_data",
+            ErrorCode::InvalidData,
             "the command's data is invalid",
             vec![FieldError::new(field, truncate(&reason, MAX_REASON))],
         )
@@ -94,7 +95,7 @@ impl Checker {
             Ok(value)
         } else {
             Err(Rejection::with_fields(
-                "invalid_data",
+                ErrorCode::InvalidData,
                 "the command's data is invalid",
                 self.errors,
             ))

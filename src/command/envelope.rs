@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::json::JsonError;
+use super::outcome::ErrorCode;
 
 /// Largest accepted message body. Constant Contact's largest request body (a 40,000-row
 /// import) never comes from one command; 256 KiB is far above any single command.
@@ -51,7 +52,7 @@ impl FieldError {
 /// Why a message was not accepted. `code` is stable for machines; `message` for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub fields: Vec<FieldError>,
     /// When the API itself refused the data: its status and error key.
@@ -60,7 +61,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -71,7 +72,7 @@ impl Rejection {
     }
 
     pub fn with_fields(
-        code: &'static str,
+        code: ErrorCode,
         message: impl Into<String>,
         fields: Vec<FieldError>,
     ) -> Self {
@@ -206,7 +207,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
             peek(body, meta.content_encoding, &mut partial);
             return reject(
                 Rejection::with_fields(
-                    "unsupported_content_type",
+                    ErrorCode::UnsupportedContentType,
                     format!("content type {content_type:?} is not application/json"),
                     vec![FieldError::new(
                         "properties.content_type",
@@ -226,7 +227,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         peek(body, Some(encoding), &mut partial);
         return reject(
             Rejection::with_fields(
-                "unsupported_content_encoding",
+                ErrorCode::UnsupportedContentEncoding,
                 format!("content encoding {encoding:?} is not supported; send plain UTF-8 JSON"),
                 vec![FieldError::new(
                     "properties.content_encoding",
@@ -239,7 +240,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
     if body.len() > MAX_BODY_BYTES {
         return reject(
             Rejection::new(
-                "too_large",
+                ErrorCode::TooLarge,
                 format!(
                     "message body is {} bytes; the limit is {MAX_BODY_BYTES}",
                     body.len()
@@ -253,7 +254,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         Err(e) => {
             return reject(
                 Rejection::new(
-                    "invalid_utf8",
+                    ErrorCode::InvalidUtf8,
                     format!("message body is not UTF-8 (byte {})", e.valid_up_to()),
                 ),
                 &partial,
@@ -265,14 +266,17 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
         Ok(value) => value,
         Err(JsonError::Syntax(e)) => {
             return reject(
-                Rejection::new("invalid_json", format!("message body is not JSON: {e}")),
+                Rejection::new(
+                    ErrorCode::InvalidJson,
+                    format!("message body is not JSON: {e}"),
+                ),
                 &partial,
             );
         }
         Err(JsonError::DuplicateKey { path }) => {
             return reject(
                 Rejection::with_fields(
-                    "invalid_json",
+                    ErrorCode::InvalidJson,
                     "message body repeats a key in one object; readers disagree on which counts",
                     vec![FieldError::new(
                         path,
@@ -285,7 +289,10 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
     };
     let Value::Object(mut object) = value else {
         return reject(
-            Rejection::new("invalid_envelope", "message body must be a JSON object"),
+            Rejection::new(
+                ErrorCode::InvalidEnvelope,
+                "message body must be a JSON object",
+            ),
             &partial,
         );
     };
@@ -352,7 +359,7 @@ pub fn decode(body: &[u8], meta: &MessageMeta<'_>) -> Result<Envelope, Box<Decod
             "the envelope is invalid".to_owned()
         };
         return reject(
-            Rejection::with_fields("invalid_envelope", message, problems),
+            Rejection::with_fields(ErrorCode::InvalidEnvelope, message, problems),
             &partial,
         );
     }

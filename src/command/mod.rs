@@ -23,6 +23,8 @@ pub mod timestamp;
 
 use chrono::{DateTime, Utc};
 
+use outcome::ErrorCode;
+
 pub use envelope::{DecodeError, Envelope, FieldError, MessageMeta, Partial, Rejection};
 
 use campaign::{CampaignFields, TestSend, When};
@@ -30,7 +32,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ChangeKind, ContactChanges, ContactRef, SignUp};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 24] = [
+pub const COMMAND_TYPES: [&str; 23] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -54,8 +56,6 @@ pub const COMMAND_TYPES: [&str; 24] = [
     "account.email.add",
     "account.privileges.get",
     "mirror.run",
-    // Not a command a backend sends: the event published when an account needs a person.
-    "account.reauth_required",
 ];
 
 /// A checked command.
@@ -101,7 +101,7 @@ impl Command {
             "contact.update" => {
                 let (target, changes) = contact::parse_changes(ChangeKind::Update, data)?;
                 let target = target.ok_or_else(|| {
-                    Rejection::new("invalid_data", "contact.update needs a target")
+                    Rejection::new(ErrorCode::InvalidData, "contact.update needs a target")
                 })?;
                 Command::ContactUpdate(target, changes)
             }
@@ -152,11 +152,11 @@ impl Command {
             "mirror.run" => Command::MirrorRun(catalog::parse_mirror(data)?),
             other => {
                 return Err(Rejection::with_fields(
-                    "unknown_type",
+                    ErrorCode::UnknownType,
                     format!("unknown command type {:?}", envelope::truncate(other, 64)),
                     vec![FieldError::new(
                         "type",
-                        format!("must be one of: {}", COMMAND_TYPES[..23].join(", ")),
+                        format!("must be one of: {}", COMMAND_TYPES.join(", ")),
                     )],
                 ));
             }

@@ -102,7 +102,7 @@ fn every_command_type_decodes_from_a_valid_example() {
     ];
     assert_eq!(
         examples.len(),
-        COMMAND_TYPES.len() - 1,
+        COMMAND_TYPES.len(),
         "one example per command type"
     );
     for (command_type, data) in examples {

@@ -18,6 +18,7 @@ use crate::command::campaign::{CampaignFields, PhysicalAddress as AddressInput, 
 use crate::command::timestamp;
 
 use super::{Ctx, HandleError, to_value};
+use crate::command::outcome::ErrorCode;
 
 /// Marks, in the ledger, a test send whose answer was lost.
 const TEST_SEND_UNCERTAIN: &str = "test_send:uncertain";
@@ -41,7 +42,7 @@ async fn primary_activity(
 ) -> Result<CampaignActivity, HandleError> {
     let id = campaign.primary_email_activity_id().ok_or_else(|| {
         HandleError::failed(
-            "no_primary_email",
+            ErrorCode::NoPrimaryEmail,
             "the campaign has no primary_email activity",
         )
     })?;
@@ -292,7 +293,7 @@ pub(super) async fn unschedule(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleE
 pub(super) async fn send_test(ctx: &Ctx<'_>, test: &TestSend) -> Result<Value, HandleError> {
     if ctx.attempt.effect_ref.as_deref() == Some(TEST_SEND_UNCERTAIN) {
         return Err(HandleError::failed(
-            "outcome_unknown",
+            ErrorCode::OutcomeUnknown,
             "an earlier attempt's answer was lost; the test may have been sent and is not sent again",
         ));
     }
@@ -301,7 +302,7 @@ pub(super) async fn send_test(ctx: &Ctx<'_>, test: &TestSend) -> Result<Value, H
         .primary_email_activity_id()
         .ok_or_else(|| {
             HandleError::failed(
-                "no_primary_email",
+                ErrorCode::NoPrimaryEmail,
                 "the campaign has no primary_email activity",
             )
         })?

@@ -14,6 +14,7 @@ use crate::api::model::contacts::{Contact, ContactCustomField, Include, Source};
 use crate::command::contact::{Address, ContactChanges, ContactRef, Phone, SignUp};
 
 use super::{Ctx, HandleError, to_value};
+use crate::command::outcome::ErrorCode;
 
 /// The subresources ctct-sync manages on a contact.
 const MANAGED: [Include; 4] = [
@@ -59,7 +60,10 @@ fn not_found(target: &ContactRef) -> HandleError {
         ContactRef::Id(id) => format!("contact {id}"),
         ContactRef::Email(_) => "a contact with this e-mail address".to_owned(),
     };
-    HandleError::failed("not_found", format!("{what} does not exist in the account"))
+    HandleError::failed(
+        ErrorCode::NotFound,
+        format!("{what} does not exist in the account"),
+    )
 }
 
 /// `contact.create`: creates the contact; when it exists already (409), answers with the

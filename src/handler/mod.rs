@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::api::{AccountApi, ApiClient, ApiError, AuthError, Clock};
 use crate::command::catalog::MirrorSpec;
-use crate::command::outcome::ResultError;
+use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::{Command, FieldError, Rejection};
 use crate::mirror::{Mirror, Mode, Resource, RunOutcome, Trigger};
 use crate::store::{Store, ledger};
@@ -63,9 +63,9 @@ pub enum HandleError {
 
 impl HandleError {
     /// A final `failed` result with our own code.
-    pub fn failed(code: &str, message: impl Into<String>) -> Self {
+    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
         HandleError::Failed(ResultError {
-            code: code.to_owned(),
+            code,
             message: message.into(),
             retryable: false,
             api_status: None,
@@ -77,16 +77,16 @@ impl HandleError {
     /// A rejection naming one field.
     pub fn rejected(field: &str, reason: impl Into<String>) -> Self {
         HandleError::Rejected(Rejection::with_fields(
-            "invalid_data",
+            ErrorCode::InvalidData,
             "the command's data is invalid",
             vec![FieldError::new(field, reason)],
         ))
     }
 
     /// The result error for a final failure from the API.
-    pub fn api_failure(code: &str, error: &ApiError) -> ResultError {
+    pub fn api_failure(code: ErrorCode, error: &ApiError) -> ResultError {
         ResultError {
-            code: code.to_owned(),
+            code,
             message: error.to_string(),
             retryable: error.is_retryable(),
             api_status: error.status(),
@@ -107,7 +107,7 @@ impl From<ApiError> for HandleError {
             }
             ApiError::Auth(AuthError::NotAuthorised { account }) => {
                 HandleError::Rejected(Rejection::with_fields(
-                    "account_not_authorised",
+                    ErrorCode::AccountNotAuthorised,
                     format!("account `{account}` is not connected to ctct-sync"),
                     vec![FieldError::new(
                         "account",
@@ -119,7 +119,7 @@ impl From<ApiError> for HandleError {
             }
             ApiError::Invalid { ref message, .. } => {
                 let mut rejection = Rejection::with_fields(
-                    "api_validation",
+                    ErrorCode::ApiValidation,
                     format!("the API refused the data: {message}"),
                     vec![FieldError::new("data", message.clone())],
                 );
@@ -129,19 +129,19 @@ impl From<ApiError> for HandleError {
                 HandleError::Rejected(rejection)
             }
             ApiError::NotFound { .. } => {
-                HandleError::Failed(HandleError::api_failure("not_found", &error))
+                HandleError::Failed(HandleError::api_failure(ErrorCode::NotFound, &error))
             }
             ApiError::Conflict { .. } => {
-                HandleError::Failed(HandleError::api_failure("conflict", &error))
+                HandleError::Failed(HandleError::api_failure(ErrorCode::Conflict, &error))
             }
             ApiError::Forbidden { .. } => {
-                HandleError::Failed(HandleError::api_failure("forbidden", &error))
+                HandleError::Failed(HandleError::api_failure(ErrorCode::Forbidden, &error))
             }
             // A 401 after a refresh: the next refresh will tell whether the grant is gone.
             ApiError::Unauthorized { .. } => HandleError::Transient(error),
             ref e if e.is_retryable() => HandleError::Transient(error),
             ApiError::Auth(_) => HandleError::Transient(error),
-            _ => HandleError::Failed(HandleError::api_failure("api_error", &error)),
+            _ => HandleError::Failed(HandleError::api_failure(ErrorCode::ApiError, &error)),
         }
     }
 }
@@ -231,7 +231,7 @@ impl Handler {
     async fn mirror_run(&self, attempt: &Attempt, spec: &MirrorSpec) -> Result<Value, HandleError> {
         let Some(mirror) = &self.mirror else {
             return Err(HandleError::failed(
-                "unsupported",
+                ErrorCode::Unsupported,
                 "the mirror is not enabled in this process",
             ));
         };
@@ -273,11 +273,10 @@ impl Handler {
                 || runs.iter().all(|r| r.outcome != RunOutcome::Failed);
             return Err(HandleError::Failed(ResultError {
                 code: if interrupted {
-                    "interrupted"
+                    ErrorCode::Interrupted
                 } else {
-                    "mirror_failed"
-                }
-                .to_owned(),
+                    ErrorCode::MirrorFailed
+                },
                 message: if problems.is_empty() {
                     "the mirror was stopped before every resource ran".to_owned()
                 } else {

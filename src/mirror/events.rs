@@ -1,11 +1,14 @@
 //! `mirror.completed` and `mirror.failed`: one event per run (skipped runs excepted) on the
-//! results exchange, routing key = the event type, body = the run's summary plus `type`.
+//! results exchange, routing key `event.<type>` (see [`crate::amqp::event`]), body = the run's
+//! summary plus `type`, with the run's outcome as `status` (events have no `outcome`).
 //!
 //! Runs hand their summary to an [`EventSender`] without waiting; [`MirrorEvents`] owns a
 //! connection and a confirm-mode channel of its own (RabbitMQ being away must never hold a run
 //! up) and publishes each event with a broker confirm, reconnecting with capped backoff and
 //! keeping the event until it is confirmed. Interrupted runs (quota spent, shutdown) are
-//! `mirror.failed` with `outcome: "interrupted"`: the next run resumes them.
+//! `mirror.failed` with `status: "interrupted"`: the next run resumes them. Until the next
+//! release each event is also published under its bare type with the run's outcome as
+//! `outcome`, the form of earlier versions (deprecated).
 
 use std::time::Duration;
 
@@ -19,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RunOutcome, RunSummary};
 use crate::amqp;
+use crate::amqp::event::{self, Event};
 use crate::config::AmqpUrl;
 
 /// Where runs send their summaries. Cheap to clone.
@@ -46,22 +50,43 @@ impl EventSender {
     }
 }
 
-/// The event type (and routing key) of a run.
+/// The event type of a run.
 pub fn event_type(summary: &RunSummary) -> &'static str {
     match summary.outcome {
-        RunOutcome::Succeeded | RunOutcome::Skipped => "mirror.completed",
-        RunOutcome::Failed | RunOutcome::Interrupted => "mirror.failed",
+        RunOutcome::Succeeded | RunOutcome::Skipped => event::MIRROR_COMPLETED,
+        RunOutcome::Failed | RunOutcome::Interrupted => event::MIRROR_FAILED,
     }
 }
 
-/// The event body: the summary's figures with `type`.
+/// The event body: the summary's figures with `type`, the run's outcome as `status`.
 pub fn event_body(summary: &RunSummary) -> Value {
+    let mut body = legacy_event_body(summary);
+    if let Value::Object(map) = &mut body
+        && let Some(status) = map.remove("outcome")
+    {
+        map.insert("status".into(), status);
+    }
+    body
+}
+
+/// The body of earlier versions (published under the deprecated routing key): the summary's
+/// figures with `type`, the run's outcome as `outcome`.
+pub fn legacy_event_body(summary: &RunSummary) -> Value {
     let mut body =
         serde_json::to_value(summary).unwrap_or_else(|_| Value::Object(Default::default()));
     if let Value::Object(map) = &mut body {
         map.insert("type".into(), Value::from(event_type(summary)));
     }
     body
+}
+
+/// The event of a run, both forms.
+pub fn event_of(summary: &RunSummary) -> Event {
+    Event {
+        event_type: event_type(summary),
+        body: event_body(summary),
+        legacy_body: Some(legacy_event_body(summary)),
+    }
 }
 
 /// The publisher task and its sender.
@@ -131,8 +156,8 @@ async fn publish_loop(
                 Err(_) => break,
             },
         };
-        let routing_key = event_type(&summary);
-        let body = serde_json::to_vec(&event_body(&summary)).unwrap_or_default();
+        let event = event_of(&summary);
+        let routing_key = event::routing_key(event.event_type);
         let mut backoff = Duration::from_millis(500);
         loop {
             let attempt = async {
@@ -142,9 +167,7 @@ async fn publish_loop(
                 let Some((_, channel)) = &open_channel else {
                     return Err("no channel".to_owned());
                 };
-                let mut message = amqp::Outgoing::json(&exchange, routing_key, &body);
-                message.mandatory = false;
-                amqp::publish(channel, message)
+                event::publish_event(channel, &exchange, &event)
                     .await
                     .map_err(|e| e.to_string())
             };

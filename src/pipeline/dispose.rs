@@ -10,7 +10,7 @@ use lapin::options::BasicAckOptions;
 use lapin::types::AMQPValue;
 
 use crate::amqp::{self, PublishError};
-use crate::command::outcome::{CommandResult, Outcome};
+use crate::command::outcome::{CommandResult, ErrorCode, Outcome};
 use crate::store::ledger;
 
 use super::process::{
@@ -30,12 +30,10 @@ impl Processor {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
-        for (index, (routing_key, event)) in events.iter().enumerate() {
-            let body = serde_json::to_vec(event).unwrap_or_default();
-            let mut message =
-                amqp::Outgoing::json(&self.settings.topology.results_exchange, routing_key, &body);
-            message.mandatory = false;
-            if let Err(error) = amqp::publish(&session.channel, message).await {
+        for (index, event) in events.iter().enumerate() {
+            let exchange = &self.settings.topology.results_exchange;
+            if let Err(error) = amqp::event::publish_event(&session.channel, exchange, event).await
+            {
                 // Put back what was not sent; the next result publish tries again.
                 let mut pending = self
                     .pending_events
@@ -44,7 +42,10 @@ impl Processor {
                 pending.extend(events[index..].iter().cloned());
                 return Err(error);
             }
-            tracing::warn!(routing_key, "event published");
+            tracing::warn!(
+                routing_key = amqp::event::routing_key(event.event_type),
+                "event published"
+            );
         }
         Ok(())
     }
@@ -148,7 +149,7 @@ impl Processor {
                     .await?;
                 tracing::debug!("result published");
                 if let Some((code, reason)) = dead_letter {
-                    self.dead_letter(session, delivery, &code, &reason).await?;
+                    self.dead_letter(session, delivery, code, &reason).await?;
                 }
                 self.ack(delivery).await;
                 if let Some((key, id)) = release {
@@ -201,13 +202,13 @@ impl Processor {
         // results).
         if delivery.redelivered
             && let Some(error) = result.error.as_ref()
-            && (result.outcome == Outcome::Rejected || error.code == "retries_exhausted")
+            && (result.outcome == Outcome::Rejected || error.code == ErrorCode::RetriesExhausted)
         {
             let mut reason = format!("{}: {}", error.code, error.message);
             for field in &error.fields {
                 reason.push_str(&format!("; {}: {}", field.field, field.reason));
             }
-            self.dead_letter(session, delivery, &error.code, &reason)
+            self.dead_letter(session, delivery, error.code, &reason)
                 .await?;
         }
         self.stats.replayed.fetch_add(1, Ordering::Relaxed);
@@ -220,7 +221,7 @@ impl Processor {
         &self,
         session: &Session,
         delivery: &Delivery,
-        code: &str,
+        code: ErrorCode,
         reason: &str,
     ) -> Result<(), PublishError> {
         let topology = &self.settings.topology;
@@ -229,7 +230,10 @@ impl Processor {
         let reason = crate::command::envelope::truncate(reason, MAX_REASON_HEADER);
         let properties = with_headers(
             &delivery.properties,
-            &[(REASON_CODE_HEADER, code), (REASON_HEADER, reason.as_str())],
+            &[
+                (REASON_CODE_HEADER, code.as_str()),
+                (REASON_HEADER, reason.as_str()),
+            ],
         );
         amqp::publish_with(
             &session.channel,

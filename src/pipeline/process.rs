@@ -12,8 +12,9 @@ use lapin::message::Delivery;
 use serde_json::json;
 
 use crate::amqp::Topology;
+use crate::amqp::event::{self, Event};
 use crate::api::Clock;
-use crate::command::outcome::{CommandResult, Outcome, ResultError};
+use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::command::{Command, DecodeError, Envelope, Rejection};
 use crate::handler::{Attempt, HandleError, Handler};
 use crate::store::{Store, ledger};
@@ -97,7 +98,7 @@ pub(super) enum Record {
 pub(super) enum Disposition {
     Final {
         result: CommandResult,
-        dead_letter: Option<(String, String)>,
+        dead_letter: Option<(ErrorCode, String)>,
         release: Option<(String, String)>,
         record: Record,
     },
@@ -122,7 +123,7 @@ pub struct Processor {
     pub(super) bulk: Batcher,
     announced: Mutex<HashSet<String>>,
     /// Events waiting for the next publish (sent before the next result goes out).
-    pub(super) pending_events: Mutex<Vec<(String, serde_json::Value)>>,
+    pub(super) pending_events: Mutex<Vec<Event>>,
 }
 
 impl Processor {
@@ -374,7 +375,7 @@ impl Processor {
             return Ok(self.exhausted(
                 subject,
                 ResultError {
-                    code: "retries_exhausted".into(),
+                    code: ErrorCode::RetriesExhausted,
                     message: format!(
                         "the command was attempted {} times without an answer",
                         attempts - 1
@@ -566,7 +567,7 @@ impl Processor {
         );
         Disposition::Final {
             dead_letter: Some((
-                "retries_exhausted".into(),
+                ErrorCode::RetriesExhausted,
                 format!("gave up after {attempts} attempts"),
             )),
             result,
@@ -615,14 +616,14 @@ impl Processor {
                 record: Record::Store(None),
             },
             Err(HandleError::Transient(error)) if attempts >= max => {
-                let mut failure = HandleError::api_failure("retries_exhausted", &error);
+                let mut failure = HandleError::api_failure(ErrorCode::RetriesExhausted, &error);
                 failure.retryable = true;
                 self.exhausted(subject, failure, attempts, release, started_at)
             }
             Err(HandleError::Storage(detail)) if attempts >= max => self.exhausted(
                 subject,
                 ResultError {
-                    code: "retries_exhausted".into(),
+                    code: ErrorCode::RetriesExhausted,
                     message: format!("ctct-sync's store failed: {detail}"),
                     retryable: true,
                     api_status: None,
@@ -696,7 +697,7 @@ impl Processor {
     ) -> Disposition {
         Disposition::Final {
             result,
-            dead_letter: Some((rejection.code.to_owned(), rejection.to_string())),
+            dead_letter: Some((rejection.code, rejection.to_string())),
             release,
             record,
         }
@@ -750,8 +751,8 @@ impl Processor {
             self.pending_events
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push((
-                    "account.reauth_required".to_owned(),
+                .push(Event::new(
+                    event::REAUTH_REQUIRED,
                     reauth_event(account, reason, self.clock.now()),
                 ));
         }
@@ -769,7 +770,7 @@ fn sorted_lists(changes: &crate::command::contact::ContactChanges) -> Vec<String
 /// The event published once when an account needs a person to authorise it again.
 pub fn reauth_event(account: &str, reason: &str, at: DateTime<Utc>) -> serde_json::Value {
     json!({
-        "type": "account.reauth_required",
+        "type": event::REAUTH_REQUIRED,
         "account": account,
         "reason": reason,
         "at": crate::command::timestamp::format(at),

@@ -297,7 +297,7 @@ impl Drill {
         self.link
             .events
             .iter()
-            .filter(|(key, _)| key == "account.reauth_required")
+            .filter(|(key, _)| key == "event.account.reauth_required")
             .count()
     }
 }

@@ -3,31 +3,37 @@
 //! writes results.
 //!
 //! * every example decodes through `envelope::decode` + `Command::parse` and is valid against
-//!   its own schema (a small draft 2020-12 validator below; it refuses keywords, patterns and
-//!   formats it does not know, so nothing in the docs goes unchecked);
+//!   its own schema (validated by the `jsonschema` crate, draft 2020-12 with formats asserted;
+//!   keywords outside the ones the docs use are refused, so a typo cannot leave a rule out);
 //! * mutations of the examples (each limit ±1, each required field removed, unknown keys,
 //!   wrong types, bad patterns) are accepted or refused by the schema and the code alike;
-//! * result examples are exactly what `CommandResult` serialises; real rejections and the data
-//!   of every command type run against the sandbox match result.schema.json;
-//! * every error code in the source is documented, and every documented one exists.
+//! * result examples are exactly what `CommandResult` serialises; real rejections match
+//!   result.schema.json, and so does every message a running pipeline (with the mirror)
+//!   publishes: results of every command type and outcome, replays, `mirror.run`, and every
+//!   event, under its `event.<type>` routing key and its deprecated bare one;
+//! * the error codes documented are exactly [`ErrorCode::ALL`], with the outcome each has.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ctct_sync::amqp::event::{DEPRECATED_HEADER, EVENT_TYPES, REAUTH_REQUIRED, routing_key};
 use ctct_sync::api::Clock;
 use ctct_sync::command::check::is_email;
 use ctct_sync::command::envelope::{self, MessageMeta};
-use ctct_sync::command::outcome::{CommandResult, Outcome, ResultError};
+use ctct_sync::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use ctct_sync::command::{COMMAND_TYPES, Command};
-use ctct_sync::handler::{Attempt, HandleError, Handler};
 use ctct_sync::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, reauth_event};
+use ctct_sync::sandbox::FaultSpec;
+use lapin::BasicProperties;
+use lapin::types::AMQPValue;
 use serde_json::{Map, Value, json};
 
 use crate::support::api::TestApi;
-
-const EVENT: &str = "account.reauth_required";
+use crate::support::daemon::{TestDaemon, json_properties};
 
 /// Decoding time: fixed, so example times in 2030 stay in the future.
 fn now() -> DateTime<Utc> {
@@ -55,7 +61,7 @@ fn schemas() -> BTreeMap<String, Value> {
 }
 
 fn command_types() -> Vec<&'static str> {
-    COMMAND_TYPES.into_iter().filter(|t| *t != EVENT).collect()
+    COMMAND_TYPES.to_vec()
 }
 
 fn examples(schema: &Value) -> &Vec<Value> {
@@ -75,7 +81,7 @@ fn decode(envelope: &Value) -> Result<Command, String> {
 
 // ------------------------------------------------------------------ validator
 
-/// Patterns used by the docs, with their meaning in Rust (keep in step with the schemas).
+/// Patterns used by the docs (the mutations below make values for each).
 const NO_CONTROL: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 const NO_CONTROL_BUT_LINES: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
 const BLANK: &str = r"^[\t-\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$";
@@ -85,50 +91,8 @@ const ACCOUNT: &str = r"^[A-Za-z0-9_-]+$";
 const COUNTRY: &str = r"^[A-Z]{2}$";
 const ANNIVERSARY: &str = r"^([0-9]{4}[-/][0-9]+[-/][0-9]+|[0-9]+[-/][0-9]+[-/][0-9]{4})$";
 
-fn pattern_matches(pattern: &str, s: &str) -> Option<bool> {
-    let is_uuid = |s: &str| {
-        s.len() == 36
-            && s.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_hexdigit(),
-            })
-    };
-    let anniversary = |s: &str| {
-        let parts: Vec<&str> = s.split(['-', '/']).collect();
-        parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            && (parts[0].len() == 4 || parts[2].len() == 4)
-    };
-    Some(match pattern {
-        NO_CONTROL => !s.chars().any(char::is_control),
-        NO_CONTROL_BUT_LINES => !s
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')),
-        BLANK => s.chars().all(char::is_whitespace),
-        UUID => is_uuid(s),
-        COMMAND_ID => !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()),
-        ACCOUNT => {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        }
-        COUNTRY => s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()),
-        ANNIVERSARY => anniversary(s),
-        _ => return None,
-    })
-}
-
-/// `format: email` means the daemon's own rule (the schemas describe it).
-fn format_matches(format: &str, s: &str) -> Option<bool> {
-    match format {
-        "email" => Some(is_email(s)),
-        "date-time" => Some(DateTime::parse_from_rfc3339(s).is_ok()),
-        _ => None,
-    }
-}
-
+/// The keywords the docs may use: anything else (a misspelt keyword) would be ignored by
+/// validators, leaving a rule unchecked.
 const KEYWORDS: &[&str] = &[
     "$schema",
     "$defs",
@@ -169,265 +133,72 @@ const KEYWORDS: &[&str] = &[
     "readOnly",
 ];
 
-/// A JSON Schema document and the subset of draft 2020-12 the docs use.
+/// Compiles a schema with the `jsonschema` crate: draft 2020-12, formats asserted (as the guide
+/// tells users to), `email` being ctct-sync's own rule (the schemas describe it), unknown
+/// formats refused.
+fn compile(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .with_format("email", is_email)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("not a valid schema: {e}\n{schema:#}"))
+}
+
+/// A JSON Schema document of docs/messages/ and its validator.
 struct Schema<'a> {
     root: &'a Value,
+    validator: jsonschema::Validator,
+    /// Subschemas (with the root's `$defs`) compiled on demand, by address in `root`.
+    parts: RefCell<HashMap<*const Value, Arc<jsonschema::Validator>>>,
 }
 
 impl<'a> Schema<'a> {
     fn new(root: &'a Value) -> Self {
-        Self { root }
+        Self {
+            root,
+            validator: compile(root),
+            parts: RefCell::new(HashMap::new()),
+        }
     }
 
+    /// What the validator finds wrong with `value` (empty when it is valid).
     fn errors(&self, value: &Value) -> Vec<String> {
-        let mut errors = Vec::new();
-        self.check(self.root, value, "$", &mut errors);
-        errors
+        self.validator
+            .iter_errors(value)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect()
     }
 
+    /// Whether `value` is valid against `schema`, a part of the root.
     fn valid(&self, schema: &'a Value, value: &Value) -> bool {
-        let mut errors = Vec::new();
-        self.check(schema, value, "$", &mut errors);
-        errors.is_empty()
+        let key = schema as *const Value;
+        let cached = self.parts.borrow().get(&key).cloned();
+        let validator = cached.unwrap_or_else(|| {
+            let mut part = match schema {
+                Value::Object(map) => map.clone(),
+                Value::Bool(true) => Map::new(),
+                _ => return Arc::new(compile(&json!({"not": {}}))),
+            };
+            if let Some(defs) = self.root.get("$defs") {
+                part.entry("$defs").or_insert_with(|| defs.clone());
+            }
+            let validator = Arc::new(compile(&Value::Object(part)));
+            self.parts.borrow_mut().insert(key, validator.clone());
+            validator
+        });
+        validator.is_valid(value)
     }
 
     fn resolve(&self, reference: &Value) -> &'a Value {
         let name = reference
             .as_str()
             .and_then(|r| r.strip_prefix("#/$defs/"))
-            .unwrap_or_else(|| panic!("only #/$defs/ references are supported: {reference}"));
+            .unwrap_or_else(|| panic!("only #/$defs/ references are used: {reference}"));
         self.root["$defs"]
             .get(name)
             .unwrap_or_else(|| panic!("$ref to a missing definition: {name}"))
-    }
-
-    fn check(&self, schema: &'a Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-        let Some(node) = schema.as_object() else {
-            if schema == &Value::Bool(false) {
-                errors.push(format!("{at}: nothing is allowed here"));
-            }
-            return;
-        };
-        if let Some(reference) = node.get("$ref") {
-            self.check(self.resolve(reference), value, at, errors);
-        }
-        if let Some(kind) = node.get("type") {
-            let kinds: Vec<&str> = match kind {
-                Value::Array(kinds) => kinds.iter().filter_map(Value::as_str).collect(),
-                other => other.as_str().into_iter().collect(),
-            };
-            let fits = kinds.iter().any(|k| match *k {
-                "object" => value.is_object(),
-                "array" => value.is_array(),
-                "string" => value.is_string(),
-                "integer" => value.is_i64() || value.is_u64(),
-                "number" => value.is_number(),
-                "boolean" => value.is_boolean(),
-                "null" => value.is_null(),
-                other => panic!("unknown type {other}"),
-            });
-            if !fits {
-                errors.push(format!("{at}: {value} is not of type {kinds:?}"));
-                return;
-            }
-        }
-        if let Some(c) = node.get("const")
-            && c != value
-        {
-            errors.push(format!("{at}: {value} is not {c}"));
-        }
-        if let Some(allowed) = node.get("enum").and_then(Value::as_array)
-            && !allowed.contains(value)
-        {
-            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-        }
-        for sub in node
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.check(sub, value, at, errors);
-        }
-        if let Some(any) = node.get("anyOf").and_then(Value::as_array)
-            && !any.iter().any(|sub| self.valid(sub, value))
-        {
-            errors.push(format!("{at}: matches none of anyOf"));
-        }
-        if let Some(one) = node.get("oneOf").and_then(Value::as_array) {
-            let n = one.iter().filter(|sub| self.valid(sub, value)).count();
-            if n != 1 {
-                errors.push(format!("{at}: matches {n} of oneOf (want 1)"));
-            }
-        }
-        if let Some(not) = node.get("not")
-            && self.valid(not, value)
-        {
-            errors.push(format!("{at}: {value} matches a `not` schema"));
-        }
-        if let Some(condition) = node.get("if") {
-            let branch = if self.valid(condition, value) {
-                node.get("then")
-            } else {
-                node.get("else")
-            };
-            if let Some(branch) = branch {
-                self.check(branch, value, at, errors);
-            }
-        }
-        match value {
-            Value::String(s) => self.check_string(node, s, at, errors),
-            Value::Number(n) => {
-                let x = n.as_f64().unwrap_or_default();
-                if node
-                    .get("minimum")
-                    .and_then(Value::as_f64)
-                    .is_some_and(|m| x < m)
-                {
-                    errors.push(format!("{at}: {x} is below the minimum"));
-                }
-                if node
-                    .get("maximum")
-                    .and_then(Value::as_f64)
-                    .is_some_and(|m| x > m)
-                {
-                    errors.push(format!("{at}: {x} is above the maximum"));
-                }
-            }
-            Value::Array(items) => {
-                let len = items.len() as u64;
-                if node
-                    .get("maxItems")
-                    .and_then(Value::as_u64)
-                    .is_some_and(|m| len > m)
-                {
-                    errors.push(format!("{at}: more than maxItems items"));
-                }
-                if node
-                    .get("minItems")
-                    .and_then(Value::as_u64)
-                    .is_some_and(|m| len < m)
-                {
-                    errors.push(format!("{at}: fewer than minItems items"));
-                }
-                if node.get("uniqueItems") == Some(&Value::Bool(true))
-                    && items
-                        .iter()
-                        .enumerate()
-                        .any(|(i, a)| items[..i].contains(a))
-                {
-                    errors.push(format!("{at}: repeated items"));
-                }
-                if let Some(item) = node.get("items") {
-                    for (i, value) in items.iter().enumerate() {
-                        self.check(item, value, &format!("{at}[{i}]"), errors);
-                    }
-                }
-            }
-            Value::Object(map) => self.check_object(node, map, at, errors),
-            _ => {}
-        }
-    }
-
-    fn check_string(&self, node: &Map<String, Value>, s: &str, at: &str, errors: &mut Vec<String>) {
-        let len = s.chars().count() as u64;
-        if node
-            .get("maxLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len > m)
-        {
-            errors.push(format!("{at}: longer than maxLength"));
-        }
-        if node
-            .get("minLength")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| len < m)
-        {
-            errors.push(format!("{at}: shorter than minLength"));
-        }
-        if let Some(pattern) = node.get("pattern").and_then(Value::as_str) {
-            let ok = pattern_matches(pattern, s)
-                .unwrap_or_else(|| panic!("the validator does not know pattern {pattern}"));
-            if !ok {
-                errors.push(format!("{at}: {s:?} does not match {pattern}"));
-            }
-        }
-        if let Some(format) = node.get("format").and_then(Value::as_str) {
-            let ok = format_matches(format, s)
-                .unwrap_or_else(|| panic!("the validator does not know format {format}"));
-            if !ok {
-                errors.push(format!("{at}: {s:?} is not a valid {format}"));
-            }
-        }
-    }
-
-    fn check_object(
-        &self,
-        node: &'a Map<String, Value>,
-        map: &Map<String, Value>,
-        at: &str,
-        errors: &mut Vec<String>,
-    ) {
-        for name in node
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = name.as_str().unwrap_or_default();
-            if !map.contains_key(name) {
-                errors.push(format!("{at}: required property {name} is missing"));
-            }
-        }
-        if let Some(dependent) = node.get("dependentRequired").and_then(Value::as_object) {
-            for (name, needs) in dependent {
-                for need in needs
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    if map.contains_key(name) && !map.contains_key(need) {
-                        errors.push(format!("{at}: {name} needs {need}"));
-                    }
-                }
-            }
-        }
-        let count = map.len() as u64;
-        if node
-            .get("maxProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| count > m)
-        {
-            errors.push(format!("{at}: more than maxProperties properties"));
-        }
-        if node
-            .get("minProperties")
-            .and_then(Value::as_u64)
-            .is_some_and(|m| count < m)
-        {
-            errors.push(format!("{at}: fewer than minProperties properties"));
-        }
-        let properties = node.get("properties").and_then(Value::as_object);
-        for (name, value) in map {
-            let path = format!("{at}.{name}");
-            if let Some(names) = node.get("propertyNames") {
-                self.check(
-                    names,
-                    &Value::String(name.clone()),
-                    &format!("{path} (name)"),
-                    errors,
-                );
-            }
-            match properties.and_then(|p| p.get(name)) {
-                Some(sub) => self.check(sub, value, &path, errors),
-                None => match node.get("additionalProperties") {
-                    Some(Value::Bool(false)) => errors.push(format!("{path}: not allowed")),
-                    Some(sub @ Value::Object(_)) => self.check(sub, value, &path, errors),
-                    _ => {}
-                },
-            }
-        }
     }
 
     /// Subschemas that apply to `value` at the same place: the node, its `$ref`, `allOf`, the
@@ -518,25 +289,17 @@ impl<'a> Schema<'a> {
     }
 }
 
-/// Every keyword, pattern and format in `schema` is one the validator knows.
+/// Every keyword in `schema` is one of [`KEYWORDS`].
 fn scan(schema: &Value, at: &str, problems: &mut Vec<String>) {
     let Some(node) = schema.as_object() else {
         return;
     };
     for (key, value) in node {
         if !KEYWORDS.contains(&key.as_str()) {
-            problems.push(format!(
-                "{at}: keyword {key} is not checked by the validator"
-            ));
+            problems.push(format!("{at}: keyword {key} is not one the docs use"));
         }
         let here = format!("{at}/{key}");
         match key.as_str() {
-            "pattern" if pattern_matches(value.as_str().unwrap_or_default(), "").is_none() => {
-                problems.push(format!("{here}: unknown pattern {value}"));
-            }
-            "format" if format_matches(value.as_str().unwrap_or_default(), "").is_none() => {
-                problems.push(format!("{here}: unknown format {value}"));
-            }
             "properties" | "$defs" => {
                 for (name, sub) in value.as_object().into_iter().flatten() {
                     scan(sub, &format!("{here}/{name}"), problems);
@@ -830,9 +593,10 @@ fn mutations(s: &Schema, schema: &Value, value: &Value, path: &[String], out: &m
 // ------------------------------------------------------------------ the files
 
 #[test]
-fn there_is_one_schema_per_command_type_plus_the_result_and_the_event() {
+fn there_is_one_schema_per_command_type_and_event_type_plus_the_result() {
     let schemas = schemas();
     let mut expected: BTreeSet<String> = COMMAND_TYPES.iter().map(|t| t.to_string()).collect();
+    expected.extend(EVENT_TYPES.iter().map(|t| t.to_string()));
     expected.insert("result".into());
     let found: BTreeSet<String> = schemas.keys().cloned().collect();
     assert_eq!(
@@ -845,10 +609,28 @@ fn there_is_one_schema_per_command_type_plus_the_result_and_the_event() {
             "{t}.schema.json fixes `type` to {t}"
         );
     }
+    for t in EVENT_TYPES {
+        let schema = &schemas[t];
+        assert_eq!(schema["properties"]["type"]["const"], t);
+        assert!(
+            schema["properties"].get("outcome").is_none()
+                && schema["properties"].get("command_id").is_none(),
+            "{t}: events have no `outcome` or `command_id`"
+        );
+        let text = schema["description"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(&format!("`{}`", routing_key(t))),
+            "{t}.schema.json names its routing key"
+        );
+        for example in examples(schema) {
+            let errors = Schema::new(schema).errors(example);
+            assert!(errors.is_empty(), "{t}: {errors:?}");
+        }
+    }
 }
 
 #[test]
-fn every_schema_is_draft_2020_12_with_examples_and_only_keywords_the_validator_checks() {
+fn every_schema_is_draft_2020_12_with_examples_and_only_keywords_the_docs_use() {
     for (name, schema) in schemas() {
         assert_eq!(
             schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
@@ -1045,61 +827,56 @@ fn rejections_of_the_real_decoder_make_valid_results_with_documented_codes() {
     }
 }
 
-/// The codes the source can put in a result: string literals given to the constructors of
-/// rejections and failures, and `code: "…"` fields.
-fn codes_in_source() -> BTreeSet<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    for dir in ["command", "handler", "pipeline"] {
-        for entry in std::fs::read_dir(root.join(dir)).expect("a source directory") {
-            files.push(entry.expect("an entry").path());
-        }
-    }
-    let needles = [
-        "Rejection::new(",
-        "Rejection::with_fields(",
-        "HandleError::failed(",
-        "api_failure(",
-        "code: ",
-    ];
-    let mut codes = BTreeSet::new();
-    let sources = files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "rs") && !f.ends_with("tests.rs"));
-    for file in sources {
-        let text = std::fs::read_to_string(file).expect("readable source");
-        for needle in needles {
-            for (at, _) in text.match_indices(needle) {
-                let rest = text[at + needle.len()..].trim_start();
-                if let Some(literal) = rest.strip_prefix('"')
-                    && let Some(end) = literal.find('"')
-                {
-                    codes.insert(literal[..end].to_owned());
-                }
-            }
-        }
-    }
-    codes
+/// The `| `code` | outcome |` rows of messages.md's error code table.
+fn guide_codes() -> BTreeMap<String, String> {
+    let guide = std::fs::read_to_string(docs().join("messages.md")).expect("docs/messages.md");
+    let table = guide
+        .split("## Error codes")
+        .nth(1)
+        .expect("an error codes section");
+    table
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_owned(), cells.get(2)?.to_string()))
+        })
+        .collect()
 }
 
 #[test]
-fn every_error_code_in_the_source_is_documented_and_every_documented_code_exists() {
+fn every_error_code_is_documented_with_its_outcome_and_every_documented_code_exists() {
     let schemas = schemas();
-    let documented = documented_codes(&schemas);
-    let in_source = codes_in_source();
-    assert!(
-        in_source.len() >= 15,
-        "the scan finds the codes: {in_source:?}"
-    );
+    let all: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
     assert_eq!(
-        documented, in_source,
-        "result.schema.json error.code lists exactly the codes the source produces"
+        documented_codes(&schemas),
+        all,
+        "result.schema.json error.code lists exactly ErrorCode::ALL"
     );
-    let guide = std::fs::read_to_string(docs().join("messages.md")).expect("docs/messages.md");
-    for code in &documented {
+    let described =
+        &schemas["result"]["properties"]["error"]["anyOf"][0]["properties"]["code"]["anyOf"];
+    let guide = guide_codes();
+    assert_eq!(
+        guide.keys().cloned().collect::<BTreeSet<_>>(),
+        all,
+        "messages.md's table lists exactly ErrorCode::ALL"
+    );
+    for &code in ErrorCode::ALL {
+        let outcome = code.outcome().as_str();
+        assert_eq!(guide[code.as_str()], outcome, "messages.md: {code}");
+        let description = described
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["const"] == code.as_str())
+            .and_then(|c| c["description"].as_str())
+            .unwrap_or_default();
         assert!(
-            guide.contains(&format!("| `{code}` |")),
-            "messages.md has a row for {code}"
+            description.starts_with(&format!("({outcome})")),
+            "result.schema.json: {code} is described as {outcome}"
         );
     }
 }
@@ -1107,9 +884,9 @@ fn every_error_code_in_the_source_is_documented_and_every_documented_code_exists
 #[test]
 fn reauth_event_examples_are_what_the_pipeline_publishes() {
     let schemas = schemas();
-    let schema = Schema::new(&schemas[EVENT]);
+    let schema = Schema::new(&schemas[REAUTH_REQUIRED]);
     for example in examples(schema.root) {
-        assert_eq!(example["type"], EVENT);
+        assert_eq!(example["type"], REAUTH_REQUIRED);
         let account = example["account"].as_str().expect("an account");
         let reason = example["reason"].as_str().expect("a reason");
         let at: DateTime<Utc> = serde_json::from_value(example["at"].clone()).expect("a time");
@@ -1156,7 +933,8 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
     assert_eq!(doc["asyncapi"], "3.0.0");
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
     let messages = doc["components"]["messages"].as_object().expect("messages");
-    for t in COMMAND_TYPES {
+    for t in COMMAND_TYPES.iter().chain(&EVENT_TYPES) {
+        let t = *t;
         let message = &messages
             .get(t)
             .unwrap_or_else(|| panic!("asyncapi.yaml has message {t}"));
@@ -1171,7 +949,7 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
         for example in shown {
             let payload = &example["payload"];
             assert!(schema.errors(payload).is_empty(), "{t}: {payload}");
-            if t != EVENT {
+            if !EVENT_TYPES.contains(&t) {
                 decode(payload).unwrap_or_else(|e| panic!("{t}: {e}"));
                 assert!(
                     doc["channels"]["commands"]["messages"][t].is_object(),
@@ -1228,13 +1006,27 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
         channels["commands"]["x-amqp-queue-arguments"]["x-dead-letter-exchange"],
         format!("{commands_queue}.dlx")
     );
-    for channel in ["results", "accountEvents"] {
+    for channel in ["results", "accountEvents", "mirrorEvents"] {
         assert_eq!(
             channels[channel]["bindings"]["amqp"]["exchange"]["name"],
             amqp["results_exchange"].as_str().unwrap()
         );
     }
-    assert_eq!(channels["accountEvents"]["address"], EVENT);
+    assert_eq!(
+        channels["accountEvents"]["address"],
+        routing_key(REAUTH_REQUIRED)
+    );
+    assert_eq!(channels["mirrorEvents"]["address"], "event.mirror.{end}");
+    for end in ["completed", "failed"] {
+        let t = format!("mirror.{end}");
+        assert!(
+            channels["mirrorEvents"]["parameters"]["end"]["enum"]
+                .as_array()
+                .is_some_and(|e| e.contains(&json!(end))),
+            "{t}"
+        );
+        assert!(channels["mirrorEvents"]["messages"][&t].is_object(), "{t}");
+    }
     assert_eq!(
         channels["deadLetters"]["address"],
         amqp["dead_letter_queue"].as_str().unwrap()
@@ -1251,8 +1043,14 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
 #[test]
 fn the_guide_covers_every_command_type_and_the_commands_to_try_it() {
     let guide = std::fs::read_to_string(docs().join("messages.md")).expect("docs/messages.md");
-    for t in COMMAND_TYPES {
+    for t in COMMAND_TYPES.iter().chain(&EVENT_TYPES) {
         assert!(guide.contains(&format!("`{t}`")), "messages.md names {t}");
+    }
+    for t in EVENT_TYPES {
+        assert!(
+            guide.contains(&format!("`{}`", routing_key(t))),
+            "messages.md names the routing key of {t}"
+        );
     }
     for needle in [
         "ctct-sync send",
@@ -1264,82 +1062,78 @@ fn the_guide_covers_every_command_type_and_the_commands_to_try_it() {
         "reply_to",
         "correlation_id",
         "replayed",
+        DEPRECATED_HEADER,
     ] {
         assert!(guide.contains(needle), "messages.md mentions {needle}");
     }
 }
 
-// ------------------------------------------------------------------ result data from the sandbox
+// ------------------------------------------------------------------ live results and events
 
+/// A pipeline with the mirror, publishing to its own results exchange; every message it
+/// publishes is checked at the end.
 struct Run {
-    t: TestApi,
-    handler: Handler,
-    schemas: BTreeMap<String, Value>,
-    covered: BTreeSet<String>,
+    d: TestDaemon,
     n: u32,
 }
 
 impl Run {
-    /// Decodes `data` as a command, applies it, and checks the result against the schema.
-    async fn ok(&mut self, command_type: &str, data: Value) -> Value {
+    /// Publishes a command and returns its result as published (the raw body).
+    async fn send(&mut self, account: &str, command_type: &str, data: Value) -> Value {
         self.n += 1;
         let id = format!("docs-{}", self.n);
-        let envelope = json!({"id": id, "type": command_type, "data": data});
-        let body = serde_json::to_vec(&envelope).unwrap();
-        let decoded = envelope::decode(&body, &MessageMeta::default()).expect("an envelope");
-        let command = Command::parse(&decoded, self.t.clock.now())
-            .unwrap_or_else(|e| panic!("{command_type}: {e}"));
-        let attempt = Attempt {
-            command_id: id.clone(),
-            account: "default".into(),
-            number: 1,
-            effect_ref: None,
-        };
-        let started_at = Utc::now();
-        let (outcome, data, error) = match self.handler.handle(&attempt, &command).await {
-            Ok(data) => (Outcome::Succeeded, Some(data), None),
-            Err(HandleError::Failed(error)) => (Outcome::Failed, None, Some(error)),
-            Err(other) => panic!("{command_type}: {other:?}"),
-        };
-        let result = CommandResult {
-            command_id: id,
-            command_type: command_type.into(),
-            account: "default".into(),
-            outcome,
-            data,
-            error,
-            attempts: 1,
-            replayed: false,
-            started_at,
-            finished_at: Utc::now(),
-        };
-        let value = serde_json::to_value(&result).unwrap();
-        let schema = Schema::new(&self.schemas["result"]);
-        let errors = schema.errors(&value);
-        assert!(errors.is_empty(), "{command_type}: {errors:?}\n{value:#}");
-        let mut gaps = Vec::new();
-        schema.undeclared(schema.root, &value, "$", &mut gaps);
-        assert!(gaps.is_empty(), "{command_type}: undocumented {gaps:?}");
-        self.covered.insert(command_type.to_owned());
-        value["data"].clone()
+        self.d.publish_for(account, &id, command_type, data).await;
+        self.raw_result(&id).await
+    }
+
+    /// The first result published for `id`, as published.
+    async fn raw_result(&mut self, id: &str) -> Value {
+        self.d.result(id).await;
+        self.d
+            .messages
+            .iter()
+            .find(|(_, _, body)| body["command_id"] == id)
+            .map(|(_, _, body)| body.clone())
+            .expect("the result's message")
+    }
+
+    /// Publishes a command that must succeed; returns the result's `data`.
+    async fn ok(&mut self, command_type: &str, data: Value) -> Value {
+        let result = self.send("default", command_type, data).await;
+        assert_eq!(result["outcome"], "succeeded", "{command_type}: {result:#}");
+        result["data"].clone()
+    }
+
+    /// Publishes a body as it is; returns the result for `id` (the body's or the message id).
+    async fn raw(&mut self, id: &str, body: &[u8], properties: BasicProperties) -> Value {
+        self.d.publish_body(body, properties).await;
+        self.raw_result(id).await
     }
 }
 
-#[tokio::test]
-async fn every_command_type_s_result_from_the_sandbox_matches_the_result_schema() {
-    let t = TestApi::start().await;
-    let handler = Handler::new(
-        t.client.clone(),
-        t.store.clone(),
-        t.clock.clone() as Arc<dyn Clock>,
-    );
-    let mut r = Run {
-        t,
-        handler,
-        schemas: schemas(),
-        covered: BTreeSet::new(),
-        n: 0,
-    };
+/// A message body's form under the deprecated key: mirror events had `outcome` for `status`.
+fn legacy_form(body: &Value) -> Value {
+    let mut legacy = body.clone();
+    if let Value::Object(map) = &mut legacy
+        && let Some(status) = map.remove("status")
+    {
+        map.insert("outcome".into(), status);
+    }
+    legacy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema() {
+    let api = TestApi::start().await;
+    let (second_id, second) = api.sandbox.admin().add_account();
+    api.client
+        .tokens()
+        .import_refresh_token("second", secrecy::SecretString::from(second))
+        .await
+        .expect("the second account");
+    // Two attempts: a command failing transiently through both ends `retries_exhausted`.
+    let d = TestDaemon::start_with_mirror(api, &[("CTCT_SYNC__AMQP__MAX_ATTEMPTS", "2")]).await;
+    let mut r = Run { d, n: 0 };
     let emails = r
         .ok(
             "account.emails.list",
@@ -1454,7 +1248,7 @@ async fn every_command_type_s_result_from_the_sandbox_matches_the_result_schema(
     r.ok("campaign.get", json!({"campaign_id": campaign_id}))
         .await;
     r.ok("campaign.list", json!({"limit": 5})).await;
-    let at = (r.t.clock.now() + chrono::Duration::days(2)).to_rfc3339();
+    let at = (r.d.api.clock.now() + chrono::Duration::days(2)).to_rfc3339();
     r.ok(
         "campaign.schedule",
         json!({"campaign_id": campaign_id, "scheduled_at": at}),
@@ -1476,9 +1270,212 @@ async fn every_command_type_s_result_from_the_sandbox_matches_the_result_schema(
     .await;
     r.ok("custom_field.delete", json!({"custom_field_id": field_id}))
         .await;
-    r.ok("mirror.run", json!({"resource": "contacts"})).await;
+    let mirrored = r.ok("mirror.run", json!({})).await;
+    assert_eq!(
+        mirrored["runs"].as_array().map(Vec::len),
+        Some(4),
+        "one run per resource: {mirrored}"
+    );
 
+    // Replays, failures and rejections.
+    let replay = r
+        .raw(
+            "docs-1",
+            br#"{"id":"docs-1","type":"account.emails.list","data":{"confirm_status":"CONFIRMED"}}"#,
+            json_properties(),
+        )
+        .await;
+    let replayed = |d: &TestDaemon| {
+        d.messages
+            .iter()
+            .any(|(_, _, b)| b["command_id"] == "docs-1" && b["replayed"] == true)
+    };
+    assert!(
+        r.d.receive_until(Duration::from_secs(30), replayed).await,
+        "a replayed result: {replay}"
+    );
+    for (command_type, data, code) in [
+        (
+            "contact.get",
+            json!({"email": "nobody.docs@example.com"}),
+            "not_found",
+        ),
+        (
+            "campaign.get",
+            json!({"campaign_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+    ] {
+        let result = r.send("default", command_type, data).await;
+        assert_eq!(result["error"]["code"], code, "{result:#}");
+    }
+    let result = r.send("nobody", "list.list", json!({})).await;
+    assert_eq!(
+        result["error"]["code"], "account_not_authorised",
+        "{result:#}"
+    );
+    let result = r
+        .send("nobody", "mirror.run", json!({"resource": "lists"}))
+        .await;
+    assert_eq!(result["outcome"], "failed", "{result:#}");
+    assert_eq!(result["error"]["code"], "mirror_failed", "{result:#}");
+    let with_id = |id: &str| json_properties().with_message_id(id.into());
+    let bad: Vec<(&str, &[u8], BasicProperties, &str)> = vec![
+        ("bad-json", b"{\"id\":", with_id("bad-json"), "invalid_json"),
+        (
+            "bad-utf8",
+            b"{\"type\":\"list.list\",\"x\":\"\xff\"}",
+            with_id("bad-utf8"),
+            "invalid_utf8",
+        ),
+        (
+            "bad-type",
+            br#"{"id":"bad-type","type":"contact.merge"}"#,
+            json_properties(),
+            "unknown_type",
+        ),
+        (
+            "bad-envelope",
+            br#"{"id":"bad-envelope","type":"list.list","extra":1}"#,
+            json_properties(),
+            "invalid_envelope",
+        ),
+        (
+            "bad-data",
+            br#"{"id":"bad-data","type":"contact.upsert","data":{"email":"not-an-email"}}"#,
+            json_properties(),
+            "invalid_data",
+        ),
+        (
+            "bad-content",
+            br#"{"id":"bad-content","type":"list.list"}"#,
+            BasicProperties::default()
+                .with_content_type("text/plain".into())
+                .with_message_id("bad-content".into()),
+            "unsupported_content_type",
+        ),
+    ];
+    for (id, body, properties, code) in bad {
+        let result = r.raw(id, body, properties).await;
+        assert_eq!(result["outcome"], "rejected", "{result:#}");
+        assert_eq!(result["error"]["code"], code, "{result:#}");
+    }
+
+    r.d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            FaultSpec::status(503)
+                .path_prefix("/v3/account/user/privileges")
+                .times(1000),
+        )
+        .unwrap();
+    let result = r.send("default", "account.privileges.get", json!({})).await;
+    assert_eq!(result["error"]["code"], "retries_exhausted", "{result:#}");
+    r.d.api.sandbox.admin().clear_faults();
+
+    // An account losing its authorisation: the event.
+    r.d.api.sandbox.admin().revoke_tokens(&second_id).unwrap();
+    r.d.api.advance_clocks(Duration::from_secs(25 * 3600));
+    r.d.publish_for("second", "docs-lost", "list.list", json!({}))
+        .await;
+
+    // Every event, under its key and its deprecated one.
+    let all_events = |d: &TestDaemon| {
+        EVENT_TYPES.iter().all(|t| {
+            let keys = [routing_key(t), t.to_string()];
+            keys.iter()
+                .all(|k| d.messages.iter().any(|(key, _, _)| key == k))
+        })
+    };
+    let arrived = r.d.receive_until(Duration::from_secs(30), all_events).await;
+    let keys: Vec<&String> = r.d.messages.iter().map(|(k, _, _)| k).collect();
+    assert!(arrived, "every event arrived: {keys:?}");
+    r.d.drain(Duration::from_millis(500)).await;
+
+    let schemas = schemas();
+    let result_schema = Schema::new(&schemas["result"]);
+    let event_schemas: BTreeMap<&str, Schema> = EVENT_TYPES
+        .iter()
+        .map(|t| (*t, Schema::new(&schemas[*t])))
+        .collect();
+    let mut succeeded = BTreeSet::new();
+    let mut outcomes = BTreeSet::new();
+    let mut codes = BTreeSet::new();
+    let mut events = BTreeSet::new();
+    let mut deprecated = BTreeSet::new();
+    let mut replays = 0;
+    for (key, headers, body) in &r.d.messages {
+        let mut gaps = Vec::new();
+        if let Some(t) = key.strip_prefix("event.") {
+            let schema = event_schemas
+                .get(t)
+                .unwrap_or_else(|| panic!("an event the docs do not name: {key}"));
+            assert_eq!(body["type"], t, "{key}: {body}");
+            let errors = schema.errors(body);
+            assert!(errors.is_empty(), "{key}: {errors:?}\n{body:#}");
+            schema.undeclared(schema.root, body, "$", &mut gaps);
+            assert!(gaps.is_empty(), "{key}: undocumented {gaps:?}");
+            assert!(
+                body.get("outcome").is_none(),
+                "{key}: events have no outcome"
+            );
+            assert!(!headers.inner().contains_key(DEPRECATED_HEADER), "{key}");
+            events.insert(t.to_owned());
+        } else if let Some(t) = EVENT_TYPES.iter().find(|t| *t == key) {
+            let note = headers.inner().get(DEPRECATED_HEADER);
+            assert!(
+                matches!(note, Some(AMQPValue::LongString(s)) if s.to_string().contains(&routing_key(t))),
+                "{key}: the deprecated copy says what to bind instead: {note:?}"
+            );
+            let twin =
+                r.d.messages
+                    .iter()
+                    .any(|(k, _, b)| *k == routing_key(t) && legacy_form(b) == *body);
+            assert!(
+                twin,
+                "{key}: the old form of an event under {}",
+                routing_key(t)
+            );
+            deprecated.insert(t.to_string());
+        } else {
+            let result: CommandResult = serde_json::from_value(body.clone())
+                .unwrap_or_else(|e| panic!("{key}: not a result: {e}\n{body:#}"));
+            assert_eq!(*key, result.routing_key(), "{body}");
+            let errors = result_schema.errors(body);
+            assert!(errors.is_empty(), "{key}: {errors:?}\n{body:#}");
+            result_schema.undeclared(result_schema.root, body, "$", &mut gaps);
+            assert!(gaps.is_empty(), "{key}: undocumented {gaps:?}");
+            if result.outcome == Outcome::Succeeded {
+                succeeded.insert(result.command_type.clone());
+            }
+            outcomes.insert(result.outcome.as_str());
+            if let Some(error) = &result.error {
+                codes.insert(error.code.as_str());
+            }
+            replays += usize::from(result.replayed);
+        }
+    }
     let all: BTreeSet<String> = command_types().into_iter().map(str::to_owned).collect();
-    assert_eq!(r.covered, all, "every command type ran");
-    r.t.stop().await;
+    assert_eq!(succeeded, all, "every command type succeeded once");
+    assert_eq!(outcomes.len(), 3, "every outcome: {outcomes:?}");
+    for code in [
+        "not_found",
+        "account_not_authorised",
+        "mirror_failed",
+        "invalid_json",
+        "invalid_utf8",
+        "unknown_type",
+        "invalid_envelope",
+        "invalid_data",
+        "unsupported_content_type",
+        "retries_exhausted",
+    ] {
+        assert!(codes.contains(code), "{code} among {codes:?}");
+    }
+    assert!(replays >= 1, "a replayed result");
+    let every: BTreeSet<String> = EVENT_TYPES.iter().map(|t| t.to_string()).collect();
+    assert_eq!(events, every, "every event type");
+    assert_eq!(deprecated, every, "every event under its deprecated key");
+    r.d.stop().await;
 }

@@ -510,9 +510,20 @@ async fn an_account_needing_reauthorisation_parks_its_commands_announces_once_an
     let announcements: Vec<_> = d
         .events
         .iter()
-        .filter(|(key, _)| key == "account.reauth_required")
+        .filter(|(key, _)| key == "event.account.reauth_required")
         .collect();
     assert_eq!(announcements.len(), 1, "announced once: {:?}", d.events);
+    let deprecated = d
+        .events
+        .iter()
+        .filter(|(key, _)| key == "account.reauth_required")
+        .map(|(_, body)| body)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        deprecated,
+        vec![&announcements[0].1],
+        "the same event under the deprecated key too"
+    );
     assert_eq!(announcements[0].1["account"], "default");
 
     d.api.reauthorise().await;

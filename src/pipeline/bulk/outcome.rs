@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::api::model::ContactQuery;
 use crate::api::{AccountApi, ApiError};
+use crate::command::outcome::ErrorCode;
 use crate::command::{FieldError, Rejection};
 use crate::handler::HandleError;
 
@@ -76,7 +77,7 @@ fn field_of(reason: &str) -> String {
 /// A row the import skipped, as the command's rejection.
 pub(super) fn rejection(reason: &str) -> Rejection {
     let mut rejection = Rejection::with_fields(
-        "api_validation",
+        ErrorCode::ApiValidation,
         format!("the bulk import refused the contact: {reason}"),
         vec![FieldError::new(field_of(reason), reason)],
     );

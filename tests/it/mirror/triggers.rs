@@ -103,7 +103,7 @@ async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures(
         .queue_bind(
             queue.as_str().into(),
             exchange.as_str().into(),
-            "mirror.#".into(),
+            "event.mirror.#".into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -142,17 +142,26 @@ async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures(
         received.push((delivery.routing_key.to_string(), body));
     }
     let (key, body) = &received[0];
-    assert_eq!(key, "mirror.completed");
+    assert_eq!(key, "event.mirror.completed");
     assert_eq!(body["type"], "mirror.completed");
+    assert_eq!(body["status"], "succeeded");
+    assert!(
+        body.get("outcome").is_none(),
+        "events have no outcome: {body}"
+    );
     assert_eq!(body["run_id"], ok.run_id);
     assert_eq!(body["resource"], "custom_fields");
     assert_eq!(body["pages"], 1);
     assert_eq!(body["rows_upserted"], ok.rows_upserted);
     assert_eq!(body["api_requests"], 1);
     let (key, body) = &received[1];
-    assert_eq!(key, "mirror.failed");
+    assert_eq!(key, "event.mirror.failed");
     assert_eq!(body["account"], "nobody");
-    assert_eq!(body["outcome"], "failed");
+    assert_eq!(body["status"], "failed");
+    assert!(
+        body.get("outcome").is_none(),
+        "events have no outcome: {body}"
+    );
     assert!(
         body["error"].as_str().is_some_and(|e| !e.is_empty()),
         "{body}"

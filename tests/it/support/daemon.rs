@@ -11,6 +11,7 @@ use ctct_sync::api::Clock;
 use ctct_sync::command::outcome::CommandResult;
 use ctct_sync::config::Settings;
 use ctct_sync::handler::Handler;
+use ctct_sync::mirror::{ContactsPath, Mirror, MirrorEvents, MirrorOptions};
 use ctct_sync::pipeline::process::Processor;
 use ctct_sync::pipeline::{Pipeline, PipelineSettings};
 use futures_util::StreamExt;
@@ -78,6 +79,11 @@ pub struct TestDaemon {
     pub received: Vec<CommandResult>,
     /// Every event (non-result message) received so far, with its routing key.
     pub events: Vec<(String, Value)>,
+    /// Every message from the results exchange as published: routing key, headers, body.
+    pub messages: Vec<(String, FieldTable, Value)>,
+    /// The mirror's event publisher, when the pipeline answers `mirror.run` (see
+    /// [`TestDaemon::start_with_mirror`]).
+    mirror_events: Option<MirrorEvents>,
 }
 
 impl TestDaemon {
@@ -85,8 +91,27 @@ impl TestDaemon {
         Self::start_with(TestApi::start().await, &[]).await
     }
 
+    /// A pipeline whose handler has the mirror (contacts read by paging), its runs publishing
+    /// their events to the results exchange, as in the daemon.
+    pub async fn start_with_mirror(api: TestApi, extra: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::start_unstarted(api, extra).await;
+        daemon.mirror_events = Some(MirrorEvents::start(
+            daemon.settings.amqp.url.clone(),
+            daemon.pipeline_settings.topology.results_exchange.clone(),
+        ));
+        daemon.start_pipeline().await;
+        daemon
+    }
+
     /// A pipeline on `api` with extra `CTCT_SYNC__…` settings.
     pub async fn start_with(api: TestApi, extra: &[(&str, &str)]) -> Self {
+        let mut daemon = Self::start_unstarted(api, extra).await;
+        daemon.start_pipeline().await;
+        daemon
+    }
+
+    /// Everything but the pipeline.
+    async fn start_unstarted(api: TestApi, extra: &[(&str, &str)]) -> Self {
         let settings = unique_settings(extra);
         let pipeline_settings = PipelineSettings::from_settings(&settings);
         let conn = Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
@@ -115,7 +140,7 @@ impl TestDaemon {
             )
             .await
             .unwrap();
-        let mut daemon = TestDaemon {
+        TestDaemon {
             api,
             settings,
             pipeline_settings,
@@ -128,19 +153,33 @@ impl TestDaemon {
             results,
             received: Vec::new(),
             events: Vec::new(),
-        };
-        daemon.start_pipeline().await;
-        daemon
+            messages: Vec::new(),
+            mirror_events: None,
+        }
     }
 
     /// Starts a pipeline over the same store, sandbox and topology, with its ops listener.
     pub async fn start_pipeline(&mut self) {
         let clock: Arc<dyn Clock> = self.api.clock.clone();
-        let handler = Handler::new(
+        let mut handler = Handler::new(
             self.api.client.clone(),
             self.api.store.clone(),
             clock.clone(),
         );
+        if let Some(events) = &self.mirror_events {
+            let options = MirrorOptions {
+                contacts_path: ContactsPath::Paging,
+                ..MirrorOptions::default()
+            };
+            let mirror = Mirror::new(
+                self.api.store.clone(),
+                self.api.client.clone(),
+                clock.clone(),
+                options,
+            )
+            .with_events(events.sender());
+            handler = handler.with_mirror(mirror);
+        }
         let pipeline = Pipeline::new(
             self.pipeline_settings.clone(),
             handler,
@@ -243,6 +282,11 @@ impl TestDaemon {
             .ok()?;
         delivery.ack(BasicAckOptions::default()).await.unwrap();
         let routing_key = delivery.routing_key.to_string();
+        self.messages.push((
+            routing_key.clone(),
+            delivery.properties.headers().clone().unwrap_or_default(),
+            serde_json::from_slice(&delivery.data).unwrap_or(Value::Null),
+        ));
         match serde_json::from_slice::<CommandResult>(&delivery.data) {
             Ok(result) => self.received.push(result),
             Err(_) => self.events.push((
@@ -303,6 +347,21 @@ impl TestDaemon {
         by_id
     }
 
+    /// Receives until `done` holds (true) or `within` has passed (false).
+    pub async fn receive_until(&mut self, within: Duration, done: impl Fn(&Self) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if done(self) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.receive(left).await;
+        }
+    }
+
     /// Collects whatever arrives during `window` (to check that nothing more comes).
     pub async fn drain(&mut self, window: Duration) {
         let deadline = tokio::time::Instant::now() + window;
@@ -340,6 +399,9 @@ impl TestDaemon {
     /// Stops everything and deletes the test's topology.
     pub async fn stop(mut self) {
         self.stop_pipeline(Duration::from_secs(15)).await;
+        if let Some(events) = self.mirror_events.take() {
+            events.stop(Duration::from_secs(5)).await;
+        }
         let _ = self.pipeline_settings.topology.delete(&self.channel).await;
         let _ = self.conn.close(200, "test done".into()).await;
         self.api.stop().await;
