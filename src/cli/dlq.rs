@@ -9,6 +9,7 @@ use lapin::types::{AMQPValue, FieldTable};
 
 use crate::amqp;
 use crate::config::Settings;
+use crate::pipeline::dead_letters;
 use crate::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
 use crate::store::{Store, ledger};
 
@@ -54,7 +55,7 @@ fn header(headers: &Option<FieldTable>, name: &str) -> String {
     }
 }
 
-fn describe(delivery: &lapin::message::Delivery) -> Dead {
+fn describe(delivery: &lapin::message::Delivery, delivery_limit: u32) -> Dead {
     let envelope: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap_or_default();
     let text = |key: &str| {
         envelope
@@ -71,12 +72,28 @@ fn describe(delivery: &lapin::message::Delivery) -> Dead {
                 .map(|m| m.to_string())
         })
         .unwrap_or_default();
+    let mut code = header(delivery.properties.headers(), REASON_CODE_HEADER);
+    let mut reason = header(delivery.properties.headers(), REASON_HEADER);
+    if code.is_empty()
+        && let Some(headers) = delivery.properties.headers()
+    {
+        // Dead-lettered by RabbitMQ itself (the delivery limit): its reason and count.
+        code = dead_letters::death_reason(headers);
+        reason = if code == "delivery_limit" {
+            format!(
+                "dead-lettered by RabbitMQ after {} deliveries",
+                dead_letters::deliveries_at_limit(delivery_limit)
+            )
+        } else {
+            "dead-lettered by RabbitMQ".into()
+        };
+    }
     Dead {
         id,
         account: text("account").unwrap_or_else(|| "default".into()),
         command_type: text("type").unwrap_or_else(|| "?".into()),
-        code: header(delivery.properties.headers(), REASON_CODE_HEADER),
-        reason: header(delivery.properties.headers(), REASON_HEADER),
+        code,
+        reason,
     }
 }
 
@@ -110,7 +127,7 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
             total = Some(message.message_count + 1);
         }
         seen += 1;
-        let dead = describe(&message.delivery);
+        let dead = describe(&message.delivery, settings.amqp.delivery_limit);
         let selected = match &args.command {
             DlqCommand::List { .. } => false,
             DlqCommand::Replay { id, all } => *all || id.as_deref() == Some(dead.id.as_str()),
