@@ -3,6 +3,8 @@
 //! ```text
 //! (default exchange) ─rk <commands>──▶ <commands>            quorum, delivery limit, DLX
 //! <commands>.dlx (fanout) ───────────▶ <dead letters>        quorum: rejected and exhausted commands
+//!                          └─────────▶ <commands>.dead.watch  quorum, bounded, drop-head: a copy
+//!                                                             of each, for the daemon to answer
 //! <commands>.retry.<ms>ms            quorum, TTL <ms>, dead-letters back to <commands>
 //! <commands>.parked.quota            quorum, per-message TTL until 00:00 UTC, back to <commands>
 //! <commands>.parked.auth.<ms>ms      quorum, TTL <ms>, back to <commands> (account needs a person)
@@ -31,6 +33,10 @@ pub struct Topology {
     pub commands_queue: String,
     pub dead_letter_exchange: String,
     pub dead_letter_queue: String,
+    /// A second queue on the dead-letter exchange: the daemon answers what lands there
+    /// ([`crate::pipeline::dead_letters`]) while `dead_letter_queue` keeps every dead letter
+    /// for people.
+    pub dead_letter_watch_queue: String,
     pub results_exchange: String,
     pub retry_queues: Vec<(String, Duration)>,
     pub parked_quota_queue: String,
@@ -47,6 +53,7 @@ impl Topology {
             commands_queue: q.clone(),
             dead_letter_exchange: format!("{q}.dlx"),
             dead_letter_queue: settings.dead_letter_queue.clone(),
+            dead_letter_watch_queue: format!("{q}.dead.watch"),
             results_exchange: settings.results_exchange.clone(),
             retry_queues: settings
                 .retry_delays_ms
@@ -114,6 +121,30 @@ impl Topology {
             )
             .await?;
 
+        // Bounded, and dropping its oldest copies when full (never `reject-publish`): with
+        // at-least-once dead-lettering a full target would hold up every dead letter of the
+        // commands queue, also the ones for `dead_letter_queue`.
+        let mut watch = quorum();
+        watch.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(WATCH_MAX_LENGTH),
+        );
+        watch.insert(
+            "x-max-length-bytes".into(),
+            AMQPValue::LongLongInt(WATCH_MAX_BYTES),
+        );
+        watch.insert("x-overflow".into(), text("drop-head"));
+        declare_queue(channel, &self.dead_letter_watch_queue, watch).await?;
+        channel
+            .queue_bind(
+                self.dead_letter_watch_queue.as_str().into(),
+                self.dead_letter_exchange.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
         for (name, ttl) in &self.retry_queues {
             declare_queue(channel, name, self.back_to_commands(Some(*ttl))).await?;
         }
@@ -156,6 +187,7 @@ impl Topology {
         let mut queues = vec![
             &self.commands_queue,
             &self.dead_letter_queue,
+            &self.dead_letter_watch_queue,
             &self.parked_quota_queue,
             &self.parked_auth_queue,
         ];
@@ -173,6 +205,12 @@ impl Topology {
         Ok(())
     }
 }
+
+/// At most this many dead letters wait in the watch queue (while no daemon runs); beyond it
+/// the oldest copies are dropped (they stay in the dead-letter queue, without a result).
+pub const WATCH_MAX_LENGTH: i64 = 10_000;
+/// At most this many bytes of dead letters wait in the watch queue (64 MiB).
+pub const WATCH_MAX_BYTES: i64 = 64 * 1024 * 1024;
 
 fn quorum() -> FieldTable {
     let mut args = FieldTable::default();

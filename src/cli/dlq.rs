@@ -11,6 +11,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use crate::amqp;
 use crate::command::{MessageMeta, envelope};
 use crate::config::Settings;
+use crate::pipeline::dead_letters;
 use crate::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
 use crate::store::{Store, ledger};
 
@@ -61,7 +62,7 @@ fn header(headers: &Option<FieldTable>, name: &str) -> String {
     }
 }
 
-fn describe(delivery: &lapin::message::Delivery) -> Dead {
+fn describe(delivery: &lapin::message::Delivery, delivery_limit: u32) -> Dead {
     // Read the way the daemon reads it (a gzip body too), so the id, account and fingerprint
     // are the ones its ledger entry has.
     let properties = &delivery.properties;
@@ -90,6 +91,22 @@ fn describe(delivery: &lapin::message::Delivery) -> Dead {
             )
         }
     };
+    let mut code = header(properties.headers(), REASON_CODE_HEADER);
+    let mut reason = header(properties.headers(), REASON_HEADER);
+    if code.is_empty()
+        && let Some(headers) = properties.headers()
+    {
+        // Dead-lettered by RabbitMQ itself (the delivery limit): its reason and count.
+        code = dead_letters::death_reason(headers);
+        reason = if code == "delivery_limit" {
+            format!(
+                "dead-lettered by RabbitMQ after {} deliveries",
+                dead_letters::deliveries_at_limit(delivery_limit)
+            )
+        } else {
+            "dead-lettered by RabbitMQ".into()
+        };
+    }
     // For the listing, what the body says even where the daemon found it unusable.
     let raw: serde_json::Value = serde_json::from_slice(&delivery.data).unwrap_or_default();
     let text = |key: &str| raw.get(key).and_then(|v| v.as_str()).map(str::to_owned);
@@ -99,8 +116,8 @@ fn describe(delivery: &lapin::message::Delivery) -> Dead {
         command_type: command_type
             .or_else(|| text("type"))
             .unwrap_or_else(|| "?".into()),
-        code: header(properties.headers(), REASON_CODE_HEADER),
-        reason: header(properties.headers(), REASON_HEADER),
+        code,
+        reason,
         fingerprint,
     }
 }
@@ -136,7 +153,7 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
             total = Some(message.message_count + 1);
         }
         seen += 1;
-        let dead = describe(&message.delivery);
+        let dead = describe(&message.delivery, settings.amqp.delivery_limit);
         let selected = match &args.command {
             DlqCommand::List { .. } => false,
             DlqCommand::Replay { id, all } => *all || id.as_deref() == Some(dead.id.as_str()),

@@ -138,7 +138,7 @@ pub async fn render(state: &OpsState) -> String {
             ),
             (
                 "ctct_dead_lettered_total",
-                "Commands dead-lettered (rejected, or out of retries).",
+                "Dead letters: commands ctct-sync dead-lettered (rejected, out of retries) and ones RabbitMQ dead-lettered, once the daemon has answered them.",
                 &stats.dead_lettered,
             ),
             (
@@ -148,6 +148,20 @@ pub async fn render(state: &OpsState) -> String {
             ),
         ] {
             out.single(name, "counter", help, value.load(Ordering::Relaxed) as f64);
+        }
+        out.help(
+            "ctct_broker_dead_letters_total",
+            "counter",
+            "Commands RabbitMQ dead-lettered before ctct-sync gave a verdict, by reason (delivery_limit, expired, rejected, maxlen, other).",
+        );
+        for (labels, count) in stats.broker_dead_letters.snapshot() {
+            if let [reason] = labels.as_slice() {
+                out.sample(
+                    "ctct_broker_dead_letters_total",
+                    &[("reason", reason)],
+                    count as f64,
+                );
+            }
         }
         out.single(
             "ctct_commands_waiting",

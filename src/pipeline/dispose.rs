@@ -298,6 +298,7 @@ impl Processor {
         let ours = [
             &topology.commands_queue,
             &topology.dead_letter_queue,
+            &topology.dead_letter_watch_queue,
             &topology.parked_quota_queue,
             &topology.parked_auth_queue,
         ]

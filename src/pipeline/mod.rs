@@ -11,6 +11,7 @@
 //! and confirmed by the broker.
 
 pub mod bulk;
+pub mod dead_letters;
 mod dispose;
 pub mod held;
 pub mod lanes;
@@ -191,7 +192,16 @@ impl Pipeline {
             self.status.connected.store(true, Ordering::Relaxed);
             tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
             backoff = Duration::from_millis(500);
+            let stop_watch = CancellationToken::new();
+            let watch = tokio::spawn(dead_letters::watch(
+                self.processor.clone(),
+                session.clone(),
+                stop_watch.clone(),
+            ));
             let end = self.consume(&session, consumer, &lanes, &shutdown).await;
+            stop_watch.cancel();
+            // The dead letter being answered is finished first (bounded like the lanes).
+            let _ = tokio::time::timeout(self.settings.shutdown_grace, watch).await;
             self.status.connected.store(false, Ordering::Relaxed);
             match end {
                 SessionEnd::Shutdown => {

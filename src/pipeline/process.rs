@@ -48,7 +48,10 @@ pub struct PipelineStats {
     pub retried: AtomicU64,
     pub parked: AtomicU64,
     pub waited_behind: AtomicU64,
+    /// Every dead letter: ctct-sync's own, and the broker's once the watch has taken them.
     pub dead_lettered: AtomicU64,
+    /// Dead letters the broker made (no verdict of ctct-sync's), by `x-first-death-reason`.
+    pub broker_dead_letters: crate::ops::histogram::CounterFamily,
     pub ack_lost: AtomicU64,
     /// Bulk imports sent (one per batch of coalesced upserts).
     pub bulk_batches: AtomicU64,

@@ -64,6 +64,11 @@ impl Session {
         ))
     }
 
+    /// Another channel on the consuming connection, for a consumer of its own.
+    pub async fn consume_channel(&self) -> Result<Channel, lapin::Error> {
+        self.consume.create_channel().await
+    }
+
     /// Stops deliveries (in-flight ones stay ours to finish).
     pub async fn stop_consuming(&self) {
         let _ = self

@@ -333,6 +333,21 @@ pub fn received_at(
         .map(|t| t.with_timezone(&Utc)))
 }
 
+/// How many attempts a command has begun (none when it never began).
+pub fn attempts_of(
+    conn: &Connection,
+    account: &str,
+    command_id: &str,
+) -> Result<Option<u32>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT attempts FROM command_ledger WHERE account = ?1 AND command_id = ?2",
+            params![account, command_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// Counts by status, for metrics and tests.
 pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn.query_row(

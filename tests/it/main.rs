@@ -9,6 +9,7 @@ mod bad_input;
 mod bulk;
 mod cli_commands;
 mod config;
+mod dead_letters;
 mod decode_fuzz;
 mod docs_messages;
 mod doctor;
