@@ -49,6 +49,11 @@ pub struct PipelineStats {
     pub waited_behind: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub ack_lost: AtomicU64,
+    /// Results the broker returned from the results exchange (no queue bound for their
+    /// routing key), kept in the unrouted queue.
+    pub unrouted_results: AtomicU64,
+    /// Results the broker returned from a `reply_to` queue (gone), kept in the unrouted queue.
+    pub unrouted_replies: AtomicU64,
     /// Bulk imports sent (one per batch of coalesced upserts).
     pub bulk_batches: AtomicU64,
     /// Upserts given a result through a bulk import.
@@ -617,6 +622,7 @@ impl Processor {
             replayed: false,
             started_at,
             finished_at: self.clock.now(),
+            warnings: Vec::new(),
         }
     }
 

@@ -1038,6 +1038,7 @@ fn rejections_of_the_real_decoder_make_valid_results_with_documented_codes() {
             replayed: false,
             started_at: now(),
             finished_at: now(),
+            warnings: Vec::new(),
         };
         let value = serde_json::to_value(&result).unwrap();
         let errors = schema.errors(&value);
@@ -1312,6 +1313,7 @@ impl Run {
             replayed: false,
             started_at,
             finished_at: Utc::now(),
+            warnings: Vec::new(),
         };
         let value = serde_json::to_value(&result).unwrap();
         let schema = Schema::new(&self.schemas["result"]);

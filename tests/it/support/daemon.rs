@@ -45,6 +45,10 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
             "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
             format!("t-{tag}.dead"),
         ),
+        (
+            "CTCT_SYNC__AMQP__UNROUTED_QUEUE",
+            format!("t-{tag}.unrouted"),
+        ),
         ("CTCT_SYNC__AMQP__WORKERS", "4".into()),
         ("CTCT_SYNC__AMQP__PREFETCH", "16".into()),
         ("CTCT_SYNC__AMQP__SHUTDOWN_GRACE_MS", "10000".into()),
@@ -358,6 +362,7 @@ impl TestDaemon {
                 "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
                 &amqp.dead_letter_queue,
             )
+            .env("CTCT_SYNC__AMQP__UNROUTED_QUEUE", &amqp.unrouted_queue)
             .env("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400")
             .env("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300")
             .env("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0")
