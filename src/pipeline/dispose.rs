@@ -21,6 +21,9 @@ use crate::store::ledger;
 use super::process::{Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
 use super::session::Session;
 
+/// How the queue names of RabbitMQ's direct reply-to start, as the responder sees them.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to.";
+
 /// Where a returned result was meant to go.
 #[derive(Debug, Clone, Copy)]
 enum Unrouted {
@@ -293,8 +296,16 @@ impl Processor {
         if let Some(reply_to) = reply_to {
             message.exchange = "";
             message.routing_key = reply_to;
-            self.publish_or_keep(session, message, Unrouted::Reply)
-                .await?;
+            if reply_to.starts_with(DIRECT_REPLY_TO) {
+                // RabbitMQ returns a mandatory publish to a direct reply-to even when it
+                // delivered it, and cannot tell whether the requester is still there: such
+                // a reply is sent once, unchecked (at most once, as RabbitMQ documents).
+                message.mandatory = false;
+                amqp::publish(&session.channel, message).await?;
+            } else {
+                self.publish_or_keep(session, message, Unrouted::Reply)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -307,7 +318,6 @@ impl Processor {
         message: amqp::Outgoing<'_>,
         kind: Unrouted,
     ) -> Result<(), PublishError> {
-        debug_assert!(message.mandatory);
         match amqp::publish(&session.channel, message.clone()).await {
             Err(PublishError::Unroutable { .. }) => {}
             other => return other,

@@ -16,6 +16,7 @@ mod handler;
 mod mirror;
 mod ops;
 mod pipeline;
+mod replies;
 mod sandbox;
 mod store;
 mod support;

@@ -77,6 +77,8 @@ pub struct TestDaemon {
     task: Option<JoinHandle<()>>,
     pub conn: Connection,
     pub channel: Channel,
+    /// The test's queue bound to the results exchange (routing key `#`).
+    pub results_queue: String,
     results: Consumer,
     /// Every result received so far, in arrival order.
     pub received: Vec<CommandResult>,
@@ -129,6 +131,7 @@ impl TestDaemon {
             task: None,
             conn,
             channel,
+            results_queue,
             results,
             received: Vec::new(),
             events: Vec::new(),
