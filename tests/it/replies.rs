@@ -406,3 +406,39 @@ async fn a_reply_to_a_queue_that_is_gone_lands_in_the_unrouted_queue_and_is_coun
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_a_commands_queue_that_does_not_exist_prints_no_command_body() {
+    let dir = crate::support::temp_dir();
+    let address = "send.returned@example.com";
+    let data = serde_json::json!({"email": address}).to_string();
+    let out = crate::support::ctct_sync_process(dir.path())
+        .args(["send", "contact.upsert", "--data", &data, "--wait", "1"])
+        .env("CTCT_SYNC__AMQP__URL", crate::support::daemon::amqp_url())
+        .env(
+            "CTCT_SYNC__AMQP__COMMANDS_QUEUE",
+            unique("t-missing.commands."),
+        )
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .expect("send ends within 60 s")
+        .expect("send runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let bytes = address
+        .bytes()
+        .map(|b| b.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // At the default level (info).
+    for line in stderr.lines() {
+        assert!(!line.contains(address), "the address shows: {line}");
+        assert!(!line.contains(&bytes), "the body's bytes show: {line}");
+        assert!(
+            !line.contains("returned us a message"),
+            "lapin's dump: {line}"
+        );
+    }
+}
