@@ -1240,6 +1240,14 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
         channels["deadLetters"]["address"],
         amqp["dead_letter_queue"].as_str().unwrap()
     );
+    assert_eq!(
+        channels["unrouted"]["address"],
+        amqp["unrouted_queue"].as_str().unwrap()
+    );
+    assert_eq!(
+        channels["unrouted"]["x-amqp-queue-arguments"]["x-max-length"],
+        ctct_sync::amqp::topology::UNROUTED_MAX_LENGTH
+    );
     let headers = &messages["deadLetter"]["headers"]["properties"];
     for header in [REASON_CODE_HEADER, REASON_HEADER] {
         assert!(
