@@ -117,7 +117,7 @@ async fn metric(d: &TestDaemon, sample: &str) -> f64 {
 /// how many commands wait in the commands queue: 0 means every one was acked.
 async fn stop_and_count_unacked(d: &mut TestDaemon) -> u32 {
     assert!(d.stop_pipeline(SECS_30).await, "the pipeline stops");
-    d.depth(&d.queue().to_owned()).await
+    d.depth(d.queue()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
