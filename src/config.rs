@@ -22,6 +22,10 @@ const MAX_LEDGER_RETENTION_DAYS: u32 = 3650;
 /// Prefix of the environment variables that override settings (`CTCT_SYNC__AMQP__URL`).
 pub const ENV_PREFIX: &str = "CTCT_SYNC";
 
+/// The `amqp.reply_to_prefixes` entry that lets a command's `reply_to` name any queue (but
+/// the daemon's own).
+pub const REPLY_TO_ANY: &str = "*";
+
 /// The highest `limits.per_second` accepted: far above any real API key (4, or 10 for
 /// partner keys), for the sandbox with its limits off.
 pub const MAX_PER_SECOND: u32 = 100_000;
@@ -77,11 +81,14 @@ pub struct AmqpSettings {
     pub commands_queue: String,
     pub results_exchange: String,
     pub dead_letter_queue: String,
+    /// Durable quorum queue for results the broker returned as unroutable.
+    pub unrouted_queue: String,
     pub delivery_limit: u32,
     pub prefetch: u16,
     pub workers: u16,
     pub max_attempts: u32,
     pub shutdown_grace_ms: u64,
+    /// Queue-name prefixes a command's `reply_to` may name ([`REPLY_TO_ANY`] allows any).
     pub reply_to_prefixes: Vec<String>,
     pub retry_delays_ms: Vec<u64>,
     pub reauth_recheck_ms: u64,
@@ -293,6 +300,7 @@ impl Settings {
             ("amqp.commands_queue", &self.amqp.commands_queue),
             ("amqp.results_exchange", &self.amqp.results_exchange),
             ("amqp.dead_letter_queue", &self.amqp.dead_letter_queue),
+            ("amqp.unrouted_queue", &self.amqp.unrouted_queue),
         ] {
             if name.is_empty() || name.len() > 255 || name.starts_with("amq.") {
                 return Err(invalid(
@@ -301,6 +309,18 @@ impl Settings {
                     "a name of 1 to 255 bytes that does not start with `amq.`",
                 ));
             }
+        }
+        if let Some(bad) = self
+            .amqp
+            .reply_to_prefixes
+            .iter()
+            .find(|p| p.is_empty() || p.len() > 255)
+        {
+            return Err(invalid(
+                "amqp.reply_to_prefixes",
+                quoted(bad),
+                "queue-name prefixes of 1 to 255 bytes (\"*\" allows any queue)",
+            ));
         }
         if !(2..=1000).contains(&self.amqp.delivery_limit) {
             return Err(invalid(

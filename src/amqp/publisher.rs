@@ -44,7 +44,8 @@ pub struct Outgoing<'a> {
     pub expiration_ms: Option<u64>,
     pub content_type: &'a str,
     /// Ask the broker to return the message when no queue takes it (then it is an error).
-    /// Off for the results exchange, where having no listener is the users' choice.
+    /// Off for events, where having no listener is the users' choice; results are mandatory
+    /// and a returned one is kept in the unrouted queue.
     pub mandatory: bool,
 }
 

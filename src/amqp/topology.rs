@@ -9,6 +9,8 @@
 //! <commands>.parked.quota            quorum, per-message TTL until 00:00 UTC, back to <commands>
 //! <commands>.parked.auth.<ms>ms      quorum, TTL <ms>, back to <commands> (account needs a person)
 //! <results> (topic)                  every result, routing key <type>.<outcome>
+//! <unrouted>                          quorum, at most 10000 (drop-head): results the broker
+//!                                     returned (no queue for their key, reply_to gone)
 //! ```
 //! Every hop back to the commands queue is an at-least-once dead-lettering (RabbitMQ ≥ 3.10:
 //! `x-dead-letter-strategy=at-least-once` with `x-overflow=reject-publish`), so no command is
@@ -27,6 +29,16 @@ use lapin::{Channel, ExchangeKind};
 
 use crate::config::AmqpSettings;
 
+/// Most results the unrouted queue keeps; past it the oldest are dropped. Fixed, because a
+/// queue's arguments cannot change once declared; a policy (`max-length`) can lower it.
+pub const UNROUTED_MAX_LENGTH: i64 = 10_000;
+
+/// Headers of a result kept in the unrouted queue: `results` (from the results exchange) or
+/// `reply` (from `reply_to`), and the exchange and routing key it was published with.
+pub const UNROUTED_KIND_HEADER: &str = "x-ctct-unrouted-kind";
+pub const UNROUTED_EXCHANGE_HEADER: &str = "x-ctct-unrouted-exchange";
+pub const UNROUTED_ROUTING_KEY_HEADER: &str = "x-ctct-unrouted-routing-key";
+
 /// Every name of the topology.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -38,6 +50,8 @@ pub struct Topology {
     /// for people.
     pub dead_letter_watch_queue: String,
     pub results_exchange: String,
+    /// Where results the broker returned as unroutable are kept.
+    pub unrouted_queue: String,
     pub retry_queues: Vec<(String, Duration)>,
     pub parked_quota_queue: String,
     pub parked_auth_queue: String,
@@ -55,6 +69,7 @@ impl Topology {
             dead_letter_queue: settings.dead_letter_queue.clone(),
             dead_letter_watch_queue: format!("{q}.dead.watch"),
             results_exchange: settings.results_exchange.clone(),
+            unrouted_queue: settings.unrouted_queue.clone(),
             retry_queues: settings
                 .retry_delays_ms
                 .iter()
@@ -144,6 +159,15 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
+        // Nothing consumes it: a bound keeps a forgotten one from filling the broker, and the
+        // oldest go first (every result also stays in the store's ledger).
+        let mut unrouted = quorum();
+        unrouted.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(UNROUTED_MAX_LENGTH),
+        );
+        unrouted.insert("x-overflow".into(), text("drop-head"));
+        declare_queue(channel, &self.unrouted_queue, unrouted).await?;
 
         for (name, ttl) in &self.retry_queues {
             declare_queue(channel, name, self.back_to_commands(Some(*ttl))).await?;
@@ -188,6 +212,7 @@ impl Topology {
             &self.commands_queue,
             &self.dead_letter_queue,
             &self.dead_letter_watch_queue,
+            &self.unrouted_queue,
             &self.parked_quota_queue,
             &self.parked_auth_queue,
         ];

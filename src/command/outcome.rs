@@ -186,6 +186,19 @@ impl From<&Rejection> for ResultError {
     }
 }
 
+/// Something about the command's delivery its sender should know that did not change its
+/// outcome (e.g. a `reply_to` the daemon refused to publish to).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultWarning {
+    /// Stable, machine-readable: `reply_to_refused`.
+    pub code: String,
+    /// For people; names what was refused and why.
+    pub message: String,
+}
+
+/// `warnings[].code` when a command's `reply_to` names a queue the daemon does not publish to.
+pub const WARNING_REPLY_TO_REFUSED: &str = "reply_to_refused";
+
 /// The result message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommandResult {
@@ -207,6 +220,9 @@ pub struct CommandResult {
     pub started_at: DateTime<Utc>,
     #[serde(with = "super::timestamp")]
     pub finished_at: DateTime<Utc>,
+    /// Left out when there is none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ResultWarning>,
 }
 
 impl CommandResult {

@@ -163,6 +163,21 @@ pub async fn render(state: &OpsState) -> String {
                 );
             }
         }
+        out.help(
+            "ctct_results_unrouted_total",
+            "counter",
+            "Results the broker returned as unroutable, kept in amqp.unrouted_queue (kind: results exchange or reply_to).",
+        );
+        for (kind, value) in [
+            ("results", &stats.unrouted_results),
+            ("reply", &stats.unrouted_replies),
+        ] {
+            out.sample(
+                "ctct_results_unrouted_total",
+                &[("kind", kind)],
+                value.load(Ordering::Relaxed) as f64,
+            );
+        }
         out.single(
             "ctct_commands_waiting",
             "gauge",

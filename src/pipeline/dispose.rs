@@ -1,6 +1,7 @@
 //! After a delivery is decided: store the final result in the ledger, publish it (results
 //! exchange, then reply_to), dead-letter the original when asked, forward waiting commands,
-//! and only then acknowledge. Any publish that fails leaves the delivery unacked.
+//! and only then acknowledge. Any publish that fails leaves the delivery unacked. A result
+//! the broker returns as unroutable is kept in the unrouted queue instead (not a failure).
 
 use std::sync::atomic::Ordering;
 
@@ -9,14 +10,41 @@ use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 use lapin::types::AMQPValue;
 
+use crate::amqp::topology::{
+    UNROUTED_EXCHANGE_HEADER, UNROUTED_KIND_HEADER, UNROUTED_ROUTING_KEY_HEADER,
+};
 use crate::amqp::{self, PublishError};
-use crate::command::outcome::{CommandResult, ErrorCode, Outcome};
+use crate::command::outcome::{
+    CommandResult, ErrorCode, Outcome, ResultWarning, WARNING_REPLY_TO_REFUSED,
+};
+use crate::config::REPLY_TO_ANY;
 use crate::store::ledger;
 
 use super::process::{
     Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, Record, WAIT_HEADER,
 };
 use super::session::Session;
+
+/// How the queue names of RabbitMQ's direct reply-to start, as the responder sees them.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to.";
+
+/// Where a returned result was meant to go.
+#[derive(Debug, Clone, Copy)]
+enum Unrouted {
+    /// The results exchange had no queue bound for its routing key.
+    Results,
+    /// The `reply_to` queue does not exist (any more).
+    Reply,
+}
+
+impl Unrouted {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unrouted::Results => "results",
+            Unrouted::Reply => "reply",
+        }
+    }
+}
 
 /// Longest `x-ctct-reason` header, in characters (at most 4 bytes each: 16 KiB).
 const MAX_REASON_HEADER: usize = 4096;
@@ -59,11 +87,12 @@ impl Processor {
         self.flush_events(session).await?;
         match disposition {
             Disposition::Final {
-                result,
+                mut result,
                 dead_letter,
                 release,
                 record,
             } => {
+                let reply_to = self.reply_target(delivery, &mut result);
                 let stored = serde_json::to_string(&result).unwrap_or_default();
                 if let Record::Store(fingerprint) = record
                     && !result.command_id.is_empty()
@@ -145,8 +174,14 @@ impl Processor {
                     .to_std()
                     .unwrap_or_default();
                 self.stats.duration.observe(command_type, took);
-                self.publish_result(session, delivery, &result, stored.as_bytes())
-                    .await?;
+                self.publish_result(
+                    session,
+                    delivery,
+                    &result,
+                    stored.as_bytes(),
+                    reply_to.as_deref(),
+                )
+                .await?;
                 tracing::debug!("result published");
                 if let Some((code, reason)) = dead_letter {
                     self.dead_letter(session, delivery, code, &reason).await?;
@@ -192,10 +227,11 @@ impl Processor {
         &self,
         session: &Session,
         delivery: &Delivery,
-        result: CommandResult,
+        mut result: CommandResult,
     ) -> Result<(), PublishError> {
+        let reply_to = self.reply_target(delivery, &mut result);
         let body = serde_json::to_vec(&result).unwrap_or_default();
-        self.publish_result(session, delivery, &result, &body)
+        self.publish_result(session, delivery, &result, &body, reply_to.as_deref())
             .await?;
         // The verdict is stored before its dead letter goes out: a redelivery may be all
         // that is left of a message whose dead letter never went out (at least once, like
@@ -248,47 +284,121 @@ impl Processor {
         Ok(())
     }
 
+    /// Publishes a result to the results exchange, then to `reply_to` when given. A result
+    /// the broker returns (no queue bound for its routing key, or the reply_to queue is gone)
+    /// goes to the unrouted queue: kept, counted, and the delivery is acked as usual.
     async fn publish_result(
         &self,
         session: &Session,
         delivery: &Delivery,
         result: &CommandResult,
         body: &[u8],
+        reply_to: Option<&str>,
     ) -> Result<(), PublishError> {
         let topology = &self.settings.topology;
-        let mut message = amqp::Outgoing::json(&topology.results_exchange, "", body);
         let routing_key = result.routing_key();
-        message.routing_key = &routing_key;
+        let mut message = amqp::Outgoing::json(&topology.results_exchange, &routing_key, body);
         message.message_id = Some(&result.command_id);
-        message.mandatory = false;
         let correlation = delivery
             .properties
             .correlation_id()
             .as_ref()
             .map(|c| c.to_string());
         message.correlation_id = correlation.as_deref();
-        amqp::publish(&session.channel, message.clone()).await?;
-        if let Some(reply_to) = delivery
-            .properties
-            .reply_to()
-            .as_ref()
-            .map(|r| r.to_string())
-        {
-            if !self.reply_allowed(&reply_to) {
-                tracing::warn!(reply_to = %reply_to, "reply_to is not an allowed queue; the result went to the results exchange only");
-                return Ok(());
-            }
+        self.publish_or_keep(session, message.clone(), Unrouted::Results)
+            .await?;
+        if let Some(reply_to) = reply_to {
             message.exchange = "";
-            message.routing_key = &reply_to;
-            message.mandatory = true;
-            match amqp::publish(&session.channel, message).await {
-                Err(PublishError::Unroutable { .. }) => {
-                    tracing::warn!(reply_to = %reply_to, "the reply_to queue does not exist; the result went to the results exchange only");
-                }
-                other => other?,
+            message.routing_key = reply_to;
+            if reply_to.starts_with(DIRECT_REPLY_TO) {
+                // RabbitMQ returns a mandatory publish to a direct reply-to even when it
+                // delivered it, and cannot tell whether the requester is still there: such
+                // a reply is sent once, unchecked (at most once, as RabbitMQ documents).
+                message.mandatory = false;
+                amqp::publish(&session.channel, message).await?;
+            } else {
+                self.publish_or_keep(session, message, Unrouted::Reply)
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Publishes `message` (mandatory); when the broker returns it, keeps it in the unrouted
+    /// queue with where it was meant to go.
+    async fn publish_or_keep(
+        &self,
+        session: &Session,
+        message: amqp::Outgoing<'_>,
+        kind: Unrouted,
+    ) -> Result<(), PublishError> {
+        match amqp::publish(&session.channel, message.clone()).await {
+            Err(PublishError::Unroutable { .. }) => {}
+            other => return other,
+        }
+        let (exchange, routing_key) = (message.exchange, message.routing_key);
+        let mut kept = message;
+        kept.exchange = "";
+        kept.routing_key = &self.settings.topology.unrouted_queue;
+        kept.headers.extend([
+            (
+                UNROUTED_KIND_HEADER,
+                AMQPValue::LongString(kind.as_str().into()),
+            ),
+            (
+                UNROUTED_EXCHANGE_HEADER,
+                AMQPValue::LongString(exchange.into()),
+            ),
+            (
+                UNROUTED_ROUTING_KEY_HEADER,
+                AMQPValue::LongString(routing_key.into()),
+            ),
+        ]);
+        // Unroutable here too means the queue was deleted while the daemon runs: the session
+        // is rebuilt (declaring it again) and the command comes back.
+        amqp::publish(&session.channel, kept).await?;
+        let counter = match kind {
+            Unrouted::Results => &self.stats.unrouted_results,
+            Unrouted::Reply => &self.stats.unrouted_replies,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            kind = kind.as_str(),
+            exchange = ?exchange,
+            routing_key = ?routing_key,
+            unrouted_queue = %self.settings.topology.unrouted_queue,
+            "the broker returned the result as unroutable; it is kept in the unrouted queue"
+        );
+        Ok(())
+    }
+
+    /// The delivery's `reply_to` when the daemon may publish there. A refused one is named in
+    /// the result's `warnings` and in one log line.
+    fn reply_target(&self, delivery: &Delivery, result: &mut CommandResult) -> Option<String> {
+        let reply_to = delivery.properties.reply_to().as_ref()?.to_string();
+        if reply_to.is_empty() {
+            return None;
+        }
+        if self.reply_allowed(&reply_to) {
+            return Some(reply_to);
+        }
+        tracing::warn!(
+            reply_to = ?reply_to,
+            "reply_to is not an allowed queue (amqp.reply_to_prefixes); the result goes to the results exchange only"
+        );
+        if !result
+            .warnings
+            .iter()
+            .any(|w| w.code == WARNING_REPLY_TO_REFUSED)
+        {
+            result.warnings.push(ResultWarning {
+                code: WARNING_REPLY_TO_REFUSED.to_owned(),
+                message: format!(
+                    "reply_to {reply_to:?} is not a queue ctct-sync publishes to (see amqp.reply_to_prefixes); the result went to the results exchange only"
+                ),
+            });
+        }
+        None
     }
 
     fn reply_allowed(&self, reply_to: &str) -> bool {
@@ -299,14 +409,19 @@ impl Processor {
             &topology.commands_queue,
             &topology.dead_letter_queue,
             &topology.dead_letter_watch_queue,
+            &topology.unrouted_queue,
             &topology.parked_quota_queue,
             &topology.parked_auth_queue,
         ]
         .into_iter()
         .chain(topology.retry_queues.iter().map(|(name, _)| name))
         .any(|queue| queue == reply_to);
-        let prefixes = &self.settings.reply_to_prefixes;
-        !ours && (prefixes.is_empty() || prefixes.iter().any(|p| reply_to.starts_with(p.as_str())))
+        !ours
+            && self
+                .settings
+                .reply_to_prefixes
+                .iter()
+                .any(|p| p == REPLY_TO_ANY || reply_to.starts_with(p.as_str()))
     }
 
     async fn ack(&self, delivery: &Delivery) {

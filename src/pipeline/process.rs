@@ -53,6 +53,11 @@ pub struct PipelineStats {
     /// Dead letters the broker made (no verdict of ctct-sync's), by `x-first-death-reason`.
     pub broker_dead_letters: crate::ops::histogram::CounterFamily,
     pub ack_lost: AtomicU64,
+    /// Results the broker returned from the results exchange (no queue bound for their
+    /// routing key), kept in the unrouted queue.
+    pub unrouted_results: AtomicU64,
+    /// Results the broker returned from a `reply_to` queue (gone), kept in the unrouted queue.
+    pub unrouted_replies: AtomicU64,
     /// Bulk imports sent (one per batch of coalesced upserts).
     pub bulk_batches: AtomicU64,
     /// Upserts given a result through a bulk import.
@@ -729,6 +734,7 @@ impl Processor {
             replayed: false,
             started_at,
             finished_at: self.clock.now(),
+            warnings: Vec::new(),
         }
     }
 

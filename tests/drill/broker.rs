@@ -308,6 +308,7 @@ impl BrokerGuard {
         let mut queues = vec![
             topology.commands_queue.clone(),
             topology.dead_letter_queue.clone(),
+            topology.unrouted_queue.clone(),
             topology.parked_quota_queue.clone(),
             topology.parked_auth_queue.clone(),
             format!("{}.drill-results", topology.commands_queue),

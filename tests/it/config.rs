@@ -282,3 +282,54 @@ fn the_readme_s_cargo_run_starts_ctct_sync_although_the_package_has_two_binaries
         "without default-run, `cargo run` cannot choose between ctct-sync and ctct-bench"
     );
 }
+
+#[test]
+fn reply_to_prefixes_default_to_the_safe_set_and_a_given_list_replaces_it() {
+    let defaults = Settings::load(None, HashMap::new()).unwrap();
+    assert_eq!(
+        defaults.amqp.reply_to_prefixes,
+        ["amq.gen-", "amq.rabbitmq.reply-to.", "ctct.reply."]
+    );
+    assert_eq!(defaults.amqp.unrouted_queue, "ctct.results.unrouted");
+    let dir = support::temp_dir();
+    for (toml, expected) in [
+        ("[\"app.replies.\"]", vec!["app.replies."]),
+        ("[\"*\"]", vec!["*"]),
+        ("[]", vec![]),
+    ] {
+        let file = dir.path().join("replies.toml");
+        std::fs::write(&file, format!("[amqp]\nreply_to_prefixes = {toml}\n")).unwrap();
+        let settings = Settings::load(Some(&file), HashMap::new()).expect(toml);
+        assert_eq!(settings.amqp.reply_to_prefixes, expected, "{toml}");
+    }
+    let from_env = Settings::load(
+        None,
+        env(&[(
+            "CTCT_SYNC__AMQP__REPLY_TO_PREFIXES",
+            "amq.gen-,app.replies.",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        from_env.amqp.reply_to_prefixes,
+        ["amq.gen-", "app.replies."]
+    );
+    let empty = Settings::load(
+        None,
+        env(&[("CTCT_SYNC__AMQP__REPLY_TO_PREFIXES", "amq.gen-,,x.")]),
+    )
+    .expect_err("an empty prefix is refused");
+    assert!(
+        empty.to_string().contains("amqp.reply_to_prefixes"),
+        "{empty}"
+    );
+    let bad_name = Settings::load(
+        None,
+        env(&[("CTCT_SYNC__AMQP__UNROUTED_QUEUE", "amq.mine")]),
+    )
+    .expect_err("an amq. name is refused");
+    assert!(
+        bad_name.to_string().contains("amqp.unrouted_queue"),
+        "{bad_name}"
+    );
+}

@@ -820,6 +820,7 @@ fn rejections_of_the_real_decoder_make_valid_results_with_documented_codes() {
             replayed: false,
             started_at: now(),
             finished_at: now(),
+            warnings: Vec::new(),
         };
         let value = serde_json::to_value(&result).unwrap();
         let errors = schema.errors(&value);
@@ -1030,6 +1031,14 @@ fn the_asyncapi_document_names_every_command_type_and_its_references_resolve() {
     assert_eq!(
         channels["deadLetters"]["address"],
         amqp["dead_letter_queue"].as_str().unwrap()
+    );
+    assert_eq!(
+        channels["unrouted"]["address"],
+        amqp["unrouted_queue"].as_str().unwrap()
+    );
+    assert_eq!(
+        channels["unrouted"]["x-amqp-queue-arguments"]["x-max-length"],
+        ctct_sync::amqp::topology::UNROUTED_MAX_LENGTH
     );
     let headers = &messages["deadLetter"]["headers"]["properties"];
     for header in [REASON_CODE_HEADER, REASON_HEADER] {

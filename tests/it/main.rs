@@ -18,6 +18,7 @@ mod mirror;
 mod ops;
 mod pipeline;
 mod result_contract;
+mod replies;
 mod sandbox;
 mod store;
 mod support;

@@ -126,6 +126,7 @@ async fn readiness_fails_while_the_broker_is_out_of_reach() {
             "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
             &amqp.dead_letter_queue,
         ),
+        ("CTCT_SYNC__AMQP__UNROUTED_QUEUE", &amqp.unrouted_queue),
     ]);
     d.pipeline_settings = ctct_sync::pipeline::PipelineSettings::from_settings(&unreachable);
     d.start_pipeline().await;

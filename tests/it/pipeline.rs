@@ -852,6 +852,7 @@ async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_res
         replayed: false,
         started_at: now,
         finished_at: now,
+        warnings: Vec::new(),
     };
     let text = serde_json::to_string(&other).unwrap();
     d.api

@@ -1,4 +1,5 @@
-//! The capture every log audit reads: all lines, all levels, all threads, one test at a time.
+//! The capture every log audit reads: all lines, all levels, all threads, one test at a time,
+//! through the filter the daemon installs (`telemetry::filter`).
 
 use std::sync::{Mutex, Once};
 
@@ -18,8 +19,9 @@ pub struct Capture {
 /// before anything logs.
 pub async fn capture() -> Capture {
     INSTALL.call_once(|| {
+        // The daemon's own filter at its most verbose: everything it would ever write.
         tracing_subscriber::fmt()
-            .with_max_level(Level::TRACE)
+            .with_env_filter(ctct_sync::telemetry::filter("trace"))
             .with_ansi(false)
             .with_writer(|| Sink)
             .init();

@@ -317,6 +317,7 @@ fn daemon_env(
             format!("{tag}.results"),
         ),
         ("CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE", format!("{tag}.dead")),
+        ("CTCT_SYNC__AMQP__UNROUTED_QUEUE", format!("{tag}.unrouted")),
         ("CTCT_SYNC__LIMITS__PER_SECOND", per_second.to_owned()),
         ("CTCT_SYNC__LIMITS__PER_DAY", per_day.to_owned()),
         ("CTCT_SYNC__BULK__ENABLED", scenario.coalescing.to_string()),

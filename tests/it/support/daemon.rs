@@ -46,6 +46,10 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
             "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
             format!("t-{tag}.dead"),
         ),
+        (
+            "CTCT_SYNC__AMQP__UNROUTED_QUEUE",
+            format!("t-{tag}.unrouted"),
+        ),
         ("CTCT_SYNC__AMQP__WORKERS", "4".into()),
         ("CTCT_SYNC__AMQP__PREFETCH", "16".into()),
         ("CTCT_SYNC__AMQP__SHUTDOWN_GRACE_MS", "10000".into()),
@@ -74,6 +78,8 @@ pub struct TestDaemon {
     task: Option<JoinHandle<()>>,
     pub conn: Connection,
     pub channel: Channel,
+    /// The test's queue bound to the results exchange (routing key `#`).
+    pub results_queue: String,
     results: Consumer,
     /// Every result received so far, in arrival order.
     pub received: Vec<CommandResult>,
@@ -150,6 +156,7 @@ impl TestDaemon {
             task: None,
             conn,
             channel,
+            results_queue,
             results,
             received: Vec::new(),
             events: Vec::new(),
@@ -420,6 +427,7 @@ impl TestDaemon {
                 "CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE",
                 &amqp.dead_letter_queue,
             )
+            .env("CTCT_SYNC__AMQP__UNROUTED_QUEUE", &amqp.unrouted_queue)
             .env("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400")
             .env("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300")
             .env("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0")
