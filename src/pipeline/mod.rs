@@ -196,6 +196,7 @@ impl Pipeline {
                 }
             };
             let session = Arc::new(session);
+            health.consumer_started();
             self.status.connected.store(true, Ordering::Relaxed);
             tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
             backoff = Duration::from_millis(500);
@@ -255,6 +256,8 @@ impl Pipeline {
         shutdown: &CancellationToken,
     ) -> Result<Consumer, SessionEnd> {
         session.stop_consuming().await;
+        let health = &self.processor.store_health;
+        health.consumer_stopped().await;
         // Deliveries the broker sent before the cancel still arrive, then the stream ends.
         let drain = async {
             while let Some(Ok(delivery)) = consumer.next().await {
@@ -262,7 +265,6 @@ impl Pipeline {
             }
         };
         let _ = tokio::time::timeout(SESSION_OPEN_TIMEOUT, drain).await;
-        let health = &self.processor.store_health;
         let recovered = tokio::select! {
             recovered = health.recover(&self.processor.store, shutdown) => recovered,
             _ = session.broken.cancelled() => {
@@ -272,6 +274,7 @@ impl Pipeline {
         if !recovered {
             return Err(SessionEnd::Shutdown);
         }
+        health.consumer_started();
         match session
             .resume_consuming(&self.settings.topology.commands_queue)
             .await

@@ -173,13 +173,13 @@ impl Processor {
     /// Handles one delivery to the end (ack), or leaves it unacked with the session marked
     /// broken.
     pub async fn process(&self, session: &Arc<Session>, delivery: Delivery, decoded: Decoded) {
-        if self.handed_back(session, &delivery).await {
-            return;
+        if self.store_health.is_failing() {
+            return self.store_health.hand_back(session, delivery).await;
         }
         let started_at = self.clock.now();
         let disposition = match self.decide(decoded, started_at).await {
             Ok(disposition) => disposition,
-            Err(error) => return self.store_failed(session, &delivery, &error).await,
+            Err(error) => return self.store_failed(session, delivery, &error).await,
         };
         let disposition = match disposition {
             Disposition::Batch(joining) => {
@@ -193,11 +193,11 @@ impl Processor {
                         // The batch it belongs to is finishing: look again in a moment. This
                         // delivery tried nothing, so it gives its attempt back.
                         if let Err(error) = self.uncount(&account, &id).await {
-                            return self.store_failed(session, &delivery, &error).await;
+                            return self.store_failed(session, delivery, &error).await;
                         }
                         let wait = self.behind();
                         if let Err(error) = self.dispose(session, &delivery, wait).await {
-                            self.dispose_failed(session, &delivery, &error).await;
+                            self.dispose_failed(session, delivery, &error).await;
                         }
                         return;
                     }
@@ -206,7 +206,7 @@ impl Processor {
             other => other,
         };
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
-            self.dispose_failed(session, &delivery, &error).await;
+            self.dispose_failed(session, delivery, &error).await;
         }
     }
 
@@ -214,12 +214,12 @@ impl Processor {
     /// hands it back once; a failed publish marks the session broken.
     pub(super) async fn dispose_failed(
         &self,
-        session: &Session,
-        delivery: &Delivery,
+        session: &Arc<Session>,
+        delivery: Delivery,
         error: &crate::amqp::PublishError,
     ) {
-        if self.handed_back(session, delivery).await {
-            return;
+        if self.store_health.is_failing() {
+            return self.store_health.hand_back(session, delivery).await;
         }
         tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
         session.broken.cancel();

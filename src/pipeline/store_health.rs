@@ -13,8 +13,8 @@
 //! Nothing is applied twice: a command that met the failure after its effect comes back and
 //! the ledger (or the handler's check-then-act) turns it into a replay.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
@@ -45,6 +45,23 @@ pub struct StoreHealth {
     /// Outages begun since start.
     failures: AtomicU64,
     backoff: Mutex<Backoff>,
+    /// Deliveries met by the failure, waiting for the consumer to be cancelled.
+    held: Mutex<HandBack>,
+}
+
+#[derive(Default)]
+struct HandBack {
+    consumer_stopped: bool,
+    waiting: Vec<(Arc<Session>, Delivery)>,
+}
+
+impl std::fmt::Debug for HandBack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandBack")
+            .field("consumer_stopped", &self.consumer_stopped)
+            .field("waiting", &self.waiting.len())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -62,6 +79,7 @@ impl Default for StoreHealth {
                 next: PROBE_INITIAL,
                 recovered_at: None,
             }),
+            held: Mutex::default(),
         }
     }
 }
@@ -189,18 +207,51 @@ pub async fn probe(store: &Store) -> Result<(), StoreError> {
 impl Processor {
     /// The store failed while this delivery was handled: the store is marked failing (one
     /// log line per outage) and the delivery goes back to the queue once.
-    pub(super) async fn store_failed(&self, session: &Session, delivery: &Delivery, error: &str) {
+    pub(super) async fn store_failed(
+        &self,
+        session: &Arc<Session>,
+        delivery: Delivery,
+        error: &str,
+    ) {
         self.store_health.report(error);
-        give_back(session, delivery).await;
+        self.store_health.hand_back(session, delivery).await;
+    }
+}
+
+impl StoreHealth {
+    /// Hands a delivery back to its queue once the consumer is stopped: a nack while it still
+    /// consumes would bring the delivery straight back and cost it a second attempt. Until
+    /// then it waits here; the supervisor hands it back right after cancelling the consumer.
+    pub(super) async fn hand_back(&self, session: &Arc<Session>, delivery: Delivery) {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            if !held.consumer_stopped {
+                held.waiting.push((session.clone(), delivery));
+                return;
+            }
+        }
+        give_back(session, &delivery).await;
     }
 
-    /// True (and the delivery handed back) when the store is failing: nothing is tried.
-    pub(super) async fn handed_back(&self, session: &Session, delivery: &Delivery) -> bool {
-        if !self.store_health.is_failing() {
-            return false;
+    /// The consumer is cancelled: hands back every delivery that waited for that; later ones
+    /// go back at once.
+    pub(super) async fn consumer_stopped(&self) {
+        let waiting = {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            held.consumer_stopped = true;
+            std::mem::take(&mut held.waiting)
+        };
+        for (session, delivery) in waiting {
+            give_back(&session, &delivery).await;
         }
-        give_back(session, delivery).await;
-        true
+    }
+
+    /// A consumer starts (a new session, or consuming again after an outage). Deliveries
+    /// still waiting belong to a session that ended; its close returned them already.
+    pub(super) fn consumer_started(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.consumer_stopped = false;
+        held.waiting.clear();
     }
 }
 

@@ -591,7 +591,7 @@ async fn finish(
             Err(error) => {
                 p.store_health.report(&error);
                 if let Some(w) = waiter {
-                    super::store_health::give_back(&w.session, &w.delivery).await;
+                    p.store_health.hand_back(&w.session, w.delivery).await;
                 }
                 continue;
             }
@@ -617,7 +617,7 @@ async fn finish(
         if let Err(error) = saved {
             p.store_health.report(&error.to_string());
             for (w, _) in to_dispose {
-                super::store_health::give_back(&w.session, &w.delivery).await;
+                p.store_health.hand_back(&w.session, w.delivery).await;
             }
             p.bulk.lock().live.remove(batch);
             return;
@@ -629,7 +629,7 @@ async fn finish(
     futures_util::stream::iter(to_dispose)
         .for_each_concurrent(PUBLISH_CONCURRENCY, |(w, disposition)| async move {
             if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
-                p.dispose_failed(&w.session, &w.delivery, &error).await;
+                p.dispose_failed(&w.session, w.delivery, &error).await;
             }
         })
         .await;
@@ -675,10 +675,10 @@ async fn one_by_one(p: &Arc<Processor>, batch: &str, members: Vec<Member>) {
         {
             Ok(disposition) => {
                 if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
-                    p.dispose_failed(&w.session, &w.delivery, &error).await;
+                    p.dispose_failed(&w.session, w.delivery, &error).await;
                 }
             }
-            Err(error) => p.store_failed(&w.session, &w.delivery, &error).await,
+            Err(error) => p.store_failed(&w.session, w.delivery, &error).await,
         }
     }
     p.bulk.lock().live.remove(batch);
