@@ -273,3 +273,48 @@ pub(super) async fn give_back(session: &Session, delivery: &Delivery) {
         Ok(false) | Err(_) => session.broken.cancel(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_reported_once_with_its_first_error() {
+        let health = StoreHealth::default();
+        assert!(!health.is_failing());
+        assert!(health.report("disk full"));
+        assert!(!health.report("disk full again"));
+        assert_eq!(health.failing().as_deref(), Some("disk full"));
+        assert_eq!(health.failures(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_probe_fails_on_a_damaged_ledger_and_recovery_waits_for_a_working_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = dir.path().join("damaged.db");
+        crate::store::integrity::tests::damaged_store(&damaged, "command_ledger");
+        let (store, _) = Store::open(&damaged).unwrap();
+        assert!(probe(&store).await.is_err(), "the ledger cannot be written");
+
+        let (store, _) = Store::open(&dir.path().join("sound.db")).unwrap();
+        probe(&store).await.unwrap();
+        let health = StoreHealth::default();
+        health.report("disk full");
+        let shutdown = CancellationToken::new();
+        assert!(health.recover(&store, &shutdown).await);
+        assert!(!health.is_failing());
+        // The probe leaves nothing behind.
+        let rows: i64 = store
+            .call(|c| Ok(c.query_row("SELECT count(*) FROM command_ledger", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+        // Failing again soon after continues the backoff instead of starting over.
+        health.report("disk full");
+        let next = health.backoff.lock().unwrap().next;
+        assert!(next > PROBE_INITIAL, "{next:?}");
+        // A shutdown ends the wait.
+        shutdown.cancel();
+        assert!(!health.recover(&store, &shutdown).await);
+    }
+}

@@ -53,3 +53,50 @@ fn quick_check(conn: &Connection, table: &str) -> Vec<String> {
         Err(error) => vec![error.to_string()],
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::io::{Seek, SeekFrom, Write};
+
+    use super::*;
+    use crate::store::Store;
+
+    /// A migrated store at `path` with the root page of `table` overwritten with garbage.
+    pub(crate) fn damaged_store(path: &std::path::Path, table: &str) {
+        let (conn, _) = Store::open_and_migrate(path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let root: i64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let page: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        drop(conn);
+        let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        file.seek(SeekFrom::Start(((root - 1) * page) as u64))
+            .unwrap();
+        file.write_all(&vec![0xAB; page as usize]).unwrap();
+    }
+
+    #[test]
+    fn a_sound_store_passes_and_a_damaged_table_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let sound = dir.path().join("sound.db");
+        let (mut conn, _) = Store::open_and_migrate(&sound).unwrap();
+        check_own_tables(&mut conn).unwrap();
+        for table in ["command_ledger", "accounts", "bulk_items"] {
+            let path = dir.path().join(format!("{table}.db"));
+            damaged_store(&path, table);
+            let (mut conn, _) = Store::open_and_migrate(&path).unwrap();
+            match check_own_tables(&mut conn) {
+                Err(StoreError::Damaged { table: named, .. }) => assert_eq!(named, table),
+                other => panic!("{table}: {other:?}"),
+            }
+        }
+    }
+}
