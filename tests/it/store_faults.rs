@@ -306,9 +306,13 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
     }
 
     // Not ready, and the body says it is the store.
-    let body: Value =
-        serde_json::from_str(&wait_ops(&ops_addr, "/readyz", |status, _| status == 503).await)
-            .unwrap();
+    let body: Value = serde_json::from_str(
+        &wait_ops(&ops_addr, "/readyz", |status, body| {
+            status == 503 && body.contains("failing: ")
+        })
+        .await,
+    )
+    .unwrap();
     let store_check = body["checks"]["store"].as_str().unwrap().to_owned();
     assert!(store_check.starts_with("failing: "), "{body}");
     assert!(store_check.contains("full"), "{body}");
@@ -387,4 +391,61 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
     );
     d.stop().await;
     drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_damaged_while_the_pipeline_runs_pauses_it_without_rebuilding_its_session() {
+    // The pipeline is started without the daemon's start-up check, so the damage is met
+    // only by the commands (as if it happened after the start). Before: a session rebuild
+    // per delivery and "store: writable".
+    let dir = temp_dir();
+    let path = dir.path().join("data").join("ctct-sync.db");
+    let (conn, _) = ctct_sync::store::Store::open_and_migrate(&path).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    damage_root_page(&path, "command_ledger");
+    let mut d = TestDaemon::start_with(TestApi::start_with_store_at(&path).await, &[]).await;
+    let ids: Vec<String> = (1..=5).map(|i| format!("dl-{i}")).collect();
+    for id in &ids {
+        d.publish(id, "list.list", json!({})).await;
+    }
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    let body: Value = loop {
+        let (status, body) = d.ops("/readyz").await;
+        let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        if status == 503 && parsed["checks"]["store"] != "writable" {
+            break parsed;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz stayed {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let store_check = body["checks"]["store"].as_str().unwrap();
+    assert!(
+        store_check.starts_with("failing: ") && store_check.contains("malformed"),
+        "{body}"
+    );
+    let queue = d.queue().to_owned();
+    let deadline = tokio::time::Instant::now() + SECS_30;
+    while queue_state(&d, &queue).await != (ids.len() as u32, 0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the commands stay taken"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It stays paused (the probe keeps failing): no result, no rebuild, one outage.
+    d.drain(Duration::from_secs(2)).await;
+    assert!(d.received.is_empty(), "{:?}", d.received);
+    assert_eq!(queue_state(&d, &queue).await, (ids.len() as u32, 0));
+    let (_, metrics) = d.ops("/metrics").await;
+    assert_eq!(metric(&metrics, "ctct_amqp_reconnects_total"), Some(0.0));
+    assert_eq!(metric(&metrics, "ctct_store_failures_total"), Some(1.0));
+    assert_eq!(metric(&metrics, "ctct_store_healthy"), Some(0.0));
+    let counts = delivery_counts(&d, &queue, ids.len()).await;
+    assert!(counts.iter().all(|c| *c <= 1), "delivery counts {counts:?}");
+    d.stop().await;
 }
