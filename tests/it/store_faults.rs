@@ -153,7 +153,12 @@ impl Drop for SmallDisk {
 
 /// GETs a path on the ops listener at `addr`: (status, body), or (0, "") if not listening.
 async fn ops(addr: &str, path: &str) -> (u16, String) {
-    match reqwest::get(format!("http://{addr}{path}")).await {
+    // A deadline of its own, so a daemon that stops answering cannot hang the test.
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    match client.get(format!("http://{addr}{path}")).send().await {
         Ok(response) => (
             response.status().as_u16(),
             response.text().await.unwrap_or_default(),
