@@ -94,6 +94,10 @@ impl Daemon {
         if !report.is_noop() {
             tracing::info!(applied = ?report.applied, "store migrated");
         }
+        store
+            .call(crate::store::integrity::check_own_tables)
+            .await
+            .with_context(|| format!("store {}", settings.store.path.display()))?;
         let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;
         if let Some(sandbox) = &sandbox {
             let refresh = SecretString::from(sandbox.credentials().refresh_token.clone());

@@ -194,6 +194,19 @@ pub async fn render(state: &OpsState) -> String {
                 0.0
             },
         );
+        let health = &pipeline.processor.store_health;
+        out.single(
+            "ctct_store_healthy",
+            "gauge",
+            "1 while the store takes work; 0 while it fails and commands wait in the queue.",
+            if health.is_failing() { 0.0 } else { 1.0 },
+        );
+        out.single(
+            "ctct_store_failures_total",
+            "counter",
+            "Store outages: times a store failure stopped the pipeline taking commands.",
+            health.failures() as f64,
+        );
         out.single(
             "ctct_amqp_reconnects_total",
             "counter",

@@ -2,8 +2,9 @@
 //!
 //! - `/metrics` — Prometheus text format (see [`metrics`]);
 //! - `/healthz` — the process and its runtime answer;
-//! - `/readyz` — 200 only when the broker session is up, the store takes writes and at least
-//!   one account is authorised; otherwise 503 with the reasons. A spent daily quota keeps the
+//! - `/readyz` — 200 only when the broker session is up, the store takes writes (and has not
+//!   failed a write the pipeline is still waiting to see succeed) and at least one account is
+//!   authorised; otherwise 503 with the reasons. A spent daily quota keeps the
 //!   daemon ready (it is healthy and waiting) but shows in the body.
 
 pub mod histogram;
@@ -94,7 +95,18 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
             Ok(())
         })
-        .await;
+        .await
+        .map_err(|e| format!("not writable: {e}"));
+    // A store that failed a command's write (a full disk, an I/O error, a damaged table) is
+    // failing until the pipeline's probe succeeds, even if taking the lock still works.
+    let store = match state
+        .pipeline
+        .as_ref()
+        .and_then(|p| p.processor.store_health.failing())
+    {
+        Some(error) => Err(format!("failing: {error}")),
+        None => store,
+    };
     let accounts = state.client.tokens().accounts().await.unwrap_or_default();
     let active = accounts
         .iter()
@@ -111,7 +123,7 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         "ready": ready,
         "checks": {
             "broker": if broker { "connected".to_owned() } else { "not connected".to_owned() },
-            "store": match &store { Ok(()) => "writable".to_owned(), Err(e) => format!("not writable: {e}") },
+            "store": match &store { Ok(()) => "writable".to_owned(), Err(e) => e.clone() },
             "accounts": if active > 0 {
                 format!("{active} authorised")
             } else {

@@ -124,7 +124,8 @@ impl Processor {
                         .await;
                     match saved {
                         Err(error) => {
-                            tracing::error!(error = %error, "could not store the result; the command will be redelivered");
+                            // One log line per outage, by the store's health.
+                            self.store_health.report(&error.to_string());
                             return Err(PublishError::Timeout(std::time::Duration::ZERO));
                         }
                         // Another delivery of this command (a redelivery after a lost

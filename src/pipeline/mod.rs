@@ -17,6 +17,7 @@ pub mod held;
 pub mod lanes;
 pub mod process;
 pub mod session;
+pub mod store_health;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -103,6 +104,8 @@ pub struct Pipeline {
 enum SessionEnd {
     Shutdown,
     Broken(String),
+    /// The store failed: consumption pauses until it works again.
+    StoreFailing,
 }
 
 impl Pipeline {
@@ -149,7 +152,12 @@ impl Pipeline {
         ));
         let mut backoff = Duration::from_millis(500);
         let mut open: Option<Arc<Session>> = None;
+        let health = self.processor.store_health.clone();
         while !shutdown.is_cancelled() {
+            // A failing store is waited for before taking deliveries that could not be kept.
+            if health.is_failing() && !health.recover(&self.processor.store, &shutdown).await {
+                break;
+            }
             // A broker that takes the connection but never answers must not hang the loop:
             // lapin's handshake has no time limit of its own.
             let opening = Session::open(
@@ -161,7 +169,7 @@ impl Pipeline {
                 opened = tokio::time::timeout(SESSION_OPEN_TIMEOUT, opening) => opened,
                 _ = shutdown.cancelled() => break,
             };
-            let (session, consumer) = match opened {
+            let (session, mut consumer) = match opened {
                 Ok(Ok(opened)) => opened,
                 failed => {
                     let error = match failed {
@@ -189,6 +197,7 @@ impl Pipeline {
                 }
             };
             let session = Arc::new(session);
+            health.consumer_started();
             self.status.connected.store(true, Ordering::Relaxed);
             tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
             backoff = Duration::from_millis(500);
@@ -198,7 +207,20 @@ impl Pipeline {
                 session.clone(),
                 stop_watch.clone(),
             ));
-            let end = self.consume(&session, consumer, &lanes, &shutdown).await;
+            let end = loop {
+                match self
+                    .consume(&session, &mut consumer, &lanes, &shutdown)
+                    .await
+                {
+                    SessionEnd::StoreFailing => {
+                        match self.pause(&session, consumer, &shutdown).await {
+                            Ok(resumed) => consumer = resumed,
+                            Err(end) => break end,
+                        }
+                    }
+                    end => break end,
+                }
+            };
             stop_watch.cancel();
             // The dead letter being answered is finished first (bounded like the lanes).
             let _ = tokio::time::timeout(self.settings.shutdown_grace, watch).await;
@@ -209,6 +231,8 @@ impl Pipeline {
                     open = Some(session);
                     break;
                 }
+                // Pausing above handles a failing store; the session is closed if ever here.
+                SessionEnd::StoreFailing => session.close().await,
                 SessionEnd::Broken(reason) => {
                     tracing::warn!(reason, "lost the broker session; reconnecting");
                     self.status.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -231,17 +255,63 @@ impl Pipeline {
         tracing::info!("stopped");
     }
 
-    async fn consume(
+    /// The store is failing: stops consuming, hands back what was prefetched (each delivery
+    /// once), and waits for the store while keeping the session (lanes still ack or hand
+    /// back what they hold). Resumes consuming once the store works, or says how the
+    /// session ended.
+    async fn pause(
         &self,
         session: &Arc<Session>,
         mut consumer: Consumer,
+        shutdown: &CancellationToken,
+    ) -> Result<Consumer, SessionEnd> {
+        session.stop_consuming().await;
+        let health = &self.processor.store_health;
+        health.consumer_stopped().await;
+        // Deliveries the broker sent before the cancel still arrive, then the stream ends.
+        let drain = async {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                store_health::give_back(session, &delivery).await;
+            }
+        };
+        let _ = tokio::time::timeout(SESSION_OPEN_TIMEOUT, drain).await;
+        let recovered = tokio::select! {
+            recovered = health.recover(&self.processor.store, shutdown) => recovered,
+            _ = session.broken.cancelled() => {
+                return Err(SessionEnd::Broken("a publish or an ack failed".into()));
+            }
+        };
+        if !recovered {
+            return Err(SessionEnd::Shutdown);
+        }
+        health.consumer_started();
+        match session
+            .resume_consuming(&self.settings.topology.commands_queue)
+            .await
+        {
+            Ok(consumer) => {
+                tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
+                Ok(consumer)
+            }
+            Err(error) => Err(SessionEnd::Broken(format!(
+                "consuming again failed: {error}"
+            ))),
+        }
+    }
+
+    async fn consume(
+        &self,
+        session: &Arc<Session>,
+        consumer: &mut Consumer,
         lanes: &Lanes,
         shutdown: &CancellationToken,
     ) -> SessionEnd {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let health = self.processor.store_health.clone();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return SessionEnd::Shutdown,
+                _ = health.until_failing() => return SessionEnd::StoreFailing,
                 _ = session.broken.cancelled() => return SessionEnd::Broken("a publish or an ack failed".into()),
                 _ = tick.tick() => {
                     if let Err(error) = self.processor.flush_events(session).await {

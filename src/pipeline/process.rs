@@ -129,6 +129,8 @@ pub struct Processor {
     pub held: HeldKeys,
     pub stats: PipelineStats,
     pub(super) bulk: Batcher,
+    /// Whether the store takes work (see [`super::store_health`]).
+    pub store_health: Arc<super::store_health::StoreHealth>,
     announced: Mutex<HashSet<String>>,
     /// Events waiting for the next publish (sent before the next result goes out).
     pub(super) pending_events: Mutex<Vec<Event>>,
@@ -149,6 +151,7 @@ impl Processor {
             settings,
             held: HeldKeys::default(),
             stats: PipelineStats::default(),
+            store_health: Arc::default(),
             announced: Mutex::new(HashSet::new()),
             pending_events: Mutex::new(Vec::new()),
         }
@@ -190,14 +193,13 @@ impl Processor {
     /// Handles one delivery to the end (ack), or leaves it unacked with the session marked
     /// broken.
     pub async fn process(&self, session: &Arc<Session>, delivery: Delivery, decoded: Decoded) {
+        if self.store_health.is_failing() {
+            return self.store_health.hand_back(session, delivery).await;
+        }
         let started_at = self.clock.now();
         let disposition = match self.decide(decoded, started_at).await {
             Ok(disposition) => disposition,
-            Err(error) => {
-                tracing::error!(error = %error, "the store failed; the command will be redelivered");
-                session.broken.cancel();
-                return;
-            }
+            Err(error) => return self.store_failed(session, delivery, &error).await,
         };
         let disposition = match disposition {
             Disposition::Batch(joining) => {
@@ -211,14 +213,11 @@ impl Processor {
                         // The batch it belongs to is finishing: look again in a moment. This
                         // delivery tried nothing, so it gives its attempt back.
                         if let Err(error) = self.uncount(&account, &id).await {
-                            tracing::error!(error = %error, "the store failed; the command will be redelivered");
-                            session.broken.cancel();
-                            return;
+                            return self.store_failed(session, delivery, &error).await;
                         }
                         let wait = self.behind();
                         if let Err(error) = self.dispose(session, &delivery, wait).await {
-                            tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
-                            session.broken.cancel();
+                            self.dispose_failed(session, delivery, &error).await;
                         }
                         return;
                     }
@@ -227,9 +226,23 @@ impl Processor {
             other => other,
         };
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
-            tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
-            session.broken.cancel();
+            self.dispose_failed(session, delivery, &error).await;
         }
+    }
+
+    /// Storing the result or publishing failed: the delivery comes back. A failing store
+    /// hands it back once; a failed publish marks the session broken.
+    pub(super) async fn dispose_failed(
+        &self,
+        session: &Arc<Session>,
+        delivery: Delivery,
+        error: &crate::amqp::PublishError,
+    ) {
+        if self.store_health.is_failing() {
+            return self.store_health.hand_back(session, delivery).await;
+        }
+        tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
+        session.broken.cancel();
     }
 
     async fn decide(
@@ -628,21 +641,10 @@ impl Processor {
                 failure.retryable = true;
                 self.exhausted(subject, failure, attempts, release, started_at)
             }
-            Err(HandleError::Storage(detail)) if attempts >= max => self.exhausted(
-                subject,
-                ResultError {
-                    code: ErrorCode::RetriesExhausted,
-                    message: format!("ctct-sync's store failed: {detail}"),
-                    retryable: true,
-                    api_status: None,
-                    api_error_key: None,
-                    fields: Vec::new(),
-                },
-                attempts,
-                release,
-                started_at,
-            ),
-            Err(error @ (HandleError::Transient(_) | HandleError::Storage(_))) => {
+            // Our own store failed: the command goes back to the queue and waits for the
+            // store (see `store_health`) instead of spending its attempts.
+            Err(HandleError::Storage(detail)) => return Err(detail),
+            Err(error @ HandleError::Transient(_)) => {
                 tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?error, "transient failure; retrying later");
                 self.hold(&release);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);

@@ -80,6 +80,19 @@ impl Session {
             .await;
     }
 
+    /// Starts consuming `queue` again after [`Session::stop_consuming`] (the store was
+    /// failing and works again).
+    pub async fn resume_consuming(&self, queue: &str) -> Result<Consumer, lapin::Error> {
+        self.consume_channel
+            .basic_consume(
+                queue.into(),
+                self.consumer_tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+    }
+
     /// Closes both connections; unacked deliveries go back to the queue.
     ///
     /// Each close waits at most [`CLOSE_TIMEOUT`] for the broker's answer: when the socket

@@ -12,6 +12,7 @@
 pub mod budget;
 pub mod bulk;
 pub mod housekeeping;
+pub mod integrity;
 pub mod ledger;
 pub mod migrate;
 pub mod tokens;
@@ -67,6 +68,16 @@ pub enum StoreError {
         name: &'static str,
         #[source]
         source: rusqlite::Error,
+    },
+    #[error(
+        "the store is damaged: SQLite's quick_check of table {table} found: {problems}. \
+         ctct-sync does not start on a damaged store (it could not record commands); stop, \
+         restore the store from a backup (or move it aside to start afresh and authorise again) \
+         and start again"
+    )]
+    Damaged {
+        table: &'static str,
+        problems: String,
     },
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -253,7 +264,7 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
     {
         // Nothing runs: every caller hears the reason (SQLITE_BUSY from another process
         // after busy_timeout, say).
-        tracing::warn!(error = %error, jobs = group.len(), "could not open the store's write transaction");
+        tracing::debug!(error = %error, jobs = group.len(), "could not open the store's write transaction");
         for job in group {
             (job(Err(&error)).answer)(None);
         }
@@ -294,7 +305,8 @@ fn run_group(conn: &mut Connection, group: Vec<GroupJob>) {
     {
         Ok(_) => answers.into_iter().for_each(|answer| answer(None)),
         Err(error) => {
-            tracing::error!(error = %error, jobs = answers.len(), "the store's group commit failed");
+            // Every caller gets the error and reports it (the pipeline: one line per outage).
+            tracing::debug!(error = %error, jobs = answers.len(), "the store's group commit failed");
             rollback_if_open(conn);
             answers.into_iter().for_each(|answer| answer(Some(&error)));
         }

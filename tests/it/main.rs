@@ -21,4 +21,5 @@ mod result_contract;
 mod replies;
 mod sandbox;
 mod store;
+mod store_faults;
 mod support;

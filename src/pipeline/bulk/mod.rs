@@ -589,9 +589,9 @@ async fn finish(
         {
             Ok(disposition) => disposition,
             Err(error) => {
-                tracing::error!(error = %error, command_id = %member.id, "the store failed; the command will be redelivered");
+                p.store_health.report(&error);
                 if let Some(w) = waiter {
-                    w.session.broken.cancel();
+                    p.store_health.hand_back(&w.session, w.delivery).await;
                 }
                 continue;
             }
@@ -615,9 +615,9 @@ async fn finish(
             .call(move |conn| sql::finish_all(conn, &account, &stored, now))
             .await;
         if let Err(error) = saved {
-            tracing::error!(error = %error, batch, "could not store the batch's results; its commands will be redelivered");
+            p.store_health.report(&error.to_string());
             for (w, _) in to_dispose {
-                w.session.broken.cancel();
+                p.store_health.hand_back(&w.session, w.delivery).await;
             }
             p.bulk.lock().live.remove(batch);
             return;
@@ -629,8 +629,7 @@ async fn finish(
     futures_util::stream::iter(to_dispose)
         .for_each_concurrent(PUBLISH_CONCURRENCY, |(w, disposition)| async move {
             if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
-                tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
-                w.session.broken.cancel();
+                p.dispose_failed(&w.session, w.delivery, &error).await;
             }
         })
         .await;
@@ -676,14 +675,10 @@ async fn one_by_one(p: &Arc<Processor>, batch: &str, members: Vec<Member>) {
         {
             Ok(disposition) => {
                 if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
-                    tracing::warn!(error = %error, "publishing failed; the command will be redelivered");
-                    w.session.broken.cancel();
+                    p.dispose_failed(&w.session, w.delivery, &error).await;
                 }
             }
-            Err(error) => {
-                tracing::error!(error = %error, "the store failed; the command will be redelivered");
-                w.session.broken.cancel();
-            }
+            Err(error) => p.store_failed(&w.session, w.delivery, &error).await,
         }
     }
     p.bulk.lock().live.remove(batch);

@@ -43,10 +43,34 @@ impl TestApi {
     }
 
     pub async fn start_with(options: SandboxOptions, per_second: u32, per_day: u32) -> Self {
+        Self::start_inner(options, per_second, per_day, None).await
+    }
+
+    /// Sandbox without limits, with the store at `store_path` (a file that does not exist
+    /// yet; a test that needs the store on a disk of its own).
+    pub async fn start_with_store_at(store_path: &std::path::Path) -> Self {
+        Self::start_inner(
+            SandboxOptions::for_tests(),
+            1000,
+            1_000_000,
+            Some(store_path),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        options: SandboxOptions,
+        per_second: u32,
+        per_day: u32,
+        store_path: Option<&std::path::Path>,
+    ) -> Self {
         super::init_test_log();
         let sandbox = sandbox::start(options).await.expect("the sandbox starts");
         let dir = temp_dir();
-        let (store, _) = Store::open(&fresh_db_path(dir.path())).expect("a fresh store opens");
+        let path = store_path
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| fresh_db_path(dir.path()));
+        let (store, _) = Store::open(&path).expect("a fresh store opens");
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let client = build_client(&sandbox, &store, &clock, per_second, per_day);
         let refresh = sandbox.credentials().refresh_token.clone();
