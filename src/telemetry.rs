@@ -13,7 +13,7 @@ use crate::config::LogFormat;
 /// which keeps tests that start several components in one process simple.
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(default_level))
+        .or_else(|_| EnvFilter::try_new(default_filter(default_level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let writer = std::io::stderr.with_max_level(tracing::Level::TRACE);
     let result = match format {
@@ -35,4 +35,16 @@ pub fn init(format: LogFormat, default_level: &str) {
     };
     // An error only means a subscriber is already installed.
     let _ = result;
+}
+
+/// `level` (the `log.level` setting) with the scheduler's start-up chatter ("Job creator
+/// created") quietened to warnings, unless the level names that crate itself. `RUST_LOG`
+/// replaces all of it.
+pub fn default_filter(level: &str) -> String {
+    const SCHEDULER: &str = "tokio_cron_scheduler";
+    if level.contains(SCHEDULER) {
+        level.to_owned()
+    } else {
+        format!("{level},{SCHEDULER}=warn")
+    }
 }

@@ -7,6 +7,7 @@
 mod capture;
 mod commands;
 mod mirror;
+mod results;
 mod secrets;
 #[allow(dead_code)]
 #[path = "../it/support/mod.rs"]
