@@ -282,3 +282,48 @@ fn the_readme_s_cargo_run_starts_ctct_sync_although_the_package_has_two_binaries
         "without default-run, `cargo run` cannot choose between ctct-sync and ctct-bench"
     );
 }
+
+#[test]
+fn a_syntax_error_on_a_secret_s_line_is_reported_by_position_without_the_secret() {
+    let secret = "s3cr3t-Zq9x";
+    let cases = [
+        ("oauth", format!("client_secret = \"{secret}")),
+        ("oauth", format!("client_secret = {secret}")),
+        ("oauth", format!("client_secret \"{secret}\"")),
+        ("oauth", format!("client_secret = \"{secret}\\q\"")),
+        (
+            "oauth",
+            format!("client_secret = \"{secret}\" \"{secret}\""),
+        ),
+        ("amqp", format!("url = \"amqp://guest:{secret}@host/%2f")),
+        ("amqp", format!("url = amqp://guest:{secret}@host/%2f")),
+    ];
+    let dir = support::temp_dir();
+    let file = dir.path().join("local.toml");
+    for (section, line) in cases {
+        std::fs::write(
+            &file,
+            format!("[{section}]\nclient_id = \"abc\"\n{line}\n[limits]\nper_day = 5\n"),
+        )
+        .unwrap();
+        let error = Settings::load(Some(&file), HashMap::new())
+            .expect_err(&format!("`{line}` must be refused"))
+            .to_string();
+        assert!(!error.contains(secret), "the secret leaked: {error}");
+        assert!(error.contains("local.toml"), "names the file: {error}");
+        assert!(error.contains("line 3"), "names the line: {error}");
+        assert!(error.contains("column "), "names the column: {error}");
+        let output = support::ctct_sync_command(dir.path())
+            .args(["--config", file.to_str().unwrap(), "config"])
+            .output()
+            .expect("binary runs");
+        assert!(!output.status.success());
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!printed.contains(secret), "the secret leaked: {printed}");
+        assert!(printed.contains("line 3"), "{printed}");
+    }
+}
