@@ -102,6 +102,9 @@ pub struct AmqpSettings {
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     pub base_url: String,
+    /// Accept plain `http://` for a remote API or OAuth2 endpoint (a sandbox in another
+    /// container). Loopback addresses are always accepted over http.
+    pub allow_insecure_http: bool,
 }
 
 /// The OAuth2 application (API key) ctct-sync acts as.
@@ -396,6 +399,21 @@ impl Settings {
         ] {
             check_http_url(key, value)?;
         }
+        if !self.api.allow_insecure_http {
+            // The client secret and tokens travel to these; the redirect URI is our own
+            // listener.
+            for (key, value) in [
+                ("api.base_url", &self.api.base_url),
+                ("oauth.token_url", &self.oauth.token_url),
+                ("oauth.authorize_url", &self.oauth.authorize_url),
+                (
+                    "oauth.device_authorize_url",
+                    &self.oauth.device_authorize_url,
+                ),
+            ] {
+                check_not_remote_http(key, value)?;
+            }
+        }
         if self.oauth.client_id.is_empty() != self.oauth.client_secret.expose_secret().is_empty() {
             let (key, value) = if self.oauth.client_id.is_empty() {
                 ("oauth.client_id", quoted(""))
@@ -525,6 +543,29 @@ fn check_syntax(path: &Path, text: &str) -> Result<(), ConfigError> {
         column,
         message,
     })
+}
+
+/// Refuses `http://` to anything but this machine (127.0.0.0/8, ::1, localhost).
+fn check_not_remote_http(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let Ok(url) = url::Url::parse(value) else {
+        return Ok(());
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(invalid(
+            key,
+            quoted(value),
+            "an https URL: plain http to another machine carries the client secret and tokens \
+             unencrypted (http is accepted for 127.0.0.0/8, ::1 and localhost, or anywhere with \
+             api.allow_insecure_http = true)",
+        ));
+    }
+    Ok(())
 }
 
 fn check_cron(key: &'static str, value: &str) -> Result<(), ConfigError> {

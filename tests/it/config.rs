@@ -327,3 +327,50 @@ fn a_syntax_error_on_a_secret_s_line_is_reported_by_position_without_the_secret(
         assert!(printed.contains("line 3"), "{printed}");
     }
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_naming_the_key_unless_allowed() {
+    let keys = [
+        ("CTCT_SYNC__API__BASE_URL", "api.base_url"),
+        ("CTCT_SYNC__OAUTH__TOKEN_URL", "oauth.token_url"),
+        ("CTCT_SYNC__OAUTH__AUTHORIZE_URL", "oauth.authorize_url"),
+        (
+            "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL",
+            "oauth.device_authorize_url",
+        ),
+    ];
+    for (var, key) in keys {
+        for remote in ["http://sandbox.internal:8080/x", "http://10.0.0.7/x"] {
+            let error = Settings::load(None, env(&[(var, remote)]))
+                .expect_err(&format!("{var}={remote} must be refused"))
+                .to_string();
+            assert!(error.contains(key), "{var}: {error}");
+            assert!(error.contains("https"), "{var}: {error}");
+            assert!(error.contains("unencrypted"), "says why: {error}");
+            assert!(
+                error.contains("api.allow_insecure_http"),
+                "says how to allow it: {error}"
+            );
+            let allowed = Settings::load(
+                None,
+                env(&[
+                    (var, remote),
+                    ("CTCT_SYNC__API__ALLOW_INSECURE_HTTP", "true"),
+                ]),
+            );
+            assert!(allowed.is_ok(), "{var}={remote} allowed: {allowed:?}");
+        }
+        for local in [
+            "http://127.0.0.1:8080/x",
+            "http://127.3.2.1/x",
+            "http://[::1]:8080/x",
+            "http://localhost:8080/x",
+            "https://sandbox.internal/x",
+        ] {
+            let loaded = Settings::load(None, env(&[(var, local)]));
+            assert!(loaded.is_ok(), "{var}={local} is accepted: {loaded:?}");
+        }
+    }
+    let settings = Settings::load(None, HashMap::new()).expect("defaults are valid");
+    assert!(!settings.api.allow_insecure_http, "refused by default");
+}
