@@ -57,7 +57,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         ..MirrorOptions::default()
     };
     let cancel = CancellationToken::new();
-    let mut mirror = Mirror::new(store, client, clock, options).with_cancel(cancel.clone());
+    let mut mirror = Mirror::new(store.clone(), client, clock, options).with_cancel(cancel.clone());
     let terminal = std::io::stdout().is_terminal();
     if terminal {
         let bar = Arc::new(Mutex::new(Bar::new()));
@@ -110,6 +110,9 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
                 ExitCode::from(75)
             };
         }
+    }
+    if let Err(error) = store.checkpoint().await {
+        tracing::warn!(error = %error, "could not checkpoint the store's write-ahead log");
     }
     Ok(code)
 }

@@ -18,4 +18,5 @@ mod ops;
 mod pipeline;
 mod sandbox;
 mod store;
+mod store_files;
 mod support;
