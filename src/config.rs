@@ -36,6 +36,15 @@ pub enum ConfigError {
     /// The file given with `--config` does not exist or cannot be read.
     #[error("configuration file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    /// The `--config` file is not valid TOML. Only where and why are given: the parser's
+    /// own message would quote the offending line, and that line may hold a secret.
+    #[error("configuration file {path}, line {line}, column {column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// A layer could not be parsed, or a key is unknown or of the wrong type. The message
     /// names the key, the value and where it came from.
     #[error("configuration: {0}")]
@@ -100,6 +109,9 @@ pub struct AmqpSettings {
 #[serde(deny_unknown_fields)]
 pub struct ApiSettings {
     pub base_url: String,
+    /// Accept plain `http://` for a remote API or OAuth2 endpoint (a sandbox in another
+    /// container). Loopback addresses are always accepted over http.
+    pub allow_insecure_http: bool,
 }
 
 /// The OAuth2 application (API key) ctct-sync acts as.
@@ -258,10 +270,11 @@ impl Settings {
         if let Some(path) = file {
             // Checked here so a missing file gets a plain message; the config crate then
             // reads it itself so that its errors name the file.
-            std::fs::metadata(path).map_err(|e| ConfigError::File {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
                 path: path.to_owned(),
                 reason: e.to_string(),
             })?;
+            check_syntax(path, &text)?;
             builder = builder.add_source(
                 config::File::from(path)
                     .format(config::FileFormat::Toml)
@@ -406,6 +419,21 @@ impl Settings {
         ] {
             check_http_url(key, value)?;
         }
+        if !self.api.allow_insecure_http {
+            // The client secret and tokens travel to these; the redirect URI is our own
+            // listener.
+            for (key, value) in [
+                ("api.base_url", &self.api.base_url),
+                ("oauth.token_url", &self.oauth.token_url),
+                ("oauth.authorize_url", &self.oauth.authorize_url),
+                (
+                    "oauth.device_authorize_url",
+                    &self.oauth.device_authorize_url,
+                ),
+            ] {
+                check_not_remote_http(key, value)?;
+            }
+        }
         if self.oauth.client_id.is_empty() != self.oauth.client_secret.expose_secret().is_empty() {
             let (key, value) = if self.oauth.client_id.is_empty() {
                 ("oauth.client_id", quoted(""))
@@ -505,6 +533,59 @@ fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
         _ => Err(invalid(key, quoted(value), "an absolute http(s) URL")),
     }
+}
+
+/// Parses the file once on its own so that a syntax error is reported by position only
+/// (the `config` crate's error would echo the line, `client_secret = "…` included).
+fn check_syntax(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let Err(error) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let at = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |tail| tail.chars().count())
+        + 1;
+    // The message is the parser's reason ("invalid string", "expected `=`"); only its first
+    // line is kept, which never quotes the input.
+    let message = error
+        .message()
+        .lines()
+        .next()
+        .unwrap_or("invalid TOML")
+        .to_owned();
+    Err(ConfigError::Syntax {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+    })
+}
+
+/// Refuses `http://` to anything but this machine (127.0.0.0/8, ::1, localhost).
+fn check_not_remote_http(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let Ok(url) = url::Url::parse(value) else {
+        return Ok(());
+    };
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(invalid(
+            key,
+            quoted(value),
+            "an https URL: plain http to another machine carries the client secret and tokens \
+             unencrypted (http is accepted for 127.0.0.0/8, ::1 and localhost, or anywhere with \
+             api.allow_insecure_http = true)",
+        ));
+    }
+    Ok(())
 }
 
 fn check_cron(key: &'static str, value: &str) -> Result<(), ConfigError> {

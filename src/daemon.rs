@@ -211,6 +211,10 @@ impl Daemon {
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }
+        // After a clean stop the `.db` file alone is complete (a copy of it is a backup).
+        if let Err(error) = self.store.checkpoint().await {
+            tracing::warn!(error = %error, "could not checkpoint the store's write-ahead log");
+        }
         Ok(())
     }
 }

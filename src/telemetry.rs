@@ -42,7 +42,7 @@ fn silence(mut filter: EnvFilter) -> EnvFilter {
 pub fn init(format: LogFormat, default_level: &str) {
     let filter = match EnvFilter::try_from_default_env() {
         Ok(from_env) => silence(from_env),
-        Err(_) => filter(default_level),
+        Err(_) => filter(&default_filter(default_level)),
     };
     let writer = std::io::stderr.with_max_level(tracing::Level::TRACE);
     let result = match format {
@@ -64,6 +64,18 @@ pub fn init(format: LogFormat, default_level: &str) {
     };
     // An error only means a subscriber is already installed.
     let _ = result;
+}
+
+/// `level` (the `log.level` setting) with the scheduler's start-up chatter ("Job creator
+/// created") quietened to warnings, unless the level names that crate itself. `RUST_LOG`
+/// replaces all of it.
+pub fn default_filter(level: &str) -> String {
+    const SCHEDULER: &str = "tokio_cron_scheduler";
+    if level.contains(SCHEDULER) {
+        level.to_owned()
+    } else {
+        format!("{level},{SCHEDULER}=warn")
+    }
 }
 
 #[cfg(test)]

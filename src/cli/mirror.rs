@@ -57,7 +57,8 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         ..MirrorOptions::default()
     };
     let cancel = CancellationToken::new();
-    let mut mirror = Mirror::new(store, client.clone(), clock, options).with_cancel(cancel.clone());
+    let mut mirror =
+        Mirror::new(store.clone(), client.clone(), clock, options).with_cancel(cancel.clone());
     let terminal = std::io::stdout().is_terminal();
     if terminal {
         let bar = Arc::new(Mutex::new(Bar::new()));
@@ -113,6 +114,9 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     }
     // Counts the requests made and gives the rest of the budget's hold back.
     let _ = client.budget().release().await;
+    if let Err(error) = store.checkpoint().await {
+        tracing::warn!(error = %error, "could not checkpoint the store's write-ahead log");
+    }
     Ok(code)
 }
 

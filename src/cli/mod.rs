@@ -12,6 +12,7 @@ pub mod dlq;
 pub mod doctor;
 pub mod mirror;
 pub mod send;
+pub mod store;
 
 use crate::config::Settings;
 use crate::store::Store;
@@ -77,6 +78,9 @@ pub enum Command {
     /// Connect Constant Contact accounts (browser, device flow or an existing refresh
     /// token) and show their token state.
     Auth(auth::AuthArgs),
+    /// Work on the SQLite store itself: `store backup PATH` copies it safely while the
+    /// daemon runs.
+    Store(store::StoreArgs),
 }
 
 /// Makes a closed stdout or stderr end the process quietly, as for any command-line tool
@@ -159,6 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             auth::run(&settings, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Store(args) => store::run(&settings, args).await,
     }
 }
 

@@ -184,6 +184,7 @@ impl Processor {
                 )
                 .await?;
                 tracing::debug!("result published");
+                log_final(&result);
                 if let Some((code, reason)) = dead_letter {
                     self.dead_letter(session, delivery, code, &reason).await?;
                 }
@@ -234,6 +235,7 @@ impl Processor {
         let body = serde_json::to_vec(&result).unwrap_or_default();
         self.publish_result(session, delivery, &result, &body, reply_to.as_deref())
             .await?;
+        log_final(&result);
         // The verdict is stored before its dead letter goes out: a redelivery may be all
         // that is left of a message whose dead letter never went out (at least once, like
         // results).
@@ -438,6 +440,27 @@ impl Processor {
             }
         }
     }
+}
+
+/// The one line an operator sees per published final result (replays included, marked):
+/// which command, whose, how it ended and how long it took. Never its `data`, nor the
+/// error's message (either can hold e-mail addresses or names).
+fn log_final(result: &CommandResult) {
+    use crate::command::envelope::truncate;
+    let duration_ms = (result.finished_at - result.started_at)
+        .num_milliseconds()
+        .max(0);
+    tracing::info!(
+        command_id = %truncate(&result.command_id, 128),
+        command_type = %truncate(&result.command_type, 64),
+        account = %truncate(&result.account, 128),
+        outcome = %result.outcome.as_str(),
+        error_code = %result.error.as_ref().map_or("", |e| e.code.as_str()),
+        attempts = result.attempts,
+        duration_ms,
+        replayed = result.replayed,
+        "command finished"
+    );
 }
 
 /// The delivery's properties with headers added (or replaced).

@@ -123,6 +123,8 @@ pub struct SandboxCredentials {
     pub refresh_token: String,
     /// `http://ADDR/__sandbox`
     pub admin_url: String,
+    /// The admin API's per-run token: send it as `Authorization: Bearer <admin_token>`.
+    pub admin_token: String,
 }
 
 impl std::fmt::Debug for SandboxCredentials {
@@ -136,6 +138,7 @@ impl std::fmt::Debug for SandboxCredentials {
             .field("client_secret", &"[redacted]")
             .field("refresh_token", &"[redacted]")
             .field("admin_url", &self.admin_url)
+            .field("admin_token", &"[redacted]")
             .finish()
     }
 }
@@ -246,6 +249,12 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
     })?;
     let origin = format!("http://{local_addr}");
     let client = world.auth.clients[0].clone();
+    // 244 random bits from the operating system, fresh on every start.
+    let admin_token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let shared = Arc::new(Shared {
         seed: opts.seed,
         origin: origin.clone(),
@@ -264,6 +273,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
             .unwrap_or(i64::MAX / 4),
         state_file: opts.state_file.clone(),
         initial_contacts: opts.seed_contacts,
+        admin_token: admin_token.clone(),
     });
     let admin = SandboxAdmin {
         shared: shared.clone(),
@@ -285,6 +295,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         client_secret: client.client_secret,
         refresh_token,
         admin_url: format!("{origin}/__sandbox"),
+        admin_token,
     };
     let summary = admin.summary();
     tracing::info!(

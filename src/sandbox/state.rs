@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub(crate) state_file: Option<PathBuf>,
     /// What `reset` re-seeds the first account with.
     pub(crate) initial_contacts: usize,
+    /// The per-run secret the admin API asks for (`Authorization: Bearer …`); random, never
+    /// derived from the seed.
+    pub(crate) admin_token: String,
 }
 
 impl std::fmt::Debug for Shared {

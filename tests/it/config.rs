@@ -333,3 +333,95 @@ fn reply_to_prefixes_default_to_the_safe_set_and_a_given_list_replaces_it() {
         "{bad_name}"
     );
 }
+
+#[test]
+fn a_syntax_error_on_a_secret_s_line_is_reported_by_position_without_the_secret() {
+    let secret = "s3cr3t-Zq9x";
+    let cases = [
+        ("oauth", format!("client_secret = \"{secret}")),
+        ("oauth", format!("client_secret = {secret}")),
+        ("oauth", format!("client_secret \"{secret}\"")),
+        ("oauth", format!("client_secret = \"{secret}\\q\"")),
+        (
+            "oauth",
+            format!("client_secret = \"{secret}\" \"{secret}\""),
+        ),
+        ("amqp", format!("url = \"amqp://guest:{secret}@host/%2f")),
+        ("amqp", format!("url = amqp://guest:{secret}@host/%2f")),
+    ];
+    let dir = support::temp_dir();
+    let file = dir.path().join("local.toml");
+    for (section, line) in cases {
+        std::fs::write(
+            &file,
+            format!("[{section}]\nclient_id = \"abc\"\n{line}\n[limits]\nper_day = 5\n"),
+        )
+        .unwrap();
+        let error = Settings::load(Some(&file), HashMap::new())
+            .expect_err(&format!("`{line}` must be refused"))
+            .to_string();
+        assert!(!error.contains(secret), "the secret leaked: {error}");
+        assert!(error.contains("local.toml"), "names the file: {error}");
+        assert!(error.contains("line 3"), "names the line: {error}");
+        assert!(error.contains("column "), "names the column: {error}");
+        let output = support::ctct_sync_command(dir.path())
+            .args(["--config", file.to_str().unwrap(), "config"])
+            .output()
+            .expect("binary runs");
+        assert!(!output.status.success());
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!printed.contains(secret), "the secret leaked: {printed}");
+        assert!(printed.contains("line 3"), "{printed}");
+    }
+}
+
+#[test]
+fn plain_http_to_another_machine_is_refused_naming_the_key_unless_allowed() {
+    let keys = [
+        ("CTCT_SYNC__API__BASE_URL", "api.base_url"),
+        ("CTCT_SYNC__OAUTH__TOKEN_URL", "oauth.token_url"),
+        ("CTCT_SYNC__OAUTH__AUTHORIZE_URL", "oauth.authorize_url"),
+        (
+            "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL",
+            "oauth.device_authorize_url",
+        ),
+    ];
+    for (var, key) in keys {
+        for remote in ["http://sandbox.internal:8080/x", "http://10.0.0.7/x"] {
+            let error = Settings::load(None, env(&[(var, remote)]))
+                .expect_err(&format!("{var}={remote} must be refused"))
+                .to_string();
+            assert!(error.contains(key), "{var}: {error}");
+            assert!(error.contains("https"), "{var}: {error}");
+            assert!(error.contains("unencrypted"), "says why: {error}");
+            assert!(
+                error.contains("api.allow_insecure_http"),
+                "says how to allow it: {error}"
+            );
+            let allowed = Settings::load(
+                None,
+                env(&[
+                    (var, remote),
+                    ("CTCT_SYNC__API__ALLOW_INSECURE_HTTP", "true"),
+                ]),
+            );
+            assert!(allowed.is_ok(), "{var}={remote} allowed: {allowed:?}");
+        }
+        for local in [
+            "http://127.0.0.1:8080/x",
+            "http://127.3.2.1/x",
+            "http://[::1]:8080/x",
+            "http://localhost:8080/x",
+            "https://sandbox.internal/x",
+        ] {
+            let loaded = Settings::load(None, env(&[(var, local)]));
+            assert!(loaded.is_ok(), "{var}={local} is accepted: {loaded:?}");
+        }
+    }
+    let settings = Settings::load(None, HashMap::new()).expect("defaults are valid");
+    assert!(!settings.api.allow_insecure_http, "refused by default");
+}

@@ -22,4 +22,5 @@ mod replies;
 mod sandbox;
 mod store;
 mod store_faults;
+mod store_files;
 mod support;

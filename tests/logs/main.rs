@@ -8,6 +8,7 @@ mod capture;
 mod commands;
 mod mirror;
 mod replies;
+mod results;
 mod secrets;
 #[allow(dead_code)]
 #[path = "../it/support/mod.rs"]

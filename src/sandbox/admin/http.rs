@@ -1,5 +1,7 @@
 //! The admin HTTP API under `/__sandbox/` (docs/sandbox.md lists every route with examples).
-//! Only loopback peers are served; everything else gets a 403.
+//! Only loopback peers are served, and only requests that carry the per-run admin token
+//! (`Authorization: Bearer …`, 401 without it), name a loopback `Host` (DNS rebinding) and
+//! come from no foreign `Origin` (a web page's cross-origin POST): everything else gets a 403.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,20 +70,70 @@ fn ok(value: serde_json::Value) -> AdminResult {
     Ok(Json(value).into_response())
 }
 
-async fn loopback_only(req: Request, next: Next) -> Response {
+async fn guard(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let forbidden = |why: &str| AdminError(StatusCode::FORBIDDEN, why.into()).into_response();
     let loopback = req
         .extensions()
         .get::<ConnCtx>()
         .is_some_and(|c| c.peer.ip().is_loopback());
-    if loopback {
-        next.run(req).await
-    } else {
-        AdminError(
-            StatusCode::FORBIDDEN,
-            "the sandbox admin API only answers loopback clients".into(),
-        )
-        .into_response()
+    if !loopback {
+        return forbidden("the sandbox admin API only answers loopback clients");
     }
+    let headers = req.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !host.is_some_and(is_loopback_host) {
+        return forbidden(
+            "the sandbox admin API only answers requests whose Host is a loopback address",
+        );
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN)
+        && origin.as_bytes() != s.origin.as_bytes()
+    {
+        return forbidden("the sandbox admin API refuses cross-origin requests");
+    }
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !presented.is_some_and(|token| same_secret(token, &s.admin_token)) {
+        let mut response = AdminError(
+            StatusCode::UNAUTHORIZED,
+            "the sandbox admin API needs `Authorization: Bearer <admin_token>` (admin_token is in the sandbox's credentials line)".into(),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"ctct-sandbox-admin\""),
+        );
+        return response;
+    }
+    next.run(req).await
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Compares without stopping at the first difference.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 async fn post_fault(State(s): State<Arc<Shared>>, bytes: Bytes) -> AdminResult {
@@ -340,7 +392,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/activities/rate", post(post_rate))
         .route("/account_emails/confirm", post(post_confirm))
         .route("/limits", get(get_limits).post(post_limits))
-        .layer(middleware::from_fn(loopback_only))
+        .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }
 
@@ -360,6 +412,11 @@ mod tests {
         let sandbox = start(SandboxOptions::for_tests()).await.expect("starts");
         let service = TowerToHyperService::new(router::build(sandbox.shared.clone()));
         let mut request = axum::http::Request::get("/__sandbox/clock")
+            .header("host", "127.0.0.1")
+            .header(
+                "authorization",
+                format!("Bearer {}", sandbox.credentials().admin_token),
+            )
             .body(Body::empty())
             .expect("a request");
         request.extensions_mut().insert(ConnCtx {

@@ -1,5 +1,6 @@
-//! The admin surface: every HTTP admin route on loopback, reset, a request log free of
-//! secrets, the loopback-only listen rule and the command-line arguments.
+//! The admin surface: every HTTP admin route on loopback with the run's admin token (and
+//! nothing without it, from a foreign origin or under a foreign Host), reset, a request log
+//! free of secrets, the loopback-only listen rule and the command-line arguments.
 
 use ctct_sync::sandbox::{FaultKind, FaultSpec, SandboxOptions};
 use reqwest::Method;
@@ -10,7 +11,8 @@ use super::harness::{Env, read};
 async fn admin_call(env: &Env, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let mut request = env
         .http
-        .request(method, format!("{}/__sandbox{path}", env.origin));
+        .request(method, format!("{}/__sandbox{path}", env.origin))
+        .bearer_auth(&env.sandbox.credentials().admin_token);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -238,6 +240,90 @@ async fn every_admin_route_answers_a_loopback_client() {
 }
 
 #[tokio::test]
+async fn the_admin_api_wants_the_run_s_token_a_loopback_host_and_no_foreign_origin() {
+    let env = Env::start().await;
+    let token = env.sandbox.credentials().admin_token.clone();
+    assert!(token.len() >= 32, "a long random token");
+    let other = super::harness::Env::start().await;
+    assert_ne!(
+        token,
+        other.sandbox.credentials().admin_token,
+        "a new token every run"
+    );
+    let url = format!("{}/__sandbox/faults", env.origin);
+    let fault = r#"{"kind":"status","status":503,"path_prefix":"/v3/emails"}"#;
+    let post = |request: reqwest::RequestBuilder| async move {
+        request
+            .header("content-type", "text/plain")
+            .body(fault)
+            .send()
+            .await
+            .expect("answers")
+            .status()
+            .as_u16()
+    };
+    // Any local process (or a web page's cross-origin text/plain POST) without the token.
+    assert_eq!(post(env.http.post(&url)).await, 401);
+    assert_eq!(
+        post(env.http.post(&url).bearer_auth("not-the-token")).await,
+        401
+    );
+    assert_eq!(
+        post(
+            env.http
+                .post(&url)
+                .bearer_auth(&other.sandbox.credentials().admin_token)
+        )
+        .await,
+        401
+    );
+    let get = env.http.get(&url).send().await.expect("answers");
+    assert_eq!(get.status(), 401);
+    assert!(get.headers().contains_key("www-authenticate"));
+    // A foreign Origin is refused even with the token.
+    for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        let status = post(
+            env.http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("origin", origin),
+        )
+        .await;
+        assert_eq!(status, 403, "Origin {origin}");
+    }
+    // DNS rebinding: a name that resolved to 127.0.0.1 still names itself in Host.
+    for host in ["evil.example", "evil.example:8080", "10.0.0.1"] {
+        let status = post(env.http.post(&url).bearer_auth(&token).header("host", host)).await;
+        assert_eq!(status, 403, "Host {host}");
+    }
+    assert!(env.admin.faults().is_empty(), "nothing refused took effect");
+    // The token, from its own origin or none, and loopback Host names: accepted.
+    assert_eq!(post(env.http.post(&url).bearer_auth(&token)).await, 201);
+    assert_eq!(
+        post(
+            env.http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("origin", &env.origin)
+        )
+        .await,
+        201
+    );
+    let port = env.sandbox.local_addr().port();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let status = post(
+            env.http
+                .post(&url)
+                .bearer_auth(&token)
+                .header("host", &host),
+        )
+        .await;
+        assert_eq!(status, 201, "Host {host}");
+    }
+    assert_eq!(env.admin.faults().len(), 4);
+}
+
+#[tokio::test]
 async fn the_request_log_never_holds_tokens_codes_or_secrets() {
     let env = Env::start().await;
     let creds = env.sandbox.credentials().clone();
@@ -256,7 +342,12 @@ async fn the_request_log_never_holds_tokens_codes_or_secrets() {
     );
     assert_eq!(token_entry.status, 200);
     let log = serde_json::to_string(&entries).expect("json");
-    for secret in [&env.token, &creds.refresh_token, &creds.client_secret] {
+    for secret in [
+        &env.token,
+        &creds.refresh_token,
+        &creds.client_secret,
+        &creds.admin_token,
+    ] {
         assert!(
             !log.contains(secret.as_str()),
             "a secret leaked into the request log"
@@ -270,6 +361,8 @@ async fn the_request_log_never_holds_tokens_codes_or_secrets() {
         "Debug of the handles hides the secret"
     );
     assert!(!format!("{creds:?}").contains(&creds.client_secret));
+    assert!(!format!("{creds:?}").contains(&creds.admin_token));
+    assert!(!debug.contains(&creds.admin_token));
     let json = serde_json::to_value(&creds).expect("credentials serialise");
     for key in [
         "base_url",
@@ -280,6 +373,7 @@ async fn the_request_log_never_holds_tokens_codes_or_secrets() {
         "client_secret",
         "refresh_token",
         "admin_url",
+        "admin_token",
     ] {
         assert!(json[key].is_string(), "{key}");
     }

@@ -503,3 +503,37 @@ pub async fn close_daemon_connections(commands_queue: &str) -> usize {
     }
     closed
 }
+
+impl TestDaemon {
+    /// A `ctct-sync run` process like [`TestDaemon::spawn_process`], its stderr written to
+    /// `NAME.log` in the test's directory (a pipe nobody reads could fill and stall it).
+    pub fn spawn_with_log(&self, name: &str) -> (tokio::process::Child, std::path::PathBuf) {
+        let log = self.api.dir.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("the daemon's log file");
+        let child = self
+            .command(&["run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("the daemon starts");
+        (child, log)
+    }
+}
+
+/// Asks a child to stop as an operator would (SIGTERM) and waits (at most 30 s) for a clean
+/// exit.
+pub async fn terminate(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("the child runs").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(sent.success(), "SIGTERM reached the process");
+    let exited = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the process stops within 30 s after SIGTERM")
+        .expect("the process's exit status");
+    assert!(exited.success(), "a clean stop: {exited:?}");
+}
