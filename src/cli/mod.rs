@@ -180,9 +180,12 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
             auth::AuthCommand::Device { .. } => Some("auth device"),
             auth::AuthCommand::Import { .. } => Some("auth import"),
         },
-        Command::Migrate | Command::Config | Command::Run | Command::Send(_) | Command::Dlq(_) => {
-            None
-        }
+        Command::Migrate
+        | Command::Config
+        | Command::Run
+        | Command::Send(_)
+        | Command::Dlq(_)
+        | Command::Store(_) => None,
     }
 }
 

@@ -103,6 +103,9 @@ error_codes! {
     /// The broker dead-lettered the command after `amqp.delivery_limit` deliveries without a
     /// final result.
     DeliveryLimit = "delivery_limit",
+    /// The broker dead-lettered the command for another reason (expired, rejected by another
+    /// consumer, queue length) before ctct-sync gave a verdict.
+    DeadLettered = "dead_lettered",
 }
 
 impl ErrorCode {
@@ -131,7 +134,8 @@ impl ErrorCode {
             | ErrorCode::Interrupted
             | ErrorCode::MirrorFailed
             | ErrorCode::RetriesExhausted
-            | ErrorCode::DeliveryLimit => Outcome::Failed,
+            | ErrorCode::DeliveryLimit
+            | ErrorCode::DeadLettered => Outcome::Failed,
         }
     }
 

@@ -27,10 +27,10 @@ use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::PublishError;
-use crate::command::outcome::{CommandResult, Outcome, ResultError};
+use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::store::ledger;
 
-use super::process::{Decoded, Disposition, Processor, REASON_CODE_HEADER};
+use super::process::{Decoded, Disposition, Processor, REASON_CODE_HEADER, Record};
 use super::session::Session;
 
 /// Copies taken ahead of the one being answered.
@@ -181,7 +181,7 @@ async fn answer(
         None => {
             let error = if reason == "delivery_limit" {
                 ResultError {
-                    code: "delivery_limit".into(),
+                    code: ErrorCode::DeliveryLimit,
                     message: format!(
                         "RabbitMQ dead-lettered the command after {} deliveries without a \
                          verdict (amqp.delivery_limit is {limit}): it kept coming back \
@@ -196,7 +196,7 @@ async fn answer(
                 }
             } else {
                 ResultError {
-                    code: "dead_lettered".into(),
+                    code: ErrorCode::DeadLettered,
                     message: format!(
                         "RabbitMQ dead-lettered the command (reason: {label}) before ctct-sync \
                          gave it a verdict"
@@ -222,6 +222,7 @@ async fn answer(
                 result,
                 dead_letter: None,
                 release,
+                record: Record::Store(None),
             }
         }
     };

@@ -466,7 +466,7 @@ impl Processor {
         started_at: DateTime<Utc>,
     ) -> Disposition {
         let rejection = Rejection::with_fields(
-            "id_reused",
+            ErrorCode::IdReused,
             format!(
                 "command id {:?} was already used for a different command ({owner_type}, other data \
                  or another type) in account {:?}; this one was not applied: send it with a new id",
