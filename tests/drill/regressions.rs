@@ -182,13 +182,22 @@ impl Drill {
     /// Drill finding: a broken message (here: not JSON) that came back after its verdict was
     /// stored (the daemon killed, the broker gone, a publish refused) was judged again: a
     /// second result not marked replayed, and another dead letter. Made certain here: the
-    /// dead-letter queue disappears, so the dead letter is refused after the result went
+    /// dead-letter queue and its watch queue disappear, so the dead letter is refused after the result went
     /// out, and the message comes back once the daemon has declared its queues again.
     /// Expected: one result, one replay, one dead letter.
     pub async fn a_broken_message_that_comes_back_is_answered_from_the_ledger(&mut self) {
         let id = "drill-regression-broken";
         let dead = self.d.pipeline_settings.topology.dead_letter_queue.clone();
         crate::broker::rabbitmqctl(&["delete_queue", &dead]).await;
+        // The dead-letter watch queue is bound to the same exchange: with it gone too, no
+        // queue takes the dead letter.
+        let watch = self
+            .d
+            .pipeline_settings
+            .topology
+            .dead_letter_watch_queue
+            .clone();
+        crate::broker::rabbitmqctl(&["delete_queue", &watch]).await;
         let properties = crate::support::daemon::json_properties()
             .with_message_id(id.into())
             .with_correlation_id(id.into());
