@@ -126,6 +126,33 @@ impl Link {
         &self.session.as_ref().expect("connected").channel
     }
 
+    /// Consumers of `queue` (0 when it does not exist).
+    pub async fn consumers(&self, queue: &str) -> u32 {
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        self.channel()
+            .queue_declare(queue.into(), passive, FieldTable::default())
+            .await
+            .map(|q| q.consumer_count())
+            .unwrap_or(0)
+    }
+
+    /// Unbinds `queue` from `exchange` (the daemon binds it again when it next declares its
+    /// topology).
+    pub async fn unbind(&self, queue: &str, exchange: &str) {
+        self.channel()
+            .queue_unbind(
+                queue.into(),
+                exchange.into(),
+                "".into(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("unbinding a queue");
+    }
+
     /// Publishes to the commands queue and waits for the broker's confirm; reconnects and
     /// publishes again if the connection broke (a second copy is a redelivery to the daemon,
     /// which the ledger answers with a replay).

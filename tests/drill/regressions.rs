@@ -182,22 +182,36 @@ impl Drill {
     /// Drill finding: a broken message (here: not JSON) that came back after its verdict was
     /// stored (the daemon killed, the broker gone, a publish refused) was judged again: a
     /// second result not marked replayed, and another dead letter. Made certain here: the
-    /// dead-letter queue and its watch queue disappear, so the dead letter is refused after the result went
+    /// dead-letter exchange loses its queues, so the dead letter is refused after the result went
     /// out, and the message comes back once the daemon has declared its queues again.
     /// Expected: one result, one replay, one dead letter.
     pub async fn a_broken_message_that_comes_back_is_answered_from_the_ledger(&mut self) {
         let id = "drill-regression-broken";
-        let dead = self.d.pipeline_settings.topology.dead_letter_queue.clone();
-        crate::broker::rabbitmqctl(&["delete_queue", &dead]).await;
-        // The dead-letter watch queue is bound to the same exchange: with it gone too, no
-        // queue takes the dead letter.
-        let watch = self
-            .d
-            .pipeline_settings
-            .topology
-            .dead_letter_watch_queue
-            .clone();
-        crate::broker::rabbitmqctl(&["delete_queue", &watch]).await;
+        let topology = self.d.pipeline_settings.topology.clone();
+        let dead = topology.dead_letter_queue.clone();
+        // The daemon has declared its topology (and would bind the queues again) once it
+        // consumes both the commands and the dead-letter watch queue.
+        let ready = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.link.consumers(&topology.commands_queue).await == 0
+            || self.link.consumers(&topology.dead_letter_watch_queue).await == 0
+        {
+            assert!(
+                tokio::time::Instant::now() < ready,
+                "the daemon never consumed its queues"
+            );
+            self.absorb(std::time::Duration::from_millis(50)).await;
+        }
+        // Neither queue on the dead-letter exchange takes the dead letter: both are unbound
+        // (deleting them would cancel the daemon's consumer of the watch queue, and the
+        // session rebuilt for that would bind them again before the message arrives).
+        for queue in [
+            &topology.dead_letter_queue,
+            &topology.dead_letter_watch_queue,
+        ] {
+            self.link
+                .unbind(queue, &topology.dead_letter_exchange)
+                .await;
+        }
         let properties = crate::support::daemon::json_properties()
             .with_message_id(id.into())
             .with_correlation_id(id.into());
