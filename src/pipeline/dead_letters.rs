@@ -117,15 +117,26 @@ async fn answer(
         .unwrap_or("other");
     let limit = processor.settings.topology.delivery_limit;
 
-    let (id, command_type, account, key) = match processor.decode(&delivery) {
-        Decoded::Valid(envelope, command) => (
-            envelope.id,
-            envelope.command_type,
-            envelope.account,
-            command.ordering_key(),
-        ),
+    let (id, command_type, account, key, fingerprint) = match processor.decode(&delivery) {
+        Decoded::Valid(envelope, command) => {
+            let fingerprint = envelope.fingerprint();
+            (
+                envelope.id,
+                envelope.command_type,
+                envelope.account,
+                command.ordering_key(),
+                Some(fingerprint),
+            )
+        }
         Decoded::InvalidCommand(envelope, _) => {
-            (envelope.id, envelope.command_type, envelope.account, None)
+            let fingerprint = envelope.fingerprint();
+            (
+                envelope.id,
+                envelope.command_type,
+                envelope.account,
+                None,
+                Some(fingerprint),
+            )
         }
         Decoded::Invalid(error) => {
             let partial = error.partial;
@@ -134,6 +145,7 @@ async fn answer(
                 partial.command_type.unwrap_or_default(),
                 partial.account.unwrap_or_else(|| "default".into()),
                 None,
+                partial.fingerprint,
             )
         }
     };
@@ -222,7 +234,7 @@ async fn answer(
                 result,
                 dead_letter: None,
                 release,
-                record: Record::Store(None),
+                record: Record::Store(fingerprint),
             }
         }
     };

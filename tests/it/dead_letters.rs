@@ -10,7 +10,7 @@ use lapin::types::FieldTable;
 use serde_json::json;
 
 use crate::support::api::TestApi;
-use crate::support::daemon::{TestDaemon, exclusive_queue, json_properties};
+use crate::support::daemon::{TestDaemon, consume_no_ack, exclusive_queue, json_properties};
 
 /// The delivery limit of these tests' commands queues.
 const LIMIT: &str = "2";
@@ -93,19 +93,7 @@ async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_an
 
     // One command with a reply queue and a correlation id, one that is not JSON at all.
     let replies = exclusive_queue(&d.channel).await;
-    let mut reply_consumer = d
-        .channel
-        .basic_consume(
-            replies.as_str().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut reply_consumer = consume_no_ack(&d.channel, &replies).await;
     let body = json!({"id": "poison-1", "type": "list.list", "data": {}});
     d.publish_body(
         &serde_json::to_vec(&body).unwrap(),
@@ -214,6 +202,32 @@ async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_an
     assert_eq!(copies[1].error, result.error);
     assert_eq!(copies[1].finished_at, result.finished_at);
     assert_eq!(d.depth(&dead_queue).await, 3);
+
+    // The dead letter's result is stored with its command's fingerprint: a different command
+    // under the same id is refused as `id_reused`, not answered with that result.
+    d.publish("poison-1", "custom_field.list", json!({})).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while d
+        .received
+        .iter()
+        .filter(|r| r.command_id == "poison-1")
+        .count()
+        < 3
+    {
+        assert!(tokio::time::Instant::now() < deadline, "a third result");
+        d.drain(Duration::from_millis(200)).await;
+    }
+    let other = d
+        .received
+        .iter()
+        .filter(|r| r.command_id == "poison-1")
+        .nth(2)
+        .expect("the third result")
+        .clone();
+    assert_eq!(other.outcome, Outcome::Rejected, "{other:?}");
+    assert!(!other.replayed, "{other:?}");
+    assert_eq!(other.command_type, "custom_field.list");
+    assert_eq!(other.error.as_ref().unwrap().code, "id_reused");
     d.stop().await;
 }
 
