@@ -70,7 +70,7 @@ impl Processor {
                 pending.extend(events[index..].iter().cloned());
                 return Err(error);
             }
-            tracing::warn!(
+            tracing::debug!(
                 routing_key = amqp::event::routing_key(event.event_type),
                 "event published"
             );
