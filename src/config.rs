@@ -407,30 +407,21 @@ impl Settings {
                 "a whole number from 1 to 100",
             ));
         }
-        for (key, value) in [
-            ("api.base_url", &self.api.base_url),
-            ("oauth.token_url", &self.oauth.token_url),
-            ("oauth.authorize_url", &self.oauth.authorize_url),
+        // The client secret and tokens travel to every URL but the redirect URI, which is
+        // our own listener: only those may not be plain http to another machine.
+        for (key, value, carries_secrets) in [
+            ("api.base_url", &self.api.base_url, true),
+            ("oauth.token_url", &self.oauth.token_url, true),
+            ("oauth.authorize_url", &self.oauth.authorize_url, true),
             (
                 "oauth.device_authorize_url",
                 &self.oauth.device_authorize_url,
+                true,
             ),
-            ("oauth.redirect_uri", &self.oauth.redirect_uri),
+            ("oauth.redirect_uri", &self.oauth.redirect_uri, false),
         ] {
             check_http_url(key, value)?;
-        }
-        if !self.api.allow_insecure_http {
-            // The client secret and tokens travel to these; the redirect URI is our own
-            // listener.
-            for (key, value) in [
-                ("api.base_url", &self.api.base_url),
-                ("oauth.token_url", &self.oauth.token_url),
-                ("oauth.authorize_url", &self.oauth.authorize_url),
-                (
-                    "oauth.device_authorize_url",
-                    &self.oauth.device_authorize_url,
-                ),
-            ] {
+            if carries_secrets && !self.api.allow_insecure_http {
                 check_not_remote_http(key, value)?;
             }
         }

@@ -128,15 +128,7 @@ impl Link {
 
     /// Consumers of `queue` (0 when it does not exist).
     pub async fn consumers(&self, queue: &str) -> u32 {
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        self.channel()
-            .queue_declare(queue.into(), passive, FieldTable::default())
-            .await
-            .map(|q| q.consumer_count())
-            .unwrap_or(0)
+        self.inspect(queue).await.map_or(0, |q| q.consumer_count())
     }
 
     /// Unbinds `queue` from `exchange` (the daemon binds it again when it next declares its
@@ -215,6 +207,11 @@ impl Link {
 
     /// Messages ready in one of the topology's queues (0 if it cannot be read).
     pub async fn depth(&self, queue: &str) -> u32 {
+        self.inspect(queue).await.map_or(0, |q| q.message_count())
+    }
+
+    /// A passive declaration of `queue`: its counts, or `None` when it cannot be read.
+    async fn inspect(&self, queue: &str) -> Option<lapin::Queue> {
         let passive = QueueDeclareOptions {
             passive: true,
             ..Default::default()
@@ -222,8 +219,7 @@ impl Link {
         self.channel()
             .queue_declare(queue.into(), passive, FieldTable::default())
             .await
-            .map(|q| q.message_count())
-            .unwrap_or(0)
+            .ok()
     }
 
     /// Messages waiting anywhere in the topology (commands, retries, parked).

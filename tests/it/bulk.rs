@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::support::api::TestApi;
-use crate::support::daemon::TestDaemon;
+use crate::support::daemon::{TestDaemon, terminate};
 
 const FAST_POLLS: [(&str, &str); 3] = [
     ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
@@ -367,26 +367,6 @@ async fn with_coalescing_off_upserts_apply_one_by_one() {
     d.stop().await;
 }
 
-/// A `ctct-sync run` child with extra settings, its log in the test's directory (read back
-/// when a wait fails; a pipe nobody reads could fill and stall the child).
-fn spawn_logged(
-    d: &TestDaemon,
-    name: &str,
-    extra: &[(&str, &str)],
-) -> (tokio::process::Child, std::path::PathBuf) {
-    let log = d.api.dir.path().join(format!("{name}.log"));
-    let file = std::fs::File::create(&log).expect("the child's log file");
-    let child = d
-        .command(&["run"])
-        .envs(extra.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("the daemon starts");
-    (child, log)
-}
-
 /// Waits (at most `within`) until `probe` answers `Some`; panics with `what` and the child's log.
 async fn wait_for<T, F, Fut>(what: &str, log: &std::path::Path, within: Duration, mut probe: F) -> T
 where
@@ -423,22 +403,6 @@ async fn stored_batches(d: &TestDaemon) -> Vec<(String, String, Option<String>)>
         .expect("the store answers")
 }
 
-/// Asks a child to stop as an operator would (SIGTERM) and waits for it to exit.
-async fn terminate(child: &mut tokio::process::Child) {
-    let pid = child.id().expect("the child runs").to_string();
-    let sent = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill runs");
-    assert!(sent.success(), "SIGTERM reached the daemon");
-    let exited = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("the daemon stops within 30 s after SIGTERM")
-        .expect("the daemon's exit status");
-    assert!(exited.success(), "a clean stop: {exited:?}");
-}
-
 /// A daemon SIGKILLed while its batch's import activity runs: the next process resumes
 /// polling that same activity (stored in `bulk_batches`), the redelivered commands rejoin it,
 /// and every command gets one result; the contacts are imported once.
@@ -464,7 +428,7 @@ async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
         ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
         ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
     ];
-    let (mut first, log) = spawn_logged(&d, "first", &settings);
+    let (mut first, log) = d.spawn_with_log("first", &settings);
     let ids: Vec<String> = (0..n).map(|i| format!("crash-{i}")).collect();
     let commands: Vec<_> = (0..n)
         .map(|i| {
@@ -517,7 +481,7 @@ async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
     );
 
     // Restart: the new process polls the stored activity, the redeliveries rejoin it.
-    let (mut second, log) = spawn_logged(&d, "second", &settings);
+    let (mut second, log) = d.spawn_with_log("second", &settings);
     let poll = format!("/v3/activities/{activity_id}");
     wait_for(
         "a poll of the stored activity",

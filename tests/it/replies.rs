@@ -8,13 +8,11 @@ use ctct_sync::amqp::topology::{
 };
 use ctct_sync::command::outcome::{CommandResult, Outcome, WARNING_REPLY_TO_REFUSED};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Consumer};
 
-use crate::support::daemon::{TestDaemon, json_properties};
+use crate::support::daemon::{TestDaemon, consume_no_ack, json_properties};
 
 const SECS_30: Duration = Duration::from_secs(30);
 
@@ -36,21 +34,6 @@ async fn declare(channel: &Channel, name: &str) {
         )
         .await
         .expect("the queue is declared");
-}
-
-async fn consume(channel: &Channel, queue: &str) -> Consumer {
-    channel
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("consuming")
 }
 
 /// The next message on `consumer` (at most 30 s), as a result.
@@ -197,7 +180,7 @@ async fn replies_reach_server_named_ctct_reply_and_direct_reply_to_queues() {
     // A server-named queue (amq.gen-…), what `ctct-sync send` uses.
     let server_named = crate::support::daemon::exclusive_queue(&d.channel).await;
     assert!(server_named.starts_with("amq.gen-"), "{server_named}");
-    let mut replies = consume(&d.channel, &server_named).await;
+    let mut replies = consume_no_ack(&d.channel, &server_named).await;
     d.publish_body(
         br#"{"id":"gen","type":"list.list"}"#,
         json_properties().with_reply_to(server_named.as_str().into()),
@@ -213,7 +196,7 @@ async fn replies_reach_server_named_ctct_reply_and_direct_reply_to_queues() {
     // A queue named ctct.reply.….
     let named = unique("ctct.reply.t-");
     declare(&d.channel, &named).await;
-    let mut named_replies = consume(&d.channel, &named).await;
+    let mut named_replies = consume_no_ack(&d.channel, &named).await;
     d.publish_body(
         br#"{"id":"named","type":"list.list"}"#,
         json_properties().with_reply_to(named.as_str().into()),
@@ -225,7 +208,7 @@ async fn replies_reach_server_named_ctct_reply_and_direct_reply_to_queues() {
     // Direct reply-to: the requester consumes the pseudo-queue and publishes on the same
     // channel; the daemon sees amq.rabbitmq.reply-to.<suffix>.
     let rpc = d.conn.create_channel().await.unwrap();
-    let mut direct = consume(&rpc, "amq.rabbitmq.reply-to").await;
+    let mut direct = consume_no_ack(&rpc, "amq.rabbitmq.reply-to").await;
     rpc.basic_publish(
         "".into(),
         d.queue().into(),

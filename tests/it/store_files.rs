@@ -60,7 +60,7 @@ async fn send_and_wait(d: &mut TestDaemon, prefix: &str, n: usize) -> Vec<String
 async fn after_a_clean_stop_the_db_file_alone_holds_every_finished_command() {
     let mut d = TestDaemon::start().await;
     assert!(d.stop_pipeline(Duration::from_secs(10)).await);
-    let (mut daemon, log) = d.spawn_with_log("daemon");
+    let (mut daemon, log) = d.spawn_with_log("daemon", &[]);
     let ids = send_and_wait(&mut d, "wal", 30).await;
     terminate(&mut daemon).await;
     let db = d.api.store.path().to_owned();
@@ -91,7 +91,7 @@ async fn after_a_clean_stop_the_db_file_alone_holds_every_finished_command() {
 async fn store_backup_copies_a_sound_store_while_the_daemon_writes() {
     let mut d = TestDaemon::start().await;
     assert!(d.stop_pipeline(Duration::from_secs(10)).await);
-    let (mut daemon, _log) = d.spawn_with_log("daemon");
+    let (mut daemon, _log) = d.spawn_with_log("daemon", &[]);
     let before = send_and_wait(&mut d, "before", 20).await;
     let target = d.api.dir.path().join("backups").join("store.db");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();

@@ -186,7 +186,7 @@ async fn the_daemon_at_its_default_level_logs_each_result_and_no_scheduler_chatt
         d.stop_pipeline(Duration::from_secs(10)).await,
         "the in-process pipeline steps aside"
     );
-    let (mut daemon, log) = d.spawn_with_log("daemon");
+    let (mut daemon, log) = d.spawn_with_log("daemon", &[]);
     d.publish("default-level", "list.list", json!({})).await;
     assert_eq!(d.result("default-level").await.outcome, Outcome::Succeeded);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

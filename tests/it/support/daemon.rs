@@ -451,6 +451,22 @@ impl TestDaemon {
     }
 }
 
+/// Consumes `queue` without acknowledgements (a test reading replies or results).
+pub async fn consume_no_ack(channel: &Channel, queue: &str) -> lapin::Consumer {
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            lapin::options::BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consuming")
+}
+
 /// A server-named queue of this test's own, deleted with its connection or its consumer.
 pub async fn exclusive_queue(channel: &Channel) -> String {
     channel
@@ -505,13 +521,19 @@ pub async fn close_daemon_connections(commands_queue: &str) -> usize {
 }
 
 impl TestDaemon {
-    /// A `ctct-sync run` process like [`TestDaemon::spawn_process`], its stderr written to
-    /// `NAME.log` in the test's directory (a pipe nobody reads could fill and stall it).
-    pub fn spawn_with_log(&self, name: &str) -> (tokio::process::Child, std::path::PathBuf) {
+    /// A `ctct-sync run` process like [`TestDaemon::spawn_process`] with `extra` environment
+    /// settings, its stderr written to `NAME.log` in the test's directory (a pipe nobody
+    /// reads could fill and stall it).
+    pub fn spawn_with_log(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> (tokio::process::Child, std::path::PathBuf) {
         let log = self.api.dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("the daemon's log file");
         let child = self
             .command(&["run"])
+            .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
