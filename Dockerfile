@@ -4,15 +4,27 @@
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependency layer: build against a stub so this layer is cached until Cargo.* change.
+# Dependency layer: every workspace manifest with stub sources, built once, so this layer is
+# cached until a Cargo.toml or Cargo.lock changes.
 COPY Cargo.toml Cargo.lock build.rs ./
+COPY crates/ctct-sandbox/Cargo.toml crates/ctct-sandbox/Cargo.toml
+COPY crates/ctct-bench/Cargo.toml crates/ctct-bench/Cargo.toml
 COPY migrations ./migrations
 COPY config ./config
-RUN mkdir -p src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
+RUN mkdir -p src crates/ctct-sandbox/src crates/ctct-bench/src \
+    && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > crates/ctct-sandbox/src/main.rs && echo '' > crates/ctct-sandbox/src/lib.rs \
+    && echo 'fn main() {}' > crates/ctct-bench/src/main.rs \
+    && cargo build --release --locked -p ctct-sync \
+    && rm -rf src crates/ctct-sandbox/src crates/ctct-bench/src
+# The image ships the default build: the daemon with the sandbox inside, so `run --sandbox`
+# and `ctct-sync sandbox` work for a demo without credentials. For an image without the
+# emulator, build with `cargo build --release --locked -p ctct-sync --no-default-features`.
 COPY src ./src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin ctct-sync
+COPY crates/ctct-sandbox/src ./crates/ctct-sandbox/src
+COPY crates/ctct-bench/src ./crates/ctct-bench/src
+RUN touch src/main.rs src/lib.rs crates/ctct-sandbox/src/lib.rs \
+    && cargo build --release --locked -p ctct-sync --bin ctct-sync
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \

@@ -1,13 +1,13 @@
-//! Wiring: settings → store → API client → mirror → handler → pipeline, optionally around an
-//! in-process sandbox, and the run until shutdown (the mirror's scheduler beside the
-//! pipeline).
+//! Wiring: one assembly path (`Daemon::build`, or `Daemon::builder` for what is not a
+//! setting) from settings → store → API client → mirror → handler → pipeline → ops
+//! listener, optionally around an in-process sandbox (feature `sandbox`), and the run until
+//! shutdown (the mirror's scheduler beside the pipeline).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiClient, Clock, SystemClock};
@@ -15,7 +15,6 @@ use crate::config::Settings;
 use crate::handler::Handler;
 use crate::mirror::{Mirror, MirrorEvents, MirrorOptions};
 use crate::pipeline::{Pipeline, PipelineSettings};
-use crate::sandbox::{self, LimitsMode, Sandbox, SandboxOptions};
 use crate::store::Store;
 use crate::store::tokens::AccountState;
 
@@ -29,9 +28,12 @@ pub struct Daemon {
     pub mirror: Mirror,
     /// Publishes `mirror.completed` / `mirror.failed`.
     pub mirror_events: MirrorEvents,
-    pub sandbox: Option<Sandbox>,
+    /// The in-process sandbox of `run --sandbox`.
+    #[cfg(feature = "sandbox")]
+    pub sandbox: Option<ctct_sandbox::Sandbox>,
     /// The clock the ledger is written with, for pruning it.
     pub clock: Arc<dyn Clock>,
+    ops: OpsListener,
 }
 
 /// Where `run --sandbox` keeps its store and the sandbox's state: beside the configured
@@ -48,44 +50,100 @@ pub fn sandbox_paths(store: &std::path::Path) -> (PathBuf, PathBuf) {
     )
 }
 
-impl Daemon {
-    /// Builds the daemon. With `with_sandbox`, a sandbox runs in-process (real limits,
-    /// 1,000 seeded contacts, state kept beside the store) and the daemon is pointed at it.
-    pub async fn build(mut settings: Settings, with_sandbox: bool) -> anyhow::Result<Daemon> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let mut sandbox = None;
+/// Starts the sandbox of `run --sandbox` (real limits, 1,000 seeded contacts, state kept
+/// beside the store) and points `settings` at it.
+#[cfg(feature = "sandbox")]
+async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<ctct_sandbox::Sandbox> {
+    use ctct_sandbox::{LimitsMode, SandboxOptions};
+    let (store_path, state_path) = sandbox_paths(&settings.store.path);
+    if let Some(dir) = state_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let started = ctct_sandbox::start(SandboxOptions {
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        seed_contacts: 1_000,
+        limits: LimitsMode::Real,
+        state_file: Some(state_path),
+        ..SandboxOptions::default()
+    })
+    .await
+    .context("starting the sandbox")?;
+    let c = started.credentials().clone();
+    tracing::info!(base_url = %c.base_url, admin_url = %c.admin_url, "sandbox running in-process");
+    settings.store.path = store_path;
+    settings.api.base_url = c.base_url.clone();
+    settings.oauth.client_id = c.client_id.clone();
+    settings.oauth.client_secret = secrecy::SecretString::from(c.client_secret.clone());
+    settings.oauth.token_url = c.token_url.clone();
+    settings.oauth.authorize_url = c.authorize_url.clone();
+    settings.oauth.device_authorize_url = c.device_authorize_url.clone();
+    Ok(started)
+}
+
+/// How a daemon is assembled: its settings, plus what a caller may choose that is not a
+/// setting (the clock, the in-process sandbox of `run --sandbox`, the mirror's tuning).
+/// `Daemon::build(settings)` is `Daemon::builder(settings).build()`; main, `run --sandbox`
+/// and the integration tests all go through [`DaemonBuilder::build`].
+pub struct DaemonBuilder {
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    with_sandbox: bool,
+    mirror_options: MirrorOptions,
+}
+
+impl DaemonBuilder {
+    /// The clock the daemon reads (the system clock unless set; tests move a manual one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Runs a sandbox of the API in-process (real limits, 1,000 seeded contacts, state kept
+    /// beside the store) and points the daemon at it: `run --sandbox`. Refused at
+    /// [`build`](Self::build) when the cargo feature `sandbox` is off.
+    pub fn sandbox(mut self, on: bool) -> Self {
+        self.with_sandbox = on;
+        self
+    }
+
+    /// The mirror's tuning (page size, export polls, the contacts path).
+    pub fn mirror_options(mut self, options: MirrorOptions) -> Self {
+        self.mirror_options = options;
+        self
+    }
+
+    /// Opens the store, connects the API client, wires mirror, handler and pipeline, and
+    /// binds the ops listener (`ops.listen`; port 0 picks a free one, see
+    /// [`Daemon::ops_addr`]). Nothing consumes until [`Daemon::run`].
+    pub async fn build(self) -> anyhow::Result<Daemon> {
+        let DaemonBuilder {
+            settings,
+            clock,
+            with_sandbox,
+            mirror_options,
+        } = self;
+        #[cfg(feature = "sandbox")]
+        let mut settings = settings;
+        #[cfg(feature = "sandbox")]
+        let sandbox = if with_sandbox {
+            Some(start_sandbox(&mut settings).await?)
+        } else {
+            None
+        };
+        #[cfg(not(feature = "sandbox"))]
         if with_sandbox {
-            let (store_path, state_path) = sandbox_paths(&settings.store.path);
-            if let Some(dir) = state_path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty() && !d.exists())
-            {
-                use std::os::unix::fs::DirBuilderExt as _;
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            let started = sandbox::start(SandboxOptions {
-                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                seed_contacts: 1_000,
-                limits: LimitsMode::Real,
-                state_file: Some(state_path),
-                ..SandboxOptions::default()
-            })
-            .await
-            .context("starting the sandbox")?;
-            let c = started.credentials().clone();
-            tracing::info!(base_url = %c.base_url, admin_url = %c.admin_url, "sandbox running in-process");
-            settings.store.path = store_path;
-            settings.api.base_url = c.base_url.clone();
-            settings.oauth.client_id = c.client_id.clone();
-            settings.oauth.client_secret = SecretString::from(c.client_secret.clone());
-            settings.oauth.token_url = c.token_url.clone();
-            settings.oauth.authorize_url = c.authorize_url.clone();
-            settings.oauth.device_authorize_url = c.device_authorize_url.clone();
-            sandbox = Some(started);
+            bail!(
+                "--sandbox: this ctct-sync was built without the sandbox (cargo feature `sandbox` is off); \
+                 build it with default features, or run the `ctct-sandbox` program and point api.base_url and oauth.* at it"
+            );
         }
         let path = settings.store.path.clone();
         let (store, report) = tokio::task::spawn_blocking(move || Store::open(&path))
@@ -99,8 +157,9 @@ impl Daemon {
             .await
             .with_context(|| format!("store {}", settings.store.path.display()))?;
         let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;
+        #[cfg(feature = "sandbox")]
         if let Some(sandbox) = &sandbox {
-            let refresh = SecretString::from(sandbox.credentials().refresh_token.clone());
+            let refresh = secrecy::SecretString::from(sandbox.credentials().refresh_token.clone());
             client
                 .tokens()
                 .import_refresh_token("default", refresh)
@@ -128,13 +187,8 @@ impl Daemon {
             settings.amqp.url.clone(),
             settings.amqp.results_exchange.clone(),
         );
-        let mirror = Mirror::new(
-            store.clone(),
-            client.clone(),
-            clock.clone(),
-            MirrorOptions::default(),
-        )
-        .with_events(mirror_events.sender());
+        let mirror = Mirror::new(store.clone(), client.clone(), clock.clone(), mirror_options)
+            .with_events(mirror_events.sender());
         let handler =
             Handler::new(client.clone(), store.clone(), clock.clone()).with_mirror(mirror.clone());
         let pipeline = Pipeline::new(
@@ -143,6 +197,26 @@ impl Daemon {
             store.clone(),
             clock.clone(),
         );
+        let ops = OpsListener::default();
+        if settings.ops.enabled {
+            let state = crate::ops::OpsState {
+                store: store.clone(),
+                client: client.clone(),
+                pipeline: Some(crate::ops::PipelineView {
+                    status: pipeline.status(),
+                    processor: pipeline.processor(),
+                }),
+            };
+            let bound = crate::ops::serve(settings.ops.listen, state, ops.stop.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "ops.listen {}: cannot listen (another ctct-sync running? set ops.listen or ops.enabled = false)",
+                        settings.ops.listen
+                    )
+                })?;
+            ops.addr.set(bound).expect("bound once");
+        }
         Ok(Daemon {
             settings,
             store,
@@ -150,9 +224,47 @@ impl Daemon {
             pipeline,
             mirror,
             mirror_events,
+            #[cfg(feature = "sandbox")]
             sandbox,
             clock,
+            ops,
         })
+    }
+}
+
+/// The ops listener (`/metrics`, `/healthz`, `/readyz`) of a built daemon; it stops when the
+/// daemon is asked to stop, or when the daemon is dropped without running.
+#[derive(Default)]
+pub struct OpsListener {
+    addr: std::sync::OnceLock<std::net::SocketAddr>,
+    stop: CancellationToken,
+}
+
+impl Drop for OpsListener {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Daemon {
+    /// Builds the daemon from its settings: what `ctct-sync run` does.
+    pub async fn build(settings: Settings) -> anyhow::Result<Daemon> {
+        Self::builder(settings).build().await
+    }
+
+    /// A builder, for what is not a setting (see [`DaemonBuilder`]).
+    pub fn builder(settings: Settings) -> DaemonBuilder {
+        DaemonBuilder {
+            settings,
+            clock: Arc::new(SystemClock),
+            with_sandbox: false,
+            mirror_options: MirrorOptions::default(),
+        }
+    }
+
+    /// Where the ops listener answers, when `ops.enabled`.
+    pub fn ops_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ops.addr.get().copied()
     }
 
     /// Runs until `shutdown` is cancelled, then drains and stops: the pipeline and the mirror's
@@ -161,24 +273,12 @@ impl Daemon {
     /// last mirror events are published. Beside them, the store is pruned hourly
     /// (`store.ledger_retention_days`).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        if self.settings.ops.enabled {
-            let state = crate::ops::OpsState {
-                store: self.store.clone(),
-                client: self.client.clone(),
-                pipeline: Some(crate::ops::PipelineView {
-                    status: self.pipeline.status(),
-                    processor: self.pipeline.processor(),
-                }),
-            };
-            crate::ops::serve(self.settings.ops.listen, state, shutdown.clone())
-                .await
-                .with_context(|| {
-                    format!(
-                        "ops.listen {}: cannot listen (another ctct-sync running? set ops.listen or ops.enabled = false)",
-                        self.settings.ops.listen
-                    )
-                })?;
-        }
+        let ops_stop = self.ops.stop.clone();
+        let stop_ops = shutdown.clone();
+        tokio::spawn(async move {
+            stop_ops.cancelled().await;
+            ops_stop.cancel();
+        });
         let scheduler = crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
             .await
             .context("starting the mirror's schedule")?;
@@ -208,6 +308,7 @@ impl Daemon {
         if let Err(error) = self.client.budget().release().await {
             tracing::warn!(error = %error, "could not settle the request budget; its hold lapses by itself");
         }
+        #[cfg(feature = "sandbox")]
         if let Some(sandbox) = self.sandbox {
             sandbox.shutdown().await;
         }

@@ -20,7 +20,8 @@
 //! telemetry  tracing subscriber (text or JSON, RUST_LOG honoured)
 //! store      the SQLite database: one owner thread, embedded migrations
 //! mirror     the account copied into SQLite for reporting: runs, passes, schedule, events
-//! sandbox    a faithful local emulator of the Constant Contact V3 API
+//! (the emulator of the Constant Contact V3 API is the crate ctct-sandbox, behind the
+//! default feature `sandbox`: `run --sandbox` and `ctct-sync sandbox`)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -34,6 +35,5 @@ pub mod handler;
 pub mod mirror;
 pub mod ops;
 pub mod pipeline;
-pub mod sandbox;
 pub mod store;
 pub mod telemetry;

@@ -71,7 +71,16 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Run a local sandbox of the Constant Contact V3 API. Prints one line of JSON with its
     /// URLs and a ready client and refresh token, then serves until ctrl-c.
-    Sandbox(crate::sandbox::cli::SandboxArgs),
+    #[cfg(feature = "sandbox")]
+    Sandbox(ctct_sandbox::cli::SandboxArgs),
+    /// Run a local sandbox of the Constant Contact V3 API (not in this build: the cargo
+    /// feature `sandbox` is off; the `ctct-sandbox` program is the same emulator).
+    #[cfg(not(feature = "sandbox"))]
+    #[command(disable_help_flag = true)]
+    Sandbox {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
     /// Mirror the account into the SQLite store now (the daemon also does it on its schedule):
     /// incremental by default, `--full` for everything.
     Mirror(mirror::MirrorArgs),
@@ -141,7 +150,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let daemon = crate::daemon::Daemon::build(settings, cli.sandbox).await?;
+            let daemon = crate::daemon::Daemon::builder(settings)
+                .sandbox(cli.sandbox)
+                .build()
+                .await?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
@@ -154,10 +166,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor => unreachable!("handled before the configuration is loaded"),
         Command::Send(args) => send::run(&settings, args).await,
         Command::Dlq(args) => dlq::run(&settings, args).await,
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => {
-            crate::sandbox::cli::run_cli(args).await?;
+            ctct_sandbox::cli::run_cli(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(not(feature = "sandbox"))]
+        Command::Sandbox { .. } => anyhow::bail!(
+            "`sandbox`: this ctct-sync was built without the sandbox (cargo feature `sandbox` is off); \
+             run the `ctct-sandbox` program instead, or build ctct-sync with default features"
+        ),
         Command::Mirror(args) => mirror::run(&settings, args).await,
         Command::Auth(args) => {
             auth::run(&settings, args).await?;
@@ -173,7 +191,10 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
     match command {
         Command::Doctor => Some("doctor"),
         Command::Mirror(_) => Some("mirror"),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => Some("sandbox"),
+        #[cfg(not(feature = "sandbox"))]
+        Command::Sandbox { .. } => Some("sandbox"),
         Command::Auth(args) => match args.command {
             auth::AuthCommand::Status => None,
             auth::AuthCommand::Login { .. } => Some("auth login"),

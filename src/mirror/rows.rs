@@ -113,7 +113,7 @@ impl ContactRow {
     }
 }
 
-/// Where each column of an export file is (docs/sandbox.md lists the columns).
+/// Where each column of an export file is (crates/ctct-sandbox/README.md lists the columns).
 #[derive(Debug, Clone)]
 pub struct CsvLayout {
     columns: HashMap<&'static str, usize>,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ctct_sync::sandbox::FaultSpec;
+use ctct_sandbox::FaultSpec;
 
 use crate::plan::Rng;
 use crate::run::{Drill, Until};

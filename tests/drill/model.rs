@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use ctct_sandbox::AccountSnapshot;
 use ctct_sync::command::outcome::CommandResult;
-use ctct_sync::sandbox::AccountSnapshot;
 use serde_json::Value;
 
 use crate::build::Context;

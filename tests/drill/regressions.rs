@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use ctct_sandbox::FaultSpec;
 use ctct_sync::api::model::account::AccountEmailFilter;
 use ctct_sync::command::{Command, Envelope};
 use ctct_sync::handler::{Attempt, HandleError, Handler};
-use ctct_sync::sandbox::FaultSpec;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 

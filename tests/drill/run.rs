@@ -6,9 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ctct_sandbox::{LimitsMode, SandboxOptions};
 use ctct_sync::api::model::account::AccountEmailFilter;
 use ctct_sync::command::outcome::CommandResult;
-use ctct_sync::sandbox::{LimitsMode, SandboxOptions};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::time::Instant;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use ctct_sandbox::FaultSpec;
 use ctct_sync::api::ApiError;
 use ctct_sync::api::model::contact_input::{ContactCreate, EmailAddressInput};
 use ctct_sync::api::model::contacts::Source;
-use ctct_sync::sandbox::FaultSpec;
 use secrecy::SecretString;
 
 use crate::support::api::TestApi;
@@ -183,7 +183,7 @@ async fn server_errors_are_retried_for_reads_but_a_create_is_never_repeated_blin
 
 #[tokio::test]
 async fn one_budget_is_shared_by_every_account_and_survives_a_restart() {
-    let t = TestApi::start_with(ctct_sync::sandbox::SandboxOptions::for_tests(), 1000, 10).await;
+    let t = TestApi::start_with(ctct_sandbox::SandboxOptions::for_tests(), 1000, 10).await;
     let (_, refresh) = t.sandbox.admin().add_account();
     t.client
         .tokens()

@@ -97,7 +97,7 @@ async fn a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing() {
     t.sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::latency(600)
+            ctct_sandbox::FaultSpec::latency(600)
                 .path_prefix("/oauth2/default/v1/token")
                 .times(1),
         )

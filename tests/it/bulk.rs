@@ -457,7 +457,7 @@ async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
     .await;
     first.start_kill().unwrap();
     let _ = first.wait().await;
-    let is_import = |r: &ctct_sync::sandbox::LoggedRequest| {
+    let is_import = |r: &ctct_sandbox::LoggedRequest| {
         r.method == "POST" && r.path.starts_with("/v3/activities/contacts_json_import")
     };
     let log_seq = admin.request_log().last().map_or(0, |r| r.seq);

@@ -266,20 +266,26 @@ fn the_config_subcommand_fails_clearly_on_a_bad_value() {
 }
 
 #[test]
-fn the_readme_s_cargo_run_starts_ctct_sync_although_the_package_has_two_binaries() {
+fn the_readme_s_cargo_run_starts_ctct_sync_in_a_workspace_of_three_packages() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(readme.contains("cargo run --release -- run --sandbox"));
-    assert!(
-        root.join("src/bin/ctct-bench/main.rs").exists(),
-        "a second binary"
-    );
+    assert!(readme.contains("cargo test --workspace --locked"));
+    for binary in [
+        "crates/ctct-sandbox/src/main.rs",
+        "crates/ctct-bench/src/main.rs",
+    ] {
+        assert!(
+            root.join(binary).exists(),
+            "{binary}: another binary of the workspace"
+        );
+    }
     assert!(
         manifest
             .lines()
-            .any(|line| line.replace(' ', "") == "default-run=\"ctct-sync\""),
-        "without default-run, `cargo run` cannot choose between ctct-sync and ctct-bench"
+            .any(|line| line.replace(' ', "") == "default-members=[\".\"]"),
+        "without default-members, `cargo run` at the top cannot choose between ctct-sync, ctct-sandbox and ctct-bench"
     );
 }
 

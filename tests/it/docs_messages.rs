@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use ctct_sandbox::FaultSpec;
 use ctct_sync::amqp::event::{DEPRECATED_HEADER, EVENT_TYPES, REAUTH_REQUIRED, routing_key};
 use ctct_sync::api::Clock;
 use ctct_sync::command::check::is_email;
@@ -27,7 +28,6 @@ use ctct_sync::command::envelope::{self, MessageMeta};
 use ctct_sync::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use ctct_sync::command::{COMMAND_TYPES, Command};
 use ctct_sync::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, reauth_event};
-use ctct_sync::sandbox::FaultSpec;
 use lapin::BasicProperties;
 use lapin::types::AMQPValue;
 use serde_json::{Map, Value, json};

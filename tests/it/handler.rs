@@ -241,7 +241,7 @@ async fn a_create_whose_answer_was_lost_is_not_made_twice() {
     f.t.sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::drop_connection()
+            ctct_sandbox::FaultSpec::drop_connection()
                 .method("POST")
                 .path_prefix("/v3/contacts")
                 .after_effect()
@@ -540,7 +540,7 @@ async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name() {
     f.t.sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::status(503)
+            ctct_sandbox::FaultSpec::status(503)
                 .method("POST")
                 .path_prefix("/v3/emails")
                 .after_effect()
@@ -623,7 +623,7 @@ async fn a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh() {
     f.t.sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::latency(2_000)
+            ctct_sandbox::FaultSpec::latency(2_000)
                 .method("GET")
                 .path_prefix("/v3/contact_custom_fields")
                 .after_effect()

@@ -19,7 +19,6 @@ mod ops;
 mod pipeline;
 mod replies;
 mod result_contract;
-mod sandbox;
 mod store;
 mod store_faults;
 mod store_files;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use ctct_sandbox::FaultSpec;
 use ctct_sync::command::outcome::{CommandResult, Outcome};
-use ctct_sync::sandbox::FaultSpec;
 use futures_util::StreamExt;
 use lapin::BasicProperties;
 use lapin::options::{BasicConsumeOptions, BasicGetOptions, QueueDeclareOptions};
@@ -406,7 +406,7 @@ async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_daily_quota_parks_commands_until_the_reset() {
-    let api = TestApi::start_with(ctct_sync::sandbox::SandboxOptions::for_tests(), 1000, 3).await;
+    let api = TestApi::start_with(ctct_sandbox::SandboxOptions::for_tests(), 1000, 3).await;
     let midnight = (api.clock.as_ref() as &dyn ctct_sync::api::Clock)
         .now()
         .date_naive()

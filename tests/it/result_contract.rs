@@ -397,7 +397,7 @@ async fn a_different_command_under_the_id_of_one_waiting_to_retry_keeps_the_orde
         .sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::status(503)
+            ctct_sandbox::FaultSpec::status(503)
                 .method("PUT")
                 .path_prefix("/v3/contacts")
                 .times(6),

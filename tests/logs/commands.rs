@@ -1,8 +1,8 @@
 //! What the daemon logs while it processes commands: each line names its command, and
 //! e-mail addresses show only at debug level and below.
 
+use ctct_sandbox::FaultSpec;
 use ctct_sync::command::outcome::Outcome;
-use ctct_sync::sandbox::FaultSpec;
 use serde_json::json;
 use tracing::Level;
 

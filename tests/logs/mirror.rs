@@ -1,7 +1,7 @@
 //! A mirror run writes its lines inside one span naming the run.
 
+use ctct_sandbox::FaultSpec;
 use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource, RunOutcome, Trigger};
-use ctct_sync::sandbox::FaultSpec;
 use tracing::Level;
 
 use crate::capture::capture;

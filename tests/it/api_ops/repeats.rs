@@ -2,13 +2,13 @@
 //! left to the caller (sent once, its effect possibly applied), while PUT, PATCH, DELETE and GET
 //! are repeated until they succeed.
 
+use ctct_sandbox::{FaultSpec, SandboxAdmin};
 use ctct_sync::api::model::{
     AccountEmailFilter, CampaignActivityCreate, CampaignCreate, ContactCreate, ContactsJsonImport,
     CustomFieldCreate, EmailAddressInput, ExportRequest, ImportRow, Include, ListInput, ScheduleAt,
     SignUpForm, Source, TestSend,
 };
 use ctct_sync::api::{AccountApi, ApiError};
-use ctct_sync::sandbox::{FaultSpec, SandboxAdmin};
 
 use super::new_list;
 use crate::support::api::TestApi;

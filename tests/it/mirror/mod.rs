@@ -18,9 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
+use ctct_sandbox::SandboxAdmin;
 use ctct_sync::api::ApiClient;
 use ctct_sync::mirror::{Mirror, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger};
-use ctct_sync::sandbox::SandboxAdmin;
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 use serde_json::Value;

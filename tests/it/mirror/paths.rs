@@ -79,7 +79,7 @@ async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
     t.sandbox
         .admin()
         .inject_fault(
-            ctct_sync::sandbox::FaultSpec::status(500)
+            ctct_sandbox::FaultSpec::status(500)
                 .times(1)
                 .path_prefix("/v3/activities/contact_exports"),
         )

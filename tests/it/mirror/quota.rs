@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use ctct_sandbox::{FaultSpec, LimitsMode, SandboxOptions};
 use ctct_sync::api::Clock;
 use ctct_sync::api::clock::next_utc_midnight;
 use ctct_sync::mirror::{ContactsPath, MirrorOptions, Mode, Resource, RunOutcome};
-use ctct_sync::sandbox::{FaultSpec, LimitsMode, SandboxOptions};
 
 use super::{assert_contacts_equal_sandbox, fast_options, mirror_for, run, seed};
 use crate::support::api::TestApi;

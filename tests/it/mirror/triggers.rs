@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use ctct_sandbox::FaultSpec;
 use ctct_sync::command::Command;
 use ctct_sync::command::catalog::MirrorSpec;
 use ctct_sync::config::{AmqpUrl, MirrorSettings};
@@ -12,7 +13,6 @@ use ctct_sync::handler::{Attempt, HandleError, Handler};
 use ctct_sync::mirror::{
     EventSender, MirrorEvents, Mode, Resource, RunOutcome, Trigger, start_scheduler,
 };
-use ctct_sync::sandbox::FaultSpec;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::Utc;
+use ctct_sandbox::{LimitsMode, Sandbox, SandboxOptions};
 use ctct_sync::api::{
     AccountApi, ApiClient, BudgetSettings, ClientSettings, ManualClock, OAuthConfig, RateBudget,
     TokenManager,
 };
-use ctct_sync::sandbox::{self, LimitsMode, Sandbox, SandboxOptions};
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 
@@ -65,7 +65,9 @@ impl TestApi {
         store_path: Option<&std::path::Path>,
     ) -> Self {
         super::init_test_log();
-        let sandbox = sandbox::start(options).await.expect("the sandbox starts");
+        let sandbox = ctct_sandbox::start(options)
+            .await
+            .expect("the sandbox starts");
         let dir = temp_dir();
         let path = store_path
             .map(std::path::Path::to_path_buf)

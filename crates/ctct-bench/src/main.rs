@@ -1,0 +1,494 @@
+//! `ctct-bench`: benchmark programs (not timed tests). Figures and the exact commands are in
+//! docs/performance.md.
+//!
+//! `ctct-bench pipeline --upserts 20000 --limits off --coalescing on` runs `contact.upsert`
+//! commands through a real `ctct-sync run` process (see `pipeline.rs`).
+//!
+//! `ctct-bench mirror --contacts 100000,1000000 --paths export,paging` starts an in-process
+//! sandbox with limits off and the given number of seeded contacts, then mirrors the
+//! contacts into a fresh SQLite store **in a child process** (this binary again, `mirror-child`),
+//! so the child's peak memory (VmHWM from /proc/self/status) is the mirror's alone and not the
+//! sandbox's. Reported per size and path: wall time, contacts per second, API requests (as the
+//! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
+//! are then updated through the API and an incremental run is measured the same way.
+
+mod pipeline;
+
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use ctct_sandbox::{LimitsMode, SandboxOptions};
+use ctct_sync::api::model::{ContactQuery, Include, Source};
+use ctct_sync::api::{
+    ApiClient, BudgetSettings, ClientSettings, Clock, OAuthConfig, RateBudget, SystemClock,
+    TokenManager,
+};
+use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource, Trigger};
+use ctct_sync::store::Store;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ctct-bench",
+    about = "ctct-sync benchmarks (see docs/performance.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mirror N sandbox contacts by export and by paging, each in a child process.
+    Mirror {
+        /// Sizes to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+        contacts: Vec<usize>,
+        /// Paths to measure, comma separated: export, paging.
+        #[arg(long, value_delimiter = ',', default_value = "export,paging")]
+        paths: Vec<String>,
+        /// After the full runs, update this many contacts and measure an incremental run.
+        #[arg(long, default_value_t = 0)]
+        changed: usize,
+        /// Where the stores are written (a temporary directory by default).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Queued contact.upsert commands through a `ctct-sync run` process, against RabbitMQ alone.
+    Pipeline {
+        /// Command counts to measure, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "20000")]
+        upserts: Vec<usize>,
+        /// The sandbox's and the daemon's limits: off, or real (4/s, 10,000/day).
+        #[arg(long, default_value = "off")]
+        limits: String,
+        /// Bulk coalescing: on, off, or both (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "on")]
+        coalescing: Vec<String>,
+        /// Give up waiting for results after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        deadline_s: u64,
+        /// Then publish the same commands again and time their replays from the ledger.
+        #[arg(long)]
+        replay: bool,
+        /// The broker.
+        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp_url: String,
+    },
+    /// One mirror run (used by `mirror`; prints one JSON line).
+    #[command(hide = true)]
+    MirrorChild(ChildArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ChildArgs {
+    #[arg(long)]
+    base_url: String,
+    #[arg(long)]
+    token_url: String,
+    #[arg(long)]
+    authorize_url: String,
+    #[arg(long)]
+    client_id: String,
+    #[arg(long)]
+    db: std::path::PathBuf,
+    #[arg(long)]
+    path: String,
+    #[arg(long)]
+    incremental: bool,
+    /// Export records per transaction.
+    #[arg(long, default_value_t = MirrorOptions::default().export_batch)]
+    batch: usize,
+}
+
+/// What a child reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChildReport {
+    outcome: String,
+    wall_s: f64,
+    /// From the run's start to its first batch written (export: creating and waiting for it).
+    first_rows_s: f64,
+    rows_upserted: u64,
+    pages: u64,
+    api_requests: u64,
+    peak_rss_kib: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Mirror {
+                contacts,
+                paths,
+                changed,
+                dir,
+            } => bench_mirror(&contacts, &paths, changed, dir).await,
+            Command::MirrorChild(args) => child(args).await,
+            Command::Pipeline {
+                upserts,
+                limits,
+                coalescing,
+                deadline_s,
+                replay,
+                amqp_url,
+            } => {
+                let real_limits = match limits.as_str() {
+                    "real" => true,
+                    "off" => false,
+                    other => bail!("--limits takes off or real, not {other}"),
+                };
+                println!("{}", pipeline::HEADER);
+                for &count in &upserts {
+                    for mode in &coalescing {
+                        let coalescing = match mode.as_str() {
+                            "on" => true,
+                            "off" => false,
+                            other => bail!("--coalescing takes on or off, not {other}"),
+                        };
+                        let scenario = pipeline::Scenario {
+                            upserts: count,
+                            real_limits,
+                            coalescing,
+                            deadline: Duration::from_secs(deadline_s),
+                            replay,
+                        };
+                        pipeline::run(&scenario, &amqp_url).await?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("ctct-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// VmHWM (peak resident set) of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The child's secrets come through its environment, never its command line (which any
+/// local user can read in /proc).
+const SECRET_ENV: &str = "CTCT_BENCH_CLIENT_SECRET";
+const REFRESH_ENV: &str = "CTCT_BENCH_REFRESH_TOKEN";
+
+async fn child(args: ChildArgs) -> anyhow::Result<()> {
+    let client_secret =
+        std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
+    let refresh_token =
+        std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
+    let (store, _) = Store::open(&args.db).context("opening the store")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let tokens = TokenManager::new(
+        OAuthConfig::new(
+            &args.client_id,
+            SecretString::from(client_secret),
+            &args.token_url,
+            &args.authorize_url,
+        ),
+        store.clone(),
+        clock.clone(),
+    )?;
+    let budget = RateBudget::new(
+        &args.client_id,
+        BudgetSettings::new(1_000_000, 100_000_000, 1.0),
+        store.clone(),
+        clock.clone(),
+    );
+    let client = ApiClient::new(
+        ClientSettings::new(&args.base_url),
+        Arc::new(budget),
+        tokens,
+    )?;
+    if client.tokens().accounts().await?.is_empty() {
+        client
+            .tokens()
+            .import_refresh_token("default", SecretString::from(refresh_token))
+            .await?;
+    }
+    let options = MirrorOptions {
+        contacts_path: if args.path == "paging" {
+            ContactsPath::Paging
+        } else {
+            ContactsPath::Export
+        },
+        export_poll_initial: Duration::from_millis(500),
+        export_poll_max: Duration::from_secs(2),
+        export_batch: args.batch,
+        ..MirrorOptions::default()
+    };
+    let started = Instant::now();
+    let first_rows = Arc::new(std::sync::Mutex::new(None::<f64>));
+    let seen = first_rows.clone();
+    let mirror = Mirror::new(store, client, clock, options).with_progress(Arc::new(move |_| {
+        let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(started.elapsed().as_secs_f64());
+        }
+    }));
+    let mode = if args.incremental {
+        Mode::Incremental
+    } else {
+        Mode::Full
+    };
+    let summary = mirror
+        .run_once("default", Resource::Contacts, mode, Trigger::Cli)
+        .await;
+    let wall_s = started.elapsed().as_secs_f64();
+    let first_rows_s = first_rows
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or(wall_s);
+    let report = ChildReport {
+        outcome: summary.outcome.as_str().to_owned(),
+        wall_s,
+        first_rows_s,
+        rows_upserted: summary.rows_upserted,
+        pages: summary.pages,
+        api_requests: summary.api_requests,
+        peak_rss_kib: peak_rss_kib(),
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    if let Some(error) = summary.error {
+        eprintln!("run error: {error}");
+    }
+    Ok(())
+}
+
+struct Measured {
+    report: ChildReport,
+    requests: usize,
+    polls: usize,
+}
+
+async fn run_child(
+    sandbox: &ctct_sandbox::Sandbox,
+    db: &std::path::Path,
+    path: &str,
+    incremental: bool,
+) -> anyhow::Result<Measured> {
+    let admin = sandbox.admin();
+    let creds = sandbox.credentials();
+    let refresh = admin.issue_refresh_token(&admin.primary_account())?;
+    let since = admin.request_log().last().map_or(0, |r| r.seq);
+    let exe = std::env::current_exe().context("locating ctct-bench")?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("mirror-child")
+        .args(["--base-url", &creds.base_url])
+        .args(["--token-url", &creds.token_url])
+        .args(["--authorize-url", &creds.authorize_url])
+        .args(["--client-id", &creds.client_id])
+        .env(SECRET_ENV, &creds.client_secret)
+        .env(REFRESH_ENV, &refresh)
+        .arg("--db")
+        .arg(db)
+        .args(["--path", path])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if incremental {
+        command.arg("--incremental");
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .context("the child's task stopped")?
+        .context("running the child")?;
+    if !output.status.success() {
+        bail!("the child failed: {}", output.status);
+    }
+    let report: ChildReport = serde_json::from_slice(&output.stdout)
+        .with_context(|| format!("child output {:?}", String::from_utf8_lossy(&output.stdout)))?;
+    let log: Vec<_> = admin
+        .request_log()
+        .into_iter()
+        .filter(|r| r.seq > since && r.path.starts_with("/v3/"))
+        .collect();
+    let polls = log
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/v3/activities/"))
+        .count();
+    Ok(Measured {
+        report,
+        requests: log.len(),
+        polls,
+    })
+}
+
+fn print_row(contacts: usize, path: &str, m: &Measured) {
+    let r = &m.report;
+    let writing = (r.wall_s - r.first_rows_s).max(0.001);
+    println!(
+        "| {:>9} | {:<11} | {:<9} | {:>8.1} | {:>10.0} | {:>10.0} | {:>5} ({} polls) | {:>7.1} |",
+        contacts,
+        path,
+        r.outcome,
+        r.wall_s,
+        r.rows_upserted as f64 / r.wall_s.max(0.001),
+        r.rows_upserted as f64 / writing,
+        m.requests,
+        m.polls,
+        r.peak_rss_kib as f64 / 1024.0
+    );
+}
+
+async fn bench_mirror(
+    sizes: &[usize],
+    paths: &[String],
+    changed: usize,
+    dir: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("ctct-bench-{}", std::process::id()));
+    let dir = dir.unwrap_or_else(|| scratch.clone());
+    std::fs::create_dir_all(&dir)?;
+    println!(
+        "| contacts  | path        | outcome   | wall (s) | contacts/s | write c/s  | API requests | peak RSS (MiB) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for &size in sizes {
+        let seeding = Instant::now();
+        let sandbox = ctct_sandbox::start(SandboxOptions {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed_contacts: size,
+            limits: LimitsMode::Off,
+            ..SandboxOptions::default()
+        })
+        .await?;
+        // The sandbox's own export processing (20,000 rows/s by default) is not ctct-sync's
+        // cost; let it finish at its 2-second minimum.
+        sandbox.admin().set_activity_rate(u32::MAX);
+        eprintln!(
+            "seeded {size} contacts in {:.1} s",
+            seeding.elapsed().as_secs_f64()
+        );
+        for path in paths {
+            let db = dir.join(format!("mirror-{size}-{path}.db"));
+            let _ = std::fs::remove_file(&db);
+            let measured = run_child(&sandbox, &db, path, false).await?;
+            print_row(size, path, &measured);
+            if changed > 0 {
+                update_contacts(&sandbox, changed).await?;
+                let measured = run_child(&sandbox, &db, "paging", true).await?;
+                print_row(size, &format!("incr. {changed}"), &measured);
+            }
+        }
+        sandbox.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Token manager over a store at `db` for `sandbox`'s client.
+fn sandbox_tokens(
+    sandbox: &ctct_sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<(Store, TokenManager)> {
+    let creds = sandbox.credentials();
+    let (store, _) = Store::open(db)?;
+    let tokens = TokenManager::new(
+        OAuthConfig::new(
+            &creds.client_id,
+            SecretString::from(creds.client_secret.clone()),
+            &creds.token_url,
+            &creds.authorize_url,
+        ),
+        store.clone(),
+        Arc::new(SystemClock),
+    )?;
+    Ok((store, tokens))
+}
+
+/// Authorises the store at `db` for `sandbox`'s primary account (a fresh refresh token,
+/// exchanged and rotated at once), spending no API request.
+pub(crate) async fn authorise_store(
+    sandbox: &ctct_sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (_, tokens) = sandbox_tokens(sandbox, db)?;
+    let admin = sandbox.admin();
+    tokens
+        .import_refresh_token(
+            "default",
+            SecretString::from(admin.issue_refresh_token(&admin.primary_account())?),
+        )
+        .await?;
+    Ok(())
+}
+
+/// An API client of `sandbox`'s primary account over its own store at `db` (never a
+/// daemon's: its budget has no limit and would take its holds there), authorised.
+pub(crate) async fn sandbox_client(
+    sandbox: &ctct_sandbox::Sandbox,
+    db: &std::path::Path,
+) -> anyhow::Result<ApiClient> {
+    authorise_store(sandbox, db).await?;
+    let creds = sandbox.credentials();
+    let (store, tokens) = sandbox_tokens(sandbox, db)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let budget = RateBudget::new(
+        &creds.client_id,
+        BudgetSettings::new(1_000_000, 100_000_000, 1.0),
+        store,
+        clock,
+    );
+    Ok(ApiClient::new(
+        ClientSettings::new(&creds.base_url),
+        Arc::new(budget),
+        tokens,
+    )?)
+}
+
+/// Updates `count` contacts through the API (first names), from a client in this process.
+async fn update_contacts(sandbox: &ctct_sandbox::Sandbox, count: usize) -> anyhow::Result<()> {
+    let path = std::env::temp_dir()
+        .join(format!("ctct-bench-{}", std::process::id()))
+        .join("updater.db");
+    let client = sandbox_client(sandbox, &path).await?;
+    let api = client.account("default");
+    let mut page = api
+        .list_contacts(&ContactQuery {
+            include: vec![Include::CustomFields, Include::ListMemberships],
+            limit: Some(500),
+            ..ContactQuery::default()
+        })
+        .await?;
+    let mut done = 0;
+    while done < count {
+        for contact in &page.contacts {
+            if done == count {
+                break;
+            }
+            let mut put = contact.to_put(Source::Account);
+            put.first_name = Some(format!("Bench {done}"));
+            api.update_contact(&contact.contact_id, &put).await?;
+            done += 1;
+        }
+        match page.next.take() {
+            Some(next) if done < count => page = api.next_contacts_page(&next).await?,
+            _ => break,
+        }
+    }
+    Ok(())
+}
