@@ -27,10 +27,12 @@
 pub mod amqp;
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod handler;
+pub mod histogram;
 pub mod mirror;
 pub mod ops;
 pub mod pipeline;

@@ -67,9 +67,9 @@ pub struct ApiCounters {
     pub throttled: AtomicU64,
     pub refreshes_after_401: AtomicU64,
     /// Answers by (route template, status); status `0` for no answer (transport failure).
-    pub by_route: crate::ops::histogram::CounterFamily,
+    pub by_route: crate::histogram::CounterFamily,
     /// Latency per route template.
-    pub latency: crate::ops::histogram::HistogramFamily,
+    pub latency: crate::histogram::HistogramFamily,
 }
 
 struct Inner {

@@ -8,12 +8,10 @@
 //! error       ApiError and the API's error bodies
 //! model       typed request/response models (lenient decoding)
 //! ops         one `impl AccountApi` block per family: contacts, lists, campaigns, …
-//! clock       wall-clock time behind a trait (quota day, token expiry)
 //! ```
 
 pub mod budget;
 pub mod client;
-pub mod clock;
 pub mod error;
 pub mod model;
 mod ops;
@@ -22,12 +20,12 @@ pub mod tokens;
 
 pub use budget::{BudgetSettings, Priority, RateBudget};
 pub use client::{AccountApi, ApiClient, ClientSettings};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ApiError;
 pub use tokens::{AccessToken, AuthError, AuthEvent, OAuthConfig, TokenManager};
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::Store;
 

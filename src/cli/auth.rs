@@ -20,8 +20,9 @@ use secrecy::SecretString;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
+use crate::api;
 use crate::api::tokens::{TokenManager, jwt_expiry};
-use crate::api::{self, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::tokens::{AccountState, NewTokens};

@@ -12,7 +12,8 @@ use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::api::{self, ApiError, SystemClock};
+use crate::api::{self, ApiError};
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::migrate;

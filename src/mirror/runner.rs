@@ -20,7 +20,8 @@ use super::{
     ContactsPath, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
     campaigns, catalog, contacts,
 };
-use crate::api::{AccountApi, ApiClient, ApiError, Clock, Priority};
+use crate::api::{AccountApi, ApiClient, ApiError, Priority};
+use crate::clock::Clock;
 use crate::store::tokens::AccountState;
 use crate::store::{Store, StoreError};
 

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 
 use super::OpsState;
-use super::histogram::{BUCKETS, Buckets};
+use crate::histogram::{BUCKETS, Buckets};
 use crate::store::tokens::AccountState;
 
 struct Out(String);

@@ -7,7 +7,6 @@
 //!   authorised; otherwise 503 with the reasons. A spent daily quota keeps the
 //!   daemon ready (it is healthy and waiting) but shows in the body.
 
-pub mod histogram;
 pub mod metrics;
 
 use std::net::SocketAddr;

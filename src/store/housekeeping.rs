@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{Store, StoreError, bulk, ledger};
-use crate::api::Clock;
+use crate::clock::Clock;
 
 /// How often the daemon prunes after its first pass at start.
 pub const EVERY: Duration = Duration::from_secs(3600);

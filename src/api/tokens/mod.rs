@@ -26,7 +26,7 @@ mod exchange;
 pub(crate) use exchange::Exchange;
 pub use exchange::{TokenHttpError, jwt_expiry};
 
-use crate::api::clock::Clock;
+use crate::clock::Clock;
 use crate::store::tokens::{self as token_rows, AccountState, NewTokens, StoredAccount};
 use crate::store::{Store, StoreError};
 

@@ -22,9 +22,9 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use ctct_sync::api::model::{ContactQuery, Include, Source};
 use ctct_sync::api::{
-    ApiClient, BudgetSettings, ClientSettings, Clock, OAuthConfig, RateBudget, SystemClock,
-    TokenManager,
+    ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
+use ctct_sync::clock::{Clock, SystemClock};
 use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource, Trigger};
 use ctct_sync::sandbox::{self, LimitsMode, SandboxOptions};
 use ctct_sync::store::Store;

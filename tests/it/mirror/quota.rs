@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use ctct_sync::api::Clock;
-use ctct_sync::api::clock::next_utc_midnight;
+use ctct_sync::clock::Clock;
+use ctct_sync::clock::next_utc_midnight;
 use ctct_sync::mirror::{ContactsPath, MirrorOptions, Mode, Resource, RunOutcome};
 use ctct_sync::sandbox::{FaultSpec, LimitsMode, SandboxOptions};
 
