@@ -31,7 +31,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes one path segment. `.`, `..` (and their `%2e` forms) stay dot segments
-/// under URL parsing whatever the encoding, so callers refuse them first (the ops'
+/// under URL parsing whatever the encoding, so callers refuse them first (the endpoints'
 /// `path_id`), and commands only carry UUIDs.
 pub fn segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()

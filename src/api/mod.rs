@@ -7,14 +7,14 @@
 //! retry       the retry policy, a pure function with a table of tests
 //! error       ApiError and the API's error bodies
 //! model       typed request/response models (lenient decoding)
-//! ops         one `impl AccountApi` block per family: contacts, lists, campaigns, …
+//! endpoints   one `impl AccountApi` block per family: contacts, lists, campaigns, …
 //! ```
 
 pub mod budget;
 pub mod client;
+mod endpoints;
 pub mod error;
 pub mod model;
-mod ops;
 pub mod retry;
 pub mod tokens;
 
@@ -74,4 +74,4 @@ pub fn client_from_settings(
 }
 
 /// The streamed export file of [`AccountApi::download_export`].
-pub use ops::ExportDownload;
+pub use endpoints::ExportDownload;
