@@ -36,6 +36,7 @@ pub use events::{EventSender, MirrorEvents};
 pub use rows::ContactRow;
 pub use runner::{Mirror, ProgressFn};
 pub use scheduler::{MirrorScheduler, start_scheduler};
+pub use sql::runs::{LastSuccess, last_successes};
 
 /// What a run mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
