@@ -11,7 +11,8 @@ use rusqlite::Connection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Store, StoreError, bulk, ledger};
+use super::error::StoreError;
+use super::{Store, bulk, ledger};
 use crate::clock::Clock;
 
 /// How often the daemon prunes after its first pass at start.

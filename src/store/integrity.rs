@@ -11,7 +11,8 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{Store, StoreError};
+use super::Store;
+use super::error::StoreError;
 
 /// The tables checked at start.
 pub const OWN_TABLES: &[&str] = &[

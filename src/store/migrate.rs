@@ -8,7 +8,7 @@
 use rusqlite::{Connection, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One numbered migration.
 #[derive(Debug, Clone, Copy)]
