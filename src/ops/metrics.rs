@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use chrono::Utc;
 
-use super::OpsState;
+use super::state::OpsState;
 use crate::histogram::{BUCKETS, Buckets};
 use crate::mirror;
 use crate::store::tokens::AccountState;

@@ -8,6 +8,7 @@
 //!   daemon ready (it is healthy and waiting) but shows in the body.
 
 pub mod metrics;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,26 +22,9 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::ApiClient;
-use crate::pipeline::PipelineStatus;
-use crate::pipeline::process::Processor;
-use crate::store::Store;
+pub use state::{OpsState, PipelineView};
+
 use crate::store::tokens::AccountState;
-
-/// What the pipeline exposes to operations.
-#[derive(Clone)]
-pub struct PipelineView {
-    pub status: Arc<PipelineStatus>,
-    pub processor: Arc<Processor>,
-}
-
-/// Everything the listener reads.
-#[derive(Clone)]
-pub struct OpsState {
-    pub store: Store,
-    pub client: ApiClient,
-    pub pipeline: Option<PipelineView>,
-}
 
 /// Binds `listen` and serves until `shutdown`. Returns the bound address (port 0 picks one).
 pub async fn serve(
