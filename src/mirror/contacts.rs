@@ -20,7 +20,6 @@ use super::writer::Writer;
 use super::{ContactRow, ContactsPath, Mode, Resource};
 use crate::api::ApiError;
 use crate::api::model::{ContactQuery, ContactStatus, ContactsPage, Include};
-use crate::store::StoreError;
 
 /// Runs (or continues) a contacts pass.
 pub(super) async fn run(run: &Run<'_>, requested: Mode) -> Result<(), Stop> {

@@ -21,10 +21,10 @@ use super::{
     ContactsPath, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger, campaigns,
     catalog, contacts,
 };
-use crate::api::{AccountApi, ApiClient, ApiError, Priority};
+use crate::api::{ApiClient, ApiError, Priority};
 use crate::clock::Clock;
+use crate::store::Store;
 use crate::store::tokens::AccountState;
-use crate::store::{Store, StoreError};
 
 /// The mirror. Cheap to clone; clones share the locks, counters and hooks.
 #[derive(Clone)]

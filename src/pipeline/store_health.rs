@@ -22,8 +22,8 @@ use lapin::options::BasicNackOptions;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::store::Store;
 use crate::store::integrity::probe;
-use crate::store::{Store, StoreError};
 
 use super::process::Processor;
 use super::session::Session;
