@@ -74,10 +74,7 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
     // by another process fails here) without writing anything.
     let store = state
         .store
-        .call(|conn| {
-            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-            Ok(())
-        })
+        .check_writable()
         .await
         .map_err(|e| format!("not writable: {e}"));
     // A store that failed a command's write (a full disk, an I/O error, a damaged table) is

@@ -138,6 +138,16 @@ impl Store {
         self.call(|conn| checkpoint(conn)).await
     }
 
+    /// Takes the write lock and lets it go, writing nothing: a read-only file or a lock held
+    /// by another process fails here.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.call(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
