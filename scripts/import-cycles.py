@@ -7,8 +7,8 @@ inline (`crate::x::y::Z`, `super::w`). A parent module file that only declares i
 is followed to the file that defines it. Circles are strongly connected components of two or
 more files.
 
-Usage: scripts/import-cycles.py [SRC_DIR ...]   (default: src)
-Exit code 1 when a circle is found.
+Usage: scripts/import-cycles.py [--edges] [SRC_DIR ...]   (default: src)
+--edges also prints every file's edges. Exit code 1 when a circle is found.
 """
 import os
 import re
@@ -64,6 +64,7 @@ def strip_comments(text):
 
 def expand_use(body):
     """`a::{b, c::{d, e}}` -> [[a,b],[a,c,d],[a,c,e]] (names only; `as` dropped)."""
+    body = re.sub(r"\s+as\s+[A-Za-z_][A-Za-z0-9_]*", "", body)
     body = re.sub(r"\s+", "", body)
     out = []
 
@@ -86,15 +87,16 @@ def expand_use(body):
                 head = [h for h in head.split("::") if h]
                 walk(prefix + head, rest[: rest.rfind("}")])
             else:
-                names = [p.split("as")[0] if False else re.sub(r"as\w+$", "", p) for p in part.split("::")]
-                out.append(prefix + [n for n in names if n])
+                out.append(prefix + [n for n in part.split("::") if n])
 
     walk([], body)
     return out
 
 
 def main():
-    roots = sys.argv[1:] or ["src"]
+    args = sys.argv[1:]
+    show_edges = "--edges" in args
+    roots = [a for a in args if a != "--edges"] or ["src"]
     found = False
     for root in roots:
         files = {}
@@ -105,6 +107,15 @@ def main():
                     files[module_of(root, path)] = path
         # Files that are the crate roots of binaries (src/bin/x/main.rs) are separate crates.
         files = {m: p for m, p in files.items() if not (m and m[0] == "bin")}
+        # `#[path = "x_tests.rs"] mod tests;` makes that file the declaring module's child.
+        for mod, path in list(files.items()):
+            raw = open(path, encoding="utf-8").read()
+            for m in re.finditer(r'#\[path\s*=\s*"([^"]+)"\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;', raw):
+                target = os.path.normpath(os.path.join(os.path.dirname(path), m.group(1)))
+                for other, other_path in list(files.items()):
+                    if os.path.normpath(other_path) == target:
+                        del files[other]
+                        files[mod + (m.group(2),)] = other_path
         texts = {m: strip_comments(open(p, encoding="utf-8").read()) for m, p in files.items()}
         # Re-exports of parents: module -> {name: target module path}
         reexports = {}
@@ -116,16 +127,21 @@ def main():
                     if parts and parts[0] not in ("crate", "super") and mod + (parts[0],) in files:
                         reexports.setdefault(mod, {})[parts[-1]] = mod + tuple(parts[:-1]), parts[-1]
 
-        def resolve(mod, parts):
+        def resolve(mod, parts, depth=0):
             if not parts:
                 return None
             if parts[0] == "crate":
                 base, rest = (), parts[1:]
             elif parts[0] in ("super", "self"):
-                base = mod if files[mod].endswith(("mod.rs", "lib.rs")) else mod
-                # A file module's `super` is its parent; `self` is itself.
-                base = list(base)
                 rest = list(parts)
+                # Inside an inline module (`mod tests { … }`), the first `super`s climb out of
+                # the inline modules to the file's own module, and `self` is the inline module.
+                if depth and rest[0] == "self":
+                    return None
+                while depth and rest and rest[0] == "super":
+                    rest, depth = rest[1:], depth - 1
+                # A file module's `super` is its parent; `self` is itself.
+                base = list(mod)
                 while rest and rest[0] in ("super", "self"):
                     if rest[0] == "super":
                         base = base[:-1]
@@ -152,31 +168,65 @@ def main():
                 break
             return cur if cur in files else None
 
+        def inline_spans(text):
+            """(start, end) of every inline module's braces: `mod tests { … }`."""
+            spans = []
+            for m in re.finditer(r"\bmod\s+[A-Za-z_][A-Za-z0-9_]*\s*\{", text):
+                depth, i = 1, m.end()
+                while i < len(text) and depth:
+                    if text[i] == "{":
+                        depth += 1
+                    elif text[i] == "}":
+                        depth -= 1
+                    i += 1
+                spans.append((m.end(), i))
+            return spans
+
+        def blank(m):
+            return " " * len(m.group(0))
+
         edges = {m: set() for m in files}
         for mod, text in texts.items():
             is_parent = files[mod].endswith(("mod.rs", "lib.rs"))
-            # Declarations and re-exports of children add no edge.
+            spans = inline_spans(text)
+
+            def depth_at(pos):
+                return sum(1 for a, b in spans if a <= pos < b)
+
+            # Declarations and re-exports of children add no edge (blanked, keeping offsets).
             body = text
             if is_parent:
                 body = re.sub(r"pub(?:\([a-z]+\))?\s+use\s+(?:self::)?[^;]+;",
-                              lambda m: "" if not re.match(r"pub(?:\([a-z]+\))?\s+use\s+(crate|super)", m.group(0)) else m.group(0), body)
+                              lambda m: blank(m) if not re.match(r"pub(?:\([a-z]+\))?\s+use\s+(crate|super)", m.group(0)) else m.group(0), body)
             for m in re.finditer(r"\buse\s+([^;]+);", body):
                 for parts in expand_use(m.group(1)):
-                    target = resolve(mod, parts)
+                    target = resolve(mod, parts, depth_at(m.start()))
                     if target and target != mod:
                         edges[mod].add(target)
-            code = re.sub(r"\buse\s+[^;]+;", "", body)
+            code = re.sub(r"\buse\s+[^;]+;", blank, body)
             for m in PATH_RE.finditer(code):
                 parts = [m.group(1)] + [p for p in re.split(r"\s*::\s*", m.group(2)) if p and p != "{"]
-                target = resolve(mod, parts)
+                target = resolve(mod, parts, depth_at(m.start()))
                 if target and target != mod:
                     edges[mod].add(target)
+            # A parent that re-exports a child's item and also uses it in its own code depends
+            # on that child (`pub(crate) use child::X;` then `X::new()` in the parent).
+            if is_parent:
+                for name, (owner, item) in reexports.get(mod, {}).items():
+                    if owner != mod and owner in files and re.search(r"(?<![:\w])" + re.escape(name) + r"\b", code):
+                        target = resolve(mod, list(owner[len(mod):]) + [item]) if owner[:len(mod)] == mod else None
+                        if target and target != mod:
+                            edges[mod].add(target)
             if is_parent:
                 for m in re.finditer(r"(?<![:\w])([a-z_][a-z0-9_]*)\s*::\s*([A-Za-z_][A-Za-z0-9_]*)", code):
                     if mod + (m.group(1),) in files:
                         target = resolve(mod, [m.group(1), m.group(2)])
                         if target and target != mod:
                             edges[mod].add(target)
+        if show_edges:
+            for m in sorted(edges, key=lambda m: files[m]):
+                if edges[m]:
+                    print(f"{files[m]} -> {', '.join(sorted(files[t] for t in edges[m]))}")
         # Tarjan
         index, low, stack, on, sccs = {}, {}, [], set(), []
         counter = [0]

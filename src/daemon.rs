@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, ApiClient, Clock, SystemClock};
+use crate::api::{self, ApiClient};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::mirror::{Mirror, MirrorEvents, MirrorOptions};

@@ -29,7 +29,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::api::clock::{Clock, next_utc_midnight};
+use crate::clock::{Clock, next_utc_midnight};
 use crate::store::{Store, StoreError, budget};
 
 /// Who is asking for a request.

@@ -31,7 +31,7 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// Percent-encodes one path segment. `.`, `..` (and their `%2e` forms) stay dot segments
-/// under URL parsing whatever the encoding, so callers refuse them first (the ops'
+/// under URL parsing whatever the encoding, so callers refuse them first (the endpoints'
 /// `path_id`), and commands only carry UUIDs.
 pub fn segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()
@@ -67,9 +67,9 @@ pub struct ApiCounters {
     pub throttled: AtomicU64,
     pub refreshes_after_401: AtomicU64,
     /// Answers by (route template, status); status `0` for no answer (transport failure).
-    pub by_route: crate::ops::histogram::CounterFamily,
+    pub by_route: crate::histogram::CounterFamily,
     /// Latency per route template.
-    pub latency: crate::ops::histogram::HistogramFamily,
+    pub latency: crate::histogram::HistogramFamily,
 }
 
 struct Inner {

@@ -7,27 +7,25 @@
 //! retry       the retry policy, a pure function with a table of tests
 //! error       ApiError and the API's error bodies
 //! model       typed request/response models (lenient decoding)
-//! ops         one `impl AccountApi` block per family: contacts, lists, campaigns, …
-//! clock       wall-clock time behind a trait (quota day, token expiry)
+//! endpoints   one `impl AccountApi` block per family: contacts, lists, campaigns, …
 //! ```
 
 pub mod budget;
 pub mod client;
-pub mod clock;
+mod endpoints;
 pub mod error;
 pub mod model;
-mod ops;
 pub mod retry;
 pub mod tokens;
 
 pub use budget::{BudgetSettings, Priority, RateBudget};
 pub use client::{AccountApi, ApiClient, ClientSettings};
-pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ApiError;
 pub use tokens::{AccessToken, AuthError, AuthEvent, OAuthConfig, TokenManager};
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::store::Store;
 
@@ -76,4 +74,4 @@ pub fn client_from_settings(
 }
 
 /// The streamed export file of [`AccountApi::download_export`].
-pub use ops::ExportDownload;
+pub use endpoints::ExportDownload;

@@ -20,8 +20,9 @@ use secrecy::SecretString;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
+use crate::api;
 use crate::api::tokens::{TokenManager, jwt_expiry};
-use crate::api::{self, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::tokens::{AccountState, NewTokens};
@@ -103,7 +104,7 @@ async fn login(
     let _ = redirect.set_port(Some(listener.local_addr()?.port()));
     let redirect_url = RedirectUrl::new(redirect.to_string())?;
 
-    let client = tokens.oauth_client()?;
+    let client = tokens.endpoint().oauth_client()?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state) = client
         .authorize_url(CsrfToken::new_random)
@@ -126,12 +127,12 @@ async fn login(
     let code = callback
         .code
         .ok_or_else(|| anyhow!("the redirect carried no code"))?;
-    tokens.pace_token_request().await;
+    tokens.endpoint().pace_token_request().await;
     let response = client
         .exchange_code(AuthorizationCode::new(code))
         .set_pkce_verifier(verifier)
         .set_redirect_uri(Cow::Borrowed(&redirect_url))
-        .request_async(&tokens.token_http())
+        .request_async(&tokens.endpoint().token_http())
         .await
         .map_err(|e| anyhow!("the code exchange failed: {}", describe_token_error(&e)))?;
     store_response(tokens, account, &response).await
@@ -141,16 +142,17 @@ async fn device(settings: &Settings, tokens: &TokenManager, account: &str) -> an
     // The device flow names the client with a `client_id` parameter (reference §1.3), so
     // the client's credentials go in the form body for this flow.
     let client = tokens
+        .endpoint()
         .oauth_client()?
         .set_auth_type(oauth2::AuthType::RequestBody)
         .set_device_authorization_url(DeviceAuthorizationUrl::new(
             settings.oauth.device_authorize_url.clone(),
         )?);
-    tokens.pace_token_request().await;
+    tokens.endpoint().pace_token_request().await;
     let details: StandardDeviceAuthorizationResponse = client
         .exchange_device_code()
         .add_scopes(scopes(settings))
-        .request_async(&tokens.token_http())
+        .request_async(&tokens.endpoint().token_http())
         .await
         .map_err(|e| {
             anyhow!(
@@ -173,7 +175,7 @@ async fn device(settings: &Settings, tokens: &TokenManager, account: &str) -> an
     std::io::stdout().flush()?;
     let response = client
         .exchange_device_access_token(&details)
-        .request_async(&tokens.token_http(), tokio::time::sleep, None)
+        .request_async(&tokens.endpoint().token_http(), tokio::time::sleep, None)
         .await
         .map_err(|e| {
             anyhow!(

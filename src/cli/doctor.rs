@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use rusqlite::{Connection, OpenFlags};
 
-use crate::api::{self, ApiError, SystemClock};
+use crate::api::{self, ApiError};
+use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::store::migrate;
@@ -195,8 +195,7 @@ fn store(path: &PathBuf, checks: &mut Vec<Check>) -> bool {
             "",
         ));
     }
-    let version = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|conn| conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
+    let version = migrate::file_version(path);
     let latest = migrate::latest_version();
     match version {
         Err(error) => {

@@ -15,7 +15,8 @@ use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, Clock, SystemClock};
+use crate::api;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::mirror::{
     ContactsPath, Mirror, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,

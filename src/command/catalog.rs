@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::check::{self, Checker};
-use super::envelope::Rejection;
+use super::rejection::Rejection;
 
 /// Types Constant Contact accepts for new custom fields on every account (§5).
 pub const CUSTOM_FIELD_TYPES: [&str; 2] = ["string", "date"];

@@ -7,8 +7,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use serde_path_to_error::Segment;
 
-use super::envelope::{FieldError, Rejection, truncate};
+use super::field::{FieldError, truncate};
 use super::outcome::ErrorCode;
+use super::rejection::Rejection;
 
 /// Deserialises `data` into `T`, naming the offending field on failure.
 pub fn data<T: DeserializeOwned>(data: Map<String, Value>) -> Result<T, Rejection> {

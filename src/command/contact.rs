@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::check::{self, Checker, patch};
-use super::envelope::Rejection;
+use super::rejection::Rejection;
 
 pub const MAX_NAME: usize = 50;
 pub const MAX_EMAIL: usize = 80;
@@ -501,7 +501,7 @@ fn custom_fields(
     }
     let mut out = Vec::with_capacity(raw.len());
     for (key, value) in raw {
-        let field = format!("data.custom_fields.{}", super::envelope::truncate(&key, 60));
+        let field = format!("data.custom_fields.{}", super::field::truncate(&key, 60));
         let key_ok = if uuid::Uuid::try_parse(&key).is_ok() && key.len() == 36 {
             true
         } else {

@@ -14,12 +14,13 @@
 
 use std::io::Read;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::field::{FieldError, truncate};
 use super::json::JsonError;
 use super::outcome::ErrorCode;
+use super::rejection::Rejection;
 
 /// Largest accepted message body. Constant Contact's largest request body (a 40,000-row
 /// import) never comes from one command; 256 KiB is far above any single command.
@@ -31,70 +32,6 @@ pub const MAX_ACCOUNT_LEN: usize = 64;
 
 /// Unknown envelope keys named in a rejection; more are counted in its message.
 pub const MAX_UNKNOWN_NAMED: usize = 10;
-
-/// One problem with one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct FieldError {
-    /// A path such as `data.email` or `data.custom_fields.hobby`.
-    pub field: String,
-    pub reason: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Why a message was not accepted. `code` is stable for machines; `message` for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub code: ErrorCode,
-    pub message: String,
-    pub fields: Vec<FieldError>,
-    /// When the API itself refused the data: its status and error key.
-    pub api_status: Option<u16>,
-    pub api_error_key: Option<String>,
-}
-
-impl Rejection {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields: Vec::new(),
-            api_status: None,
-            api_error_key: None,
-        }
-    }
-
-    pub fn with_fields(
-        code: ErrorCode,
-        message: impl Into<String>,
-        fields: Vec<FieldError>,
-    ) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields,
-            api_status: None,
-            api_error_key: None,
-        }
-    }
-}
-
-impl std::fmt::Display for Rejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)?;
-        for field in &self.fields {
-            write!(f, "; {}: {}", field.field, field.reason)?;
-        }
-        Ok(())
-    }
-}
 
 /// AMQP properties that matter to decoding.
 #[derive(Debug, Clone, Default)]
@@ -449,16 +386,6 @@ fn valid_account(account: &str) -> bool {
         && account
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Shortens user-supplied text before echoing it in a result.
-pub fn truncate(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        text.to_owned()
-    } else {
-        let cut: String = text.chars().take(max_chars).collect();
-        format!("{cut}…")
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::envelope::truncate;
+use super::field::truncate;
 
 /// Why a body is not acceptable JSON.
 #[derive(Debug)]

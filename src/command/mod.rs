@@ -1,15 +1,19 @@
 //! Commands: what backend services ask ctct-sync to do, decoded and checked before anything
 //! touches the API. Parse, don't validate: a [`Command`] only exists when every field passed.
 //!
+//! Each module below uses only modules above it:
+//!
 //! ```text
-//! envelope   {"id", "type", "account", "data"} and the message's AMQP properties
+//! timestamp  how times are written on results and events (milliseconds, `Z`)
+//! field      FieldError (one problem with one field) and truncate (text echoed in results)
+//! outcome    the result message: outcome, error codes, ResultError
+//! rejection  Rejection: why a message or a command was not accepted
 //! json       strict parsing of the body: repeated keys refused
+//! envelope   {"id", "type", "account", "data"} and the message's AMQP properties
 //! check      field checks that collect every problem with its path
 //! contact    contact.create / update / upsert / sign_up / get / delete
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
 //! catalog    custom_field.*, list.*, account.*, mirror.run
-//! outcome    the result message
-//! timestamp  how times are written on results and events (milliseconds, `Z`)
 //! ```
 
 pub mod campaign;
@@ -17,15 +21,19 @@ pub mod catalog;
 pub mod check;
 pub mod contact;
 pub mod envelope;
+pub mod field;
 pub mod json;
 pub mod outcome;
+pub mod rejection;
 pub mod timestamp;
 
 use chrono::{DateTime, Utc};
 
 use outcome::ErrorCode;
 
-pub use envelope::{DecodeError, Envelope, FieldError, MessageMeta, Partial, Rejection};
+pub use envelope::{DecodeError, Envelope, MessageMeta, Partial};
+pub use field::FieldError;
+pub use rejection::Rejection;
 
 use campaign::{CampaignFields, TestSend, When};
 use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
@@ -153,7 +161,7 @@ impl Command {
             other => {
                 return Err(Rejection::with_fields(
                     ErrorCode::UnknownType,
-                    format!("unknown command type {:?}", envelope::truncate(other, 64)),
+                    format!("unknown command type {:?}", field::truncate(other, 64)),
                     vec![FieldError::new(
                         "type",
                         format!("must be one of: {}", COMMAND_TYPES.join(", ")),

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::envelope::{FieldError, Rejection};
+use super::field::FieldError;
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,19 +175,6 @@ pub struct ResultError {
     pub api_error_key: Option<String>,
     #[serde(default)]
     pub fields: Vec<FieldError>,
-}
-
-impl From<&Rejection> for ResultError {
-    fn from(rejection: &Rejection) -> Self {
-        ResultError {
-            code: rejection.code,
-            message: rejection.message.clone(),
-            retryable: false,
-            api_status: rejection.api_status,
-            api_error_key: rejection.api_error_key.clone(),
-            fields: rejection.fields.clone(),
-        }
-    }
 }
 
 /// Something about the command's delivery its sender should know that did not change its

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::api::{AccountApi, ApiClient, ApiError, AuthError, Clock};
+use crate::api::{AccountApi, ApiClient, ApiError, AuthError};
+use crate::clock::Clock;
 use crate::command::catalog::MirrorSpec;
 use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::{Command, FieldError, Rejection};

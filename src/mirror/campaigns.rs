@@ -11,8 +11,7 @@
 //! `details_updated_at` still differs.
 
 use super::Resource;
-use super::catalog::begin;
-use super::runner::{Run, Stop};
+use super::pass::{Run, Stop, begin};
 use super::sql::campaigns::{self as sql, FetchedActivity};
 use super::sql::cursor;
 use super::sql::{instant, page_transaction, runs};

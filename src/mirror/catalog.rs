@@ -6,30 +6,12 @@
 use rusqlite::Connection;
 
 use super::Resource;
-use super::runner::{Run, Stop};
+use super::pass::{Run, Stop, begin};
 use super::sql::catalog as sql;
 use super::sql::cursor::{self, Pass};
 use super::sql::{instant, page_transaction, runs};
 use crate::api::model::{ContactList, CustomField, ListQuery, ListStatus, MembershipCount};
 use crate::store::StoreError;
-
-/// The pass to continue, or a new one; and the run it continues.
-pub(super) async fn begin(run: &Run<'_>, resource: Resource) -> Result<Pass, Stop> {
-    let account = run.account.clone();
-    let stored = run
-        .db(move |conn| cursor::load(conn, &account, resource))
-        .await?;
-    let mode = run.requested_mode();
-    let (pass, resumed_from) = match stored.pass {
-        Some(pass) => {
-            let from = pass.run_id;
-            (pass, Some(from))
-        }
-        None => (Pass::new(run.run_id, mode, run.now()), None),
-    };
-    run.describe(mode, None, resumed_from).await?;
-    Ok(pass)
-}
 
 /// One listed page: the rows, and the next page's href.
 pub(super) struct Page<T> {

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
-use super::contacts::Writer;
+use super::pass::{Run, Stop};
 use super::rows::CsvLayout;
-use super::runner::{Run, Stop};
 use super::sql::cursor::{self, Pass};
+use super::writer::Writer;
 use super::{ContactRow, Resource};
 use crate::api::model::{ActivityState, ExportRequest};
 use crate::api::{ApiError, ExportDownload};

@@ -2,16 +2,20 @@
 //! for reporting with plain SQL (schema and queries in docs/mirror.md).
 //!
 //! ```text
-//! runner      Mirror (the handle) and run_once: lock, mirror_runs row, dispatch, event
-//! contacts    contacts passes: full by export (paging as fallback), incremental by updated_after
-//! export      the bulk export: create, poll, stream the CSV in batches (resumable by row)
+//! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns)
 //! rows        ContactRow: one contact normalised the same way from JSON and from CSV
+//! pass        what a pass works with: Run (API, clock, lease, store, counters), Stop, begin
+//! writer      the contacts pages' writer: one page or export batch per transaction
+//! export      the bulk export: create, poll, stream the CSV in batches (resumable by row)
+//! contacts    contacts passes: full by export (paging as fallback), incremental by updated_after
 //! catalog     custom fields and lists: listed in full on every run, reconciled
 //! campaigns   campaign list pages; details and activities only for changed campaigns
-//! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns)
-//! scheduler   tokio-cron-scheduler jobs: nightly full, hourly incremental, resume after reset
 //! events      mirror.completed / mirror.failed on the results exchange (confirmed)
+//! runner      Mirror (the handle) and run_once: lock, mirror_runs row, dispatch, event
+//! scheduler   tokio-cron-scheduler jobs: nightly full, hourly incremental, resume after reset
 //! ```
+//!
+//! Each file uses only files listed above it (and the shared types of this mod.rs).
 //!
 //! A run works page by page (an export in batches of rows): each page is written in one
 //! transaction together with the pass's position, so a run stopped anywhere (killed, cancelled,
@@ -22,10 +26,12 @@ mod catalog;
 mod contacts;
 pub mod events;
 mod export;
+mod pass;
 mod rows;
 mod runner;
 pub mod scheduler;
 mod sql;
+mod writer;
 
 use std::time::Duration;
 
@@ -33,9 +39,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use events::{EventSender, MirrorEvents};
+pub use pass::ProgressFn;
 pub use rows::ContactRow;
-pub use runner::{Mirror, ProgressFn};
+pub use runner::Mirror;
 pub use scheduler::{MirrorScheduler, start_scheduler};
+pub use sql::runs::{LastSuccess, last_successes};
 
 /// What a run mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -14,18 +14,17 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::events::EventSender;
+use super::pass::{Context, ProgressFn, Run, Stop};
 use super::sql::cursor::{self, Lease};
 use super::sql::runs::{self, Finish, NewRun};
 use super::{
-    ContactsPath, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
-    campaigns, catalog, contacts,
+    ContactsPath, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger, campaigns,
+    catalog, contacts,
 };
-use crate::api::{AccountApi, ApiClient, ApiError, Clock, Priority};
+use crate::api::{ApiClient, ApiError, Priority};
+use crate::clock::Clock;
+use crate::store::Store;
 use crate::store::tokens::AccountState;
-use crate::store::{Store, StoreError};
-
-/// Called after every page (or export batch) a run writes.
-pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// The mirror. Cheap to clone; clones share the locks, counters and hooks.
 #[derive(Clone)]
@@ -259,7 +258,18 @@ impl Mirror {
                 return summary;
             }
         };
-        let run = Run::new(inner, account, resource, run_id, mode, lease);
+        let context = Context {
+            store: &inner.store,
+            clock: inner.clock.as_ref(),
+            options: &inner.options,
+            cancel: &inner.cancel,
+            progress: inner.progress.as_ref(),
+        };
+        let api = inner
+            .client
+            .account(account)
+            .with_priority(Priority::Mirror);
+        let run = Run::new(context, api, account, resource, run_id, mode, lease);
         let result = match resource {
             Resource::Contacts => contacts::run(&run, mode).await,
             Resource::CustomFields => catalog::run_custom_fields(&run).await,
@@ -392,233 +402,5 @@ fn summary_of(
         outcome,
         error: None,
         resets_at: None,
-    }
-}
-
-/// Why a pass stopped before its end.
-#[derive(Debug)]
-pub(super) enum Stop {
-    /// The mirror's token was cancelled (shutdown, or the caller).
-    Cancelled,
-    /// The daily quota or the mirror's share of it is spent.
-    Quota {
-        resets_at: DateTime<Utc>,
-        message: String,
-    },
-    Api(ApiError),
-    Store(StoreError),
-    /// The API answered something the mirror cannot use.
-    Invalid(String),
-}
-
-impl From<ApiError> for Stop {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::QuotaExhausted { resets_at } | ApiError::MirrorShareSpent { resets_at } => {
-                Stop::Quota {
-                    resets_at,
-                    message: error.to_string(),
-                }
-            }
-            other => Stop::Api(other),
-        }
-    }
-}
-
-impl From<StoreError> for Stop {
-    fn from(error: StoreError) -> Self {
-        Stop::Store(error)
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Described {
-    pub mode: Mode,
-    pub path: Option<ContactsPath>,
-    pub resumed_from: Option<i64>,
-}
-
-/// One run in progress: what a pass works with.
-pub(super) struct Run<'m> {
-    inner: &'m Inner,
-    pub api: AccountApi,
-    pub account: String,
-    pub resource: Resource,
-    pub run_id: i64,
-    requested: Mode,
-    lease: Lease,
-    requests: AtomicU64,
-    pages: AtomicU64,
-    rows: AtomicU64,
-    total: Mutex<Option<u64>>,
-    described: Mutex<Described>,
-}
-
-impl<'m> Run<'m> {
-    fn new(
-        inner: &'m Inner,
-        account: &str,
-        resource: Resource,
-        run_id: i64,
-        mode: Mode,
-        lease: Lease,
-    ) -> Self {
-        Self {
-            inner,
-            api: inner
-                .client
-                .account(account)
-                .with_priority(Priority::Mirror),
-            account: account.to_owned(),
-            resource,
-            run_id,
-            requested: mode,
-            lease,
-            requests: AtomicU64::new(0),
-            pages: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-            total: Mutex::new(None),
-            described: Mutex::new(Described {
-                mode,
-                path: None,
-                resumed_from: None,
-            }),
-        }
-    }
-
-    pub fn options(&self) -> &MirrorOptions {
-        &self.inner.options
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
-    }
-
-    /// The run's lease, extended to now + the lease's lifetime: renew it in every page's
-    /// transaction with [`cursor::renew_lease`].
-    pub fn lease(&self) -> Lease {
-        Lease {
-            until: self.now() + self.inner.options.lease_ttl,
-            ..self.lease.clone()
-        }
-    }
-
-    /// Renews the lease on its own (between export polls, where no page is written).
-    pub async fn renew_lease(&self) -> Result<(), Stop> {
-        let lease = self.lease();
-        self.db(move |conn| cursor::renew_lease(conn, &lease)).await
-    }
-
-    /// The mode the run was asked for.
-    pub fn requested_mode(&self) -> Mode {
-        self.requested
-    }
-
-    /// API calls that counted against the quota so far (a call the client retried counts
-    /// once).
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    /// Whether a progress hook listens (then counts are asked for, which cost the API a scan).
-    pub fn wants_progress(&self) -> bool {
-        self.inner.progress.is_some()
-    }
-
-    /// Stops here when the run was cancelled.
-    pub fn check_cancelled(&self) -> Result<(), Stop> {
-        if self.inner.cancel.is_cancelled() {
-            Err(Stop::Cancelled)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Makes one API call, abandoned if the run is cancelled meanwhile (the mirror only
-    /// reads, and an abandoned export is harmless). Counted unless the quota refused it: a
-    /// call the budget stops is never sent, and a `quota_exceeded` answer does not count
-    /// against the quota either.
-    pub async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<T, Stop> {
-        self.check_cancelled()?;
-        let result = tokio::select! {
-            biased;
-            _ = self.inner.cancel.cancelled() => Err(Stop::Cancelled),
-            result = call => result.map_err(Stop::from),
-        };
-        if !matches!(result, Err(Stop::Quota { .. })) {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-        }
-        result
-    }
-
-    /// Waits `wait` unless the run is cancelled first.
-    pub async fn pause(&self, wait: std::time::Duration) -> Result<(), Stop> {
-        tokio::select! {
-            _ = self.inner.cancel.cancelled() => Err(Stop::Cancelled),
-            _ = tokio::time::sleep(wait) => Ok(()),
-        }
-    }
-
-    /// Runs `f` on the store's thread.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, Stop>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        Ok(self.inner.store.call(f).await?)
-    }
-
-    /// Starts `f` on the store's thread now and returns a handle to its answer (the export
-    /// overlaps writing one batch with reading the next).
-    pub fn spawn_db<T, F>(&self, f: F) -> tokio::task::JoinHandle<Result<T, StoreError>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let store = self.inner.store.clone();
-        tokio::spawn(async move { store.call(f).await })
-    }
-
-    /// Records the mode the run really takes, its path and the pass it continues.
-    pub async fn describe(
-        &self,
-        mode: Mode,
-        path: Option<ContactsPath>,
-        resumed_from: Option<i64>,
-    ) -> Result<(), Stop> {
-        *self.described.lock().unwrap_or_else(|e| e.into_inner()) = Described {
-            mode,
-            path,
-            resumed_from,
-        };
-        let run_id = self.run_id;
-        self.db(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
-            .await
-    }
-
-    fn described(&self) -> Described {
-        *self.described.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Rows expected in all, for progress bars.
-    pub fn set_total(&self, total: Option<u64>) {
-        *self.total.lock().unwrap_or_else(|e| e.into_inner()) = total;
-    }
-
-    /// A page (or export batch) of `rows` was written.
-    pub fn page_written(&self, rows: u64) {
-        let pages = self.pages.fetch_add(1, Ordering::Relaxed) + 1;
-        let rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
-        if let Some(progress) = &self.inner.progress {
-            progress(&Progress {
-                resource: self.resource,
-                pages,
-                rows,
-                total: *self.total.lock().unwrap_or_else(|e| e.into_inner()),
-            });
-        }
     }
 }

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
-use super::OpsState;
-use super::histogram::{BUCKETS, Buckets};
+use super::state::OpsState;
+use crate::histogram::{BUCKETS, Buckets};
+use crate::mirror;
 use crate::store::tokens::AccountState;
 
 struct Out(String);
@@ -331,7 +332,7 @@ pub async fn render(state: &OpsState) -> String {
         );
     }
 
-    if let Ok(runs) = state.store.call(last_mirror_runs).await {
+    if let Ok(runs) = state.store.call(|conn| mirror::last_successes(conn)).await {
         out.help(
             "ctct_mirror_last_success_timestamp_seconds",
             "gauge",
@@ -381,41 +382,4 @@ pub async fn render(state: &OpsState) -> String {
         }
     }
     out.0
-}
-
-struct MirrorRun {
-    resource: String,
-    mode: String,
-    finished_at: DateTime<Utc>,
-    pages: i64,
-    rows_upserted: i64,
-    rows_deleted: i64,
-    api_requests: i64,
-}
-
-fn last_mirror_runs(
-    conn: &mut rusqlite::Connection,
-) -> Result<Vec<MirrorRun>, crate::store::StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT resource, mode, max(finished_at), pages, rows_upserted, rows_deleted, api_requests
-         FROM mirror_runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL
-         GROUP BY resource, mode",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            let finished: String = r.get(2)?;
-            Ok(MirrorRun {
-                resource: r.get(0)?,
-                mode: r.get(1)?,
-                finished_at: DateTime::parse_from_rfc3339(&finished)
-                    .map(|t| t.with_timezone(&Utc))
-                    .unwrap_or_default(),
-                pages: r.get(3)?,
-                rows_upserted: r.get(4)?,
-                rows_deleted: r.get(5)?,
-                api_requests: r.get(6)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
 }

@@ -7,8 +7,8 @@
 //!   authorised; otherwise 503 with the reasons. A spent daily quota keeps the
 //!   daemon ready (it is healthy and waiting) but shows in the body.
 
-pub mod histogram;
 pub mod metrics;
+pub mod state;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,26 +22,9 @@ use axum::routing::get;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::ApiClient;
-use crate::pipeline::PipelineStatus;
-use crate::pipeline::process::Processor;
-use crate::store::Store;
+pub use state::{OpsState, PipelineView};
+
 use crate::store::tokens::AccountState;
-
-/// What the pipeline exposes to operations.
-#[derive(Clone)]
-pub struct PipelineView {
-    pub status: Arc<PipelineStatus>,
-    pub processor: Arc<Processor>,
-}
-
-/// Everything the listener reads.
-#[derive(Clone)]
-pub struct OpsState {
-    pub store: Store,
-    pub client: ApiClient,
-    pub pipeline: Option<PipelineView>,
-}
 
 /// Binds `listen` and serves until `shutdown`. Returns the bound address (port 0 picks one).
 pub async fn serve(
@@ -91,10 +74,7 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
     // by another process fails here) without writing anything.
     let store = state
         .store
-        .call(|conn| {
-            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
-            Ok(())
-        })
+        .check_writable()
         .await
         .map_err(|e| format!("not writable: {e}"));
     // A store that failed a command's write (a full disk, an I/O error, a damaged table) is

@@ -266,7 +266,7 @@ impl Processor {
         let topology = &self.settings.topology;
         // Headers travel in one frame (RabbitMQ: frame_max 128 KiB, a bigger one closes the
         // connection), so the reason is capped; the result has it all.
-        let reason = crate::command::envelope::truncate(reason, MAX_REASON_HEADER);
+        let reason = crate::command::field::truncate(reason, MAX_REASON_HEADER);
         let properties = with_headers(
             &delivery.properties,
             &[
@@ -446,7 +446,7 @@ impl Processor {
 /// which command, whose, how it ended and how long it took. Never its `data`, nor the
 /// error's message (either can hold e-mail addresses or names).
 fn log_final(result: &CommandResult) {
-    use crate::command::envelope::truncate;
+    use crate::command::field::truncate;
     let duration_ms = (result.finished_at - result.started_at)
         .num_milliseconds()
         .max(0);

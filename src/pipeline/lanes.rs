@@ -111,9 +111,9 @@ fn delivery_span(lane: usize, job: &Job) -> tracing::Span {
         "delivery",
         lane,
         delivery_tag = job.delivery.delivery_tag,
-        command_id = %crate::command::envelope::truncate(id, 128),
-        command_type = %crate::command::envelope::truncate(command_type, 64),
+        command_id = %crate::command::field::truncate(id, 128),
+        command_type = %crate::command::field::truncate(command_type, 64),
         account = %account,
-        correlation_id = %crate::command::envelope::truncate(&correlation_id, 128),
+        correlation_id = %crate::command::field::truncate(&correlation_id, 128),
     )
 }

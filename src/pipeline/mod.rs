@@ -28,7 +28,8 @@ use lapin::Consumer;
 use tokio_util::sync::CancellationToken;
 
 use crate::amqp::Topology;
-use crate::api::{AuthEvent, Clock};
+use crate::api::AuthEvent;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::store::Store;

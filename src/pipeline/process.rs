@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::amqp::Topology;
 use crate::amqp::event::{self, Event};
-use crate::api::Clock;
+use crate::clock::Clock;
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::command::{Command, DecodeError, Envelope, Rejection};
 use crate::handler::{Attempt, HandleError, Handler};
@@ -51,7 +51,7 @@ pub struct PipelineStats {
     /// Every dead letter: ctct-sync's own, and the broker's once the watch has taken them.
     pub dead_lettered: AtomicU64,
     /// Dead letters the broker made (no verdict of ctct-sync's), by `x-first-death-reason`.
-    pub broker_dead_letters: crate::ops::histogram::CounterFamily,
+    pub broker_dead_letters: crate::histogram::CounterFamily,
     pub ack_lost: AtomicU64,
     /// Results the broker returned from the results exchange (no queue bound for their
     /// routing key), kept in the unrouted queue.
@@ -67,9 +67,9 @@ pub struct PipelineStats {
     /// Upserts that joined a batch but were applied one by one (small window, refused import).
     pub bulk_one_by_one: AtomicU64,
     /// Final results by (command type, outcome).
-    pub by_outcome: crate::ops::histogram::CounterFamily,
+    pub by_outcome: crate::histogram::CounterFamily,
     /// Time from taking a command to its final result, by command type.
-    pub duration: crate::ops::histogram::HistogramFamily,
+    pub duration: crate::histogram::HistogramFamily,
 }
 
 /// Settings of the processing step.

@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 
 use lapin::message::Delivery;
 use lapin::options::BasicNackOptions;
-use rusqlite::TransactionBehavior;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::store::integrity::probe;
 
 use super::process::Processor;
 use super::session::Session;
@@ -175,33 +175,6 @@ impl StoreHealth {
             }
         }
     }
-}
-
-/// A small write transaction against the command ledger (a row of 16 KiB inserted and
-/// deleted, so the commit has to write pages: a full disk or an I/O error fails it) and reads
-/// of every page of the token and budget tables (small; a damaged page fails them).
-pub async fn probe(store: &Store) -> Result<(), StoreError> {
-    store
-        .call(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO command_ledger (account, command_id, type, status, received_at, result)
-                 VALUES ('', 'ctct-sync store probe', 'probe', 'in_progress', '', printf('%.*c', 16384, 'x'))",
-                [],
-            )?;
-            tx.execute(
-                "DELETE FROM command_ledger WHERE account = '' AND command_id = 'ctct-sync store probe'",
-                [],
-            )?;
-            for table in ["accounts", "rate_budget"] {
-                tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-                    row.get::<_, i64>(0)
-                })?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
 }
 
 impl Processor {

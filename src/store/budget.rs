@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// The stored state of one UTC day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

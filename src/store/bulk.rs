@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One command of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use rusqlite::Connection;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Store, StoreError, bulk, ledger};
-use crate::api::Clock;
+use super::error::StoreError;
+use super::{Store, bulk, ledger};
+use crate::clock::Clock;
 
 /// How often the daemon prunes after its first pass at start.
 pub const EVERY: Duration = Duration::from_secs(3600);

@@ -9,9 +9,10 @@
 //! damaged page there fails the mirror run that reads it (`mirror.failed`), and `ctct-sync
 //! mirror --full` on a restored or fresh store rebuilds them.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::Store;
+use super::error::StoreError;
 
 /// The tables checked at start.
 pub const OWN_TABLES: &[&str] = &[
@@ -36,6 +37,34 @@ pub fn check_own_tables(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The probe of a store that failed while the daemon ran: a small write transaction against
+/// the command ledger (a row of 16 KiB inserted and deleted, so the commit has to write pages:
+/// a full disk or an I/O error fails it) and reads of every page of the token and budget tables
+/// (small; a damaged page fails them).
+pub async fn probe(store: &Store) -> Result<(), StoreError> {
+    store
+        .call(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO command_ledger (account, command_id, type, status, received_at, result)
+                 VALUES ('', 'ctct-sync store probe', 'probe', 'in_progress', '', printf('%.*c', 16384, 'x'))",
+                [],
+            )?;
+            tx.execute(
+                "DELETE FROM command_ledger WHERE account = '' AND command_id = 'ctct-sync store probe'",
+                [],
+            )?;
+            for table in ["accounts", "rate_budget"] {
+                tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                    row.get::<_, i64>(0)
+                })?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
 }
 
 /// SQLite's findings for one table: empty when it is sound. A page too damaged to read fails

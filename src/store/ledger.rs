@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Where a command stands when a delivery of it arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]

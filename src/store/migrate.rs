@@ -5,10 +5,10 @@
 //! in `schema_migrations`; a released migration that was edited afterwards is refused rather
 //! than silently skipped, and a database newer than the binary is refused too.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One numbered migration.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +38,12 @@ impl MigrationReport {
 /// The schema version this binary brings.
 pub fn latest_version() -> u32 {
     EMBEDDED.last().map_or(0, |m| m.version)
+}
+
+/// The schema version of the store file at `path`, read without changing it (`doctor`).
+pub fn file_version(path: &std::path::Path) -> Result<u32, rusqlite::Error> {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|conn| conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)))
 }
 
 /// Brings the database up to the embedded schema.

@@ -12,6 +12,7 @@
 pub mod backup;
 pub mod budget;
 pub mod bulk;
+pub mod error;
 pub mod housekeeping;
 pub mod integrity;
 pub mod ledger;
@@ -26,67 +27,8 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport};
-
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "store {path} has mode {mode:04o} and is readable or writable by every user on this \
-         machine; it holds refresh tokens. Run `chmod 600 {path}` and start again"
-    )]
-    WorldAccessible { path: PathBuf, mode: u32 },
-    #[error("store {path} is not a usable SQLite database: {source}")]
-    Unusable {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the database schema is at version {found}, newer than this ctct-sync knows \
-         (version {latest}); run a newer ctct-sync or restore a backup"
-    )]
-    SchemaTooNew { found: u32, latest: u32 },
-    #[error(
-        "migration {version:04}_{name} differs from the one applied to this database; \
-         migrations are append-only — restore the released file and add a new migration"
-    )]
-    MigrationChanged { version: u32, name: &'static str },
-    #[error(
-        "the database's migration history is inconsistent (user_version {user_version}, \
-         {recorded} recorded migrations); it was not created by ctct-sync or was edited by hand"
-    )]
-    MigrationHistory { user_version: u32, recorded: usize },
-    #[error("migration {version:04}_{name} failed: {source}")]
-    Migration {
-        version: u32,
-        name: &'static str,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error(
-        "the store is damaged: SQLite's quick_check of table {table} found: {problems}. \
-         ctct-sync does not start on a damaged store (it could not record commands); stop, \
-         restore the store from a backup (or move it aside to start afresh and authorise again) \
-         and start again"
-    )]
-    Damaged {
-        table: &'static str,
-        problems: String,
-    },
-    #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("the store's worker thread has stopped")]
-    Closed,
-    #[error("the store's shared write transaction failed: {0}")]
-    Commit(String),
-}
 
 /// Work for the owner thread.
 enum Job {
@@ -194,6 +136,16 @@ impl Store {
     /// committed. Run on a clean stop; harmless at any time.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|conn| checkpoint(conn)).await
+    }
+
+    /// Takes the write lock and lets it go, writing nothing: a read-only file or a lock held
+    /// by another process fails here.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.call(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+            Ok(())
+        })
+        .await
     }
 
     /// The database file.

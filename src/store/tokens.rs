@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// Whether an account can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

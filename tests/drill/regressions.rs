@@ -42,7 +42,7 @@ async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_and_sets_its
     let handler = Handler::new(
         t.client.clone(),
         t.store.clone(),
-        t.clock.clone() as Arc<dyn ctct_sync::api::Clock>,
+        t.clock.clone() as Arc<dyn ctct_sync::clock::Clock>,
     );
     let owner = t
         .api()

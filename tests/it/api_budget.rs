@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ctct_sync::api::budget::BudgetError;
-use ctct_sync::api::{BudgetSettings, ManualClock, Priority, RateBudget};
+use ctct_sync::api::{BudgetSettings, Priority, RateBudget};
+use ctct_sync::clock::ManualClock;
 use ctct_sync::store::Store;
 use tokio::time::Instant;
 

@@ -146,7 +146,7 @@ async fn a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_le
     let t = TestApi::start().await;
     t.advance_clocks(DAY);
     let until =
-        (t.clock.as_ref() as &dyn ctct_sync::api::Clock).now() + chrono::Duration::seconds(90);
+        (t.clock.as_ref() as &dyn ctct_sync::clock::Clock).now() + chrono::Duration::seconds(90);
     t.store
         .call(move |conn| {
             conn.execute(

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use ctct_sync::command::envelope::{self, MessageMeta, Rejection};
+use ctct_sync::command::Rejection;
+use ctct_sync::command::envelope::{self, MessageMeta};
 use ctct_sync::command::{COMMAND_TYPES, Command};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};

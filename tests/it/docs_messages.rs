@@ -22,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ctct_sandbox::FaultSpec;
 use ctct_sync::amqp::event::{DEPRECATED_HEADER, EVENT_TYPES, REAUTH_REQUIRED, routing_key};
-use ctct_sync::api::Clock;
+use ctct_sync::clock::Clock;
 use ctct_sync::command::check::is_email;
 use ctct_sync::command::envelope::{self, MessageMeta};
 use ctct_sync::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};

@@ -22,7 +22,7 @@ async fn fixture() -> Fixture {
     let handler = Handler::new(
         t.client.clone(),
         t.store.clone(),
-        t.clock.clone() as Arc<dyn ctct_sync::api::Clock>,
+        t.clock.clone() as Arc<dyn ctct_sync::clock::Clock>,
     );
     let owner = t
         .api()

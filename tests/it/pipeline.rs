@@ -407,7 +407,7 @@ async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exhausted_daily_quota_parks_commands_until_the_reset() {
     let api = TestApi::start_with(ctct_sandbox::SandboxOptions::for_tests(), 1000, 3).await;
-    let midnight = (api.clock.as_ref() as &dyn ctct_sync::api::Clock)
+    let midnight = (api.clock.as_ref() as &dyn ctct_sync::clock::Clock)
         .now()
         .date_naive()
         + chrono::Days::new(1);
@@ -784,7 +784,7 @@ async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
         .as_str()
         .unwrap()
         .to_owned();
-    let now = (d.api.clock.as_ref() as &dyn ctct_sync::api::Clock).now();
+    let now = (d.api.clock.as_ref() as &dyn ctct_sync::clock::Clock).now();
     let at = (now + chrono::Duration::hours(1)).to_rfc3339();
     d.publish(
         "sched",

@@ -23,9 +23,9 @@ use clap::{Parser, Subcommand};
 use ctct_sandbox::{LimitsMode, SandboxOptions};
 use ctct_sync::api::model::{ContactQuery, Include, Source};
 use ctct_sync::api::{
-    ApiClient, BudgetSettings, ClientSettings, Clock, OAuthConfig, RateBudget, SystemClock,
-    TokenManager,
+    ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
+use ctct_sync::clock::{Clock, SystemClock};
 use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource, Trigger};
 use ctct_sync::store::Store;
 use secrecy::SecretString;

@@ -9,9 +9,13 @@ use oauth2::{
     AuthUrl, ClientId, ClientSecret, RefreshToken, RequestTokenError, TokenResponse, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::{AuthError, TokenManager};
+use super::config::OAuthConfig;
+use super::error::AuthError;
+use crate::clock::Clock;
 use crate::store::tokens::NewTokens;
 
 /// What one token request produced.
@@ -28,7 +32,41 @@ pub(crate) enum Exchange {
     Retry(String),
 }
 
-impl TokenManager {
+/// The token endpoint: the application's settings, the HTTP client for token requests, the
+/// one-request-per-second pacer and the count of requests this process sent.
+pub(crate) struct TokenEndpoint {
+    pub config: OAuthConfig,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    /// The token endpoint allows one request per second.
+    pacer: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    requests: AtomicU64,
+}
+
+impl TokenEndpoint {
+    pub(crate) fn new(config: OAuthConfig, clock: Arc<dyn Clock>) -> Result<Self, AuthError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| AuthError::Unavailable {
+                detail: e.without_url().to_string(),
+            })?;
+        Ok(Self {
+            config,
+            http,
+            clock,
+            pacer: tokio::sync::Mutex::new(None),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Token requests sent (refreshes, code and device exchanges).
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub(crate) fn oauth_client(
         &self,
     ) -> Result<
@@ -41,7 +79,7 @@ impl TokenManager {
         >,
         AuthError,
     > {
-        let config = &self.inner.config;
+        let config = &self.config;
         let bad = |key: &str, e: url::ParseError| AuthError::Refused {
             detail: format!("{key} is not a URL: {e}"),
         };
@@ -69,7 +107,7 @@ impl TokenManager {
     > + Send
     + Sync
     + 'static {
-        let http = self.inner.http.clone();
+        let http = self.http.clone();
         move |request| {
             let http = TokenHttp(http.clone());
             Box::pin(async move { http.call(request).await })
@@ -78,13 +116,12 @@ impl TokenManager {
 
     /// Waits for the token endpoint's one-request-per-second allowance and counts the call.
     pub(crate) async fn pace_token_request(&self) {
-        let mut last = self.inner.token_pacer.lock().await;
+        let mut last = self.pacer.lock().await;
         if let Some(at) = *last {
             tokio::time::sleep_until(at + Duration::from_secs(1)).await;
         }
         *last = Some(tokio::time::Instant::now());
-        self.inner
-            .token_requests
+        self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
@@ -151,7 +188,7 @@ impl TokenManager {
         presented_refresh: Option<&SecretString>,
     ) -> NewTokens {
         let access = response.access_token().secret().clone();
-        let now = self.inner.clock.now();
+        let now = self.clock.now();
         let expires_at = jwt_expiry(&access)
             .or_else(|| {
                 response.expires_in().map(|d| {

@@ -21,90 +21,18 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
+mod config;
+mod error;
 mod exchange;
 
-pub(crate) use exchange::Exchange;
+pub use config::OAuthConfig;
+pub use error::AuthError;
+pub(crate) use exchange::{Exchange, TokenEndpoint};
 pub use exchange::{TokenHttpError, jwt_expiry};
 
-use crate::api::clock::Clock;
+use crate::clock::Clock;
+use crate::store::Store;
 use crate::store::tokens::{self as token_rows, AccountState, NewTokens, StoredAccount};
-use crate::store::{Store, StoreError};
-
-/// The OAuth2 application ctct-sync acts as.
-#[derive(Clone)]
-pub struct OAuthConfig {
-    pub client_id: String,
-    pub client_secret: SecretString,
-    pub token_url: String,
-    pub authorize_url: String,
-    /// Refresh when less than this is left of the access token's life.
-    pub refresh_ahead: Duration,
-    /// How long a process may hold the refresh lease before others take over.
-    pub lease: Duration,
-    /// Timeout of one token request.
-    pub request_timeout: Duration,
-}
-
-impl std::fmt::Debug for OAuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthConfig")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("token_url", &self.token_url)
-            .finish_non_exhaustive()
-    }
-}
-
-impl OAuthConfig {
-    pub fn new(
-        client_id: &str,
-        client_secret: SecretString,
-        token_url: &str,
-        authorize_url: &str,
-    ) -> Self {
-        Self {
-            client_id: client_id.to_owned(),
-            client_secret,
-            token_url: token_url.to_owned(),
-            authorize_url: authorize_url.to_owned(),
-            refresh_ahead: Duration::from_secs(300),
-            lease: Duration::from_secs(90),
-            request_timeout: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Why no access token can be had.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AuthError {
-    #[error(
-        "no OAuth2 application is configured: set oauth.client_id and oauth.client_secret \
-         (e.g. CTCT_SYNC__OAUTH__CLIENT_ID and CTCT_SYNC__OAUTH__CLIENT_SECRET)"
-    )]
-    NotConfigured,
-    #[error(
-        "account `{account}` is not authorised; run `ctct-sync auth login --account {account}`"
-    )]
-    NotAuthorised { account: String },
-    #[error(
-        "account `{account}` needs to be authorised again ({reason}); run `ctct-sync auth login --account {account}`"
-    )]
-    ReauthRequired { account: String, reason: String },
-    #[error("the token endpoint refused the application's client id or secret ({detail})")]
-    InvalidClient { detail: String },
-    #[error("the token endpoint could not be reached or answered badly: {detail}")]
-    Unavailable { detail: String },
-    #[error("the token endpoint refused the request: {detail}")]
-    Refused { detail: String },
-    #[error("token store: {0}")]
-    Store(String),
-}
-
-impl From<StoreError> for AuthError {
-    fn from(error: StoreError) -> Self {
-        AuthError::Store(error.to_string())
-    }
-}
 
 /// Something the pipeline and health checks want to know about an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,17 +76,14 @@ struct AccountSlot {
 }
 
 struct Inner {
-    config: OAuthConfig,
-    http: reqwest::Client,
+    /// The token endpoint: the application's settings, HTTP client, pacer and request count.
+    endpoint: TokenEndpoint,
     store: Store,
     clock: Arc<dyn Clock>,
     /// Identifies this process in the refresh lease.
     owner: String,
     slots: Mutex<HashMap<String, Arc<AccountSlot>>>,
-    /// The token endpoint allows one request per second.
-    token_pacer: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     events: broadcast::Sender<AuthEvent>,
-    token_requests: std::sync::atomic::AtomicU64,
 }
 
 /// Hands out access tokens per account, refreshing them safely. Cheap to clone.
@@ -170,7 +95,7 @@ pub struct TokenManager {
 impl std::fmt::Debug for TokenManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenManager")
-            .field("client_id", &self.inner.config.client_id)
+            .field("client_id", &self.inner.endpoint.config.client_id)
             .finish_non_exhaustive()
     }
 }
@@ -181,36 +106,26 @@ impl TokenManager {
         store: Store,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AuthError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| AuthError::Unavailable {
-                detail: e.without_url().to_string(),
-            })?;
+        let endpoint = TokenEndpoint::new(config, clock.clone())?;
         let (events, _) = broadcast::channel(64);
         Ok(Self {
             inner: Arc::new(Inner {
-                config,
-                http,
+                endpoint,
                 store,
                 clock,
                 owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4()),
                 slots: Mutex::new(HashMap::new()),
-                token_pacer: tokio::sync::Mutex::new(None),
                 events,
-                token_requests: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
 
     pub fn client_id(&self) -> &str {
-        &self.inner.config.client_id
+        &self.inner.endpoint.config.client_id
     }
 
     pub fn config(&self) -> &OAuthConfig {
-        &self.inner.config
+        &self.inner.endpoint.config
     }
 
     /// Account events (re-authorisation needed, authorised again).
@@ -220,9 +135,12 @@ impl TokenManager {
 
     /// Token requests this process has sent (refreshes, code and device exchanges).
     pub fn token_requests(&self) -> u64 {
-        self.inner
-            .token_requests
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.endpoint.requests()
+    }
+
+    /// The token endpoint, for the authorisation flows of `auth login`.
+    pub(crate) fn endpoint(&self) -> &TokenEndpoint {
+        &self.inner.endpoint
     }
 
     /// Every stored account (tokens stay secret).
@@ -246,7 +164,8 @@ impl TokenManager {
     }
 
     fn fresh(&self, token: &AccessToken) -> bool {
-        let ahead = chrono::Duration::from_std(self.inner.config.refresh_ahead).unwrap_or_default();
+        let ahead = chrono::Duration::from_std(self.inner.endpoint.config.refresh_ahead)
+            .unwrap_or_default();
         token.expires_at - ahead > self.inner.clock.now()
     }
 
@@ -326,7 +245,8 @@ impl TokenManager {
 
     async fn take_lease(&self, account: &str) -> Result<bool, AuthError> {
         let now = self.inner.clock.now();
-        let until = now + chrono::Duration::from_std(self.inner.config.lease).unwrap_or_default();
+        let until =
+            now + chrono::Duration::from_std(self.inner.endpoint.config.lease).unwrap_or_default();
         let (name, owner) = (account.to_owned(), self.inner.owner.clone());
         Ok(self
             .inner
@@ -362,7 +282,7 @@ impl TokenManager {
                 )
                 .await;
         };
-        let mut outcome = self.exchange_refresh(&refresh_token).await;
+        let mut outcome = self.inner.endpoint.exchange_refresh(&refresh_token).await;
         let mut ambiguous_retries = 0;
         let mut pauses = 0;
         loop {
@@ -381,7 +301,7 @@ impl TokenManager {
                 }
                 _ => break,
             }
-            outcome = self.exchange_refresh(&refresh_token).await;
+            outcome = self.inner.endpoint.exchange_refresh(&refresh_token).await;
         }
         match outcome {
             Exchange::Tokens(tokens) => {
@@ -455,7 +375,7 @@ impl TokenManager {
         let now = self.inner.clock.now();
         let (name, client_id, stored) = (
             account.to_owned(),
-            self.inner.config.client_id.clone(),
+            self.inner.endpoint.config.client_id.clone(),
             tokens.clone(),
         );
         let generation = self
@@ -483,7 +403,7 @@ impl TokenManager {
         account: &str,
         refresh_token: SecretString,
     ) -> Result<i64, AuthError> {
-        let mut outcome = self.exchange_refresh(&refresh_token).await;
+        let mut outcome = self.inner.endpoint.exchange_refresh(&refresh_token).await;
         // Refused before acting (`slow_down`: one token request a second per client, shared
         // with a running daemon's refreshes): the token is unspent, so wait and ask again.
         for _ in 0..5 {
@@ -495,7 +415,7 @@ impl TokenManager {
                 "token endpoint refused the import for now; retrying"
             );
             tokio::time::sleep(Duration::from_secs(1)).await;
-            outcome = self.exchange_refresh(&refresh_token).await;
+            outcome = self.inner.endpoint.exchange_refresh(&refresh_token).await;
         }
         match outcome {
             Exchange::Tokens(mut tokens) => {

@@ -163,3 +163,41 @@ pub fn figures(conn: &Connection, run_id: i64) -> Result<Figures, StoreError> {
         .optional()?;
     Ok(row.unwrap_or_default())
 }
+
+/// The last successful run of one resource in one mode, as `/metrics` reports it.
+#[derive(Debug, Clone)]
+pub struct LastSuccess {
+    pub resource: String,
+    pub mode: String,
+    pub finished_at: DateTime<Utc>,
+    pub pages: i64,
+    pub rows_upserted: i64,
+    pub rows_deleted: i64,
+    pub api_requests: i64,
+}
+
+/// The last successful run of every resource and mode, over all accounts.
+pub fn last_successes(conn: &Connection) -> Result<Vec<LastSuccess>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT resource, mode, max(finished_at), pages, rows_upserted, rows_deleted, api_requests
+         FROM mirror_runs WHERE outcome = 'succeeded' AND finished_at IS NOT NULL
+         GROUP BY resource, mode",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            let finished: String = r.get(2)?;
+            Ok(LastSuccess {
+                resource: r.get(0)?,
+                mode: r.get(1)?,
+                finished_at: DateTime::parse_from_rfc3339(&finished)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_default(),
+                pages: r.get(3)?,
+                rows_upserted: r.get(4)?,
+                rows_deleted: r.get(5)?,
+                api_requests: r.get(6)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use ctct_sandbox::{FaultSpec, LimitsMode, SandboxOptions};
-use ctct_sync::api::Clock;
-use ctct_sync::api::clock::next_utc_midnight;
+use ctct_sync::clock::Clock;
+use ctct_sync::clock::next_utc_midnight;
 use ctct_sync::mirror::{ContactsPath, MirrorOptions, Mode, Resource, RunOutcome};
 
 use super::{assert_contacts_equal_sandbox, fast_options, mirror_for, run, seed};

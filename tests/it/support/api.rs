@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::Utc;
 use ctct_sandbox::{LimitsMode, Sandbox, SandboxOptions};
 use ctct_sync::api::{
-    AccountApi, ApiClient, BudgetSettings, ClientSettings, ManualClock, OAuthConfig, RateBudget,
-    TokenManager,
+    AccountApi, ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
+use ctct_sync::clock::ManualClock;
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ctct_sync::api::Clock;
+use ctct_sync::clock::Clock;
 use ctct_sync::command::outcome::CommandResult;
 use ctct_sync::config::Settings;
 use ctct_sync::handler::Handler;

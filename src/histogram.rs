@@ -1,5 +1,5 @@
 //! Fixed-bucket latency histograms and labelled counters, rendered in the Prometheus text
-//! format by [`super::metrics`]. Small and lock-light: a mutex per family, held for a map
+//! format by `ops::metrics`. Small and lock-light: a mutex per family, held for a map
 //! update only.
 
 use std::collections::BTreeMap;

@@ -4,12 +4,12 @@
 use reqwest::Method;
 
 use crate::api::client::{AccountApi, Request};
+use crate::api::endpoints::path_id;
 use crate::api::error::ApiError;
 use crate::api::model::{
     CampaignActivity, CampaignActivityInclude, CampaignActivityPut, CampaignCreate, CampaignQuery,
     CampaignsPage, EmailCampaign, Schedule, ScheduleAt, TestSend,
 };
-use crate::api::ops::path_id;
 
 const GET_CAMPAIGN: &str = "GET /emails/{campaign_id}";
 const PATCH_CAMPAIGN: &str = "PATCH /emails/{campaign_id}";

@@ -4,12 +4,12 @@
 use reqwest::Method;
 
 use crate::api::client::{AccountApi, Request};
+use crate::api::endpoints::path_id;
 use crate::api::error::ApiError;
 use crate::api::model::{
     Contact, ContactCreate, ContactPut, ContactQuery, ContactStatus, ContactsPage, Include,
     SignUpForm, SignUpResult,
 };
-use crate::api::ops::path_id;
 
 const GET_CONTACT: &str = "GET /contacts/{contact_id}";
 const PUT_CONTACT: &str = "PUT /contacts/{contact_id}";

@@ -3,9 +3,9 @@
 use reqwest::Method;
 
 use crate::api::client::{AccountApi, Request};
+use crate::api::endpoints::path_id;
 use crate::api::error::ApiError;
 use crate::api::model::{Activity, ContactList, ListInput, ListQuery, ListsPage, MembershipCount};
-use crate::api::ops::path_id;
 
 const GET_LIST: &str = "GET /contact_lists/{list_id}";
 const PUT_LIST: &str = "PUT /contact_lists/{list_id}";

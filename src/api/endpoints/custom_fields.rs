@@ -3,9 +3,9 @@
 use reqwest::Method;
 
 use crate::api::client::{AccountApi, Request};
+use crate::api::endpoints::path_id;
 use crate::api::error::ApiError;
 use crate::api::model::{CustomField, CustomFieldCreate, CustomFieldPut, CustomFieldsPage};
-use crate::api::ops::path_id;
 
 const GET_FIELD: &str = "GET /contact_custom_fields/{custom_field_id}";
 const PUT_FIELD: &str = "PUT /contact_custom_fields/{custom_field_id}";

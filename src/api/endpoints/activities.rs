@@ -5,9 +5,9 @@
 use reqwest::Method;
 
 use crate::api::client::{AccountApi, Request};
+use crate::api::endpoints::{ExportDownload, path_id};
 use crate::api::error::ApiError;
 use crate::api::model::{Activity, ContactsJsonImport, ExportRequest};
-use crate::api::ops::{ExportDownload, path_id};
 
 const GET_ACTIVITY: &str = "GET /activities/{activity_id}";
 const DOWNLOAD: &str = "GET /contact_exports/{file_export_id}";
