@@ -6,6 +6,8 @@
 //! json       strict parsing of the body: repeated keys refused
 //! check      field checks that collect every problem with its path
 //! contact    contact.create / update / upsert / sign_up / get / delete
+//! email      an e-mail address checked once (its Debug hides it)
+//! patch      absent / null / value of a field in a partial update
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
 //! catalog    custom_field.*, list.*, account.*, mirror.run
 //! outcome    the result message
@@ -16,9 +18,11 @@ pub mod campaign;
 pub mod catalog;
 pub mod check;
 pub mod contact;
+pub mod email;
 pub mod envelope;
 pub mod json;
 pub mod outcome;
+pub mod patch;
 pub mod timestamp;
 
 use chrono::{DateTime, Utc};
@@ -29,7 +33,7 @@ pub use envelope::{DecodeError, Envelope, FieldError, MessageMeta, Partial, Reje
 
 use campaign::{CampaignFields, TestSend, When};
 use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
-use contact::{ChangeKind, ContactChanges, ContactRef, SignUp};
+use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
 pub const COMMAND_TYPES: [&str; 23] = [
@@ -62,7 +66,7 @@ pub const COMMAND_TYPES: [&str; 23] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     ContactCreate(ContactChanges),
-    ContactUpdate(ContactRef, ContactChanges),
+    ContactUpdate(ContactRef, UpdateChanges),
     ContactUpsert(ContactChanges),
     ContactSignUp(SignUp),
     ContactGet(ContactRef),
@@ -92,17 +96,10 @@ impl Command {
     pub fn parse(envelope: &Envelope, now: DateTime<Utc>) -> Result<Command, Rejection> {
         let data = envelope.data.clone();
         Ok(match envelope.command_type.as_str() {
-            "contact.create" => {
-                Command::ContactCreate(contact::parse_changes(ChangeKind::Create, data)?.1)
-            }
-            "contact.upsert" => {
-                Command::ContactUpsert(contact::parse_changes(ChangeKind::Upsert, data)?.1)
-            }
+            "contact.create" => Command::ContactCreate(contact::parse_create(data)?),
+            "contact.upsert" => Command::ContactUpsert(contact::parse_upsert(data)?),
             "contact.update" => {
-                let (target, changes) = contact::parse_changes(ChangeKind::Update, data)?;
-                let target = target.ok_or_else(|| {
-                    Rejection::new(ErrorCode::InvalidData, "contact.update needs a target")
-                })?;
+                let (target, changes) = contact::parse_update(data)?;
                 Command::ContactUpdate(target, changes)
             }
             "contact.sign_up" => Command::ContactSignUp(contact::parse_sign_up(data)?),
@@ -167,7 +164,7 @@ impl Command {
     pub fn ordering_key(&self) -> Option<String> {
         match self {
             Command::ContactCreate(c) | Command::ContactUpsert(c) => {
-                c.email.as_ref().map(|e| ContactRef::Email(e.clone()).key())
+                Some(ContactRef::Email(c.email.clone()).key())
             }
             Command::ContactUpdate(target, _)
             | Command::ContactGet(target)
