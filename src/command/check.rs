@@ -87,12 +87,36 @@ impl Checker {
         if self.errors.is_empty() {
             Ok(value)
         } else {
-            Err(Rejection::with_fields(
-                ErrorCode::InvalidData,
-                "the command's data is invalid",
-                self.errors,
-            ))
+            Err(self.rejection())
         }
+    }
+
+    /// Like [`Checker::finish`] for a value that only exists when its checks passed (a
+    /// required field): `None` comes with their failure. Should it come without one, the
+    /// rejection names `field` with `reason`.
+    pub fn finish_required<T>(
+        mut self,
+        value: Option<T>,
+        field: &str,
+        reason: &str,
+    ) -> Result<T, Rejection> {
+        match value {
+            Some(value) => self.finish(value),
+            None => {
+                if self.errors.is_empty() {
+                    self.fail(field, reason);
+                }
+                Err(self.rejection())
+            }
+        }
+    }
+
+    fn rejection(self) -> Rejection {
+        Rejection::with_fields(
+            ErrorCode::InvalidData,
+            "the command's data is invalid",
+            self.errors,
+        )
     }
 
     /// A single-line text of at most `max` characters with no control characters.
@@ -225,6 +249,26 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+
+    #[test]
+    fn a_required_value_is_missing_only_with_a_failure_that_names_it() {
+        assert_eq!(
+            Checker::new().finish_required(Some(3), "data.x", "is required"),
+            Ok(3)
+        );
+        let mut check = Checker::new();
+        check.fail("data.email", "is not a valid e-mail address");
+        let rejection = check
+            .finish_required(None::<u8>, "data.email", "is required")
+            .unwrap_err();
+        assert_eq!(rejection.fields.len(), 1);
+        assert_eq!(rejection.fields[0].reason, "is not a valid e-mail address");
+        let rejection = Checker::new()
+            .finish_required(None::<u8>, "data.email", "is required")
+            .unwrap_err();
+        assert_eq!(rejection.fields[0].field, "data.email");
+        assert_eq!(rejection.fields[0].reason, "is required");
+    }
 
     #[test]
     fn text_checks_name_the_field_and_reason() {

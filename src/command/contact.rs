@@ -10,8 +10,7 @@ use serde_json::{Map, Value};
 
 use super::check::{self, Checker};
 use super::email::Email;
-use super::envelope::{FieldError, Rejection};
-use super::outcome::ErrorCode;
+use super::envelope::Rejection;
 use super::patch::Patch;
 
 pub const MAX_NAME: usize = 50;
@@ -268,38 +267,33 @@ pub fn parse_upsert(data: Map<String, Value>) -> Result<ContactChanges, Rejectio
 
 /// Checks `contact.update` data: the contact it targets and the changes.
 pub fn parse_update(data: Map<String, Value>) -> Result<(ContactRef, UpdateChanges), Rejection> {
-    let (target, email, changes) = parse_changes(ChangeKind::Update, data)?;
-    // The checks rejected a missing target already.
-    let target = target
-        .ok_or_else(|| Rejection::new(ErrorCode::InvalidData, "contact.update needs a target"))?;
-    Ok((target, changes.with_email(email)))
+    let raw: ChangesData = check::data(data)?;
+    let mut c = Checker::new();
+    let (target, email, changes) = check_changes(&mut c, ChangeKind::Update, raw);
+    c.finish_required(
+        target,
+        "data.contact_id",
+        "either contact_id or email is required",
+    )
+    .map(|target| (target, changes.with_email(email)))
 }
 
 fn parse_new(kind: ChangeKind, data: Map<String, Value>) -> Result<ContactChanges, Rejection> {
-    let (_, email, changes) = parse_changes(kind, data)?;
-    // The checks rejected a missing e-mail already; this only names it again.
-    let email = email.ok_or_else(|| required("data.email", "is required"))?;
-    Ok(changes.with_email(email))
-}
-
-/// The rejection the checks give for a missing required field.
-fn required(field: &str, reason: &str) -> Rejection {
-    Rejection::with_fields(
-        ErrorCode::InvalidData,
-        "the command's data is invalid",
-        vec![FieldError::new(field, reason)],
-    )
-}
-
-/// What [`parse_changes`] finds: the target, the e-mail address and the other changes.
-type Parsed = (Option<ContactRef>, Option<Email>, ContactChanges<()>);
-
-/// Checks `contact.create`, `contact.upsert` or `contact.update` data: the target (update
-/// only), the e-mail address (create and upsert: required; update: a new one, with
-/// `contact_id` only) and the other changes.
-fn parse_changes(kind: ChangeKind, data: Map<String, Value>) -> Result<Parsed, Rejection> {
     let raw: ChangesData = check::data(data)?;
     let mut c = Checker::new();
+    let (_, email, changes) = check_changes(&mut c, kind, raw);
+    c.finish_required(email, "data.email", "is required")
+        .map(|email| changes.with_email(email))
+}
+
+/// Checks `contact.create`, `contact.upsert` or `contact.update` data: gives the target
+/// (update only), the e-mail address (create and upsert: required; update: a new one, with
+/// `contact_id` only) and the other changes, each `None` when its checks failed.
+fn check_changes(
+    c: &mut Checker,
+    kind: ChangeKind,
+    raw: ChangesData,
+) -> (Option<ContactRef>, Option<Email>, ContactChanges<()>) {
     let (target, email) = match kind {
         ChangeKind::Update => match raw.contact_id {
             // With contact_id, an update may also change the e-mail address.
@@ -310,7 +304,7 @@ fn parse_changes(kind: ChangeKind, data: Map<String, Value>) -> Result<Parsed, R
                     .and_then(|email| c.email_address("data.email", email, MAX_EMAIL));
                 (target, email)
             }
-            None => (target(&mut c, None, raw.email), None),
+            None => (target(c, None, raw.email), None),
         },
         ChangeKind::Create | ChangeKind::Upsert => {
             if raw.contact_id.is_some() {
@@ -343,13 +337,13 @@ fn parse_changes(kind: ChangeKind, data: Map<String, Value>) -> Result<Parsed, R
         }
         value
     };
-    let first_name = text_patch(&mut c, "first_name", raw.first_name);
-    let last_name = text_patch(&mut c, "last_name", raw.last_name);
-    let job_title = text_patch(&mut c, "job_title", raw.job_title);
-    let company_name = text_patch(&mut c, "company_name", raw.company_name);
+    let first_name = text_patch(c, "first_name", raw.first_name);
+    let last_name = text_patch(c, "last_name", raw.last_name);
+    let job_title = text_patch(c, "job_title", raw.job_title);
+    let company_name = text_patch(c, "company_name", raw.company_name);
     let anniversary = match raw.anniversary {
         Patch::Value(a) => {
-            check_anniversary(&mut c, "data.anniversary", &a);
+            check_anniversary(c, "data.anniversary", &a);
             Patch::Value(a)
         }
         Patch::Null if !clearing_allowed => {
@@ -361,21 +355,12 @@ fn parse_changes(kind: ChangeKind, data: Map<String, Value>) -> Result<Parsed, R
         }
         other => other,
     };
-    let birthday = birthday(
-        &mut c,
-        raw.birthday_month,
-        raw.birthday_day,
-        clearing_allowed,
-    );
-    let phone_numbers = raw.phone_numbers.map(|phones| check_phones(&mut c, phones));
+    let birthday = birthday(c, raw.birthday_month, raw.birthday_day, clearing_allowed);
+    let phone_numbers = raw.phone_numbers.map(|phones| check_phones(c, phones));
     let street_addresses = raw
         .street_addresses
-        .map(|addresses| check_addresses(&mut c, addresses));
-    let custom_fields = custom_fields(
-        &mut c,
-        raw.custom_fields.unwrap_or_default(),
-        clearing_allowed,
-    );
+        .map(|addresses| check_addresses(c, addresses));
+    let custom_fields = custom_fields(c, raw.custom_fields.unwrap_or_default(), clearing_allowed);
     if let Some(lists) = &raw.list_ids {
         let min = 0;
         c.uuids("data.list_ids", lists, min, MAX_LISTS);
@@ -393,7 +378,7 @@ fn parse_changes(kind: ChangeKind, data: Map<String, Value>) -> Result<Parsed, R
         custom_fields,
         list_ids: raw.list_ids,
     };
-    c.finish((target, email, changes))
+    (target, email, changes)
 }
 
 #[derive(Debug, Deserialize)]
@@ -413,7 +398,11 @@ pub fn parse_ref(data: Map<String, Value>) -> Result<ContactRef, Rejection> {
         c.fail("data.email", "give contact_id or email, not both");
     }
     let target = target(&mut c, raw.contact_id, raw.email);
-    c.finish(target.unwrap_or(ContactRef::Id(String::new())))
+    c.finish_required(
+        target,
+        "data.contact_id",
+        "either contact_id or email is required",
+    )
 }
 
 fn target(
@@ -506,9 +495,11 @@ pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
         .into_iter()
         .filter_map(|(key, value)| value.map(|v| (key, v)))
         .collect();
-    let (email, custom_fields) = c.finish((email, custom_fields))?;
-    // The checks rejected a missing e-mail already; this only names it again.
-    let email = email.ok_or_else(|| required("data.email", "is required"))?;
+    let (email, custom_fields) = c.finish_required(
+        email.map(|email| (email, custom_fields)),
+        "data.email",
+        "is required",
+    )?;
     Ok(SignUp {
         email,
         list_ids,
@@ -709,9 +700,14 @@ fn custom_fields(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
-    use super::*;
+    use crate::command::contact::{
+        AddressKind, ContactRef, PhoneKind, parse_create, parse_ref, parse_sign_up, parse_update,
+        parse_upsert,
+    };
+    use crate::command::envelope::Rejection;
+    use crate::command::patch::Patch;
 
     const ID: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
 

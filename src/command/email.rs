@@ -117,7 +117,7 @@ pub fn is_email(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::command::email::{Email, EmailError, is_email};
 
     #[test]
     fn email_syntax_accepts_real_addresses_and_refuses_broken_ones() {

@@ -89,7 +89,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde::Deserialize;
+
+    use crate::command::patch::Patch;
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
