@@ -8,7 +8,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::check::{self, Checker, patch};
+use super::check::{self, Checker};
+use super::email::Email;
+use super::patch::Patch;
 use super::rejection::Rejection;
 
 pub const MAX_NAME: usize = 50;
@@ -22,7 +24,7 @@ pub const MAX_LISTS: usize = 50;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactRef {
     Id(String),
-    Email(String),
+    Email(Email),
 }
 
 impl ContactRef {
@@ -30,7 +32,7 @@ impl ContactRef {
     pub fn key(&self) -> String {
         match self {
             ContactRef::Id(id) => format!("contact:{id}"),
-            ContactRef::Email(email) => format!("email:{}", email.to_lowercase()),
+            ContactRef::Email(email) => format!("email:{}", email.as_str().to_lowercase()),
         }
     }
 }
@@ -42,45 +44,130 @@ pub enum CustomFieldKey {
     Name(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
+/// The kinds of phone number the API knows (reference §4: `home|work|mobile|other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PhoneKind {
+    Home,
+    Work,
+    Mobile,
+    Other,
+}
+
+impl PhoneKind {
+    /// Reads a command's `kind`, spelled exactly as the API spells it.
+    pub fn parse(text: &str) -> Option<PhoneKind> {
+        match text {
+            "home" => Some(PhoneKind::Home),
+            "work" => Some(PhoneKind::Work),
+            "mobile" => Some(PhoneKind::Mobile),
+            "other" => Some(PhoneKind::Other),
+            _ => None,
+        }
+    }
+
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoneKind::Home => "home",
+            PhoneKind::Work => "work",
+            PhoneKind::Mobile => "mobile",
+            PhoneKind::Other => "other",
+        }
+    }
+}
+
+/// The kinds of street address the API knows (reference §4: `home|work|other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressKind {
+    Home,
+    Work,
+    Other,
+}
+
+impl AddressKind {
+    /// Reads a command's `kind`, spelled exactly as the API spells it.
+    pub fn parse(text: &str) -> Option<AddressKind> {
+        match text {
+            "home" => Some(AddressKind::Home),
+            "work" => Some(AddressKind::Work),
+            "other" => Some(AddressKind::Other),
+            _ => None,
+        }
+    }
+
+    /// The API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressKind::Home => "home",
+            AddressKind::Work => "work",
+            AddressKind::Other => "other",
+        }
+    }
+}
+
+/// A checked phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone {
     pub phone_number: String,
+    pub kind: PhoneKind,
+}
+
+/// A checked street address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub kind: AddressKind,
+    pub street: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A phone number as a command writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhoneData {
+    phone_number: String,
     #[serde(default = "default_phone_kind")]
-    pub kind: String,
+    kind: String,
 }
 
 fn default_phone_kind() -> String {
     "other".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+/// A street address as a command writes it.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Address {
-    pub kind: String,
+struct AddressData {
+    kind: String,
     #[serde(default)]
-    pub street: Option<String>,
+    street: Option<String>,
     #[serde(default)]
-    pub city: Option<String>,
+    city: Option<String>,
     #[serde(default)]
-    pub state: Option<String>,
+    state: Option<String>,
     #[serde(default)]
-    pub postal_code: Option<String>,
+    postal_code: Option<String>,
     #[serde(default)]
-    pub country: Option<String>,
+    country: Option<String>,
 }
 
-/// Changes to a contact. `None` keeps a field; `Some(None)` clears it (update only).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ContactChanges {
-    pub email: Option<String>,
-    pub first_name: Option<Option<String>>,
-    pub last_name: Option<Option<String>>,
-    pub job_title: Option<Option<String>>,
-    pub company_name: Option<Option<String>>,
+/// Changes to a contact. A [`Patch::Absent`] field is kept; [`Patch::Null`] clears it
+/// (update only: create and upsert reject `null`).
+///
+/// `email` names the contact: create and upsert require it (`E` = [`Email`], the default);
+/// an update names its contact apart and may give a new address ([`UpdateChanges`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactChanges<E = Email> {
+    pub email: E,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub job_title: Patch<String>,
+    pub company_name: Patch<String>,
     /// (month, day)
-    pub birthday: Option<Option<(u8, u8)>>,
-    pub anniversary: Option<Option<String>>,
+    pub birthday: Patch<(u8, u8)>,
+    pub anniversary: Patch<String>,
     /// Replaces the contact's phone numbers when given.
     pub phone_numbers: Option<Vec<Phone>>,
     /// Replaces the contact's street addresses when given.
@@ -92,10 +179,32 @@ pub struct ContactChanges {
     pub list_ids: Option<Vec<String>>,
 }
 
+/// A `contact.update`'s changes: a new e-mail address only when the contact is named by id.
+pub type UpdateChanges = ContactChanges<Option<Email>>;
+
+impl<E> ContactChanges<E> {
+    /// The same changes with another `email`.
+    fn with_email<F>(self, email: F) -> ContactChanges<F> {
+        ContactChanges {
+            email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            job_title: self.job_title,
+            company_name: self.company_name,
+            birthday: self.birthday,
+            anniversary: self.anniversary,
+            phone_numbers: self.phone_numbers,
+            street_addresses: self.street_addresses,
+            custom_fields: self.custom_fields,
+            list_ids: self.list_ids,
+        }
+    }
+}
+
 /// The sign-up form's fields (explicit consent: only for genuine opt-ins).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignUp {
-    pub email: String,
+    pub email: Email,
     pub list_ids: Vec<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -114,24 +223,24 @@ struct ChangesData {
     contact_id: Option<String>,
     #[serde(default)]
     email: Option<String>,
-    #[serde(default, deserialize_with = "patch")]
-    first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "patch")]
-    last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "patch")]
-    job_title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "patch")]
-    company_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "patch")]
-    birthday_month: Option<Option<u8>>,
-    #[serde(default, deserialize_with = "patch")]
-    birthday_day: Option<Option<u8>>,
-    #[serde(default, deserialize_with = "patch")]
-    anniversary: Option<Option<String>>,
     #[serde(default)]
-    phone_numbers: Option<Vec<Phone>>,
+    first_name: Patch<String>,
     #[serde(default)]
-    street_addresses: Option<Vec<Address>>,
+    last_name: Patch<String>,
+    #[serde(default)]
+    job_title: Patch<String>,
+    #[serde(default)]
+    company_name: Patch<String>,
+    #[serde(default)]
+    birthday_month: Patch<u8>,
+    #[serde(default)]
+    birthday_day: Patch<u8>,
+    #[serde(default)]
+    anniversary: Patch<String>,
+    #[serde(default)]
+    phone_numbers: Option<Vec<PhoneData>>,
+    #[serde(default)]
+    street_addresses: Option<Vec<AddressData>>,
     #[serde(default)]
     custom_fields: Option<Map<String, Value>>,
     #[serde(default)]
@@ -140,56 +249,87 @@ struct ChangesData {
 
 /// Which command the changes belong to (the rules differ slightly).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChangeKind {
+enum ChangeKind {
     Create,
     Upsert,
     Update,
 }
 
-/// Checks `contact.create`, `contact.upsert` or `contact.update` data. Update returns the
-/// contact it targets.
-pub fn parse_changes(
-    kind: ChangeKind,
-    data: Map<String, Value>,
-) -> Result<(Option<ContactRef>, ContactChanges), Rejection> {
+/// Checks `contact.create` data.
+pub fn parse_create(data: Map<String, Value>) -> Result<ContactChanges, Rejection> {
+    parse_new(ChangeKind::Create, data)
+}
+
+/// Checks `contact.upsert` data.
+pub fn parse_upsert(data: Map<String, Value>) -> Result<ContactChanges, Rejection> {
+    parse_new(ChangeKind::Upsert, data)
+}
+
+/// Checks `contact.update` data: the contact it targets and the changes.
+pub fn parse_update(data: Map<String, Value>) -> Result<(ContactRef, UpdateChanges), Rejection> {
     let raw: ChangesData = check::data(data)?;
     let mut c = Checker::new();
-    let target = match kind {
-        ChangeKind::Update => target(&mut c, raw.contact_id.clone(), raw.email.clone()),
-        _ => {
+    let (target, email, changes) = check_changes(&mut c, ChangeKind::Update, raw);
+    c.finish_required(
+        target,
+        "data.contact_id",
+        "either contact_id or email is required",
+    )
+    .map(|target| (target, changes.with_email(email)))
+}
+
+fn parse_new(kind: ChangeKind, data: Map<String, Value>) -> Result<ContactChanges, Rejection> {
+    let raw: ChangesData = check::data(data)?;
+    let mut c = Checker::new();
+    let (_, email, changes) = check_changes(&mut c, kind, raw);
+    c.finish_required(email, "data.email", "is required")
+        .map(|email| changes.with_email(email))
+}
+
+/// Checks `contact.create`, `contact.upsert` or `contact.update` data: gives the target
+/// (update only), the e-mail address (create and upsert: required; update: a new one, with
+/// `contact_id` only) and the other changes, each `None` when its checks failed.
+fn check_changes(
+    c: &mut Checker,
+    kind: ChangeKind,
+    raw: ChangesData,
+) -> (Option<ContactRef>, Option<Email>, ContactChanges<()>) {
+    let (target, email) = match kind {
+        ChangeKind::Update => match raw.contact_id {
+            // With contact_id, an update may also change the e-mail address.
+            Some(id) => {
+                let target = c.uuid("data.contact_id", &id).then_some(ContactRef::Id(id));
+                let email = raw
+                    .email
+                    .and_then(|email| c.email_address("data.email", email, MAX_EMAIL));
+                (target, email)
+            }
+            None => (target(c, None, raw.email), None),
+        },
+        ChangeKind::Create | ChangeKind::Upsert => {
             if raw.contact_id.is_some() {
                 c.fail(
                     "data.contact_id",
                     "is only accepted by contact.update, contact.get and contact.delete",
                 );
             }
-            match &raw.email {
-                Some(email) => {
-                    c.email("data.email", email, MAX_EMAIL);
+            let email = match raw.email {
+                Some(email) => c.email_address("data.email", email, MAX_EMAIL),
+                None => {
+                    c.fail("data.email", "is required");
+                    None
                 }
-                None => c.fail("data.email", "is required"),
-            }
-            None
+            };
+            (None, email)
         }
-    };
-    // With contact_id, an update may also change the e-mail address.
-    let email = match kind {
-        ChangeKind::Update if raw.contact_id.is_some() => {
-            if let Some(email) = &raw.email {
-                c.email("data.email", email, MAX_EMAIL);
-            }
-            raw.email.clone()
-        }
-        ChangeKind::Update => None,
-        _ => raw.email.clone(),
     };
     let clearing_allowed = kind == ChangeKind::Update;
-    let text_patch = |c: &mut Checker, field: &str, value: Option<Option<String>>| {
+    let text_patch = |c: &mut Checker, field: &str, value: Patch<String>| {
         match &value {
-            Some(Some(v)) => {
+            Patch::Value(v) => {
                 c.text(&format!("data.{field}"), v, MAX_NAME);
             }
-            Some(None) if !clearing_allowed => c.fail(
+            Patch::Null if !clearing_allowed => c.fail(
                 format!("data.{field}"),
                 "cannot be null here; use contact.update to clear a field",
             ),
@@ -197,59 +337,48 @@ pub fn parse_changes(
         }
         value
     };
-    let first_name = text_patch(&mut c, "first_name", raw.first_name);
-    let last_name = text_patch(&mut c, "last_name", raw.last_name);
-    let job_title = text_patch(&mut c, "job_title", raw.job_title);
-    let company_name = text_patch(&mut c, "company_name", raw.company_name);
+    let first_name = text_patch(c, "first_name", raw.first_name);
+    let last_name = text_patch(c, "last_name", raw.last_name);
+    let job_title = text_patch(c, "job_title", raw.job_title);
+    let company_name = text_patch(c, "company_name", raw.company_name);
     let anniversary = match raw.anniversary {
-        Some(Some(a)) => {
-            check_anniversary(&mut c, "data.anniversary", &a);
-            Some(Some(a))
+        Patch::Value(a) => {
+            check_anniversary(c, "data.anniversary", &a);
+            Patch::Value(a)
         }
-        Some(None) if !clearing_allowed => {
+        Patch::Null if !clearing_allowed => {
             c.fail(
                 "data.anniversary",
                 "cannot be null here; use contact.update to clear a field",
             );
-            None
+            Patch::Absent
         }
         other => other,
     };
-    let birthday = birthday(
-        &mut c,
-        raw.birthday_month,
-        raw.birthday_day,
-        clearing_allowed,
-    );
-    if let Some(phones) = &raw.phone_numbers {
-        check_phones(&mut c, phones);
-    }
-    if let Some(addresses) = &raw.street_addresses {
-        check_addresses(&mut c, addresses);
-    }
-    let custom_fields = custom_fields(
-        &mut c,
-        raw.custom_fields.unwrap_or_default(),
-        clearing_allowed,
-    );
+    let birthday = birthday(c, raw.birthday_month, raw.birthday_day, clearing_allowed);
+    let phone_numbers = raw.phone_numbers.map(|phones| check_phones(c, phones));
+    let street_addresses = raw
+        .street_addresses
+        .map(|addresses| check_addresses(c, addresses));
+    let custom_fields = custom_fields(c, raw.custom_fields.unwrap_or_default(), clearing_allowed);
     if let Some(lists) = &raw.list_ids {
         let min = 0;
         c.uuids("data.list_ids", lists, min, MAX_LISTS);
     }
     let changes = ContactChanges {
-        email,
+        email: (),
         first_name,
         last_name,
         job_title,
         company_name,
         birthday,
         anniversary,
-        phone_numbers: raw.phone_numbers,
-        street_addresses: raw.street_addresses,
+        phone_numbers,
+        street_addresses,
         custom_fields,
         list_ids: raw.list_ids,
     };
-    c.finish((target, changes))
+    (target, email, changes)
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,7 +398,11 @@ pub fn parse_ref(data: Map<String, Value>) -> Result<ContactRef, Rejection> {
         c.fail("data.email", "give contact_id or email, not both");
     }
     let target = target(&mut c, raw.contact_id, raw.email);
-    c.finish(target.unwrap_or(ContactRef::Id(String::new())))
+    c.finish_required(
+        target,
+        "data.contact_id",
+        "either contact_id or email is required",
+    )
 }
 
 fn target(
@@ -280,8 +413,8 @@ fn target(
     match (contact_id, email) {
         (Some(id), _) => c.uuid("data.contact_id", &id).then_some(ContactRef::Id(id)),
         (None, Some(email)) => c
-            .email("data.email", &email, MAX_EMAIL)
-            .then_some(ContactRef::Email(email)),
+            .email_address("data.email", email, MAX_EMAIL)
+            .map(ContactRef::Email),
         (None, None) => {
             c.fail("data.contact_id", "either contact_id or email is required");
             None
@@ -319,12 +452,13 @@ struct SignUpData {
 pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
     let raw: SignUpData = check::data(data)?;
     let mut c = Checker::new();
-    let email = raw.email.unwrap_or_default();
-    if email.is_empty() {
-        c.fail("data.email", "is required");
-    } else {
-        c.email("data.email", &email, MAX_SIGN_UP_EMAIL);
-    }
+    let email = match raw.email {
+        Some(email) if !email.is_empty() => c.email_address("data.email", email, MAX_SIGN_UP_EMAIL),
+        _ => {
+            c.fail("data.email", "is required");
+            None
+        }
+    };
     let list_ids = raw.list_ids.unwrap_or_default();
     if list_ids.is_empty() {
         c.fail(
@@ -352,16 +486,21 @@ pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
     }
     let birthday = birthday(
         &mut c,
-        raw.birthday_month.map(Some),
-        raw.birthday_day.map(Some),
+        raw.birthday_month.into(),
+        raw.birthday_day.into(),
         false,
     )
-    .flatten();
+    .into_value();
     let custom_fields = custom_fields(&mut c, raw.custom_fields.unwrap_or_default(), false)
         .into_iter()
         .filter_map(|(key, value)| value.map(|v| (key, v)))
         .collect();
-    c.finish(SignUp {
+    let (email, custom_fields) = c.finish_required(
+        email.map(|email| (email, custom_fields)),
+        "data.email",
+        "is required",
+    )?;
+    Ok(SignUp {
         email,
         list_ids,
         first_name: raw.first_name,
@@ -377,13 +516,13 @@ pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
 
 fn birthday(
     c: &mut Checker,
-    month: Option<Option<u8>>,
-    day: Option<Option<u8>>,
+    month: Patch<u8>,
+    day: Patch<u8>,
     clearing_allowed: bool,
-) -> Option<Option<(u8, u8)>> {
+) -> Patch<(u8, u8)> {
     match (month, day) {
-        (None, None) => None,
-        (Some(Some(m)), Some(Some(d))) => {
+        (Patch::Absent, Patch::Absent) => Patch::Absent,
+        (Patch::Value(m), Patch::Value(d)) => {
             let mut ok = true;
             if !(1..=12).contains(&m) {
                 c.fail("data.birthday_month", "must be 1 to 12");
@@ -393,22 +532,26 @@ fn birthday(
                 c.fail("data.birthday_day", "must be 1 to 31");
                 ok = false;
             }
-            ok.then_some(Some((m, d)))
+            if ok {
+                Patch::Value((m, d))
+            } else {
+                Patch::Absent
+            }
         }
-        (Some(None), Some(None)) if clearing_allowed => Some(None),
-        (Some(None), Some(None)) => {
+        (Patch::Null, Patch::Null) if clearing_allowed => Patch::Null,
+        (Patch::Null, Patch::Null) => {
             c.fail(
                 "data.birthday_month",
                 "cannot be null here; use contact.update to clear a field",
             );
-            None
+            Patch::Absent
         }
         _ => {
             c.fail(
                 "data.birthday_day",
                 "birthday_month and birthday_day must be given together",
             );
-            None
+            Patch::Absent
         }
     }
 }
@@ -430,37 +573,45 @@ fn check_anniversary(c: &mut Checker, field: &str, value: &str) {
     }
 }
 
-fn check_phones(c: &mut Checker, phones: &[Phone]) {
+fn check_phones(c: &mut Checker, phones: Vec<PhoneData>) -> Vec<Phone> {
     if phones.len() > 3 {
         c.fail(
             "data.phone_numbers",
             format!("at most 3 phone numbers (got {})", phones.len()),
         );
     }
-    for (i, phone) in phones.iter().enumerate().take(4) {
+    let mut out = Vec::with_capacity(phones.len().min(4));
+    for (i, phone) in phones.into_iter().enumerate().take(4) {
         c.required_text(
             &format!("data.phone_numbers[{i}].phone_number"),
             &phone.phone_number,
             25,
         );
-        if !matches!(phone.kind.as_str(), "home" | "work" | "mobile" | "other") {
-            c.fail(
+        match PhoneKind::parse(&phone.kind) {
+            Some(kind) => out.push(Phone {
+                phone_number: phone.phone_number,
+                kind,
+            }),
+            None => c.fail(
                 format!("data.phone_numbers[{i}].kind"),
                 "must be home, work, mobile or other",
-            );
+            ),
         }
     }
+    out
 }
 
-fn check_addresses(c: &mut Checker, addresses: &[Address]) {
+fn check_addresses(c: &mut Checker, addresses: Vec<AddressData>) -> Vec<Address> {
     if addresses.len() > 3 {
         c.fail(
             "data.street_addresses",
             format!("at most 3 addresses (got {})", addresses.len()),
         );
     }
-    for (i, address) in addresses.iter().enumerate().take(4) {
-        if !matches!(address.kind.as_str(), "home" | "work" | "other") {
+    let mut out = Vec::with_capacity(addresses.len().min(4));
+    for (i, address) in addresses.into_iter().enumerate().take(4) {
+        let kind = AddressKind::parse(&address.kind);
+        if kind.is_none() {
             c.fail(
                 format!("data.street_addresses[{i}].kind"),
                 "must be home, work or other",
@@ -479,7 +630,18 @@ fn check_addresses(c: &mut Checker, addresses: &[Address]) {
                 c.text(&format!("data.street_addresses[{i}].{name}"), value, 50);
             }
         }
+        if let Some(kind) = kind {
+            out.push(Address {
+                kind,
+                street: address.street,
+                city: address.city,
+                state: address.state,
+                postal_code: address.postal_code,
+                country: address.country,
+            });
+        }
     }
+    out
 }
 
 /// `{"hobby": "Skiing", "<uuid>": "x", "old": null}` → keys by name or id, values to set or
@@ -534,4 +696,181 @@ fn custom_fields(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use crate::command::contact::{
+        AddressKind, ContactRef, PhoneKind, parse_create, parse_ref, parse_sign_up, parse_update,
+        parse_upsert,
+    };
+    use crate::command::rejection::Rejection;
+    use crate::command::patch::Patch;
+
+    const ID: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
+
+    fn data(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn reasons(rejection: Rejection) -> Vec<(String, String)> {
+        rejection
+            .fields
+            .into_iter()
+            .map(|f| (f.field, f.reason))
+            .collect()
+    }
+
+    #[test]
+    fn kinds_read_the_api_spelling_only() {
+        for kind in [
+            PhoneKind::Home,
+            PhoneKind::Work,
+            PhoneKind::Mobile,
+            PhoneKind::Other,
+        ] {
+            assert_eq!(PhoneKind::parse(kind.as_str()), Some(kind));
+        }
+        for kind in [AddressKind::Home, AddressKind::Work, AddressKind::Other] {
+            assert_eq!(AddressKind::parse(kind.as_str()), Some(kind));
+        }
+        for bad in ["pager", "Home", "HOME", " home", "fax", ""] {
+            assert_eq!(PhoneKind::parse(bad), None, "{bad:?}");
+            assert_eq!(AddressKind::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(AddressKind::parse("mobile"), None, "no mobile address");
+    }
+
+    #[test]
+    fn phones_and_addresses_come_out_with_their_kinds() {
+        let changes = parse_upsert(data(json!({
+            "email": "pat@example.com",
+            "phone_numbers": [
+                {"phone_number": "+1 555-0100", "kind": "mobile"},
+                {"phone_number": "+1 555-0101"}
+            ],
+            "street_addresses": [{"kind": "work", "city": "Boston"}]
+        })))
+        .expect("valid");
+        let phones = changes.phone_numbers.expect("given");
+        assert_eq!(phones[0].kind, PhoneKind::Mobile);
+        assert_eq!(phones[1].kind, PhoneKind::Other, "the default kind");
+        let addresses = changes.street_addresses.expect("given");
+        assert_eq!(addresses[0].kind, AddressKind::Work);
+        assert_eq!(addresses[0].city.as_deref(), Some("Boston"));
+    }
+
+    #[test]
+    fn unknown_kinds_are_rejected_with_the_accepted_values() {
+        let rejection = parse_create(data(json!({
+            "email": "pat@example.com",
+            "phone_numbers": [{"phone_number": "1", "kind": "pager"}],
+            "street_addresses": [{"kind": "mobile"}]
+        })))
+        .unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![
+                (
+                    "data.phone_numbers[0].kind".to_owned(),
+                    "must be home, work, mobile or other".to_owned()
+                ),
+                (
+                    "data.street_addresses[0].kind".to_owned(),
+                    "must be home, work or other".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn create_and_upsert_hold_the_checked_address() {
+        let changes = parse_create(data(json!({"email": "Pat@Example.com"}))).expect("valid");
+        assert_eq!(changes.email, "Pat@Example.com", "kept as written");
+        assert_eq!(
+            ContactRef::Email(changes.email).key(),
+            "email:pat@example.com"
+        );
+        let rejection = parse_upsert(data(json!({"first_name": "Pat"}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![("data.email".to_owned(), "is required".to_owned())]
+        );
+        let long = format!("{}@example.com", "x".repeat(70));
+        let rejection = parse_upsert(data(json!({"email": long}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![(
+                "data.email".to_owned(),
+                "must be at most 80 characters (got 82)".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn an_update_by_id_may_change_the_address_and_one_by_address_does_not() {
+        let (target, changes) =
+            parse_update(data(json!({"contact_id": ID, "email": "new@example.com"})))
+                .expect("valid");
+        assert_eq!(target, ContactRef::Id(ID.to_owned()));
+        assert_eq!(changes.email.expect("a new address"), "new@example.com");
+        let (target, changes) = parse_update(data(
+            json!({"email": "pat@example.com", "birthday_month": null, "birthday_day": null}),
+        ))
+        .expect("valid");
+        let ContactRef::Email(email) = target else {
+            panic!("by e-mail");
+        };
+        assert_eq!(email, "pat@example.com");
+        assert_eq!(changes.email, None);
+        assert_eq!(changes.birthday, Patch::Null);
+        let rejection =
+            parse_update(data(json!({"contact_id": ID, "email": "not an address"}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![(
+                "data.email".to_owned(),
+                "is not a valid e-mail address".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn the_sign_up_form_takes_at_most_50_characters() {
+        let email = format!("{}@example.com", "x".repeat(38));
+        let sign_up =
+            parse_sign_up(data(json!({"email": email, "list_ids": [ID]}))).expect("50 is fine");
+        assert_eq!(sign_up.email, email.as_str());
+        let email = format!("{}@example.com", "x".repeat(39));
+        let rejection = parse_sign_up(data(json!({"email": email, "list_ids": [ID]}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![(
+                "data.email".to_owned(),
+                "must be at most 50 characters (got 51)".to_owned()
+            )]
+        );
+        let rejection = parse_sign_up(data(json!({"email": "", "list_ids": [ID]}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![("data.email".to_owned(), "is required".to_owned())]
+        );
+    }
+
+    #[test]
+    fn debug_output_of_contact_commands_hides_addresses() {
+        let changes = parse_upsert(data(json!({"email": "pat.lee@example.com"}))).expect("valid");
+        let target = parse_ref(data(json!({"email": "pat.lee@example.com"}))).expect("valid");
+        let sign_up = parse_sign_up(data(
+            json!({"email": "pat.lee@example.com", "list_ids": [ID]}),
+        ))
+        .expect("valid");
+        let shown = format!("{changes:?} {target:?} {sign_up:?}");
+        assert!(!shown.contains("pat.lee"), "{shown}");
+    }
 }

@@ -10,6 +10,8 @@
 //! rejection  Rejection: why a message or a command was not accepted
 //! json       strict parsing of the body: repeated keys refused
 //! envelope   {"id", "type", "account", "data"} and the message's AMQP properties
+//! email      an e-mail address checked once (its Debug hides it)
+//! patch      absent / null / value of a field in a partial update
 //! check      field checks that collect every problem with its path
 //! contact    contact.create / update / upsert / sign_up / get / delete
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
@@ -20,10 +22,12 @@ pub mod campaign;
 pub mod catalog;
 pub mod check;
 pub mod contact;
+pub mod email;
 pub mod envelope;
 pub mod field;
 pub mod json;
 pub mod outcome;
+pub mod patch;
 pub mod rejection;
 pub mod timestamp;
 
@@ -37,7 +41,7 @@ pub use rejection::Rejection;
 
 use campaign::{CampaignFields, TestSend, When};
 use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
-use contact::{ChangeKind, ContactChanges, ContactRef, SignUp};
+use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
 pub const COMMAND_TYPES: [&str; 23] = [
@@ -70,7 +74,7 @@ pub const COMMAND_TYPES: [&str; 23] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     ContactCreate(ContactChanges),
-    ContactUpdate(ContactRef, ContactChanges),
+    ContactUpdate(ContactRef, UpdateChanges),
     ContactUpsert(ContactChanges),
     ContactSignUp(SignUp),
     ContactGet(ContactRef),
@@ -100,17 +104,10 @@ impl Command {
     pub fn parse(envelope: &Envelope, now: DateTime<Utc>) -> Result<Command, Rejection> {
         let data = envelope.data.clone();
         Ok(match envelope.command_type.as_str() {
-            "contact.create" => {
-                Command::ContactCreate(contact::parse_changes(ChangeKind::Create, data)?.1)
-            }
-            "contact.upsert" => {
-                Command::ContactUpsert(contact::parse_changes(ChangeKind::Upsert, data)?.1)
-            }
+            "contact.create" => Command::ContactCreate(contact::parse_create(data)?),
+            "contact.upsert" => Command::ContactUpsert(contact::parse_upsert(data)?),
             "contact.update" => {
-                let (target, changes) = contact::parse_changes(ChangeKind::Update, data)?;
-                let target = target.ok_or_else(|| {
-                    Rejection::new(ErrorCode::InvalidData, "contact.update needs a target")
-                })?;
+                let (target, changes) = contact::parse_update(data)?;
                 Command::ContactUpdate(target, changes)
             }
             "contact.sign_up" => Command::ContactSignUp(contact::parse_sign_up(data)?),
@@ -175,7 +172,7 @@ impl Command {
     pub fn ordering_key(&self) -> Option<String> {
         match self {
             Command::ContactCreate(c) | Command::ContactUpsert(c) => {
-                c.email.as_ref().map(|e| ContactRef::Email(e.clone()).key())
+                Some(ContactRef::Email(c.email.clone()).key())
             }
             Command::ContactUpdate(target, _)
             | Command::ContactGet(target)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::contact::{ContactRef, CustomFieldKey};
+use super::patch::Patch;
 use super::*;
 
 const LIST: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
@@ -205,8 +206,12 @@ fn clearing_a_field_is_only_for_update() {
         panic!("wrong command");
     };
     assert_eq!(email, "a@b.example");
-    assert_eq!(changes.job_title, Some(None));
-    assert_eq!(changes.first_name, None, "fields not given are kept");
+    assert_eq!(changes.job_title, Patch::Null);
+    assert_eq!(
+        changes.first_name,
+        Patch::Absent,
+        "fields not given are kept"
+    );
 }
 
 #[test]

@@ -11,7 +11,11 @@ use crate::api::model::contact_input::{
     ContactCreate, ContactPut, EmailAddressInput, PhoneNumberInput, SignUpForm, StreetAddressInput,
 };
 use crate::api::model::contacts::{Contact, ContactCustomField, Include, Source};
-use crate::command::contact::{Address, ContactChanges, ContactRef, Phone, SignUp};
+use crate::command::contact::{
+    Address, AddressKind, ContactChanges, ContactRef, Phone, PhoneKind, SignUp, UpdateChanges,
+};
+use crate::command::email::Email;
+use crate::command::patch::Patch;
 
 use super::{Ctx, HandleError, to_value};
 use crate::command::outcome::ErrorCode;
@@ -49,9 +53,10 @@ async fn find(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Option<Contact>, Han
             Err(ApiError::NotFound { .. }) => Ok(None),
             Err(error) => Err(error.into()),
         },
-        ContactRef::Email(email) => {
-            Ok(ctx.api.find_contact_by_email(email, &MANAGED, true).await?)
-        }
+        ContactRef::Email(email) => Ok(ctx
+            .api
+            .find_contact_by_email(email.as_str(), &MANAGED, true)
+            .await?),
     }
 }
 
@@ -69,12 +74,9 @@ fn not_found(target: &ContactRef) -> HandleError {
 /// `contact.create`: creates the contact; when it exists already (409), answers with the
 /// existing contact's id and `already_existed: true`.
 pub(super) async fn create(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Value, HandleError> {
-    let email = changes.email.clone().unwrap_or_default();
+    let email = changes.email.as_str();
     if ctx.attempt.is_retry()
-        && let Some(existing) = ctx
-            .api
-            .find_contact_by_email(&email, &MANAGED, true)
-            .await?
+        && let Some(existing) = ctx.api.find_contact_by_email(email, &MANAGED, true).await?
     {
         let ours = ctx.attempt.effect_ref.as_deref() == Some(existing.contact_id.as_str());
         let mut value = summary(&existing, if ours { "created" } else { "unchanged" });
@@ -109,19 +111,17 @@ async fn create_body(
         .resolve(&ctx.api, &changes.custom_fields)
         .await?;
     let mut body = ContactCreate::new(Source::Account);
-    body.email_address = changes
-        .email
-        .as_deref()
-        .map(|address| EmailAddressInput::new(address, None));
-    body.first_name = changes.first_name.clone().flatten();
-    body.last_name = changes.last_name.clone().flatten();
-    body.job_title = changes.job_title.clone().flatten();
-    body.company_name = changes.company_name.clone().flatten();
-    if let Some(Some((month, day))) = changes.birthday {
+    body.email_address = Some(EmailAddressInput::new(changes.email.as_str(), None));
+    // Create and upsert never carry `null` (the checks reject it): a patch here only sets.
+    body.first_name = changes.first_name.value().cloned();
+    body.last_name = changes.last_name.value().cloned();
+    body.job_title = changes.job_title.value().cloned();
+    body.company_name = changes.company_name.value().cloned();
+    if let Patch::Value((month, day)) = changes.birthday {
         body.birthday_month = Some(u32::from(month));
         body.birthday_day = Some(u32::from(day));
     }
-    body.anniversary = changes.anniversary.clone().flatten();
+    body.anniversary = changes.anniversary.value().cloned();
     body.custom_fields = custom
         .into_iter()
         .filter_map(|(id, value)| value.map(|v| ContactCustomField::new(&id, &v)))
@@ -144,13 +144,13 @@ async fn create_body(
 /// revived), creates it otherwise — never through the sign-up form, so its permission
 /// is left as it is.
 pub(super) async fn upsert(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Value, HandleError> {
-    let email = changes.email.clone().unwrap_or_default();
+    let email = &changes.email;
     match ctx
         .api
-        .find_contact_by_email(&email, &MANAGED, true)
+        .find_contact_by_email(email.as_str(), &MANAGED, true)
         .await?
     {
-        Some(existing) => write_changes(ctx, existing, changes, Lists::Add).await,
+        Some(existing) => write_changes(ctx, existing, Some(email), changes, Lists::Add).await,
         None => {
             let body = create_body(ctx, changes).await?;
             match ctx.api.create_contact(&body).await {
@@ -165,7 +165,7 @@ pub(super) async fn upsert(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Va
                         .conflicting_contact_id()
                         .ok_or(HandleError::from(error))?;
                     let existing = ctx.api.get_contact(&id, &MANAGED).await?;
-                    write_changes(ctx, existing, changes, Lists::Add).await
+                    write_changes(ctx, existing, Some(email), changes, Lists::Add).await
                 }
                 Err(error) => Err(error.into()),
             }
@@ -178,16 +178,26 @@ pub(super) async fn upsert(ctx: &Ctx<'_>, changes: &ContactChanges) -> Result<Va
 pub(super) async fn update(
     ctx: &Ctx<'_>,
     target: &ContactRef,
-    changes: &ContactChanges,
+    changes: &UpdateChanges,
 ) -> Result<Value, HandleError> {
     let existing = find(ctx, target).await?.ok_or_else(|| not_found(target))?;
-    write_changes(ctx, existing, changes, Lists::Replace).await
+    write_changes(
+        ctx,
+        existing,
+        changes.email.as_ref(),
+        changes,
+        Lists::Replace,
+    )
+    .await
 }
 
-async fn write_changes(
+/// Applies `changes` (with `email`, the address the contact should have, if any) to the
+/// existing contact and PUTs it when something changed.
+async fn write_changes<E>(
     ctx: &Ctx<'_>,
     existing: Contact,
-    changes: &ContactChanges,
+    email: Option<&Email>,
+    changes: &ContactChanges<E>,
     lists: Lists,
 ) -> Result<Value, HandleError> {
     let custom = ctx
@@ -197,7 +207,7 @@ async fn write_changes(
         .await?;
     let before = existing.to_put(Source::Account);
     let mut after = before.clone();
-    apply(&mut after, changes, &custom, lists);
+    apply(&mut after, email, changes, &custom, lists);
     if after == before && !existing.is_deleted() {
         return Ok(summary(&existing, "unchanged"));
     }
@@ -211,32 +221,36 @@ async fn write_changes(
 }
 
 /// Applies `changes` to a complete PUT body.
-fn apply(
+fn apply<E>(
     put: &mut ContactPut,
-    changes: &ContactChanges,
+    email: Option<&Email>,
+    changes: &ContactChanges<E>,
     custom: &[(String, Option<String>)],
     lists: Lists,
 ) {
-    if let Some(email) = &changes.email {
+    if let Some(email) = email {
+        let email = email.as_str();
         match &mut put.email_address {
             Some(current) if current.address.eq_ignore_ascii_case(email) => {}
-            Some(current) => current.address = email.clone(),
+            Some(current) => current.address = email.to_owned(),
             None => put.email_address = Some(EmailAddressInput::new(email, None)),
         }
     }
-    let set = |field: &mut Option<String>, change: &Option<Option<String>>| {
-        if let Some(value) = change {
-            *field = value.clone();
+    changes.first_name.apply_to(&mut put.first_name);
+    changes.last_name.apply_to(&mut put.last_name);
+    changes.job_title.apply_to(&mut put.job_title);
+    changes.company_name.apply_to(&mut put.company_name);
+    changes.anniversary.apply_to(&mut put.anniversary);
+    match changes.birthday {
+        Patch::Absent => {}
+        Patch::Null => {
+            put.birthday_month = None;
+            put.birthday_day = None;
         }
-    };
-    set(&mut put.first_name, &changes.first_name);
-    set(&mut put.last_name, &changes.last_name);
-    set(&mut put.job_title, &changes.job_title);
-    set(&mut put.company_name, &changes.company_name);
-    set(&mut put.anniversary, &changes.anniversary);
-    if let Some(birthday) = changes.birthday {
-        put.birthday_month = birthday.map(|(m, _)| u32::from(m));
-        put.birthday_day = birthday.map(|(_, d)| u32::from(d));
+        Patch::Value((month, day)) => {
+            put.birthday_month = Some(u32::from(month));
+            put.birthday_day = Some(u32::from(day));
+        }
     }
     if let Some(list) = &changes.phone_numbers {
         put.phone_numbers = Some(phones(list));
@@ -277,7 +291,7 @@ fn phones(list: &[Phone]) -> Vec<PhoneNumberInput> {
     list.iter()
         .map(|p| PhoneNumberInput {
             phone_number: p.phone_number.clone(),
-            kind: Some(p.kind.clone()),
+            kind: Some(p.kind.as_str().to_owned()),
         })
         .collect()
 }
@@ -285,7 +299,7 @@ fn phones(list: &[Phone]) -> Vec<PhoneNumberInput> {
 fn addresses(list: &[Address]) -> Vec<StreetAddressInput> {
     list.iter()
         .map(|a| StreetAddressInput {
-            kind: a.kind.clone(),
+            kind: a.kind.as_str().to_owned(),
             street: a.street.clone(),
             city: a.city.clone(),
             state: a.state.clone(),
@@ -303,7 +317,7 @@ pub(super) async fn sign_up(ctx: &Ctx<'_>, sign_up: &SignUp) -> Result<Value, Ha
         .resolve(&ctx.api, &sign_up.custom_fields)
         .await?;
     let form = SignUpForm {
-        email_address: sign_up.email.clone(),
+        email_address: sign_up.email.as_str().to_owned(),
         first_name: sign_up.first_name.clone(),
         last_name: sign_up.last_name.clone(),
         job_title: sign_up.job_title.clone(),
@@ -322,7 +336,7 @@ pub(super) async fn sign_up(ctx: &Ctx<'_>, sign_up: &SignUp) -> Result<Value, Ha
     let result = ctx.api.sign_up_form(&form).await?;
     Ok(json!({
         "contact_id": result.contact_id,
-        "email": sign_up.email,
+        "email": sign_up.email.as_str(),
         "action": if result.created { "created" } else { "updated" },
     }))
 }
@@ -338,7 +352,11 @@ pub(super) async fn get(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, Han
 pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
     let id = match target {
         ContactRef::Id(id) => id.clone(),
-        ContactRef::Email(email) => match ctx.api.find_contact_by_email(email, &[], true).await? {
+        ContactRef::Email(email) => match ctx
+            .api
+            .find_contact_by_email(email.as_str(), &[], true)
+            .await?
+        {
             Some(contact) if contact.is_deleted() => {
                 return Ok(json!({"contact_id": contact.contact_id, "already_deleted": true}));
             }
@@ -359,8 +377,8 @@ pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, 
 pub const IMPORT_MAX_EMAIL: usize = 50;
 
 /// A `contact.upsert` as one row of a bulk JSON import, or `None` when some part of it has
-/// no import column (no lists, an e-mail over 50 characters, a value to clear, phones or
-/// addresses of kinds the import cannot express). Custom fields are resolved to their
+/// no import column (no lists, an e-mail over 50 characters, a value to clear, two phones or
+/// two addresses of one kind). Custom fields are resolved to their
 /// `name` for the `cf:<name>` columns; an unknown field is an error (the one-by-one path
 /// rejects it the same way).
 impl super::Handler {
@@ -380,22 +398,19 @@ async fn import_row(
     changes: &ContactChanges,
 ) -> Result<Option<crate::api::model::ImportRow>, HandleError> {
     use crate::api::model::ImportRow;
-    let Some(email) = changes.email.as_deref() else {
-        return Ok(None);
-    };
-    if email.chars().count() > IMPORT_MAX_EMAIL
+    if changes.email.chars() > IMPORT_MAX_EMAIL
         || changes.list_ids.as_ref().is_none_or(Vec::is_empty)
     {
         return Ok(None);
     }
-    let mut row = ImportRow::new(email);
-    let text = |change: &Option<Option<String>>, column: &mut Option<String>| match change {
-        None => true,
-        Some(Some(value)) => {
+    let mut row = ImportRow::new(changes.email.as_str());
+    let text = |change: &Patch<String>, column: &mut Option<String>| match change {
+        Patch::Absent => true,
+        Patch::Value(value) => {
             *column = Some(value.clone());
             true
         }
-        Some(None) => false,
+        Patch::Null => false,
     };
     if !(text(&changes.first_name, &mut row.first_name)
         && text(&changes.last_name, &mut row.last_name)
@@ -406,49 +421,47 @@ async fn import_row(
         return Ok(None);
     }
     match changes.birthday {
-        None => {}
-        Some(Some((month, day))) => {
+        Patch::Absent => {}
+        Patch::Value((month, day)) => {
             row.birthday_month = Some(u32::from(month));
             row.birthday_day = Some(u32::from(day));
         }
-        Some(None) => return Ok(None),
+        Patch::Null => return Ok(None),
     }
     for phone in changes.phone_numbers.iter().flatten() {
-        let column = match phone.kind.as_str() {
-            "home" => &mut row.home_phone,
-            "work" => &mut row.work_phone,
-            "mobile" => &mut row.mobile_phone,
-            "other" => &mut row.other_phone,
-            _ => return Ok(None),
+        let column = match phone.kind {
+            PhoneKind::Home => &mut row.home_phone,
+            PhoneKind::Work => &mut row.work_phone,
+            PhoneKind::Mobile => &mut row.mobile_phone,
+            PhoneKind::Other => &mut row.other_phone,
         };
         if column.replace(phone.phone_number.clone()).is_some() {
             return Ok(None);
         }
     }
     for address in changes.street_addresses.iter().flatten() {
-        let columns = match address.kind.as_str() {
-            "home" => [
+        let columns = match address.kind {
+            AddressKind::Home => [
                 &mut row.street,
                 &mut row.city,
                 &mut row.state,
                 &mut row.zip,
                 &mut row.country,
             ],
-            "work" => [
+            AddressKind::Work => [
                 &mut row.work_street,
                 &mut row.work_city,
                 &mut row.work_state,
                 &mut row.work_zip,
                 &mut row.work_country,
             ],
-            "other" => [
+            AddressKind::Other => [
                 &mut row.other_street,
                 &mut row.other_city,
                 &mut row.other_state,
                 &mut row.other_zip,
                 &mut row.other_country,
             ],
-            _ => return Ok(None),
         };
         let values = [
             &address.street,
