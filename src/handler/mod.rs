@@ -22,7 +22,7 @@ use crate::command::catalog::MirrorSpec;
 use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::{Command, FieldError, Rejection};
 use crate::mirror::{Mirror, Mode, Resource, RunOutcome, Trigger};
-use crate::store::{Store, ledger};
+use crate::store::{Store, StoreError, ledger};
 
 pub use fields::CustomFieldCache;
 
@@ -58,7 +58,7 @@ pub enum HandleError {
     /// The account needs a person to authorise it again: park until then.
     ReauthRequired { reason: String },
     /// Our own store failed; the command is tried again later.
-    Storage(String),
+    Storage(Arc<StoreError>),
 }
 
 impl HandleError {
@@ -310,7 +310,7 @@ impl Ctx<'_> {
             .store
             .call(move |conn| ledger::received_at(conn, &account, &id))
             .await
-            .map_err(|e| HandleError::Storage(e.to_string()))
+            .map_err(|e| HandleError::Storage(Arc::new(e)))
     }
 
     /// Remembers in the ledger what this attempt created, before anything else can fail.
@@ -324,7 +324,7 @@ impl Ctx<'_> {
             .store
             .call_grouped(move |conn| ledger::record_effect(conn, &account, &id, &effect))
             .await
-            .map_err(|e| HandleError::Storage(e.to_string()))
+            .map_err(|e| HandleError::Storage(Arc::new(e)))
     }
 }
 

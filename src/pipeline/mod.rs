@@ -12,6 +12,7 @@
 
 pub mod bulk;
 pub mod dead_letters;
+pub mod decision;
 mod dispose;
 pub mod held;
 pub mod lanes;

@@ -20,6 +20,7 @@ use crate::handler::{Attempt, HandleError, Handler};
 use crate::store::{Store, ledger};
 
 use super::bulk::{self, Batcher, BulkConfig};
+use super::decision::{self, Decision, Limits};
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
 
@@ -392,24 +393,10 @@ impl Processor {
             command_type: &envelope.command_type,
             account: &envelope.account,
         };
-        if attempts > self.settings.max_attempts {
-            return Ok(self.exhausted(
-                subject,
-                ResultError {
-                    code: ErrorCode::RetriesExhausted,
-                    message: format!(
-                        "the command was attempted {} times without an answer",
-                        attempts - 1
-                    ),
-                    retryable: true,
-                    api_status: None,
-                    api_error_key: None,
-                    fields: Vec::new(),
-                },
-                attempts,
-                release,
-                started_at,
-            ));
+        if let Some(decision) = decision::at_entry(attempts, &self.limits()) {
+            return self
+                .carry_out(subject, decision, attempts, release, started_at)
+                .await;
         }
         let attempt = Attempt {
             command_id: envelope.id.clone(),
@@ -522,8 +509,15 @@ impl Processor {
                 Some(false) => {
                     // Its batch is finishing: this delivery tries nothing and gives its
                     // attempt back.
-                    self.uncount(&envelope.account, &envelope.id).await?;
-                    return Ok(Some(self.behind()));
+                    let subject = Subject {
+                        id: &envelope.id,
+                        command_type: &envelope.command_type,
+                        account: &envelope.account,
+                    };
+                    let behind = self
+                        .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+                        .await?;
+                    return Ok(Some(behind));
                 }
                 None => {
                     // The batch may have finished between the ledger read and this look; it
@@ -597,7 +591,16 @@ impl Processor {
         }
     }
 
-    /// Turns what the handler (or a bulk import) answered into the command's disposition.
+    /// The decision limits of this pipeline.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_attempts: self.settings.max_attempts,
+            park_jitter: self.settings.park_jitter,
+        }
+    }
+
+    /// Turns what the handler (or a bulk import) answered into the command's disposition:
+    /// [`decision::decide`], then its side effects.
     pub(super) async fn conclude(
         &self,
         subject: Subject<'_>,
@@ -606,7 +609,23 @@ impl Processor {
         release: Option<(String, String)>,
         started_at: DateTime<Utc>,
     ) -> Result<Disposition, String> {
-        let max = self.settings.max_attempts;
+        let jitter = uuid::Uuid::new_v4().as_bytes()[0];
+        let decision =
+            decision::decide(attempts, handled, &self.limits(), self.clock.now(), jitter);
+        self.carry_out(subject, decision, attempts, release, started_at)
+            .await
+    }
+
+    /// Carries out a decision: the ledger, the ordering book, the counters and the
+    /// announcement it calls for, and the disposition of the delivery.
+    async fn carry_out(
+        &self,
+        subject: Subject<'_>,
+        decision: Decision,
+        attempts: u32,
+        release: Option<(String, String)>,
+        started_at: DateTime<Utc>,
+    ) -> Result<Disposition, String> {
         let finish = |outcome, data, error| {
             self.result(
                 subject.id,
@@ -619,57 +638,54 @@ impl Processor {
                 started_at,
             )
         };
-        Ok(match handled {
-            Ok(data) => Disposition::Final {
+        Ok(match decision {
+            Decision::Succeed(data) => Disposition::Final {
                 result: finish(Outcome::Succeeded, Some(data), None),
                 dead_letter: None,
                 release,
                 record: Record::Store(None),
             },
-            Err(HandleError::Rejected(rejection)) => {
+            Decision::Reject(rejection) => {
                 let result = finish(Outcome::Rejected, None, Some(ResultError::from(&rejection)));
                 self.rejected(result, &rejection, release, Record::Store(None))
             }
-            Err(HandleError::Failed(error)) => Disposition::Final {
+            Decision::Fail(error) => Disposition::Final {
                 result: finish(Outcome::Failed, None, Some(error)),
                 dead_letter: None,
                 release,
                 record: Record::Store(None),
             },
-            Err(HandleError::Transient(error)) if attempts >= max => {
-                let mut failure = HandleError::api_failure(ErrorCode::RetriesExhausted, &error);
-                failure.retryable = true;
-                self.exhausted(subject, failure, attempts, release, started_at)
+            Decision::GiveUp(error) => {
+                self.exhausted(subject, error, attempts, release, started_at)
             }
             // Our own store failed: the command goes back to the queue and waits for the
             // store (see `store_health`) instead of spending its attempts.
-            Err(HandleError::Storage(detail)) => return Err(detail),
-            Err(error @ HandleError::Transient(_)) => {
-                tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?error, "transient failure; retrying later");
+            Decision::HandBack(error) => return Err(error.to_string()),
+            Decision::Retry { attempt, cause } => {
+                tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?cause, "transient failure; retrying later");
                 self.hold(&release);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 Disposition::Wait {
-                    queue: self.settings.topology.retry_queue(attempts).to_owned(),
+                    queue: self.settings.topology.retry_queue(attempt).to_owned(),
                     kind: "retry",
                     expiration_ms: None,
                 }
             }
-            Err(HandleError::QuotaExhausted { resets_at }) => {
+            Decision::ParkForQuota {
+                resets_at,
+                expiration_ms,
+            } => {
                 self.uncount(subject.account, subject.id).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
-                let wait = (resets_at - self.clock.now()).num_milliseconds().max(0) as u64;
-                // Spread the return after the reset so parked commands do not all come at once.
-                let spread = self.settings.park_jitter.as_millis() as u64;
-                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * spread / 255;
                 tracing::info!(command_id = %subject.id, %resets_at, "daily quota spent; parking the command until the reset");
                 Disposition::Wait {
                     queue: self.settings.topology.parked_quota_queue.clone(),
                     kind: "quota",
-                    expiration_ms: Some(wait + jitter),
+                    expiration_ms: Some(expiration_ms),
                 }
             }
-            Err(HandleError::ReauthRequired { reason }) => {
+            Decision::ParkForReauth { reason } => {
                 self.uncount(subject.account, subject.id).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
@@ -679,6 +695,10 @@ impl Processor {
                     kind: "auth",
                     expiration_ms: None,
                 }
+            }
+            Decision::WaitBehind => {
+                self.uncount(subject.account, subject.id).await?;
+                self.behind()
             }
         })
     }

@@ -387,9 +387,9 @@ async fn import(p: Arc<Processor>, open: Open) {
         .call(move |conn| sql::create(conn, &batch, &acc, &lst, &items, now))
         .await;
     if let Err(error) = stored {
-        let detail = error.to_string();
+        let error = Arc::new(error);
         finish(&p, &id, &members, |_| {
-            Err(HandleError::Storage(detail.clone()))
+            Err(HandleError::Storage(error.clone()))
         })
         .await;
         return;

@@ -30,7 +30,7 @@ pub(super) fn copy(error: &HandleError) -> HandleError {
         HandleError::ReauthRequired { reason } => HandleError::ReauthRequired {
             reason: reason.clone(),
         },
-        HandleError::Storage(detail) => HandleError::Storage(detail.clone()),
+        HandleError::Storage(error) => HandleError::Storage(error.clone()),
     }
 }
 
