@@ -20,6 +20,7 @@ use crate::command::outcome::{
 use crate::config::REPLY_TO_ANY;
 use crate::store::ledger;
 
+use super::error::PipelineError;
 use super::process::{
     Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, Record, WAIT_HEADER,
 };
@@ -83,7 +84,7 @@ impl Processor {
         session: &Session,
         delivery: &Delivery,
         disposition: Disposition,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), PipelineError> {
         self.flush_events(session).await?;
         match disposition {
             Disposition::Final {
@@ -126,7 +127,7 @@ impl Processor {
                         Err(error) => {
                             // One log line per outage, by the store's health.
                             self.store_health.report(&error.to_string());
-                            return Err(PublishError::Timeout(std::time::Duration::ZERO));
+                            return Err(error.into());
                         }
                         // Another delivery of this command (a redelivery after a lost
                         // channel, while this one was still being handled) stored its result
@@ -230,7 +231,7 @@ impl Processor {
         session: &Session,
         delivery: &Delivery,
         mut result: CommandResult,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), PipelineError> {
         let reply_to = self.reply_target(delivery, &mut result);
         let body = serde_json::to_vec(&result).unwrap_or_default();
         self.publish_result(session, delivery, &result, &body, reply_to.as_deref())

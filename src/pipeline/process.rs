@@ -21,6 +21,7 @@ use crate::store::{Store, ledger};
 
 use super::bulk::{self, Batcher, BulkConfig};
 use super::decision::{self, Decision, Limits};
+use super::error::PipelineError;
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
 
@@ -237,7 +238,7 @@ impl Processor {
         &self,
         session: &Arc<Session>,
         delivery: Delivery,
-        error: &crate::amqp::PublishError,
+        error: &PipelineError,
     ) {
         if self.store_health.is_failing() {
             return self.store_health.hand_back(session, delivery).await;
@@ -250,7 +251,7 @@ impl Processor {
         &self,
         decoded: Decoded,
         started_at: DateTime<Utc>,
-    ) -> Result<Disposition, String> {
+    ) -> Result<Disposition, PipelineError> {
         let (envelope, command) = match decoded {
             Decoded::Invalid(error) => {
                 let partial = error.partial;
@@ -342,8 +343,7 @@ impl Processor {
             .call_grouped(move |conn| {
                 ledger::begin_in(conn, &account, &id, &command_type, &fingerprint, started_at)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         tracing::debug!("ledger: attempt begun");
         let (attempts, effect_ref) = match begun {
             ledger::Begun::Reused { command_type } => {
@@ -358,8 +358,7 @@ impl Processor {
                 return Ok(self.id_reused(subject, &command_type, started_at));
             }
             ledger::Begun::Done { result } => {
-                let mut stored: CommandResult =
-                    serde_json::from_str(&result).map_err(|e| e.to_string())?;
+                let mut stored: CommandResult = serde_json::from_str(&result)?;
                 stored.replayed = true;
                 if let Some((key, id)) = &release {
                     self.held.release(key, id);
@@ -418,13 +417,12 @@ impl Processor {
         subject: Subject<'_>,
         fingerprint: Option<&str>,
         started_at: DateTime<Utc>,
-    ) -> Result<Option<Disposition>, String> {
+    ) -> Result<Option<Disposition>, PipelineError> {
         let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
         let entry = self
             .store
             .call(move |conn| ledger::entry(conn, &account, &id))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let Some(entry) = entry else {
             return Ok(None);
         };
@@ -438,7 +436,7 @@ impl Processor {
         let Some(stored) = entry.result.filter(|_| entry.done) else {
             return Ok(None);
         };
-        let mut replay: CommandResult = serde_json::from_str(&stored).map_err(|e| e.to_string())?;
+        let mut replay: CommandResult = serde_json::from_str(&stored)?;
         replay.replayed = true;
         Ok(Some(Disposition::Replay(replay)))
     }
@@ -490,7 +488,7 @@ impl Processor {
         effect_ref: Option<&str>,
         release: &Option<(String, String)>,
         started_at: DateTime<Utc>,
-    ) -> Result<Option<Disposition>, String> {
+    ) -> Result<Option<Disposition>, PipelineError> {
         let member = |row| {
             Disposition::Batch(Box::new(bulk::Joining {
                 id: envelope.id.clone(),
@@ -608,7 +606,7 @@ impl Processor {
         attempts: u32,
         release: Option<(String, String)>,
         started_at: DateTime<Utc>,
-    ) -> Result<Disposition, String> {
+    ) -> Result<Disposition, PipelineError> {
         let jitter = uuid::Uuid::new_v4().as_bytes()[0];
         let decision =
             decision::decide(attempts, handled, &self.limits(), self.clock.now(), jitter);
@@ -625,7 +623,7 @@ impl Processor {
         attempts: u32,
         release: Option<(String, String)>,
         started_at: DateTime<Utc>,
-    ) -> Result<Disposition, String> {
+    ) -> Result<Disposition, PipelineError> {
         let finish = |outcome, data, error| {
             self.result(
                 subject.id,
@@ -660,7 +658,7 @@ impl Processor {
             }
             // Our own store failed: the command goes back to the queue and waits for the
             // store (see `store_health`) instead of spending its attempts.
-            Decision::HandBack(error) => return Err(error.to_string()),
+            Decision::HandBack(error) => return Err(PipelineError::Store(error)),
             Decision::Retry { attempt, cause } => {
                 tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?cause, "transient failure; retrying later");
                 self.hold(&release);
@@ -710,12 +708,12 @@ impl Processor {
     }
 
     /// Takes back the attempt this delivery counted: it was parked or sent behind, not tried.
-    async fn uncount(&self, account: &str, id: &str) -> Result<(), String> {
+    async fn uncount(&self, account: &str, id: &str) -> Result<(), PipelineError> {
         let (account, id) = (account.to_owned(), id.to_owned());
         self.store
             .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(PipelineError::from)
     }
 
     fn rejected(

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{Store, StoreError};
 
+use super::error::PipelineError;
 use super::process::Processor;
 use super::session::Session;
 
@@ -211,9 +212,9 @@ impl Processor {
         &self,
         session: &Arc<Session>,
         delivery: Delivery,
-        error: &str,
+        error: &PipelineError,
     ) {
-        self.store_health.report(error);
+        self.store_health.report(&error.to_string());
         self.store_health.hand_back(session, delivery).await;
     }
 }

@@ -589,7 +589,7 @@ async fn finish(
         {
             Ok(disposition) => disposition,
             Err(error) => {
-                p.store_health.report(&error);
+                p.store_health.report(&error.to_string());
                 if let Some(w) = waiter {
                     p.store_health.hand_back(&w.session, w.delivery).await;
                 }
