@@ -7,6 +7,7 @@
 //! taken effect (and treat 409 as "it already exists"), schedules read the current schedule,
 //! and what an attempt created is remembered in the ledger (`effect_ref`).
 
+mod bulk;
 mod campaign;
 mod catalog;
 mod contact;
@@ -24,6 +25,7 @@ use crate::command::{Command, FieldError, Rejection};
 use crate::mirror::{Mirror, Mode, Resource, RunOutcome, Trigger};
 use crate::store::{Store, StoreError, ledger};
 
+pub use bulk::{EndedImport, ImportError, ImportPoll};
 pub use fields::CustomFieldCache;
 
 /// One attempt at one command.

@@ -351,7 +351,7 @@ impl Pipeline {
 
 /// Turns token events into the pipeline's `account.reauth_required` announcements.
 async fn listen_for_auth_events(processor: Arc<Processor>, shutdown: CancellationToken) {
-    let mut events = processor.handler.api().tokens().subscribe();
+    let mut events = processor.handler.auth_events();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,

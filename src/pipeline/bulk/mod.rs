@@ -28,11 +28,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::ApiError;
-use crate::api::model::{ContactsJsonImport, ImportRow};
+use crate::api::model::ImportRow;
 use crate::command::Command;
 use crate::config::BulkSettings;
-use crate::handler::{Attempt, HandleError};
+use crate::handler::{Attempt, HandleError, ImportError, ImportPoll};
 use crate::store::bulk::{self as sql, OpenBatch, StoredItem};
 
 use super::held::HeldKeys;
@@ -398,54 +397,43 @@ async fn import(p: Arc<Processor>, open: Open) {
         .bulk_batches
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let size = members.len();
-    let api = p.handler.api().account(&account);
-    let body = ContactsJsonImport {
-        import_data: rows,
-        list_ids: lists.clone(),
-    };
     let started = Instant::now();
-    match api.import_contacts_json(&body).await {
-        Ok(activity) => {
-            let (batch, activity_id) = (id.clone(), activity.activity_id.clone());
+    match p.handler.start_import(&account, rows, &lists).await {
+        Ok(activity_id) => {
+            let (batch, activity) = (id.clone(), activity_id.clone());
             if let Err(error) = p
                 .store
-                .call(move |conn| sql::set_activity(conn, &batch, &activity_id))
+                .call(move |conn| sql::set_activity(conn, &batch, &activity))
                 .await
             {
                 tracing::error!(error = %error, batch = %id, "could not store the activity id; a restart would import these upserts again");
             }
-            tracing::info!(batch = %id, activity_id = %activity.activity_id, size, "bulk import accepted");
+            tracing::info!(batch = %id, activity_id = %activity_id, size, "bulk import accepted");
             let requests = 1 + poll_and_finish(
                 &p,
                 &id,
                 &account,
                 &lists,
                 members,
-                &activity.activity_id,
+                &activity_id,
                 started + ACTIVITY_DEADLINE,
             )
             .await;
             log_batch(&p, &id, size, requests);
         }
-        Err(ApiError::Invalid { message, .. }) => {
-            tracing::warn!(batch = %id, size, message = %message, "the API refused the bulk import; applying its upserts one by one");
+        Err(error @ ImportError::Refused(_)) => {
+            tracing::warn!(batch = %id, size, message = %error.message(), "the API refused the bulk import; applying its upserts one by one");
             set_status(&p, &id, "failed").await;
             log_batch(&p, &id, size, 1);
             one_by_one(&p, &id, members).await;
         }
         Err(error) => {
-            let lost = matches!(
-                error,
-                ApiError::Transport {
-                    maybe_applied: true,
-                    ..
-                }
-            );
+            let lost = error.maybe_applied();
             tracing::warn!(batch = %id, size, error = %error, "the bulk import failed; its upserts are retried");
             set_status(&p, &id, if lost { "abandoned" } else { "failed" }).await;
             log_batch(&p, &id, size, 1);
-            let template = HandleError::from(error);
-            finish(&p, &id, &members, |_| Err(outcome::copy(&template))).await;
+            let template = error.into_handle_error();
+            finish(&p, &id, &members, |_| Err(template.copy_for_batch())).await;
         }
     }
 }
@@ -463,7 +451,6 @@ async fn poll_and_finish(
     deadline: Instant,
 ) -> u64 {
     let config = &p.bulk.config;
-    let api = p.handler.api().account(account);
     // First look after an estimate from the size, then doubling, capped.
     let mut delay = (config.poll_initial + Duration::from_millis(members.len() as u64 / 10))
         .min(config.poll_max);
@@ -472,31 +459,13 @@ async fn poll_and_finish(
         let wait = delay.min(deadline.saturating_duration_since(Instant::now()));
         tokio::time::sleep(wait).await;
         if Instant::now() >= deadline {
-            break Err(HandleError::Transient(ApiError::Transport {
-                route: "GET /activities/{activity_id}",
-                maybe_applied: true,
-                attempts: 1,
-                detail: format!("the import activity {activity_id} did not finish in time"),
-            }));
+            break Err(HandleError::import_overdue(activity_id));
         }
         requests += 1;
-        match api.get_activity(activity_id).await {
-            Ok(activity) if activity.is_terminal() => break Ok(activity),
-            Ok(_) => {}
-            Err(error @ ApiError::NotFound { .. }) => {
-                break Err(HandleError::Transient(ApiError::Transport {
-                    route: "GET /activities/{activity_id}",
-                    maybe_applied: true,
-                    attempts: 1,
-                    detail: error.to_string(),
-                }));
-            }
-            Err(error @ (ApiError::QuotaExhausted { .. } | ApiError::Auth(_))) => {
-                break Err(HandleError::from(error));
-            }
-            Err(error) => {
-                tracing::debug!(error = %error, activity_id, "polling the import failed; polling again")
-            }
+        match p.handler.poll_import(account, activity_id).await {
+            ImportPoll::Ended(activity) => break Ok(activity),
+            ImportPoll::Running => {}
+            ImportPoll::Stop(error) => break Err(error),
         }
         delay = (delay * 2).min(config.poll_max);
     };
@@ -504,28 +473,19 @@ async fn poll_and_finish(
         Ok(activity) => activity,
         Err(template) => {
             set_status(p, batch, "abandoned").await;
-            finish(p, batch, &members, |_| Err(outcome::copy(&template))).await;
+            finish(p, batch, &members, |_| Err(template.copy_for_batch())).await;
             return requests;
         }
     };
-    let state = activity
-        .state
-        .as_ref()
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_default();
-    if state != "completed" {
+    if !activity.completed() {
+        let state = &activity.state;
         tracing::warn!(batch, activity_id, state = %state, "the import activity did not complete; its upserts are retried");
         set_status(p, batch, "failed").await;
-        let template = HandleError::Transient(ApiError::Transport {
-            route: "POST /activities/contacts_json_import",
-            maybe_applied: true,
-            attempts: 1,
-            detail: format!("the import activity {activity_id} ended {state}"),
-        });
-        finish(p, batch, &members, |_| Err(outcome::copy(&template))).await;
+        let template = HandleError::import_incomplete(activity_id, state);
+        finish(p, batch, &members, |_| Err(template.copy_for_batch())).await;
         return requests;
     }
-    let errors = outcome::row_errors(&activity.activity_errors);
+    let errors = outcome::row_errors(&activity.row_errors);
     let wanted: Vec<String> = members
         .iter()
         .enumerate()
@@ -535,11 +495,11 @@ async fn poll_and_finish(
     let since = activity.created_at.unwrap_or_else(|| p.clock.now()) - chrono::Duration::seconds(2);
     // Bounded by the activity's end too, so contacts of other batches on the same list do
     // not fill the pages this batch reads.
-    let until = activity
-        .completed_at
-        .or(activity.updated_at)
-        .map(|t| t + chrono::Duration::seconds(2));
-    let (ids, spent) = outcome::contact_ids(&api, &lists[0], since, until, &wanted).await;
+    let until = activity.ended_at.map(|t| t + chrono::Duration::seconds(2));
+    let (ids, spent) = p
+        .handler
+        .lookup_ids(account, &lists[0], since, until, &wanted)
+        .await;
     requests += spent;
     set_status(p, batch, "done").await;
     let size = members.len();
