@@ -247,6 +247,18 @@ impl Processor {
         session.broken.cancel();
     }
 
+    /// The store failed while this delivery was handled: the store is marked failing (one
+    /// log line per outage) and the delivery goes back to the queue once.
+    pub(super) async fn store_failed(
+        &self,
+        session: &Arc<Session>,
+        delivery: Delivery,
+        error: &PipelineError,
+    ) {
+        self.store_health.report(&error.to_string());
+        self.store_health.hand_back(session, delivery).await;
+    }
+
     async fn decide(
         &self,
         decoded: Decoded,
