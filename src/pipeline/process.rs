@@ -2,9 +2,19 @@
 //! result, or a confirmed hand-off to a waiting queue. The delivery is acked only after the
 //! ledger commit and the confirmed publishes; if anything fails before that, the session is
 //! marked broken, the delivery comes back, and the ledger replays its result.
+//!
+//! The [`Processor`] is one value; its work is spread over files by step:
+//!
+//! ```text
+//! process.rs   decode, lane key, admission: ordering turn → ledger → replay / batch / handler
+//! decision.rs  the pure decision on the handler's answer (no I/O; table-tested)
+//! conclude.rs  the decision carried out: ledger, ordering book, counters → Disposition
+//! dispose.rs   the Disposition carried out: store, publish, dead-letter, forward, ack
+//! bulk/        upserts coalesced into imports; each command concluded and disposed as above
+//! ```
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -16,11 +26,11 @@ use crate::amqp::event::{self, Event};
 use crate::api::Clock;
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::command::{Command, DecodeError, Envelope, Rejection};
-use crate::handler::{Attempt, HandleError, Handler};
+use crate::handler::{Attempt, Handler};
 use crate::store::{Store, ledger};
 
 use super::bulk::{self, Batcher, BulkConfig};
-use super::decision::{self, Decision, Limits};
+use super::decision::{self, Decision};
 use super::error::PipelineError;
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
@@ -199,33 +209,44 @@ impl Processor {
             return self.store_health.hand_back(session, delivery).await;
         }
         let started_at = self.clock.now();
-        let disposition = match self.decide(decoded, started_at).await {
+        let disposition = match self.disposition_of(decoded, started_at).await {
             Ok(disposition) => disposition,
             Err(error) => return self.store_failed(session, delivery, &error).await,
         };
-        let disposition = match disposition {
+        let (disposition, delivery) = match disposition {
             Disposition::Batch(joining) => {
-                let (account, id) = (joining.account.clone(), joining.id.clone());
+                let (account, id, command_type) = (
+                    joining.account.clone(),
+                    joining.id.clone(),
+                    joining.command_type.clone(),
+                );
+                let attempts = joining.attempts;
                 match self
                     .bulk
                     .join(*joining, session.clone(), delivery, &self.held)
                 {
                     None => return,
+                    // The batch it belongs to is finishing: look again in a moment. This
+                    // delivery tried nothing, so it gives its attempt back.
                     Some(delivery) => {
-                        // The batch it belongs to is finishing: look again in a moment. This
-                        // delivery tried nothing, so it gives its attempt back.
-                        if let Err(error) = self.uncount(&account, &id).await {
-                            return self.store_failed(session, delivery, &error).await;
+                        let subject = Subject {
+                            id: &id,
+                            command_type: &command_type,
+                            account: &account,
+                        };
+                        let behind = self
+                            .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+                            .await;
+                        match behind {
+                            Ok(wait) => (wait, delivery),
+                            Err(error) => {
+                                return self.store_failed(session, delivery, &error).await;
+                            }
                         }
-                        let wait = self.behind();
-                        if let Err(error) = self.dispose(session, &delivery, wait).await {
-                            self.dispose_failed(session, delivery, &error).await;
-                        }
-                        return;
                     }
                 }
             }
-            other => other,
+            other => (other, delivery),
         };
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
             self.dispose_failed(session, delivery, &error).await;
@@ -259,7 +280,10 @@ impl Processor {
         self.store_health.hand_back(session, delivery).await;
     }
 
-    async fn decide(
+    /// Works out what becomes of a decoded delivery: a verdict on bad input, a replay of a
+    /// stored result, a wait behind an earlier command, a place in a bulk batch, or — the
+    /// handler having run — its [`Decision`] carried out (`conclude.rs`).
+    async fn disposition_of(
         &self,
         decoded: Decoded,
         started_at: DateTime<Utc>,
@@ -560,214 +584,6 @@ impl Processor {
                 Ok(None) | Err(_) => None,
             },
         )
-    }
-
-    /// Wait behind an earlier command with the same key (or a batch that is finishing).
-    pub(super) fn behind(&self) -> Disposition {
-        self.stats.waited_behind.fetch_add(1, Ordering::Relaxed);
-        Disposition::Wait {
-            queue: self.settings.topology.retry_queue(1).to_owned(),
-            kind: "behind",
-            expiration_ms: None,
-        }
-    }
-
-    fn exhausted(
-        &self,
-        subject: Subject<'_>,
-        error: ResultError,
-        attempts: u32,
-        release: Option<(String, String)>,
-        started_at: DateTime<Utc>,
-    ) -> Disposition {
-        let result = self.result(
-            subject.id,
-            subject.command_type,
-            subject.account,
-            Outcome::Failed,
-            None,
-            Some(error),
-            attempts,
-            started_at,
-        );
-        Disposition::Final {
-            dead_letter: Some((
-                ErrorCode::RetriesExhausted,
-                format!("gave up after {attempts} attempts"),
-            )),
-            result,
-            release,
-            record: Record::Store(None),
-        }
-    }
-
-    /// The decision limits of this pipeline.
-    fn limits(&self) -> Limits {
-        Limits {
-            max_attempts: self.settings.max_attempts,
-            park_jitter: self.settings.park_jitter,
-        }
-    }
-
-    /// Turns what the handler (or a bulk import) answered into the command's disposition:
-    /// [`decision::decide`], then its side effects.
-    pub(super) async fn conclude(
-        &self,
-        subject: Subject<'_>,
-        handled: Result<serde_json::Value, HandleError>,
-        attempts: u32,
-        release: Option<(String, String)>,
-        started_at: DateTime<Utc>,
-    ) -> Result<Disposition, PipelineError> {
-        let jitter = uuid::Uuid::new_v4().as_bytes()[0];
-        let decision =
-            decision::decide(attempts, handled, &self.limits(), self.clock.now(), jitter);
-        self.carry_out(subject, decision, attempts, release, started_at)
-            .await
-    }
-
-    /// Carries out a decision: the ledger, the ordering book, the counters and the
-    /// announcement it calls for, and the disposition of the delivery.
-    async fn carry_out(
-        &self,
-        subject: Subject<'_>,
-        decision: Decision,
-        attempts: u32,
-        release: Option<(String, String)>,
-        started_at: DateTime<Utc>,
-    ) -> Result<Disposition, PipelineError> {
-        let finish = |outcome, data, error| {
-            self.result(
-                subject.id,
-                subject.command_type,
-                subject.account,
-                outcome,
-                data,
-                error,
-                attempts,
-                started_at,
-            )
-        };
-        Ok(match decision {
-            Decision::Succeed(data) => Disposition::Final {
-                result: finish(Outcome::Succeeded, Some(data), None),
-                dead_letter: None,
-                release,
-                record: Record::Store(None),
-            },
-            Decision::Reject(rejection) => {
-                let result = finish(Outcome::Rejected, None, Some(ResultError::from(&rejection)));
-                self.rejected(result, &rejection, release, Record::Store(None))
-            }
-            Decision::Fail(error) => Disposition::Final {
-                result: finish(Outcome::Failed, None, Some(error)),
-                dead_letter: None,
-                release,
-                record: Record::Store(None),
-            },
-            Decision::GiveUp(error) => {
-                self.exhausted(subject, error, attempts, release, started_at)
-            }
-            // Our own store failed: the command goes back to the queue and waits for the
-            // store (see `store_health`) instead of spending its attempts.
-            Decision::HandBack(error) => return Err(PipelineError::Store(error)),
-            Decision::Retry { attempt, cause } => {
-                tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?cause, "transient failure; retrying later");
-                self.hold(&release);
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                Disposition::Wait {
-                    queue: self.settings.topology.retry_queue(attempt).to_owned(),
-                    kind: "retry",
-                    expiration_ms: None,
-                }
-            }
-            Decision::ParkForQuota {
-                resets_at,
-                expiration_ms,
-            } => {
-                self.uncount(subject.account, subject.id).await?;
-                self.hold(&release);
-                self.stats.parked.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(command_id = %subject.id, %resets_at, "daily quota spent; parking the command until the reset");
-                Disposition::Wait {
-                    queue: self.settings.topology.parked_quota_queue.clone(),
-                    kind: "quota",
-                    expiration_ms: Some(expiration_ms),
-                }
-            }
-            Decision::ParkForReauth { reason } => {
-                self.uncount(subject.account, subject.id).await?;
-                self.hold(&release);
-                self.stats.parked.fetch_add(1, Ordering::Relaxed);
-                self.announce_reauth(subject.account, &reason);
-                Disposition::Wait {
-                    queue: self.settings.topology.parked_auth_queue.clone(),
-                    kind: "auth",
-                    expiration_ms: None,
-                }
-            }
-            Decision::WaitBehind => {
-                self.uncount(subject.account, subject.id).await?;
-                self.behind()
-            }
-        })
-    }
-
-    pub(super) fn hold(&self, release: &Option<(String, String)>) {
-        if let Some((key, id)) = release {
-            self.held.hold(key, id);
-        }
-    }
-
-    /// Takes back the attempt this delivery counted: it was parked or sent behind, not tried.
-    async fn uncount(&self, account: &str, id: &str) -> Result<(), PipelineError> {
-        let (account, id) = (account.to_owned(), id.to_owned());
-        self.store
-            .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
-            .await
-            .map_err(PipelineError::from)
-    }
-
-    fn rejected(
-        &self,
-        result: CommandResult,
-        rejection: &Rejection,
-        release: Option<(String, String)>,
-        record: Record,
-    ) -> Disposition {
-        Disposition::Final {
-            result,
-            dead_letter: Some((rejection.code, rejection.to_string())),
-            release,
-            record,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn result(
-        &self,
-        id: &str,
-        command_type: &str,
-        account: &str,
-        outcome: Outcome,
-        data: Option<serde_json::Value>,
-        error: Option<ResultError>,
-        attempts: u32,
-        started_at: DateTime<Utc>,
-    ) -> CommandResult {
-        CommandResult {
-            command_id: id.to_owned(),
-            command_type: command_type.to_owned(),
-            account: account.to_owned(),
-            outcome,
-            data,
-            error,
-            attempts,
-            replayed: false,
-            started_at,
-            finished_at: self.clock.now(),
-            warnings: Vec::new(),
-        }
     }
 
     /// Remembers that `account` needs re-authorisation; true the first time (per loss).
