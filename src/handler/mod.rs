@@ -7,182 +7,30 @@
 //! taken effect (and treat 409 as "it already exists"), schedules read the current schedule,
 //! and what an attempt created is remembered in the ledger (`effect_ref`).
 
+mod attempt;
+mod bulk;
 mod campaign;
 mod catalog;
 mod contact;
+mod context;
+mod error;
 mod fields;
 
-use std::sync::Arc;
-
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::api::{AccountApi, ApiClient, ApiError, AuthError};
-use crate::clock::Clock;
+use crate::command::Command;
 use crate::command::catalog::MirrorSpec;
 use crate::command::outcome::{ErrorCode, ResultError};
-use crate::command::{Command, FieldError, Rejection};
-use crate::mirror::{Mirror, Mode, Resource, RunOutcome, Trigger};
-use crate::store::{Store, ledger};
+use crate::mirror::{Mode, Resource, RunOutcome, Trigger};
 
+pub use attempt::Attempt;
+pub use bulk::{EndedImport, ImportError, ImportPoll};
+pub use context::Handler;
+pub(crate) use context::{Ctx, to_value};
+pub use error::HandleError;
 pub use fields::CustomFieldCache;
 
-/// One attempt at one command.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    pub command_id: String,
-    pub account: String,
-    /// 1 for the first attempt.
-    pub number: u32,
-    /// What an earlier attempt created, if it got that far.
-    pub effect_ref: Option<String>,
-}
-
-impl Attempt {
-    /// Whether an earlier attempt may already have taken effect.
-    pub fn is_retry(&self) -> bool {
-        self.number > 1 || self.effect_ref.is_some()
-    }
-}
-
-/// Why a command did not succeed, in the terms the pipeline acts on.
-#[derive(Debug)]
-pub enum HandleError {
-    /// The input broke a rule (ours or the API's): a `rejected` result, dead-lettered.
-    Rejected(Rejection),
-    /// Valid, but it cannot be applied (not found, conflict, forbidden): a `failed` result.
-    Failed(ResultError),
-    /// Worth trying again later: the pipeline schedules a retry.
-    Transient(ApiError),
-    /// The API key's daily quota is spent: park until the reset.
-    QuotaExhausted { resets_at: DateTime<Utc> },
-    /// The account needs a person to authorise it again: park until then.
-    ReauthRequired { reason: String },
-    /// Our own store failed; the command is tried again later.
-    Storage(String),
-}
-
-impl HandleError {
-    /// A final `failed` result with our own code.
-    pub fn failed(code: ErrorCode, message: impl Into<String>) -> Self {
-        HandleError::Failed(ResultError {
-            code,
-            message: message.into(),
-            retryable: false,
-            api_status: None,
-            api_error_key: None,
-            fields: Vec::new(),
-        })
-    }
-
-    /// A rejection naming one field.
-    pub fn rejected(field: &str, reason: impl Into<String>) -> Self {
-        HandleError::Rejected(Rejection::with_fields(
-            ErrorCode::InvalidData,
-            "the command's data is invalid",
-            vec![FieldError::new(field, reason)],
-        ))
-    }
-
-    /// The result error for a final failure from the API.
-    pub fn api_failure(code: ErrorCode, error: &ApiError) -> ResultError {
-        ResultError {
-            code,
-            message: error.to_string(),
-            retryable: error.is_retryable(),
-            api_status: error.status(),
-            api_error_key: error.error_key().map(str::to_owned),
-            fields: Vec::new(),
-        }
-    }
-}
-
-impl From<ApiError> for HandleError {
-    fn from(error: ApiError) -> Self {
-        match error {
-            ApiError::QuotaExhausted { resets_at } | ApiError::MirrorShareSpent { resets_at } => {
-                HandleError::QuotaExhausted { resets_at }
-            }
-            ApiError::Auth(AuthError::ReauthRequired { reason, .. }) => {
-                HandleError::ReauthRequired { reason }
-            }
-            ApiError::Auth(AuthError::NotAuthorised { account }) => {
-                HandleError::Rejected(Rejection::with_fields(
-                    ErrorCode::AccountNotAuthorised,
-                    format!("account `{account}` is not connected to ctct-sync"),
-                    vec![FieldError::new(
-                        "account",
-                        format!(
-                            "is not authorised; run `ctct-sync auth login --account {account}`"
-                        ),
-                    )],
-                ))
-            }
-            ApiError::Invalid { ref message, .. } => {
-                let mut rejection = Rejection::with_fields(
-                    ErrorCode::ApiValidation,
-                    format!("the API refused the data: {message}"),
-                    vec![FieldError::new("data", message.clone())],
-                );
-                rejection.message = error.to_string();
-                rejection.api_status = error.status();
-                rejection.api_error_key = error.error_key().map(str::to_owned);
-                HandleError::Rejected(rejection)
-            }
-            ApiError::NotFound { .. } => {
-                HandleError::Failed(HandleError::api_failure(ErrorCode::NotFound, &error))
-            }
-            ApiError::Conflict { .. } => {
-                HandleError::Failed(HandleError::api_failure(ErrorCode::Conflict, &error))
-            }
-            ApiError::Forbidden { .. } => {
-                HandleError::Failed(HandleError::api_failure(ErrorCode::Forbidden, &error))
-            }
-            // A 401 after a refresh: the next refresh will tell whether the grant is gone.
-            ApiError::Unauthorized { .. } => HandleError::Transient(error),
-            ref e if e.is_retryable() => HandleError::Transient(error),
-            ApiError::Auth(_) => HandleError::Transient(error),
-            _ => HandleError::Failed(HandleError::api_failure(ErrorCode::ApiError, &error)),
-        }
-    }
-}
-
-/// Applies commands. Cheap to clone.
-#[derive(Clone)]
-pub struct Handler {
-    api: ApiClient,
-    store: Store,
-    clock: Arc<dyn Clock>,
-    fields: CustomFieldCache,
-    mirror: Option<Mirror>,
-}
-
 impl Handler {
-    pub fn new(api: ApiClient, store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            api,
-            store,
-            clock,
-            fields: CustomFieldCache::default(),
-            mirror: None,
-        }
-    }
-
-    /// Answers `mirror.run` with runs of `mirror` (without one, `mirror.run` fails as
-    /// `unsupported`).
-    pub fn with_mirror(mut self, mirror: Mirror) -> Self {
-        self.mirror = Some(mirror);
-        self
-    }
-
-    pub fn api(&self) -> &ApiClient {
-        &self.api
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
     /// Applies `command` and returns the result's `data`.
     #[tracing::instrument(skip_all, fields(command_id = %attempt.command_id, account = %attempt.account, attempt = attempt.number))]
     pub async fn handle(&self, attempt: &Attempt, command: &Command) -> Result<Value, HandleError> {
@@ -291,45 +139,4 @@ impl Handler {
         }
         Ok(serde_json::json!({ "runs": runs }))
     }
-}
-
-/// What a command handler works with.
-pub(crate) struct Ctx<'a> {
-    pub handler: &'a Handler,
-    pub api: AccountApi,
-    pub attempt: &'a Attempt,
-}
-
-impl Ctx<'_> {
-    /// When this command first arrived (its ledger row), if it has one.
-    pub async fn received_at(&self) -> Result<Option<DateTime<Utc>>, HandleError> {
-        let (account, id) = (
-            self.attempt.account.clone(),
-            self.attempt.command_id.clone(),
-        );
-        self.handler
-            .store
-            .call(move |conn| ledger::received_at(conn, &account, &id))
-            .await
-            .map_err(|e| HandleError::Storage(e.to_string()))
-    }
-
-    /// Remembers in the ledger what this attempt created, before anything else can fail.
-    pub async fn record_effect(&self, effect_ref: &str) -> Result<(), HandleError> {
-        let (account, id, effect) = (
-            self.attempt.account.clone(),
-            self.attempt.command_id.clone(),
-            effect_ref.to_owned(),
-        );
-        self.handler
-            .store
-            .call_grouped(move |conn| ledger::record_effect(conn, &account, &id, &effect))
-            .await
-            .map_err(|e| HandleError::Storage(e.to_string()))
-    }
-}
-
-/// Serialises a model for a result's `data`.
-pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
 }

@@ -26,10 +26,10 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::PublishError;
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::store::ledger;
 
+use super::error::PipelineError;
 use super::process::{Decoded, Disposition, Processor, REASON_CODE_HEADER, Record};
 use super::session::Session;
 
@@ -102,7 +102,7 @@ async fn answer(
     processor: &Processor,
     session: &Session,
     delivery: Delivery,
-) -> Result<(), PublishError> {
+) -> Result<(), PipelineError> {
     let headers = delivery.properties.headers().clone().unwrap_or_default();
     if headers.inner().contains_key(REASON_CODE_HEADER) {
         // ctct-sync's own verdict: its result went out before the dead letter did.
@@ -171,7 +171,7 @@ async fn answer(
             .await
             .map_err(|error| {
                 tracing::error!(error = %error, "the store failed; the dead letter will come back");
-                PublishError::Timeout(std::time::Duration::ZERO)
+                PipelineError::from(error)
             })?
     };
     let release = key.map(|key| (key, id.clone()));

@@ -20,6 +20,7 @@ use crate::command::outcome::{
 use crate::config::REPLY_TO_ANY;
 use crate::store::ledger;
 
+use super::error::PipelineError;
 use super::process::{
     Disposition, Processor, REASON_CODE_HEADER, REASON_HEADER, Record, WAIT_HEADER,
 };
@@ -83,7 +84,7 @@ impl Processor {
         session: &Session,
         delivery: &Delivery,
         disposition: Disposition,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), PipelineError> {
         self.flush_events(session).await?;
         match disposition {
             Disposition::Final {
@@ -96,85 +97,15 @@ impl Processor {
                 let stored = serde_json::to_string(&result).unwrap_or_default();
                 if let Record::Store(fingerprint) = record
                     && !result.command_id.is_empty()
+                    && let Some(first) = self.record(&result, &stored, fingerprint).await?
                 {
-                    let (account, id, command_type, outcome, finished) = (
-                        result.account.clone(),
-                        result.command_id.clone(),
-                        result.command_type.clone(),
-                        result.outcome.as_str(),
-                        result.finished_at,
-                    );
-                    let json = stored.clone();
-                    let saved = self
-                        .store
-                        .call_grouped(move |conn| {
-                            ledger::finish_or_stored(
-                                conn,
-                                ledger::Finish {
-                                    account: &account,
-                                    command_id: &id,
-                                    command_type: &command_type,
-                                    outcome,
-                                    result: &json,
-                                    fingerprint: fingerprint.as_deref(),
-                                },
-                                finished,
-                            )
-                        })
-                        .await;
-                    match saved {
-                        Err(error) => {
-                            // One log line per outage, by the store's health.
-                            self.store_health.report(&error.to_string());
-                            return Err(PublishError::Timeout(std::time::Duration::ZERO));
-                        }
-                        // Another delivery of this command (a redelivery after a lost
-                        // channel, while this one was still being handled) stored its result
-                        // first: that one is the command's result, and this is a replay of it.
-                        // The same text is this result, stored by the batcher beforehand.
-                        Ok(Some(first)) if first != stored => {
-                            match serde_json::from_str::<CommandResult>(&first) {
-                                Ok(mut replay) => {
-                                    tracing::info!(
-                                        "another delivery of this command finished first; its result is sent again"
-                                    );
-                                    replay.replayed = true;
-                                    if let Some((key, id)) = release {
-                                        self.held.release(&key, &id);
-                                    }
-                                    return self.replay(session, delivery, replay).await;
-                                }
-                                Err(error) => tracing::error!(
-                                    error = %error,
-                                    "the stored result of this command cannot be read; this one is sent"
-                                ),
-                            }
-                        }
-                        Ok(_) => {}
+                    if let Some((key, id)) = release {
+                        self.held.release(&key, &id);
                     }
+                    return self.replay(session, delivery, first).await;
                 }
                 tracing::debug!("ledger: result stored");
-                let counter = match result.outcome {
-                    Outcome::Succeeded => &self.stats.succeeded,
-                    Outcome::Failed => &self.stats.failed,
-                    Outcome::Rejected => &self.stats.rejected,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                // Only known types become labels: a hostile `type` must not grow the metrics.
-                let command_type = match crate::command::COMMAND_TYPES
-                    .iter()
-                    .find(|t| **t == result.command_type)
-                {
-                    Some(known) => *known,
-                    None => "unknown",
-                };
-                self.stats
-                    .by_outcome
-                    .increment(&[command_type, result.outcome.as_str()]);
-                let took = (result.finished_at - result.started_at)
-                    .to_std()
-                    .unwrap_or_default();
-                self.stats.duration.observe(command_type, took);
+                self.count_final(&result);
                 self.publish_result(
                     session,
                     delivery,
@@ -224,13 +155,101 @@ impl Processor {
         Ok(())
     }
 
+    /// Stores a final result in the ledger. When another delivery of the command (a
+    /// redelivery after a lost channel, while this one was still being handled) stored its
+    /// result first, that one is the command's result: it comes back, marked replayed, to be
+    /// sent instead. The same text is this result, stored by the batcher beforehand.
+    async fn record(
+        &self,
+        result: &CommandResult,
+        stored: &str,
+        fingerprint: Option<String>,
+    ) -> Result<Option<CommandResult>, PipelineError> {
+        let (account, id, command_type, outcome, finished) = (
+            result.account.clone(),
+            result.command_id.clone(),
+            result.command_type.clone(),
+            result.outcome.as_str(),
+            result.finished_at,
+        );
+        let json = stored.to_owned();
+        let saved = self
+            .store
+            .call_grouped(move |conn| {
+                ledger::finish_or_stored(
+                    conn,
+                    ledger::Finish {
+                        account: &account,
+                        command_id: &id,
+                        command_type: &command_type,
+                        outcome,
+                        result: &json,
+                        fingerprint: fingerprint.as_deref(),
+                    },
+                    finished,
+                )
+            })
+            .await;
+        match saved {
+            Err(error) => {
+                // One log line per outage, by the store's health.
+                self.store_health.report(&error.to_string());
+                Err(error.into())
+            }
+            Ok(Some(first)) if first != stored => {
+                match serde_json::from_str::<CommandResult>(&first) {
+                    Ok(mut replay) => {
+                        tracing::info!(
+                            "another delivery of this command finished first; its result is sent again"
+                        );
+                        replay.replayed = true;
+                        Ok(Some(replay))
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            error = %error,
+                            "the stored result of this command cannot be read; this one is sent"
+                        );
+                        Ok(None)
+                    }
+                }
+            }
+            Ok(_) => Ok(None),
+        }
+    }
+
+    /// Counts a final result: by outcome, by (command type, outcome), and its duration.
+    fn count_final(&self, result: &CommandResult) {
+        let counter = match result.outcome {
+            Outcome::Succeeded => &self.stats.succeeded,
+            Outcome::Failed => &self.stats.failed,
+            Outcome::Rejected => &self.stats.rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // Only known types become labels: a hostile `type` must not grow the metrics.
+        let command_type = match crate::command::COMMAND_TYPES
+            .iter()
+            .find(|t| **t == result.command_type)
+        {
+            Some(known) => *known,
+            None => "unknown",
+        };
+        self.stats
+            .by_outcome
+            .increment(&[command_type, result.outcome.as_str()]);
+        let took = (result.finished_at - result.started_at)
+            .to_std()
+            .unwrap_or_default();
+        self.stats.duration.observe(command_type, took);
+    }
+
     /// Sends a command's stored result again (marked `replayed`) and acks the delivery.
     async fn replay(
         &self,
         session: &Session,
         delivery: &Delivery,
         mut result: CommandResult,
-    ) -> Result<(), PublishError> {
+    ) -> Result<(), PipelineError> {
         let reply_to = self.reply_target(delivery, &mut result);
         let body = serde_json::to_vec(&result).unwrap_or_default();
         self.publish_result(session, delivery, &result, &body, reply_to.as_deref())

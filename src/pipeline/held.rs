@@ -73,7 +73,7 @@ impl HeldKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::pipeline::held::{HeldKeys, Turn};
 
     #[test]
     fn later_commands_wait_behind_a_held_one_and_go_in_order() {

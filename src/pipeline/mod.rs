@@ -11,8 +11,11 @@
 //! and confirmed by the broker.
 
 pub mod bulk;
+mod conclude;
 pub mod dead_letters;
+pub mod decision;
 mod dispose;
+pub mod error;
 pub mod held;
 pub mod lanes;
 pub mod process;
@@ -27,12 +30,14 @@ use futures_util::StreamExt;
 use lapin::Consumer;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::Topology;
+use crate::amqp::{PublishError, Topology};
 use crate::api::AuthEvent;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::handler::Handler;
 use crate::store::Store;
+
+pub use error::PipelineError;
 
 use lanes::{Job, Lanes};
 use process::{ProcessSettings, Processor};
@@ -104,9 +109,24 @@ pub struct Pipeline {
 
 enum SessionEnd {
     Shutdown,
-    Broken(String),
+    Broken(Broken),
     /// The store failed: consumption pauses until it works again.
     StoreFailing,
+}
+
+/// Why a broker session ended.
+#[derive(Debug, thiserror::Error)]
+enum Broken {
+    #[error("a publish or an ack failed")]
+    PublishOrAck,
+    #[error("event publish failed: {0}")]
+    EventPublish(PublishError),
+    #[error("consumer error: {0}")]
+    Consumer(lapin::Error),
+    #[error("the broker ended the consumer")]
+    ConsumerEnded,
+    #[error("consuming again failed: {0}")]
+    Resume(lapin::Error),
 }
 
 impl Pipeline {
@@ -235,7 +255,7 @@ impl Pipeline {
                 // Pausing above handles a failing store; the session is closed if ever here.
                 SessionEnd::StoreFailing => session.close().await,
                 SessionEnd::Broken(reason) => {
-                    tracing::warn!(reason, "lost the broker session; reconnecting");
+                    tracing::warn!(reason = %reason, "lost the broker session; reconnecting");
                     self.status.reconnects.fetch_add(1, Ordering::Relaxed);
                     session.close().await;
                 }
@@ -279,7 +299,7 @@ impl Pipeline {
         let recovered = tokio::select! {
             recovered = health.recover(&self.processor.store, shutdown) => recovered,
             _ = session.broken.cancelled() => {
-                return Err(SessionEnd::Broken("a publish or an ack failed".into()));
+                return Err(SessionEnd::Broken(Broken::PublishOrAck));
             }
         };
         if !recovered {
@@ -294,9 +314,7 @@ impl Pipeline {
                 tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
                 Ok(consumer)
             }
-            Err(error) => Err(SessionEnd::Broken(format!(
-                "consuming again failed: {error}"
-            ))),
+            Err(error) => Err(SessionEnd::Broken(Broken::Resume(error))),
         }
     }
 
@@ -313,10 +331,10 @@ impl Pipeline {
             tokio::select! {
                 _ = shutdown.cancelled() => return SessionEnd::Shutdown,
                 _ = health.until_failing() => return SessionEnd::StoreFailing,
-                _ = session.broken.cancelled() => return SessionEnd::Broken("a publish or an ack failed".into()),
+                _ = session.broken.cancelled() => return SessionEnd::Broken(Broken::PublishOrAck),
                 _ = tick.tick() => {
                     if let Err(error) = self.processor.flush_events(session).await {
-                        return SessionEnd::Broken(format!("event publish failed: {error}"));
+                        return SessionEnd::Broken(Broken::EventPublish(error));
                     }
                 }
                 next = consumer.next() => match next {
@@ -325,8 +343,8 @@ impl Pipeline {
                         let key = Processor::lane_key(&decoded, &delivery);
                         lanes.dispatch(&key, Job { session: session.clone(), delivery, decoded }).await;
                     }
-                    Some(Err(error)) => return SessionEnd::Broken(format!("consumer error: {error}")),
-                    None => return SessionEnd::Broken("the broker ended the consumer".into()),
+                    Some(Err(error)) => return SessionEnd::Broken(Broken::Consumer(error)),
+                    None => return SessionEnd::Broken(Broken::ConsumerEnded),
                 },
             }
         }
@@ -335,7 +353,7 @@ impl Pipeline {
 
 /// Turns token events into the pipeline's `account.reauth_required` announcements.
 async fn listen_for_auth_events(processor: Arc<Processor>, shutdown: CancellationToken) {
-    let mut events = processor.handler.api().tokens().subscribe();
+    let mut events = processor.handler.auth_events();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,

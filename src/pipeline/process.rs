@@ -2,9 +2,19 @@
 //! result, or a confirmed hand-off to a waiting queue. The delivery is acked only after the
 //! ledger commit and the confirmed publishes; if anything fails before that, the session is
 //! marked broken, the delivery comes back, and the ledger replays its result.
+//!
+//! The [`Processor`] is one value; its work is spread over files by step:
+//!
+//! ```text
+//! process.rs   decode, lane key, admission: ordering turn → ledger → replay / batch / handler
+//! decision.rs  the pure decision on the handler's answer (no I/O; table-tested)
+//! conclude.rs  the decision carried out: ledger, ordering book, counters → Disposition
+//! dispose.rs   the Disposition carried out: store, publish, dead-letter, forward, ack
+//! bulk/        upserts coalesced into imports; each command concluded and disposed as above
+//! ```
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -16,10 +26,12 @@ use crate::amqp::event::{self, Event};
 use crate::clock::Clock;
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::command::{Command, DecodeError, Envelope, Rejection};
-use crate::handler::{Attempt, HandleError, Handler};
+use crate::handler::{Attempt, Handler};
 use crate::store::{Store, ledger};
 
 use super::bulk::{self, Batcher, BulkConfig};
+use super::decision::{self, Decision};
+use super::error::PipelineError;
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
 
@@ -197,33 +209,44 @@ impl Processor {
             return self.store_health.hand_back(session, delivery).await;
         }
         let started_at = self.clock.now();
-        let disposition = match self.decide(decoded, started_at).await {
+        let disposition = match self.disposition_of(decoded, started_at).await {
             Ok(disposition) => disposition,
             Err(error) => return self.store_failed(session, delivery, &error).await,
         };
-        let disposition = match disposition {
+        let (disposition, delivery) = match disposition {
             Disposition::Batch(joining) => {
-                let (account, id) = (joining.account.clone(), joining.id.clone());
+                let (account, id, command_type) = (
+                    joining.account.clone(),
+                    joining.id.clone(),
+                    joining.command_type.clone(),
+                );
+                let attempts = joining.attempts;
                 match self
                     .bulk
                     .join(*joining, session.clone(), delivery, &self.held)
                 {
                     None => return,
+                    // The batch it belongs to is finishing: look again in a moment. This
+                    // delivery tried nothing, so it gives its attempt back.
                     Some(delivery) => {
-                        // The batch it belongs to is finishing: look again in a moment. This
-                        // delivery tried nothing, so it gives its attempt back.
-                        if let Err(error) = self.uncount(&account, &id).await {
-                            return self.store_failed(session, delivery, &error).await;
+                        let subject = Subject {
+                            id: &id,
+                            command_type: &command_type,
+                            account: &account,
+                        };
+                        let behind = self
+                            .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+                            .await;
+                        match behind {
+                            Ok(wait) => (wait, delivery),
+                            Err(error) => {
+                                return self.store_failed(session, delivery, &error).await;
+                            }
                         }
-                        let wait = self.behind();
-                        if let Err(error) = self.dispose(session, &delivery, wait).await {
-                            self.dispose_failed(session, delivery, &error).await;
-                        }
-                        return;
                     }
                 }
             }
-            other => other,
+            other => (other, delivery),
         };
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
             self.dispose_failed(session, delivery, &error).await;
@@ -236,7 +259,7 @@ impl Processor {
         &self,
         session: &Arc<Session>,
         delivery: Delivery,
-        error: &crate::amqp::PublishError,
+        error: &PipelineError,
     ) {
         if self.store_health.is_failing() {
             return self.store_health.hand_back(session, delivery).await;
@@ -245,11 +268,26 @@ impl Processor {
         session.broken.cancel();
     }
 
-    async fn decide(
+    /// The store failed while this delivery was handled: the store is marked failing (one
+    /// log line per outage) and the delivery goes back to the queue once.
+    pub(super) async fn store_failed(
+        &self,
+        session: &Arc<Session>,
+        delivery: Delivery,
+        error: &PipelineError,
+    ) {
+        self.store_health.report(&error.to_string());
+        self.store_health.hand_back(session, delivery).await;
+    }
+
+    /// Works out what becomes of a decoded delivery: a verdict on bad input, a replay of a
+    /// stored result, a wait behind an earlier command, a place in a bulk batch, or — the
+    /// handler having run — its [`Decision`] carried out (`conclude.rs`).
+    async fn disposition_of(
         &self,
         decoded: Decoded,
         started_at: DateTime<Utc>,
-    ) -> Result<Disposition, String> {
+    ) -> Result<Disposition, PipelineError> {
         let (envelope, command) = match decoded {
             Decoded::Invalid(error) => {
                 let partial = error.partial;
@@ -341,8 +379,7 @@ impl Processor {
             .call_grouped(move |conn| {
                 ledger::begin_in(conn, &account, &id, &command_type, &fingerprint, started_at)
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         tracing::debug!("ledger: attempt begun");
         let (attempts, effect_ref) = match begun {
             ledger::Begun::Reused { command_type } => {
@@ -357,8 +394,7 @@ impl Processor {
                 return Ok(self.id_reused(subject, &command_type, started_at));
             }
             ledger::Begun::Done { result } => {
-                let mut stored: CommandResult =
-                    serde_json::from_str(&result).map_err(|e| e.to_string())?;
+                let mut stored: CommandResult = serde_json::from_str(&result)?;
                 stored.replayed = true;
                 if let Some((key, id)) = &release {
                     self.held.release(key, id);
@@ -392,24 +428,10 @@ impl Processor {
             command_type: &envelope.command_type,
             account: &envelope.account,
         };
-        if attempts > self.settings.max_attempts {
-            return Ok(self.exhausted(
-                subject,
-                ResultError {
-                    code: ErrorCode::RetriesExhausted,
-                    message: format!(
-                        "the command was attempted {} times without an answer",
-                        attempts - 1
-                    ),
-                    retryable: true,
-                    api_status: None,
-                    api_error_key: None,
-                    fields: Vec::new(),
-                },
-                attempts,
-                release,
-                started_at,
-            ));
+        if let Some(decision) = decision::at_entry(attempts, &self.limits()) {
+            return self
+                .carry_out(subject, decision, attempts, release, started_at)
+                .await;
         }
         let attempt = Attempt {
             command_id: envelope.id.clone(),
@@ -431,13 +453,12 @@ impl Processor {
         subject: Subject<'_>,
         fingerprint: Option<&str>,
         started_at: DateTime<Utc>,
-    ) -> Result<Option<Disposition>, String> {
+    ) -> Result<Option<Disposition>, PipelineError> {
         let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
         let entry = self
             .store
             .call(move |conn| ledger::entry(conn, &account, &id))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let Some(entry) = entry else {
             return Ok(None);
         };
@@ -451,7 +472,7 @@ impl Processor {
         let Some(stored) = entry.result.filter(|_| entry.done) else {
             return Ok(None);
         };
-        let mut replay: CommandResult = serde_json::from_str(&stored).map_err(|e| e.to_string())?;
+        let mut replay: CommandResult = serde_json::from_str(&stored)?;
         replay.replayed = true;
         Ok(Some(Disposition::Replay(replay)))
     }
@@ -503,7 +524,7 @@ impl Processor {
         effect_ref: Option<&str>,
         release: &Option<(String, String)>,
         started_at: DateTime<Utc>,
-    ) -> Result<Option<Disposition>, String> {
+    ) -> Result<Option<Disposition>, PipelineError> {
         let member = |row| {
             Disposition::Batch(Box::new(bulk::Joining {
                 id: envelope.id.clone(),
@@ -522,8 +543,15 @@ impl Processor {
                 Some(false) => {
                     // Its batch is finishing: this delivery tries nothing and gives its
                     // attempt back.
-                    self.uncount(&envelope.account, &envelope.id).await?;
-                    return Ok(Some(self.behind()));
+                    let subject = Subject {
+                        id: &envelope.id,
+                        command_type: &envelope.command_type,
+                        account: &envelope.account,
+                    };
+                    let behind = self
+                        .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+                        .await?;
+                    return Ok(Some(behind));
                 }
                 None => {
                     // The batch may have finished between the ledger read and this look; it
@@ -556,188 +584,6 @@ impl Processor {
                 Ok(None) | Err(_) => None,
             },
         )
-    }
-
-    /// Wait behind an earlier command with the same key (or a batch that is finishing).
-    pub(super) fn behind(&self) -> Disposition {
-        self.stats.waited_behind.fetch_add(1, Ordering::Relaxed);
-        Disposition::Wait {
-            queue: self.settings.topology.retry_queue(1).to_owned(),
-            kind: "behind",
-            expiration_ms: None,
-        }
-    }
-
-    fn exhausted(
-        &self,
-        subject: Subject<'_>,
-        error: ResultError,
-        attempts: u32,
-        release: Option<(String, String)>,
-        started_at: DateTime<Utc>,
-    ) -> Disposition {
-        let result = self.result(
-            subject.id,
-            subject.command_type,
-            subject.account,
-            Outcome::Failed,
-            None,
-            Some(error),
-            attempts,
-            started_at,
-        );
-        Disposition::Final {
-            dead_letter: Some((
-                ErrorCode::RetriesExhausted,
-                format!("gave up after {attempts} attempts"),
-            )),
-            result,
-            release,
-            record: Record::Store(None),
-        }
-    }
-
-    /// Turns what the handler (or a bulk import) answered into the command's disposition.
-    pub(super) async fn conclude(
-        &self,
-        subject: Subject<'_>,
-        handled: Result<serde_json::Value, HandleError>,
-        attempts: u32,
-        release: Option<(String, String)>,
-        started_at: DateTime<Utc>,
-    ) -> Result<Disposition, String> {
-        let max = self.settings.max_attempts;
-        let finish = |outcome, data, error| {
-            self.result(
-                subject.id,
-                subject.command_type,
-                subject.account,
-                outcome,
-                data,
-                error,
-                attempts,
-                started_at,
-            )
-        };
-        Ok(match handled {
-            Ok(data) => Disposition::Final {
-                result: finish(Outcome::Succeeded, Some(data), None),
-                dead_letter: None,
-                release,
-                record: Record::Store(None),
-            },
-            Err(HandleError::Rejected(rejection)) => {
-                let result = finish(Outcome::Rejected, None, Some(ResultError::from(&rejection)));
-                self.rejected(result, &rejection, release, Record::Store(None))
-            }
-            Err(HandleError::Failed(error)) => Disposition::Final {
-                result: finish(Outcome::Failed, None, Some(error)),
-                dead_letter: None,
-                release,
-                record: Record::Store(None),
-            },
-            Err(HandleError::Transient(error)) if attempts >= max => {
-                let mut failure = HandleError::api_failure(ErrorCode::RetriesExhausted, &error);
-                failure.retryable = true;
-                self.exhausted(subject, failure, attempts, release, started_at)
-            }
-            // Our own store failed: the command goes back to the queue and waits for the
-            // store (see `store_health`) instead of spending its attempts.
-            Err(HandleError::Storage(detail)) => return Err(detail),
-            Err(error @ HandleError::Transient(_)) => {
-                tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?error, "transient failure; retrying later");
-                self.hold(&release);
-                self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                Disposition::Wait {
-                    queue: self.settings.topology.retry_queue(attempts).to_owned(),
-                    kind: "retry",
-                    expiration_ms: None,
-                }
-            }
-            Err(HandleError::QuotaExhausted { resets_at }) => {
-                self.uncount(subject.account, subject.id).await?;
-                self.hold(&release);
-                self.stats.parked.fetch_add(1, Ordering::Relaxed);
-                let wait = (resets_at - self.clock.now()).num_milliseconds().max(0) as u64;
-                // Spread the return after the reset so parked commands do not all come at once.
-                let spread = self.settings.park_jitter.as_millis() as u64;
-                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * spread / 255;
-                tracing::info!(command_id = %subject.id, %resets_at, "daily quota spent; parking the command until the reset");
-                Disposition::Wait {
-                    queue: self.settings.topology.parked_quota_queue.clone(),
-                    kind: "quota",
-                    expiration_ms: Some(wait + jitter),
-                }
-            }
-            Err(HandleError::ReauthRequired { reason }) => {
-                self.uncount(subject.account, subject.id).await?;
-                self.hold(&release);
-                self.stats.parked.fetch_add(1, Ordering::Relaxed);
-                self.announce_reauth(subject.account, &reason);
-                Disposition::Wait {
-                    queue: self.settings.topology.parked_auth_queue.clone(),
-                    kind: "auth",
-                    expiration_ms: None,
-                }
-            }
-        })
-    }
-
-    pub(super) fn hold(&self, release: &Option<(String, String)>) {
-        if let Some((key, id)) = release {
-            self.held.hold(key, id);
-        }
-    }
-
-    /// Takes back the attempt this delivery counted: it was parked or sent behind, not tried.
-    async fn uncount(&self, account: &str, id: &str) -> Result<(), String> {
-        let (account, id) = (account.to_owned(), id.to_owned());
-        self.store
-            .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    fn rejected(
-        &self,
-        result: CommandResult,
-        rejection: &Rejection,
-        release: Option<(String, String)>,
-        record: Record,
-    ) -> Disposition {
-        Disposition::Final {
-            result,
-            dead_letter: Some((rejection.code, rejection.to_string())),
-            release,
-            record,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn result(
-        &self,
-        id: &str,
-        command_type: &str,
-        account: &str,
-        outcome: Outcome,
-        data: Option<serde_json::Value>,
-        error: Option<ResultError>,
-        attempts: u32,
-        started_at: DateTime<Utc>,
-    ) -> CommandResult {
-        CommandResult {
-            command_id: id.to_owned(),
-            command_type: command_type.to_owned(),
-            account: account.to_owned(),
-            outcome,
-            data,
-            error,
-            attempts,
-            replayed: false,
-            started_at,
-            finished_at: self.clock.now(),
-            warnings: Vec::new(),
-        }
     }
 
     /// Remembers that `account` needs re-authorisation; true the first time (per loss).

@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use crate::store::Store;
 use crate::store::integrity::probe;
 
-use super::process::Processor;
 use super::session::Session;
 
 /// First wait between probes of a failing store.
@@ -177,20 +176,6 @@ impl StoreHealth {
     }
 }
 
-impl Processor {
-    /// The store failed while this delivery was handled: the store is marked failing (one
-    /// log line per outage) and the delivery goes back to the queue once.
-    pub(super) async fn store_failed(
-        &self,
-        session: &Arc<Session>,
-        delivery: Delivery,
-        error: &str,
-    ) {
-        self.store_health.report(error);
-        self.store_health.hand_back(session, delivery).await;
-    }
-}
-
 impl StoreHealth {
     /// Hands a delivery back to its queue once the consumer is stopped: a nack while it still
     /// consumes would bring the delivery straight back and cost it a second attempt. Until
@@ -249,7 +234,10 @@ pub(super) async fn give_back(session: &Session, delivery: &Delivery) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use tokio_util::sync::CancellationToken;
+
+    use crate::pipeline::store_health::{PROBE_INITIAL, StoreHealth, probe};
+    use crate::store::Store;
 
     #[test]
     fn an_outage_is_reported_once_with_its_first_error() {

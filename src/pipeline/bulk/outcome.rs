@@ -1,38 +1,11 @@
 //! What a finished import means for each command: row errors (`Line <n>: <email>: <reason>`)
-//! turned into rejections naming the field, contact ids looked up cheaply (the list's pages
-//! of contacts updated since the import began, 500 at a time), and copies of a batch-wide
-//! failure for every command.
+//! turned into rejections naming the field. (The import's API work, contact-id lookups and
+//! copies of a batch-wide failure are the handler's: `crate::handler::bulk`.)
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-
-use crate::api::model::ContactQuery;
-use crate::api::{AccountApi, ApiError};
 use crate::command::outcome::ErrorCode;
 use crate::command::{FieldError, Rejection};
-use crate::handler::HandleError;
-
-/// The same failure for another command of the batch.
-pub(super) fn copy(error: &HandleError) -> HandleError {
-    match error {
-        HandleError::Rejected(rejection) => HandleError::Rejected(rejection.clone()),
-        HandleError::Failed(error) => HandleError::Failed(error.clone()),
-        HandleError::Transient(error) => HandleError::Transient(ApiError::Transport {
-            route: "POST /activities/contacts_json_import",
-            maybe_applied: false,
-            attempts: 1,
-            detail: error.to_string(),
-        }),
-        HandleError::QuotaExhausted { resets_at } => HandleError::QuotaExhausted {
-            resets_at: *resets_at,
-        },
-        HandleError::ReauthRequired { reason } => HandleError::ReauthRequired {
-            reason: reason.clone(),
-        },
-        HandleError::Storage(detail) => HandleError::Storage(detail.clone()),
-    }
-}
 
 /// Row number (1-based) → reason, from `activity_errors`.
 pub(super) fn row_errors(errors: &[String]) -> HashMap<usize, String> {
@@ -85,90 +58,9 @@ pub(super) fn rejection(reason: &str) -> Rejection {
     rejection
 }
 
-/// Contacts per page of the listing the ids are read from (the API's maximum).
-const PAGE: u64 = 500;
-
-/// Pages read when the API does not say how many contacts the window holds.
-const UNCOUNTED_PAGES: u64 = 400;
-
-/// Contact ids of `emails` (lower-cased): pages of `list`'s contacts updated since `since`,
-/// stopping once all are found; a few stragglers (e.g. unsubscribed contacts, which the
-/// import does not add to lists) are looked up one by one. Returns the ids and the
-/// requests spent; what cannot be had cheaply stays unknown.
-///
-/// The window also holds contacts that other writers updated meanwhile — above all other
-/// batches on the same list completing together, whose contacts may come first — so the
-/// pages to read are sized by the window's count (`include_count`), not by this batch.
-pub(super) async fn contact_ids(
-    api: &AccountApi,
-    list: &str,
-    since: DateTime<Utc>,
-    until: Option<DateTime<Utc>>,
-    emails: &[String],
-) -> (HashMap<String, String>, u64) {
-    let mut missing: HashSet<&str> = emails.iter().map(String::as_str).collect();
-    let mut ids = HashMap::new();
-    let mut requests = 0;
-    // Set by the first page's count; one page more for contacts joining while we read.
-    let mut max_pages = UNCOUNTED_PAGES;
-    let query = ContactQuery {
-        lists: vec![list.to_owned()],
-        updated_after: Some(since),
-        updated_before: until,
-        include_count: true,
-        limit: Some(PAGE as u32),
-        ..ContactQuery::default()
-    };
-    let mut page: Option<String> = None;
-    while !missing.is_empty() && requests < max_pages {
-        requests += 1;
-        let answer = match &page {
-            None => api.list_contacts(&query).await,
-            Some(href) => api.next_contacts_page(href).await,
-        };
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(error) => {
-                tracing::warn!(error = %error, list, "listing the imported contacts failed");
-                break;
-            }
-        };
-        if let Some(count) = answer.contacts_count {
-            max_pages = count.div_ceil(PAGE).max(1) + 1;
-        }
-        for contact in &answer.contacts {
-            if let Some(email) = contact.email().map(str::to_lowercase)
-                && missing.remove(email.as_str())
-            {
-                ids.insert(email, contact.contact_id.clone());
-            }
-        }
-        match answer.next {
-            Some(next) => page = Some(next),
-            None => break,
-        }
-    }
-    if missing.len() <= (emails.len() / 100).max(2) {
-        for email in missing {
-            requests += 1;
-            if let Ok(Some(contact)) = api.find_contact_by_email(email, &[], true).await {
-                ids.insert(email.to_owned(), contact.contact_id);
-            }
-        }
-    } else {
-        tracing::warn!(
-            list,
-            missing = missing.len(),
-            requests,
-            "contact ids of a bulk import not found in the list's pages"
-        );
-    }
-    (ids, requests)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::pipeline::bulk::outcome::{field_of, row_errors};
 
     #[test]
     fn row_errors_name_their_rows_and_fields() {

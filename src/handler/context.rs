@@ -1,0 +1,94 @@
+//! What command handlers work with: the [`Handler`]'s parts (API client, store, clock,
+//! custom-field cache, mirror) and one attempt's [`Ctx`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::api::{AccountApi, ApiClient};
+use crate::clock::Clock;
+use crate::mirror::Mirror;
+use crate::store::{Store, ledger};
+
+use super::attempt::Attempt;
+use super::error::HandleError;
+use super::fields::CustomFieldCache;
+
+/// Applies commands. Cheap to clone.
+#[derive(Clone)]
+pub struct Handler {
+    pub(super) api: ApiClient,
+    pub(super) store: Store,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) fields: CustomFieldCache,
+    pub(super) mirror: Option<Mirror>,
+}
+
+impl Handler {
+    pub fn new(api: ApiClient, store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            api,
+            store,
+            clock,
+            fields: CustomFieldCache::default(),
+            mirror: None,
+        }
+    }
+
+    /// Answers `mirror.run` with runs of `mirror` (without one, `mirror.run` fails as
+    /// `unsupported`).
+    pub fn with_mirror(mut self, mirror: Mirror) -> Self {
+        self.mirror = Some(mirror);
+        self
+    }
+
+    pub fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// What a command handler works with.
+pub(crate) struct Ctx<'a> {
+    pub handler: &'a Handler,
+    pub api: AccountApi,
+    pub attempt: &'a Attempt,
+}
+
+impl Ctx<'_> {
+    /// When this command first arrived (its ledger row), if it has one.
+    pub async fn received_at(&self) -> Result<Option<DateTime<Utc>>, HandleError> {
+        let (account, id) = (
+            self.attempt.account.clone(),
+            self.attempt.command_id.clone(),
+        );
+        self.handler
+            .store
+            .call(move |conn| ledger::received_at(conn, &account, &id))
+            .await
+            .map_err(|e| HandleError::Storage(Arc::new(e)))
+    }
+
+    /// Remembers in the ledger what this attempt created, before anything else can fail.
+    pub async fn record_effect(&self, effect_ref: &str) -> Result<(), HandleError> {
+        let (account, id, effect) = (
+            self.attempt.account.clone(),
+            self.attempt.command_id.clone(),
+            effect_ref.to_owned(),
+        );
+        self.handler
+            .store
+            .call_grouped(move |conn| ledger::record_effect(conn, &account, &id, &effect))
+            .await
+            .map_err(|e| HandleError::Storage(Arc::new(e)))
+    }
+}
+
+/// Serialises a model for a result's `data`.
+pub(crate) fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
