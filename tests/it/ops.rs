@@ -128,7 +128,7 @@ async fn readiness_fails_while_the_broker_is_out_of_reach() {
         ),
         ("CTCT_SYNC__AMQP__UNROUTED_QUEUE", &amqp.unrouted_queue),
     ]);
-    d.pipeline_settings = ctct_sync::pipeline::PipelineSettings::from_settings(&unreachable);
+    d.settings = unreachable;
     d.start_pipeline().await;
     let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
     assert_eq!(body["checks"]["broker"], "not connected");
