@@ -361,7 +361,9 @@ impl TestDaemon {
         by_id
     }
 
-    /// Receives until `done` holds (true) or `within` has passed (false).
+    /// Receives until `done` holds (true) or `within` has passed (false). `done` is asked
+    /// again at least every 50 ms, so it may also watch what no message announces (the
+    /// processor's counters, the sandbox).
     pub async fn receive_until(&mut self, within: Duration, done: impl Fn(&Self) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -372,7 +374,7 @@ impl TestDaemon {
             if left.is_zero() {
                 return false;
             }
-            self.receive(left).await;
+            self.receive(left.min(Duration::from_millis(50))).await;
         }
     }
 
