@@ -403,17 +403,28 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ledger_damaged_while_the_pipeline_runs_pauses_it_without_rebuilding_its_session() {
-    // The pipeline is started without the daemon's start-up check, so the damage is met
-    // only by the commands (as if it happened after the start). Before: a session rebuild
-    // per delivery and "store: writable".
+    // The ledger is damaged after the daemon's start-up check passed, so the damage is met
+    // only by the commands. Before: a session rebuild per delivery and "store: writable".
     let dir = temp_dir();
     let path = dir.path().join("data").join("ctct-sync.db");
-    let (conn, _) = ctct_sync::store::Store::open_and_migrate(&path).unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    let mut d = TestDaemon::start_with(TestApi::start_with_store_at(&path).await, &[]).await;
+    // Everything in the database file (none of the ledger's pages left in the write-ahead
+    // log), then the damage, then a write: every open connection sees the file changed and
+    // drops the pages it cached.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    eventually(SECS_30, "an emptied write-ahead log", async || {
+        let (busy, log): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        busy == 0 && log == 0
+    })
+    .await;
+    damage_root_page(&path, "command_ledger");
+    conn.execute_batch("CREATE TABLE damage_seen (x); DROP TABLE damage_seen;")
         .unwrap();
     drop(conn);
-    damage_root_page(&path, "command_ledger");
-    let mut d = TestDaemon::start_with(TestApi::start_with_store_at(&path).await, &[]).await;
     let ids: Vec<String> = (1..=5).map(|i| format!("dl-{i}")).collect();
     for id in &ids {
         d.publish(id, "list.list", json!({})).await;
