@@ -34,6 +34,8 @@ pub struct Daemon {
     pub sandbox: Option<ctct_sandbox::Sandbox>,
     /// The clock the ledger is written with, for pruning it.
     pub clock: Arc<dyn Clock>,
+    /// The mirror's scheduler runs (see [`DaemonBuilder::mirror_schedule`]).
+    mirror_schedule: bool,
     ops: OpsListener,
 }
 
@@ -98,6 +100,7 @@ pub struct DaemonBuilder {
     clock: Arc<dyn Clock>,
     with_sandbox: bool,
     mirror_options: MirrorOptions,
+    mirror_schedule: bool,
 }
 
 impl DaemonBuilder {
@@ -121,6 +124,15 @@ impl DaemonBuilder {
         self
     }
 
+    /// Whether the mirror runs on its schedules (`mirror.schedule`,
+    /// `mirror.incremental_schedule`) and continues passes a previous process left pending;
+    /// on unless set. Off, the mirror runs only for `mirror.run` commands (the integration
+    /// tests, which start and stop daemons over one store and must not race a scheduled run).
+    pub fn mirror_schedule(mut self, on: bool) -> Self {
+        self.mirror_schedule = on;
+        self
+    }
+
     /// Opens the store, connects the API client, wires mirror, handler and pipeline, and
     /// binds the ops listener (`ops.listen`; port 0 picks a free one, see
     /// [`Daemon::ops_addr`]). Nothing consumes until [`Daemon::run`].
@@ -130,6 +142,7 @@ impl DaemonBuilder {
             clock,
             with_sandbox,
             mirror_options,
+            mirror_schedule,
         } = self;
         #[cfg(feature = "sandbox")]
         let mut settings = settings;
@@ -228,6 +241,7 @@ impl DaemonBuilder {
             #[cfg(feature = "sandbox")]
             sandbox,
             clock,
+            mirror_schedule,
             ops,
         })
     }
@@ -260,6 +274,7 @@ impl Daemon {
             clock: Arc::new(SystemClock),
             with_sandbox: false,
             mirror_options: MirrorOptions::default(),
+            mirror_schedule: true,
         }
     }
 
@@ -280,9 +295,15 @@ impl Daemon {
             stop_ops.cancelled().await;
             ops_stop.cancel();
         });
-        let scheduler = crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
-            .await
-            .context("starting the mirror's schedule")?;
+        let scheduler = if self.mirror_schedule {
+            Some(
+                crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
+                    .await
+                    .context("starting the mirror's schedule")?,
+            )
+        } else {
+            None
+        };
         let housekeeping = (self.settings.store.ledger_retention_days > 0).then(|| {
             crate::store::housekeeping::spawn(
                 self.store.clone(),
@@ -302,7 +323,9 @@ impl Daemon {
         if let Some(housekeeping) = housekeeping {
             let _ = housekeeping.await;
         }
-        scheduler.stop(Duration::from_secs(10)).await;
+        if let Some(scheduler) = scheduler {
+            scheduler.stop(Duration::from_secs(10)).await;
+        }
         self.mirror_events.stop(Duration::from_secs(5)).await;
         // Records what was spent and gives the rest of the budget's hold back, so another
         // process sharing the store can use it at once.

@@ -706,8 +706,8 @@ mod tests {
         AddressKind, ContactRef, PhoneKind, parse_create, parse_ref, parse_sign_up, parse_update,
         parse_upsert,
     };
-    use crate::command::rejection::Rejection;
     use crate::command::patch::Patch;
+    use crate::command::rejection::Rejection;
 
     const ID: &str = "07936f78-662a-11eb-af0a-fa163e56c9b0";
 

@@ -16,9 +16,9 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::support::daemon::amqp_url;
+use crate::support::eventually::eventually_every;
 
 struct Session {
     conn: Connection,
@@ -104,22 +104,14 @@ impl Link {
             let _ = old.conn.close(200, "reconnecting".into()).await;
             self.reconnects += 1;
         }
-        let deadline = Instant::now() + within;
-        loop {
-            match self.session().await {
-                Ok(session) => {
-                    self.session = Some(session);
-                    return;
-                }
-                Err(error) => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "RabbitMQ unreachable for {within:?}: {error}"
-                    );
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            }
-        }
+        let session = eventually_every(
+            Duration::from_millis(250),
+            within,
+            "a connection to RabbitMQ",
+            async || self.session().await,
+        )
+        .await;
+        self.session = Some(session);
     }
 
     fn channel(&self) -> &Channel {
@@ -356,19 +348,14 @@ impl BrokerGuard {
         tokio::time::sleep(down).await;
         rabbitmqctl(&["start_app"]).await;
         self.stopped = false;
-        let deadline = Instant::now() + within;
-        loop {
-            let connected = Connection::connect(&amqp_url(), ConnectionProperties::default()).await;
-            if let Ok(conn) = connected {
-                let _ = conn.close(200, "probe".into()).await;
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "RabbitMQ did not take connections within {within:?} of start_app"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let conn = eventually_every(
+            Duration::from_millis(200),
+            within,
+            "RabbitMQ taking connections after start_app",
+            async || Connection::connect(&amqp_url(), ConnectionProperties::default()).await,
+        )
+        .await;
+        let _ = conn.close(200, "probe".into()).await;
     }
 }
 

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::support::daemon::{TestDaemon, exclusive_queue};
+use crate::support::eventually::eventually;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long to keep listening once every case has its result, to catch a second one.
@@ -259,10 +260,12 @@ impl Results {
 /// Every dead letter in the queue, by correlation id (taken off the queue).
 async fn dead_letters(d: &TestDaemon, expected: usize) -> HashMap<String, Delivery> {
     let queue = d.pipeline_settings.topology.dead_letter_queue.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while (d.depth(&queue).await as usize) < expected && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        WAIT,
+        "every bad message in the dead-letter queue",
+        async || d.depth(&queue).await as usize >= expected,
+    )
+    .await;
     let mut out = HashMap::new();
     let mut total = 0;
     while let Some(message) = d

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, terminate};
+use crate::support::eventually::eventually;
 
 const FAST_POLLS: [(&str, &str); 3] = [
     ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
@@ -49,15 +50,11 @@ async fn collect(
     n: usize,
     within: Duration,
 ) -> HashMap<String, Vec<CommandResult>> {
-    let deadline = tokio::time::Instant::now() + within;
-    while d.received.len() < n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {n} results within {within:?}",
-            d.received.len()
-        );
-        d.drain(Duration::from_millis(500)).await;
-    }
+    assert!(
+        d.receive_until(within, |d| d.received.len() >= n).await,
+        "only {} of {n} results within {within:?}",
+        d.received.len()
+    );
     let mut by_id: HashMap<String, Vec<CommandResult>> = HashMap::new();
     for result in &d.received {
         by_id
@@ -213,14 +210,11 @@ async fn ids_are_found_when_another_import_on_the_list_finishes_together() {
             .filter(|e| e.kind == "import.created")
             .count()
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while imported() < 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the batch was not imported"
-        );
-        d.drain(Duration::from_millis(20)).await;
-    }
+    assert!(
+        d.receive_until(Duration::from_secs(20), |_| imported() >= 2)
+            .await,
+        "the batch was not imported"
+    );
     let requests_before = v3_requests(&d.api);
     admin.complete_activities_now();
     let results = collect(&mut d, n, Duration::from_secs(20)).await;
@@ -368,22 +362,22 @@ async fn with_coalescing_off_upserts_apply_one_by_one() {
 }
 
 /// Waits (at most `within`) until `probe` answers `Some`; panics with `what` and the child's log.
-async fn wait_for<T, F, Fut>(what: &str, log: &std::path::Path, within: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} not within {within:?}; the daemon said:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+async fn wait_for<T>(
+    what: &str,
+    log: &std::path::Path,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    eventually(within, what, async || probe().await.ok_or(DaemonSaid(log))).await
+}
+
+/// A daemon's log file, read when shown.
+struct DaemonSaid<'a>(&'a std::path::Path);
+
+impl std::fmt::Display for DaemonSaid<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let log = std::fs::read_to_string(self.0).unwrap_or_default();
+        write!(f, "the daemon said:\n{log}")
     }
 }
 

@@ -6,6 +6,7 @@ use ctct_sync::command::outcome::{CommandResult, Outcome};
 use serde_json::json;
 
 use crate::support::daemon::TestDaemon;
+use crate::support::eventually::eventually;
 
 fn cli(d: &TestDaemon, args: &[&str]) -> tokio::process::Command {
     d.command(args)
@@ -65,14 +66,12 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_
     let first = d.result("needs-field").await;
     assert_eq!(first.outcome, Outcome::Rejected);
     let dead_queue = d.settings.amqp.dead_letter_queue.clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.depth(&dead_queue).await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never dead-lettered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the command dead-lettered",
+        async || d.depth(&dead_queue).await > 0,
+    )
+    .await;
 
     let (code, stdout, stderr) = output(cli(&d, &["dlq", "list"])).await;
     assert_eq!(code, 0, "{stderr}");
@@ -83,14 +82,12 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_
         "{stdout}"
     );
     // The listing puts the messages back; the quorum queue applies that asynchronously.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.depth(&dead_queue).await != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "listing leaves the dead letters in place"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "listing leaves the dead letters in place",
+        async || d.depth(&dead_queue).await == 1,
+    )
+    .await;
 
     d.publish(
         "make-field",
@@ -103,27 +100,24 @@ async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("1 command(s) sent back"), "{stdout}");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        d.drain(Duration::from_millis(100)).await;
-        let all: Vec<_> = d
-            .received
+    let all = |d: &TestDaemon| -> Vec<CommandResult> {
+        d.received
             .iter()
             .filter(|r| r.command_id == "needs-field")
-            .collect();
-        if all.len() == 2 {
-            assert_eq!(all[1].outcome, Outcome::Succeeded, "{:?}", all[1].error);
-            assert!(
-                !all[1].replayed,
-                "processed afresh, not answered from the ledger"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replay produced no result"
-        );
-    }
+            .cloned()
+            .collect()
+    };
+    assert!(
+        d.receive_until(Duration::from_secs(30), |d| all(d).len() == 2)
+            .await,
+        "the replay produced no result"
+    );
+    let all = all(&d);
+    assert_eq!(all[1].outcome, Outcome::Succeeded, "{:?}", all[1].error);
+    assert!(
+        !all[1].replayed,
+        "processed afresh, not answered from the ledger"
+    );
     assert_eq!(d.depth(&dead_queue).await, 0);
     d.stop().await;
 }
@@ -284,14 +278,12 @@ async fn dlq_replay_with_sandbox_forgets_the_result_in_the_store_of_run_sandbox(
     .await;
     let first = nth_result(&mut results, &mut received, "sbx-needs-field", 0).await;
     assert_eq!(first.outcome, Outcome::Rejected, "{:?}", first.error);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while depth(&channel, &topology.dead_letter_queue).await != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never dead-lettered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the command dead-lettered",
+        async || depth(&channel, &topology.dead_letter_queue).await == 1,
+    )
+    .await;
 
     publish(
         "sbx-make-field",
@@ -319,14 +311,12 @@ async fn dlq_replay_with_sandbox_forgets_the_result_in_the_store_of_run_sandbox(
         "the replay was answered from the ledger instead of being applied: {again:?}"
     );
     assert_eq!(again.outcome, Outcome::Succeeded, "{:?}", again.error);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while depth(&channel, &topology.dead_letter_queue).await != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the dead-letter queue keeps the replayed command"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the replayed command gone from the dead-letter queue",
+        async || depth(&channel, &topology.dead_letter_queue).await == 0,
+    )
+    .await;
 
     daemon.start_kill().unwrap();
     let _ = daemon.wait().await;
@@ -358,14 +348,12 @@ async fn dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it() {
         .await;
     assert_eq!(d.result("dead-one").await.outcome, Outcome::Rejected);
     let dead_queue = d.settings.amqp.dead_letter_queue.clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.depth(&dead_queue).await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never dead-lettered"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the command dead-lettered",
+        async || d.depth(&dead_queue).await > 0,
+    )
+    .await;
 
     let (code, stdout, stderr) = output(cli(&d, &["dlq", "replay", "--id", "no-such-id"])).await;
     assert_eq!(code, 1, "stdout: {stdout} stderr: {stderr}");
@@ -374,14 +362,12 @@ async fn dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it() {
         "{stderr}"
     );
     assert!(!stdout.contains("sent back"), "{stdout}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.depth(&dead_queue).await != 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the other dead letter stays queued"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the other dead letter stays queued",
+        async || d.depth(&dead_queue).await == 1,
+    )
+    .await;
 
     // The dead letter is intact: `--all` sends it back.
     let (code, stdout, stderr) = output(cli(&d, &["dlq", "replay", "--all"])).await;

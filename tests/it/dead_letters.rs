@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, consume_no_ack, exclusive_queue, json_properties};
+use crate::support::eventually::eventually;
 
 /// The delivery limit of these tests' commands queues.
 const LIMIT: &str = "2";
@@ -64,6 +65,14 @@ async fn burn_deliveries(d: &TestDaemon, before: u32, expected: u32) {
 }
 
 /// A passive declaration: the queue's ready count, failing when the queue does not exist.
+/// Results received for command `poison-1`.
+fn poison_results(d: &TestDaemon) -> usize {
+    d.received
+        .iter()
+        .filter(|r| r.command_id == "poison-1")
+        .count()
+}
+
 async fn watch_depth(d: &TestDaemon) -> u32 {
     let channel = d.conn.create_channel().await.unwrap();
     let depth = channel
@@ -180,17 +189,11 @@ async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_an
         .await;
     burn_deliveries(&d, 2, 1).await;
     d.start_pipeline().await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "poison-1")
-        .count()
-        < 2
-    {
-        assert!(tokio::time::Instant::now() < deadline, "a second result");
-        d.drain(Duration::from_millis(200)).await;
-    }
+    assert!(
+        d.receive_until(Duration::from_secs(30), |d| poison_results(d) >= 2)
+            .await,
+        "a second result"
+    );
     d.drain(Duration::from_secs(2)).await;
     let copies: Vec<_> = d
         .received
@@ -206,17 +209,11 @@ async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_an
     // The dead letter's result is stored with its command's fingerprint: a different command
     // under the same id is refused as `id_reused`, not answered with that result.
     d.publish("poison-1", "custom_field.list", json!({})).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d
-        .received
-        .iter()
-        .filter(|r| r.command_id == "poison-1")
-        .count()
-        < 3
-    {
-        assert!(tokio::time::Instant::now() < deadline, "a third result");
-        d.drain(Duration::from_millis(200)).await;
-    }
+    assert!(
+        d.receive_until(Duration::from_secs(30), |d| poison_results(d) >= 3)
+            .await,
+        "a third result"
+    );
     let other = d
         .received
         .iter()
@@ -239,11 +236,10 @@ async fn a_command_the_daemon_rejected_gets_no_second_result_from_the_dead_lette
     let result = d.result("bad-email").await;
     assert_eq!(result.outcome, Outcome::Rejected);
     // The watch took its copy of the dead letter and said nothing more.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while watch_depth(&d).await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the watch drains");
-        d.drain(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), "the watch drains", async || {
+        watch_depth(&d).await == 0
+    })
+    .await;
     d.drain(Duration::from_secs(2)).await;
     assert_eq!(
         d.received

@@ -7,21 +7,23 @@ use serde_json::{Value, json};
 
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
+use crate::support::eventually::eventually;
 use crate::support::proxy::BrokerProxy;
 
 async fn wait_for(d: &TestDaemon, path: &str, status: u16) -> String {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (got, body) = d.ops(path).await;
-        if got == status {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path} stayed {got}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        &format!("{path} answers {status}"),
+        async || {
+            let (got, body) = d.ops(path).await;
+            if got == status {
+                Ok(body)
+            } else {
+                Err(format!("{path} stayed {got}: {body}"))
+            }
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,23 +51,24 @@ async fn metrics_expose_the_named_series_with_their_labels_after_a_run_of_comman
         r#"ctct_account_reauth_required{account="default"} 0"#,
     ];
     // Dead letters are counted once their publish is confirmed, just after the result.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let metrics = loop {
-        let (status, metrics) = d.ops("/metrics").await;
-        assert_eq!(status, 200);
-        if expected.iter().all(|series| metrics.contains(series)) {
-            break metrics;
-        }
-        let missing: Vec<_> = expected
-            .iter()
-            .filter(|series| !metrics.contains(*series))
-            .collect();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "missing {missing:?} in:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = eventually(
+        Duration::from_secs(30),
+        "every expected series in /metrics",
+        async || {
+            let (status, metrics) = d.ops("/metrics").await;
+            assert_eq!(status, 200);
+            let missing: Vec<_> = expected
+                .iter()
+                .filter(|series| !metrics.contains(*series))
+                .collect();
+            if missing.is_empty() {
+                Ok(metrics)
+            } else {
+                Err(format!("missing {missing:?} in:\n{metrics}"))
+            }
+        },
+    )
+    .await;
     for name in [
         "ctct_quota_remaining",
         "ctct_token_expires_in_seconds{account=\"default\"}",
@@ -128,7 +131,7 @@ async fn readiness_fails_while_the_broker_is_out_of_reach() {
         ),
         ("CTCT_SYNC__AMQP__UNROUTED_QUEUE", &amqp.unrouted_queue),
     ]);
-    d.pipeline_settings = ctct_sync::pipeline::PipelineSettings::from_settings(&unreachable);
+    d.settings = unreachable;
     d.start_pipeline().await;
     let body: Value = serde_json::from_str(&wait_for(&d, "/readyz", 503).await).unwrap();
     assert_eq!(body["checks"]["broker"], "not connected");

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, close_daemon_connections, json_properties};
+use crate::support::eventually::eventually;
 
 const SECS_30: Duration = Duration::from_secs(30);
 
@@ -36,14 +37,18 @@ async fn new_list(d: &mut TestDaemon, id: &str, name: &str) -> String {
 
 /// Waits (at most 30 s) for the second result of command `id`.
 async fn second_result(d: &mut TestDaemon, id: &str) -> CommandResult {
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    loop {
-        if let Some(again) = d.received.iter().filter(|r| r.command_id == id).nth(1) {
-            return again.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no second result");
-        d.drain(Duration::from_millis(100)).await;
-    }
+    let second = |d: &TestDaemon| {
+        d.received
+            .iter()
+            .filter(|r| r.command_id == id)
+            .nth(1)
+            .cloned()
+    };
+    assert!(
+        d.receive_until(SECS_30, |d| second(d).is_some()).await,
+        "no second result"
+    );
+    second(d).expect("the second result")
 }
 
 fn creates_for(d: &TestDaemon, id: &str) -> usize {
@@ -219,10 +224,12 @@ async fn bad_input_is_rejected_naming_the_field_and_dead_lettered_with_its_reaso
 
     let dead_queue = d.pipeline_settings.topology.dead_letter_queue.clone();
     let expected = cases.len() as u32 + 1;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d.depth(&dead_queue).await < expected && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        SECS_30,
+        "every bad message in the dead-letter queue",
+        async || d.depth(&dead_queue).await >= expected,
+    )
+    .await;
     d.drain(Duration::from_millis(300)).await;
     assert_eq!(
         d.depth(&dead_queue).await,
@@ -262,11 +269,13 @@ async fn a_command_sent_twice_replays_its_result_without_calling_the_api() {
     )
     .await;
     d.drain(Duration::from_millis(200)).await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d.received.iter().filter(|r| r.command_id == "once").count() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "no replay");
-        d.drain(Duration::from_millis(100)).await;
-    }
+    assert!(
+        d.receive_until(SECS_30, |d| {
+            d.received.iter().filter(|r| r.command_id == "once").count() >= 2
+        })
+        .await,
+        "no replay"
+    );
     let replay = d
         .received
         .iter()
@@ -369,15 +378,11 @@ async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothi
         .await;
     }
     // Cut once some results are out.
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d.received.len() < 8 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} results within 30 s",
-            d.received.len()
-        );
-        d.drain(Duration::from_millis(50)).await;
-    }
+    assert!(
+        d.receive_until(SECS_30, |d| d.received.len() >= 8).await,
+        "only {} results within 30 s",
+        d.received.len()
+    );
     let cut = close_daemon_connections(d.queue()).await;
     assert!(cut >= 1, "the daemon's connections were found and closed");
     let results = d.results(&ids, Duration::from_secs(60)).await;
@@ -428,21 +433,18 @@ async fn an_exhausted_daily_quota_parks_commands_until_the_reset() {
         // One request each; the day allows three.
         d.publish(id, "account.privileges.get", json!({})).await;
     }
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while d.received.len() < 3
-        || d.processor()
+    let parked = |d: &TestDaemon| {
+        d.processor()
             .stats
             .parked
             .load(std::sync::atomic::Ordering::Relaxed)
-            < 3
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} done, not 3 done and 3 parked",
-            d.received.len()
-        );
-        d.drain(Duration::from_millis(50)).await;
-    }
+    };
+    assert!(
+        d.receive_until(SECS_30, |d| d.received.len() >= 3 && parked(d) >= 3)
+            .await,
+        "{} done, not 3 done and 3 parked",
+        d.received.len()
+    );
     // Parked commands come back at the reset (2 s away) and park again while it has not come.
     d.drain(Duration::from_millis(2500)).await;
     assert_eq!(d.received.len(), 3, "three fitted in the day; three wait");
@@ -635,14 +637,10 @@ async fn shutdown_finishes_commands_in_flight_and_leaves_the_rest_queued() {
         )
         .await;
     }
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while ids.iter().all(|id| creates_for(&d, id) == 0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nothing reached the API"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(SECS_30, "a create reaching the API", async || {
+        ids.iter().any(|id| creates_for(&d, id) > 0)
+    })
+    .await;
     let started = tokio::time::Instant::now();
     assert!(
         d.stop_pipeline(Duration::from_secs(15)).await,
@@ -830,15 +828,11 @@ async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_res
         json!({"email": "raced@example.com"}),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
     let admin = d.api.sandbox.admin();
-    while admin.faults().iter().any(|f| f.remaining != Some(0)) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the create never reached the API"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(SECS_30, "the create reaching the API", async || {
+        admin.faults().iter().all(|f| f.remaining == Some(0))
+    })
+    .await;
     // While this delivery's answer is held, the other delivery stores its result.
     let now = chrono::Utc::now();
     let other = ctct_sync::command::outcome::CommandResult {

@@ -140,22 +140,18 @@ async fn a_reply_to_naming_another_application_s_queue_is_refused_with_a_warning
     // still nothing goes to that queue.
     d.publish_body(br#"{"id":"foreign","type":"list.list"}"#, properties)
         .await;
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    let replay = loop {
-        if let Some(replay) = d
-            .received
+    let second = |d: &TestDaemon| {
+        d.received
             .iter()
             .filter(|r| r.command_id == "foreign")
             .nth(1)
-        {
-            break replay.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no replay within 30 s"
-        );
-        d.drain(Duration::from_millis(100)).await;
+            .cloned()
     };
+    assert!(
+        d.receive_until(SECS_30, |d| second(d).is_some()).await,
+        "no replay within 30 s"
+    );
+    let replay = second(&d).expect("the replay");
     assert!(replay.replayed);
     assert_eq!(replay.warnings[0].code, WARNING_REPLY_TO_REFUSED);
 

@@ -14,6 +14,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{Value, json};
 
 use crate::support::daemon::{TestDaemon, exclusive_queue, json_properties};
+use crate::support::eventually::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -143,11 +144,10 @@ async fn a_gzip_command_is_rejected_under_its_own_type_id_and_account() {
 
 async fn dead_letter_codes(d: &TestDaemon, expected: usize) -> Vec<String> {
     let queue = d.pipeline_settings.topology.dead_letter_queue.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while (d.depth(&queue).await as usize) < expected {
-        assert!(tokio::time::Instant::now() < deadline, "dead letters");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(WAIT, "dead letters", async || {
+        d.depth(&queue).await as usize >= expected
+    })
+    .await;
     let mut codes = Vec::new();
     while let Some(message) = d
         .channel
@@ -346,20 +346,15 @@ async fn a_different_upsert_under_the_id_of_one_waiting_in_a_bulk_batch_is_rejec
         json!({"email": "first.batched@example.com", "list_ids": [list_id]}),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let entry = d
-            .api
+    eventually(WAIT, "the batched command begun", async || {
+        d.api
             .store
             .call(|conn| ledger::entry(conn, "default", "batched"))
             .await
-            .unwrap();
-        if entry.is_some() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never begun");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .unwrap()
+            .is_some()
+    })
+    .await;
     d.publish(
         "batched",
         "contact.upsert",
@@ -409,11 +404,10 @@ async fn a_different_command_under_the_id_of_one_waiting_to_retry_keeps_the_orde
         json!({"email": email, "job_title": "A"}),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while d.processor().held.waiting() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never held");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(WAIT, "the first command held for its retry", async || {
+        d.processor().held.waiting() > 0
+    })
+    .await;
     // Six failures: two attempts of three requests each. While the first waits for its
     // retry: another command under its id, then a later one about the same contact. The
     // later one must still come after the first.

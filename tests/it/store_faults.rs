@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
+use crate::support::eventually::eventually;
 use crate::support::{ctct_sync_process, temp_dir};
 
 const SECS_30: Duration = Duration::from_secs(30);
@@ -169,18 +170,19 @@ async fn ops(addr: &str, path: &str) -> (u16, String) {
 
 /// Polls `path` until `accept` takes its answer (at most 30 s); returns the body.
 async fn wait_ops(addr: &str, path: &str, accept: impl Fn(u16, &str) -> bool) -> String {
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    loop {
-        let (status, body) = ops(addr, path).await;
-        if accept(status, &body) {
-            return body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{path} stayed {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        SECS_30,
+        &format!("an accepted answer from {path}"),
+        async || {
+            let (status, body) = ops(addr, path).await;
+            if accept(status, &body) {
+                Ok(body)
+            } else {
+                Err(format!("{path} stayed {status}: {body}"))
+            }
+        },
+    )
+    .await
 }
 
 /// (ready messages, consumers) of `queue`.
@@ -284,8 +286,7 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
     assert_eq!(d.result("fd-before").await.outcome, Outcome::Succeeded);
 
     // Empty the write-ahead log, so that the next write has to grow a file, then fill the disk.
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    loop {
+    eventually(SECS_30, "an emptied write-ahead log", async || {
         let (busy, log): (i64, i64) = d
             .api
             .store
@@ -299,11 +300,12 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
             .await
             .unwrap();
         if busy == 0 && log == 0 {
-            break;
+            Ok(())
+        } else {
+            Err("the WAL stays busy")
         }
-        assert!(tokio::time::Instant::now() < deadline, "the WAL stays busy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let filler = disk.fill();
     let ids: Vec<String> = (1..=12).map(|i| format!("fd-{i}")).collect();
     for id in &ids {
@@ -325,18 +327,19 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
 
     // The consumer is cancelled and every command is back in the queue, waiting.
     let queue = d.queue().to_owned();
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    loop {
-        let (ready, consumers) = queue_state(&d, &queue).await;
-        if (ready, consumers) == (ids.len() as u32, 0) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{ready} ready, {consumers} consumers"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        SECS_30,
+        "every command back in the queue, no consumer",
+        async || {
+            let (ready, consumers) = queue_state(&d, &queue).await;
+            if (ready, consumers) == (ids.len() as u32, 0) {
+                Ok(())
+            } else {
+                Err(format!("{ready} ready, {consumers} consumers"))
+            }
+        },
+    )
+    .await;
     // The outage lasts a while: nothing is answered, nothing is rebuilt.
     d.drain(Duration::from_secs(3)).await;
     assert!(
@@ -400,48 +403,52 @@ async fn a_full_disk_pauses_the_daemon_and_it_resumes_by_itself_losing_at_most_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ledger_damaged_while_the_pipeline_runs_pauses_it_without_rebuilding_its_session() {
-    // The pipeline is started without the daemon's start-up check, so the damage is met
-    // only by the commands (as if it happened after the start). Before: a session rebuild
-    // per delivery and "store: writable".
+    // The ledger is damaged after the daemon's start-up check passed, so the damage is met
+    // only by the commands. Before: a session rebuild per delivery and "store: writable".
     let dir = temp_dir();
     let path = dir.path().join("data").join("ctct-sync.db");
-    let (conn, _) = ctct_sync::store::Store::open_and_migrate(&path).unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    let mut d = TestDaemon::start_with(TestApi::start_with_store_at(&path).await, &[]).await;
+    // Everything in the database file (none of the ledger's pages left in the write-ahead
+    // log), then the damage, then a write: every open connection sees the file changed and
+    // drops the pages it cached.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    eventually(SECS_30, "an emptied write-ahead log", async || {
+        let (busy, log): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        busy == 0 && log == 0
+    })
+    .await;
+    damage_root_page(&path, "command_ledger");
+    conn.execute_batch("CREATE TABLE damage_seen (x); DROP TABLE damage_seen;")
         .unwrap();
     drop(conn);
-    damage_root_page(&path, "command_ledger");
-    let mut d = TestDaemon::start_with(TestApi::start_with_store_at(&path).await, &[]).await;
     let ids: Vec<String> = (1..=5).map(|i| format!("dl-{i}")).collect();
     for id in &ids {
         d.publish(id, "list.list", json!({})).await;
     }
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    let body: Value = loop {
+    let body: Value = eventually(SECS_30, "/readyz failing on the store", async || {
         let (status, body) = d.ops("/readyz").await;
         let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         if status == 503 && parsed["checks"]["store"] != "writable" {
-            break parsed;
+            Ok(parsed)
+        } else {
+            Err(format!("readyz stayed {status}: {body}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "readyz stayed {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    })
+    .await;
     let store_check = body["checks"]["store"].as_str().unwrap();
     assert!(
         store_check.starts_with("failing: ") && store_check.contains("malformed"),
         "{body}"
     );
     let queue = d.queue().to_owned();
-    let deadline = tokio::time::Instant::now() + SECS_30;
-    while queue_state(&d, &queue).await != (ids.len() as u32, 0) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the commands stay taken"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(SECS_30, "the commands given back", async || {
+        queue_state(&d, &queue).await == (ids.len() as u32, 0)
+    })
+    .await;
     // It stays paused (the probe keeps failing): no result, no rebuild, one outage.
     d.drain(Duration::from_secs(2)).await;
     assert!(d.received.is_empty(), "{:?}", d.received);

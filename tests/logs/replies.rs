@@ -10,6 +10,7 @@ use tracing::Level;
 
 use crate::capture::capture;
 use crate::support::daemon::{TestDaemon, json_properties};
+use crate::support::eventually::eventually;
 
 const ADDRESS: &str = "returned.reply@example.com";
 
@@ -42,14 +43,12 @@ async fn a_result_returned_from_a_reply_to_queue_that_is_gone_is_logged_without_
         "the returned result carries the address: {result:?}"
     );
     // Wait until the broker returned the reply and the daemon kept it.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.processor().stats.unrouted_replies.load(Ordering::Relaxed) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the reply was not returned within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the reply returned by the broker",
+        async || d.processor().stats.unrouted_replies.load(Ordering::Relaxed) > 0,
+    )
+    .await;
 
     let warnings = capture.records_at(Level::WARN).join("\n");
     assert!(

@@ -13,6 +13,7 @@ use tracing::Level;
 use crate::capture::{Capture, capture};
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, terminate};
+use crate::support::eventually::eventually;
 
 const FIELDS: [&str; 8] = [
     "command_id=",
@@ -38,23 +39,29 @@ const PERSONAL: [&str; 7] = [
 
 /// The `command finished` info lines, by command id, once `expected` of them are there.
 async fn finished_lines(capture: &Capture, expected: usize) -> HashMap<String, Vec<String>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let lines: Vec<String> = capture
-            .records_at(Level::INFO)
-            .into_iter()
-            .filter(|r| r.contains("command finished"))
-            .collect();
-        if lines.len() >= expected || tokio::time::Instant::now() >= deadline {
-            let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
-            for line in lines {
-                let id = field(&line, "command_id").unwrap_or_default();
-                by_id.entry(id).or_default().push(line);
+    let lines = eventually(
+        Duration::from_secs(10),
+        &format!("{expected} `command finished` lines"),
+        async || {
+            let lines: Vec<String> = capture
+                .records_at(Level::INFO)
+                .into_iter()
+                .filter(|r| r.contains("command finished"))
+                .collect();
+            if lines.len() >= expected {
+                Ok(lines)
+            } else {
+                Err(format!("{lines:#?}"))
             }
-            return by_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        },
+    )
+    .await;
+    let mut by_id: HashMap<String, Vec<String>> = HashMap::new();
+    for line in lines {
+        let id = field(&line, "command_id").unwrap_or_default();
+        by_id.entry(id).or_default().push(line);
     }
+    by_id
 }
 
 /// The value of `name=` in a line (its last occurrence: the event's own field, after the
@@ -120,11 +127,13 @@ async fn every_final_result_leaves_one_info_line_without_personal_data() {
         3,
         "the upserts went through a bulk import"
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while d.received.iter().filter(|r| r.command_id == "one").count() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "no replayed result");
-        d.drain(Duration::from_millis(200)).await;
-    }
+    assert!(
+        d.receive_until(Duration::from_secs(30), |d| {
+            d.received.iter().filter(|r| r.command_id == "one").count() >= 2
+        })
+        .await,
+        "no replayed result"
+    );
     // Six results: one line each, nothing more.
     let by_id = finished_lines(&capture, 6).await;
     let count: usize = by_id.values().map(Vec::len).sum();
@@ -189,21 +198,21 @@ async fn the_daemon_at_its_default_level_logs_each_result_and_no_scheduler_chatt
     let (mut daemon, log) = d.spawn_with_log("daemon", &[]);
     d.publish("default-level", "list.list", json!({})).await;
     assert_eq!(d.result("default-level").await.outcome, Outcome::Succeeded);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let finished = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = text
-            .lines()
-            .find(|l| l.contains("command finished") && l.contains("default-level"))
-        {
-            break line.to_owned();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no `command finished` line; the daemon said:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let finished = eventually(
+        Duration::from_secs(10),
+        "a `command finished` line",
+        async || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            match text
+                .lines()
+                .find(|l| l.contains("command finished") && l.contains("default-level"))
+            {
+                Some(line) => Ok(line.to_owned()),
+                None => Err(format!("the daemon said:\n{text}")),
+            }
+        },
+    )
+    .await;
     assert!(finished.contains(" INFO "), "{finished}");
     for name in FIELDS {
         assert!(finished.contains(name), "{name} missing from: {finished}");

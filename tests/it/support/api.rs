@@ -19,6 +19,8 @@ use super::{fresh_db_path, temp_dir};
 pub struct TestApi {
     pub sandbox: Sandbox,
     pub store: Store,
+    /// The store's file (a daemon built for this test opens the same one).
+    pub store_path: std::path::PathBuf,
     /// ctct-sync's wall clock; move it together with the sandbox's with `advance_clocks`.
     pub clock: Arc<ManualClock>,
     pub client: ApiClient,
@@ -73,6 +75,7 @@ impl TestApi {
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| fresh_db_path(dir.path()));
         let (store, _) = Store::open(&path).expect("a fresh store opens");
+        let store_path = store.path().to_path_buf();
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let client = build_client(&sandbox, &store, &clock, per_second, per_day);
         let refresh = sandbox.credentials().refresh_token.clone();
@@ -84,6 +87,7 @@ impl TestApi {
         Self {
             sandbox,
             store,
+            store_path,
             clock,
             client,
             dir,

@@ -1,4 +1,4 @@
-//! A pipeline against the sandbox and the local RabbitMQ, with its own uniquely named
+//! A daemon (built as `ctct-sync run` builds it) against the sandbox and the local RabbitMQ, with its own uniquely named
 //! topology, a results queue bound to its results exchange, and helpers to publish commands
 //! and wait for results (with deadlines, never bare sleeps).
 
@@ -7,13 +7,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ctct_sync::api::ApiClient;
 use ctct_sync::clock::Clock;
 use ctct_sync::command::outcome::CommandResult;
 use ctct_sync::config::Settings;
-use ctct_sync::handler::Handler;
-use ctct_sync::mirror::{ContactsPath, Mirror, MirrorEvents, MirrorOptions};
+use ctct_sync::daemon::Daemon;
+use ctct_sync::mirror::{ContactsPath, MirrorOptions};
+use ctct_sync::pipeline::PipelineSettings;
 use ctct_sync::pipeline::process::Processor;
-use ctct_sync::pipeline::{Pipeline, PipelineSettings};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -69,13 +70,20 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
 
 pub struct TestDaemon {
     pub api: TestApi,
+    /// The test's own settings (unique topology, short waits, its `extra`); each
+    /// [`TestDaemon::start_pipeline`] builds the daemon from them plus the sandbox, the store
+    /// and the limits of `api` (see [`TestDaemon::daemon_settings`]).
     pub settings: Settings,
+    /// The pipeline settings of the last daemon started (of `settings` before that).
     pub pipeline_settings: PipelineSettings,
     pub processor: Option<Arc<Processor>>,
+    /// The API client of the last daemon started: its own, over the same store as
+    /// `api.client` (in-memory counters such as the budget's are this one's).
+    pub client: Option<ApiClient>,
     /// Where this pipeline's `/metrics`, `/healthz` and `/readyz` answer.
     pub ops_addr: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
     pub conn: Connection,
     pub channel: Channel,
     /// The test's queue bound to the results exchange (routing key `#`).
@@ -87,9 +95,9 @@ pub struct TestDaemon {
     pub events: Vec<(String, Value)>,
     /// Every message from the results exchange as published: routing key, headers, body.
     pub messages: Vec<(String, FieldTable, Value)>,
-    /// The mirror's event publisher, when the pipeline answers `mirror.run` (see
+    /// The mirror's tuning in the daemons this test starts (see
     /// [`TestDaemon::start_with_mirror`]).
-    mirror_events: Option<MirrorEvents>,
+    mirror_options: MirrorOptions,
 }
 
 impl TestDaemon {
@@ -97,26 +105,27 @@ impl TestDaemon {
         Self::start_with(TestApi::start().await, &[]).await
     }
 
-    /// A pipeline whose handler has the mirror (contacts read by paging), its runs publishing
-    /// their events to the results exchange, as in the daemon.
+    /// A daemon whose mirror reads contacts by paging (the sandbox's export is slow to
+    /// poll), for tests of `mirror.run`; its runs publish their events to the results
+    /// exchange, as every daemon's do.
     pub async fn start_with_mirror(api: TestApi, extra: &[(&str, &str)]) -> Self {
         let mut daemon = Self::start_unstarted(api, extra).await;
-        daemon.mirror_events = Some(MirrorEvents::start(
-            daemon.settings.amqp.url.clone(),
-            daemon.pipeline_settings.topology.results_exchange.clone(),
-        ));
+        daemon.mirror_options = MirrorOptions {
+            contacts_path: ContactsPath::Paging,
+            ..MirrorOptions::default()
+        };
         daemon.start_pipeline().await;
         daemon
     }
 
-    /// A pipeline on `api` with extra `CTCT_SYNC__…` settings.
+    /// A daemon on `api` with extra `CTCT_SYNC__…` settings.
     pub async fn start_with(api: TestApi, extra: &[(&str, &str)]) -> Self {
         let mut daemon = Self::start_unstarted(api, extra).await;
         daemon.start_pipeline().await;
         daemon
     }
 
-    /// Everything but the pipeline.
+    /// Everything but the daemon.
     async fn start_unstarted(api: TestApi, extra: &[(&str, &str)]) -> Self {
         let settings = unique_settings(extra);
         let pipeline_settings = PipelineSettings::from_settings(&settings);
@@ -151,6 +160,7 @@ impl TestDaemon {
             settings,
             pipeline_settings,
             processor: None,
+            client: None,
             ops_addr: None,
             shutdown: CancellationToken::new(),
             task: None,
@@ -161,55 +171,49 @@ impl TestDaemon {
             received: Vec::new(),
             events: Vec::new(),
             messages: Vec::new(),
-            mirror_events: None,
+            mirror_options: MirrorOptions::default(),
         }
     }
 
-    /// Starts a pipeline over the same store, sandbox and topology, with its ops listener.
+    /// The settings a daemon of this test is built from: the test's `settings` pointed at
+    /// the sandbox (API and OAuth endpoints, client credentials), the store file and the
+    /// limits of `api`, the ops listener on a free loopback port.
+    pub fn daemon_settings(&self) -> Settings {
+        let mut settings = self.settings.clone();
+        let c = self.api.sandbox.credentials();
+        settings.api.base_url = c.base_url.clone();
+        settings.oauth.client_id = c.client_id.clone();
+        settings.oauth.client_secret = secrecy::SecretString::from(c.client_secret.clone());
+        settings.oauth.token_url = c.token_url.clone();
+        settings.oauth.authorize_url = c.authorize_url.clone();
+        settings.oauth.device_authorize_url = c.device_authorize_url.clone();
+        settings.store.path = self.api.store_path.clone();
+        settings.limits.per_second = self.api.per_second;
+        settings.limits.per_day = self.api.per_day;
+        settings.ops.enabled = true;
+        settings.ops.listen = "127.0.0.1:0".parse().unwrap();
+        settings
+    }
+
+    /// Builds a daemon (`Daemon::builder`, as `ctct-sync run` does) over the same store,
+    /// sandbox and topology, on the test's clock and without the mirror's schedules, and
+    /// runs it until [`TestDaemon::stop_pipeline`].
     pub async fn start_pipeline(&mut self) {
+        let settings = self.daemon_settings();
+        self.pipeline_settings = PipelineSettings::from_settings(&settings);
         let clock: Arc<dyn Clock> = self.api.clock.clone();
-        let mut handler = Handler::new(
-            self.api.client.clone(),
-            self.api.store.clone(),
-            clock.clone(),
-        );
-        if let Some(events) = &self.mirror_events {
-            let options = MirrorOptions {
-                contacts_path: ContactsPath::Paging,
-                ..MirrorOptions::default()
-            };
-            let mirror = Mirror::new(
-                self.api.store.clone(),
-                self.api.client.clone(),
-                clock.clone(),
-                options,
-            )
-            .with_events(events.sender());
-            handler = handler.with_mirror(mirror);
-        }
-        let pipeline = Pipeline::new(
-            self.pipeline_settings.clone(),
-            handler,
-            self.api.store.clone(),
-            clock,
-        );
-        self.processor = Some(pipeline.processor());
+        let daemon = Daemon::builder(settings)
+            .clock(clock)
+            .mirror_options(self.mirror_options.clone())
+            .mirror_schedule(false)
+            .build()
+            .await
+            .expect("the daemon builds");
+        self.processor = Some(daemon.pipeline.processor());
+        self.client = Some(daemon.client.clone());
+        self.ops_addr = Some(daemon.ops_addr().expect("the ops listener is bound"));
         self.shutdown = CancellationToken::new();
-        let state = ctct_sync::ops::OpsState {
-            store: self.api.store.clone(),
-            client: self.api.client.clone(),
-            pipeline: Some(ctct_sync::ops::PipelineView {
-                status: pipeline.status(),
-                processor: pipeline.processor(),
-            }),
-        };
-        self.ops_addr = Some(
-            ctct_sync::ops::serve("127.0.0.1:0".parse().unwrap(), state, self.shutdown.clone())
-                .await
-                .expect("the ops listener binds"),
-        );
-        let shutdown = self.shutdown.clone();
-        self.task = Some(tokio::spawn(pipeline.run(shutdown)));
+        self.task = Some(tokio::spawn(daemon.run(self.shutdown.clone())));
     }
 
     /// GETs a path on the ops listener: (status, body).
@@ -228,9 +232,13 @@ impl TestDaemon {
     /// Asks the pipeline to stop and waits for it (at most `within`). True if it stopped.
     pub async fn stop_pipeline(&mut self, within: Duration) -> bool {
         self.shutdown.cancel();
-        match self.task.take() {
-            Some(task) => tokio::time::timeout(within, task).await.is_ok(),
-            None => true,
+        let Some(task) = self.task.take() else {
+            return true;
+        };
+        match tokio::time::timeout(within, task).await {
+            Ok(Ok(Err(error))) => panic!("the daemon stopped with an error: {error:#}"),
+            Ok(_) => true,
+            Err(_) => false,
         }
     }
 
@@ -354,7 +362,9 @@ impl TestDaemon {
         by_id
     }
 
-    /// Receives until `done` holds (true) or `within` has passed (false).
+    /// Receives until `done` holds (true) or `within` has passed (false). `done` is asked
+    /// again at least every 50 ms, so it may also watch what no message announces (the
+    /// processor's counters, the sandbox).
     pub async fn receive_until(&mut self, within: Duration, done: impl Fn(&Self) -> bool) -> bool {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -365,7 +375,7 @@ impl TestDaemon {
             if left.is_zero() {
                 return false;
             }
-            self.receive(left).await;
+            self.receive(left.min(Duration::from_millis(50))).await;
         }
     }
 
@@ -406,9 +416,6 @@ impl TestDaemon {
     /// Stops everything and deletes the test's topology.
     pub async fn stop(mut self) {
         self.stop_pipeline(Duration::from_secs(15)).await;
-        if let Some(events) = self.mirror_events.take() {
-            events.stop(Duration::from_secs(5)).await;
-        }
         let _ = self.pipeline_settings.topology.delete(&self.channel).await;
         let _ = self.conn.close(200, "test done".into()).await;
         self.api.stop().await;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod eventually;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
