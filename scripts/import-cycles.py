@@ -212,8 +212,10 @@ def main():
             # A parent that re-exports a child's item and also uses it in its own code depends
             # on that child (`pub(crate) use child::X;` then `X::new()` in the parent).
             if is_parent:
+                # (`mod run;` declares a child; it is not a use of a re-exported `run`.)
+                own_code = re.sub(r"\bmod\s+[A-Za-z_][A-Za-z0-9_]*\s*;", blank, code)
                 for name, (owner, item) in reexports.get(mod, {}).items():
-                    if owner != mod and owner in files and re.search(r"(?<![:\w])" + re.escape(name) + r"\b", code):
+                    if owner != mod and owner in files and re.search(r"(?<![:\w])" + re.escape(name) + r"\b", own_code):
                         target = resolve(mod, list(owner[len(mod):]) + [item]) if owner[:len(mod)] == mod else None
                         if target and target != mod:
                             edges[mod].add(target)
