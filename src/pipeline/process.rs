@@ -253,14 +253,18 @@ impl Processor {
         }
     }
 
-    /// Storing the result or publishing failed: the delivery comes back. A failing store
-    /// hands it back once; a failed publish marks the session broken.
+    /// Storing the result or publishing failed: the delivery comes back. A store failure
+    /// (this one, or an outage already known) hands it back once, keeping the session; a
+    /// failed publish marks the session broken.
     pub(super) async fn dispose_failed(
         &self,
         session: &Arc<Session>,
         delivery: Delivery,
         error: &PipelineError,
     ) {
+        if let PipelineError::Store(_) = error {
+            return self.store_failed(session, delivery, error).await;
+        }
         if self.store_health.is_failing() {
             return self.store_health.hand_back(session, delivery).await;
         }
