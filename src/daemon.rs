@@ -361,3 +361,33 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the cargo feature `sandbox`, `run --sandbox` is refused before anything is
+    /// opened, with a message saying the feature is off.
+    #[cfg(not(feature = "sandbox"))]
+    #[tokio::test]
+    async fn without_the_sandbox_feature_run_sandbox_says_the_feature_is_off() {
+        let settings = Settings::load(None, std::collections::HashMap::new()).unwrap();
+        let error = Daemon::builder(settings)
+            .sandbox(true)
+            .build()
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            error.to_string().contains("cargo feature `sandbox` is off"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn run_sandbox_keeps_its_store_and_state_beside_the_configured_store() {
+        let (store, state) = sandbox_paths(std::path::Path::new("/var/lib/ctct/ctct-sync.db"));
+        assert_eq!(store, PathBuf::from("/var/lib/ctct/ctct-sync-sandbox.db"));
+        assert_eq!(state, PathBuf::from("/var/lib/ctct/sandbox-state.json"));
+    }
+}

@@ -262,4 +262,18 @@ mod tests {
         let mirror = Cli::try_parse_from(["ctct-sync", "mirror", "--sandbox"]).unwrap();
         assert_eq!(calls_the_api(&mirror.command), Some("mirror"));
     }
+
+    /// Without the cargo feature `sandbox`, `ctct-sync sandbox` still parses (any flags) and
+    /// says the feature is off instead of failing as an unknown subcommand.
+    #[cfg(not(feature = "sandbox"))]
+    #[tokio::test]
+    async fn without_the_sandbox_feature_the_sandbox_subcommand_says_it_is_off() {
+        let cli = Cli::try_parse_from(["ctct-sync", "sandbox", "--listen", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(cli.command, Command::Sandbox { .. }));
+        let error = run(cli).await.expect_err("refused");
+        assert!(
+            error.to_string().contains("cargo feature `sandbox` is off"),
+            "{error:#}"
+        );
+    }
 }
