@@ -22,4 +22,5 @@ mod result_contract;
 mod store;
 mod store_faults;
 mod store_files;
+mod store_upgrade;
 mod support;
