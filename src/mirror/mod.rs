@@ -43,7 +43,8 @@ pub use pass::ProgressFn;
 pub use rows::ContactRow;
 pub use runner::Mirror;
 pub use scheduler::{MirrorScheduler, start_scheduler};
-pub use sql::runs::{LastSuccess, last_successes};
+pub use sql::MirrorDb;
+pub use sql::runs::LastSuccess;
 
 /// What a run mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
