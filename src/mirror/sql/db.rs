@@ -378,3 +378,100 @@ impl CatalogRows for ContactList {
         catalog::remove_unseen_lists(conn, account, seen_run)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::Trigger;
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    fn lease(owner: &str, until: DateTime<Utc>) -> Lease {
+        Lease {
+            account: "acme".into(),
+            resource: Resource::CustomFields,
+            owner: owner.into(),
+            until,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_goes_through_the_typed_methods_from_lease_to_last_success() -> Outcome {
+        let dir = tempfile::tempdir()?;
+        let (store, _) = Store::open(&dir.path().join("store.db"))?;
+        let db = MirrorDb::new(store);
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let ttl = chrono::Duration::minutes(30);
+
+        assert!(db.take_lease(lease("a", now + ttl), now).await?);
+        assert!(
+            !db.take_lease(lease("b", now + ttl), now).await?,
+            "another owner waits while the lease holds"
+        );
+
+        let new = NewRun {
+            account: "acme".into(),
+            resource: Resource::CustomFields,
+            mode: Mode::Full,
+            trigger: Trigger::Cli,
+            started_at: now,
+        };
+        let run_id = db.start_run(new.clone()).await?;
+        db.describe_run(run_id, Mode::Full, None, None).await?;
+        let pass = Pass::new(run_id, Mode::Full, now);
+        let field: CustomField = serde_json::from_value(serde_json::json!({
+            "custom_field_id": "f1", "label": "Tier", "name": "tier", "type": "string"
+        }))?;
+        let mark = PageMark {
+            account: "acme".into(),
+            run_id,
+            requests: 1,
+            now,
+            lease: lease("a", now + ttl),
+        };
+        db.write_custom_fields(
+            mark.clone(),
+            pass.clone(),
+            vec![field.clone()],
+            PageEnd::More,
+        )
+        .await?;
+        assert_eq!(
+            db.pending_passes().await?,
+            vec![("acme".to_owned(), Resource::CustomFields, Mode::Full)]
+        );
+        assert_eq!(
+            db.load_cursor("acme", Resource::CustomFields).await?.pass,
+            Some(pass.clone())
+        );
+        db.write_custom_fields(mark, pass, vec![field], PageEnd::Last)
+            .await?;
+        assert!(
+            db.pending_passes().await?.is_empty(),
+            "the last page completes the pass"
+        );
+
+        let end = Finish {
+            outcome: crate::mirror::RunOutcome::Succeeded,
+            error: None,
+            resets_at: None,
+            api_requests: 2,
+            finished_at: now,
+        };
+        let figures = db.finish_run(run_id, end, lease("a", now + ttl)).await?;
+        assert_eq!((figures.pages, figures.rows_upserted), (2, 2));
+        assert_eq!(figures.api_requests, 2);
+        assert!(
+            db.take_lease(lease("b", now + ttl), now).await?,
+            "finishing gives the lease back"
+        );
+        let last = db.last_successes().await?;
+        assert_eq!(last.len(), 1);
+        assert_eq!(
+            (last[0].resource.as_str(), last[0].mode.as_str()),
+            ("custom_fields", "full")
+        );
+        assert!(db.record_skipped(new).await? > run_id);
+        Ok(())
+    }
+}
