@@ -28,7 +28,8 @@
 //! api        Constant Contact client: rate budget, OAuth2 tokens, retries, endpoints, models
 //!              uses clock, config, histogram, store
 //! mirror     the account copied into SQLite for reporting: runs, passes, schedule, events;
-//!            owns the mirror's tables (mirror_runs, mirror_cursors, contacts, …)
+//!            owns the mirror's tables (mirror_runs, mirror_cursors, contacts, …), reached
+//!            only through mirror::MirrorDb
 //!              uses amqp, api, clock, command (timestamps), config, store
 //! handler    applies a checked command to the API (safe to repeat)
 //!              uses api, clock, command, mirror, store

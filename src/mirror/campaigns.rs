@@ -12,9 +12,8 @@
 
 use super::Resource;
 use super::pass::{Run, Stop, begin};
-use super::sql::campaigns::{self as sql, FetchedActivity};
-use super::sql::cursor;
-use super::sql::{instant, page_transaction, runs};
+use super::sql::campaigns::FetchedActivity;
+use super::sql::{PageEnd, instant};
 use crate::api::ApiError;
 use crate::api::model::{CampaignActivityStatus, CampaignQuery};
 
@@ -32,27 +31,11 @@ pub(super) async fn run(run: &Run<'_>) -> Result<(), Stop> {
         };
         pass.next_href = page.next;
         let last = pass.next_href.is_none();
-        let (account, state, run_id) = (run.account.clone(), pass.clone(), run.run_id);
-        let (requests, now, lease) = (run.requests(), run.now(), run.lease());
         let listed = page.campaigns;
         let count = listed.len() as u64;
         let changed = run
-            .db(move |conn| {
-                page_transaction(conn, |tx| {
-                    cursor::renew_lease(tx, &lease)?;
-                    let written =
-                        sql::write_page(tx, &account, &listed, state.run_id, &instant(&now))?;
-                    let mut deleted = 0;
-                    if last {
-                        deleted = sql::remove_unseen(tx, &account, state.run_id)?;
-                        cursor::complete(tx, &account, Resource::Campaigns, None, now)?;
-                    } else {
-                        cursor::save_pass(tx, &account, Resource::Campaigns, &state, now)?;
-                    }
-                    runs::add(tx, run_id, 1, written.upserted, deleted, requests)?;
-                    Ok(written.changed)
-                })
-            })
+            .db()
+            .write_campaigns(run.page_mark(), pass.clone(), listed, PageEnd::of(last))
             .await?;
         run.page_written(count);
         for (campaign_id, updated_at) in changed {
@@ -99,22 +82,13 @@ async fn details(run: &Run<'_>, campaign_id: &str, updated_at: Option<String>) -
             scheduled_date,
         });
     }
-    let (account, id, run_id) = (run.account.clone(), campaign_id.to_owned(), run.run_id);
-    let (requests, now, lease) = (run.requests(), run.now(), run.lease());
-    run.db(move |conn| {
-        page_transaction(conn, |tx| {
-            cursor::renew_lease(tx, &lease)?;
-            let written = sql::write_details(
-                tx,
-                &account,
-                &id,
-                updated_at.as_deref(),
-                &activities,
-                &instant(&now),
-            )?;
-            runs::add(tx, run_id, 0, written, 0, requests)?;
-            Ok(())
-        })
-    })
-    .await
+    Ok(run
+        .db()
+        .write_campaign_details(
+            run.page_mark(),
+            campaign_id.to_owned(),
+            updated_at,
+            activities,
+        )
+        .await?)
 }

@@ -3,13 +3,10 @@
 //! `status=all` (deleted lists stay, with `deleted_at`) and their membership counts. Rows the
 //! listing did not show are removed at its end with what pointed at them.
 
-use rusqlite::Connection;
-
 use super::Resource;
 use super::pass::{Run, Stop, begin};
-use super::sql::catalog as sql;
-use super::sql::cursor::{self, Pass};
-use super::sql::{instant, page_transaction, runs};
+use super::sql::cursor::Pass;
+use super::sql::{MirrorDb, PageEnd, PageMark};
 use crate::api::model::{ContactList, CustomField, ListQuery, ListStatus, MembershipCount};
 use crate::store::StoreError;
 
@@ -31,7 +28,7 @@ pub(super) async fn run_custom_fields(run: &Run<'_>) -> Result<(), Stop> {
             items: page.custom_fields,
             next: page.next,
         };
-        if commit(run, &mut pass, page, Resource::CustomFields).await? {
+        if commit(run, &mut pass, page).await? {
             return Ok(());
         }
     }
@@ -55,53 +52,44 @@ pub(super) async fn run_lists(run: &Run<'_>) -> Result<(), Stop> {
             items: page.lists,
             next: page.next,
         };
-        if commit(run, &mut pass, page, Resource::Lists).await? {
+        if commit(run, &mut pass, page).await? {
             return Ok(());
         }
     }
 }
 
-/// The rows a catalog page can hold.
-trait CatalogRows: Send + 'static {
+/// The rows a catalog page can hold, and the method of [`MirrorDb`] that writes them.
+trait CatalogRows: Sized {
     fn write(
-        conn: &Connection,
-        account: &str,
-        items: &[Self],
-        seen_run: i64,
-        now: &str,
-    ) -> Result<u64, StoreError>
-    where
-        Self: Sized;
-    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError>;
+        db: &MirrorDb,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<Self>,
+        end: PageEnd,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_;
 }
 
 impl CatalogRows for CustomField {
     fn write(
-        conn: &Connection,
-        account: &str,
-        items: &[Self],
-        seen_run: i64,
-        now: &str,
-    ) -> Result<u64, StoreError> {
-        sql::write_fields(conn, account, items, seen_run, now)
-    }
-    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
-        sql::remove_unseen_fields(conn, account, seen_run)
+        db: &MirrorDb,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<Self>,
+        end: PageEnd,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        db.write_custom_fields(mark, pass, items, end)
     }
 }
 
 impl CatalogRows for ContactList {
     fn write(
-        conn: &Connection,
-        account: &str,
-        items: &[Self],
-        seen_run: i64,
-        now: &str,
-    ) -> Result<u64, StoreError> {
-        sql::write_lists(conn, account, items, seen_run, now)
-    }
-    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
-        sql::remove_unseen_lists(conn, account, seen_run)
+        db: &MirrorDb,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<Self>,
+        end: PageEnd,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        db.write_lists(mark, pass, items, end)
     }
 }
 
@@ -111,28 +99,17 @@ async fn commit<T: CatalogRows>(
     run: &Run<'_>,
     pass: &mut Pass,
     page: Page<T>,
-    resource: Resource,
 ) -> Result<bool, Stop> {
     pass.next_href = page.next;
     let last = pass.next_href.is_none();
-    let (account, state, run_id) = (run.account.clone(), pass.clone(), run.run_id);
-    let (requests, now, lease) = (run.requests(), run.now(), run.lease());
     let count = page.items.len() as u64;
-    run.db(move |conn| {
-        page_transaction(conn, |tx| {
-            cursor::renew_lease(tx, &lease)?;
-            let upserted = T::write(tx, &account, &page.items, state.run_id, &instant(&now))?;
-            let mut deleted = 0;
-            if last {
-                deleted = T::remove_unseen(tx, &account, state.run_id)?;
-                cursor::complete(tx, &account, resource, None, now)?;
-            } else {
-                cursor::save_pass(tx, &account, resource, &state, now)?;
-            }
-            runs::add(tx, run_id, 1, upserted, deleted, requests)?;
-            Ok(())
-        })
-    })
+    T::write(
+        run.db(),
+        run.page_mark(),
+        pass.clone(),
+        page.items,
+        PageEnd::of(last),
+    )
     .await?;
     run.page_written(count);
     Ok(last)

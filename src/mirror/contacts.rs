@@ -15,7 +15,7 @@
 
 use super::export::{self, ExportEnd};
 use super::pass::{Run, Stop};
-use super::sql::cursor::{self, Pass};
+use super::sql::cursor::Pass;
 use super::writer::Writer;
 use super::{ContactRow, ContactsPath, Mode, Resource};
 use crate::api::ApiError;
@@ -23,9 +23,9 @@ use crate::api::model::{ContactQuery, ContactStatus, ContactsPage, Include};
 
 /// Runs (or continues) a contacts pass.
 pub(super) async fn run(run: &Run<'_>, requested: Mode) -> Result<(), Stop> {
-    let account = run.account.clone();
     let stored = run
-        .db(move |conn| cursor::load(conn, &account, Resource::Contacts))
+        .db()
+        .load_cursor(&run.account, Resource::Contacts)
         .await?;
     let (mut pass, resumed_from) = match stored.pass {
         Some(pass) if !(requested == Mode::Full && pass.mode == Mode::Incremental) => {

@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
+use super::ContactRow;
 use super::pass::{Run, Stop};
 use super::rows::CsvLayout;
-use super::sql::cursor::{self, Pass};
+use super::sql::cursor::Pass;
 use super::writer::Writer;
-use super::{ContactRow, Resource};
 use crate::api::model::{ActivityState, ExportRequest};
 use crate::api::{ApiError, ExportDownload};
 
@@ -96,13 +96,8 @@ async fn field_ids(run: &Run<'_>) -> Result<HashMap<String, String>, Stop> {
 }
 
 async fn save(run: &Run<'_>, pass: &Pass) -> Result<(), Stop> {
-    let (account, state) = (run.account.clone(), pass.clone());
-    let (now, lease) = (run.now(), run.lease());
-    run.db(move |conn| {
-        cursor::renew_lease(conn, &lease)?;
-        cursor::save_pass(conn, &account, Resource::Contacts, &state, now)
-    })
-    .await
+    let mark = run.page_mark();
+    Ok(run.db().save_contacts_pass(mark, pass.clone()).await?)
 }
 
 async fn restart(run: &Run<'_>, pass: &mut Pass) -> Result<(), Stop> {

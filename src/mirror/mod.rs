@@ -3,8 +3,10 @@
 //!
 //! ```text
 //! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns)
+//!             and MirrorDb, the only way into the mirror's tables: typed async methods, no
+//!             connection or rusqlite type in their signatures (also used by ops' /metrics)
 //! rows        ContactRow: one contact normalised the same way from JSON and from CSV
-//! pass        what a pass works with: Run (API, clock, lease, store, counters), Stop, begin
+//! pass        what a pass works with: Run (API, clock, lease, MirrorDb, counters), Stop, begin
 //! writer      the contacts pages' writer: one page or export batch per transaction
 //! export      the bulk export: create, poll, stream the CSV in batches (resumable by row)
 //! contacts    contacts passes: full by export (paging as fallback), incremental by updated_after
@@ -15,7 +17,9 @@
 //! scheduler   tokio-cron-scheduler jobs: nightly full, hourly incremental, resume after reset
 //! ```
 //!
-//! Each file uses only files listed above it (and the shared types of this mod.rs).
+//! Each file uses only files listed above it (and the shared types of this mod.rs). Nothing
+//! outside `sql` writes SQL or touches a connection: runs, cursors, leases and pages go through
+//! `MirrorDb`, which `Mirror::new` builds from the store it is given.
 //!
 //! A run works page by page (an export in batches of rows): each page is written in one
 //! transaction together with the pass's position, so a run stopped anywhere (killed, cancelled,
@@ -43,7 +47,8 @@ pub use pass::ProgressFn;
 pub use rows::ContactRow;
 pub use runner::Mirror;
 pub use scheduler::{MirrorScheduler, start_scheduler};
-pub use sql::runs::{LastSuccess, last_successes};
+pub use sql::MirrorDb;
+pub use sql::runs::LastSuccess;
 
 /// What a run mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -1,6 +1,7 @@
-//! What a pass works with: the run in progress ([`Run`]: its API handle, clock, lease, store
-//! and counters), why a pass stopped ([`Stop`]), and [`begin`], which continues a stored pass
-//! or starts a new one. The runner makes a `Run` and calls a pass; passes only see this file.
+//! What a pass works with: the run in progress ([`Run`]: its API handle, clock, lease, the
+//! mirror's tables ([`MirrorDb`]) and counters), why a pass stopped ([`Stop`]), and [`begin`],
+//! which continues a stored pass or starts a new one. The runner makes a `Run` and calls a
+//! pass; passes only see this file and reach the tables through `MirrorDb`'s methods.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,19 +9,19 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::sql::cursor::{self, Lease, Pass};
-use super::sql::runs;
+use super::sql::cursor::{Lease, Pass};
+use super::sql::{MirrorDb, PageMark};
 use super::{ContactsPath, MirrorOptions, Mode, Progress, Resource};
 use crate::api::{AccountApi, ApiError};
 use crate::clock::Clock;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 
 /// Called after every page (or export batch) a run writes.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// What a run borrows from the mirror.
 pub(super) struct Context<'m> {
-    pub store: &'m Store,
+    pub db: &'m MirrorDb,
     pub clock: &'m dyn Clock,
     pub options: &'m MirrorOptions,
     pub cancel: &'m CancellationToken,
@@ -124,8 +125,8 @@ impl<'m> Run<'m> {
         self.context.clock.now()
     }
 
-    /// The run's lease, extended to now + the lease's lifetime: renew it in every page's
-    /// transaction with [`cursor::renew_lease`].
+    /// The run's lease, extended to now + the lease's lifetime: every page's transaction
+    /// renews it (through [`Run::page_mark`]).
     pub fn lease(&self) -> Lease {
         Lease {
             until: self.now() + self.context.options.lease_ttl,
@@ -135,8 +136,20 @@ impl<'m> Run<'m> {
 
     /// Renews the lease on its own (between export polls, where no page is written).
     pub async fn renew_lease(&self) -> Result<(), Stop> {
-        let lease = self.lease();
-        self.db(move |conn| cursor::renew_lease(conn, &lease)).await
+        Ok(self.context.db.renew_lease(self.lease()).await?)
+    }
+
+    /// What the next page's transaction records besides its rows: the run's figures so far
+    /// and its lease, extended.
+    pub fn page_mark(&self) -> PageMark {
+        let (requests, now, lease) = (self.requests(), self.now(), self.lease());
+        PageMark {
+            account: self.account.clone(),
+            run_id: self.run_id,
+            requests,
+            now,
+            lease,
+        }
     }
 
     /// The mode the run was asked for.
@@ -192,24 +205,9 @@ impl<'m> Run<'m> {
         }
     }
 
-    /// Runs `f` on the store's thread.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, Stop>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        Ok(self.context.store.call(f).await?)
-    }
-
-    /// Starts `f` on the store's thread now and returns a handle to its answer (the export
-    /// overlaps writing one batch with reading the next).
-    pub fn spawn_db<T, F>(&self, f: F) -> tokio::task::JoinHandle<Result<T, StoreError>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let store = self.context.store.clone();
-        tokio::spawn(async move { store.call(f).await })
+    /// The mirror's tables.
+    pub fn db(&self) -> &MirrorDb {
+        self.context.db
     }
 
     /// Records the mode the run really takes, its path and the pass it continues.
@@ -224,9 +222,11 @@ impl<'m> Run<'m> {
             path,
             resumed_from,
         };
-        let run_id = self.run_id;
-        self.db(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
-            .await
+        Ok(self
+            .context
+            .db
+            .describe_run(self.run_id, mode, path, resumed_from)
+            .await?)
     }
 
     pub fn described(&self) -> Described {
@@ -255,10 +255,7 @@ impl<'m> Run<'m> {
 
 /// The pass to continue, or a new one; and the run it continues.
 pub(super) async fn begin(run: &Run<'_>, resource: Resource) -> Result<Pass, Stop> {
-    let account = run.account.clone();
-    let stored = run
-        .db(move |conn| cursor::load(conn, &account, resource))
-        .await?;
+    let stored = run.db().load_cursor(&run.account, resource).await?;
     let mode = run.requested_mode();
     let (pass, resumed_from) = match stored.pass {
         Some(pass) => {

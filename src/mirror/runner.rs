@@ -15,8 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::EventSender;
 use super::pass::{Context, ProgressFn, Run, Stop};
-use super::sql::cursor::{self, Lease};
-use super::sql::runs::{self, Finish, NewRun};
+use super::sql::MirrorDb;
+use super::sql::cursor::Lease;
+use super::sql::runs::{Finish, NewRun};
 use super::{
     ContactsPath, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger, campaigns,
     catalog, contacts,
@@ -33,7 +34,8 @@ pub struct Mirror {
 }
 
 pub(super) struct Inner {
-    pub store: Store,
+    /// The mirror's tables.
+    pub db: MirrorDb,
     pub client: ApiClient,
     pub clock: Arc<dyn Clock>,
     pub options: MirrorOptions,
@@ -79,7 +81,7 @@ impl Mirror {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
+                db: MirrorDb::new(store),
                 client,
                 clock,
                 options,
@@ -119,8 +121,14 @@ impl Mirror {
         &self.inner.options
     }
 
+    /// The store the mirror's tables live in (tests and tools read them directly).
     pub fn store(&self) -> &Store {
-        &self.inner.store
+        self.inner.db.store()
+    }
+
+    /// The mirror's tables.
+    pub fn db(&self) -> &MirrorDb {
+        &self.inner.db
     }
 
     /// The token that stops runs.
@@ -225,27 +233,15 @@ impl Mirror {
             until: new.started_at + inner.options.lease_ttl,
         };
         let lock = self.try_lock(account, resource);
-        let claim = (lease.clone(), new.started_at);
         let leased = match &lock {
             None => Ok(false),
-            Some(_) => {
-                inner
-                    .store
-                    .call(move |conn| cursor::take_lease(conn, &claim.0, claim.1))
-                    .await
-            }
+            Some(_) => inner.db.take_lease(lease.clone(), new.started_at).await,
         };
         if let Ok(false) = leased {
             return self.skip(&new).await;
         }
-        let started = new.clone();
         let begun = match leased {
-            Ok(_) => {
-                inner
-                    .store
-                    .call(move |conn| runs::start(conn, &started))
-                    .await
-            }
+            Ok(_) => inner.db.start_run(new.clone()).await,
             Err(error) => Err(error),
         };
         let run_id = match begun {
@@ -259,7 +255,7 @@ impl Mirror {
             }
         };
         let context = Context {
-            store: &inner.store,
+            db: &inner.db,
             clock: inner.clock.as_ref(),
             options: &inner.options,
             cancel: &inner.cancel,
@@ -297,16 +293,7 @@ impl Mirror {
             api_requests: run.requests(),
             finished_at: inner.clock.now(),
         };
-        let held = run.lease();
-        let figures = inner
-            .store
-            .call(move |conn| {
-                let figures = runs::finish(conn, run_id, &end)?;
-                cursor::release_lease(conn, &held)?;
-                super::sql::checkpoint(conn)?;
-                Ok(figures)
-            })
-            .await;
+        let figures = inner.db.finish_run(run_id, end, run.lease()).await;
         drop(lock);
         let described = run.described();
         let mut summary = summary_of(&new, run_id, outcome, inner.clock.now());
@@ -361,10 +348,9 @@ impl Mirror {
             skipped_overlap = true,
             "another run of this resource is still going; this run is skipped"
         );
-        let recorded = new.clone();
         let run_id = inner
-            .store
-            .call(move |conn| runs::skipped(conn, &recorded))
+            .db
+            .record_skipped(new.clone())
             .await
             .unwrap_or_default();
         let summary = summary_of(new, run_id, RunOutcome::Skipped, new.started_at);

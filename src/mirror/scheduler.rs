@@ -21,7 +21,6 @@ use croner::Cron;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::task::TaskTracker;
 
-use super::sql::cursor;
 use super::{Mirror, Mode, Resource, RunOutcome, Trigger};
 use crate::config::MirrorSettings;
 
@@ -221,7 +220,7 @@ async fn resume_after(
 /// At start: continues the passes a previous process left in progress.
 async fn resume_pending(shared: Arc<Shared>, scheduler: JobScheduler) {
     let mirror = &shared.mirror;
-    let pending = match mirror.store().call(|conn| cursor::pending(conn)).await {
+    let pending = match mirror.db().pending_passes().await {
         Ok(pending) => pending,
         Err(error) => {
             tracing::warn!(error = %error, "could not read the mirror's pending passes");

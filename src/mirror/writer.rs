@@ -3,11 +3,11 @@
 
 use tokio::task::JoinHandle;
 
+use super::ContactRow;
 use super::pass::{Run, Stop};
-use super::sql::contacts::{self as sql_contacts, Written};
-use super::sql::cursor::{self, Pass};
-use super::sql::{instant, page_transaction, runs};
-use super::{ContactRow, Mode, Resource};
+use super::sql::PageEnd;
+use super::sql::contacts::Written;
+use super::sql::cursor::Pass;
 use crate::store::StoreError;
 
 /// Writes pages one after the other while the caller reads the next: at most one write is in
@@ -37,7 +37,13 @@ impl Writer {
     ) -> Result<(), Stop> {
         self.finish(run).await?;
         let count = rows.len() as u64;
-        let job = run.spawn_db(commit_job(run, pass, rows, pages, last));
+        // One page (or export batch) and the pass's new position in one transaction, started
+        // now so that the caller reads the next page meanwhile.
+        let (db, mark, pass) = (run.db().clone(), run.page_mark(), pass.clone());
+        let job = tokio::spawn(async move {
+            db.write_contacts(mark, pass, rows, pages, PageEnd::of(last))
+                .await
+        });
         self.inflight = Some(Inflight {
             job,
             pages,
@@ -61,46 +67,5 @@ impl Writer {
             }
             Err(error) => Err(Stop::Invalid(format!("the page writer stopped: {error}"))),
         }
-    }
-}
-
-/// The store job that writes one page (or export batch) of rows with the pass's new
-/// position, in one transaction. On the last page the pass completes: a full pass removes the
-/// contacts it did not see, and the incremental cursor moves to the pass's start.
-pub(super) fn commit_job(
-    run: &Run<'_>,
-    pass: &Pass,
-    rows: Vec<ContactRow>,
-    pages: u64,
-    last: bool,
-) -> impl FnOnce(&mut rusqlite::Connection) -> Result<Written, StoreError> + Send + 'static {
-    let (account, pass_state, run_id) = (run.account.clone(), pass.clone(), run.run_id);
-    let (requests, now, lease) = (run.requests(), run.now(), run.lease());
-    move |conn| {
-        page_transaction(conn, |tx| {
-            let full = pass_state.mode == Mode::Full;
-            cursor::renew_lease(tx, &lease)?;
-            let seen = full.then_some(pass_state.run_id);
-            let mut written = sql_contacts::write(tx, &account, &rows, seen, &instant(&now))?;
-            if last {
-                if full {
-                    written.deleted +=
-                        sql_contacts::remove_unseen(tx, &account, pass_state.run_id)?;
-                }
-                let high_water = Some(pass_state.started_at);
-                cursor::complete(tx, &account, Resource::Contacts, high_water, now)?;
-            } else {
-                cursor::save_pass(tx, &account, Resource::Contacts, &pass_state, now)?;
-            }
-            runs::add(
-                tx,
-                run_id,
-                pages,
-                written.upserted,
-                written.deleted,
-                requests,
-            )?;
-            Ok(written)
-        })
     }
 }

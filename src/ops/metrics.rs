@@ -332,7 +332,10 @@ pub async fn render(state: &OpsState) -> String {
         );
     }
 
-    if let Ok(runs) = state.store.call(|conn| mirror::last_successes(conn)).await {
+    if let Ok(runs) = mirror::MirrorDb::new(state.store.clone())
+        .last_successes()
+        .await
+    {
         out.help(
             "ctct_mirror_last_success_timestamp_seconds",
             "gauge",

@@ -1,5 +1,7 @@
-//! Every SQL statement of the mirror, by table family. Functions take a connection (or an open
-//! transaction) and domain types; the passes compose them into one transaction per page.
+//! Every SQL statement of the mirror, by table family, and [`MirrorDb`], the only way the rest
+//! of the mirror (and `ops`) reaches these tables. The statement functions take a connection
+//! (or an open transaction) and domain types and stay inside this folder; `MirrorDb` composes
+//! them into typed async methods, one transaction per page.
 //!
 //! ```text
 //! runs       mirror_runs: start, figures per page, finish
@@ -7,13 +9,18 @@
 //! contacts   contacts, their custom-field values and list memberships
 //! catalog    custom_fields and contact_lists
 //! campaigns  campaigns and campaign_activities
+//! db         MirrorDb: typed async methods over the above (runs, cursors and leases, pages),
+//!            each one job on the store's thread; no rusqlite type in its signatures
 //! ```
 
 pub mod campaigns;
 pub mod catalog;
 pub mod contacts;
 pub mod cursor;
+pub mod db;
 pub mod runs;
+
+pub use db::{MirrorDb, PageEnd, PageMark};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};

@@ -1,0 +1,477 @@
+//! [`MirrorDb`]: the one way into the mirror's tables. Each method is one job on the store's
+//! thread composed of the statements of this folder; a page (or export batch) and everything
+//! recorded with it (the pass's position, the renewed lease, the run's figures) is one method
+//! and one transaction. No signature names a connection, a transaction or a rusqlite type, so
+//! another engine can sit behind the same methods.
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::campaigns::{self, FetchedActivity};
+use super::contacts::{self, Written};
+use super::cursor::{self, Cursor, Lease, Pass};
+use super::runs::{self, Figures, Finish, LastSuccess, NewRun};
+use super::{catalog, checkpoint, instant, page_transaction};
+use crate::api::model::{ContactList, CustomField, EmailCampaign};
+use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
+use crate::store::{Store, StoreError};
+
+/// The mirror's tables. Cheap to clone; clones share the store's thread.
+#[derive(Clone, Debug)]
+pub struct MirrorDb {
+    store: Store,
+}
+
+/// What a page's transaction records besides its rows: the lease it renews and the run whose
+/// figures it adds to.
+#[derive(Debug, Clone)]
+pub struct PageMark {
+    pub account: String,
+    pub run_id: i64,
+    /// API requests the run has made so far.
+    pub requests: u64,
+    pub now: DateTime<Utc>,
+    /// The run's lease, extended (renewed in the page's transaction).
+    pub lease: Lease,
+}
+
+/// Where a page leaves its pass: still going (its position saved), or complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageEnd {
+    More,
+    Last,
+}
+
+impl PageEnd {
+    pub fn of(last: bool) -> Self {
+        if last { PageEnd::Last } else { PageEnd::More }
+    }
+}
+
+impl MirrorDb {
+    /// The mirror's tables in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The store the tables live in (tests and tools read them directly).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    // --- runs ---
+
+    /// Opens a run's `mirror_runs` row (`running`); runs of the resource left `running` by a
+    /// process that stopped become `interrupted`. Returns the run id.
+    pub async fn start_run(&self, run: NewRun) -> Result<i64, StoreError> {
+        self.store.call(move |conn| runs::start(conn, &run)).await
+    }
+
+    /// Records a run skipped because another run of the resource was going.
+    pub async fn record_skipped(&self, run: NewRun) -> Result<i64, StoreError> {
+        self.store.call(move |conn| runs::skipped(conn, &run)).await
+    }
+
+    /// Records the mode a run really takes, its path and the run whose pass it continues.
+    pub async fn describe_run(
+        &self,
+        run_id: i64,
+        mode: Mode,
+        path: Option<ContactsPath>,
+        resumed_from: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
+            .await
+    }
+
+    /// Closes a run's row, gives its lease back and checkpoints the WAL; returns the run's
+    /// stored figures.
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        end: Finish,
+        lease: Lease,
+    ) -> Result<Figures, StoreError> {
+        self.store
+            .call(move |conn| {
+                let figures = runs::finish(conn, run_id, &end)?;
+                cursor::release_lease(conn, &lease)?;
+                checkpoint(conn)?;
+                Ok(figures)
+            })
+            .await
+    }
+
+    /// The last successful run of every resource and mode, over all accounts.
+    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>, StoreError> {
+        self.store.call(|conn| runs::last_successes(conn)).await
+    }
+
+    // --- cursors and leases ---
+
+    /// Takes the lease unless another owner holds one that has not lapsed at `now`.
+    pub async fn take_lease(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.store
+            .call(move |conn| cursor::take_lease(conn, &lease, now))
+            .await
+    }
+
+    /// Extends a lease this owner holds.
+    pub async fn renew_lease(&self, lease: Lease) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| cursor::renew_lease(conn, &lease))
+            .await
+    }
+
+    /// The stored state of `resource`; empty when it never ran.
+    pub async fn load_cursor(
+        &self,
+        account: &str,
+        resource: Resource,
+    ) -> Result<Cursor, StoreError> {
+        let account = account.to_owned();
+        self.store
+            .call(move |conn| cursor::load(conn, &account, resource))
+            .await
+    }
+
+    /// Every pass in progress: `(account, resource, mode)`.
+    pub async fn pending_passes(&self) -> Result<Vec<(String, Resource, Mode)>, StoreError> {
+        self.store.call(|conn| cursor::pending(conn)).await
+    }
+
+    /// Renews the lease and saves the position of a contacts pass that wrote no rows (the
+    /// export's activity id or file link).
+    pub async fn save_contacts_pass(&self, mark: PageMark, pass: Pass) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| {
+                cursor::renew_lease(conn, &mark.lease)?;
+                cursor::save_pass(conn, &mark.account, Resource::Contacts, &pass, mark.now)
+            })
+            .await
+    }
+
+    // --- pages ---
+
+    /// Writes one page (or export batch) of contacts with the pass's new position, in one
+    /// transaction. On the last page the pass completes: a full pass removes the contacts it
+    /// did not see, and the incremental cursor moves to the pass's start.
+    pub async fn write_contacts(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+        rows: Vec<ContactRow>,
+        pages: u64,
+        end: PageEnd,
+    ) -> Result<Written, StoreError> {
+        self.store
+            .call(move |conn| {
+                let PageMark {
+                    account,
+                    run_id,
+                    requests,
+                    now,
+                    lease,
+                } = mark;
+                page_transaction(conn, |tx| {
+                    let full = pass.mode == Mode::Full;
+                    cursor::renew_lease(tx, &lease)?;
+                    let seen = full.then_some(pass.run_id);
+                    let mut written = contacts::write(tx, &account, &rows, seen, &instant(&now))?;
+                    if end == PageEnd::Last {
+                        if full {
+                            written.deleted += contacts::remove_unseen(tx, &account, pass.run_id)?;
+                        }
+                        let high_water = Some(pass.started_at);
+                        cursor::complete(tx, &account, Resource::Contacts, high_water, now)?;
+                    } else {
+                        cursor::save_pass(tx, &account, Resource::Contacts, &pass, now)?;
+                    }
+                    runs::add(
+                        tx,
+                        run_id,
+                        pages,
+                        written.upserted,
+                        written.deleted,
+                        requests,
+                    )?;
+                    Ok(written)
+                })
+            })
+            .await
+    }
+
+    /// Writes one page of custom fields with the pass's position; the last page removes the
+    /// fields the listing did not show and completes the pass.
+    pub async fn write_custom_fields(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<CustomField>,
+        end: PageEnd,
+    ) -> Result<(), StoreError> {
+        self.write_catalog(mark, pass, items, end, Resource::CustomFields)
+            .await
+    }
+
+    /// Writes one page of lists with the pass's position; the last page removes the lists
+    /// the listing did not show and completes the pass.
+    pub async fn write_lists(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<ContactList>,
+        end: PageEnd,
+    ) -> Result<(), StoreError> {
+        self.write_catalog(mark, pass, items, end, Resource::Lists)
+            .await
+    }
+
+    async fn write_catalog<T: CatalogRows>(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+        items: Vec<T>,
+        end: PageEnd,
+        resource: Resource,
+    ) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| {
+                let PageMark {
+                    account,
+                    run_id,
+                    requests,
+                    now,
+                    lease,
+                } = mark;
+                page_transaction(conn, |tx| {
+                    cursor::renew_lease(tx, &lease)?;
+                    let upserted = T::write(tx, &account, &items, pass.run_id, &instant(&now))?;
+                    let mut deleted = 0;
+                    if end == PageEnd::Last {
+                        deleted = T::remove_unseen(tx, &account, pass.run_id)?;
+                        cursor::complete(tx, &account, resource, None, now)?;
+                    } else {
+                        cursor::save_pass(tx, &account, resource, &pass, now)?;
+                    }
+                    runs::add(tx, run_id, 1, upserted, deleted, requests)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Writes one page of listed campaigns with the pass's position (the last page removes
+    /// the campaigns not listed and completes the pass). Returns the campaigns whose details
+    /// are stale: `(campaign_id, listed updated_at)`.
+    pub async fn write_campaigns(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+        listed: Vec<EmailCampaign>,
+        end: PageEnd,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.store
+            .call(move |conn| {
+                let PageMark {
+                    account,
+                    run_id,
+                    requests,
+                    now,
+                    lease,
+                } = mark;
+                page_transaction(conn, |tx| {
+                    cursor::renew_lease(tx, &lease)?;
+                    let written =
+                        campaigns::write_page(tx, &account, &listed, pass.run_id, &instant(&now))?;
+                    let mut deleted = 0;
+                    if end == PageEnd::Last {
+                        deleted = campaigns::remove_unseen(tx, &account, pass.run_id)?;
+                        cursor::complete(tx, &account, Resource::Campaigns, None, now)?;
+                    } else {
+                        cursor::save_pass(tx, &account, Resource::Campaigns, &pass, now)?;
+                    }
+                    runs::add(tx, run_id, 1, written.upserted, deleted, requests)?;
+                    Ok(written.changed)
+                })
+            })
+            .await
+    }
+
+    /// Replaces one campaign's activities with the fetched ones, in one transaction with the
+    /// renewed lease and the run's figures.
+    pub async fn write_campaign_details(
+        &self,
+        mark: PageMark,
+        campaign_id: String,
+        updated_at: Option<String>,
+        activities: Vec<FetchedActivity>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| {
+                let PageMark {
+                    account,
+                    run_id,
+                    requests,
+                    now,
+                    lease,
+                } = mark;
+                page_transaction(conn, |tx| {
+                    cursor::renew_lease(tx, &lease)?;
+                    let written = campaigns::write_details(
+                        tx,
+                        &account,
+                        &campaign_id,
+                        updated_at.as_deref(),
+                        &activities,
+                        &instant(&now),
+                    )?;
+                    runs::add(tx, run_id, 0, written, 0, requests)?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+}
+
+/// The rows a catalog page can hold.
+trait CatalogRows: Send + 'static {
+    fn write(
+        conn: &Connection,
+        account: &str,
+        items: &[Self],
+        seen_run: i64,
+        now: &str,
+    ) -> Result<u64, StoreError>
+    where
+        Self: Sized;
+    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError>;
+}
+
+impl CatalogRows for CustomField {
+    fn write(
+        conn: &Connection,
+        account: &str,
+        items: &[Self],
+        seen_run: i64,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        catalog::write_fields(conn, account, items, seen_run, now)
+    }
+    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
+        catalog::remove_unseen_fields(conn, account, seen_run)
+    }
+}
+
+impl CatalogRows for ContactList {
+    fn write(
+        conn: &Connection,
+        account: &str,
+        items: &[Self],
+        seen_run: i64,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        catalog::write_lists(conn, account, items, seen_run, now)
+    }
+    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
+        catalog::remove_unseen_lists(conn, account, seen_run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::Trigger;
+
+    type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+    fn lease(owner: &str, until: DateTime<Utc>) -> Lease {
+        Lease {
+            account: "acme".into(),
+            resource: Resource::CustomFields,
+            owner: owner.into(),
+            until,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_goes_through_the_typed_methods_from_lease_to_last_success() -> Outcome {
+        let dir = tempfile::tempdir()?;
+        let (store, _) = Store::open(&dir.path().join("store.db"))?;
+        let db = MirrorDb::new(store);
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 2, 3, 4, 5).unwrap();
+        let ttl = chrono::Duration::minutes(30);
+
+        assert!(db.take_lease(lease("a", now + ttl), now).await?);
+        assert!(
+            !db.take_lease(lease("b", now + ttl), now).await?,
+            "another owner waits while the lease holds"
+        );
+
+        let new = NewRun {
+            account: "acme".into(),
+            resource: Resource::CustomFields,
+            mode: Mode::Full,
+            trigger: Trigger::Cli,
+            started_at: now,
+        };
+        let run_id = db.start_run(new.clone()).await?;
+        db.describe_run(run_id, Mode::Full, None, None).await?;
+        let pass = Pass::new(run_id, Mode::Full, now);
+        let field: CustomField = serde_json::from_value(serde_json::json!({
+            "custom_field_id": "f1", "label": "Tier", "name": "tier", "type": "string"
+        }))?;
+        let mark = PageMark {
+            account: "acme".into(),
+            run_id,
+            requests: 1,
+            now,
+            lease: lease("a", now + ttl),
+        };
+        db.write_custom_fields(
+            mark.clone(),
+            pass.clone(),
+            vec![field.clone()],
+            PageEnd::More,
+        )
+        .await?;
+        assert_eq!(
+            db.pending_passes().await?,
+            vec![("acme".to_owned(), Resource::CustomFields, Mode::Full)]
+        );
+        assert_eq!(
+            db.load_cursor("acme", Resource::CustomFields).await?.pass,
+            Some(pass.clone())
+        );
+        db.write_custom_fields(mark, pass, vec![field], PageEnd::Last)
+            .await?;
+        assert!(
+            db.pending_passes().await?.is_empty(),
+            "the last page completes the pass"
+        );
+
+        let end = Finish {
+            outcome: crate::mirror::RunOutcome::Succeeded,
+            error: None,
+            resets_at: None,
+            api_requests: 2,
+            finished_at: now,
+        };
+        let figures = db.finish_run(run_id, end, lease("a", now + ttl)).await?;
+        assert_eq!((figures.pages, figures.rows_upserted), (2, 2));
+        assert_eq!(figures.api_requests, 2);
+        assert!(
+            db.take_lease(lease("b", now + ttl), now).await?,
+            "finishing gives the lease back"
+        );
+        let last = db.last_successes().await?;
+        assert_eq!(last.len(), 1);
+        assert_eq!(
+            (last[0].resource.as_str(), last[0].mode.as_str()),
+            ("custom_fields", "full")
+        );
+        assert!(db.record_skipped(new).await? > run_id);
+        Ok(())
+    }
+}
