@@ -167,7 +167,7 @@ impl DaemonBuilder {
             tracing::info!(applied = ?report.applied, "store migrated");
         }
         store
-            .call(crate::store::integrity::check_own_tables)
+            .integrity_check_own_tables()
             .await
             .with_context(|| format!("store {}", settings.store.path.display()))?;
         let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;

@@ -300,10 +300,9 @@ impl RateBudget {
         let mut daily = shared.daily.lock().await;
         shared.roll_day(&mut daily).await?;
         daily.exhausted = true;
-        let (client_id, day) = (shared.client_id.clone(), now.date_naive());
         shared
             .store
-            .call(move |conn| budget::mark_exhausted(conn, &client_id, day, now))
+            .budget_mark_exhausted(&shared.client_id, now.date_naive(), now)
             .await?;
         Ok(next_utc_midnight(now))
     }
@@ -313,10 +312,10 @@ impl RateBudget {
     pub async fn snapshot(&self) -> Result<BudgetSnapshot, BudgetError> {
         let shared = &self.shared;
         let now = shared.clock.now();
-        let (client_id, today) = (shared.client_id.clone(), now.date_naive());
+        let today = now.date_naive();
         let stored = shared
             .store
-            .call(move |conn| budget::load_day(conn, &client_id, today, now.timestamp_millis()))
+            .budget_load_day(&shared.client_id, today, now.timestamp_millis())
             .await?;
         let per_day = shared.settings.per_day;
         let used = stored.counted();
@@ -383,10 +382,9 @@ impl Shared {
         if daily.day.is_some() {
             self.give_back(daily).await?;
         }
-        let client_id = self.client_id.clone();
         let stored = self
             .store
-            .call(move |conn| budget::load_day(conn, &client_id, today, now.timestamp_millis()))
+            .budget_load_day(&self.client_id, today, now.timestamp_millis())
             .await?;
         daily.day = Some(today);
         daily.spent = stored.spent;
@@ -438,11 +436,10 @@ impl Shared {
             now_ms: now.timestamp_millis(),
             expires_at_ms: expires.timestamp_millis(),
         };
-        let (client_id, owner, used) = (self.client_id.clone(), self.owner.clone(), daily.used);
         let day = daily.day.unwrap_or_else(|| now.date_naive());
         let settled = self
             .store
-            .call(move |conn| budget::settle(conn, &client_id, day, &owner, used, request))
+            .budget_settle(&self.client_id, day, &self.owner, daily.used, request)
             .await?;
         daily.spent = settled.day.spent;
         daily.exhausted |= settled.day.exhausted;

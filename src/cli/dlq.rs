@@ -13,7 +13,7 @@ use crate::command::{MessageMeta, envelope};
 use crate::config::Settings;
 use crate::pipeline::dead_letters;
 use crate::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
-use crate::store::{Store, ledger};
+use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct DlqArgs {
@@ -160,15 +160,12 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
         };
         if selected {
             if let Some(store) = &store {
-                let (account, id, fingerprint) = (
-                    dead.account.clone(),
-                    dead.id.clone(),
-                    dead.fingerprint.clone(),
-                );
                 let forgotten = store
-                    .call(move |conn| {
-                        ledger::forget_unsuccessful(conn, &account, &id, fingerprint.as_deref())
-                    })
+                    .ledger_forget_unsuccessful(
+                        &dead.account,
+                        &dead.id,
+                        dead.fingerprint.as_deref(),
+                    )
                     .await?;
                 if !forgotten {
                     // Nothing to forget: the command never reached the ledger (unreadable),

@@ -212,7 +212,7 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
 
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     let path = settings.store.path.clone();
-    let (_conn, report) = tokio::task::spawn_blocking(move || Store::open_and_migrate(&path))
+    let report = tokio::task::spawn_blocking(move || Store::migrate_file(&path))
         .await
         .context("the migration task stopped unexpectedly")??;
     let shown = settings.store.path.display();

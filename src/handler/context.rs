@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::api::{AccountApi, ApiClient};
 use crate::clock::Clock;
 use crate::mirror::Mirror;
-use crate::store::{Store, ledger};
+use crate::store::Store;
 
 use super::attempt::Attempt;
 use super::error::HandleError;
@@ -62,27 +62,18 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     /// When this command first arrived (its ledger row), if it has one.
     pub async fn received_at(&self) -> Result<Option<DateTime<Utc>>, HandleError> {
-        let (account, id) = (
-            self.attempt.account.clone(),
-            self.attempt.command_id.clone(),
-        );
         self.handler
             .store
-            .call(move |conn| ledger::received_at(conn, &account, &id))
+            .ledger_received_at(&self.attempt.account, &self.attempt.command_id)
             .await
             .map_err(|e| HandleError::Storage(Arc::new(e)))
     }
 
     /// Remembers in the ledger what this attempt created, before anything else can fail.
     pub async fn record_effect(&self, effect_ref: &str) -> Result<(), HandleError> {
-        let (account, id, effect) = (
-            self.attempt.account.clone(),
-            self.attempt.command_id.clone(),
-            effect_ref.to_owned(),
-        );
         self.handler
             .store
-            .call_grouped(move |conn| ledger::record_effect(conn, &account, &id, &effect))
+            .ledger_record_effect(&self.attempt.account, &self.attempt.command_id, effect_ref)
             .await
             .map_err(|e| HandleError::Storage(Arc::new(e)))
     }

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use crate::command::Rejection;
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
 use crate::handler::HandleError;
-use crate::store::ledger;
 
 use super::decision::{self, Decision, Limits};
 use super::error::PipelineError;
@@ -177,9 +176,8 @@ impl Processor {
 
     /// Takes back the attempt this delivery counted: it was parked or sent behind, not tried.
     pub(super) async fn uncount(&self, account: &str, id: &str) -> Result<(), PipelineError> {
-        let (account, id) = (account.to_owned(), id.to_owned());
         self.store
-            .call_grouped(move |conn| ledger::uncount(conn, &account, &id))
+            .ledger_uncount(account, id)
             .await
             .map_err(PipelineError::from)
     }

@@ -27,7 +27,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use tokio_util::sync::CancellationToken;
 
 use crate::command::outcome::{CommandResult, ErrorCode, Outcome, ResultError};
-use crate::store::ledger;
 
 use super::error::PipelineError;
 use super::process::{Decoded, Disposition, Processor, REASON_CODE_HEADER, Record};
@@ -158,21 +157,15 @@ async fn answer(
     let (stored, attempts, received_at) = if id.is_empty() {
         (None, None, None)
     } else {
-        let (account, id) = (account.clone(), id.clone());
-        processor
+        let history = processor
             .store
-            .call(move |conn| {
-                Ok((
-                    ledger::result_of(conn, &account, &id)?,
-                    ledger::attempts_of(conn, &account, &id)?,
-                    ledger::received_at(conn, &account, &id)?,
-                ))
-            })
+            .ledger_history(&account, &id)
             .await
             .map_err(|error| {
                 tracing::error!(error = %error, "the store failed; the dead letter will come back");
                 PipelineError::from(error)
-            })?
+            })?;
+        (history.result, history.attempts, history.received_at)
     };
     let release = key.map(|key| (key, id.clone()));
     let stored = stored.and_then(|text| match serde_json::from_str::<CommandResult>(&text) {

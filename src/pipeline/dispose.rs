@@ -165,30 +165,19 @@ impl Processor {
         stored: &str,
         fingerprint: Option<String>,
     ) -> Result<Option<CommandResult>, PipelineError> {
-        let (account, id, command_type, outcome, finished) = (
-            result.account.clone(),
-            result.command_id.clone(),
-            result.command_type.clone(),
-            result.outcome.as_str(),
-            result.finished_at,
-        );
-        let json = stored.to_owned();
         let saved = self
             .store
-            .call_grouped(move |conn| {
-                ledger::finish_or_stored(
-                    conn,
-                    ledger::Finish {
-                        account: &account,
-                        command_id: &id,
-                        command_type: &command_type,
-                        outcome,
-                        result: &json,
-                        fingerprint: fingerprint.as_deref(),
-                    },
-                    finished,
-                )
-            })
+            .ledger_finish_or_stored(
+                ledger::Finish {
+                    account: &result.account,
+                    command_id: &result.command_id,
+                    command_type: &result.command_type,
+                    outcome: result.outcome.as_str(),
+                    result: stored,
+                    fingerprint: fingerprint.as_deref(),
+                },
+                result.finished_at,
+            )
             .await;
         match saved {
             Err(error) => {

@@ -373,16 +373,15 @@ impl Processor {
             return Ok(self.behind());
         }
         let release = key.map(|k| (k, holder));
-        let (account, id, command_type) = (
-            envelope.account.clone(),
-            envelope.id.clone(),
-            envelope.command_type.clone(),
-        );
         let begun = self
             .store
-            .call_grouped(move |conn| {
-                ledger::begin_in(conn, &account, &id, &command_type, &fingerprint, started_at)
-            })
+            .ledger_begin(
+                &envelope.account,
+                &envelope.id,
+                &envelope.command_type,
+                &fingerprint,
+                started_at,
+            )
             .await?;
         tracing::debug!("ledger: attempt begun");
         let (attempts, effect_ref) = match begun {
@@ -458,11 +457,7 @@ impl Processor {
         fingerprint: Option<&str>,
         started_at: DateTime<Utc>,
     ) -> Result<Option<Disposition>, PipelineError> {
-        let (account, id) = (subject.account.to_owned(), subject.id.to_owned());
-        let entry = self
-            .store
-            .call(move |conn| ledger::entry(conn, &account, &id))
-            .await?;
+        let entry = self.store.ledger_entry(subject.account, subject.id).await?;
         let Some(entry) = entry else {
             return Ok(None);
         };
@@ -561,10 +556,9 @@ impl Processor {
                     // The batch may have finished between the ledger read and this look; it
                     // stores its results before it leaves, so a result now found is replayed
                     // rather than imported again.
-                    let (account, id) = (envelope.account.clone(), envelope.id.clone());
                     let stored = self
                         .store
-                        .call(move |conn| ledger::result_of(conn, &account, &id))
+                        .ledger_result_of(&envelope.account, &envelope.id)
                         .await;
                     if let Ok(Some(stored)) = stored
                         && let Ok(mut replay) = serde_json::from_str::<CommandResult>(&stored)

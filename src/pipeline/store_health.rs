@@ -23,7 +23,6 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::Store;
-use crate::store::integrity::probe;
 
 use super::session::Session;
 
@@ -151,7 +150,7 @@ impl StoreHealth {
                 _ = shutdown.cancelled() => return false,
             }
             probes += 1;
-            match probe(store).await {
+            match store.integrity_probe().await {
                 Ok(()) => {
                     self.backoff
                         .lock()
@@ -236,7 +235,7 @@ pub(super) async fn give_back(session: &Session, delivery: &Delivery) {
 mod tests {
     use tokio_util::sync::CancellationToken;
 
-    use crate::pipeline::store_health::{PROBE_INITIAL, StoreHealth, probe};
+    use crate::pipeline::store_health::{PROBE_INITIAL, StoreHealth};
     use crate::store::Store;
 
     #[test]
@@ -255,20 +254,20 @@ mod tests {
         let damaged = dir.path().join("damaged.db");
         crate::store::integrity::tests::damaged_store(&damaged, "command_ledger");
         let (store, _) = Store::open(&damaged).unwrap();
-        assert!(probe(&store).await.is_err(), "the ledger cannot be written");
+        assert!(
+            store.integrity_probe().await.is_err(),
+            "the ledger cannot be written"
+        );
 
         let (store, _) = Store::open(&dir.path().join("sound.db")).unwrap();
-        probe(&store).await.unwrap();
+        store.integrity_probe().await.unwrap();
         let health = StoreHealth::default();
         health.report("disk full");
         let shutdown = CancellationToken::new();
         assert!(health.recover(&store, &shutdown).await);
         assert!(!health.is_failing());
         // The probe leaves nothing behind.
-        let rows: i64 = store
-            .call(|c| Ok(c.query_row("SELECT count(*) FROM command_ledger", [], |r| r.get(0))?))
-            .await
-            .unwrap();
+        let rows = store.ledger_rows().await.unwrap();
         assert_eq!(rows, 0);
         // Failing again soon after continues the backoff instead of starting over.
         health.report("disk full");

@@ -9,6 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::Store;
 use super::error::StoreError;
 
 /// The stored state of one UTC day.
@@ -152,6 +153,49 @@ pub fn mark_exhausted(
         params![client_id, day.to_string(), at.to_rfc3339()],
     )?;
     Ok(())
+}
+
+/// The rate budget's typed operations: the only way code outside the store reaches
+/// `rate_budget` and `rate_budget_holds`.
+impl Store {
+    /// The day as stored, holds lapsed at `now_ms` left out ([`load_day`]).
+    pub async fn budget_load_day(
+        &self,
+        client_id: &str,
+        day: NaiveDate,
+        now_ms: i64,
+    ) -> Result<DayBudget, StoreError> {
+        let client_id = client_id.to_owned();
+        self.call(move |conn| load_day(conn, &client_id, day, now_ms))
+            .await
+    }
+
+    /// Settles `owner`'s hold and asks for a new one, in one transaction ([`settle`]).
+    pub async fn budget_settle(
+        &self,
+        client_id: &str,
+        day: NaiveDate,
+        owner: &str,
+        used: u32,
+        request: HoldRequest,
+    ) -> Result<Settled, StoreError> {
+        let (client_id, owner) = (client_id.to_owned(), owner.to_owned());
+        self.call(move |conn| settle(conn, &client_id, day, &owner, used, request))
+            .await
+    }
+
+    /// Records that the API refused a request with `quota_exceeded` on `day`
+    /// ([`mark_exhausted`]).
+    pub async fn budget_mark_exhausted(
+        &self,
+        client_id: &str,
+        day: NaiveDate,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let client_id = client_id.to_owned();
+        self.call(move |conn| mark_exhausted(conn, &client_id, day, at))
+            .await
+    }
 }
 
 #[cfg(test)]

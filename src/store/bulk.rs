@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::Store;
 use super::error::StoreError;
 
 /// One command of a batch.
@@ -220,6 +221,62 @@ pub fn finish_all(
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The bulk batches' typed operations: the only way code outside the store reaches
+/// `bulk_batches` and `bulk_items`.
+impl Store {
+    /// The batches a previous run left open ([`load_open`]).
+    pub async fn bulk_load_open(&self, now: DateTime<Utc>) -> Result<Vec<OpenBatch>, StoreError> {
+        self.call(move |conn| load_open(conn, now)).await
+    }
+
+    /// Stores a batch about to be imported and points each command's ledger row at it
+    /// ([`create`]).
+    pub async fn bulk_create(
+        &self,
+        id: &str,
+        account: &str,
+        list_ids: &[String],
+        items: Vec<StoredItem>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, account, list_ids) = (id.to_owned(), account.to_owned(), list_ids.to_vec());
+        self.call(move |conn| create(conn, &id, &account, &list_ids, &items, now))
+            .await
+    }
+
+    /// The import was accepted: remember its activity ([`set_activity`]).
+    pub async fn bulk_set_activity(&self, id: &str, activity_id: &str) -> Result<(), StoreError> {
+        let (id, activity_id) = (id.to_owned(), activity_id.to_owned());
+        self.call(move |conn| set_activity(conn, &id, &activity_id))
+            .await
+    }
+
+    /// Ends a batch (`done`, `failed` or `abandoned`; [`set_status`]).
+    pub async fn bulk_set_status(
+        &self,
+        id: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (id, status) = (id.to_owned(), status.to_owned());
+        self.call(move |conn| set_status(conn, &id, &status, now))
+            .await
+    }
+
+    /// Stores many final results in one transaction ([`finish_all`]). Each entry:
+    /// (command_id, command_type, outcome, result JSON).
+    pub async fn bulk_finish_all(
+        &self,
+        account: &str,
+        results: Vec<(String, String, String, String)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let account = account.to_owned();
+        self.call(move |conn| finish_all(conn, &account, &results, now))
+            .await
+    }
 }
 
 fn parse_time(text: &str) -> DateTime<Utc> {

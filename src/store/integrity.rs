@@ -67,6 +67,18 @@ pub async fn probe(store: &Store) -> Result<(), StoreError> {
         .await
 }
 
+impl Store {
+    /// [`check_own_tables`] on the store thread: the start-up check.
+    pub async fn integrity_check_own_tables(&self) -> Result<(), StoreError> {
+        self.call(check_own_tables).await
+    }
+
+    /// [`probe`]: the check of a store that failed while the daemon ran.
+    pub async fn integrity_probe(&self) -> Result<(), StoreError> {
+        probe(self).await
+    }
+}
+
 /// SQLite's findings for one table: empty when it is sound. A page too damaged to read fails
 /// the pragma itself; that error is the finding.
 fn quick_check(conn: &Connection, table: &str) -> Vec<String> {

@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::Store;
 use super::error::StoreError;
 
 /// Where a command stands when a delivery of it arrives.
@@ -356,6 +357,170 @@ pub fn counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
+}
+
+/// What the ledger knows of a command a dead letter carries: its stored result (when done),
+/// how many attempts it began, and when it was first received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    pub result: Option<String>,
+    pub attempts: Option<u32>,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// The ledger's typed operations: the only way code outside the store reaches
+/// `command_ledger`. The small writes of the pipeline's hot path share the group commit
+/// ([`Store::call_grouped`]); the rest run on their own.
+impl Store {
+    /// [`begin_in`] under the group commit: records the start of an attempt, or finds the
+    /// stored result; answered once the shared transaction has committed.
+    pub async fn ledger_begin(
+        &self,
+        account: &str,
+        command_id: &str,
+        command_type: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Begun, StoreError> {
+        let (account, id, command_type, fingerprint) = (
+            account.to_owned(),
+            command_id.to_owned(),
+            command_type.to_owned(),
+            fingerprint.to_owned(),
+        );
+        self.call_grouped(move |conn| {
+            begin_in(conn, &account, &id, &command_type, &fingerprint, now)
+        })
+        .await
+    }
+
+    /// [`uncount`] under the group commit.
+    pub async fn ledger_uncount(&self, account: &str, command_id: &str) -> Result<(), StoreError> {
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call_grouped(move |conn| uncount(conn, &account, &id))
+            .await
+    }
+
+    /// [`record_effect`] under the group commit.
+    pub async fn ledger_record_effect(
+        &self,
+        account: &str,
+        command_id: &str,
+        effect_ref: &str,
+    ) -> Result<(), StoreError> {
+        let (account, id, effect) = (
+            account.to_owned(),
+            command_id.to_owned(),
+            effect_ref.to_owned(),
+        );
+        self.call_grouped(move |conn| record_effect(conn, &account, &id, &effect))
+            .await
+    }
+
+    /// [`finish_or_stored`] under the group commit: stores the final result, or returns the
+    /// result another delivery stored first.
+    pub async fn ledger_finish_or_stored(
+        &self,
+        f: Finish<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let (account, id, command_type, outcome, result, fingerprint) = (
+            f.account.to_owned(),
+            f.command_id.to_owned(),
+            f.command_type.to_owned(),
+            f.outcome.to_owned(),
+            f.result.to_owned(),
+            f.fingerprint.map(str::to_owned),
+        );
+        self.call_grouped(move |conn| {
+            finish_or_stored(
+                conn,
+                Finish {
+                    account: &account,
+                    command_id: &id,
+                    command_type: &command_type,
+                    outcome: &outcome,
+                    result: &result,
+                    fingerprint: fingerprint.as_deref(),
+                },
+                now,
+            )
+        })
+        .await
+    }
+
+    /// The row of a command, if there is one ([`entry`]).
+    pub async fn ledger_entry(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<Entry>, StoreError> {
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call(move |conn| entry(conn, &account, &id)).await
+    }
+
+    /// The stored result of a finished command ([`result_of`]).
+    pub async fn ledger_result_of(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call(move |conn| result_of(conn, &account, &id)).await
+    }
+
+    /// When the command was first received ([`received_at`]).
+    pub async fn ledger_received_at(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call(move |conn| received_at(conn, &account, &id))
+            .await
+    }
+
+    /// The stored result, the attempts and the first receipt of a command, read in one
+    /// operation of the store thread.
+    pub async fn ledger_history(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<History, StoreError> {
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call(move |conn| {
+            Ok(History {
+                result: result_of(conn, &account, &id)?,
+                attempts: attempts_of(conn, &account, &id)?,
+                received_at: received_at(conn, &account, &id)?,
+            })
+        })
+        .await
+    }
+
+    /// [`forget_unsuccessful`]: true when a rejected or failed result was forgotten.
+    pub async fn ledger_forget_unsuccessful(
+        &self,
+        account: &str,
+        command_id: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let (account, id, fingerprint) = (
+            account.to_owned(),
+            command_id.to_owned(),
+            fingerprint.map(str::to_owned),
+        );
+        self.call(move |conn| forget_unsuccessful(conn, &account, &id, fingerprint.as_deref()))
+            .await
+    }
+
+    /// How many rows the ledger holds, whatever their status (for tests and operators).
+    pub async fn ledger_rows(&self) -> Result<i64, StoreError> {
+        self.call(|conn| {
+            Ok(conn.query_row("SELECT count(*) FROM command_ledger", [], |r| r.get(0))?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

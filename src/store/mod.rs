@@ -6,6 +6,13 @@
 //! our own tasks never contend for the write lock (SQLITE_BUSY can only come from other
 //! processes, and WAL keeps their readers from blocking us).
 //!
+//! The rest of the daemon reaches the tables only through typed async methods on [`Store`],
+//! each defined in the module that owns its table (`ledger_*` in [`ledger`], `bulk_*` in
+//! [`bulk`], `budget_*` in [`budget`], `tokens_*` in [`tokens`], `integrity_*` in
+//! [`integrity`]). They take and return plain data and [`StoreError`], never a connection or a
+//! SQLite type, so that another engine can stand behind them. [`Store::call`] and
+//! [`Store::call_grouped`] are how those methods reach the owner thread.
+//!
 //! The file is created with mode 0600 (it holds refresh tokens and contact data) inside a
 //! directory created with 0700; an existing file readable by every user is refused.
 
@@ -148,6 +155,11 @@ impl Store {
         .await
     }
 
+    /// Opens the database and migrates it, then closes it: `ctct-sync migrate`.
+    pub fn migrate_file(path: &Path) -> Result<MigrationReport, StoreError> {
+        Store::open_and_migrate(path).map(|(_conn, report)| report)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -155,6 +167,10 @@ impl Store {
 
     /// Runs `f` on the owner thread with the connection and returns its result. The caller's
     /// tracing span is carried over so log lines keep their context.
+    ///
+    /// Raw access, for the store's own table modules (and the mirror's tables) and for tests
+    /// that set up or inspect a file: the rest of the daemon calls the typed methods (see the
+    /// module's documentation). It stays `pub` only because the integration tests use it.
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -177,6 +193,8 @@ impl Store {
     /// transaction has committed (and, with `synchronous = FULL`, reached the disk); if the
     /// commit fails, every caller in the group gets the error. Under load one fsync then
     /// serves many commands instead of one each.
+    ///
+    /// Raw access like [`Store::call`]: for the store's table modules and tests only.
     pub async fn call_grouped<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::Store;
 use super::error::StoreError;
 
 /// Whether an account can be used.
@@ -209,4 +210,79 @@ pub fn mark_reauth_required(
         params![account, reason, now.to_rfc3339()],
     )?;
     Ok(())
+}
+
+/// The accounts' typed operations: the only way code outside the store reaches `accounts`
+/// (tokens and the refresh lease).
+impl Store {
+    /// Every stored account ([`list`]).
+    pub async fn tokens_accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
+        self.call(|conn| list(conn)).await
+    }
+
+    /// One stored account, if it was ever authorised ([`load`]).
+    pub async fn tokens_account(&self, account: &str) -> Result<Option<StoredAccount>, StoreError> {
+        let account = account.to_owned();
+        self.call(move |conn| load(conn, &account)).await
+    }
+
+    /// Stores a fresh grant; returns its generation ([`save_grant`]).
+    pub async fn tokens_save_grant(
+        &self,
+        account: &str,
+        client_id: &str,
+        tokens: &NewTokens,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let (account, client_id, tokens) =
+            (account.to_owned(), client_id.to_owned(), tokens.clone());
+        self.call(move |conn| save_grant(conn, &account, &client_id, &tokens, now))
+            .await
+    }
+
+    /// Stores a refresh made under `owner`'s lease and releases the lease; returns the new
+    /// generation ([`save_refresh`]).
+    pub async fn tokens_save_refresh(
+        &self,
+        account: &str,
+        owner: &str,
+        tokens: &NewTokens,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let (account, owner, tokens) = (account.to_owned(), owner.to_owned(), tokens.clone());
+        self.call(move |conn| save_refresh(conn, &account, &owner, &tokens, now))
+            .await
+    }
+
+    /// Takes the account's refresh lease for `owner` until `until` ([`take_lease`]).
+    pub async fn tokens_take_lease(
+        &self,
+        account: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (account, owner) = (account.to_owned(), owner.to_owned());
+        self.call(move |conn| take_lease(conn, &account, &owner, now, until))
+            .await
+    }
+
+    /// Releases `owner`'s refresh lease ([`release_lease`]).
+    pub async fn tokens_release_lease(&self, account: &str, owner: &str) -> Result<(), StoreError> {
+        let (account, owner) = (account.to_owned(), owner.to_owned());
+        self.call(move |conn| release_lease(conn, &account, &owner))
+            .await
+    }
+
+    /// Puts the account into the re-authorisation-needed state ([`mark_reauth_required`]).
+    pub async fn tokens_mark_reauth_required(
+        &self,
+        account: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (account, reason) = (account.to_owned(), reason.to_owned());
+        self.call(move |conn| mark_reauth_required(conn, &account, &reason, now))
+            .await
+    }
 }

@@ -890,14 +890,7 @@ async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for
     );
     d.api
         .store
-        .call(|conn| {
-            ctct_sync::store::tokens::mark_reauth_required(
-                conn,
-                "default",
-                "invalid_grant: revoked",
-                chrono::Utc::now(),
-            )
-        })
+        .tokens_mark_reauth_required("default", "invalid_grant: revoked", chrono::Utc::now())
         .await
         .unwrap();
     let mut daemon = d.spawn_process();
@@ -964,7 +957,7 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
         let old = d
             .api
             .store
-            .call(|conn| ledger::result_of(conn, "default", "pr-old"))
+            .ledger_result_of("default", "pr-old")
             .await
             .unwrap();
         if old.is_none() {
@@ -981,7 +974,7 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
     let parked = d
         .api
         .store
-        .call(|conn| ledger::received_at(conn, "default", "pr-parked"))
+        .ledger_received_at("default", "pr-parked")
         .await
         .unwrap();
     assert!(

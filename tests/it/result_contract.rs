@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use ctct_sync::command::outcome::{CommandResult, Outcome};
 use ctct_sync::pipeline::process::REASON_CODE_HEADER;
-use ctct_sync::store::ledger;
 use futures_util::StreamExt;
 use lapin::Consumer;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicGetOptions, QueueBindOptions};
@@ -170,12 +169,7 @@ async fn dead_letter_codes(d: &TestDaemon, expected: usize) -> Vec<String> {
 }
 
 async fn stored(d: &TestDaemon, id: &str) -> Option<String> {
-    let id = id.to_owned();
-    d.api
-        .store
-        .call(move |conn| ledger::result_of(conn, "default", &id))
-        .await
-        .unwrap()
+    d.api.store.ledger_result_of("default", id).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +343,7 @@ async fn a_different_upsert_under_the_id_of_one_waiting_in_a_bulk_batch_is_rejec
     eventually(WAIT, "the batched command begun", async || {
         d.api
             .store
-            .call(|conn| ledger::entry(conn, "default", "batched"))
+            .ledger_entry("default", "batched")
             .await
             .unwrap()
             .is_some()

@@ -32,7 +32,7 @@ pub use exchange::{TokenHttpError, jwt_expiry};
 
 use crate::clock::Clock;
 use crate::store::Store;
-use crate::store::tokens::{self as token_rows, AccountState, NewTokens, StoredAccount};
+use crate::store::tokens::{AccountState, NewTokens, StoredAccount};
 
 /// Something the pipeline and health checks want to know about an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,17 +145,12 @@ impl TokenManager {
 
     /// Every stored account (tokens stay secret).
     pub async fn accounts(&self) -> Result<Vec<StoredAccount>, AuthError> {
-        Ok(self.inner.store.call(|conn| token_rows::list(conn)).await?)
+        Ok(self.inner.store.tokens_accounts().await?)
     }
 
     /// The stored state of one account, if it was ever authorised.
     pub async fn account(&self, account: &str) -> Result<Option<StoredAccount>, AuthError> {
-        let name = account.to_owned();
-        Ok(self
-            .inner
-            .store
-            .call(move |conn| token_rows::load(conn, &name))
-            .await?)
+        Ok(self.inner.store.tokens_account(account).await?)
     }
 
     fn slot(&self, account: &str) -> Arc<AccountSlot> {
@@ -247,20 +242,18 @@ impl TokenManager {
         let now = self.inner.clock.now();
         let until =
             now + chrono::Duration::from_std(self.inner.endpoint.config.lease).unwrap_or_default();
-        let (name, owner) = (account.to_owned(), self.inner.owner.clone());
         Ok(self
             .inner
             .store
-            .call(move |conn| token_rows::take_lease(conn, &name, &owner, now, until))
+            .tokens_take_lease(account, &self.inner.owner, now, until)
             .await?)
     }
 
     async fn release_lease(&self, account: &str) {
-        let (name, owner) = (account.to_owned(), self.inner.owner.clone());
         if let Err(error) = self
             .inner
             .store
-            .call(move |conn| token_rows::release_lease(conn, &name, &owner))
+            .tokens_release_lease(account, &self.inner.owner)
             .await
         {
             tracing::warn!(account, error = %error, "could not release the refresh lease; it expires by itself");
@@ -306,12 +299,10 @@ impl TokenManager {
         match outcome {
             Exchange::Tokens(tokens) => {
                 let now = self.inner.clock.now();
-                let (name, owner, stored) =
-                    (account.to_owned(), self.inner.owner.clone(), tokens.clone());
                 let generation = self
                     .inner
                     .store
-                    .call(move |conn| token_rows::save_refresh(conn, &name, &owner, &stored, now))
+                    .tokens_save_refresh(account, &self.inner.owner, &tokens, now)
                     .await?;
                 tracing::info!(generation, expires_at = %tokens.access_expires_at, "access token refreshed");
                 Ok(AccessToken {
@@ -346,10 +337,9 @@ impl TokenManager {
     /// Puts the account into `reauth_required`, tells subscribers, and returns the error.
     async fn lose<T>(&self, account: &str, reason: &str) -> Result<T, AuthError> {
         let now = self.inner.clock.now();
-        let (name, why) = (account.to_owned(), reason.to_owned());
         self.inner
             .store
-            .call(move |conn| token_rows::mark_reauth_required(conn, &name, &why, now))
+            .tokens_mark_reauth_required(account, reason, now)
             .await?;
         let slot = self.slot(account);
         *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -373,15 +363,10 @@ impl TokenManager {
     /// subscribers the account is usable again.
     pub async fn store_grant(&self, account: &str, tokens: NewTokens) -> Result<i64, AuthError> {
         let now = self.inner.clock.now();
-        let (name, client_id, stored) = (
-            account.to_owned(),
-            self.inner.endpoint.config.client_id.clone(),
-            tokens.clone(),
-        );
         let generation = self
             .inner
             .store
-            .call(move |conn| token_rows::save_grant(conn, &name, &client_id, &stored, now))
+            .tokens_save_grant(account, &self.inner.endpoint.config.client_id, &tokens, now)
             .await?;
         let slot = self.slot(account);
         *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(AccessToken {

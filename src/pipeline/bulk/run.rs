@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handler::{Attempt, HandleError, ImportError, ImportPoll};
 use crate::pipeline::process::{Disposition, Processor, Subject};
-use crate::store::bulk::{self as sql, StoredItem};
+use crate::store::bulk::StoredItem;
 
 use super::batcher::{Live, Member, Open, Sealed};
 use super::outcome;
@@ -25,10 +25,7 @@ const PUBLISH_CONCURRENCY: usize = 64;
 /// redelivered commands rejoin them instead of importing again.
 pub(crate) async fn resume(processor: &Arc<Processor>) {
     let now = processor.clock.now();
-    let loaded = processor
-        .store
-        .call(move |conn| sql::load_open(conn, now))
-        .await;
+    let loaded = processor.store.bulk_load_open(now).await;
     let batches = match loaded {
         Ok(batches) => batches,
         Err(error) => {
@@ -134,11 +131,7 @@ async fn import(p: Arc<Processor>, open: Open) {
             started_at: m.started_at,
         })
         .collect();
-    let (batch, acc, lst) = (id.clone(), account.clone(), lists.clone());
-    let stored = p
-        .store
-        .call(move |conn| sql::create(conn, &batch, &acc, &lst, &items, now))
-        .await;
+    let stored = p.store.bulk_create(&id, &account, &lists, items, now).await;
     if let Err(error) = stored {
         let error = Arc::new(error);
         finish(&p, &id, &members, |_| {
@@ -154,12 +147,7 @@ async fn import(p: Arc<Processor>, open: Open) {
     let started = Instant::now();
     match p.handler.start_import(&account, rows, &lists).await {
         Ok(activity_id) => {
-            let (batch, activity) = (id.clone(), activity_id.clone());
-            if let Err(error) = p
-                .store
-                .call(move |conn| sql::set_activity(conn, &batch, &activity))
-                .await
-            {
+            if let Err(error) = p.store.bulk_set_activity(&id, &activity_id).await {
                 tracing::error!(error = %error, batch = %id, "could not store the activity id; a restart would import these upserts again");
             }
             tracing::info!(batch = %id, activity_id = %activity_id, size, "bulk import accepted");
@@ -324,10 +312,7 @@ async fn finish(
     }
     if let Some(account) = members.first().map(|m| m.account.clone()) {
         let now = p.clock.now();
-        let saved = p
-            .store
-            .call(move |conn| sql::finish_all(conn, &account, &stored, now))
-            .await;
+        let saved = p.store.bulk_finish_all(&account, stored, now).await;
         if let Err(error) = saved {
             p.store_health.report(&error.to_string());
             for (w, _) in to_dispose {
@@ -399,12 +384,7 @@ async fn one_by_one(p: &Arc<Processor>, batch: &str, members: Vec<Member>) {
 }
 
 async fn set_status(p: &Arc<Processor>, batch: &str, status: &'static str) {
-    let (batch, now) = (batch.to_owned(), p.clock.now());
-    if let Err(error) = p
-        .store
-        .call(move |conn| sql::set_status(conn, &batch, status, now))
-        .await
-    {
+    if let Err(error) = p.store.bulk_set_status(batch, status, p.clock.now()).await {
         tracing::warn!(error = %error, "could not record the batch's end");
     }
 }
