@@ -5,10 +5,10 @@
 
 use super::Resource;
 use super::pass::{Run, Stop, begin};
+use super::sql::PageEnd;
 use super::sql::cursor::Pass;
-use super::sql::{MirrorDb, PageEnd, PageMark};
-use crate::api::model::{ContactList, CustomField, ListQuery, ListStatus, MembershipCount};
-use crate::store::StoreError;
+use super::sql::db::CatalogRows;
+use crate::api::model::{ListQuery, ListStatus, MembershipCount};
 
 /// One listed page: the rows, and the next page's href.
 pub(super) struct Page<T> {
@@ -58,41 +58,6 @@ pub(super) async fn run_lists(run: &Run<'_>) -> Result<(), Stop> {
     }
 }
 
-/// The rows a catalog page can hold, and the method of [`MirrorDb`] that writes them.
-trait CatalogRows: Sized {
-    fn write(
-        db: &MirrorDb,
-        mark: PageMark,
-        pass: Pass,
-        items: Vec<Self>,
-        end: PageEnd,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_;
-}
-
-impl CatalogRows for CustomField {
-    fn write(
-        db: &MirrorDb,
-        mark: PageMark,
-        pass: Pass,
-        items: Vec<Self>,
-        end: PageEnd,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
-        db.write_custom_fields(mark, pass, items, end)
-    }
-}
-
-impl CatalogRows for ContactList {
-    fn write(
-        db: &MirrorDb,
-        mark: PageMark,
-        pass: Pass,
-        items: Vec<Self>,
-        end: PageEnd,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
-        db.write_lists(mark, pass, items, end)
-    }
-}
-
 /// Writes a page with the pass's new position; on the last page, reconciles and completes the
 /// pass. True when the pass is complete.
 async fn commit<T: CatalogRows>(
@@ -103,14 +68,9 @@ async fn commit<T: CatalogRows>(
     pass.next_href = page.next;
     let last = pass.next_href.is_none();
     let count = page.items.len() as u64;
-    T::write(
-        run.db(),
-        run.page_mark(),
-        pass.clone(),
-        page.items,
-        PageEnd::of(last),
-    )
-    .await?;
+    run.db()
+        .write_catalog(run.page_mark(), pass.clone(), page.items, PageEnd::of(last))
+        .await?;
     run.page_written(count);
     Ok(last)
 }

@@ -167,97 +167,52 @@ impl MirrorDb {
     ) -> Result<Written, StoreError> {
         self.store
             .call(move |conn| {
-                let PageMark {
-                    account,
-                    run_id,
-                    requests,
-                    now,
-                    lease,
-                } = mark;
-                page_transaction(conn, |tx| {
-                    let full = pass.mode == Mode::Full;
-                    cursor::renew_lease(tx, &lease)?;
-                    let seen = full.then_some(pass.run_id);
-                    let mut written = contacts::write(tx, &account, &rows, seen, &instant(&now))?;
-                    if end == PageEnd::Last {
-                        if full {
-                            written.deleted += contacts::remove_unseen(tx, &account, pass.run_id)?;
-                        }
-                        let high_water = Some(pass.started_at);
-                        cursor::complete(tx, &account, Resource::Contacts, high_water, now)?;
-                    } else {
-                        cursor::save_pass(tx, &account, Resource::Contacts, &pass, now)?;
-                    }
-                    runs::add(
-                        tx,
-                        run_id,
-                        pages,
-                        written.upserted,
-                        written.deleted,
-                        requests,
-                    )?;
-                    Ok(written)
+                let full = pass.mode == Mode::Full;
+                let seen = full.then_some(pass.run_id);
+                let kind = PageKind {
+                    resource: Resource::Contacts,
+                    pages,
+                    remove_unseen: full.then_some(contacts::remove_unseen as RemoveUnseen),
+                    high_water: Some(pass.started_at),
+                };
+                let page = write_page(conn, mark, &pass, end, kind, |conn, account, now| {
+                    let written = contacts::write(conn, account, &rows, seen, now)?;
+                    Ok(PageRows {
+                        value: (),
+                        upserted: written.upserted,
+                        deleted: written.deleted,
+                    })
+                })?;
+                Ok(Written {
+                    upserted: page.upserted,
+                    deleted: page.deleted,
                 })
             })
             .await
     }
 
-    /// Writes one page of custom fields with the pass's position; the last page removes the
-    /// fields the listing did not show and completes the pass.
-    pub async fn write_custom_fields(
-        &self,
-        mark: PageMark,
-        pass: Pass,
-        items: Vec<CustomField>,
-        end: PageEnd,
-    ) -> Result<(), StoreError> {
-        self.write_catalog(mark, pass, items, end, Resource::CustomFields)
-            .await
-    }
-
-    /// Writes one page of lists with the pass's position; the last page removes the lists
-    /// the listing did not show and completes the pass.
-    pub async fn write_lists(
-        &self,
-        mark: PageMark,
-        pass: Pass,
-        items: Vec<ContactList>,
-        end: PageEnd,
-    ) -> Result<(), StoreError> {
-        self.write_catalog(mark, pass, items, end, Resource::Lists)
-            .await
-    }
-
-    async fn write_catalog<T: CatalogRows>(
+    /// Writes one page of a catalog listing (custom fields or lists) with the pass's
+    /// position; the last page removes the rows the listing did not show and completes the
+    /// pass.
+    pub(crate) async fn write_catalog<T: CatalogRows>(
         &self,
         mark: PageMark,
         pass: Pass,
         items: Vec<T>,
         end: PageEnd,
-        resource: Resource,
     ) -> Result<(), StoreError> {
         self.store
             .call(move |conn| {
-                let PageMark {
-                    account,
-                    run_id,
-                    requests,
-                    now,
-                    lease,
-                } = mark;
-                page_transaction(conn, |tx| {
-                    cursor::renew_lease(tx, &lease)?;
-                    let upserted = T::write(tx, &account, &items, pass.run_id, &instant(&now))?;
-                    let mut deleted = 0;
-                    if end == PageEnd::Last {
-                        deleted = T::remove_unseen(tx, &account, pass.run_id)?;
-                        cursor::complete(tx, &account, resource, None, now)?;
-                    } else {
-                        cursor::save_pass(tx, &account, resource, &pass, now)?;
-                    }
-                    runs::add(tx, run_id, 1, upserted, deleted, requests)?;
-                    Ok(())
-                })
+                let kind = PageKind::listing(T::RESOURCE, T::remove_unseen);
+                let run_id = pass.run_id;
+                write_page(conn, mark, &pass, end, kind, |conn, account, now| {
+                    Ok(PageRows {
+                        value: (),
+                        upserted: T::write(conn, account, &items, run_id, now)?,
+                        deleted: 0,
+                    })
+                })?;
+                Ok(())
             })
             .await
     }
@@ -274,27 +229,17 @@ impl MirrorDb {
     ) -> Result<Vec<(String, Option<String>)>, StoreError> {
         self.store
             .call(move |conn| {
-                let PageMark {
-                    account,
-                    run_id,
-                    requests,
-                    now,
-                    lease,
-                } = mark;
-                page_transaction(conn, |tx| {
-                    cursor::renew_lease(tx, &lease)?;
-                    let written =
-                        campaigns::write_page(tx, &account, &listed, pass.run_id, &instant(&now))?;
-                    let mut deleted = 0;
-                    if end == PageEnd::Last {
-                        deleted = campaigns::remove_unseen(tx, &account, pass.run_id)?;
-                        cursor::complete(tx, &account, Resource::Campaigns, None, now)?;
-                    } else {
-                        cursor::save_pass(tx, &account, Resource::Campaigns, &pass, now)?;
-                    }
-                    runs::add(tx, run_id, 1, written.upserted, deleted, requests)?;
-                    Ok(written.changed)
-                })
+                let kind = PageKind::listing(Resource::Campaigns, campaigns::remove_unseen);
+                let run_id = pass.run_id;
+                let page = write_page(conn, mark, &pass, end, kind, |conn, account, now| {
+                    let written = campaigns::write_page(conn, account, &listed, run_id, now)?;
+                    Ok(PageRows {
+                        value: written.changed,
+                        upserted: written.upserted,
+                        deleted: 0,
+                    })
+                })?;
+                Ok(page.value)
             })
             .await
     }
@@ -335,21 +280,97 @@ impl MirrorDb {
     }
 }
 
-/// The rows a catalog page can hold.
-trait CatalogRows: Send + 'static {
+/// Removes the rows of an account that a pass (its run id) did not see; returns how many.
+type RemoveUnseen = fn(&Connection, &str, i64) -> Result<u64, StoreError>;
+
+/// What a page is part of: its resource, how many API pages it counts for, and how its pass
+/// ends on the last page (what removes the rows the pass did not see, where the incremental
+/// cursor moves).
+struct PageKind {
+    resource: Resource,
+    pages: u64,
+    remove_unseen: Option<RemoveUnseen>,
+    high_water: Option<DateTime<Utc>>,
+}
+
+impl PageKind {
+    /// A page of a listing read in full every run: one API page, unseen rows removed at its
+    /// end, no incremental cursor.
+    fn listing(resource: Resource, remove_unseen: RemoveUnseen) -> Self {
+        PageKind {
+            resource,
+            pages: 1,
+            remove_unseen: Some(remove_unseen),
+            high_water: None,
+        }
+    }
+}
+
+/// What a page's rows came to: the writer's own answer, and the rows upserted and deleted.
+struct PageRows<T> {
+    value: T,
+    upserted: u64,
+    deleted: u64,
+}
+
+/// One page in one transaction: the run's lease renewed, the rows written by `write` (given
+/// the account and the page's time); then, on the last page, the rows the pass did not see
+/// removed and the pass completed, on any other page the pass's position saved; and the page
+/// added to the run's figures.
+fn write_page<T>(
+    conn: &mut Connection,
+    mark: PageMark,
+    pass: &Pass,
+    end: PageEnd,
+    kind: PageKind,
+    write: impl FnOnce(&Connection, &str, &str) -> Result<PageRows<T>, StoreError>,
+) -> Result<PageRows<T>, StoreError> {
+    let PageMark {
+        account,
+        run_id,
+        requests,
+        now,
+        lease,
+    } = mark;
+    page_transaction(conn, |tx| {
+        cursor::renew_lease(tx, &lease)?;
+        let mut rows = write(tx, &account, &instant(&now))?;
+        if end == PageEnd::Last {
+            if let Some(remove_unseen) = kind.remove_unseen {
+                rows.deleted += remove_unseen(tx, &account, pass.run_id)?;
+            }
+            cursor::complete(tx, &account, kind.resource, kind.high_water, now)?;
+        } else {
+            cursor::save_pass(tx, &account, kind.resource, pass, now)?;
+        }
+        runs::add(
+            tx,
+            run_id,
+            kind.pages,
+            rows.upserted,
+            rows.deleted,
+            requests,
+        )?;
+        Ok(rows)
+    })
+}
+
+/// The rows of a catalog listing, custom fields or lists: the resource they mirror and the
+/// statements that write them and remove the ones a listing did not show.
+pub(crate) trait CatalogRows: Send + Sized + 'static {
+    const RESOURCE: Resource;
     fn write(
         conn: &Connection,
         account: &str,
         items: &[Self],
         seen_run: i64,
         now: &str,
-    ) -> Result<u64, StoreError>
-    where
-        Self: Sized;
+    ) -> Result<u64, StoreError>;
     fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError>;
 }
 
 impl CatalogRows for CustomField {
+    const RESOURCE: Resource = Resource::CustomFields;
     fn write(
         conn: &Connection,
         account: &str,
@@ -365,6 +386,7 @@ impl CatalogRows for CustomField {
 }
 
 impl CatalogRows for ContactList {
+    const RESOURCE: Resource = Resource::Lists;
     fn write(
         conn: &Connection,
         account: &str,
@@ -429,7 +451,7 @@ mod tests {
             now,
             lease: lease("a", now + ttl),
         };
-        db.write_custom_fields(
+        db.write_catalog(
             mark.clone(),
             pass.clone(),
             vec![field.clone()],
@@ -444,7 +466,7 @@ mod tests {
             db.load_cursor("acme", Resource::CustomFields).await?.pass,
             Some(pass.clone())
         );
-        db.write_custom_fields(mark, pass, vec![field], PageEnd::Last)
+        db.write_catalog(mark, pass, vec![field], PageEnd::Last)
             .await?;
         assert!(
             db.pending_passes().await?.is_empty(),
