@@ -211,7 +211,7 @@ impl DaemonBuilder {
             store.clone(),
             clock.clone(),
         );
-        let ops = OpsListener::default();
+        let mut ops = OpsListener::default();
         if settings.ops.enabled {
             let state = crate::ops::OpsState {
                 store: store.clone(),
@@ -229,7 +229,7 @@ impl DaemonBuilder {
                         settings.ops.listen
                     )
                 })?;
-            ops.addr.set(bound).expect("bound once");
+            ops.addr = Some(bound);
         }
         Ok(Daemon {
             settings,
@@ -251,7 +251,7 @@ impl DaemonBuilder {
 /// daemon is asked to stop, or when the daemon is dropped without running.
 #[derive(Default)]
 pub struct OpsListener {
-    addr: std::sync::OnceLock<std::net::SocketAddr>,
+    addr: Option<std::net::SocketAddr>,
     stop: CancellationToken,
 }
 
@@ -280,7 +280,7 @@ impl Daemon {
 
     /// Where the ops listener answers, when `ops.enabled`.
     pub fn ops_addr(&self) -> Option<std::net::SocketAddr> {
-        self.ops.addr.get().copied()
+        self.ops.addr
     }
 
     /// Runs until `shutdown` is cancelled, then drains and stops: the pipeline and the mirror's
@@ -289,12 +289,6 @@ impl Daemon {
     /// last mirror events are published. Beside them, the store is pruned hourly
     /// (`store.ledger_retention_days`).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let ops_stop = self.ops.stop.clone();
-        let stop_ops = shutdown.clone();
-        tokio::spawn(async move {
-            stop_ops.cancelled().await;
-            ops_stop.cancel();
-        });
         let scheduler = if self.mirror_schedule {
             Some(
                 crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
@@ -312,14 +306,16 @@ impl Daemon {
                 shutdown.clone(),
             )
         });
-        let mirror_cancel = self.mirror.cancel_token().clone();
-        let stop_mirror = shutdown.clone();
-        let cancel_runs = tokio::spawn(async move {
-            stop_mirror.cancelled().await;
+        // On shutdown the ops listener stops, and mirror runs stop at their next page.
+        let (ops_stop, mirror_cancel) = (self.ops.stop.clone(), self.mirror.cancel_token().clone());
+        let stopping = shutdown.clone();
+        let on_shutdown = tokio::spawn(async move {
+            stopping.cancelled().await;
+            ops_stop.cancel();
             mirror_cancel.cancel();
         });
         self.pipeline.run(shutdown).await;
-        let _ = cancel_runs.await;
+        let _ = on_shutdown.await;
         if let Some(housekeeping) = housekeeping {
             let _ = housekeeping.await;
         }
