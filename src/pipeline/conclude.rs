@@ -74,7 +74,7 @@ impl Processor {
         release: Option<(String, String)>,
         started_at: DateTime<Utc>,
     ) -> Result<Disposition, PipelineError> {
-        let jitter = uuid::Uuid::new_v4().as_bytes()[0];
+        let jitter = || uuid::Uuid::new_v4().as_bytes()[0];
         let decision =
             decision::decide(attempts, handled, &self.limits(), self.clock.now(), jitter);
         self.carry_out(subject, decision, attempts, release, started_at)

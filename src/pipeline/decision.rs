@@ -75,13 +75,14 @@ pub enum Decision {
 }
 
 /// The decision on a delivery whose handler ran in attempt `attempt` (1 for the first) and
-/// answered `handled`. `now` and `jitter` only matter when the quota is spent.
+/// answered `handled`. `now` and `jitter` only matter when the quota is spent; the jitter
+/// sample is drawn only then.
 pub fn decide(
     attempt: u32,
     handled: Result<Value, HandleError>,
     limits: &Limits,
     now: DateTime<Utc>,
-    jitter: JitterSample,
+    jitter: impl FnOnce() -> JitterSample,
 ) -> Decision {
     match handled {
         Ok(data) => Decision::Succeed(data),
@@ -98,7 +99,7 @@ pub fn decide(
             let wait = (resets_at - now).num_milliseconds().max(0) as u64;
             // Spread the return after the reset so parked commands do not all come at once.
             let spread = limits.park_jitter.as_millis() as u64;
-            let jitter = u64::from(jitter) * spread / 255;
+            let jitter = u64::from(jitter()) * spread / 255;
             Decision::ParkForQuota {
                 resets_at,
                 expiration_ms: wait + jitter,
@@ -393,7 +394,7 @@ mod tests {
             ),
         ];
         for (what, attempt, handled, limits, jitter, expected) in cases {
-            let decision = decide(attempt, handled, &limits, now(), jitter);
+            let decision = decide(attempt, handled, &limits, now(), || jitter);
             assert_eq!(decision, expected, "{what}");
         }
     }
@@ -403,7 +404,7 @@ mod tests {
         let limits = limits(5, 60_000);
         for sample in 0..=255u8 {
             let Decision::ParkForQuota { expiration_ms, .. } =
-                decide(1, quota(1_000), &limits, now(), sample)
+                decide(1, quota(1_000), &limits, now(), || sample)
             else {
                 panic!("not parked");
             };
