@@ -82,13 +82,19 @@ async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<ctct_sandbox::
     let c = started.credentials().clone();
     tracing::info!(base_url = %c.base_url, admin_url = %c.admin_url, "sandbox running in-process");
     settings.store.path = store_path;
+    point_at_sandbox(settings, &c);
+    Ok(started)
+}
+
+/// Points `settings` at a sandbox: its API and OAuth2 URLs and its ready client.
+#[cfg(feature = "sandbox")]
+pub fn point_at_sandbox(settings: &mut Settings, c: &ctct_sandbox::SandboxCredentials) {
     settings.api.base_url = c.base_url.clone();
     settings.oauth.client_id = c.client_id.clone();
     settings.oauth.client_secret = secrecy::SecretString::from(c.client_secret.clone());
     settings.oauth.token_url = c.token_url.clone();
     settings.oauth.authorize_url = c.authorize_url.clone();
     settings.oauth.device_authorize_url = c.device_authorize_url.clone();
-    Ok(started)
 }
 
 /// How a daemon is assembled: its settings, plus what a caller may choose that is not a

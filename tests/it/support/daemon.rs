@@ -180,13 +180,7 @@ impl TestDaemon {
     /// limits of `api`, the ops listener on a free loopback port.
     pub fn daemon_settings(&self) -> Settings {
         let mut settings = self.settings.clone();
-        let c = self.api.sandbox.credentials();
-        settings.api.base_url = c.base_url.clone();
-        settings.oauth.client_id = c.client_id.clone();
-        settings.oauth.client_secret = secrecy::SecretString::from(c.client_secret.clone());
-        settings.oauth.token_url = c.token_url.clone();
-        settings.oauth.authorize_url = c.authorize_url.clone();
-        settings.oauth.device_authorize_url = c.device_authorize_url.clone();
+        ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
         settings.store.path = self.api.store_path.clone();
         settings.limits.per_second = self.api.per_second;
         settings.limits.per_day = self.api.per_day;
