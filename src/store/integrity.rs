@@ -43,28 +43,24 @@ pub fn check_own_tables(conn: &mut Connection) -> Result<(), StoreError> {
 /// the command ledger (a row of 16 KiB inserted and deleted, so the commit has to write pages:
 /// a full disk or an I/O error fails it) and reads of every page of the token and budget tables
 /// (small; a damaged page fails them).
-pub async fn probe(store: &Store) -> Result<(), StoreError> {
-    store
-        .call(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO command_ledger (account, command_id, type, status, received_at, result)
-                 VALUES ('', 'ctct-sync store probe', 'probe', 'in_progress', '', printf('%.*c', 16384, 'x'))",
-                [],
-            )?;
-            tx.execute(
-                "DELETE FROM command_ledger WHERE account = '' AND command_id = 'ctct-sync store probe'",
-                [],
-            )?;
-            for table in ["accounts", "rate_budget"] {
-                tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-                    row.get::<_, i64>(0)
-                })?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+fn probe(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO command_ledger (account, command_id, type, status, received_at, result)
+         VALUES ('', 'ctct-sync store probe', 'probe', 'in_progress', '', printf('%.*c', 16384, 'x'))",
+        [],
+    )?;
+    tx.execute(
+        "DELETE FROM command_ledger WHERE account = '' AND command_id = 'ctct-sync store probe'",
+        [],
+    )?;
+    for table in ["accounts", "rate_budget"] {
+        tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get::<_, i64>(0)
+        })?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 impl Store {
@@ -75,7 +71,7 @@ impl Store {
 
     /// [`probe`]: the check of a store that failed while the daemon ran.
     pub async fn integrity_probe(&self) -> Result<(), StoreError> {
-        probe(self).await
+        self.call(probe).await
     }
 }
 
