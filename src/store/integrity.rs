@@ -69,7 +69,7 @@ impl Store {
         self.call(check_own_tables).await
     }
 
-    /// [`probe`]: the check of a store that failed while the daemon ran.
+    /// The check of a store that failed while the daemon ran (see `probe` above).
     pub async fn integrity_probe(&self) -> Result<(), StoreError> {
         self.call(probe).await
     }
