@@ -219,11 +219,11 @@ mod tests {
     #[test]
     fn what_was_reserved_before_the_holds_migration_stays_counted_as_spent() {
         let mut conn = Connection::open_in_memory().unwrap();
-        let before = migrate::EMBEDDED
+        let before = migrate::SQLITE_STATE
             .iter()
             .position(|m| m.name == "budget_holds")
             .expect("the holds migration");
-        migrate::apply(&mut conn, &migrate::EMBEDDED[..before]).unwrap();
+        migrate::apply(&mut conn, &migrate::SQLITE_STATE[..before]).unwrap();
         conn.execute(
             "INSERT INTO rate_budget (client_id, day, reserved) VALUES ('key', '2026-11-23', 40)",
             [],

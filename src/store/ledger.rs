@@ -729,7 +729,7 @@ mod tests {
     fn rows_from_before_fingerprints_still_replay_and_an_unfinished_one_adopts_one() {
         // A store at schema 4 (before fingerprints) with a finished and an unfinished command.
         let mut conn = Connection::open_in_memory().unwrap();
-        let before: Vec<_> = migrate::EMBEDDED
+        let before: Vec<_> = migrate::SQLITE_STATE
             .iter()
             .copied()
             .filter(|m| m.version <= 4)

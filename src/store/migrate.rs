@@ -1,5 +1,7 @@
-//! Schema migrations: numbered SQL files from `migrations/`, embedded at build time (see
-//! build.rs), applied in one exclusive transaction and tracked by `PRAGMA user_version`.
+//! Schema migrations: numbered SQL files from `migrations/<engine>/<store>/`, embedded at
+//! build time (see build.rs and migrations/README.md). On SQLite they are applied in one
+//! exclusive transaction and tracked by `PRAGMA user_version`; the state store and the mirror
+//! store each have their own history.
 //!
 //! Migrations are append-only. Each applied migration is recorded with a SHA-256 of its SQL
 //! in `schema_migrations`; a released migration that was edited afterwards is refused rather
@@ -35,9 +37,14 @@ impl MigrationReport {
     }
 }
 
-/// The schema version this binary brings.
+/// The schema version of the SQLite state store this binary brings.
 pub fn latest_version() -> u32 {
-    EMBEDDED.last().map_or(0, |m| m.version)
+    SQLITE_STATE.last().map_or(0, |m| m.version)
+}
+
+/// The schema version of the SQLite mirror store this binary brings.
+pub fn latest_mirror_version() -> u32 {
+    SQLITE_MIRROR.last().map_or(0, |m| m.version)
 }
 
 /// The schema version of the store file at `path`, read without changing it (`doctor`).
@@ -46,9 +53,14 @@ pub fn file_version(path: &std::path::Path) -> Result<u32, rusqlite::Error> {
         .and_then(|conn| conn.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)))
 }
 
-/// Brings the database up to the embedded schema.
+/// Brings a SQLite state store up to the embedded schema.
 pub fn migrate(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
-    apply(conn, EMBEDDED)
+    apply(conn, SQLITE_STATE)
+}
+
+/// Brings a SQLite mirror store up to the embedded schema.
+pub fn migrate_mirror(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
+    apply(conn, SQLITE_MIRROR)
 }
 
 /// Applies `migrations` (numbered 1..=n, in order) that the database does not have yet,
@@ -153,10 +165,13 @@ mod tests {
 
     #[test]
     fn embedded_migrations_are_numbered_from_one_without_gaps() {
-        for (index, m) in EMBEDDED.iter().enumerate() {
+        for (index, m) in SQLITE_STATE.iter().enumerate() {
             assert_eq!(m.version as usize, index + 1, "{}", m.name);
         }
         assert!(latest_version() >= 2);
+        for (index, m) in SQLITE_MIRROR.iter().enumerate() {
+            assert_eq!(m.version as usize, index + 1, "{}", m.name);
+        }
     }
 
     #[test]
@@ -165,7 +180,7 @@ mod tests {
         let first = migrate(&mut conn).expect("first pass");
         assert_eq!(first.from_version, 0);
         assert_eq!(first.to_version, latest_version());
-        assert_eq!(first.applied.len(), EMBEDDED.len());
+        assert_eq!(first.applied.len(), SQLITE_STATE.len());
         let second = migrate(&mut conn).expect("second pass");
         assert!(second.is_noop());
         assert_eq!(second.to_version, latest_version());

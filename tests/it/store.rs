@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use ctct_sync::store::migrate::{self, EMBEDDED, Migration};
+use ctct_sync::store::migrate::{self, Migration, SQLITE_STATE};
 use ctct_sync::store::{Store, StoreError};
 use rusqlite::Connection;
 
@@ -31,7 +31,7 @@ fn a_fresh_store_is_created_0600_in_a_0700_directory_with_every_migration_applie
     let (conn, report) = Store::open_and_migrate(&path).expect("fresh store opens");
     assert_eq!(report.from_version, 0);
     assert_eq!(report.to_version, migrate::latest_version());
-    let every: Vec<String> = EMBEDDED
+    let every: Vec<String> = SQLITE_STATE
         .iter()
         .map(|m| format!("{:04}_{}", m.version, m.name))
         .collect();
@@ -101,7 +101,7 @@ fn an_older_database_is_upgraded_and_keeps_its_data() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     {
         let mut conn = Connection::open(&path).unwrap();
-        let report = migrate::apply(&mut conn, &EMBEDDED[..1]).unwrap();
+        let report = migrate::apply(&mut conn, &SQLITE_STATE[..1]).unwrap();
         assert_eq!(report.to_version, 1);
         conn.execute(
             "INSERT INTO command_ledger (account, command_id, type, status, received_at)
@@ -115,7 +115,7 @@ fn an_older_database_is_upgraded_and_keeps_its_data() {
     let (conn, report) = Store::open_and_migrate(&path).unwrap();
     assert_eq!(report.from_version, 1);
     assert_eq!(report.to_version, migrate::latest_version());
-    let rest: Vec<String> = EMBEDDED[1..]
+    let rest: Vec<String> = SQLITE_STATE[1..]
         .iter()
         .map(|m| format!("{:04}_{}", m.version, m.name))
         .collect();
