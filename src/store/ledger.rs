@@ -383,7 +383,9 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.ledger_begin(account, command_id, command_type, fingerprint, now).await;
+            return pg
+                .ledger_begin(account, command_id, command_type, fingerprint, now)
+                .await;
         }
         let (account, id, command_type, fingerprint) = (
             account.to_owned(),
@@ -415,7 +417,9 @@ impl Store {
         effect_ref: &str,
     ) -> Result<(), StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.ledger_record_effect(account, command_id, effect_ref).await;
+            return pg
+                .ledger_record_effect(account, command_id, effect_ref)
+                .await;
         }
         let (account, id, effect) = (
             account.to_owned(),
@@ -530,7 +534,9 @@ impl Store {
         fingerprint: Option<&str>,
     ) -> Result<bool, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.ledger_forget_unsuccessful(account, command_id, fingerprint).await;
+            return pg
+                .ledger_forget_unsuccessful(account, command_id, fingerprint)
+                .await;
         }
         let (account, id, fingerprint) = (
             account.to_owned(),

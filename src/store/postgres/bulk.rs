@@ -179,9 +179,12 @@ impl PgStore {
             .await
             .map_err(err)?;
         for (id, command_type, outcome, result) in &results {
-            tx.execute(&finish, &[&account, id, command_type, outcome, result, &now])
-                .await
-                .map_err(err)?;
+            tx.execute(
+                &finish,
+                &[&account, id, command_type, outcome, result, &now],
+            )
+            .await
+            .map_err(err)?;
         }
         tx.commit().await.map_err(err)
     }

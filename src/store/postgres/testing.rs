@@ -60,7 +60,10 @@ impl Drop for TestSchema {
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) && !std::thread::panicking() {
-            panic!("test schema {} could not be dropped: {dropped:?}", self.name);
+            panic!(
+                "test schema {} could not be dropped: {dropped:?}",
+                self.name
+            );
         }
     }
 }
