@@ -309,9 +309,22 @@ impl PgStore {
     }
 
     /// `CREATE SCHEMA IF NOT EXISTS`, under the schema's advisory lock: two processes
-    /// creating it at once would otherwise collide on the catalog's unique index.
+    /// creating it at once would otherwise collide on the catalog's unique index. An existing
+    /// schema is left alone (PostgreSQL checks the right to create schemas before it looks
+    /// whether one exists, and a role given only a schema need not have that right).
     async fn create_schema(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
+        let exists = client
+            .query_opt(
+                "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                &[&self.inner.schema],
+            )
+            .await
+            .map_err(|e| self.error(e))?
+            .is_some();
+        if exists {
+            return Ok(());
+        }
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.lock_key()])
             .await
