@@ -1,8 +1,8 @@
 //! The command ledger on PostgreSQL: the same operations and answers as
-//! [`crate::store::ledger`]. A delivery's claim on a command is atomic across processes: the
-//! row is inserted if absent (`ON CONFLICT DO NOTHING`) and then read `FOR UPDATE` in the
-//! same transaction, so two consumers that receive the same command at once count two
-//! attempts and see each other's effect.
+//! [`crate::store::ledger`]. A delivery's claim on a command is atomic across processes: one
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` inserts the row or counts the attempt on the
+//! locked existing row, so two consumers that receive the same command at once count two
+//! attempts and see each other's effect, in one round trip.
 
 use chrono::{DateTime, Utc};
 
@@ -12,7 +12,9 @@ use crate::store::ledger::{Begun, Entry, Finish, History};
 
 impl PgStore {
     /// Records the start of an attempt, or finds the stored result
-    /// ([`crate::store::Store::ledger_begin`]).
+    /// ([`crate::store::Store::ledger_begin`]), in one statement: the row is inserted, or
+    /// the existing row is locked and its attempt counted (unless it is done or another
+    /// command's), so two processes beginning the same command at once count two attempts.
     pub async fn ledger_begin(
         &self,
         account: &str,
@@ -21,77 +23,46 @@ impl PgStore {
         fingerprint: &str,
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
-        let err = |e| self.error(e);
-        let mut client = self.client().await?;
-        // A finished row may be forgotten or pruned between the insert and the read; then
-        // the command is new again and the insert is tried once more.
-        for _ in 0..3 {
-            let tx = client.transaction().await.map_err(err)?;
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at, fingerprint)
-                     VALUES ($1, $2, $3, 'in_progress', 0, $4, $5)
-                     ON CONFLICT (account, command_id) DO NOTHING",
-                )
-                .await
-                .map_err(err)?;
-            tx.execute(
-                &insert,
+        let client = self.client().await?;
+        // `keep`: the row is another command's (another fingerprint) or done with a result;
+        // it is left as it is. Otherwise every delivery counts (see `ledger::begin_in`) and a
+        // row begun before fingerprints existed takes this delivery's.
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint)
+                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5)
+                 ON CONFLICT (account, command_id) DO UPDATE SET
+                     attempts = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                         THEN l.attempts ELSE l.attempts + 1 END,
+                     fingerprint = coalesce(l.fingerprint, CASE
+                         WHEN l.status = 'done' AND l.result IS NOT NULL
+                         THEN NULL ELSE excluded.fingerprint END)
+                 RETURNING status, attempts, effect_ref, result, fingerprint, type",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let row = client
+            .query_one(
+                &stmt,
                 &[&account, &command_id, &command_type, &now, &fingerprint],
             )
             .await
-            .map_err(err)?;
-            let select = tx
-                .prepare_cached(
-                    "SELECT status, attempts, effect_ref, result, fingerprint, type FROM command_ledger
-                     WHERE account = $1 AND command_id = $2 FOR UPDATE",
-                )
-                .await
-                .map_err(err)?;
-            let Some(row) = tx
-                .query_opt(&select, &[&account, &command_id])
-                .await
-                .map_err(err)?
-            else {
-                continue;
-            };
-            let status: String = row.get(0);
-            let attempts: i64 = row.get(1);
-            let effect_ref: Option<String> = row.get(2);
-            let result: Option<String> = row.get(3);
-            let stored: Option<String> = row.get(4);
-            let stored_type: String = row.get(5);
-            let begun = match (status.as_str(), result, stored) {
-                (_, _, Some(stored)) if stored != fingerprint => Begun::Reused {
-                    command_type: stored_type,
-                },
-                ("done", Some(result), _) => Begun::Done { result },
-                _ => {
-                    // Every delivery counts (see `ledger::begin_in`); a row begun before
-                    // fingerprints existed takes this delivery's.
-                    let attempts = attempts + 1;
-                    let update = tx
-                        .prepare_cached(
-                            "UPDATE command_ledger SET attempts = $3, fingerprint = coalesce(fingerprint, $4)
-                             WHERE account = $1 AND command_id = $2",
-                        )
-                        .await
-                        .map_err(err)?;
-                    tx.execute(&update, &[&account, &command_id, &attempts, &fingerprint])
-                        .await
-                        .map_err(err)?;
-                    Begun::Started {
-                        attempts: to_u32(attempts),
-                        effect_ref,
-                    }
-                }
-            };
-            tx.commit().await.map_err(err)?;
-            return Ok(begun);
-        }
-        Err(StoreError::Commit(format!(
-            "the ledger row of command {command_id} kept disappearing while it was begun"
-        )))
+            .map_err(|e| self.error(e))?;
+        let status: String = row.get(0);
+        let result: Option<String> = row.get(3);
+        let stored: Option<String> = row.get(4);
+        Ok(match (stored, result) {
+            (Some(stored), _) if stored != fingerprint => Begun::Reused {
+                command_type: row.get(5),
+            },
+            (_, Some(result)) if status == "done" => Begun::Done { result },
+            _ => Begun::Started {
+                attempts: to_u32(row.get(1)),
+                effect_ref: row.get(2),
+            },
+        })
     }
 
     /// Takes back the attempt counted by [`PgStore::ledger_begin`].

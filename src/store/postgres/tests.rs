@@ -581,6 +581,60 @@ async fn a_rejected_message_is_stored_with_its_fingerprint_and_forgotten_only_by
 }
 
 #[tokio::test]
+async fn rows_without_a_fingerprint_still_replay_and_an_unfinished_one_adopts_one() {
+    let schema = TestSchema::new();
+    let s = schema.store().await;
+    s.client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
+             VALUES ('a', 'old-done', 'list.list', 'done', 1, 'succeeded', '{\"old\":1}', '2026-11-01T00:00:00Z', '2026-11-01T00:00:01Z');
+             INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at)
+             VALUES ('a', 'old-open', 'contact.upsert', 'in_progress', 1, '2026-11-01T00:00:00Z');",
+        )
+        .await
+        .unwrap();
+    for fingerprint in ["any", "other"] {
+        assert_eq!(
+            s.ledger_begin("a", "old-done", "list.list", fingerprint, now())
+                .await
+                .unwrap(),
+            Begun::Done {
+                result: "{\"old\":1}".into()
+            },
+            "a row without a fingerprint replays as before"
+        );
+    }
+    assert_eq!(
+        s.ledger_entry("a", "old-done")
+            .await
+            .unwrap()
+            .unwrap()
+            .fingerprint,
+        None,
+        "a replay leaves the row as it is"
+    );
+    assert!(matches!(
+        s.ledger_begin("a", "old-open", "contact.upsert", "mine", now())
+            .await
+            .unwrap(),
+        Begun::Started { attempts: 2, .. }
+    ));
+    assert!(matches!(
+        s.ledger_begin("a", "old-open", "contact.upsert", "yours", now())
+            .await
+            .unwrap(),
+        Begun::Reused { .. }
+    ));
+    assert_eq!(
+        s.ledger_history("a", "old-open").await.unwrap().attempts,
+        Some(2),
+        "another command's delivery is not counted"
+    );
+}
+
+#[tokio::test]
 async fn two_processes_beginning_the_same_command_at_once_count_every_delivery() {
     let schema = TestSchema::new();
     let (one, two) = (schema.store().await, schema.store().await);
