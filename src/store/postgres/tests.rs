@@ -249,6 +249,43 @@ async fn the_password_of_a_store_url_shows_nowhere() {
     }
 }
 
+#[tokio::test]
+async fn a_connection_lost_mid_run_is_unreachable_and_the_pool_recovers() {
+    let schema = TestSchema::new();
+    let s = schema.store().await;
+    let lost = s.client().await.unwrap();
+    let pid: i32 = lost
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let killed: bool = s
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed);
+    // The server ends the connection; the driver notices within the deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let error = loop {
+        match lost.query_one("SELECT 1", &[]).await {
+            Err(e) => break s.error(e),
+            Ok(_) if std::time::Instant::now() < deadline => tokio::task::yield_now().await,
+            Ok(_) => panic!("the terminated connection still answers"),
+        }
+    };
+    assert!(error.is_unreachable(), "{error:?}");
+    drop(lost);
+    assert_eq!(
+        s.ledger_rows().await.unwrap(),
+        0,
+        "the pool replaces the lost connection"
+    );
+}
+
 // ---- migrations ----
 
 #[tokio::test]
