@@ -165,6 +165,9 @@ impl Store {
         day: NaiveDate,
         now_ms: i64,
     ) -> Result<DayBudget, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.budget_load_day(client_id, day, now_ms).await;
+        }
         let client_id = client_id.to_owned();
         self.call(move |conn| load_day(conn, &client_id, day, now_ms))
             .await
@@ -179,6 +182,9 @@ impl Store {
         used: u32,
         request: HoldRequest,
     ) -> Result<Settled, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.budget_settle(client_id, day, owner, used, request).await;
+        }
         let (client_id, owner) = (client_id.to_owned(), owner.to_owned());
         self.call(move |conn| settle(conn, &client_id, day, &owner, used, request))
             .await
@@ -192,6 +198,9 @@ impl Store {
         day: NaiveDate,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.budget_mark_exhausted(client_id, day, at).await;
+        }
         let client_id = client_id.to_owned();
         self.call(move |conn| mark_exhausted(conn, &client_id, day, at))
             .await

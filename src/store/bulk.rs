@@ -228,6 +228,9 @@ pub fn finish_all(
 impl Store {
     /// The batches a previous run left open ([`load_open`]).
     pub async fn bulk_load_open(&self, now: DateTime<Utc>) -> Result<Vec<OpenBatch>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.bulk_load_open(now).await;
+        }
         self.call(move |conn| load_open(conn, now)).await
     }
 
@@ -241,6 +244,9 @@ impl Store {
         items: Vec<StoredItem>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.bulk_create(id, account, list_ids, items, now).await;
+        }
         let (id, account, list_ids) = (id.to_owned(), account.to_owned(), list_ids.to_vec());
         self.call(move |conn| create(conn, &id, &account, &list_ids, &items, now))
             .await
@@ -248,6 +254,9 @@ impl Store {
 
     /// The import was accepted: remember its activity ([`set_activity`]).
     pub async fn bulk_set_activity(&self, id: &str, activity_id: &str) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.bulk_set_activity(id, activity_id).await;
+        }
         let (id, activity_id) = (id.to_owned(), activity_id.to_owned());
         self.call(move |conn| set_activity(conn, &id, &activity_id))
             .await
@@ -260,6 +269,9 @@ impl Store {
         status: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.bulk_set_status(id, status, now).await;
+        }
         let (id, status) = (id.to_owned(), status.to_owned());
         self.call(move |conn| set_status(conn, &id, &status, now))
             .await
@@ -273,6 +285,9 @@ impl Store {
         results: Vec<(String, String, String, String)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.bulk_finish_all(account, results, now).await;
+        }
         let account = account.to_owned();
         self.call(move |conn| finish_all(conn, &account, &results, now))
             .await

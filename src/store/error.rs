@@ -42,8 +42,9 @@ pub enum StoreError {
     Migration {
         version: u32,
         name: &'static str,
+        /// The engine's error (`rusqlite::Error` or `tokio_postgres::Error`).
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(
         "the store is damaged: SQLite's quick_check of table {table} found: {problems}. \
@@ -61,4 +62,40 @@ pub enum StoreError {
     Closed,
     #[error("the store's shared write transaction failed: {0}")]
     Commit(String),
+    /// Nothing answered at the PostgreSQL URL (connection refused, timed out, or lost): worth
+    /// trying again later. `url` has its password replaced by `***`.
+    #[error("state store unreachable: PostgreSQL at {url}: {reason}")]
+    PgUnreachable { url: String, reason: String },
+    /// The server refused the credentials of the URL.
+    #[error("PostgreSQL at {url} refused the login: {reason}")]
+    PgAuthFailed { url: String, reason: String },
+    /// The database the URL names does not exist on the server.
+    #[error("PostgreSQL at {url}: the database does not exist: {reason}")]
+    PgNoDatabase { url: String, reason: String },
+    /// TLS with the server failed (no TLS offered where `sslmode` requires it, or a
+    /// certificate that `verify-full` does not accept).
+    #[error("PostgreSQL at {url}: TLS failed: {reason}")]
+    PgTls { url: String, reason: String },
+    /// The URL, its `sslmode`/`sslrootcert`, or the schema name cannot be used.
+    #[error("PostgreSQL URL {url}: {reason}")]
+    PgConfig { url: String, reason: String },
+    /// Any other error the server or the driver reported.
+    #[error("PostgreSQL at {url}: {source}")]
+    Postgres {
+        url: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// Raw SQLite access ([`super::Store::call`]) was asked of a PostgreSQL store.
+    #[error("raw SQLite access is not available: the store is on PostgreSQL ({0})")]
+    NotSqlite(String),
+}
+
+impl StoreError {
+    /// True when the database could not be reached (or the connection to it was lost): the
+    /// operation may succeed when tried again later, unlike a refused login or a missing
+    /// database.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, StoreError::PgUnreachable { .. })
+    }
 }

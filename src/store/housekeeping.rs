@@ -36,6 +36,24 @@ pub async fn prune(
     retention_days: u32,
 ) -> Result<Pruned, StoreError> {
     let before = now - chrono::Duration::days(i64::from(retention_days));
+    if let Some(pg) = store.pg() {
+        let mut pruned = Pruned::default();
+        loop {
+            let n = pg.ledger_prune_finished(before, CHUNK).await?;
+            pruned.commands += n;
+            if n < CHUNK {
+                break;
+            }
+        }
+        loop {
+            let n = pg.bulk_prune_ended(before, CHUNK).await?;
+            pruned.batches += n;
+            if n < CHUNK {
+                break;
+            }
+        }
+        return Ok(pruned);
+    }
     Ok(Pruned {
         commands: in_chunks(store, move |conn| {
             ledger::prune_finished(conn, before, CHUNK)

@@ -66,11 +66,17 @@ fn probe(conn: &mut Connection) -> Result<(), StoreError> {
 impl Store {
     /// [`check_own_tables`] on the store thread: the start-up check.
     pub async fn integrity_check_own_tables(&self) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.integrity_check_own_tables().await;
+        }
         self.call(check_own_tables).await
     }
 
     /// The check of a store that failed while the daemon ran (see `probe` above).
     pub async fn integrity_probe(&self) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.integrity_probe().await;
+        }
         self.call(probe).await
     }
 }

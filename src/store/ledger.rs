@@ -382,6 +382,11 @@ impl Store {
         fingerprint: &str,
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .ledger_begin(account, command_id, command_type, fingerprint, now)
+                .await;
+        }
         let (account, id, command_type, fingerprint) = (
             account.to_owned(),
             command_id.to_owned(),
@@ -396,6 +401,9 @@ impl Store {
 
     /// [`uncount`] under the group commit.
     pub async fn ledger_uncount(&self, account: &str, command_id: &str) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_uncount(account, command_id).await;
+        }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call_grouped(move |conn| uncount(conn, &account, &id))
             .await
@@ -408,6 +416,11 @@ impl Store {
         command_id: &str,
         effect_ref: &str,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .ledger_record_effect(account, command_id, effect_ref)
+                .await;
+        }
         let (account, id, effect) = (
             account.to_owned(),
             command_id.to_owned(),
@@ -424,6 +437,9 @@ impl Store {
         f: Finish<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_finish_or_stored(f, now).await;
+        }
         let (account, id, command_type, outcome, result, fingerprint) = (
             f.account.to_owned(),
             f.command_id.to_owned(),
@@ -455,6 +471,9 @@ impl Store {
         account: &str,
         command_id: &str,
     ) -> Result<Option<Entry>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_entry(account, command_id).await;
+        }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call(move |conn| entry(conn, &account, &id)).await
     }
@@ -465,6 +484,9 @@ impl Store {
         account: &str,
         command_id: &str,
     ) -> Result<Option<String>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_result_of(account, command_id).await;
+        }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call(move |conn| result_of(conn, &account, &id)).await
     }
@@ -475,6 +497,9 @@ impl Store {
         account: &str,
         command_id: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_received_at(account, command_id).await;
+        }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call(move |conn| received_at(conn, &account, &id))
             .await
@@ -487,6 +512,9 @@ impl Store {
         account: &str,
         command_id: &str,
     ) -> Result<History, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_history(account, command_id).await;
+        }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call(move |conn| {
             Ok(History {
@@ -505,6 +533,11 @@ impl Store {
         command_id: &str,
         fingerprint: Option<&str>,
     ) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg
+                .ledger_forget_unsuccessful(account, command_id, fingerprint)
+                .await;
+        }
         let (account, id, fingerprint) = (
             account.to_owned(),
             command_id.to_owned(),
@@ -516,6 +549,9 @@ impl Store {
 
     /// How many rows the ledger holds, whatever their status (for tests and operators).
     pub async fn ledger_rows(&self) -> Result<i64, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_rows().await;
+        }
         self.call(|conn| {
             Ok(conn.query_row("SELECT count(*) FROM command_ledger", [], |r| r.get(0))?)
         })

@@ -96,7 +96,7 @@ pub fn apply(
             .map_err(|source| StoreError::Migration {
                 version: migration.version,
                 name: migration.name,
-                source,
+                source: Box::new(source),
             })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, sha256, applied_at)
@@ -152,7 +152,8 @@ fn verify_applied(
     Ok(())
 }
 
-fn checksum(sql: &str) -> String {
+/// The SHA-256 (hex) recorded for an applied migration.
+pub(crate) fn checksum(sql: &str) -> String {
     Sha256::digest(sql.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

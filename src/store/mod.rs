@@ -26,6 +26,7 @@ pub mod housekeeping;
 pub mod integrity;
 pub mod ledger;
 pub mod migrate;
+pub mod postgres;
 pub mod tokens;
 pub mod upgrade;
 
@@ -35,10 +36,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
+use secrecy::SecretString;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport};
+pub use postgres::PgStore;
 
 /// Which of the two stores a SQLite file is: the private state or the analysts' mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +90,27 @@ const GROUP_LIMIT: usize = 128;
 /// A handle to the store. Cheap to clone; the connection closes when the last handle drops.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
-    path: Arc<PathBuf>,
+    engine: Engine,
+}
+
+/// The database behind a [`Store`]: every typed method runs on one or the other.
+#[derive(Clone)]
+enum Engine {
+    /// A SQLite file, owned by the store's thread.
+    Sqlite {
+        jobs: mpsc::Sender<Job>,
+        path: Arc<PathBuf>,
+    },
+    /// A schema of a PostgreSQL database.
+    Postgres(PgStore),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        match &self.engine {
+            Engine::Sqlite { path, .. } => f.debug_struct("Store").field("path", path).finish(),
+            Engine::Postgres(pg) => f.debug_struct("Store").field("postgres", pg).finish(),
+        }
     }
 }
 
@@ -172,8 +189,47 @@ impl Store {
             })
             .expect("the operating system can start the store thread");
         Store {
-            jobs,
-            path: Arc::new(path.to_owned()),
+            engine: Engine::Sqlite {
+                jobs,
+                path: Arc::new(path.to_owned()),
+            },
+        }
+    }
+
+    /// Connects to the PostgreSQL database of `url` (`postgres://` or `postgresql://`, with
+    /// `sslmode` disable, prefer, require or verify-full), creates `schema` if missing and
+    /// applies the state store's pending migrations there. Returns the store and what the
+    /// migration pass did. A server that does not answer is [`StoreError::PgUnreachable`]
+    /// (worth retrying); a refused login or a missing database are errors of their own.
+    pub async fn connect_postgres(
+        url: &SecretString,
+        schema: &str,
+    ) -> Result<(Store, MigrationReport), StoreError> {
+        let pg = PgStore::connect(url, schema).await?;
+        let report = postgres::migrate::apply(&pg, migrate::POSTGRES_STATE).await?;
+        Ok((
+            Store {
+                engine: Engine::Postgres(pg),
+            },
+            report,
+        ))
+    }
+
+    /// The PostgreSQL store behind this handle, when it is one: the typed methods of the
+    /// table modules run there instead of on the SQLite thread.
+    pub(crate) fn pg(&self) -> Option<&PgStore> {
+        match &self.engine {
+            Engine::Sqlite { .. } => None,
+            Engine::Postgres(pg) => Some(pg),
+        }
+    }
+
+    /// Where the store lives, for people: the file's path, or the PostgreSQL URL (password
+    /// replaced by `***`) and schema.
+    pub fn describe(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite { path, .. } => path.display().to_string(),
+            Engine::Postgres(pg) => pg.describe().to_owned(),
         }
     }
 
@@ -181,12 +237,18 @@ impl Store {
     /// (`PRAGMA wal_checkpoint(TRUNCATE)`), so that the `.db` file alone holds everything
     /// committed. Run on a clean stop; harmless at any time.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.checkpoint().await;
+        }
         self.call(|conn| checkpoint(conn)).await
     }
 
     /// Takes the write lock and lets it go, writing nothing: a read-only file or a lock held
     /// by another process fails here.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.check_writable().await;
+        }
         self.call(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
             Ok(())
@@ -209,9 +271,21 @@ impl Store {
         migrate::migrate_mirror(&mut conn)
     }
 
-    /// The database file.
+    /// The database file. On a PostgreSQL store: [`Store::describe`]'s text as a path, for
+    /// messages only.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.engine {
+            Engine::Sqlite { path, .. } => path,
+            Engine::Postgres(pg) => Path::new(pg.describe()),
+        }
+    }
+
+    /// The owner thread's queue, or why there is none (a PostgreSQL store).
+    fn jobs(&self) -> Result<&mpsc::Sender<Job>, StoreError> {
+        match &self.engine {
+            Engine::Sqlite { jobs, .. } => Ok(jobs),
+            Engine::Postgres(pg) => Err(StoreError::NotSqlite(pg.describe().to_owned())),
+        }
     }
 
     /// Where the store is, for messages: its file.
@@ -231,6 +305,7 @@ impl Store {
     /// Raw access, for the store's own table modules (and the mirror's tables) and for tests
     /// that set up or inspect a file: the rest of the daemon calls the typed methods (see the
     /// module's documentation). It stays `pub` only because the integration tests use it.
+    /// A PostgreSQL store has no such connection: [`StoreError::NotSqlite`].
     pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -242,7 +317,10 @@ impl Store {
             let _entered = span.enter();
             let _ = reply.send(f(conn));
         }));
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs()?
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -255,6 +333,7 @@ impl Store {
     /// serves many commands instead of one each.
     ///
     /// Raw access like [`Store::call`]: for the store's table modules and tests only.
+    /// A PostgreSQL store has no such connection: [`StoreError::NotSqlite`].
     pub async fn call_grouped<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -280,7 +359,10 @@ impl Store {
                 }),
             }
         }));
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs()?
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }

@@ -217,11 +217,17 @@ pub fn mark_reauth_required(
 impl Store {
     /// Every stored account ([`list`]).
     pub async fn tokens_accounts(&self) -> Result<Vec<StoredAccount>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_accounts().await;
+        }
         self.call(|conn| list(conn)).await
     }
 
     /// One stored account, if it was ever authorised ([`load`]).
     pub async fn tokens_account(&self, account: &str) -> Result<Option<StoredAccount>, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_account(account).await;
+        }
         let account = account.to_owned();
         self.call(move |conn| load(conn, &account)).await
     }
@@ -234,6 +240,9 @@ impl Store {
         tokens: &NewTokens,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_save_grant(account, client_id, tokens, now).await;
+        }
         let (account, client_id, tokens) =
             (account.to_owned(), client_id.to_owned(), tokens.clone());
         self.call(move |conn| save_grant(conn, &account, &client_id, &tokens, now))
@@ -249,6 +258,9 @@ impl Store {
         tokens: &NewTokens,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_save_refresh(account, owner, tokens, now).await;
+        }
         let (account, owner, tokens) = (account.to_owned(), owner.to_owned(), tokens.clone());
         self.call(move |conn| save_refresh(conn, &account, &owner, &tokens, now))
             .await
@@ -262,6 +274,9 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_take_lease(account, owner, now, until).await;
+        }
         let (account, owner) = (account.to_owned(), owner.to_owned());
         self.call(move |conn| take_lease(conn, &account, &owner, now, until))
             .await
@@ -269,6 +284,9 @@ impl Store {
 
     /// Releases `owner`'s refresh lease ([`release_lease`]).
     pub async fn tokens_release_lease(&self, account: &str, owner: &str) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_release_lease(account, owner).await;
+        }
         let (account, owner) = (account.to_owned(), owner.to_owned());
         self.call(move |conn| release_lease(conn, &account, &owner))
             .await
@@ -281,6 +299,9 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_mark_reauth_required(account, reason, now).await;
+        }
         let (account, reason) = (account.to_owned(), reason.to_owned());
         self.call(move |conn| mark_reauth_required(conn, &account, &reason, now))
             .await

@@ -1,0 +1,278 @@
+//! The command ledger on PostgreSQL: the same operations and answers as
+//! [`crate::store::ledger`]. A delivery's claim on a command is atomic across processes: one
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` inserts the row or counts the attempt on the
+//! locked existing row, so two consumers that receive the same command at once count two
+//! attempts and see each other's effect, in one round trip.
+
+use chrono::{DateTime, Utc};
+
+use super::{PgStore, to_u32};
+use crate::store::error::StoreError;
+use crate::store::ledger::{Begun, Entry, Finish, History};
+
+impl PgStore {
+    /// Records the start of an attempt, or finds the stored result
+    /// ([`crate::store::Store::ledger_begin`]), in one statement: the row is inserted, or
+    /// the existing row is locked and its attempt counted (unless it is done or another
+    /// command's), so two processes beginning the same command at once count two attempts.
+    pub async fn ledger_begin(
+        &self,
+        account: &str,
+        command_id: &str,
+        command_type: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Begun, StoreError> {
+        let client = self.client().await?;
+        // `keep`: the row is another command's (another fingerprint) or done with a result;
+        // it is left as it is. Otherwise every delivery counts (see `ledger::begin_in`) and a
+        // row begun before fingerprints existed takes this delivery's.
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint)
+                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5)
+                 ON CONFLICT (account, command_id) DO UPDATE SET
+                     attempts = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                         THEN l.attempts ELSE l.attempts + 1 END,
+                     fingerprint = coalesce(l.fingerprint, CASE
+                         WHEN l.status = 'done' AND l.result IS NOT NULL
+                         THEN NULL ELSE excluded.fingerprint END)
+                 RETURNING status, attempts, effect_ref, result, fingerprint, type",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[&account, &command_id, &command_type, &now, &fingerprint],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let status: String = row.get(0);
+        let result: Option<String> = row.get(3);
+        let stored: Option<String> = row.get(4);
+        Ok(match (stored, result) {
+            (Some(stored), _) if stored != fingerprint => Begun::Reused {
+                command_type: row.get(5),
+            },
+            (_, Some(result)) if status == "done" => Begun::Done { result },
+            _ => Begun::Started {
+                attempts: to_u32(row.get(1)),
+                effect_ref: row.get(2),
+            },
+        })
+    }
+
+    /// Takes back the attempt counted by [`PgStore::ledger_begin`].
+    pub async fn ledger_uncount(&self, account: &str, command_id: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET attempts = greatest(attempts - 1, 0)
+                 WHERE account = $1 AND command_id = $2 AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        client
+            .execute(&stmt, &[&account, &command_id])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Remembers what an attempt created, before its result is final.
+    pub async fn ledger_record_effect(
+        &self,
+        account: &str,
+        command_id: &str,
+        effect_ref: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET effect_ref = $3 WHERE account = $1 AND command_id = $2",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        client
+            .execute(&stmt, &[&account, &command_id, &effect_ref])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Stores the final result (inserting the row when the command never began); true when
+    /// it was stored, false when a result was stored already.
+    pub(crate) async fn ledger_finish_entry(
+        &self,
+        f: Finish<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at, fingerprint)
+                 VALUES ($1, $2, $3, 'done', 1, $4, $5, $6, $6, $7)
+                 ON CONFLICT (account, command_id) DO UPDATE SET
+                     status = 'done', outcome = excluded.outcome, result = excluded.result,
+                     finished_at = excluded.finished_at,
+                     fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint)
+                 WHERE command_ledger.status <> 'done'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let changed = client
+            .execute(
+                &stmt,
+                &[
+                    &f.account,
+                    &f.command_id,
+                    &f.command_type,
+                    &f.outcome,
+                    &f.result,
+                    &now,
+                    &f.fingerprint,
+                ],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(changed == 1)
+    }
+
+    /// Stores the final result, or returns the result another delivery stored first.
+    pub async fn ledger_finish_or_stored(
+        &self,
+        f: Finish<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        if self.ledger_finish_entry(f, now).await? {
+            return Ok(None);
+        }
+        self.ledger_result_of(f.account, f.command_id).await
+    }
+
+    /// The row of a command, if there is one.
+    pub async fn ledger_entry(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<Entry>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT type, status, fingerprint, result FROM command_ledger
+                 WHERE account = $1 AND command_id = $2",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(client
+            .query_opt(&stmt, &[&account, &command_id])
+            .await
+            .map_err(|e| self.error(e))?
+            .map(|r| Entry {
+                command_type: r.get(0),
+                done: r.get::<_, String>(1) == "done",
+                fingerprint: r.get(2),
+                result: r.get(3),
+            }))
+    }
+
+    /// The stored result of a finished command.
+    pub async fn ledger_result_of(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.ledger_history(account, command_id).await?.result)
+    }
+
+    /// When the command was first received (its first attempt began).
+    pub async fn ledger_received_at(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.ledger_history(account, command_id).await?.received_at)
+    }
+
+    /// The stored result, the attempts and the first receipt of a command, in one read.
+    pub async fn ledger_history(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<History, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT CASE WHEN status = 'done' THEN result END, attempts, received_at
+                 FROM command_ledger WHERE account = $1 AND command_id = $2",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(client
+            .query_opt(&stmt, &[&account, &command_id])
+            .await
+            .map_err(|e| self.error(e))?
+            .map(|r| History {
+                result: r.get(0),
+                attempts: Some(to_u32(r.get(1))),
+                received_at: Some(r.get(2)),
+            })
+            .unwrap_or_default())
+    }
+
+    /// Forgets a finished command that ended `rejected` or `failed` (see
+    /// [`crate::store::ledger::forget_unsuccessful`]).
+    pub async fn ledger_forget_unsuccessful(
+        &self,
+        account: &str,
+        command_id: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM command_ledger
+                 WHERE account = $1 AND command_id = $2 AND status = 'done'
+                   AND outcome IN ('rejected', 'failed')
+                   AND (fingerprint IS NULL OR $3::text IS NULL OR fingerprint = $3::text)",
+                &[&account, &command_id, &fingerprint],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted == 1)
+    }
+
+    /// How many rows the ledger holds, whatever their status.
+    pub async fn ledger_rows(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT count(*) FROM command_ledger", &[])
+            .await
+            .map_err(|e| self.error(e))?
+            .get(0))
+    }
+
+    /// Deletes up to `limit` commands that finished before `before`, oldest first; never one
+    /// in progress. Returns how many.
+    pub(crate) async fn ledger_prune_finished(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM command_ledger WHERE (account, command_id) IN (
+                     SELECT account, command_id FROM command_ledger
+                     WHERE finished_at < $1 AND status = 'done'
+                     ORDER BY finished_at LIMIT $2)",
+                &[&before, &(limit as i64)],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted as usize)
+    }
+}
