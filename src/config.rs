@@ -376,6 +376,11 @@ impl SecretUrl {
         Self(SecretString::from(url))
     }
 
+    /// The URL as a secret, for code that connects with it.
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+
     /// The full URI, password included: only for connecting.
     pub fn expose(&self) -> &str {
         self.0.expose_secret()

@@ -14,9 +14,9 @@ use crate::api::{self, ApiClient};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Settings, StoreLocation};
 use crate::handler::Handler;
-use crate::mirror::{Mirror, MirrorDb, MirrorEvents, MirrorOptions};
+use crate::mirror::{Mirror, MirrorDb, MirrorEvents, MirrorOptions, PgMirrorDb};
 use crate::pipeline::{Pipeline, PipelineSettings};
-use crate::store::Store;
+use crate::store::{MigrationReport, PgStore, Store};
 use crate::store::tokens::AccountState;
 
 /// The running parts of the daemon.
@@ -96,43 +96,77 @@ pub fn use_sandbox_stores(settings: &mut Settings) -> anyhow::Result<PathBuf> {
 pub struct Stores {
     pub state: Store,
     pub mirror: MirrorDb,
+    /// What opening did to each store's schema (`ctct-sync migrate` prints them).
+    pub migrated: [(&'static str, String, MigrationReport); 2],
 }
 
-/// Opens (creating and migrating) the state store and the mirror store of `settings`. A state
-/// file from before the mirror moved out has its mirror rows copied into a SQLite mirror.
+/// Opens (creating and migrating) the state store and the mirror store of `settings`, each a
+/// SQLite file or a PostgreSQL schema. A SQLite state file from before the mirror moved out
+/// has its mirror rows copied into a SQLite mirror (a PostgreSQL mirror is rebuilt by its
+/// next full pass).
 pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
     let state_at = settings.state_store()?;
     let mirror_at = settings.mirror_store()?;
-    let (state_path, mirror_path) = match (&state_at, &mirror_at) {
-        (StoreLocation::Sqlite(state), StoreLocation::Sqlite(mirror)) => {
-            (state.clone(), mirror.clone())
-        }
-        (StoreLocation::Postgres { .. }, _) | (_, StoreLocation::Postgres { .. }) => {
-            bail!("store.url / mirror.url: this build of ctct-sync opens SQLite stores only")
-        }
-    };
-    tokio::task::spawn_blocking(move || -> anyhow::Result<Stores> {
+    if let Some(state_path) = state_at.sqlite_path() {
         // The state's directory first, so that it is created with the state's mode (0700)
         // also when the mirror's file goes beside the state's.
-        Store::prepare_state_dir(&state_path)
+        Store::prepare_state_dir(state_path)
             .with_context(|| format!("state store {}", state_path.display()))?;
-        let (mirror, report) = Store::open_mirror(&mirror_path)
-            .with_context(|| format!("mirror store {}", mirror_path.display()))?;
-        if !report.is_noop() {
-            tracing::info!(applied = ?report.applied, "mirror store migrated");
+    }
+    let (mirror, mirror_report) = open_mirror_store(&mirror_at).await?;
+    let state = match &state_at {
+        StoreLocation::Sqlite(path) => {
+            let path = path.clone();
+            let copy_to = mirror_at.sqlite_path().map(PathBuf::from);
+            tokio::task::spawn_blocking(move || Store::open_state(&path, copy_to.as_deref()))
+                .await
+                .context("the store task stopped")?
         }
-        let (state, report) = Store::open_state(&state_path, Some(&mirror_path))
-            .with_context(|| format!("state store {}", state_path.display()))?;
-        if !report.is_noop() {
-            tracing::info!(applied = ?report.applied, "state store migrated");
+        StoreLocation::Postgres { url, schema } => {
+            Store::connect_postgres(url.secret(), schema).await
         }
-        Ok(Stores {
-            state,
-            mirror: MirrorDb::new(mirror),
-        })
+    }
+    .with_context(|| format!("state store {}", state_at.describe()))?;
+    let (state, state_report) = state;
+    if !state_report.is_noop() {
+        tracing::info!(applied = ?state_report.applied, "state store migrated");
+    }
+    Ok(Stores {
+        state,
+        mirror,
+        migrated: [
+            ("store", state_at.describe(), state_report),
+            ("mirror", mirror_at.describe(), mirror_report),
+        ],
     })
-    .await
-    .context("the store task stopped")?
+}
+
+/// Opens and migrates the mirror store at `location`.
+async fn open_mirror_store(
+    location: &StoreLocation,
+) -> anyhow::Result<(MirrorDb, MigrationReport)> {
+    let opened = match location {
+        StoreLocation::Sqlite(path) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || Store::open_mirror(&path))
+                .await
+                .context("the store task stopped")?
+                .map(|(store, report)| (MirrorDb::new(store), report))
+                .map_err(anyhow::Error::from)
+        }
+        StoreLocation::Postgres { url, schema } => async {
+            let pg = PgStore::connect(url.secret(), schema).await?;
+            let db = PgMirrorDb::new(pg.pool().clone());
+            let report = db.migrate().await?;
+            Ok((MirrorDb::postgres(db), report))
+        }
+        .await,
+    };
+    let (db, report) = opened.with_context(|| format!("mirror store {}", location.describe()))?;
+    if !report.is_noop() {
+        tracing::info!(applied = ?report.applied, "mirror store migrated");
+    }
+    Ok((db, report))
 }
 
 /// Starts the sandbox of `run --sandbox` (real limits, 1,000 seeded contacts, state kept
@@ -249,6 +283,7 @@ impl DaemonBuilder {
         let Stores {
             state: store,
             mirror: mirror_db,
+            ..
         } = open_stores(&settings).await?;
         store
             .integrity_check_own_tables()

@@ -45,6 +45,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     let Stores {
         state: store,
         mirror: db,
+        ..
     } = open_stores(settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let client = api::client_from_settings(settings, store.clone(), clock.clone())?;

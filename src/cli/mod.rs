@@ -211,28 +211,8 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let (state, mirror) = (settings.state_store()?, settings.mirror_store()?);
-    let (Some(state_path), Some(mirror_path)) = (
-        state.sqlite_path().map(PathBuf::from),
-        mirror.sqlite_path().map(PathBuf::from),
-    ) else {
-        anyhow::bail!(
-            "store.url / mirror.url: this build of ctct-sync migrates SQLite stores only"
-        );
-    };
-    let (state_report, mirror_report) = tokio::task::spawn_blocking(move || {
-        Store::prepare_state_dir(&state_path)?;
-        let mirror_report = Store::migrate_mirror_file(&mirror_path)?;
-        let state_report = Store::migrate_file(&state_path, Some(&mirror_path))?;
-        Ok::<_, crate::store::StoreError>((state_report, mirror_report))
-    })
-    .await
-    .context("the migration task stopped unexpectedly")??;
-    for (what, location, report) in [
-        ("store", &state, state_report),
-        ("mirror", &mirror, mirror_report),
-    ] {
-        let shown = location.describe();
+    let stores = crate::daemon::open_stores(settings).await?;
+    for (what, shown, report) in &stores.migrated {
         if report.is_noop() {
             println!(
                 "{what} {shown} is up to date (schema version {})",

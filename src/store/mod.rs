@@ -288,11 +288,6 @@ impl Store {
         }
     }
 
-    /// Where the store is, for messages: its file.
-    pub fn describe(&self) -> String {
-        self.path.display().to_string()
-    }
-
     /// Creates the state file's directory (0700) when missing, before anything else may
     /// create it with another mode (the mirror's file beside it).
     pub fn prepare_state_dir(path: &Path) -> Result<(), StoreError> {

@@ -293,6 +293,12 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The pool of connections to the schema (`search_path` set): the mirror's PostgreSQL
+    /// engine writes through it when the mirror store is on PostgreSQL.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
     /// The redacted URL and the schema, for messages and `doctor`.
     pub fn describe(&self) -> &str {
         &self.inner.described
