@@ -23,6 +23,8 @@ pub mod catalog;
 pub mod contacts;
 pub mod cursor;
 pub mod db;
+#[cfg(test)]
+pub(crate) mod engine_tests;
 pub mod postgres;
 pub mod runs;
 

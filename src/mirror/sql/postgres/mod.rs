@@ -17,6 +17,8 @@
 mod contacts;
 mod migrate;
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 use chrono::{DateTime, SubsecRound, Utc};
