@@ -17,8 +17,14 @@ use crate::mirror::sql::contacts::Written;
 
 /// The page's tables, in the session's own schema (`pg_temp`, named explicitly so that no
 /// mirror table can be shadowed), emptied when each transaction ends.
+///
+/// The page's commit does not wait for the WAL flush (`synchronous_commit = off`, this
+/// transaction only), as SQLite's page transactions run with `synchronous = NORMAL`: a server
+/// crash may lose the last pages committed, never half a page, and a page and its pass
+/// position are lost together and read again by the next run.
 const PAGE_TABLES: &str = "
 SET LOCAL client_min_messages = warning;
+SET LOCAL synchronous_commit = off;
 CREATE TEMP TABLE IF NOT EXISTS mirror_page_contacts (
     contact_id text NOT NULL, email_address text, permission_to_send text,
     confirm_status text, opt_in_source text, opt_in_date text, opt_out_source text,
