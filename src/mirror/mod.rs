@@ -47,8 +47,8 @@ pub use pass::ProgressFn;
 pub use rows::ContactRow;
 pub use runner::Mirror;
 pub use scheduler::{MirrorScheduler, start_scheduler};
-pub use sql::MirrorDb;
 pub use sql::runs::LastSuccess;
+pub use sql::{MirrorDb, MirrorDbError, PgMirrorDb, PgMirrorError};
 
 /// What a run mirrors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use super::sql::MirrorDbError;
 use super::sql::cursor::{Lease, Pass};
 use super::sql::{MirrorDb, PageMark};
 use super::{ContactsPath, MirrorOptions, Mode, Progress, Resource};
@@ -39,7 +40,7 @@ pub(super) enum Stop {
         message: String,
     },
     Api(ApiError),
-    Store(StoreError),
+    Store(MirrorDbError),
     /// The API answered something the mirror cannot use.
     Invalid(String),
 }
@@ -58,9 +59,15 @@ impl From<ApiError> for Stop {
     }
 }
 
+impl From<MirrorDbError> for Stop {
+    fn from(error: MirrorDbError) -> Self {
+        Stop::Store(error)
+    }
+}
+
 impl From<StoreError> for Stop {
     fn from(error: StoreError) -> Self {
-        Stop::Store(error)
+        Stop::Store(error.into())
     }
 }
 

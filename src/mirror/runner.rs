@@ -122,8 +122,9 @@ impl Mirror {
         &self.inner.options
     }
 
-    /// The store the mirror's tables live in (tests and tools read them directly).
-    pub fn store(&self) -> &Store {
+    /// The SQLite store the mirror's tables live in (tests and tools read them directly);
+    /// `None` when the mirror is on PostgreSQL.
+    pub fn store(&self) -> Option<&Store> {
         self.inner.db.store()
     }
 

@@ -5,10 +5,9 @@ use tokio::task::JoinHandle;
 
 use super::ContactRow;
 use super::pass::{Run, Stop};
-use super::sql::PageEnd;
 use super::sql::contacts::Written;
 use super::sql::cursor::Pass;
-use crate::store::StoreError;
+use super::sql::{MirrorDbError, PageEnd};
 
 /// Writes pages one after the other while the caller reads the next: at most one write is in
 /// flight, and it is awaited before the next starts (and by [`Writer::finish`] at the end,
@@ -20,7 +19,7 @@ pub(super) struct Writer {
 
 /// A write in flight: the store job, and the pages and rows it carries.
 struct Inflight {
-    job: JoinHandle<Result<Written, StoreError>>,
+    job: JoinHandle<Result<Written, MirrorDbError>>,
     pages: u64,
     rows: u64,
 }

@@ -36,6 +36,10 @@ CREATE INDEX contacts_by_email ON contacts (account, email_address);
 
 -- Clustered on their primary key (WITHOUT ROWID): one B-tree per table, half the writes of a
 -- full mirror (docs/performance.md, "Mirror").
+-- custom_field_id refers to custom_fields (account, custom_field_id), documented rather than
+-- enforced: contacts are mirrored on their own schedule and incrementally, so a contact page
+-- can carry a value of a field created after the last custom-fields listing; an enforced key
+-- would fail that page (and the whole pass behind it) until the next listing.
 CREATE TABLE contact_custom_field_values (
     account         TEXT NOT NULL,
     contact_id      TEXT NOT NULL,
@@ -49,6 +53,9 @@ CREATE TABLE contact_custom_field_values (
 CREATE INDEX contact_custom_field_values_by_field
     ON contact_custom_field_values (account, custom_field_id);
 
+-- list_id refers to contact_lists (account, list_id), documented rather than enforced for the
+-- same reason as custom_field_id above: a contact can join a list created after the last
+-- lists listing.
 CREATE TABLE contact_list_memberships (
     account    TEXT NOT NULL,
     contact_id TEXT NOT NULL,
@@ -103,6 +110,8 @@ CREATE TABLE campaigns (
     PRIMARY KEY (account, campaign_id)
 ) STRICT;
 
+-- An activity is written only after the listing page that upserted its campaign, and removed
+-- before its campaign is: the key holds.
 CREATE TABLE campaign_activities (
     account              TEXT NOT NULL,
     campaign_activity_id TEXT NOT NULL,
@@ -119,7 +128,9 @@ CREATE TABLE campaign_activities (
     segment_ids          TEXT,     -- JSON array of segment ids
     scheduled_date       TEXT,
     mirrored_at          TEXT NOT NULL,
-    PRIMARY KEY (account, campaign_activity_id)
+    PRIMARY KEY (account, campaign_activity_id),
+    FOREIGN KEY (account, campaign_id) REFERENCES campaigns (account, campaign_id)
+        ON DELETE CASCADE
 ) STRICT;
 
 CREATE INDEX campaign_activities_by_campaign ON campaign_activities (account, campaign_id);
@@ -168,3 +179,28 @@ CREATE INDEX mirror_runs_by_resource ON mirror_runs (account, resource, started_
 -- Contacts as the account shows them by default (deleted contacts left out).
 CREATE VIEW live_contacts AS
     SELECT * FROM contacts WHERE deleted_at IS NULL;
+
+-- Live contacts with their lists (`lists`: JSON array of list ids, sorted) and custom-field
+-- values (`custom_fields`: JSON object custom_field_id → value); `[]` and `{}` when none.
+CREATE VIEW live_contacts_detailed AS
+    SELECT c.*,
+           (SELECT json_group_array(list_id)
+            FROM (SELECT m.list_id FROM contact_list_memberships AS m
+                  WHERE m.account = c.account AND m.contact_id = c.contact_id
+                  ORDER BY m.list_id)) AS lists,
+           (SELECT json_group_object(v.custom_field_id, v.value)
+            FROM contact_custom_field_values AS v
+            WHERE v.account = c.account AND v.contact_id = c.contact_id) AS custom_fields
+    FROM contacts AS c
+    WHERE c.deleted_at IS NULL;
+
+-- Every list that is not deleted, with how many live contacts the mirror holds on it.
+CREATE VIEW list_sizes AS
+    SELECT l.account, l.list_id, l.name,
+           (SELECT count(*)
+            FROM contact_list_memberships AS m
+            JOIN contacts AS c ON c.account = m.account AND c.contact_id = m.contact_id
+            WHERE m.account = l.account AND m.list_id = l.list_id AND c.deleted_at IS NULL)
+               AS live_contacts
+    FROM contact_lists AS l
+    WHERE l.deleted_at IS NULL;

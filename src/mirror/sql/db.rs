@@ -10,16 +10,27 @@ use rusqlite::Connection;
 use super::campaigns::{self, FetchedActivity};
 use super::contacts::{self, Written};
 use super::cursor::{self, Cursor, Lease, Pass};
+use super::postgres::{CatalogPage, PgMirrorDb};
 use super::runs::{self, Figures, Finish, LastSuccess, NewRun};
-use super::{catalog, checkpoint, instant, page_transaction};
+use super::{MirrorDbError, catalog, checkpoint, instant, page_transaction};
 use crate::api::model::{ContactList, CustomField, EmailCampaign};
 use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
 use crate::store::{Store, StoreError};
 
-/// The mirror's tables. Cheap to clone; clones share the store's thread.
+/// The mirror's tables, on SQLite or PostgreSQL. Cheap to clone; clones share the store's
+/// thread (SQLite) or the pool (PostgreSQL).
 #[derive(Clone, Debug)]
 pub struct MirrorDb {
-    store: Store,
+    engine: Engine,
+}
+
+/// Where the mirror's tables are.
+#[derive(Clone, Debug)]
+enum Engine {
+    /// In the SQLite store, reached on its thread through the statements of this folder.
+    Sqlite(Store),
+    /// In a PostgreSQL schema.
+    Postgres(PgMirrorDb),
 }
 
 /// What a page's transaction records besides its rows: the lease it renews and the run whose
@@ -49,27 +60,46 @@ impl PageEnd {
 }
 
 impl MirrorDb {
-    /// The mirror's tables in `store`.
+    /// The mirror's tables in `store` (SQLite).
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            engine: Engine::Sqlite(store),
+        }
     }
 
-    /// The store the tables live in (tests and tools read them directly).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The mirror's tables in a PostgreSQL schema (migrated with [`PgMirrorDb::migrate`]).
+    pub fn postgres(db: PgMirrorDb) -> Self {
+        Self {
+            engine: Engine::Postgres(db),
+        }
+    }
+
+    /// The SQLite store the tables live in (tests and tools read them directly); `None` when
+    /// the mirror is on PostgreSQL.
+    pub fn store(&self) -> Option<&Store> {
+        match &self.engine {
+            Engine::Sqlite(store) => Some(store),
+            Engine::Postgres(_) => None,
+        }
     }
 
     // --- runs ---
 
     /// Opens a run's `mirror_runs` row (`running`); runs of the resource left `running` by a
     /// process that stopped become `interrupted`. Returns the run id.
-    pub async fn start_run(&self, run: NewRun) -> Result<i64, StoreError> {
-        self.store.call(move |conn| runs::start(conn, &run)).await
+    pub async fn start_run(&self, run: NewRun) -> Result<i64, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store.call(move |conn| runs::start(conn, &run)).await?),
+            Engine::Postgres(pg) => Ok(pg.start_run(&run).await?),
+        }
     }
 
     /// Records a run skipped because another run of the resource was going.
-    pub async fn record_skipped(&self, run: NewRun) -> Result<i64, StoreError> {
-        self.store.call(move |conn| runs::skipped(conn, &run)).await
+    pub async fn record_skipped(&self, run: NewRun) -> Result<i64, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store.call(move |conn| runs::skipped(conn, &run)).await?),
+            Engine::Postgres(pg) => Ok(pg.record_skipped(&run).await?),
+        }
     }
 
     /// Records the mode a run really takes, its path and the run whose pass it continues.
@@ -79,49 +109,71 @@ impl MirrorDb {
         mode: Mode,
         path: Option<ContactsPath>,
         resumed_from: Option<i64>,
-    ) -> Result<(), StoreError> {
-        self.store
-            .call(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
-            .await
+    ) -> Result<(), MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store
+                .call(move |conn| runs::describe(conn, run_id, mode, path, resumed_from))
+                .await?),
+            Engine::Postgres(pg) => Ok(pg.describe_run(run_id, mode, path, resumed_from).await?),
+        }
     }
 
-    /// Closes a run's row, gives its lease back and checkpoints the WAL; returns the run's
-    /// stored figures.
+    /// Closes a run's row, gives its lease back (and on SQLite checkpoints the WAL); returns
+    /// the run's stored figures.
     pub async fn finish_run(
         &self,
         run_id: i64,
         end: Finish,
         lease: Lease,
-    ) -> Result<Figures, StoreError> {
-        self.store
-            .call(move |conn| {
-                let figures = runs::finish(conn, run_id, &end)?;
-                cursor::release_lease(conn, &lease)?;
-                checkpoint(conn)?;
-                Ok(figures)
-            })
-            .await
+    ) -> Result<Figures, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store
+                .call(move |conn| {
+                    let figures = runs::finish(conn, run_id, &end)?;
+                    cursor::release_lease(conn, &lease)?;
+                    checkpoint(conn)?;
+                    Ok(figures)
+                })
+                .await?),
+            Engine::Postgres(pg) => Ok(pg.finish_run(run_id, &end, &lease).await?),
+        }
     }
 
     /// The last successful run of every resource and mode, over all accounts.
-    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>, StoreError> {
-        self.store.call(|conn| runs::last_successes(conn)).await
+    pub async fn last_successes(&self) -> Result<Vec<LastSuccess>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store.call(|conn| runs::last_successes(conn)).await?),
+            Engine::Postgres(pg) => Ok(pg.last_successes().await?),
+        }
     }
 
     // --- cursors and leases ---
 
-    /// Takes the lease unless another owner holds one that has not lapsed at `now`.
-    pub async fn take_lease(&self, lease: Lease, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.store
-            .call(move |conn| cursor::take_lease(conn, &lease, now))
-            .await
+    /// Takes the lease unless another owner holds one that has not lapsed at `now`. On
+    /// PostgreSQL "now" is the database's clock: the lease runs for `lease.until - now` from
+    /// the database's `now()`, so hosts with skewed clocks still exclude each other.
+    pub async fn take_lease(
+        &self,
+        lease: Lease,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store
+                .call(move |conn| cursor::take_lease(conn, &lease, now))
+                .await?),
+            Engine::Postgres(pg) => Ok(pg.take_lease(&lease, now).await?),
+        }
     }
 
-    /// Extends a lease this owner holds.
-    pub async fn renew_lease(&self, lease: Lease) -> Result<(), StoreError> {
-        self.store
-            .call(move |conn| cursor::renew_lease(conn, &lease))
-            .await
+    /// Extends a lease this owner holds (on PostgreSQL by the lifetime it was taken with,
+    /// from the database's `now()`).
+    pub async fn renew_lease(&self, lease: Lease) -> Result<(), MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store
+                .call(move |conn| cursor::renew_lease(conn, &lease))
+                .await?),
+            Engine::Postgres(pg) => Ok(pg.renew_lease(&lease).await?),
+        }
     }
 
     /// The stored state of `resource`; empty when it never ran.
@@ -129,27 +181,42 @@ impl MirrorDb {
         &self,
         account: &str,
         resource: Resource,
-    ) -> Result<Cursor, StoreError> {
-        let account = account.to_owned();
-        self.store
-            .call(move |conn| cursor::load(conn, &account, resource))
-            .await
+    ) -> Result<Cursor, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let account = account.to_owned();
+                Ok(store
+                    .call(move |conn| cursor::load(conn, &account, resource))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.load_cursor(account, resource).await?),
+        }
     }
 
     /// Every pass in progress: `(account, resource, mode)`.
-    pub async fn pending_passes(&self) -> Result<Vec<(String, Resource, Mode)>, StoreError> {
-        self.store.call(|conn| cursor::pending(conn)).await
+    pub async fn pending_passes(&self) -> Result<Vec<(String, Resource, Mode)>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store.call(|conn| cursor::pending(conn)).await?),
+            Engine::Postgres(pg) => Ok(pg.pending_passes().await?),
+        }
     }
 
     /// Renews the lease and saves the position of a contacts pass that wrote no rows (the
     /// export's activity id or file link).
-    pub async fn save_contacts_pass(&self, mark: PageMark, pass: Pass) -> Result<(), StoreError> {
-        self.store
-            .call(move |conn| {
-                cursor::renew_lease(conn, &mark.lease)?;
-                cursor::save_pass(conn, &mark.account, Resource::Contacts, &pass, mark.now)
-            })
-            .await
+    pub async fn save_contacts_pass(
+        &self,
+        mark: PageMark,
+        pass: Pass,
+    ) -> Result<(), MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => Ok(store
+                .call(move |conn| {
+                    cursor::renew_lease(conn, &mark.lease)?;
+                    cursor::save_pass(conn, &mark.account, Resource::Contacts, &pass, mark.now)
+                })
+                .await?),
+            Engine::Postgres(pg) => Ok(pg.save_contacts_pass(&mark, &pass).await?),
+        }
     }
 
     // --- pages ---
@@ -164,8 +231,14 @@ impl MirrorDb {
         rows: Vec<ContactRow>,
         pages: u64,
         end: PageEnd,
-    ) -> Result<Written, StoreError> {
-        self.store
+    ) -> Result<Written, MirrorDbError> {
+        let store = match &self.engine {
+            Engine::Sqlite(store) => store,
+            Engine::Postgres(pg) => {
+                return Ok(pg.write_contacts(&mark, &pass, &rows, pages, end).await?);
+            }
+        };
+        Ok(store
             .call(move |conn| {
                 let full = pass.mode == Mode::Full;
                 let seen = full.then_some(pass.run_id);
@@ -188,7 +261,7 @@ impl MirrorDb {
                     deleted: page.deleted,
                 })
             })
-            .await
+            .await?)
     }
 
     /// Writes one page of a catalog listing (custom fields or lists) with the pass's
@@ -200,8 +273,14 @@ impl MirrorDb {
         pass: Pass,
         items: Vec<T>,
         end: PageEnd,
-    ) -> Result<(), StoreError> {
-        self.store
+    ) -> Result<(), MirrorDbError> {
+        let store = match &self.engine {
+            Engine::Sqlite(store) => store,
+            Engine::Postgres(pg) => {
+                return Ok(pg.write_catalog(&mark, &pass, T::page(items), end).await?);
+            }
+        };
+        Ok(store
             .call(move |conn| {
                 let kind = PageKind::listing(T::RESOURCE, T::remove_unseen);
                 let run_id = pass.run_id;
@@ -214,7 +293,7 @@ impl MirrorDb {
                 })?;
                 Ok(())
             })
-            .await
+            .await?)
     }
 
     /// Writes one page of listed campaigns with the pass's position (the last page removes
@@ -226,8 +305,14 @@ impl MirrorDb {
         pass: Pass,
         listed: Vec<EmailCampaign>,
         end: PageEnd,
-    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        self.store
+    ) -> Result<Vec<(String, Option<String>)>, MirrorDbError> {
+        let store = match &self.engine {
+            Engine::Sqlite(store) => store,
+            Engine::Postgres(pg) => {
+                return Ok(pg.write_campaigns(&mark, &pass, &listed, end).await?);
+            }
+        };
+        Ok(store
             .call(move |conn| {
                 let kind = PageKind::listing(Resource::Campaigns, campaigns::remove_unseen);
                 let run_id = pass.run_id;
@@ -241,7 +326,7 @@ impl MirrorDb {
                 })?;
                 Ok(page.value)
             })
-            .await
+            .await?)
     }
 
     /// Replaces one campaign's activities with the fetched ones, in one transaction with the
@@ -252,8 +337,16 @@ impl MirrorDb {
         campaign_id: String,
         updated_at: Option<String>,
         activities: Vec<FetchedActivity>,
-    ) -> Result<(), StoreError> {
-        self.store
+    ) -> Result<(), MirrorDbError> {
+        let store = match &self.engine {
+            Engine::Sqlite(store) => store,
+            Engine::Postgres(pg) => {
+                return Ok(pg
+                    .write_campaign_details(&mark, &campaign_id, updated_at.as_deref(), &activities)
+                    .await?);
+            }
+        };
+        Ok(store
             .call(move |conn| {
                 let PageMark {
                     account,
@@ -276,7 +369,7 @@ impl MirrorDb {
                     Ok(())
                 })
             })
-            .await
+            .await?)
     }
 }
 
@@ -359,6 +452,8 @@ fn write_page<T>(
 /// statements that write them and remove the ones a listing did not show.
 pub(crate) trait CatalogRows: Send + Sized + 'static {
     const RESOURCE: Resource;
+    /// The page as the PostgreSQL engine takes it.
+    fn page(items: Vec<Self>) -> CatalogPage;
     fn write(
         conn: &Connection,
         account: &str,
@@ -371,6 +466,9 @@ pub(crate) trait CatalogRows: Send + Sized + 'static {
 
 impl CatalogRows for CustomField {
     const RESOURCE: Resource = Resource::CustomFields;
+    fn page(items: Vec<Self>) -> CatalogPage {
+        CatalogPage::Fields(items)
+    }
     fn write(
         conn: &Connection,
         account: &str,
@@ -387,6 +485,9 @@ impl CatalogRows for CustomField {
 
 impl CatalogRows for ContactList {
     const RESOURCE: Resource = Resource::Lists;
+    fn page(items: Vec<Self>) -> CatalogPage {
+        CatalogPage::Lists(items)
+    }
     fn write(
         conn: &Connection,
         account: &str,

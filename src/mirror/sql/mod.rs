@@ -11,22 +11,42 @@
 //! campaigns  campaigns and campaign_activities
 //! db         MirrorDb: typed async methods over the above (runs, cursors and leases, pages),
 //!            each one job on the store's thread; no rusqlite type in its signatures
+//! postgres   PgMirrorDb: the same methods on a PostgreSQL schema (binary COPY for contacts),
+//!            and the mirror schema's migrations there
 //! ```
+//!
+//! The statement modules above are SQLite's; `MirrorDb` dispatches to them or to
+//! [`postgres::PgMirrorDb`].
 
 pub mod campaigns;
 pub mod catalog;
 pub mod contacts;
 pub mod cursor;
 pub mod db;
+#[cfg(test)]
+pub(crate) mod engine_tests;
+pub mod postgres;
 pub mod runs;
 
 pub use db::{MirrorDb, PageEnd, PageMark};
+pub use postgres::{PgMirrorDb, PgMirrorError};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::api::model::time;
 use crate::store::StoreError;
+
+/// Why a [`MirrorDb`] method failed, on either engine.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorDbError {
+    /// The SQLite store the mirror's tables live in.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The PostgreSQL mirror store.
+    #[error(transparent)]
+    Postgres(#[from] PgMirrorError),
+}
 
 /// How the mirror writes instants: RFC 3339, UTC, `Z`.
 pub fn instant(at: &DateTime<Utc>) -> String {

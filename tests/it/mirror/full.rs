@@ -95,8 +95,11 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
         "a full mirror by export costs a handful of requests plus polls: {contacts:?}, {polls} polls"
     );
     assert_eq!(requests_to(&t, "POST", "/v3/activities/contact_exports"), 1);
-    assert_contacts_equal_sandbox(&t, mirror.store()).await;
-    assert_eq!(catalog(mirror.store()).await, sandbox_catalog(&t));
+    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
+    assert_eq!(
+        catalog(mirror.store().expect("the mirror is on SQLite")).await,
+        sandbox_catalog(&t)
+    );
 
     // Changes in the account.
     let api = t.api();
@@ -193,8 +196,9 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
         contacts.api_requests <= changed / 500 + 3,
         "incremental requests ≤ changed/500 + 3: {contacts:?}"
     );
-    assert_contacts_equal_sandbox(&t, mirror.store()).await;
-    let (mirrored_fields, mirrored_lists) = catalog(mirror.store()).await;
+    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
+    let (mirrored_fields, mirrored_lists) =
+        catalog(mirror.store().expect("the mirror is on SQLite")).await;
     assert_eq!(
         (mirrored_fields.clone(), mirrored_lists.clone()),
         sandbox_catalog(&t)
@@ -212,7 +216,7 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
     assert!(mirrored_lists.contains(&(gone_list.list_id.clone(), gone_list.name.clone(), true)));
     let ids = [dropped.custom_field_id.clone(), gone_list.list_id.clone()];
     let orphans: i64 = mirror
-        .store()
+        .store().expect("the mirror is on SQLite")
         .call(move |conn| {
             Ok(conn.query_row(
                 "SELECT (SELECT count(*) FROM contact_custom_field_values WHERE custom_field_id = ?1)

@@ -37,8 +37,8 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
     assert_eq!(paged[2].pages, 12, "3,000 contacts in pages of 250");
 
     for table in MIRROR_TABLES {
-        let a = dump_table(by_export.store(), table).await;
-        let b = dump_table(by_pages.store(), table).await;
+        let a = dump_table(by_export.store().expect("the mirror is on SQLite"), table).await;
+        let b = dump_table(by_pages.store().expect("the mirror is on SQLite"), table).await;
         assert!(!a.is_empty(), "{table} is mirrored");
         let first_difference = a.iter().zip(&b).find(|(x, y)| x != y);
         assert!(
@@ -50,6 +50,7 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
     }
     let deleted: i64 = by_export
         .store()
+        .expect("the mirror is on SQLite")
         .call(|conn| {
             Ok(conn.query_row(
                 "SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL",
@@ -63,7 +64,7 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
         deleted > 0,
         "the seed's deleted contacts are mirrored, with deleted_at"
     );
-    assert_contacts_equal_sandbox(&t, by_export.store()).await;
+    assert_contacts_equal_sandbox(&t, by_export.store().expect("the mirror is on SQLite")).await;
     t.stop().await;
 }
 
@@ -94,7 +95,7 @@ async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
     assert_eq!(summary.path, Some(ContactsPath::Paging), "{summary:?}");
     assert_eq!(summary.rows_upserted, 600);
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), 600);
-    assert_contacts_equal_sandbox(&t, mirror.store()).await;
+    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
     t.stop().await;
 }
 
@@ -126,6 +127,6 @@ async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_re
         1,
         "the file was downloaded once"
     );
-    assert_contacts_equal_sandbox(&t, mirror.store()).await;
+    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
     t.stop().await;
 }
