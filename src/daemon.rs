@@ -16,8 +16,8 @@ use crate::config::{Settings, StoreLocation};
 use crate::handler::Handler;
 use crate::mirror::{Mirror, MirrorDb, MirrorEvents, MirrorOptions, PgMirrorDb};
 use crate::pipeline::{Pipeline, PipelineSettings};
-use crate::store::{MigrationReport, PgStore, Store};
 use crate::store::tokens::AccountState;
+use crate::store::{MigrationReport, PgStore, Store};
 
 /// The running parts of the daemon.
 pub struct Daemon {
@@ -154,13 +154,15 @@ async fn open_mirror_store(
                 .map(|(store, report)| (MirrorDb::new(store), report))
                 .map_err(anyhow::Error::from)
         }
-        StoreLocation::Postgres { url, schema } => async {
-            let pg = PgStore::connect(url.secret(), schema).await?;
-            let db = PgMirrorDb::new(pg.pool().clone());
-            let report = db.migrate().await?;
-            Ok((MirrorDb::postgres(db), report))
+        StoreLocation::Postgres { url, schema } => {
+            async {
+                let pg = PgStore::connect(url.secret(), schema).await?;
+                let db = PgMirrorDb::new(pg.pool().clone());
+                let report = db.migrate().await?;
+                Ok((MirrorDb::postgres(db), report))
+            }
+            .await
         }
-        .await,
     };
     let (db, report) = opened.with_context(|| format!("mirror store {}", location.describe()))?;
     if !report.is_noop() {

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 pub mod auth;
@@ -15,7 +14,6 @@ pub mod send;
 pub mod store;
 
 use crate::config::Settings;
-use crate::store::Store;
 use crate::telemetry;
 
 /// ctct-sync keeps a Constant Contact account in step with your backend: it applies

@@ -111,8 +111,17 @@ fn copy_attached(conn: &mut Connection) -> Result<u64, StoreError> {
             .map(String::as_str)
             .collect();
         let list = shared.join(", ");
+        // The mirror store enforces activity → campaign; an old file may hold activities
+        // whose campaign is gone (its key was not declared there), which are left behind.
+        let only = match *table {
+            "campaign_activities" => {
+                " AS a WHERE EXISTS (SELECT 1 FROM main.campaigns AS c
+                                     WHERE c.account = a.account AND c.campaign_id = a.campaign_id)"
+            }
+            _ => "",
+        };
         copied += tx.execute(
-            &format!("INSERT INTO mirror.{table} ({list}) SELECT {list} FROM main.{table}"),
+            &format!("INSERT INTO mirror.{table} ({list}) SELECT {list} FROM main.{table}{only}"),
             [],
         )? as u64;
     }

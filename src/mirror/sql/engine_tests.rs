@@ -12,7 +12,6 @@ use super::{MirrorDb, PageEnd, PageMark, PgMirrorDb};
 use crate::api::model::{ContactList, CustomField, EmailCampaign};
 use crate::mirror::{ContactRow, Mode, Resource, RunOutcome, Trigger};
 use crate::store::Store;
-use crate::store::migrate::SQLITE_MIRROR;
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
 
@@ -31,18 +30,7 @@ enum Back {
 /// A `MirrorDb` on each engine, migrated and empty.
 pub(crate) async fn engines(tag: &str) -> Vec<TestEngine> {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let (store, _) = Store::open(&dir.path().join("store.db")).expect("a new store");
-    // The state store holds the mirror's tables as they were before the mirror store; the
-    // analysts' views of the mirror store's 0001 are created over them.
-    let views = SQLITE_MIRROR[0].sql;
-    let views = views[views
-        .find("CREATE VIEW live_contacts_detailed")
-        .expect("0001_mirror defines the analysts' views")..]
-        .to_owned();
-    store
-        .call(move |conn| Ok(conn.execute_batch(&views)?))
-        .await
-        .expect("the views apply to the mirror's tables");
+    let (store, _) = Store::open_mirror(&dir.path().join("mirror.db")).expect("a new mirror");
     let schema = TestSchema::new(tag);
     let pg = PgMirrorDb::new(schema.pool.clone());
     pg.migrate().await.expect("the mirror schema migrates");
