@@ -16,6 +16,7 @@ mod doctor;
 mod handler;
 mod mirror;
 mod ops;
+mod pg_test_db;
 mod pipeline;
 mod replies;
 mod result_contract;
