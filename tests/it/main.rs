@@ -3,6 +3,7 @@
 mod api_budget;
 mod api_client;
 mod api_ops;
+mod api_pace;
 mod api_tokens;
 mod auth_cli;
 mod bad_input;
