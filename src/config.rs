@@ -135,14 +135,166 @@ impl OAuthSettings {
     }
 }
 
-/// Where the SQLite database lives.
+/// The daemon's private state: accounts and tokens, the request budget, the command ledger,
+/// bulk batches. Where it lives is [`Settings::state_store`].
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
+    /// `sqlite://path`, `sqlite:///absolute/path` or `postgres://…`; unset means `path`, or
+    /// `sqlite://data/ctct-sync.db` when that is unset too.
+    #[serde(default)]
+    pub url: Option<SecretUrl>,
+    /// The SQLite file of the state store, from before `url` existed (same as
+    /// `url = "sqlite://<path>"`). Empty when unset.
+    #[serde(default)]
     pub path: PathBuf,
+    /// The PostgreSQL schema of the state store.
+    #[serde(default = "default_state_schema")]
+    pub schema: String,
     /// Days a finished command stays in the ledger (its result replayed to a re-send with
     /// the same id); 0 keeps every one.
     pub ledger_retention_days: u32,
+}
+
+fn default_state_schema() -> String {
+    "ctct_state".to_owned()
+}
+
+fn default_mirror_schema() -> String {
+    "ctct_mirror".to_owned()
+}
+
+/// The state store's SQLite file when nothing else is configured.
+pub const DEFAULT_STATE_FILE: &str = "data/ctct-sync.db";
+
+/// The mirror's SQLite file name, beside the state file when `mirror.url` is unset.
+pub const DEFAULT_MIRROR_FILE_NAME: &str = "ctct-mirror.db";
+
+/// Where a store lives: a SQLite file, or a schema in a PostgreSQL database.
+#[derive(Clone)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres { url: SecretUrl, schema: String },
+}
+
+impl StoreLocation {
+    /// Reads a store URL the way sqlx does: `sqlite://relative/path`, `sqlite:///absolute/path`
+    /// (also `sqlite:path`), percent-escapes decoded; `postgres://` and `postgresql://` URLs
+    /// for PostgreSQL, whose `schema` is checked as a plain identifier. `key` names the setting
+    /// in errors.
+    pub fn parse(key: &'static str, url: &SecretUrl, schema: &str) -> Result<Self, ConfigError> {
+        let raw = url.expose();
+        if let Some(rest) = raw.strip_prefix("sqlite:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let sqlite = |reason: &str| invalid(key, quoted(raw), reason);
+            if rest.contains('?') || rest.contains('#') {
+                return Err(sqlite(
+                    "a sqlite:// URL without options (ctct-sync sets the file's options itself)",
+                ));
+            }
+            if rest.is_empty() || rest == ":memory:" || rest.ends_with('/') {
+                return Err(sqlite(
+                    "a sqlite:// URL naming a file, such as sqlite://data/ctct-sync.db",
+                ));
+            }
+            let decoded = percent_encoding::percent_decode_str(rest)
+                .decode_utf8()
+                .map_err(|_| sqlite("a sqlite:// URL whose escapes decode to UTF-8"))?;
+            return Ok(StoreLocation::Sqlite(PathBuf::from(decoded.as_ref())));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let parsed = url::Url::parse(raw).map_err(|e| {
+                invalid(
+                    key,
+                    quoted(&url.redacted()),
+                    format!("a postgres:// URL ({e})"),
+                )
+            })?;
+            if parsed.host_str().is_none_or(str::is_empty)
+                && !parsed.query_pairs().any(|(k, _)| k == "host")
+            {
+                return Err(invalid(
+                    key,
+                    quoted(&url.redacted()),
+                    "a postgres:// URL with a host, such as postgres://ctct@db.internal:5432/ctct",
+                ));
+            }
+            let schema_key = if key == "mirror.url" {
+                "mirror.schema"
+            } else {
+                "store.schema"
+            };
+            if !is_plain_identifier(schema) {
+                return Err(invalid(
+                    schema_key,
+                    quoted(schema),
+                    "a schema name of 1 to 63 lower-case letters, digits and underscores, not starting with a digit",
+                ));
+            }
+            return Ok(StoreLocation::Postgres {
+                url: url.clone(),
+                schema: schema.to_owned(),
+            });
+        }
+        Err(invalid(
+            key,
+            quoted(&url.redacted()),
+            "a sqlite:// or postgres:// URL, such as sqlite://data/ctct-sync.db or postgres://ctct@db:5432/ctct",
+        ))
+    }
+
+    /// The file path, or the URL (password masked) and schema: for logs, errors and `doctor`.
+    pub fn describe(&self) -> String {
+        match self {
+            StoreLocation::Sqlite(path) => path.display().to_string(),
+            StoreLocation::Postgres { url, schema } => {
+                format!("{} (schema {schema})", url.redacted())
+            }
+        }
+    }
+
+    /// The SQLite file, when the store is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            StoreLocation::Sqlite(path) => Some(path),
+            StoreLocation::Postgres { .. } => None,
+        }
+    }
+
+    /// The same store as a URL setting (`sqlite://…` or the PostgreSQL URL).
+    pub fn to_url(&self) -> SecretUrl {
+        match self {
+            StoreLocation::Sqlite(path) => {
+                let shown = path.display().to_string();
+                // sqlite:///absolute keeps its leading slash after the scheme's two.
+                SecretUrl::new(&format!("sqlite://{shown}"))
+            }
+            StoreLocation::Postgres { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            StoreLocation::Postgres { url, schema } => f
+                .debug_struct("Postgres")
+                .field("url", url)
+                .field("schema", schema)
+                .finish(),
+        }
+    }
+}
+
+/// True for a lower-case SQL identifier that needs no quoting.
+fn is_plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The API key's request budget.
@@ -158,6 +310,13 @@ pub struct LimitSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorSettings {
+    /// `sqlite://…` or `postgres://…`; unset means `ctct-mirror.db` beside the state store's
+    /// file (see [`Settings::mirror_store`]).
+    #[serde(default)]
+    pub url: Option<SecretUrl>,
+    /// The PostgreSQL schema of the mirror.
+    #[serde(default = "default_mirror_schema")]
+    pub schema: String,
     pub schedule: String,
     pub incremental_schedule: String,
 }
@@ -203,13 +362,16 @@ impl<'de> Deserialize<'de> for LogFormat {
     }
 }
 
-/// The AMQP URI. It carries the broker password, so it is a secret: `Debug` and
-/// serialisation show it with the password masked.
+/// A URL that may carry a password (the broker's, a database's), so it is a secret: `Debug`
+/// and serialisation show it with the password masked.
 #[derive(Clone, Deserialize)]
 #[serde(transparent)]
-pub struct AmqpUrl(SecretString);
+pub struct SecretUrl(SecretString);
 
-impl AmqpUrl {
+/// The AMQP URI.
+pub type AmqpUrl = SecretUrl;
+
+impl SecretUrl {
     pub fn new(url: &str) -> Self {
         Self(SecretString::from(url))
     }
@@ -225,13 +387,13 @@ impl AmqpUrl {
     }
 }
 
-impl std::fmt::Debug for AmqpUrl {
+impl std::fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AmqpUrl({})", self.redacted())
+        write!(f, "SecretUrl({})", self.redacted())
     }
 }
 
-impl Serialize for AmqpUrl {
+impl Serialize for SecretUrl {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.redacted())
     }
@@ -260,6 +422,35 @@ fn redact_url_password(raw: &str) -> String {
 }
 
 impl Settings {
+    /// Where the daemon's private state lives: `store.url`, else `store.path`, else
+    /// `sqlite://data/ctct-sync.db`.
+    pub fn state_store(&self) -> Result<StoreLocation, ConfigError> {
+        match &self.store.url {
+            Some(url) => StoreLocation::parse("store.url", url, &self.store.schema),
+            None if !self.store.path.as_os_str().is_empty() => {
+                Ok(StoreLocation::Sqlite(self.store.path.clone()))
+            }
+            None => Ok(StoreLocation::Sqlite(PathBuf::from(DEFAULT_STATE_FILE))),
+        }
+    }
+
+    /// Where the mirror lives: `mirror.url`, else `ctct-mirror.db` in the state file's
+    /// directory (so one volume keeps both), else — the state on PostgreSQL —
+    /// `data/ctct-mirror.db`.
+    pub fn mirror_store(&self) -> Result<StoreLocation, ConfigError> {
+        if let Some(url) = &self.mirror.url {
+            return StoreLocation::parse("mirror.url", url, &self.mirror.schema);
+        }
+        let dir = match self.state_store()? {
+            StoreLocation::Sqlite(path) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            StoreLocation::Postgres { .. } => PathBuf::from(DEFAULT_STATE_FILE)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+        };
+        Ok(StoreLocation::Sqlite(dir.join(DEFAULT_MIRROR_FILE_NAME)))
+    }
+
     /// Loads the layers: embedded defaults, then `file` if given, then the `CTCT_SYNC__*`
     /// entries of `env` (pass `std::env::vars().collect()` in production, a map in tests).
     pub fn load(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
@@ -449,8 +640,36 @@ impl Settings {
                 "a space-separated scope list that includes offline_access (without it no refresh token is issued)",
             ));
         }
-        if self.store.path.as_os_str().is_empty() {
-            return Err(invalid("store.path", quoted(""), "a file path"));
+        if self.store.url.is_some() && !self.store.path.as_os_str().is_empty() {
+            return Err(invalid(
+                "store.path",
+                quoted(&self.store.path.display().to_string()),
+                "unset when store.url is set (store.path is the older spelling of store.url = \"sqlite://<path>\")",
+            ));
+        }
+        let state = self.state_store()?;
+        let mirror = self.mirror_store()?;
+        if let (Some(a), Some(b)) = (state.sqlite_path(), mirror.sqlite_path())
+            && a == b
+        {
+            return Err(invalid(
+                "mirror.url",
+                quoted(&mirror.describe()),
+                "another file than the state store's (the mirror is readable by analysts; the state holds tokens)",
+            ));
+        }
+        if let (
+            StoreLocation::Postgres { url: a, schema: sa },
+            StoreLocation::Postgres { url: b, schema: sb },
+        ) = (&state, &mirror)
+            && a.expose() == b.expose()
+            && sa == sb
+        {
+            return Err(invalid(
+                "mirror.schema",
+                quoted(sb),
+                "another schema than store.schema when both stores use the same database",
+            ));
         }
         if !(1..=MAX_PER_SECOND).contains(&self.limits.per_second) {
             return Err(invalid(
@@ -598,6 +817,141 @@ fn check_cron(key: &'static str, value: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn location(raw: &str) -> Result<StoreLocation, ConfigError> {
+        StoreLocation::parse("store.url", &SecretUrl::new(raw), "ctct_state")
+    }
+
+    fn sqlite(raw: &str) -> PathBuf {
+        match location(raw) {
+            Ok(StoreLocation::Sqlite(path)) => path,
+            other => panic!("{raw}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sqlite_urls_follow_sqlx() {
+        assert_eq!(
+            sqlite("sqlite://data/ctct-sync.db"),
+            Path::new("data/ctct-sync.db")
+        );
+        assert_eq!(
+            sqlite("sqlite:///var/lib/ctct-sync/state.db"),
+            Path::new("/var/lib/ctct-sync/state.db")
+        );
+        assert_eq!(sqlite("sqlite:state.db"), Path::new("state.db"));
+        assert_eq!(sqlite("sqlite://my%20data/s.db"), Path::new("my data/s.db"));
+        for refused in [
+            "sqlite::memory:",
+            "sqlite://",
+            "sqlite://data/",
+            "sqlite://data/s.db?mode=ro",
+            "mysql://db/ctct",
+            "data/ctct-sync.db",
+        ] {
+            let error = location(refused).expect_err(refused).to_string();
+            assert!(error.contains("store.url"), "{refused}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_sqlite_location_turns_back_into_the_same_url() {
+        for raw in ["sqlite://data/ctct-sync.db", "sqlite:///srv/ctct/state.db"] {
+            let url = location(raw).unwrap().to_url();
+            assert_eq!(url.expose(), raw);
+        }
+    }
+
+    #[test]
+    fn postgres_urls_keep_their_password_out_of_every_message() {
+        let raw = "postgres://ctct:hunter2@db.internal:5432/ctct?sslmode=verify-full";
+        let StoreLocation::Postgres { url, schema } = location(raw).unwrap() else {
+            panic!("a PostgreSQL location");
+        };
+        assert_eq!(url.expose(), raw);
+        assert_eq!(schema, "ctct_state");
+        let shown = location(raw).unwrap();
+        for text in [shown.describe(), format!("{shown:?}")] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("db.internal"), "{text}");
+        }
+        assert!(location("postgresql://ctct@db/ctct").is_ok());
+        let error = StoreLocation::parse(
+            "store.url",
+            &SecretUrl::new("postgres://ctct:hunter2@db/ctct"),
+            "Bad-Schema",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("store.schema"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let error = location("postgres://ctct:hunter2@/ctct")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("host"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+
+    fn defaults() -> Settings {
+        Settings::load(None, HashMap::new()).expect("the defaults load")
+    }
+
+    #[test]
+    fn the_mirror_goes_beside_the_state_file_unless_it_has_a_url() {
+        let mut settings = defaults();
+        settings.store.path = PathBuf::from("/var/lib/ctct-sync/ctct-sync.db");
+        assert_eq!(
+            settings.mirror_store().unwrap().sqlite_path(),
+            Some(Path::new("/var/lib/ctct-sync/ctct-mirror.db"))
+        );
+        settings.store.path = PathBuf::new();
+        settings.store.url = Some(SecretUrl::new("sqlite:///srv/state/s.db"));
+        assert_eq!(
+            settings.mirror_store().unwrap().sqlite_path(),
+            Some(Path::new("/srv/state/ctct-mirror.db"))
+        );
+        settings.mirror.url = Some(SecretUrl::new("sqlite:///srv/mirror/m.db"));
+        assert_eq!(
+            settings.mirror_store().unwrap().sqlite_path(),
+            Some(Path::new("/srv/mirror/m.db"))
+        );
+    }
+
+    #[test]
+    fn conflicting_store_settings_are_refused_by_name() {
+        let mut settings = defaults();
+        settings.store.url = Some(SecretUrl::new("sqlite://a.db"));
+        settings.store.path = PathBuf::from("b.db");
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("store.path")
+        );
+
+        let mut settings = defaults();
+        settings.mirror.url = Some(SecretUrl::new("sqlite://data/ctct-sync.db"));
+        assert!(
+            settings
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("mirror.url")
+        );
+
+        let mut settings = defaults();
+        settings.store.url = Some(SecretUrl::new("postgres://ctct:hunter2@db/ctct"));
+        settings.mirror.url = Some(SecretUrl::new("postgres://ctct:hunter2@db/ctct"));
+        settings.mirror.schema = "ctct_state".into();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("mirror.schema"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        settings.mirror.schema = "ctct_mirror".into();
+        settings.validate().expect("one database, two schemas");
+        let shown = settings.to_redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
 
     #[test]
     fn url_password_is_masked_and_the_rest_kept() {

@@ -12,9 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiClient};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Settings, StoreLocation};
 use crate::handler::Handler;
-use crate::mirror::{Mirror, MirrorEvents, MirrorOptions};
+use crate::mirror::{Mirror, MirrorDb, MirrorEvents, MirrorOptions};
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::store::Store;
 use crate::store::tokens::AccountState;
@@ -53,12 +53,94 @@ pub fn sandbox_paths(store: &std::path::Path) -> (PathBuf, PathBuf) {
     )
 }
 
+/// Points both stores of `settings` at the sandbox's own: a SQLite file `<stem>-sandbox.db`
+/// beside the configured one, a PostgreSQL schema `<schema>_sandbox` beside the configured
+/// one. Returns the file the sandbox keeps its state in (beside the state store's file, or
+/// in `data/` when the state is on PostgreSQL).
+pub fn use_sandbox_stores(settings: &mut Settings) -> anyhow::Result<PathBuf> {
+    let state = settings.state_store()?;
+    let mirror = settings.mirror_store()?;
+    let sandboxed = |location: StoreLocation| match location {
+        StoreLocation::Sqlite(path) => StoreLocation::Sqlite(sandbox_paths(&path).0),
+        StoreLocation::Postgres { url, schema } => StoreLocation::Postgres {
+            url,
+            schema: format!("{schema}_sandbox"),
+        },
+    };
+    let state_file = sandbox_paths(
+        state
+            .sqlite_path()
+            .unwrap_or(std::path::Path::new(crate::config::DEFAULT_STATE_FILE)),
+    )
+    .1;
+    for (location, url, schema) in [
+        (state, &mut settings.store.url, &mut settings.store.schema),
+        (
+            mirror,
+            &mut settings.mirror.url,
+            &mut settings.mirror.schema,
+        ),
+    ] {
+        let location = sandboxed(location);
+        *url = Some(location.to_url());
+        if let StoreLocation::Postgres { schema: s, .. } = &location {
+            *schema = s.clone();
+        }
+    }
+    settings.store.path = PathBuf::new();
+    Ok(state_file)
+}
+
+/// The two stores of a daemon or a CLI command: the private state and the analysts' mirror.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    pub state: Store,
+    pub mirror: MirrorDb,
+}
+
+/// Opens (creating and migrating) the state store and the mirror store of `settings`. A state
+/// file from before the mirror moved out has its mirror rows copied into a SQLite mirror.
+pub async fn open_stores(settings: &Settings) -> anyhow::Result<Stores> {
+    let state_at = settings.state_store()?;
+    let mirror_at = settings.mirror_store()?;
+    let (state_path, mirror_path) = match (&state_at, &mirror_at) {
+        (StoreLocation::Sqlite(state), StoreLocation::Sqlite(mirror)) => {
+            (state.clone(), mirror.clone())
+        }
+        (StoreLocation::Postgres { .. }, _) | (_, StoreLocation::Postgres { .. }) => {
+            bail!("store.url / mirror.url: this build of ctct-sync opens SQLite stores only")
+        }
+    };
+    tokio::task::spawn_blocking(move || -> anyhow::Result<Stores> {
+        // The state's directory first, so that it is created with the state's mode (0700)
+        // also when the mirror's file goes beside the state's.
+        Store::prepare_state_dir(&state_path)
+            .with_context(|| format!("state store {}", state_path.display()))?;
+        let (mirror, report) = Store::open_mirror(&mirror_path)
+            .with_context(|| format!("mirror store {}", mirror_path.display()))?;
+        if !report.is_noop() {
+            tracing::info!(applied = ?report.applied, "mirror store migrated");
+        }
+        let (state, report) = Store::open_state(&state_path, Some(&mirror_path))
+            .with_context(|| format!("state store {}", state_path.display()))?;
+        if !report.is_noop() {
+            tracing::info!(applied = ?report.applied, "state store migrated");
+        }
+        Ok(Stores {
+            state,
+            mirror: MirrorDb::new(mirror),
+        })
+    })
+    .await
+    .context("the store task stopped")?
+}
+
 /// Starts the sandbox of `run --sandbox` (real limits, 1,000 seeded contacts, state kept
 /// beside the store) and points `settings` at it.
 #[cfg(feature = "sandbox")]
 async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<ctct_sandbox::Sandbox> {
     use ctct_sandbox::{LimitsMode, SandboxOptions};
-    let (store_path, state_path) = sandbox_paths(&settings.store.path);
+    let state_path = use_sandbox_stores(settings)?;
     if let Some(dir) = state_path
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -81,7 +163,6 @@ async fn start_sandbox(settings: &mut Settings) -> anyhow::Result<ctct_sandbox::
     .context("starting the sandbox")?;
     let c = started.credentials().clone();
     tracing::info!(base_url = %c.base_url, admin_url = %c.admin_url, "sandbox running in-process");
-    settings.store.path = store_path;
     point_at_sandbox(settings, &c);
     Ok(started)
 }
@@ -165,17 +246,14 @@ impl DaemonBuilder {
                  build it with default features, or run the `ctct-sandbox` program and point api.base_url and oauth.* at it"
             );
         }
-        let path = settings.store.path.clone();
-        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&path))
-            .await
-            .context("the store task stopped")??;
-        if !report.is_noop() {
-            tracing::info!(applied = ?report.applied, "store migrated");
-        }
+        let Stores {
+            state: store,
+            mirror: mirror_db,
+        } = open_stores(&settings).await?;
         store
             .integrity_check_own_tables()
             .await
-            .with_context(|| format!("store {}", settings.store.path.display()))?;
+            .with_context(|| format!("state store {}", store.describe()))?;
         let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;
         #[cfg(feature = "sandbox")]
         if let Some(sandbox) = &sandbox {
@@ -207,7 +285,7 @@ impl DaemonBuilder {
             settings.amqp.url.clone(),
             settings.amqp.results_exchange.clone(),
         );
-        let mirror = Mirror::new(store.clone(), client.clone(), clock.clone(), mirror_options)
+        let mirror = Mirror::new(mirror_db, client.clone(), clock.clone(), mirror_options)
             .with_events(mirror_events.sender());
         let handler =
             Handler::new(client.clone(), store.clone(), clock.clone()).with_mirror(mirror.clone());
@@ -221,6 +299,7 @@ impl DaemonBuilder {
         if settings.ops.enabled {
             let state = crate::ops::OpsState {
                 store: store.clone(),
+                mirror: mirror.db().clone(),
                 client: client.clone(),
                 pipeline: Some(crate::ops::PipelineView {
                     status: pipeline.status(),

@@ -63,7 +63,7 @@ pub enum AuthCommand {
 
 /// Runs an `auth` subcommand.
 pub async fn run(settings: &Settings, args: AuthArgs) -> anyhow::Result<()> {
-    let (store, _) = Store::open(&settings.store.path)?;
+    let store = crate::daemon::open_stores(settings).await?.state;
     let tokens = api::token_manager(settings, store.clone(), Arc::new(SystemClock))?;
     match args.command {
         AuthCommand::Login { account, timeout } => {

@@ -13,7 +13,6 @@ use crate::command::{MessageMeta, envelope};
 use crate::config::Settings;
 use crate::pipeline::dead_letters;
 use crate::pipeline::process::{REASON_CODE_HEADER, REASON_HEADER, WAIT_HEADER};
-use crate::store::Store;
 
 #[derive(Debug, Args)]
 pub struct DlqArgs {
@@ -133,7 +132,7 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
     let mut held = Vec::new();
     let mut replayed = 0;
     let store = match &args.command {
-        DlqCommand::Replay { .. } => Some(Store::open(&settings.store.path)?.0),
+        DlqCommand::Replay { .. } => Some(crate::daemon::open_stores(settings).await?.state),
         DlqCommand::List { .. } => None,
     };
     let limit = match args.command {
@@ -173,7 +172,7 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
                     eprintln!(
                         "note: store {} holds no rejected or failed result of {}; if the daemon \
                          runs with --sandbox, replay with --sandbox too",
-                        store.path().display(),
+                        store.describe(),
                         dead.id
                     );
                 }

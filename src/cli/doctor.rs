@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +13,7 @@ use lapin::types::FieldTable;
 
 use crate::api::{self, ApiError};
 use crate::clock::SystemClock;
-use crate::config::Settings;
-use crate::store::Store;
+use crate::config::{Settings, StoreLocation};
 use crate::store::migrate;
 use crate::store::tokens::AccountState;
 
@@ -83,7 +82,33 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
         }
     };
     checks.push(broker(&settings).await);
-    let store_ok = store(&settings.store.path, &mut checks);
+    let store_ok = match settings.state_store() {
+        Ok(StoreLocation::Sqlite(path)) => store(&path, &mut checks),
+        Ok(other) => {
+            checks.push(Check::new(
+                "store",
+                Status::Fail,
+                format!(
+                    "{}: this build of ctct-sync opens SQLite stores only",
+                    other.describe()
+                ),
+                "set store.url to a sqlite:// URL",
+            ));
+            false
+        }
+        Err(error) => {
+            checks.push(Check::new(
+                "store",
+                Status::Fail,
+                error.to_string(),
+                "fix store.url",
+            ));
+            false
+        }
+    };
+    if let Ok(StoreLocation::Sqlite(path)) = settings.mirror_store() {
+        mirror_file(&path, &mut checks);
+    }
     if store_ok {
         accounts_and_api(&settings, &mut checks).await;
     }
@@ -157,8 +182,51 @@ fn broker_advice() -> String {
     "start RabbitMQ (`rabbitmq-server -detached`, or `systemctl start rabbitmq-server`) or fix amqp.url".into()
 }
 
+/// Checks the mirror's SQLite file without changing it: its schema version. A missing file is
+/// created by the daemon (or `ctct-sync migrate`); only a newer or unreadable one fails.
+fn mirror_file(path: &Path, checks: &mut Vec<Check>) {
+    let shown = path.display();
+    if !path.exists() {
+        checks.push(Check::new(
+            "mirror schema",
+            Status::Warn,
+            format!("{shown} does not exist yet"),
+            "the daemon creates it at start (or run `ctct-sync migrate`)",
+        ));
+        return;
+    }
+    let latest = migrate::latest_mirror_version();
+    let check = match migrate::file_version(path) {
+        Err(error) => Check::new(
+            "mirror schema",
+            Status::Fail,
+            format!("{shown} cannot be read as a database: {error}"),
+            "move it aside: the mirror's next full pass rebuilds it from Constant Contact",
+        ),
+        Ok(v) if v == latest => Check::new(
+            "mirror schema",
+            Status::Ok,
+            format!("version {v}, current"),
+            "",
+        ),
+        Ok(v) if v < latest => Check::new(
+            "mirror schema",
+            Status::Warn,
+            format!("version {v}; this ctct-sync brings {latest}"),
+            "run `ctct-sync migrate` (the daemon also migrates at start)",
+        ),
+        Ok(v) => Check::new(
+            "mirror schema",
+            Status::Fail,
+            format!("version {v} is newer than this ctct-sync ({latest})"),
+            "run the newer ctct-sync that wrote it",
+        ),
+    };
+    checks.push(check);
+}
+
 /// Checks the database file without changing it. True when the account checks can go on.
-fn store(path: &PathBuf, checks: &mut Vec<Check>) -> bool {
+fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
     let shown = path.display();
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -247,13 +315,13 @@ async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
         ));
         return;
     }
-    let (store, _) = match Store::open(&settings.store.path) {
-        Ok(opened) => opened,
+    let store = match crate::daemon::open_stores(settings).await {
+        Ok(opened) => opened.state,
         Err(error) => {
             checks.push(Check::new(
                 "store",
                 Status::Fail,
-                error.to_string(),
+                format!("{error:#}"),
                 "see the store checks above",
             ));
             return;
@@ -277,7 +345,7 @@ async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
             checks.push(Check::new(
                 "accounts",
                 Status::Fail,
-                error.to_string(),
+                format!("{error:#}"),
                 "see the store checks above",
             ));
             return;

@@ -11,17 +11,16 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::Context as _;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::daemon::{Stores, open_stores};
 use crate::mirror::{
     ContactsPath, Mirror, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
 };
-use crate::store::Store;
 
 /// Arguments of `ctct-sync mirror`.
 #[derive(Debug, Args)]
@@ -43,10 +42,10 @@ pub struct MirrorArgs {
 }
 
 pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCode> {
-    let path = settings.store.path.clone();
-    let (store, _) = tokio::task::spawn_blocking(move || Store::open(&path))
-        .await
-        .context("the store task stopped")??;
+    let Stores {
+        state: store,
+        mirror: db,
+    } = open_stores(settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let client = api::client_from_settings(settings, store.clone(), clock.clone())?;
     let options = MirrorOptions {
@@ -58,8 +57,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         ..MirrorOptions::default()
     };
     let cancel = CancellationToken::new();
-    let mut mirror =
-        Mirror::new(store.clone(), client.clone(), clock, options).with_cancel(cancel.clone());
+    let mut mirror = Mirror::new(db, client.clone(), clock, options).with_cancel(cancel.clone());
     let terminal = std::io::stdout().is_terminal();
     if terminal {
         let bar = Arc::new(Mutex::new(Bar::new()));

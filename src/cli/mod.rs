@@ -141,7 +141,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.sandbox && !matches!(cli.command, Command::Run) {
         // The same store `run --sandbox` uses, so that `dlq replay` forgets the ledger entry
         // that daemon would otherwise answer from.
-        settings.store.path = crate::daemon::sandbox_paths(&settings.store.path).0;
+        crate::daemon::use_sandbox_stores(&mut settings)?;
     }
     match cli.command {
         Command::Migrate => migrate(&settings).await,
@@ -211,23 +211,41 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let path = settings.store.path.clone();
-    let report = tokio::task::spawn_blocking(move || Store::migrate_file(&path))
-        .await
-        .context("the migration task stopped unexpectedly")??;
-    let shown = settings.store.path.display();
-    if report.is_noop() {
-        println!(
-            "store {shown} is up to date (schema version {})",
-            report.to_version
+    let (state, mirror) = (settings.state_store()?, settings.mirror_store()?);
+    let (Some(state_path), Some(mirror_path)) = (
+        state.sqlite_path().map(PathBuf::from),
+        mirror.sqlite_path().map(PathBuf::from),
+    ) else {
+        anyhow::bail!(
+            "store.url / mirror.url: this build of ctct-sync migrates SQLite stores only"
         );
-    } else {
-        println!(
-            "store {shown} migrated from schema version {} to {} (applied {})",
-            report.from_version,
-            report.to_version,
-            report.applied.join(", ")
-        );
+    };
+    let (state_report, mirror_report) = tokio::task::spawn_blocking(move || {
+        Store::prepare_state_dir(&state_path)?;
+        let mirror_report = Store::migrate_mirror_file(&mirror_path)?;
+        let state_report = Store::migrate_file(&state_path, Some(&mirror_path))?;
+        Ok::<_, crate::store::StoreError>((state_report, mirror_report))
+    })
+    .await
+    .context("the migration task stopped unexpectedly")??;
+    for (what, location, report) in [
+        ("store", &state, state_report),
+        ("mirror", &mirror, mirror_report),
+    ] {
+        let shown = location.describe();
+        if report.is_noop() {
+            println!(
+                "{what} {shown} is up to date (schema version {})",
+                report.to_version
+            );
+        } else {
+            println!(
+                "{what} {shown} migrated from schema version {} to {} (applied {})",
+                report.from_version,
+                report.to_version,
+                report.applied.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

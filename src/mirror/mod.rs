@@ -19,7 +19,7 @@
 //!
 //! Each file uses only files listed above it (and the shared types of this mod.rs). Nothing
 //! outside `sql` writes SQL or touches a connection: runs, cursors, leases and pages go through
-//! `MirrorDb`, which `Mirror::new` builds from the store it is given.
+//! `MirrorDb`, the mirror store `Mirror::new` is given.
 //!
 //! A run works page by page (an export in batches of rows): each page is written in one
 //! transaction together with the pass's position, so a run stopped anywhere (killed, cancelled,

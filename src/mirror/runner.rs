@@ -73,15 +73,16 @@ impl Drop for RunLock<'_> {
 }
 
 impl Mirror {
+    /// A mirror writing into `db` (the mirror store, not the state store).
     pub fn new(
-        store: Store,
+        db: MirrorDb,
         client: ApiClient,
         clock: Arc<dyn Clock>,
         options: MirrorOptions,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                db: MirrorDb::new(store),
+                db,
                 client,
                 clock,
                 options,

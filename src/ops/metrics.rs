@@ -11,7 +11,6 @@ use chrono::Utc;
 
 use super::state::OpsState;
 use crate::histogram::{BUCKETS, Buckets};
-use crate::mirror;
 use crate::store::tokens::AccountState;
 
 struct Out(String);
@@ -332,10 +331,7 @@ pub async fn render(state: &OpsState) -> String {
         );
     }
 
-    if let Ok(runs) = mirror::MirrorDb::new(state.store.clone())
-        .last_successes()
-        .await
-    {
+    if let Ok(runs) = state.mirror.last_successes().await {
         out.help(
             "ctct_mirror_last_success_timestamp_seconds",
             "gauge",

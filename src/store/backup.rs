@@ -1,4 +1,5 @@
-//! `ctct-sync store backup PATH`: a consistent copy of the store through SQLite's online
+//! `ctct-sync store backup PATH [--mirror PATH]`: a consistent copy of a SQLite store (the
+//! state's, or the mirror's) through SQLite's online
 //! backup API, safe while a daemon is writing (WAL: the copy reads one snapshot and never
 //! blocks the daemon's writes).
 //!
@@ -14,11 +15,13 @@ use std::time::Duration;
 use rusqlite::backup::StepResult;
 use rusqlite::{Connection, OpenFlags};
 
-/// What the copy holds.
+/// What the copy holds: accounts and ledger rows of a state store, contacts of a mirror (0
+/// for the tables a store does not have).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupSummary {
     pub accounts: i64,
     pub ledger_rows: i64,
+    pub contacts: i64,
     pub bytes: u64,
 }
 
@@ -155,6 +158,14 @@ fn copy_into(source: &Path, partial: &Path) -> Result<BackupSummary, BackupError
         return Err(BackupError::Integrity(check.join("; ")));
     }
     let count = |table: &str| -> Result<i64, rusqlite::Error> {
+        let exists: bool = dst.query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |row| row.get(0),
+        )?;
+        if !exists {
+            return Ok(0);
+        }
         dst.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
             row.get(0)
         })
@@ -162,6 +173,7 @@ fn copy_into(source: &Path, partial: &Path) -> Result<BackupSummary, BackupError
     let summary = BackupSummary {
         accounts: count("accounts")?,
         ledger_rows: count("command_ledger")?,
+        contacts: count("contacts")?,
         bytes: 0,
     };
     drop(dst);

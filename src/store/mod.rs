@@ -1,5 +1,6 @@
-//! The SQLite store: one database file holding tokens, the request budget, the command
-//! ledger and the account mirror.
+//! The state store: the daemon's private tables — tokens, the request budget, the command
+//! ledger, bulk batches. On SQLite (this module) one database file; the account mirror lives
+//! in a store of its own ([`Store::open_mirror`] on SQLite), which analysts may read.
 //!
 //! One dedicated thread owns the `Connection`; async code hands it closures through a
 //! channel and awaits the answer, so blocking SQLite calls never run on tokio's threads and
@@ -13,8 +14,9 @@
 //! SQLite type, so that another engine can stand behind them. [`Store::call`] and
 //! [`Store::call_grouped`] are how those methods reach the owner thread.
 //!
-//! The file is created with mode 0600 (it holds refresh tokens and contact data) inside a
-//! directory created with 0700; an existing file readable by every user is refused.
+//! The state file is created with mode 0600 (it holds refresh tokens and contact data) inside a
+//! directory created with 0700; the mirror's file with 0640 (its group may read it) inside a
+//! directory created with 0750. An existing file readable by every user is refused.
 
 pub mod backup;
 pub mod budget;
@@ -25,6 +27,7 @@ pub mod integrity;
 pub mod ledger;
 pub mod migrate;
 pub mod tokens;
+pub mod upgrade;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -36,6 +39,23 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
 pub use migrate::{Migration, MigrationReport};
+
+/// Which of the two stores a SQLite file is: the private state or the analysts' mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    State,
+    Mirror,
+}
+
+impl Role {
+    /// Mode of a new file, and of a directory created for it.
+    fn modes(self) -> (u32, u32) {
+        match self {
+            Role::State => (0o600, 0o700),
+            Role::Mirror => (0o640, 0o750),
+        }
+    }
+}
 
 /// Work for the owner thread.
 enum Job {
@@ -78,19 +98,38 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`, applies pending migrations, and
-    /// starts the owner thread. Returns the store and what the migration pass did.
+    /// Opens (creating if needed) the state database at `path`, applies pending migrations,
+    /// and starts the owner thread. Returns the store and what the migration pass did. A file
+    /// from before the mirror moved out has its mirror tables dropped (the mirror's next full
+    /// pass rebuilds them); [`Store::open_state`] copies them into the mirror's file instead.
     pub fn open(path: &Path) -> Result<(Store, MigrationReport), StoreError> {
-        let mut conn = open_connection(path)?;
-        let report = migrate::migrate(&mut conn)?;
+        Store::open_state(path, None)
+    }
+
+    /// [`Store::open`], copying the rows of a pre-split file's mirror tables into the SQLite
+    /// mirror at `mirror_file` (already migrated) before they are dropped from the state.
+    pub fn open_state(
+        path: &Path,
+        mirror_file: Option<&Path>,
+    ) -> Result<(Store, MigrationReport), StoreError> {
+        let mut conn = open_connection(path, Role::State)?;
+        let report = upgrade::migrate_state(&mut conn, mirror_file)?;
         Ok((Store::spawn(conn, path), report))
     }
 
-    /// Opens the database and migrates it without starting the owner thread: for
-    /// `ctct-sync migrate` and tests that look at the file directly.
+    /// Opens (creating if needed) the SQLite mirror at `path` and migrates it: the store the
+    /// mirror's tables live in (`crate::mirror::MirrorDb`).
+    pub fn open_mirror(path: &Path) -> Result<(Store, MigrationReport), StoreError> {
+        let mut conn = open_connection(path, Role::Mirror)?;
+        let report = migrate::migrate_mirror(&mut conn)?;
+        Ok((Store::spawn(conn, path), report))
+    }
+
+    /// Opens the state database and migrates it without starting the owner thread: for
+    /// tests that look at the file directly.
     pub fn open_and_migrate(path: &Path) -> Result<(Connection, MigrationReport), StoreError> {
-        let mut conn = open_connection(path)?;
-        let report = migrate::migrate(&mut conn)?;
+        let mut conn = open_connection(path, Role::State)?;
+        let report = upgrade::migrate_state(&mut conn, None)?;
         Ok((conn, report))
     }
 
@@ -155,14 +194,35 @@ impl Store {
         .await
     }
 
-    /// Opens the database and migrates it, then closes it: `ctct-sync migrate`.
-    pub fn migrate_file(path: &Path) -> Result<MigrationReport, StoreError> {
-        Store::open_and_migrate(path).map(|(_conn, report)| report)
+    /// Opens the state database and migrates it, then closes it: `ctct-sync migrate`.
+    pub fn migrate_file(
+        path: &Path,
+        mirror_file: Option<&Path>,
+    ) -> Result<MigrationReport, StoreError> {
+        let mut conn = open_connection(path, Role::State)?;
+        upgrade::migrate_state(&mut conn, mirror_file)
+    }
+
+    /// Opens the mirror database and migrates it, then closes it: `ctct-sync migrate`.
+    pub fn migrate_mirror_file(path: &Path) -> Result<MigrationReport, StoreError> {
+        let mut conn = open_connection(path, Role::Mirror)?;
+        migrate::migrate_mirror(&mut conn)
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where the store is, for messages: its file.
+    pub fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// Creates the state file's directory (0700) when missing, before anything else may
+    /// create it with another mode (the mirror's file beside it).
+    pub fn prepare_state_dir(path: &Path) -> Result<(), StoreError> {
+        create_dir(path, Role::State)
     }
 
     /// Runs `f` on the owner thread with the connection and returns its result. The caller's
@@ -318,30 +378,46 @@ fn rollback_if_open(conn: &Connection) {
     }
 }
 
-/// Creates the directory (0700) and file (0600) when missing, refuses a world-accessible
-/// file, opens it and sets the connection-level pragmas.
-fn open_connection(path: &Path) -> Result<Connection, StoreError> {
-    let io = |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
-    };
+/// Creates the directory of `path` when missing, with the mode of `role`.
+fn create_dir(path: &Path, role: Role) -> Result<(), StoreError> {
     if let Some(parent) = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty() && !p.exists())
     {
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mode = role.modes().1;
         DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(mode)
             .create(parent)
             .map_err(io)?;
+        // The mode whatever the umask: a mirror's group must be able to reach its file.
+        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode)).map_err(io)?;
     }
+    Ok(())
+}
+
+/// Creates the directory and file when missing (modes by [`Role`]), refuses a
+/// world-accessible file, opens it and sets the connection-level pragmas.
+fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
+    let (file_mode, _) = role.modes();
+    let io = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    create_dir(path, role)?;
     match OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(file_mode)
         .open(path)
     {
-        Ok(_) => {}
+        Ok(file) => file
+            .set_permissions(std::fs::Permissions::from_mode(file_mode))
+            .map_err(io)?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(io(e)),
     }
@@ -352,7 +428,7 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             mode,
         });
     }
-    if mode & 0o070 != 0 {
+    if role == Role::State && mode & 0o070 != 0 {
         tracing::warn!(
             path = %path.display(),
             mode = format!("{mode:04o}"),

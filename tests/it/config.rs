@@ -2,6 +2,7 @@
 //! refused with the key named, secrets redacted everywhere they could leak.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use ctct_sync::config::{LogFormat, Settings};
 
@@ -25,7 +26,16 @@ fn defaults_load_with_the_documented_values() {
         "amqp://guest:guest@127.0.0.1:5672/%2f"
     );
     assert_eq!(settings.api.base_url, "https://api.cc.email/v3");
-    assert_eq!(settings.store.path.to_str(), Some("data/ctct-sync.db"));
+    let state = settings.state_store().expect("the default state store");
+    assert_eq!(state.sqlite_path(), Some(Path::new("data/ctct-sync.db")));
+    let mirror = settings.mirror_store().expect("the default mirror store");
+    assert_eq!(
+        mirror.sqlite_path(),
+        Some(Path::new("data/ctct-mirror.db")),
+        "beside the state's file"
+    );
+    assert_eq!(settings.store.schema, "ctct_state");
+    assert_eq!(settings.mirror.schema, "ctct_mirror");
     assert_eq!(settings.store.ledger_retention_days, 30);
     assert_eq!(settings.limits.per_second, 4);
     assert_eq!(settings.limits.per_day, 10_000);
@@ -74,8 +84,13 @@ fn the_environment_overrides_both_the_defaults_and_the_file() {
     assert_eq!(settings.limits.per_second, 2, "file beats default");
     assert_eq!(settings.amqp.commands_queue, "team.commands");
     assert_eq!(
-        settings.store.path.to_str(),
-        Some("/var/lib/ctct-sync/db.sqlite")
+        settings.state_store().unwrap().sqlite_path(),
+        Some(Path::new("/var/lib/ctct-sync/db.sqlite")),
+        "store.path still names the state's file"
+    );
+    assert_eq!(
+        settings.mirror_store().unwrap().sqlite_path(),
+        Some(Path::new("/var/lib/ctct-sync/ctct-mirror.db"))
     );
 }
 

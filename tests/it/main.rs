@@ -1,5 +1,6 @@
 //! One integration-test binary; each module covers one capability.
 
+mod analyst_access;
 mod api_budget;
 mod api_client;
 mod api_ops;

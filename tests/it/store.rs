@@ -4,6 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use ctct_sync::store::migrate::{self, Migration, SQLITE_STATE};
+use ctct_sync::store::upgrade::MIRROR_TABLES;
 use ctct_sync::store::{Store, StoreError};
 use rusqlite::Connection;
 
@@ -57,19 +58,41 @@ fn a_fresh_store_is_created_0600_in_a_0700_directory_with_every_migration_applie
     for table in [
         "accounts",
         "rate_budget",
+        "rate_budget_holds",
         "command_ledger",
-        "contacts",
-        "contact_custom_field_values",
-        "contact_list_memberships",
-        "custom_fields",
-        "contact_lists",
-        "campaigns",
-        "campaign_activities",
-        "mirror_cursors",
-        "mirror_runs",
+        "bulk_batches",
+        "bulk_items",
         "schema_migrations",
     ] {
         assert!(tables.iter().any(|t| t == table), "missing table {table}");
+    }
+    for table in MIRROR_TABLES {
+        assert!(
+            !tables.iter().any(|t| t == table),
+            "the mirror's table {table} is not in the state store"
+        );
+    }
+}
+
+#[test]
+fn a_fresh_mirror_is_created_0640_in_a_0750_directory_of_its_own_with_its_tables() {
+    let dir = support::temp_dir();
+    let path = dir.path().join("mirror").join("ctct-mirror.db");
+    let (_store, report) = Store::open_mirror(&path).unwrap();
+    assert_eq!(report.to_version, migrate::latest_mirror_version());
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o640, "its group (analysts) may read it");
+    assert_eq!(mode(path.parent().unwrap()), 0o750);
+    let conn = Connection::open(&path).unwrap();
+    let tables: Vec<String> = schema_of(&conn).into_iter().map(|(n, _)| n).collect();
+    for table in MIRROR_TABLES.iter().chain(&["schema_migrations"]) {
+        assert!(tables.iter().any(|t| t == table), "missing table {table}");
+    }
+    for table in ["accounts", "rate_budget", "command_ledger", "bulk_batches"] {
+        assert!(
+            !tables.iter().any(|t| t == table),
+            "the state's table {table} is not in the mirror"
+        );
     }
 }
 

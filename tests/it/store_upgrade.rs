@@ -1,5 +1,5 @@
 //! A store written by an earlier release opens with this one: its migrations run, its ledger
-//! still replays, its mirror rows stay, and its tokens still refresh. The fixture in
+//! still replays, its mirror rows move to the mirror store, and its tokens still refresh. The fixture in
 //! tests/fixtures/store-9147d43 was written by commit 9147d43 (`scripts/make-store-fixture.sh`:
 //! one connected account, six commands in the ledger, a full mirror), with the sandbox's state
 //! beside it so the stored refresh token is one that sandbox knows.
@@ -13,7 +13,9 @@ use ctct_sandbox::SandboxOptions;
 use ctct_sync::clock::ManualClock;
 use ctct_sync::command::outcome::{CommandResult, Outcome};
 use ctct_sync::store::tokens::AccountState;
+use ctct_sync::store::upgrade::MIRROR_TABLES;
 use ctct_sync::store::{Store, ledger};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::support::api::build_client;
 use crate::support::temp_dir;
@@ -22,6 +24,45 @@ const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/fixtures/store-9147d43/ctct-sync-9147d43"
 );
+
+/// Every row of `table` as text, in primary-key order, from the store's connection.
+async fn dump(store: &Store, table: &'static str) -> Vec<String> {
+    store.call(move |conn| Ok(rows(conn, table))).await.unwrap()
+}
+
+/// The same from a file, read-only.
+fn dump_file(path: &str, table: &str) -> Vec<String> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    rows(&conn, table)
+}
+
+/// The rows of `table` as JSON arrays of the mirror's column names (in the mirror's order),
+/// sorted.
+fn rows(conn: &Connection, table: &str) -> Vec<String> {
+    let columns: Vec<String> = conn
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{table}') ORDER BY name"
+        ))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let list = columns
+        .iter()
+        .map(|c| format!("'{c}', {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out: Vec<String> = conn
+        .prepare(&format!("SELECT json_object({list}) FROM {table}"))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    out.sort();
+    out
+}
 
 async fn stored_result(store: &Store, id: &'static str) -> CommandResult {
     let entry = store
@@ -44,7 +85,10 @@ async fn a_store_written_by_release_9147d43_opens_replays_and_its_tokens_still_r
     std::fs::copy(format!("{FIXTURE}-sandbox-state.json"), &state_path)
         .expect("the sandbox state copies");
 
-    let (store, report) = Store::open(&store_path).expect("the earlier release's store opens");
+    let mirror_path = dir.path().join("ctct-mirror.db");
+    let (mirror, _) = Store::open_mirror(&mirror_path).expect("a new mirror opens");
+    let (store, report) = Store::open_state(&store_path, Some(&mirror_path))
+        .expect("the earlier release's store opens");
     assert_eq!(report.from_version, 4, "{report:?}");
     assert!(report.to_version > 4, "{report:?}");
     assert_eq!(
@@ -59,12 +103,36 @@ async fn a_store_written_by_release_9147d43_opens_replays_and_its_tokens_still_r
     let rejected = stored_result(&store, "fixture-rejected").await;
     assert_eq!(rejected.outcome, Outcome::Rejected, "{rejected:?}");
 
-    // The mirror's rows stay.
-    let contacts: i64 = store
+    // The mirror's rows moved, every one and unchanged, and left the state store.
+    let contacts: i64 = mirror
         .call(|conn| Ok(conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
         .await
         .unwrap();
     assert_eq!(contacts, 203, "200 seeded and 3 upserted contacts");
+    for table in MIRROR_TABLES {
+        assert_eq!(
+            dump(&mirror, table).await,
+            dump_file(&format!("{FIXTURE}.sqlite3"), table),
+            "{table} moved unchanged"
+        );
+    }
+    let left: Vec<String> = store
+        .call(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')")?;
+            let names = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+        .await
+        .unwrap();
+    for table in MIRROR_TABLES.iter().chain(&["live_contacts"]) {
+        assert!(
+            !left.iter().any(|t| t == table),
+            "{table} left the state store: {left:?}"
+        );
+    }
 
     // The account is still connected, and its refresh token still works once the access
     // token has expired on both clocks.

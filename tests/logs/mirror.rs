@@ -24,7 +24,7 @@ async fn every_line_of_a_mirror_run_names_its_account_resource_and_mode() {
         )
         .expect("a fault");
     let mirror = Mirror::new(
-        t.store.clone(),
+        t.mirror_db(),
         t.client.clone(),
         t.clock.clone(),
         MirrorOptions {

@@ -26,7 +26,7 @@ use ctct_sync::api::{
     ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
 use ctct_sync::clock::{Clock, SystemClock};
-use ctct_sync::mirror::{ContactsPath, Mirror, MirrorOptions, Mode, Resource, Trigger};
+use ctct_sync::mirror::{ContactsPath, Mirror, MirrorDb, MirrorOptions, Mode, Resource, Trigger};
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -201,6 +201,8 @@ async fn child(args: ChildArgs) -> anyhow::Result<()> {
     let refresh_token =
         std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
     let (store, _) = Store::open(&args.db).context("opening the store")?;
+    let (mirror_store, _) =
+        Store::open_mirror(&mirror_file(&args.db)).context("opening the mirror store")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = TokenManager::new(
         OAuthConfig::new(
@@ -243,12 +245,14 @@ async fn child(args: ChildArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let first_rows = Arc::new(std::sync::Mutex::new(None::<f64>));
     let seen = first_rows.clone();
-    let mirror = Mirror::new(store, client, clock, options).with_progress(Arc::new(move |_| {
-        let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
-        if first.is_none() {
-            *first = Some(started.elapsed().as_secs_f64());
-        }
-    }));
+    let mirror = Mirror::new(MirrorDb::new(mirror_store), client, clock, options).with_progress(
+        Arc::new(move |_| {
+            let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
+            if first.is_none() {
+                *first = Some(started.elapsed().as_secs_f64());
+            }
+        }),
+    );
     let mode = if args.incremental {
         Mode::Incremental
     } else {
@@ -386,6 +390,7 @@ async fn bench_mirror(
         for path in paths {
             let db = dir.join(format!("mirror-{size}-{path}.db"));
             let _ = std::fs::remove_file(&db);
+            let _ = std::fs::remove_file(mirror_file(&db));
             let measured = run_child(&sandbox, &db, path, false).await?;
             print_row(size, path, &measured);
             if changed > 0 {
@@ -398,6 +403,11 @@ async fn bench_mirror(
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// The mirror store of the state store at `db`.
+fn mirror_file(db: &std::path::Path) -> std::path::PathBuf {
+    db.with_extension("mirror.db")
 }
 
 /// Token manager over a store at `db` for `sandbox`'s client.

@@ -420,7 +420,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_goes_through_the_typed_methods_from_lease_to_last_success() -> Outcome {
         let dir = tempfile::tempdir()?;
-        let (store, _) = Store::open(&dir.path().join("store.db"))?;
+        let (store, _) = Store::open_mirror(&dir.path().join("mirror.db"))?;
         let db = MirrorDb::new(store);
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 2, 3, 4, 5).unwrap();
         let ttl = chrono::Duration::minutes(30);

@@ -10,7 +10,7 @@ use crate::support::api::TestApi;
 
 /// `campaign_id → (name, status, activity subjects)` as mirrored.
 async fn mirrored(t: &TestApi) -> BTreeMap<String, (String, String, Vec<String>)> {
-    t.store
+    t.mirror_store
         .call(|conn| {
             let mut out = BTreeMap::new();
             let rows = conn

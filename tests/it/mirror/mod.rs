@@ -20,7 +20,9 @@ use std::time::Duration;
 use chrono::DateTime;
 use ctct_sandbox::SandboxAdmin;
 use ctct_sync::api::ApiClient;
-use ctct_sync::mirror::{Mirror, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger};
+use ctct_sync::mirror::{
+    Mirror, MirrorDb, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger,
+};
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -42,7 +44,7 @@ pub fn fast_options() -> MirrorOptions {
 
 /// A mirror on the test's store and client.
 pub fn mirror_for(t: &TestApi, options: MirrorOptions) -> Mirror {
-    Mirror::new(t.store.clone(), t.client.clone(), t.clock.clone(), options)
+    Mirror::new(t.mirror_db(), t.client.clone(), t.clock.clone(), options)
 }
 
 /// Seeds the sandbox's account with `contacts` contacts (and its fields, lists, campaigns).
@@ -97,9 +99,11 @@ pub async fn run_all_ok(mirror: &Mirror, mode: Mode) -> Vec<RunSummary> {
 }
 
 /// A second ctct-sync store and client on the same sandbox account (its own token grant).
-pub async fn second_client(t: &TestApi) -> (Store, ApiClient, tempfile::TempDir) {
+pub async fn second_client(t: &TestApi) -> (MirrorDb, ApiClient, tempfile::TempDir) {
     let dir = temp_dir();
     let (store, _) = Store::open(&fresh_db_path(dir.path())).expect("a second store opens");
+    let (mirror, _) =
+        Store::open_mirror(&dir.path().join("mirror.db")).expect("a second mirror opens");
     let client = build_client(&t.sandbox, &store, &t.clock, t.per_second, t.per_day);
     let admin = t.sandbox.admin();
     let refresh = admin
@@ -110,7 +114,7 @@ pub async fn second_client(t: &TestApi) -> (Store, ApiClient, tempfile::TempDir)
         .import_refresh_token("default", SecretString::from(refresh))
         .await
         .expect("the second grant imports");
-    (store, client, dir)
+    (MirrorDb::new(mirror), client, dir)
 }
 
 /// One contact, field by field, as plain comparable text.

@@ -17,9 +17,9 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
     seed(&t, 3_000);
     let _completer = ActivityCompleter::start(t.sandbox.admin());
     let by_export = mirror_for(&t, fast_options());
-    let (store, client, _dir) = second_client(&t).await;
+    let (db, client, _dir) = second_client(&t).await;
     let by_pages = Mirror::new(
-        store,
+        db,
         client,
         t.clock.clone(),
         MirrorOptions {
@@ -111,7 +111,7 @@ async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_re
     let mut settings = ClientSettings::new(&t.sandbox.credentials().base_url);
     settings.timeout = std::time::Duration::from_secs(1);
     let client = build_client_with(&t.sandbox, &t.store, &t.clock, 1_000, 1_000_000, settings);
-    let mirror = Mirror::new(t.store.clone(), client, t.clock.clone(), fast_options());
+    let mirror = Mirror::new(t.mirror_db(), client, t.clock.clone(), fast_options());
 
     let summary = run(&mirror, Resource::Contacts, Mode::Full).await;
     assert_eq!(

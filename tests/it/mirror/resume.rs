@@ -23,7 +23,7 @@ fn paging(page_size: u32) -> MirrorOptions {
 
 /// `(outcome, pages, rows_upserted)` of a stored run.
 async fn stored_run(t: &TestApi, run_id: i64) -> (String, u64, u64) {
-    t.store
+    t.mirror_store
         .call(move |conn| {
             Ok(conn.query_row(
                 "SELECT outcome, pages, rows_upserted FROM mirror_runs WHERE id = ?1",
@@ -82,7 +82,7 @@ async fn a_paging_pass_cancelled_after_seven_pages_keeps_the_page_in_flight_and_
         "every contact read exactly once across the two runs"
     );
     assert_eq!(stopped.pages + resumed.pages, total.div_ceil(100));
-    assert_contacts_equal_sandbox(&t, &t.store).await;
+    assert_contacts_equal_sandbox(&t, &t.mirror_store).await;
     t.stop().await;
 }
 
@@ -118,7 +118,7 @@ async fn an_export_pass_killed_mid_file_resumes_from_its_last_batch_without_expo
         "the run was killed"
     );
     let killed_id: i64 = t
-        .store
+        .mirror_store
         .call(|conn| Ok(conn.query_row("SELECT max(id) FROM mirror_runs", [], |r| r.get(0))?))
         .await
         .expect("readable");
@@ -155,6 +155,6 @@ async fn an_export_pass_killed_mid_file_resumes_from_its_last_batch_without_expo
         outcome, "interrupted",
         "the next run closes the killed run's record"
     );
-    assert_contacts_equal_sandbox(&t, &t.store).await;
+    assert_contacts_equal_sandbox(&t, &t.mirror_store).await;
     t.stop().await;
 }

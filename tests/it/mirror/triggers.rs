@@ -187,6 +187,8 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going() {
         .inject_fault(FaultSpec::latency(2500).path_prefix("/v3/contact_custom_fields"))
         .expect("a fault");
     let settings = MirrorSettings {
+        url: None,
+        schema: "ctct_mirror".into(),
         schedule: "0 0 0 1 1 *".into(),
         incremental_schedule: "* * * * * *".into(),
     };
@@ -209,7 +211,7 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going() {
         "ticks during the slow run were skipped"
     );
     let skipped: i64 = t
-        .store
+        .mirror_store
         .call(|conn| {
             Ok(conn.query_row(
                 "SELECT count(*) FROM mirror_runs WHERE outcome = 'skipped'",
@@ -290,7 +292,7 @@ async fn the_mirror_subcommand_prints_one_line_per_resource_when_not_on_a_termin
     );
     assert!(!stdout.contains('\r'), "no progress bar off a terminal");
     let mirrored: i64 = t
-        .store
+        .mirror_store
         .call(|conn| Ok(conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
         .await
         .expect("readable");

@@ -10,6 +10,7 @@ use ctct_sync::api::{
     AccountApi, ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
 use ctct_sync::clock::ManualClock;
+use ctct_sync::mirror::MirrorDb;
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 
@@ -18,7 +19,11 @@ use super::{fresh_db_path, temp_dir};
 /// Everything an API test needs. Drop it to stop the sandbox (or call `stop`).
 pub struct TestApi {
     pub sandbox: Sandbox,
+    /// The state store.
     pub store: Store,
+    /// The mirror store: `ctct-mirror.db` beside the state's file, where a daemon built on
+    /// the same settings puts it.
+    pub mirror_store: Store,
     /// The store's file (a daemon built for this test opens the same one).
     pub store_path: std::path::PathBuf,
     /// ctct-sync's wall clock; move it together with the sandbox's with `advance_clocks`.
@@ -74,7 +79,13 @@ impl TestApi {
         let path = store_path
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| fresh_db_path(dir.path()));
-        let (store, _) = Store::open(&path).expect("a fresh store opens");
+        let mirror_path = path
+            .parent()
+            .expect("the store's file is in a directory")
+            .join(ctct_sync::config::DEFAULT_MIRROR_FILE_NAME);
+        Store::prepare_state_dir(&path).expect("the store's directory is created");
+        let (mirror_store, _) = Store::open_mirror(&mirror_path).expect("a fresh mirror opens");
+        let (store, _) = Store::open_state(&path, Some(&mirror_path)).expect("a fresh store opens");
         let store_path = store.path().to_path_buf();
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let client = build_client(&sandbox, &store, &clock, per_second, per_day);
@@ -87,6 +98,7 @@ impl TestApi {
         Self {
             sandbox,
             store,
+            mirror_store,
             store_path,
             clock,
             client,
@@ -94,6 +106,11 @@ impl TestApi {
             per_second,
             per_day,
         }
+    }
+
+    /// The mirror's tables (in [`TestApi::mirror_store`]).
+    pub fn mirror_db(&self) -> MirrorDb {
+        MirrorDb::new(self.mirror_store.clone())
     }
 
     /// The default account's API.
