@@ -1,4 +1,4 @@
--- 0007_rate_pace: one per-second pace per API key, shared by every process on the store.
+-- 0008_rate_pace: one per-second pace per API key, shared by every process on the store.
 -- Append-only: never edit a migration once released; add a new numbered file instead.
 
 -- The key's schedule of send slots: slots are `interval` apart (a little more than a second
