@@ -209,15 +209,19 @@ impl Drop for Leasing<'_> {
 }
 
 /// A request counted before it waited for its slot: dropped (the caller gave up, or the wait
-/// failed) it takes the count back, so the day's count stays what was sent. Forgotten once
-/// the request goes.
+/// failed) it takes the count back, so the day's count stays what was sent; marked `sent`
+/// once the request goes, it does nothing.
 struct Counted {
     shared: Arc<Shared>,
     generation: u64,
+    sent: bool,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
+        if self.sent {
+            return;
+        }
         let generation = self.generation;
         // Within the same hold the request goes back to it; after a settle (which recorded it
         // as spent) the next settle records one fewer.
@@ -332,12 +336,13 @@ impl RateBudget {
         // Counted first (that may write to the store), so that nothing stands between the
         // slot and the request; counted back if the caller gives up before its slot.
         let generation = self.shared.spend(priority).await?;
-        let counted = Counted {
+        let mut counted = Counted {
             shared: self.shared.clone(),
             generation,
+            sent: false,
         };
         self.wait_for_shared_slot(priority).await?;
-        std::mem::forget(counted);
+        counted.sent = true;
         Ok(())
     }
 

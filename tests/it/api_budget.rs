@@ -366,3 +366,25 @@ async fn a_budget_pausing_at_startup_sends_nothing_in_its_first_window() {
         "no pause by default"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_given_up_before_its_slot_is_not_counted() {
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let budget = budget(&store, &clock, 4, 10_000, 1.0);
+    budget.acquire(Priority::Command).await.unwrap();
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        budget.acquire(Priority::Command),
+    )
+    .await;
+    assert!(given_up.is_err(), "the next slot is 275 ms away");
+    budget.acquire(Priority::Command).await.unwrap();
+    budget.release().await.unwrap();
+    assert_eq!(
+        budget.snapshot().await.unwrap().used,
+        2,
+        "only what was sent"
+    );
+}
