@@ -4,8 +4,16 @@
 //! Constant Contact allows 4 requests per second and 10,000 per UTC day per API key and
 //! sends no rate-limit headers (shared/reference/constant-contact-v3.md §2), so ctct-sync
 //! meters itself:
-//! - the pacer lets at most `per_second` requests start in any window of one second plus a
-//!   safety margin; commands are served before the mirror whenever both wait;
+//! - the pacer sends every request of every process using the key at a slot of its own:
+//!   the key's schedule lives in the store, slots `(1 s + margin) / per_second` apart, and a
+//!   process takes the next ones (one at 4/s, a quarter second's worth at higher rates) in
+//!   one short write transaction, then sends each request at its slot, never before it and
+//!   at most half the margin after it (a request that would be later gives its slot up and
+//!   takes another), so that however the requests of all processes interleave, no window of
+//!   one second at the API holds more than `per_second`. Slots a process does not use (it
+//!   was killed, or idle) stay taken and unused. Keys above [`SHARED_PACE_MAX_PER_SECOND`]
+//!   (the sandbox with its limits off, benchmarks) are paced in the process only, without
+//!   the store. Commands are served before the mirror whenever both wait;
 //! - the daily count lives in SQLite, shared by every process on the store, and survives
 //!   restarts: it is what was spent plus what running processes hold. A process takes a
 //!   small hold before sending (about two seconds of its rate, never past the day's quota
@@ -22,7 +30,7 @@
 //!   the process it replaces may have spent that second.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -98,12 +106,23 @@ pub struct BudgetSnapshot {
     pub resets_at: DateTime<Utc>,
 }
 
+/// Keys allowed more requests per second than this are taken to have no real limit (real
+/// keys allow 4, or 10 for partners; more is the sandbox with its limits off or a benchmark):
+/// they are paced in each process alone and their pacer never touches the store.
+pub const SHARED_PACE_MAX_PER_SECOND: u32 = 100;
+
 #[derive(Debug, Default)]
 struct Pacer {
+    /// When this process's last requests started (keys paced in the process alone).
     sent: VecDeque<Instant>,
     commands_waiting: usize,
     paused_until: Option<Instant>,
     slow_until: Option<Instant>,
+    /// Slots of the key's shared schedule this process took and has not used yet (Unix
+    /// milliseconds on the pace clock, [`pace_now_us`]), oldest first.
+    leased: VecDeque<i64>,
+    /// A task of this process is taking slots from the store now.
+    leasing: bool,
 }
 
 /// This budget's view of the day: the stored counts as of its last look, and its hold.
@@ -178,6 +197,86 @@ impl Drop for CommandWaiting<'_> {
     }
 }
 
+/// Ends a task's turn at taking slots from the store, however the taking ends (an `acquire`
+/// dropped mid-way loses the slots it took: they stay unused).
+struct Leasing<'a>(&'a RateBudget);
+
+impl Drop for Leasing<'_> {
+    fn drop(&mut self) {
+        self.0.lock_pacer().leasing = false;
+        self.0.wake.notify_waiters();
+    }
+}
+
+/// A request counted before it waited for its slot: dropped (the caller gave up, or the wait
+/// failed) it takes the count back, so the day's count stays what was sent; marked `sent`
+/// once the request goes, it does nothing.
+struct Counted {
+    shared: Arc<Shared>,
+    generation: u64,
+    sent: bool,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if self.sent {
+            return;
+        }
+        let generation = self.generation;
+        // Within the same hold the request goes back to it; after a settle (which recorded it
+        // as spent) the next settle records one fewer.
+        let uncount = move |daily: &mut Daily| {
+            if daily.used > 0 {
+                daily.used -= 1;
+                if daily.generation == generation {
+                    daily.held += 1;
+                }
+            }
+        };
+        if let Ok(mut daily) = self.shared.daily.try_lock() {
+            uncount(&mut daily);
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = self.shared.clone();
+            runtime.spawn(async move { uncount(&mut *shared.daily.lock().await) });
+        }
+    }
+}
+
+/// What a task waiting for a shared slot does next.
+enum Turn {
+    /// Send at this slot.
+    Take(i64),
+    /// Take this many slots from the store.
+    Lease(u32),
+    /// Wait until then (or until woken).
+    Until(Instant),
+    /// Wait until woken.
+    Woken,
+}
+
+/// The pace clock, in Unix microseconds: the system clock, which every process on the host
+/// shares with the others and with a local API. Under tokio's paused test clock it is the
+/// system clock at the first call moved by tokio's time, so that slots and the sleeps until
+/// them agree.
+fn pace_now_us() -> i64 {
+    static ANCHOR: OnceLock<(std::time::Instant, i64)> = OnceLock::new();
+    let wall_us = || chrono::Utc::now().timestamp_micros();
+    let &(anchor, anchor_us) = ANCHOR.get_or_init(|| (std::time::Instant::now(), wall_us()));
+    let runtime_now = Instant::now().into_std();
+    let real_now = std::time::Instant::now();
+    let apart = runtime_now
+        .checked_duration_since(real_now)
+        .unwrap_or_else(|| real_now.duration_since(runtime_now));
+    if apart < Duration::from_millis(1) {
+        return wall_us();
+    }
+    let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2);
+    match runtime_now.checked_duration_since(anchor) {
+        Some(after) => anchor_us + micros(after),
+        None => anchor_us - micros(anchor.duration_since(runtime_now)),
+    }
+}
+
 impl RateBudget {
     pub fn new(
         client_id: &str,
@@ -225,11 +324,134 @@ impl RateBudget {
     }
 
     /// Waits for a send slot and counts one request against today's quota. Returns an error
-    /// without waiting when the day's quota (or the mirror's share) is spent.
+    /// without waiting when the day's quota (or the mirror's share) is spent. On a key paced
+    /// across processes ([`RateBudget::paces_across_processes`]) the request must be sent
+    /// right away: it is on time for its slot when this returns.
     pub async fn acquire(&self, priority: Priority) -> Result<(), BudgetError> {
         self.check_day(priority).await?;
-        self.wait_for_slot(priority).await;
-        self.shared.spend(priority).await
+        if !self.paces_across_processes() {
+            self.wait_for_slot(priority).await;
+            return self.shared.spend(priority).await.map(|_| ());
+        }
+        // Counted first (that may write to the store), so that nothing stands between the
+        // slot and the request; counted back if the caller gives up before its slot.
+        let generation = self.shared.spend(priority).await?;
+        let mut counted = Counted {
+            shared: self.shared.clone(),
+            generation,
+            sent: false,
+        };
+        self.wait_for_shared_slot(priority).await?;
+        counted.sent = true;
+        Ok(())
+    }
+
+    /// Whether this key's requests are paced through the store, one schedule for every
+    /// process using the key (`per_second` at most [`SHARED_PACE_MAX_PER_SECOND`]).
+    pub fn paces_across_processes(&self) -> bool {
+        self.shared.settings.per_second <= SHARED_PACE_MAX_PER_SECOND
+    }
+
+    /// How late after its slot a request may still start: half the margin, the other half
+    /// being for its way to the API.
+    fn lateness_allowed_us(&self) -> i64 {
+        i64::try_from(self.shared.settings.window_margin.as_micros() / 2).unwrap_or(i64::MAX / 2)
+    }
+
+    fn on_time(&self, slot_ms: i64) -> bool {
+        pace_now_us() <= slot_ms * 1_000 + self.lateness_allowed_us()
+    }
+
+    /// Slots taken from the store at a time: one at real keys' rates, about a quarter second
+    /// of the rate above.
+    fn lease_block(&self) -> u32 {
+        (self.shared.settings.per_second / 4).max(1)
+    }
+
+    /// Waits for a slot of the key's shared schedule and until its instant; returns it once
+    /// it has come, on time. Commands go before the mirror: a mirror request takes no slot
+    /// while a command waits for one. Slots that passed unused, and a slot this task reached
+    /// too late, are given up (they stay unused: never two requests closer than the spacing).
+    async fn wait_for_shared_slot(&self, priority: Priority) -> Result<i64, BudgetError> {
+        let settings = self.shared.settings;
+        let interval = Duration::from_millis(
+            budget::slot_interval_ms(settings.per_second, settings.window_margin).unsigned_abs(),
+        );
+        let late_us = self.lateness_allowed_us();
+        loop {
+            let registered = (priority == Priority::Command).then(|| {
+                self.lock_pacer().commands_waiting += 1;
+                CommandWaiting(self)
+            });
+            let slot_ms = loop {
+                let woken = self.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let turn = {
+                    let mut pacer = self.lock_pacer();
+                    let now = Instant::now();
+                    let now_us = pace_now_us();
+                    while pacer
+                        .leased
+                        .front()
+                        .is_some_and(|slot| slot * 1_000 + late_us < now_us)
+                    {
+                        pacer.leased.pop_front();
+                    }
+                    let slow = pacer.slow_until.is_some_and(|until| now < until);
+                    if let Some(until) = pacer.paused_until.filter(|until| now < *until) {
+                        Turn::Until(until)
+                    } else if priority == Priority::Mirror && pacer.commands_waiting > 0 {
+                        Turn::Woken
+                    } else if let Some(slot) = pacer.leased.pop_front() {
+                        if slow {
+                            // Half rate: every other slot goes unused.
+                            pacer.leased.pop_front();
+                        }
+                        Turn::Take(slot)
+                    } else if pacer.leasing {
+                        Turn::Woken
+                    } else {
+                        pacer.leasing = true;
+                        Turn::Lease(self.lease_block() * if slow { 2 } else { 1 })
+                    }
+                };
+                match turn {
+                    Turn::Take(slot) => break slot,
+                    Turn::Lease(slots) => {
+                        let _leasing = Leasing(self);
+                        let now_ms = pace_now_us().div_euclid(1_000);
+                        let block = self
+                            .shared
+                            .store
+                            .budget_pace(&self.shared.client_id, slots, interval, now_ms)
+                            .await?;
+                        self.lock_pacer()
+                            .leased
+                            .extend((0..block.slots).map(|index| block.slot_ms(index)));
+                    }
+                    Turn::Until(at) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(at) => {}
+                            _ = &mut woken => {}
+                        }
+                    }
+                    Turn::Woken => woken.await,
+                }
+            };
+            drop(registered);
+            let wait_us = slot_ms * 1_000 - pace_now_us();
+            if wait_us > 0 {
+                tokio::time::sleep(Duration::from_micros(wait_us.unsigned_abs())).await;
+            }
+            if self.on_time(slot_ms) {
+                return Ok(slot_ms);
+            }
+            tracing::debug!(
+                client_id = %self.shared.client_id,
+                "a request reached its send slot too late; it waits for another"
+            );
+        }
     }
 
     async fn check_day(&self, priority: Priority) -> Result<(), BudgetError> {
@@ -393,7 +615,8 @@ impl Shared {
     }
 
     /// Counts one request: from this budget's hold while it lasts, else from a new hold.
-    async fn spend(self: &Arc<Self>, priority: Priority) -> Result<(), BudgetError> {
+    /// Returns the hold's generation.
+    async fn spend(self: &Arc<Self>, priority: Priority) -> Result<u64, BudgetError> {
         loop {
             let mut daily = self.daily.lock().await;
             self.roll_day(&mut daily).await?;
@@ -407,13 +630,13 @@ impl Shared {
             if daily.held > 0 && hold_usable {
                 daily.held -= 1;
                 daily.used += 1;
-                return Ok(());
+                return Ok(daily.generation);
             }
             let granted = self.settle(&mut daily, self.block()).await?;
             if granted > 0 {
                 daily.held -= 1;
                 daily.used += 1;
-                return Ok(());
+                return Ok(daily.generation);
             }
             if let Some(refusal) = self.refusal(&daily, priority) {
                 return Err(refusal);

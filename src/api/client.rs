@@ -379,11 +379,13 @@ impl AccountApi {
         let mut token = None;
         loop {
             attempt += 1;
-            inner.budget.acquire(self.priority).await?;
+            // The token first: a refresh may take a while, and the request must go as soon as
+            // the budget gives it its slot.
             let access = match token.take() {
                 Some(access) => access,
                 None => inner.tokens.access_token(&self.account).await?,
             };
+            inner.budget.acquire(self.priority).await?;
             let span = tracing::debug_span!(
                 "api_call",
                 method = %request.method,

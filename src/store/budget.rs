@@ -1,10 +1,17 @@
-//! SQL for the API key's daily request budget: `rate_budget` (per day: requests spent, and
-//! whether the API said the quota was exceeded) and `rate_budget_holds` (what each running
-//! process may still send without asking again, until its hold lapses).
+//! SQL for the API key's request budget: `rate_budget` (per day: requests spent, and
+//! whether the API said the quota was exceeded), `rate_budget_holds` (what each running
+//! process may still send without asking again, until its hold lapses) and `rate_pace` (the
+//! key's schedule of send slots, shared by every process).
 //!
 //! The day's count is `spent` plus every live hold: holds are small (about two seconds of
 //! the rate), settled into `spent` as they are used, and given back when unused — by the
 //! process when it stops, or by lapsing when it was killed.
+//!
+//! The pace: every request of every process on the key is sent at a slot of its own, slots
+//! at least one interval apart ([`slot_interval_ms`]); a process takes the next slots of the
+//! schedule in one short transaction ([`take_slots`] is the arithmetic, [`pace`] the SQL).
+
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -155,8 +162,85 @@ pub fn mark_exhausted(
     Ok(())
 }
 
+/// Consecutive send slots taken from an API key's schedule: `slots` instants `interval_ms`
+/// apart from `first_ms` (Unix milliseconds), each for one request of the taker only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotBlock {
+    pub first_ms: i64,
+    pub interval_ms: i64,
+    pub slots: u32,
+}
+
+impl SlotBlock {
+    /// The instant of slot `index` (0-based) of the block.
+    pub fn slot_ms(&self, index: u32) -> i64 {
+        self.first_ms + i64::from(index) * self.interval_ms
+    }
+
+    /// The schedule's first free slot once this block is taken.
+    pub fn next_free_ms(&self) -> i64 {
+        self.slot_ms(self.slots)
+    }
+}
+
+/// The spacing of a key's slots for at most `per_second` requests in any window of one
+/// second, when a request may reach the API up to `margin` after its slot (and never before):
+/// `(1 s + margin) / per_second`, rounded up to a millisecond. Any `per_second + 1` requests
+/// then have slots at least `1 s + margin` apart from first to last, so they arrive at least
+/// one second apart, and a window of one second never holds more than `per_second`.
+pub fn slot_interval_ms(per_second: u32, margin: Duration) -> i64 {
+    let span_ms = 1_000 + i64::try_from(margin.as_millis()).unwrap_or(i64::MAX / 2);
+    let per_second = i64::from(per_second.max(1));
+    ((span_ms + per_second - 1) / per_second).max(1)
+}
+
+/// Takes the next `slots` slots (at least one) of a schedule whose first free slot is
+/// `next_free_ms` (`None`: nobody took one yet) at `now_ms`: the block starts at the first
+/// free slot, or now when that has passed (slots not taken in time are gone, never
+/// gathered into a burst). The schedule's next free slot is then [`SlotBlock::next_free_ms`]:
+/// successive blocks never have two slots closer than `interval_ms`.
+pub fn take_slots(
+    next_free_ms: Option<i64>,
+    now_ms: i64,
+    slots: u32,
+    interval_ms: i64,
+) -> SlotBlock {
+    SlotBlock {
+        first_ms: next_free_ms.map_or(now_ms, |next| next.max(now_ms)),
+        interval_ms: interval_ms.max(1),
+        slots: slots.max(1),
+    }
+}
+
+/// Takes the next `slots` slots of `client_id`'s schedule in one write transaction
+/// ([`take_slots`]); two callers never get the same slot.
+pub fn pace(
+    conn: &mut Connection,
+    client_id: &str,
+    slots: u32,
+    interval_ms: i64,
+    now_ms: i64,
+) -> Result<SlotBlock, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let next_free: Option<i64> = tx
+        .query_row(
+            "SELECT next_slot_ms FROM rate_pace WHERE client_id = ?1",
+            params![client_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let block = take_slots(next_free, now_ms, slots, interval_ms);
+    tx.execute(
+        "INSERT INTO rate_pace (client_id, next_slot_ms) VALUES (?1, ?2)
+         ON CONFLICT (client_id) DO UPDATE SET next_slot_ms = excluded.next_slot_ms",
+        params![client_id, block.next_free_ms()],
+    )?;
+    tx.commit()?;
+    Ok(block)
+}
+
 /// The rate budget's typed operations: the only way code outside the store reaches
-/// `rate_budget` and `rate_budget_holds`.
+/// `rate_budget`, `rate_budget_holds` and `rate_pace`.
 impl Store {
     /// The day as stored, holds lapsed at `now_ms` left out ([`load_day`]).
     pub async fn budget_load_day(
@@ -187,6 +271,22 @@ impl Store {
         }
         let (client_id, owner) = (client_id.to_owned(), owner.to_owned());
         self.call(move |conn| settle(conn, &client_id, day, &owner, used, request))
+            .await
+    }
+
+    /// Takes the next `slots` send slots of `client_id`'s schedule, `interval` apart, at
+    /// `now_ms` (Unix milliseconds), in one short write transaction ([`pace`]). The caller
+    /// sends one request at each slot, not before it; slots it does not use stay taken.
+    pub async fn budget_pace(
+        &self,
+        client_id: &str,
+        slots: u32,
+        interval: Duration,
+        now_ms: i64,
+    ) -> Result<SlotBlock, StoreError> {
+        let client_id = client_id.to_owned();
+        let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4);
+        self.call(move |conn| pace(conn, &client_id, slots, interval_ms, now_ms))
             .await
     }
 
@@ -259,5 +359,130 @@ mod tests {
         assert_eq!(load_day(&conn, "key", day(), 5_000).unwrap().counted(), 10);
         let c = settle(&mut conn, "key", day(), "c", 0, request(1_000, 6_000)).unwrap();
         assert_eq!((c.granted, c.day.counted()), (45, 55));
+    }
+
+    #[test]
+    fn slots_are_spaced_so_that_a_late_arrival_cannot_crowd_a_window() {
+        assert_eq!(slot_interval_ms(4, Duration::from_millis(100)), 275);
+        assert_eq!(
+            slot_interval_ms(3, Duration::from_millis(100)),
+            367,
+            "rounded up"
+        );
+        assert_eq!(slot_interval_ms(10, Duration::ZERO), 100);
+        assert_eq!(slot_interval_ms(0, Duration::ZERO), 1_000, "0 counts as 1");
+        assert_eq!(slot_interval_ms(100_000, Duration::ZERO), 1, "never 0");
+    }
+
+    #[test]
+    fn a_block_starts_at_the_first_free_slot_or_now_when_that_has_passed() {
+        let fresh = take_slots(None, 5_000, 2, 275);
+        assert_eq!(
+            (fresh.first_ms, fresh.slot_ms(1), fresh.next_free_ms()),
+            (5_000, 5_275, 5_550)
+        );
+        let queued = take_slots(Some(fresh.next_free_ms()), 5_100, 1, 275);
+        assert_eq!((queued.first_ms, queued.next_free_ms()), (5_550, 5_825));
+        let idle = take_slots(Some(queued.next_free_ms()), 60_000, 3, 275);
+        assert_eq!((idle.first_ms, idle.next_free_ms()), (60_000, 60_825));
+        assert_eq!(
+            take_slots(None, 0, 0, 0),
+            SlotBlock {
+                first_ms: 0,
+                interval_ms: 1,
+                slots: 1
+            }
+        );
+    }
+
+    #[test]
+    fn every_taker_of_a_key_gets_the_next_slots_of_one_schedule() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        let a = pace(&mut conn, "key", 1, 275, 1_000).unwrap();
+        let b = pace(&mut conn, "key", 2, 275, 1_010).unwrap();
+        let other_key = pace(&mut conn, "other", 1, 275, 1_010).unwrap();
+        let later = pace(&mut conn, "key", 1, 275, 9_000).unwrap();
+        assert_eq!(
+            (
+                a.first_ms,
+                b.first_ms,
+                b.slot_ms(1),
+                other_key.first_ms,
+                later.first_ms
+            ),
+            (1_000, 1_275, 1_550, 1_010, 9_000)
+        );
+        let stored: i64 = conn
+            .query_row(
+                "SELECT next_slot_ms FROM rate_pace WHERE client_id = 'key'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, 9_275);
+    }
+
+    /// One step of a process in [`any_one_second_window_holds_at_most_per_second`]: after
+    /// `advance_ms`, take `slots` slots, then send at some of them, each arriving `late_ms`
+    /// after its slot (at most the margin).
+    #[derive(Debug, Clone)]
+    struct Step {
+        advance_ms: i64,
+        slots: u32,
+        sends: Vec<(bool, u64)>,
+    }
+
+    fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (
+                0_i64..700,
+                1_u32..5,
+                proptest::collection::vec((any::<bool>(), 0_u64..=1_000), 4),
+            )
+                .prop_map(|(advance_ms, slots, sends)| Step {
+                    advance_ms,
+                    slots,
+                    sends,
+                }),
+            1..60,
+        )
+    }
+
+    proptest::proptest! {
+        /// Processes interleaved in any order take blocks of the shared schedule and send at
+        /// some of their slots, each request arriving up to the margin late: counted as the
+        /// sandbox counts (a request leaves the window 1,000 ms after it arrived), no window
+        /// ever holds more than `per_second`.
+        #[test]
+        fn any_one_second_window_holds_at_most_per_second(
+            per_second in 1_u32..=12,
+            margin_ms in 0_u64..=300,
+            steps in steps(),
+        ) {
+            let interval = slot_interval_ms(per_second, Duration::from_millis(margin_ms));
+            let (mut now, mut next_free, mut arrivals) = (0_i64, None, Vec::new());
+            for step in &steps {
+                now += step.advance_ms;
+                let block = take_slots(next_free, now, step.slots, interval);
+                next_free = Some(block.next_free_ms());
+                for (index, (sent, late)) in step.sends.iter().take(step.slots as usize).enumerate() {
+                    if *sent {
+                        let late = i64::try_from(late % (margin_ms + 1)).unwrap();
+                        arrivals.push(block.slot_ms(u32::try_from(index).unwrap()) + late);
+                    }
+                }
+            }
+            arrivals.sort_unstable();
+            let limit = per_second as usize;
+            for (i, window_end) in arrivals.iter().enumerate() {
+                let in_window = arrivals[..=i].iter().filter(|t| **t > window_end - 1_000).count();
+                proptest::prop_assert!(
+                    in_window <= limit,
+                    "{in_window} requests in the second ending at {window_end}: {arrivals:?}"
+                );
+            }
+        }
     }
 }

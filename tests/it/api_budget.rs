@@ -68,15 +68,16 @@ async fn a_throttled_answer_pauses_everyone_then_halves_the_rate() {
     budget.note_throttled();
     let start = Instant::now();
     budget.acquire(Priority::Command).await.unwrap();
+    let first = Instant::now();
     assert!(
-        Instant::now() - start >= Duration::from_secs(1),
+        first - start >= Duration::from_secs(1),
         "paused for a second"
     );
     budget.acquire(Priority::Command).await.unwrap();
-    let third = Instant::now();
     budget.acquire(Priority::Command).await.unwrap();
+    let window = Duration::from_secs(1) + budget.settings().window_margin;
     assert!(
-        Instant::now() - third >= Duration::from_secs(1),
+        Instant::now() - first >= window,
         "only two per window while slowed"
     );
 }
@@ -344,20 +345,46 @@ async fn a_budget_pausing_at_startup_sends_nothing_in_its_first_window() {
         clock.clone(),
     );
     let window = Duration::from_secs(1) + paused.settings().window_margin;
-    for _ in 0..4 {
-        paused.acquire(Priority::Command).await.unwrap();
-    }
-    let first_burst = Instant::now() - start;
+    paused.acquire(Priority::Command).await.unwrap();
+    let first = Instant::now() - start;
     assert!(
-        first_burst >= window && first_burst < window + Duration::from_millis(50),
-        "the first requests waited one window, then went together: {first_burst:?}"
+        first >= window && first < window + Duration::from_millis(50),
+        "the first request waited one window: {first:?}"
     );
-    let unpaused = budget(&store, &clock, 4, 10_000, 0.6);
+    // Another key: this one's schedule is taken for a while by the paused budget's requests.
+    let unpaused = Arc::new(RateBudget::new(
+        "api-key-2",
+        BudgetSettings::new(4, 10_000, 0.6),
+        store.clone(),
+        clock.clone(),
+    ));
     let start = Instant::now();
     unpaused.acquire(Priority::Command).await.unwrap();
     assert_eq!(
         Instant::now() - start,
         Duration::ZERO,
         "no pause by default"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_given_up_before_its_slot_is_not_counted() {
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let budget = budget(&store, &clock, 4, 10_000, 1.0);
+    budget.acquire(Priority::Command).await.unwrap();
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        budget.acquire(Priority::Command),
+    )
+    .await;
+    assert!(given_up.is_err(), "the next slot is 275 ms away");
+    budget.acquire(Priority::Command).await.unwrap();
+    budget.release().await.unwrap();
+    assert_eq!(
+        budget.snapshot().await.unwrap().used,
+        2,
+        "only what was sent"
     );
 }

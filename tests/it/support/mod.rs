@@ -3,6 +3,7 @@
 pub mod api;
 pub mod daemon;
 pub mod eventually;
+pub mod pg;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
