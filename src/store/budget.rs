@@ -284,8 +284,11 @@ impl Store {
         interval: Duration,
         now_ms: i64,
     ) -> Result<SlotBlock, StoreError> {
-        let client_id = client_id.to_owned();
         let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX / 4);
+        if let Some(pg) = self.pg() {
+            return pg.budget_pace(client_id, slots, interval_ms, now_ms).await;
+        }
+        let client_id = client_id.to_owned();
         self.call(move |conn| pace(conn, &client_id, slots, interval_ms, now_ms))
             .await
     }

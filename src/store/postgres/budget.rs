@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, to_u32};
-use crate::store::budget::{DayBudget, HoldRequest, Settled};
+use crate::store::budget::{DayBudget, HoldRequest, Settled, SlotBlock};
 use crate::store::error::StoreError;
 
 /// The live holds of a day and its spent row, read inside `client`'s current transaction
@@ -150,5 +150,45 @@ impl PgStore {
             .await
             .map_err(|e| self.error(e))?;
         Ok(())
+    }
+
+    /// Takes the next `slots` slots of `client_id`'s schedule in one statement, judged by the
+    /// database's clock, and returns them translated to the caller's clock (`now_ms`, read just
+    /// before the call): the difference between the two clocks is measured by the same
+    /// statement, so hosts with skewed clocks still never share a slot or crowd a second. The
+    /// translation errs late by at most the answer's trip from the database.
+    pub async fn budget_pace(
+        &self,
+        client_id: &str,
+        slots: u32,
+        interval_ms: i64,
+        now_ms: i64,
+    ) -> Result<SlotBlock, StoreError> {
+        let slots = slots.max(1);
+        let interval_ms = interval_ms.max(1);
+        let span = i64::from(slots) * interval_ms;
+        let client = self.client().await?;
+        let asked = std::time::Instant::now();
+        let row = client
+            .query_one(
+                "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
+                 INSERT INTO rate_pace AS p (client_id, next_slot_ms)
+                 SELECT $1, now.ms + $2 FROM now
+                 ON CONFLICT (client_id) DO UPDATE
+                 SET next_slot_ms = greatest(p.next_slot_ms, (SELECT ms FROM now)) + $2
+                 RETURNING next_slot_ms, (SELECT ms FROM now)",
+                &[&client_id, &span],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let (next_free, db_now): (i64, i64) = (row.get(0), row.get(1));
+        // The caller's clock when the answer came, which is at or after the database's `now`:
+        // translated with it, a slot can only move later (by the answer's trip), never earlier.
+        let answered_ms = now_ms + i64::try_from(asked.elapsed().as_millis()).unwrap_or(0);
+        Ok(SlotBlock {
+            first_ms: next_free - span - db_now + answered_ms,
+            interval_ms,
+            slots,
+        })
     }
 }

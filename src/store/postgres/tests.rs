@@ -1098,3 +1098,60 @@ async fn a_sound_store_passes_and_a_missing_table_is_named() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_pace_hands_out_each_slot_once_across_pools_in_the_callers_clock() {
+    let schema = TestSchema::new();
+    let a = schema.store().await;
+    let b = schema.store().await;
+    // A caller whose clock is an hour behind the database's gets its slot at its own "now".
+    let behind = Utc::now().timestamp_millis() - 3_600_000;
+    let first = a.budget_pace("key", 1, 275, behind).await.unwrap();
+    assert!(
+        (first.first_ms - behind).abs() < 1_000,
+        "the first slot is now in the caller's clock: {first:?}"
+    );
+    // Callers from two pools at once: together they move the schedule by exactly the slots
+    // they took (none handed out twice), and on this host (the database's clock) every block
+    // starts at least 2 × 275 ms after the one before, give or take the answers' trips.
+    let next_slot = |store: PgStore| async move {
+        let row = store
+            .client()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT next_slot_ms FROM rate_pace WHERE client_id = 'key'",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    let before = next_slot(a.clone()).await;
+    let mut tasks = Vec::new();
+    for store in [a.clone(), b.clone(), a.clone(), b] {
+        tasks.push(tokio::spawn(async move {
+            let mut firsts = Vec::new();
+            for _ in 0..10 {
+                let now = Utc::now().timestamp_millis();
+                let block = store.budget_pace("key", 2, 275, now).await.unwrap();
+                assert_eq!((block.slots, block.interval_ms), (2, 275));
+                firsts.push(block.first_ms);
+            }
+            firsts
+        }));
+    }
+    let mut firsts = Vec::new();
+    for task in tasks {
+        firsts.extend(task.await.unwrap());
+    }
+    assert_eq!(next_slot(a).await - before, 40 * 2 * 275);
+    firsts.sort();
+    assert_eq!(firsts.len(), 40);
+    for pair in firsts.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 2 * 275 - 50,
+            "overlapping blocks: {pair:?}"
+        );
+    }
+}
