@@ -162,3 +162,36 @@ async fn a_store_written_by_release_9147d43_opens_replays_and_its_tokens_still_r
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_a_sqlite_mirror_the_old_mirror_tables_are_dropped_and_the_state_stays() {
+    // The mirror on PostgreSQL: nothing to copy into; its next full pass rebuilds it.
+    let dir = temp_dir();
+    let store_path = dir.path().join("ctct-sync.db");
+    std::fs::copy(format!("{FIXTURE}.sqlite3"), &store_path).expect("the fixture copies");
+    std::fs::set_permissions(&store_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let (store, report) = Store::open(&store_path).expect("the earlier release's store opens");
+    assert_eq!(report.from_version, 4, "{report:?}");
+    let upserted = stored_result(&store, "fixture-upsert-1").await;
+    assert_eq!(upserted.outcome, Outcome::Succeeded, "{upserted:?}");
+    let tables: Vec<String> = store
+        .call(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')")?;
+            let names = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(names)
+        })
+        .await
+        .unwrap();
+    for table in MIRROR_TABLES {
+        assert!(!tables.iter().any(|t| t == table), "{table} dropped: {tables:?}");
+    }
+    assert!(tables.iter().any(|t| t == "accounts"), "{tables:?}");
+    assert!(
+        !dir.path().join("ctct-mirror.db").exists(),
+        "no mirror file was made for it"
+    );
+}
