@@ -20,13 +20,16 @@ impl TestSchema {
         }
     }
 
-    pub(crate) fn url() -> SecretString {
-        SecretString::from(URL)
+    /// The test server's URL, naming this schema as the sessions' `application_name` so
+    /// the guard can end them (a transaction a failed test left open would otherwise hold
+    /// its locks and block the schema's drop forever).
+    pub(crate) fn url(&self) -> SecretString {
+        SecretString::from(format!("{URL}?application_name={}", self.name))
     }
 
     /// A store on this schema, migrated.
     pub(crate) async fn store(&self) -> PgStore {
-        let store = PgStore::connect(&Self::url(), &self.name)
+        let store = PgStore::connect(&self.url(), &self.name)
             .await
             .expect("the local PostgreSQL answers");
         super::migrate::apply(&store, crate::store::migrate::POSTGRES_STATE)
@@ -51,7 +54,11 @@ impl Drop for TestSchema {
                     tokio_postgres::connect(URL, tokio_postgres::NoTls).await?;
                 let driver = tokio::spawn(connection);
                 let result = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .batch_execute(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE application_name = '{name}' AND pid <> pg_backend_pid();
+                         DROP SCHEMA IF EXISTS {name} CASCADE"
+                    ))
                     .await;
                 drop(client);
                 let _ = driver.await;

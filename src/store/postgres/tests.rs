@@ -187,7 +187,7 @@ async fn require_encrypts_disable_does_not_and_verify_full_refuses_an_unknown_ce
 #[tokio::test]
 async fn a_postgres_store_dispatches_its_typed_methods_and_refuses_raw_sqlite_access() {
     let schema = TestSchema::new();
-    let (store, report) = Store::connect_postgres(&TestSchema::url(), &schema.name)
+    let (store, report) = Store::connect_postgres(&schema.url(), &schema.name)
         .await
         .unwrap();
     assert_eq!(report.applied.len(), POSTGRES_STATE.len());
@@ -291,13 +291,15 @@ async fn a_connection_lost_mid_run_is_unreachable_and_the_pool_recovers() {
 #[tokio::test]
 async fn migrations_apply_once_and_a_second_run_is_a_noop() {
     let schema = TestSchema::new();
-    let store = PgStore::connect(&TestSchema::url(), &schema.name)
-        .await
-        .unwrap();
+    let store = PgStore::connect(&schema.url(), &schema.name).await.unwrap();
     let first = migrate::apply(&store, POSTGRES_STATE).await.unwrap();
     assert_eq!(first.from_version, 0);
     assert_eq!(first.to_version, POSTGRES_STATE.len() as u32);
-    assert_eq!(first.applied, ["0001_state"]);
+    let every: Vec<String> = POSTGRES_STATE
+        .iter()
+        .map(|m| format!("{:04}_{}", m.version, m.name))
+        .collect();
+    assert_eq!(first.applied, every);
     let second = migrate::apply(&store, POSTGRES_STATE).await.unwrap();
     assert!(second.is_noop());
     assert_eq!(second.to_version, first.to_version);
@@ -306,7 +308,10 @@ async fn migrations_apply_once_and_a_second_run_is_a_noop() {
             .client()
             .await
             .unwrap()
-            .query_one("SELECT version, name, sha256 FROM schema_migrations", &[])
+            .query_one(
+                "SELECT version, name, sha256 FROM schema_migrations WHERE version = 1",
+                &[],
+            )
             .await
             .unwrap();
         (row.get(0), row.get(1), row.get(2))
@@ -318,51 +323,39 @@ async fn migrations_apply_once_and_a_second_run_is_a_noop() {
 async fn an_edited_migration_and_a_newer_schema_are_refused() {
     let schema = TestSchema::new();
     let store = schema.store().await;
-    let edited = [Migration {
-        version: 1,
-        name: "state",
-        sql: "CREATE TABLE something_else (x int)",
-    }];
+    let mut edited = POSTGRES_STATE.to_vec();
+    edited[0].sql = "CREATE TABLE something_else (x int)";
     let error = migrate::apply(&store, &edited).await.unwrap_err();
     assert!(
         matches!(error, StoreError::MigrationChanged { version: 1, .. }),
         "{error:?}"
     );
-    let newer = [
-        POSTGRES_STATE[0],
-        Migration {
-            version: 2,
-            name: "later",
-            sql: "CREATE TABLE later (x int)",
-        },
-    ];
+    // One migration more than this binary has: applied, then refused as newer.
+    let n = POSTGRES_STATE.len() as u32;
+    let mut newer = POSTGRES_STATE.to_vec();
+    newer.push(Migration {
+        version: n + 1,
+        name: "later",
+        sql: "CREATE TABLE later (x int)",
+    });
     assert_eq!(
         migrate::apply(&store, &newer).await.unwrap().applied,
-        ["0002_later"]
+        [format!("{:04}_later", n + 1)]
     );
     let error = migrate::apply(&store, POSTGRES_STATE).await.unwrap_err();
     assert!(
-        matches!(
-            error,
-            StoreError::SchemaTooNew {
-                found: 2,
-                latest: 1
-            }
-        ),
+        matches!(error, StoreError::SchemaTooNew { found, latest } if found == n + 1 && latest == n),
         "{error:?}"
     );
-    let broken = [
-        POSTGRES_STATE[0],
-        newer[1],
-        Migration {
-            version: 3,
-            name: "broken",
-            sql: "CREATE TABLE broken (",
-        },
-    ];
+    let mut broken = newer.clone();
+    broken.push(Migration {
+        version: n + 2,
+        name: "broken",
+        sql: "CREATE TABLE broken (",
+    });
     let error = migrate::apply(&store, &broken).await.unwrap_err();
     assert!(
-        matches!(error, StoreError::Migration { version: 3, .. }),
+        matches!(error, StoreError::Migration { version, .. } if version == n + 2),
         "{error:?}"
     );
 }
@@ -371,7 +364,7 @@ async fn an_edited_migration_and_a_newer_schema_are_refused() {
 async fn two_processes_migrating_at_once_both_succeed_and_one_applies() {
     let schema = TestSchema::new();
     let migrator = || async {
-        let store = PgStore::connect(&TestSchema::url(), &schema.name).await?;
+        let store = PgStore::connect(&schema.url(), &schema.name).await?;
         migrate::apply(&store, POSTGRES_STATE).await
     };
     let (a, b) = tokio::join!(migrator(), migrator());
