@@ -362,3 +362,48 @@ async fn a_postgres_lost_mid_run_pauses_the_daemon_and_it_resumes_by_itself_appl
     d.stop().await;
     drop(db);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_mirror_store_lost_fails_the_mirror_run_and_commands_keep_flowing() {
+    let db = PgTestDb::create().await;
+    let proxy = TcpProxy::postgres(db.url()).await;
+    let mirror_url = proxy.url_for(db.url());
+    let mut d = TestDaemon::start_with_mirror(
+        TestApi::start().await,
+        &[("CTCT_SYNC__MIRROR__URL", mirror_url.as_str())],
+    )
+    .await;
+    let addr = d.ops_addr.unwrap();
+    d.publish("pgm-ok", "mirror.run", json!({"resource": "lists"}))
+        .await;
+    assert_eq!(d.result("pgm-ok").await.outcome, Outcome::Succeeded);
+
+    proxy.cut();
+    d.publish("pgm-cut", "mirror.run", json!({"resource": "lists"}))
+        .await;
+    let failed = d.result("pgm-cut").await;
+    assert_eq!(failed.outcome, Outcome::Failed, "{failed:?}");
+    assert!(
+        d.receive_until(SECS_60, |d| d
+            .events
+            .iter()
+            .any(|(key, _)| key == "event.mirror.failed"))
+            .await,
+        "a mirror.failed event: {:?}",
+        d.events
+    );
+    // The daemon goes on: commands are answered and it stays ready.
+    d.publish("pgm-list", "list.list", json!({})).await;
+    assert_eq!(d.result("pgm-list").await.outcome, Outcome::Succeeded);
+    let (status, body) = ops(addr, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+
+    // The mirror's database is back: the next run succeeds.
+    proxy.restore();
+    d.publish("pgm-back", "mirror.run", json!({"resource": "lists"}))
+        .await;
+    assert_eq!(d.result("pgm-back").await.outcome, Outcome::Succeeded);
+    assert!(d.stop_pipeline(Duration::from_secs(30)).await);
+    d.stop().await;
+    drop(db);
+}
