@@ -407,3 +407,47 @@ async fn a_postgres_mirror_store_lost_fails_the_mirror_run_and_commands_keep_flo
     d.stop().await;
     drop(db);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_waits_for_an_unreachable_postgres_logging_the_url_redacted_and_stops_cleanly_on_sigterm()
+ {
+    // A port nothing listens on: taken, then freed.
+    let free = || {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let (db_addr, ops_addr) = (free(), free());
+    let url = format!(
+        "postgres://postgres:hunter2@{db_addr}/ctct_nowhere_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let dir = temp_dir();
+    let mut child = crate::support::ctct_sync_process(dir.path())
+        .arg("run")
+        .env("CTCT_SYNC__STORE__URL", &url)
+        .env("CTCT_SYNC__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .env("CTCT_SYNC__OPS__LISTEN", ops_addr.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = wait_readyz(ops_addr, |status, body| {
+        status == 503 && body.contains("state store unreachable")
+    })
+    .await;
+    assert!(body.contains(":***@"), "{body}");
+    assert!(!body.contains("hunter2"), "{body}");
+    crate::support::daemon::terminate(&mut child).await;
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let logs = format!("{stdout}{stderr}");
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("unreachable"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning within 30 s:\n{logs}");
+    assert!(warnings[0].contains(":***@"), "{logs}");
+    assert!(!logs.contains("hunter2"), "{logs}");
+}
