@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use tokio_util::sync::CancellationToken;
@@ -17,7 +17,14 @@ use crate::handler::Handler;
 use crate::mirror::{Mirror, MirrorDb, MirrorEvents, MirrorOptions, PgMirrorDb};
 use crate::pipeline::{Pipeline, PipelineSettings};
 use crate::store::tokens::AccountState;
-use crate::store::{MigrationReport, PgStore, Store};
+use crate::store::{MigrationReport, PgStore, Store, StoreError};
+
+/// First wait between attempts to reach a PostgreSQL store that does not answer at start.
+pub const REACH_INITIAL: Duration = Duration::from_secs(1);
+/// Longest wait between those attempts.
+pub const REACH_MAX: Duration = Duration::from_secs(30);
+/// At most one warning per this long while a store stays unreachable at start.
+const REACH_WARN_EVERY: Duration = Duration::from_secs(30);
 
 /// The running parts of the daemon.
 pub struct Daemon {
@@ -224,9 +231,25 @@ pub struct DaemonBuilder {
     with_sandbox: bool,
     mirror_options: MirrorOptions,
     mirror_schedule: bool,
+    ops_listener: Option<std::net::TcpListener>,
+    shutdown: Option<CancellationToken>,
 }
 
 impl DaemonBuilder {
+    /// Serves the ops endpoints on this already bound listener instead of binding
+    /// `ops.listen` (a test learns the address before [`build`](Self::build) returns).
+    pub fn ops_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.ops_listener = Some(listener);
+        self
+    }
+
+    /// Stops [`build`](Self::build) waiting for an unreachable PostgreSQL store when
+    /// cancelled (the build then fails; see [`Daemon::stopped_while_starting`]).
+    pub fn shutdown(mut self, shutdown: CancellationToken) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
     /// The clock the daemon reads (the system clock unless set; tests move a manual one).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -256,9 +279,13 @@ impl DaemonBuilder {
         self
     }
 
-    /// Opens the store, connects the API client, wires mirror, handler and pipeline, and
-    /// binds the ops listener (`ops.listen`; port 0 picks a free one, see
-    /// [`Daemon::ops_addr`]). Nothing consumes until [`Daemon::run`].
+    /// Binds the ops listener (`ops.listen`; port 0 picks a free one, see
+    /// [`Daemon::ops_addr`]), opens the stores, connects the API client and wires mirror,
+    /// handler and pipeline. Nothing consumes until [`Daemon::run`].
+    ///
+    /// A PostgreSQL store that does not answer is waited for (capped exponential backoff,
+    /// one warning per 30 s at most) while `/readyz` answers 503 naming it; a refused login,
+    /// a missing database and every SQLite failure end the build at once.
     pub async fn build(self) -> anyhow::Result<Daemon> {
         let DaemonBuilder {
             settings,
@@ -266,6 +293,8 @@ impl DaemonBuilder {
             with_sandbox,
             mirror_options,
             mirror_schedule,
+            ops_listener,
+            shutdown,
         } = self;
         #[cfg(feature = "sandbox")]
         let mut settings = settings;
@@ -282,6 +311,30 @@ impl DaemonBuilder {
                  build it with default features, or run the `ctct-sandbox` program and point api.base_url and oauth.* at it"
             );
         }
+        let mut ops = OpsListener::default();
+        let slot = crate::ops::OpsSlot::starting("starting: opening the stores");
+        if settings.ops.enabled {
+            let bound = match ops_listener {
+                Some(listener) => listener
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::TcpListener::from_std(listener))
+                    .and_then(|listener| {
+                        crate::ops::serve_on(listener, slot.clone(), ops.stop.clone())
+                    }),
+                None => {
+                    crate::ops::serve(settings.ops.listen, slot.clone(), ops.stop.clone()).await
+                }
+            };
+            let bound = bound.with_context(|| {
+                format!(
+                    "ops.listen {}: cannot listen (another ctct-sync running? set ops.listen or ops.enabled = false)",
+                    settings.ops.listen
+                )
+            })?;
+            ops.addr = Some(bound);
+        }
+        wait_for_databases(&settings, &slot, shutdown.as_ref()).await?;
+        slot.set_starting("starting: opening the stores");
         let Stores {
             state: store,
             mirror: mirror_db,
@@ -332,27 +385,15 @@ impl DaemonBuilder {
             store.clone(),
             clock.clone(),
         );
-        let mut ops = OpsListener::default();
-        if settings.ops.enabled {
-            let state = crate::ops::OpsState {
-                store: store.clone(),
-                mirror: mirror.db().clone(),
-                client: client.clone(),
-                pipeline: Some(crate::ops::PipelineView {
-                    status: pipeline.status(),
-                    processor: pipeline.processor(),
-                }),
-            };
-            let bound = crate::ops::serve(settings.ops.listen, state, ops.stop.clone())
-                .await
-                .with_context(|| {
-                    format!(
-                        "ops.listen {}: cannot listen (another ctct-sync running? set ops.listen or ops.enabled = false)",
-                        settings.ops.listen
-                    )
-                })?;
-            ops.addr = Some(bound);
-        }
+        slot.set_running(crate::ops::OpsState {
+            store: store.clone(),
+            mirror: mirror.db().clone(),
+            client: client.clone(),
+            pipeline: Some(crate::ops::PipelineView {
+                status: pipeline.status(),
+                processor: pipeline.processor(),
+            }),
+        });
         Ok(Daemon {
             settings,
             store,
@@ -367,6 +408,87 @@ impl DaemonBuilder {
             ops,
         })
     }
+}
+
+/// Why a build ended without a daemon: asked to stop while waiting for a database.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped while waiting for the {which} store ({url}) to answer")]
+pub struct StoppedWhileStarting {
+    which: &'static str,
+    url: String,
+}
+
+/// Waits until every PostgreSQL store of `settings` answers: each attempt connects (and
+/// creates the schema if missing). While one does not answer, `slot` says so
+/// (`/readyz` 503 "state store unreachable: …"), attempts follow with capped exponential
+/// backoff and a warning is logged at most every 30 s, the URL without its password. Any
+/// other error (a refused login, a missing database, a bad URL) is returned at once.
+async fn wait_for_databases(
+    settings: &Settings,
+    slot: &crate::ops::OpsSlot,
+    shutdown: Option<&CancellationToken>,
+) -> anyhow::Result<()> {
+    let never = CancellationToken::new();
+    let shutdown = shutdown.unwrap_or(&never);
+    for (which, location) in [
+        ("state", settings.state_store()?),
+        ("mirror", settings.mirror_store()?),
+    ] {
+        let StoreLocation::Postgres { url, schema } = &location else {
+            continue;
+        };
+        let started = Instant::now();
+        let mut wait = REACH_INITIAL;
+        let mut attempts = 0u64;
+        let mut warned: Option<Instant> = None;
+        loop {
+            attempts += 1;
+            match PgStore::connect(url.secret(), schema).await {
+                Ok(_) => {
+                    if attempts > 1 {
+                        tracing::info!(
+                            store = which,
+                            url = %url.redacted(),
+                            attempts,
+                            waited_ms = started.elapsed().as_millis() as u64,
+                            "the {which} store answers; starting"
+                        );
+                    }
+                    break;
+                }
+                Err(StoreError::PgUnreachable { url, reason }) => {
+                    slot.set_starting(format!(
+                        "{which} store unreachable: PostgreSQL at {url}: {reason}"
+                    ));
+                    if warned.is_none_or(|at| at.elapsed() >= REACH_WARN_EVERY) {
+                        warned = Some(Instant::now());
+                        tracing::warn!(
+                            store = which,
+                            url = %url,
+                            reason = %reason,
+                            attempts,
+                            next_attempt_ms = wait.as_millis() as u64,
+                            "the {which} store is unreachable; nothing is consumed until it answers"
+                        );
+                    } else {
+                        tracing::debug!(store = which, reason = %reason, attempts, "the {which} store is still unreachable");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.cancelled() => {
+                            return Err(StoppedWhileStarting { which, url }.into());
+                        }
+                    }
+                    wait = (wait * 2).min(REACH_MAX);
+                }
+                Err(other) => {
+                    return Err(anyhow::Error::new(other)
+                        .context(format!("{which} store {}", location.describe())));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The ops listener (`/metrics`, `/healthz`, `/readyz`) of a built daemon; it stops when the
@@ -397,7 +519,14 @@ impl Daemon {
             with_sandbox: false,
             mirror_options: MirrorOptions::default(),
             mirror_schedule: true,
+            ops_listener: None,
+            shutdown: None,
         }
+    }
+
+    /// Whether a failed build was only asked to stop while it waited for a database.
+    pub fn stopped_while_starting(error: &anyhow::Error) -> bool {
+        error.downcast_ref::<StoppedWhileStarting>().is_some()
     }
 
     /// Where the ops listener answers, when `ops.enabled`.

@@ -13,9 +13,9 @@ use lapin::types::FieldTable;
 
 use crate::api::{self, ApiError};
 use crate::clock::SystemClock;
-use crate::config::{Settings, StoreLocation};
-use crate::store::migrate;
+use crate::config::{SecretUrl, Settings, StoreLocation};
 use crate::store::tokens::AccountState;
+use crate::store::{PgStore, StoreError, migrate};
 
 /// Scopes the daemon's commands and mirror need.
 const NEEDED_SCOPES: [&str; 5] = [
@@ -84,17 +84,9 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
     checks.push(broker(&settings).await);
     let store_ok = match settings.state_store() {
         Ok(StoreLocation::Sqlite(path)) => store(&path, &mut checks),
-        Ok(other) => {
-            checks.push(Check::new(
-                "store",
-                Status::Fail,
-                format!(
-                    "{}: this build of ctct-sync opens SQLite stores only",
-                    other.describe()
-                ),
-                "set store.url to a sqlite:// URL",
-            ));
-            false
+        Ok(StoreLocation::Postgres { url, schema }) => {
+            let latest = migrate::latest_postgres_version();
+            postgres_store("store", &url, &schema, latest, &mut checks).await
         }
         Err(error) => {
             checks.push(Check::new(
@@ -106,8 +98,18 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
             false
         }
     };
-    if let Ok(StoreLocation::Sqlite(path)) = settings.mirror_store() {
-        mirror_file(&path, &mut checks);
+    match settings.mirror_store() {
+        Ok(StoreLocation::Sqlite(path)) => mirror_file(&path, &mut checks),
+        Ok(StoreLocation::Postgres { url, schema }) => {
+            let latest = migrate::latest_postgres_mirror_version();
+            postgres_store("mirror", &url, &schema, latest, &mut checks).await;
+        }
+        Err(error) => checks.push(Check::new(
+            "mirror",
+            Status::Fail,
+            error.to_string(),
+            "fix mirror.url",
+        )),
     }
     if store_ok {
         accounts_and_api(&settings, &mut checks).await;
@@ -180,6 +182,98 @@ async fn broker(settings: &Settings) -> Check {
 
 fn broker_advice() -> String {
     "start RabbitMQ (`rabbitmq-server -detached`, or `systemctl start rabbitmq-server`) or fix amqp.url".into()
+}
+
+/// Checks a store on PostgreSQL without changing it (`what` is `store` or `mirror`): that
+/// the server answers and takes the login, and the version in the schema's
+/// `schema_migrations`. The URL is shown without its password. True when the account checks
+/// can go on (the schema exists and is not newer than this ctct-sync).
+async fn postgres_store(
+    what: &str,
+    url: &SecretUrl,
+    schema: &str,
+    latest: u32,
+    checks: &mut Vec<Check>,
+) -> bool {
+    let shown = format!("{} (schema {schema})", url.redacted());
+    let read = tokio::time::timeout(
+        Duration::from_secs(15),
+        PgStore::schema_version(url.secret(), schema),
+    )
+    .await;
+    let version = match read {
+        Err(_) => {
+            checks.push(Check::new(
+                what,
+                Status::Fail,
+                format!("{shown}: unreachable: no answer within 15 s"),
+                format!("start PostgreSQL or fix {what}.url (the daemon waits for it at start)"),
+            ));
+            return false;
+        }
+        Ok(Err(error)) => {
+            let advice = match &error {
+                StoreError::PgUnreachable { .. } => format!(
+                    "start PostgreSQL or fix the host and port of {what}.url (the daemon waits for it at start)"
+                ),
+                StoreError::PgAuthFailed { .. } => {
+                    format!("fix the user or password of {what}.url, or the server's pg_hba.conf")
+                }
+                StoreError::PgNoDatabase { .. } => {
+                    format!("create the database (CREATE DATABASE …) or fix {what}.url")
+                }
+                StoreError::PgTls { .. } => {
+                    format!("fix sslmode / sslrootcert of {what}.url, or the server's certificate")
+                }
+                _ => format!("fix {what}.url"),
+            };
+            checks.push(Check::new(what, Status::Fail, error.to_string(), advice));
+            return false;
+        }
+        Ok(Ok(version)) => version,
+    };
+    checks.push(Check::new(
+        what,
+        Status::Ok,
+        format!("{shown}: reachable"),
+        "",
+    ));
+    let name = format!("{what} schema");
+    let (check, usable) = match version {
+        None => (
+            Check::new(
+                &name,
+                Status::Warn,
+                format!("schema {schema} has no ctct-sync tables yet"),
+                "run `ctct-sync migrate` (the daemon also migrates at start)",
+            ),
+            false,
+        ),
+        Some(v) if v == latest => (
+            Check::new(&name, Status::Ok, format!("version {v}, current"), ""),
+            true,
+        ),
+        Some(v) if v < latest => (
+            Check::new(
+                &name,
+                Status::Warn,
+                format!("version {v}; this ctct-sync brings {latest}"),
+                "run `ctct-sync migrate` (the daemon also migrates at start)",
+            ),
+            true,
+        ),
+        Some(v) => (
+            Check::new(
+                &name,
+                Status::Fail,
+                format!("version {v} is newer than this ctct-sync ({latest})"),
+                "run the newer ctct-sync that wrote it",
+            ),
+            false,
+        ),
+    };
+    checks.push(check);
+    usable
 }
 
 /// Checks the mirror's SQLite file without changing it: its schema version. A missing file is

@@ -148,16 +148,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
-            let daemon = crate::daemon::Daemon::builder(settings)
-                .sandbox(cli.sandbox)
-                .build()
-                .await?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
                 crate::daemon::shutdown_signal().await;
                 trigger.cancel();
             });
+            let built = crate::daemon::Daemon::builder(settings)
+                .sandbox(cli.sandbox)
+                .shutdown(shutdown.clone())
+                .build()
+                .await;
+            let daemon = match built {
+                Ok(daemon) => daemon,
+                // Stopped while waiting for an unreachable database: a clean stop.
+                Err(error) if crate::daemon::Daemon::stopped_while_starting(&error) => {
+                    tracing::info!("{error}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(error) => return Err(error),
+            };
             daemon.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }

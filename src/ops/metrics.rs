@@ -82,6 +82,20 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// What a daemon that is still starting (waiting for its database) exposes: that it runs,
+/// and its version.
+pub fn render_starting() -> String {
+    let mut out = Out(String::with_capacity(256));
+    out.single("ctct_up", "gauge", "1 while the daemon runs.", 1.0);
+    out.help("ctct_build_info", "gauge", "The running version.");
+    out.sample(
+        "ctct_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    out.0
+}
+
 /// Renders every series.
 pub async fn render(state: &OpsState) -> String {
     let mut out = Out(String::with_capacity(8 * 1024));

@@ -6,13 +6,16 @@
 //!   failed a write the pipeline is still waiting to see succeed) and at least one account is
 //!   authorised; otherwise 503 with the reasons. A spent daily quota keeps the
 //!   daemon ready (it is healthy and waiting) but shows in the body.
+//!
+//! The listener is bound before the stores are opened, so that a daemon waiting for its
+//! PostgreSQL database at start answers `/readyz` 503 with the reason (see [`OpsSlot`]).
 
 pub mod metrics;
 pub mod state;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -26,19 +29,84 @@ pub use state::{OpsState, PipelineView};
 
 use crate::store::tokens::AccountState;
 
-/// Binds `listen` and serves until `shutdown`. Returns the bound address (port 0 picks one).
+/// What the listener serves: why the daemon has not started yet, then the running daemon's
+/// state. Shared by the listener and the daemon's assembly, which fills it in.
+#[derive(Debug)]
+pub struct OpsSlot {
+    slot: RwLock<Slot>,
+}
+
+enum Slot {
+    /// The daemon is starting: why it is not ready yet.
+    Starting(String),
+    Running(Arc<OpsState>),
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Slot::Starting(why) => f.debug_tuple("Starting").field(why).finish(),
+            Slot::Running(_) => f.write_str("Running"),
+        }
+    }
+}
+
+impl OpsSlot {
+    /// A daemon that is starting, not ready because of `why`.
+    pub fn starting(why: impl Into<String>) -> Arc<OpsSlot> {
+        Arc::new(OpsSlot {
+            slot: RwLock::new(Slot::Starting(why.into())),
+        })
+    }
+
+    /// A running daemon's state.
+    pub fn running(state: OpsState) -> Arc<OpsSlot> {
+        Arc::new(OpsSlot {
+            slot: RwLock::new(Slot::Running(Arc::new(state))),
+        })
+    }
+
+    /// Still starting: `/readyz` answers 503 with `why` as the store's check.
+    pub fn set_starting(&self, why: impl Into<String>) {
+        *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Slot::Starting(why.into());
+    }
+
+    /// Started: every endpoint reads `state` from now on.
+    pub fn set_running(&self, state: OpsState) {
+        *self.slot.write().unwrap_or_else(|e| e.into_inner()) = Slot::Running(Arc::new(state));
+    }
+
+    fn get(&self) -> Result<Arc<OpsState>, String> {
+        match &*self.slot.read().unwrap_or_else(|e| e.into_inner()) {
+            Slot::Starting(why) => Err(why.clone()),
+            Slot::Running(state) => Ok(state.clone()),
+        }
+    }
+}
+
+/// Binds `listen` and serves `slot` until `shutdown`. Returns the bound address (port 0
+/// picks one).
 pub async fn serve(
     listen: SocketAddr,
-    state: OpsState,
+    slot: Arc<OpsSlot>,
     shutdown: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
+    serve_on(listener, slot, shutdown)
+}
+
+/// Serves `slot` on an already bound `listener` until `shutdown`. Returns its address.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    slot: Arc<OpsSlot>,
+    shutdown: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let bound = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(Arc::new(state));
+        .with_state(slot);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
@@ -51,8 +119,11 @@ pub async fn serve(
     Ok(bound)
 }
 
-async fn metrics_handler(State(state): State<Arc<OpsState>>) -> Response {
-    let body = metrics::render(&state).await;
+async fn metrics_handler(State(slot): State<Arc<OpsSlot>>) -> Response {
+    let body = match slot.get() {
+        Ok(state) => metrics::render(&state).await,
+        Err(_) => metrics::render_starting(),
+    };
     (
         [(
             header::CONTENT_TYPE,
@@ -70,24 +141,29 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         .as_ref()
         .map(|p| p.status.connected.load(Ordering::Relaxed))
         .unwrap_or(false);
-    // Taking the write lock proves the store is writable (a read-only file or a lock held
-    // by another process fails here) without writing anything.
-    let store = state
-        .store
-        .check_writable()
-        .await
-        .map_err(|e| format!("not writable: {e}"));
-    // A store that failed a command's write (a full disk, an I/O error, a damaged table) is
-    // failing until the pipeline's probe succeeds, even if taking the lock still works.
-    let store = match state
+    // A store that failed a command's write (a full disk, an I/O error, a damaged table, a
+    // lost database) is failing until the pipeline's probe succeeds, even if taking the lock
+    // would work; it is not asked anything more meanwhile (a lost database could keep the
+    // answer waiting for its connection timeout).
+    let failing = state
         .pipeline
         .as_ref()
-        .and_then(|p| p.processor.store_health.failing())
-    {
+        .and_then(|p| p.processor.store_health.failing());
+    let store = match failing {
         Some(error) => Err(format!("failing: {error}")),
-        None => store,
+        // Taking the write lock proves the store is writable (a read-only file or a lock
+        // held by another process fails here) without writing anything.
+        None => state
+            .store
+            .check_writable()
+            .await
+            .map_err(|e| format!("not writable: {e}")),
     };
-    let accounts = state.client.tokens().accounts().await.unwrap_or_default();
+    let accounts = if store.is_ok() {
+        state.client.tokens().accounts().await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let active = accounts
         .iter()
         .filter(|a| a.state == AccountState::Active)
@@ -97,7 +173,10 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         .filter(|a| a.state == AccountState::ReauthRequired)
         .map(|a| a.account.as_str())
         .collect();
-    let quota = state.client.budget().snapshot().await.ok();
+    let quota = match &store {
+        Ok(()) => state.client.budget().snapshot().await.ok(),
+        Err(_) => None,
+    };
     let ready = broker && store.is_ok() && active > 0;
     let body = json!({
         "ready": ready,
@@ -106,6 +185,8 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
             "store": match &store { Ok(()) => "writable".to_owned(), Err(e) => e.clone() },
             "accounts": if active > 0 {
                 format!("{active} authorised")
+            } else if store.is_err() {
+                "unknown: the store cannot be read".to_owned()
             } else {
                 "no authorised account: run `ctct-sync auth login`".to_owned()
             },
@@ -116,8 +197,18 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
     (ready, body)
 }
 
-async fn readyz(State(state): State<Arc<OpsState>>) -> Response {
-    let (ready, body) = readiness(&state).await;
+async fn readyz(State(slot): State<Arc<OpsSlot>>) -> Response {
+    let (ready, body) = match slot.get() {
+        Ok(state) => readiness(&state).await,
+        Err(why) => (
+            false,
+            json!({
+                "ready": false,
+                "starting": true,
+                "checks": {"broker": "not connected", "store": why},
+            }),
+        ),
+    };
     let status = if ready {
         StatusCode::OK
     } else {

@@ -47,6 +47,16 @@ pub fn latest_mirror_version() -> u32 {
     SQLITE_MIRROR.last().map_or(0, |m| m.version)
 }
 
+/// The schema version of a PostgreSQL state store this binary brings.
+pub fn latest_postgres_version() -> u32 {
+    POSTGRES_STATE.last().map_or(0, |m| m.version)
+}
+
+/// The schema version of a PostgreSQL mirror store this binary brings.
+pub fn latest_postgres_mirror_version() -> u32 {
+    POSTGRES_MIRROR.last().map_or(0, |m| m.version)
+}
+
 /// The schema version of the store file at `path`, read without changing it (`doctor`).
 pub fn file_version(path: &std::path::Path) -> Result<u32, rusqlite::Error> {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)

@@ -18,6 +18,7 @@ mod doctor;
 mod handler;
 mod mirror;
 mod ops;
+mod pg_faults;
 mod pg_test_db;
 mod pipeline;
 mod replies;

@@ -260,6 +260,45 @@ impl PgStore {
     /// creates `schema` if missing. Does not migrate: see [`migrate::apply`] and
     /// `Store::connect_postgres`.
     pub async fn connect(url: &SecretString, schema: &str) -> Result<PgStore, StoreError> {
+        let store = Self::pool_only(url, schema)?;
+        store.create_schema().await?;
+        Ok(store)
+    }
+
+    /// Connects to the database of `url` and reads the version recorded in `schema`'s
+    /// `schema_migrations`, changing nothing (`doctor`): `None` when the schema or its
+    /// history does not exist yet. An unreachable server, a refused login or a missing
+    /// database are the errors [`connect`](Self::connect) returns.
+    pub async fn schema_version(
+        url: &SecretString,
+        schema: &str,
+    ) -> Result<Option<u32>, StoreError> {
+        let store = Self::pool_only(url, schema)?;
+        let client = store.client().await?;
+        let history = client
+            .query_one(
+                "SELECT to_regclass(quote_ident($1) || '.schema_migrations') IS NOT NULL",
+                &[&schema],
+            )
+            .await
+            .map_err(|e| store.error(e))?
+            .get::<_, bool>(0);
+        if !history {
+            return Ok(None);
+        }
+        let version: Option<i32> = client
+            .query_one(
+                &format!("SELECT max(version) FROM {schema}.schema_migrations"),
+                &[],
+            )
+            .await
+            .map_err(|e| store.error(e))?
+            .get(0);
+        Ok(Some(version.map_or(0, |v| v.max(0) as u32)))
+    }
+
+    /// The store's pool, not yet connected.
+    fn pool_only(url: &SecretString, schema: &str) -> Result<PgStore, StoreError> {
         let Target {
             config,
             tls,
@@ -281,16 +320,14 @@ impl PgStore {
                 url: redacted.clone(),
                 reason: format!("the connection pool cannot be built: {e}"),
             })?;
-        let store = PgStore {
+        Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
                 described: format!("{redacted} (schema {schema})"),
                 url: redacted,
                 schema: schema.to_owned(),
             }),
-        };
-        store.create_schema().await?;
-        Ok(store)
+        })
     }
 
     /// The pool of connections to the schema (`search_path` set): the mirror's PostgreSQL

@@ -32,7 +32,14 @@ pub struct TestApi {
     pub dir: tempfile::TempDir,
     pub per_second: u32,
     pub per_day: u32,
+    /// The state store's PostgreSQL URL, when it is on PostgreSQL (schema
+    /// [`PG_STATE_SCHEMA`]); daemons and commands of this test then use it instead of
+    /// `store_path`, and keep the mirror in `ctct-mirror.db` beside `store_path`.
+    pub state_url: Option<String>,
 }
+
+/// The schema a PostgreSQL state store of [`TestApi::start_on_postgres`] lives in.
+pub const PG_STATE_SCHEMA: &str = "ctct_state";
 
 impl TestApi {
     /// Sandbox without limits, a generous budget.
@@ -51,6 +58,37 @@ impl TestApi {
 
     pub async fn start_with(options: SandboxOptions, per_second: u32, per_day: u32) -> Self {
         Self::start_inner(options, per_second, per_day, None).await
+    }
+
+    /// Sandbox without limits, the state store in schema [`PG_STATE_SCHEMA`] of the
+    /// PostgreSQL database at `url` (created and migrated here), the mirror a SQLite file.
+    pub async fn start_on_postgres(url: &str) -> Self {
+        let mut api = Self::start_inner(SandboxOptions::for_tests(), 1000, 1_000_000, None).await;
+        let (store, _) = Store::connect_postgres(&SecretString::from(url), PG_STATE_SCHEMA)
+            .await
+            .expect("the PostgreSQL state store opens");
+        api.client = build_client(&api.sandbox, &store, &api.clock, 1000, 1_000_000);
+        // The sandbox's ready token went to the SQLite store: a fresh grant for this one.
+        let admin = api.sandbox.admin();
+        let refresh = admin
+            .issue_refresh_token(&admin.primary_account())
+            .expect("a fresh grant");
+        api.client
+            .tokens()
+            .import_refresh_token("default", SecretString::from(refresh))
+            .await
+            .expect("the sandbox's refresh token imports");
+        api.store = store;
+        api.state_url = Some(url.to_owned());
+        api
+    }
+
+    /// Where the mirror's SQLite file is (beside `store_path`).
+    pub fn mirror_path(&self) -> std::path::PathBuf {
+        self.store_path
+            .parent()
+            .expect("the store's file is in a directory")
+            .join(ctct_sync::config::DEFAULT_MIRROR_FILE_NAME)
     }
 
     /// Sandbox without limits, with the store at `store_path` (a file that does not exist
@@ -105,6 +143,7 @@ impl TestApi {
             dir,
             per_second,
             per_day,
+            state_url: None,
         }
     }
 
@@ -173,10 +212,22 @@ impl TestApi {
             "CTCT_SYNC__OAUTH__REDIRECT_URI".into(),
             "http://127.0.0.1:0/oauth/callback".into(),
         );
-        env.insert(
-            "CTCT_SYNC__STORE__PATH".into(),
-            self.store.path().display().to_string(),
-        );
+        match &self.state_url {
+            Some(url) => {
+                env.insert("CTCT_SYNC__STORE__URL".into(), url.clone());
+                env.insert("CTCT_SYNC__STORE__SCHEMA".into(), PG_STATE_SCHEMA.into());
+                env.insert(
+                    "CTCT_SYNC__MIRROR__URL".into(),
+                    format!("sqlite://{}", self.mirror_path().display()),
+                );
+            }
+            None => {
+                env.insert(
+                    "CTCT_SYNC__STORE__PATH".into(),
+                    self.store.path().display().to_string(),
+                );
+            }
+        }
         env
     }
 

@@ -125,8 +125,9 @@ impl TestDaemon {
         daemon
     }
 
-    /// Everything but the daemon.
-    async fn start_unstarted(api: TestApi, extra: &[(&str, &str)]) -> Self {
+    /// Everything but the daemon: start it with [`TestDaemon::start_pipeline`] or
+    /// [`TestDaemon::start_pipeline_in_background`].
+    pub async fn start_unstarted(api: TestApi, extra: &[(&str, &str)]) -> Self {
         let settings = unique_settings(extra);
         let pipeline_settings = PipelineSettings::from_settings(&settings);
         let conn = Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
@@ -182,6 +183,14 @@ impl TestDaemon {
         let mut settings = self.settings.clone();
         ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
         settings.store.path = self.api.store_path.clone();
+        if let Some(url) = &self.api.state_url {
+            settings.store.url = Some(ctct_sync::config::SecretUrl::new(url));
+            settings.store.schema = super::api::PG_STATE_SCHEMA.to_owned();
+            settings.mirror.url = Some(ctct_sync::config::SecretUrl::new(&format!(
+                "sqlite://{}",
+                self.api.mirror_path().display()
+            )));
+        }
         settings.limits.per_second = self.api.per_second;
         settings.limits.per_day = self.api.per_day;
         settings.ops.enabled = true;
@@ -208,6 +217,29 @@ impl TestDaemon {
         self.ops_addr = Some(daemon.ops_addr().expect("the ops listener is bound"));
         self.shutdown = CancellationToken::new();
         self.task = Some(tokio::spawn(daemon.run(self.shutdown.clone())));
+    }
+
+    /// As [`TestDaemon::start_pipeline`], but returns at once, with the ops listener bound
+    /// (`ops_addr`): the build (which may wait for an unreachable database) and the run go
+    /// on in a task. `processor` and `client` stay unset.
+    pub fn start_pipeline_in_background(&mut self) {
+        let settings = self.daemon_settings();
+        self.pipeline_settings = PipelineSettings::from_settings(&settings);
+        let clock: Arc<dyn Clock> = self.api.clock.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        self.ops_addr = Some(listener.local_addr().expect("the listener has an address"));
+        self.shutdown = CancellationToken::new();
+        let shutdown = self.shutdown.clone();
+        let builder = Daemon::builder(settings)
+            .clock(clock)
+            .mirror_options(self.mirror_options.clone())
+            .mirror_schedule(false)
+            .ops_listener(listener)
+            .shutdown(shutdown.clone());
+        self.task = Some(tokio::spawn(async move {
+            let daemon = builder.build().await?;
+            daemon.run(shutdown).await
+        }));
     }
 
     /// GETs a path on the ops listener: (status, body).

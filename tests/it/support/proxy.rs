@@ -1,5 +1,6 @@
-//! A TCP proxy in front of the test broker, so a test can take the broker away from one
-//! daemon (and give it back) without touching the RabbitMQ other tests share.
+//! TCP proxies in front of the shared test servers, so a test can take the broker
+//! ([`BrokerProxy`]) or the PostgreSQL server ([`TcpProxy`]) away from one daemon (and give
+//! it back) without touching the servers other tests share.
 //!
 //! `cut()` drops every forwarded connection and closes new ones as soon as they are
 //! accepted, on the same port; `restore()` forwards again.
@@ -13,33 +14,49 @@ use tokio::task::JoinHandle;
 
 use super::daemon::amqp_url;
 
-pub struct BrokerProxy {
+/// A proxy to any TCP server: listens on 127.0.0.1:0, forwards to `upstream`.
+pub struct TcpProxy {
     addr: SocketAddr,
     /// True while connections are forwarded.
     open: Arc<watch::Sender<bool>>,
     task: JoinHandle<()>,
 }
 
-impl BrokerProxy {
-    /// Listens on 127.0.0.1:0 and forwards to the broker named by [`amqp_url`].
-    pub async fn start() -> Self {
-        let upstream = broker_addr(&amqp_url());
+impl TcpProxy {
+    /// Listens on 127.0.0.1:0 and forwards every connection to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("the proxy binds");
         let addr = listener.local_addr().expect("the proxy has an address");
         let open = Arc::new(watch::Sender::new(true));
-        let task = tokio::spawn(accept(listener, upstream, open.clone()));
+        let task = tokio::spawn(accept(listener, upstream.to_owned(), open.clone()));
         Self { addr, open, task }
     }
 
-    /// [`amqp_url`] with the proxy in place of the broker.
-    pub fn url(&self) -> String {
-        let mut url = url::Url::parse(&amqp_url()).expect("AMQP_ADDR is a URL");
+    /// Where the proxy listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A PostgreSQL proxy to the host and port of `url` (5432 when none is given).
+    pub async fn postgres(url: &str) -> Self {
+        let parsed = url::Url::parse(url).expect("a PostgreSQL URL");
+        let upstream = format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or("127.0.0.1"),
+            parsed.port().unwrap_or(5432)
+        );
+        Self::start(&upstream).await
+    }
+
+    /// `url` with the proxy in place of its host and port.
+    pub fn url_for(&self, url: &str) -> String {
+        let mut url = url::Url::parse(url).expect("a URL");
         url.set_host(Some(&self.addr.ip().to_string()))
             .expect("an IP is a valid host");
         url.set_port(Some(self.addr.port()))
-            .expect("an amqp URL takes a port");
+            .expect("the URL takes a port");
         url.to_string()
     }
 
@@ -54,10 +71,39 @@ impl BrokerProxy {
     }
 }
 
-impl Drop for BrokerProxy {
+impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.cut();
         self.task.abort();
+    }
+}
+
+/// A [`TcpProxy`] to the broker named by [`amqp_url`].
+pub struct BrokerProxy {
+    proxy: TcpProxy,
+}
+
+impl BrokerProxy {
+    /// Listens on 127.0.0.1:0 and forwards to the broker named by [`amqp_url`].
+    pub async fn start() -> Self {
+        Self {
+            proxy: TcpProxy::start(&broker_addr(&amqp_url())).await,
+        }
+    }
+
+    /// [`amqp_url`] with the proxy in place of the broker.
+    pub fn url(&self) -> String {
+        self.proxy.url_for(&amqp_url())
+    }
+
+    /// Drops every live connection and refuses new ones (accepted, then closed at once).
+    pub fn cut(&self) {
+        self.proxy.cut();
+    }
+
+    /// Forwards new connections again.
+    pub fn restore(&self) {
+        self.proxy.restore();
     }
 }
 
