@@ -58,6 +58,8 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
         ("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400".into()),
         ("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300".into()),
         ("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0".into()),
+        // A daemon killed by a test lets its claims lapse in moments.
+        ("CTCT_SYNC__AMQP__CLAIM_LEASE_MS", "1500".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -66,6 +68,24 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
         env.insert((*key).to_owned(), (*value).to_owned());
     }
     Settings::load(None, env).expect("test settings are valid")
+}
+
+/// A second daemon of a test (see [`TestDaemon::start_another_pipeline`]).
+pub struct OtherDaemon {
+    pub processor: Arc<Processor>,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl OtherDaemon {
+    /// Stops it as a signal would, within `within`; true when it stopped in time.
+    pub async fn stop(self, within: Duration) -> bool {
+        self.shutdown.cancel();
+        matches!(
+            tokio::time::timeout(within, self.task).await,
+            Ok(Ok(Ok(())))
+        )
+    }
 }
 
 pub struct TestDaemon {
@@ -98,6 +118,9 @@ pub struct TestDaemon {
     /// The mirror's tuning in the daemons this test starts (see
     /// [`TestDaemon::start_with_mirror`]).
     mirror_options: MirrorOptions,
+    /// The state store's `postgres://` URL when the daemons run on PostgreSQL (see
+    /// [`TestDaemon::start_on_postgres`]); unset, they use `api`'s SQLite file.
+    pub state_url: Option<String>,
 }
 
 impl TestDaemon {
@@ -172,7 +195,40 @@ impl TestDaemon {
             events: Vec::new(),
             messages: Vec::new(),
             mirror_options: MirrorOptions::default(),
+            state_url: None,
         }
+    }
+
+    /// A daemon whose state store is the PostgreSQL database `db` (schema `ctct_state`), with
+    /// the sandbox's account authorised there; the mirror stays a SQLite file beside `api`'s.
+    pub async fn start_on_postgres(db: &super::pg::PgTestDb) -> Self {
+        let mut daemon = Self::start_unstarted(TestApi::start().await, &[]).await;
+        let (store, _) = ctct_sync::store::Store::connect_postgres(
+            &secrecy::SecretString::from(db.url().to_owned()),
+            &daemon.settings.store.schema,
+        )
+        .await
+        .expect("the test database takes the state store");
+        let api = &daemon.api;
+        let client = super::api::build_client(
+            &api.sandbox,
+            &store,
+            &api.clock,
+            api.per_second,
+            api.per_day,
+        );
+        let admin = api.sandbox.admin();
+        let grant = admin
+            .issue_refresh_token(&admin.primary_account())
+            .expect("a grant for the primary account");
+        client
+            .tokens()
+            .import_refresh_token("default", secrecy::SecretString::from(grant))
+            .await
+            .expect("the grant imports into the PostgreSQL store");
+        daemon.state_url = Some(db.url().to_owned());
+        daemon.start_pipeline().await;
+        daemon
     }
 
     /// The settings a daemon of this test is built from: the test's `settings` pointed at
@@ -182,6 +238,18 @@ impl TestDaemon {
         let mut settings = self.settings.clone();
         ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
         settings.store.path = self.api.store_path.clone();
+        if let Some(url) = &self.state_url {
+            let mirror = self
+                .api
+                .store_path
+                .with_file_name(ctct_sync::config::DEFAULT_MIRROR_FILE_NAME);
+            settings.store.url = Some(ctct_sync::config::SecretUrl::new(url));
+            settings.store.path = std::path::PathBuf::new();
+            settings.mirror.url = Some(ctct_sync::config::SecretUrl::new(&format!(
+                "sqlite://{}",
+                mirror.display()
+            )));
+        }
         settings.limits.per_second = self.api.per_second;
         settings.limits.per_day = self.api.per_day;
         settings.ops.enabled = true;
@@ -208,6 +276,28 @@ impl TestDaemon {
         self.ops_addr = Some(daemon.ops_addr().expect("the ops listener is bound"));
         self.shutdown = CancellationToken::new();
         self.task = Some(tokio::spawn(daemon.run(self.shutdown.clone())));
+    }
+
+    /// Another daemon (another process, as `ctct-sync run` builds it) on the same store,
+    /// sandbox and topology as this one's, consuming the same commands queue; it runs until
+    /// [`OtherDaemon::stop`].
+    pub async fn start_another_pipeline(&self) -> OtherDaemon {
+        let clock: Arc<dyn Clock> = self.api.clock.clone();
+        let daemon = Daemon::builder(self.daemon_settings())
+            .clock(clock)
+            .mirror_options(self.mirror_options.clone())
+            .mirror_schedule(false)
+            .build()
+            .await
+            .expect("the other daemon builds");
+        let processor = daemon.pipeline.processor();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(daemon.run(shutdown.clone()));
+        OtherDaemon {
+            processor,
+            shutdown,
+            task,
+        }
     }
 
     /// GETs a path on the ops listener: (status, body).
@@ -432,6 +522,7 @@ impl TestDaemon {
             .env("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400")
             .env("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300")
             .env("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0")
+            .env("CTCT_SYNC__AMQP__CLAIM_LEASE_MS", "1500")
             .env("CTCT_SYNC__OPS__LISTEN", "127.0.0.1:0")
             .env(
                 "CTCT_SYNC__LIMITS__PER_SECOND",
