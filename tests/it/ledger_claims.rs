@@ -6,45 +6,23 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ctct_sandbox::FaultSpec;
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 use serde_json::json;
 
-use crate::support::daemon::TestDaemon;
-use crate::support::eventually::eventually;
+use crate::support::daemon::{TestDaemon, json_properties};
 use crate::support::pg::PgTestDb;
 
 const SECS_30: Duration = Duration::from_secs(30);
 
-/// How many consumers the commands queue has.
-async fn consumers(d: &TestDaemon) -> u32 {
-    d.channel
-        .queue_declare(
-            d.queue().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map(|q| q.consumer_count())
-        .unwrap_or(0)
-}
-
-/// Two daemons on `d`'s store and queue; the same `contact.create` is delivered to each
-/// while the first one's API call is in flight (held 1.5 s after it took effect).
+/// Two daemons on `d`'s store, each consuming a queue of its own; the same `contact.create`
+/// is delivered to each at once (as a redelivery during a failover, or a publisher sending it
+/// twice, would), and the first API call is held 3 s after it took effect.
 async fn two_daemons_given_one_command_at_once_apply_it_once(mut d: TestDaemon) {
     let other = d.start_another_pipeline().await;
-    eventually(SECS_30, "both daemons consuming", async || {
-        consumers(&d).await == 2
-    })
-    .await;
     d.api
         .sandbox
         .admin()
         .inject_fault(
-            FaultSpec::latency(1500)
+            FaultSpec::latency(3000)
                 .method("POST")
                 .path_prefix("/v3/contacts")
                 .after_effect()
@@ -54,9 +32,12 @@ async fn two_daemons_given_one_command_at_once_apply_it_once(mut d: TestDaemon) 
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..10];
     let id = format!("claimed-{tag}");
     let data = json!({"email": format!("claimed-{tag}@example.com")});
-    // The broker hands a queue's messages to its consumers in turn: one delivery each.
-    d.publish(&id, "contact.create", data.clone()).await;
-    d.publish(&id, "contact.create", data).await;
+    let body =
+        serde_json::to_vec(&json!({"id": id, "type": "contact.create", "data": data})).unwrap();
+    tokio::join!(
+        d.publish_body_to(d.queue(), &body, json_properties()),
+        d.publish_body_to(&other.queue, &body, json_properties())
+    );
     let both = d
         .receive_until(SECS_30, |d| {
             d.received.iter().filter(|r| r.command_id == id).count() >= 2
@@ -97,7 +78,7 @@ async fn two_daemons_given_one_command_at_once_apply_it_once(mut d: TestDaemon) 
     let dead = d.pipeline_settings.topology.dead_letter_queue.clone();
     assert_eq!(d.depth(&dead).await, 0, "nothing dead-lettered");
     assert!(
-        other.stop(Duration::from_secs(15)).await,
+        other.stop(&d, Duration::from_secs(15)).await,
         "the other daemon stops"
     );
     d.stop().await;

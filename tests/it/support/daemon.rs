@@ -73,18 +73,24 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
 /// A second daemon of a test (see [`TestDaemon::start_another_pipeline`]).
 pub struct OtherDaemon {
     pub processor: Arc<Processor>,
+    /// Its commands queue.
+    pub queue: String,
+    topology: ctct_sync::amqp::Topology,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl OtherDaemon {
-    /// Stops it as a signal would, within `within`; true when it stopped in time.
-    pub async fn stop(self, within: Duration) -> bool {
+    /// Stops it as a signal would, within `within`, and deletes its queues (through `d`'s
+    /// channel); true when it stopped in time.
+    pub async fn stop(self, d: &TestDaemon, within: Duration) -> bool {
         self.shutdown.cancel();
-        matches!(
+        let stopped = matches!(
             tokio::time::timeout(within, self.task).await,
             Ok(Ok(Ok(())))
-        )
+        );
+        let _ = self.topology.delete(&d.channel).await;
+        stopped
     }
 }
 
@@ -278,12 +284,18 @@ impl TestDaemon {
         self.task = Some(tokio::spawn(daemon.run(self.shutdown.clone())));
     }
 
-    /// Another daemon (another process, as `ctct-sync run` builds it) on the same store,
-    /// sandbox and topology as this one's, consuming the same commands queue; it runs until
-    /// [`OtherDaemon::stop`].
+    /// Another daemon (another process, as `ctct-sync run` builds it) on the same store and
+    /// sandbox as this one's, publishing to the same results exchange and dead-letter queue
+    /// but consuming a commands queue of its own ([`OtherDaemon::queue`]; the commands queue
+    /// has a single active consumer, so two daemons on one queue take turns instead of
+    /// working together). It runs until [`OtherDaemon::stop`].
     pub async fn start_another_pipeline(&self) -> OtherDaemon {
         let clock: Arc<dyn Clock> = self.api.clock.clone();
-        let daemon = Daemon::builder(self.daemon_settings())
+        let mut settings = self.daemon_settings();
+        settings.amqp.commands_queue = format!("{}.other", settings.amqp.commands_queue);
+        let topology = PipelineSettings::from_settings(&settings).topology;
+        topology.declare(&self.channel).await.unwrap();
+        let daemon = Daemon::builder(settings)
             .clock(clock)
             .mirror_options(self.mirror_options.clone())
             .mirror_schedule(false)
@@ -295,6 +307,8 @@ impl TestDaemon {
         let task = tokio::spawn(daemon.run(shutdown.clone()));
         OtherDaemon {
             processor,
+            queue: topology.commands_queue.clone(),
+            topology,
             shutdown,
             task,
         }
@@ -357,11 +371,16 @@ impl TestDaemon {
 
     /// Publishes raw bytes with the given properties (confirmed).
     pub async fn publish_body(&self, body: &[u8], properties: BasicProperties) {
+        self.publish_body_to(self.queue(), body, properties).await;
+    }
+
+    /// Publishes a raw message to `queue` (confirmed).
+    pub async fn publish_body_to(&self, queue: &str, body: &[u8], properties: BasicProperties) {
         let confirm = self
             .channel
             .basic_publish(
                 "".into(),
-                self.queue().into(),
+                queue.into(),
                 Default::default(),
                 body,
                 properties,
