@@ -187,9 +187,10 @@ impl Processor {
     }
 
     /// Runs `work` while renewing this pipeline's claim on the commands `ids` of `account`
-    /// every third of the lease, so that a long command (a slow API, a bulk import) is not
-    /// taken over by another process while it is worked on. A renewal that fails is logged;
-    /// the work goes on (its effect is guarded by `effect_ref` as after any takeover).
+    /// every third of the lease (all of them in one store operation, alongside the work), so
+    /// that a long command (a slow API, a bulk import) is not taken over by another process
+    /// while it is worked on. A renewal that fails is logged; the work goes on (its effect is
+    /// guarded by `effect_ref` as after any takeover).
     pub(super) async fn while_claimed<T>(
         &self,
         account: &str,
@@ -197,24 +198,28 @@ impl Processor {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         let period = (self.settings.claim_lease / 3).max(std::time::Duration::from_millis(10));
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                out = &mut work => return out,
-                _ = tick.tick() => {
-                    for id in ids {
-                        match self.store.ledger_renew(account, id, self.claim()).await {
-                            Ok(true) => {}
-                            // A batch resumed after a restart works under the claims of the
-                            // process before until its deliveries come back: not a warning.
-                            Ok(false) => tracing::debug!(command_id = %id, "the claim on a command in progress is not this process's"),
-                            Err(error) => tracing::warn!(command_id = %id, error = %error, "could not renew the claim on a command in progress"),
-                        }
+        let renewals = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.store.ledger_renew(account, ids, self.claim()).await {
+                    // Fewer: a batch resumed after a restart works under the claims of the
+                    // process before until its deliveries come back; not a warning.
+                    Ok(held) => tracing::debug!(held, of = ids.len(), "claims renewed"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "could not renew the claims on commands in progress")
                     }
                 }
             }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => return out,
+            _ = renewals => {}
         }
+        // The renewals never end; were they to, the work still finishes.
+        work.await
     }
 
     /// Decodes a delivery (cheap; done by the dispatcher to pick a lane).

@@ -520,20 +520,21 @@ impl Store {
         .await
     }
 
-    /// [`renew`] under the group commit: true while the claim is still `claim.owner`'s.
-    /// The lease runs from the database's clock (SQLite's, PostgreSQL's `now()`).
+    /// [`renew`] for each of `command_ids` in one operation (the group commit on SQLite,
+    /// one statement on PostgreSQL, whose lease runs from its `now()`): how many of the
+    /// claims are still `claim.owner`'s.
     pub async fn ledger_renew(
         &self,
         account: &str,
-        command_id: &str,
+        command_ids: &[String],
         claim: Claim<'_>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<usize, StoreError> {
         if let Some(pg) = self.pg() {
-            return pg.ledger_renew(account, command_id, claim).await;
+            return pg.ledger_renew_all(account, command_ids, claim).await;
         }
-        let (account, id, owner, lease) = (
+        let (account, ids, owner, lease) = (
             account.to_owned(),
-            command_id.to_owned(),
+            command_ids.to_vec(),
             claim.owner.to_owned(),
             claim.lease,
         );
@@ -542,7 +543,11 @@ impl Store {
                 owner: &owner,
                 lease,
             };
-            renew(conn, &account, &id, claim)
+            let mut held = 0;
+            for id in &ids {
+                held += usize::from(renew(conn, &account, id, claim)?);
+            }
+            Ok(held)
         })
         .await
     }

@@ -118,6 +118,32 @@ impl PgStore {
         Ok(changed == 1)
     }
 
+    /// [`PgStore::ledger_renew`] for each of `command_ids`, in one statement: how many of the
+    /// claims are still `claim.owner`'s.
+    pub async fn ledger_renew_all(
+        &self,
+        account: &str,
+        command_ids: &[String],
+        claim: Claim<'_>,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET lease_until = now() + $4::bigint * interval '1 millisecond'
+                 WHERE account = $1 AND command_id = ANY($2) AND owner = $3 AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let changed = client
+            .execute(
+                &stmt,
+                &[&account, &command_ids, &claim.owner, &claim.lease_ms()],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(changed as usize)
+    }
+
     /// Gives up `owner`'s claim on a command in progress.
     pub async fn ledger_release(
         &self,
