@@ -102,6 +102,10 @@ pub struct AmqpSettings {
     pub retry_delays_ms: Vec<u64>,
     pub reauth_recheck_ms: u64,
     pub park_jitter_ms: u64,
+    /// How long a daemon's claim on a command in progress lasts unless renewed (it renews
+    /// every third of this while it works); a daemon that died holding one lets its commands
+    /// be taken over by another daemon after this long.
+    pub claim_lease_ms: u64,
 }
 
 /// Constant Contact API endpoint.

@@ -27,6 +27,17 @@ impl Processor {
         }
     }
 
+    /// Wait while another process holds the command's claim: back after the first retry
+    /// delay. Nothing was counted.
+    pub(super) fn claimed_elsewhere(&self) -> Disposition {
+        self.stats.waited_claimed.fetch_add(1, Ordering::Relaxed);
+        Disposition::Wait {
+            queue: self.settings.topology.retry_queue(1).to_owned(),
+            kind: "claimed",
+            expiration_ms: None,
+        }
+    }
+
     pub(super) fn exhausted(
         &self,
         subject: Subject<'_>,
@@ -128,6 +139,7 @@ impl Processor {
             Decision::HandBack(error) => return Err(PipelineError::Store(error)),
             Decision::Retry { attempt, cause } => {
                 tracing::warn!(command_id = %subject.id, attempt = attempts, error = ?cause, "transient failure; retrying later");
+                self.release_claim(subject).await?;
                 self.hold(&release);
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
                 Disposition::Wait {
@@ -141,6 +153,7 @@ impl Processor {
                 expiration_ms,
             } => {
                 self.uncount(subject.account, subject.id).await?;
+                self.release_claim(subject).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(command_id = %subject.id, %resets_at, "daily quota spent; parking the command until the reset");
@@ -152,6 +165,7 @@ impl Processor {
             }
             Decision::ParkForReauth { reason } => {
                 self.uncount(subject.account, subject.id).await?;
+                self.release_claim(subject).await?;
                 self.hold(&release);
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
                 self.announce_reauth(subject.account, &reason);
@@ -178,6 +192,15 @@ impl Processor {
     pub(super) async fn uncount(&self, account: &str, id: &str) -> Result<(), PipelineError> {
         self.store
             .ledger_uncount(account, id)
+            .await
+            .map_err(PipelineError::from)
+    }
+
+    /// Gives up this process's claim on a command that goes to wait in a queue (a retry, a
+    /// park): whichever process its next delivery reaches takes it at once.
+    pub(super) async fn release_claim(&self, subject: Subject<'_>) -> Result<(), PipelineError> {
+        self.store
+            .ledger_release(subject.account, subject.id, self.claim().owner)
             .await
             .map_err(PipelineError::from)
     }

@@ -58,6 +58,8 @@ pub struct PipelineSettings {
     pub reply_to_prefixes: Vec<String>,
     /// Commands parked for the quota return spread over this long after the reset.
     pub park_jitter: Duration,
+    /// `amqp.claim_lease_ms`: how long a claim on a command in progress lasts unless renewed.
+    pub claim_lease: Duration,
     /// Coalescing of `contact.upsert` into bulk imports (`bulk.*`).
     pub bulk: bulk::BulkConfig,
 }
@@ -89,6 +91,7 @@ impl PipelineSettings {
             shutdown_grace: Duration::from_millis(amqp.shutdown_grace_ms),
             reply_to_prefixes: amqp.reply_to_prefixes.clone(),
             park_jitter: Duration::from_millis(amqp.park_jitter_ms),
+            claim_lease: Duration::from_millis(amqp.claim_lease_ms.max(1)),
             bulk,
         }
     }
@@ -141,6 +144,7 @@ impl Pipeline {
             max_attempts: settings.max_attempts,
             reply_to_prefixes: settings.reply_to_prefixes.clone(),
             park_jitter: settings.park_jitter,
+            claim_lease: settings.claim_lease,
             bulk: settings.bulk.clone(),
         };
         Self {

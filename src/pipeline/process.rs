@@ -35,7 +35,8 @@ use super::error::PipelineError;
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
 
-/// Header naming why a forwarded command is waiting: `retry`, `behind`, `quota` or `auth`.
+/// Header naming why a forwarded command is waiting: `retry`, `behind`, `quota`, `auth` or
+/// `claimed`.
 pub const WAIT_HEADER: &str = "x-ctct-wait";
 /// Headers on dead letters.
 pub const REASON_CODE_HEADER: &str = "x-ctct-reason-code";
@@ -60,6 +61,8 @@ pub struct PipelineStats {
     pub retried: AtomicU64,
     pub parked: AtomicU64,
     pub waited_behind: AtomicU64,
+    /// Deliveries sent to wait because another process held the command's claim.
+    pub waited_claimed: AtomicU64,
     /// Every dead letter: ctct-sync's own, and the broker's once the watch has taken them.
     pub dead_lettered: AtomicU64,
     /// Dead letters the broker made (no verdict of ctct-sync's), by `x-first-death-reason`.
@@ -94,6 +97,9 @@ pub struct ProcessSettings {
     pub park_jitter: std::time::Duration,
     /// Coalescing of `contact.upsert` into bulk imports.
     pub bulk: BulkConfig,
+    /// `amqp.claim_lease_ms`: how long this pipeline's claim on a command lasts unless
+    /// renewed (see [`Processor::while_claimed`]).
+    pub claim_lease: std::time::Duration,
 }
 
 /// The command a result is about.
@@ -146,6 +152,8 @@ pub struct Processor {
     announced: Mutex<HashSet<String>>,
     /// Events waiting for the next publish (sent before the next result goes out).
     pub(super) pending_events: Mutex<Vec<Event>>,
+    /// This pipeline's id in the ledger's claims (random, one per running process).
+    owner: String,
 }
 
 impl Processor {
@@ -166,7 +174,52 @@ impl Processor {
             store_health: Arc::default(),
             announced: Mutex::new(HashSet::new()),
             pending_events: Mutex::new(Vec::new()),
+            owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
         }
+    }
+
+    /// This pipeline's claim on the commands it works on.
+    pub(super) fn claim(&self) -> ledger::Claim<'_> {
+        ledger::Claim {
+            owner: &self.owner,
+            lease: self.settings.claim_lease,
+        }
+    }
+
+    /// Runs `work` while renewing this pipeline's claim on the commands `ids` of `account`
+    /// every third of the lease (all of them in one store operation, alongside the work), so
+    /// that a long command (a slow API, a bulk import) is not taken over by another process
+    /// while it is worked on. A renewal that fails is logged; the work goes on (its effect is
+    /// guarded by `effect_ref` as after any takeover).
+    pub(super) async fn while_claimed<T>(
+        &self,
+        account: &str,
+        ids: &[String],
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let period = (self.settings.claim_lease / 3).max(std::time::Duration::from_millis(10));
+        let renewals = async {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match self.store.ledger_renew(account, ids, self.claim()).await {
+                    // Fewer: a batch resumed after a restart works under the claims of the
+                    // process before until its deliveries come back; not a warning.
+                    Ok(held) => tracing::debug!(held, of = ids.len(), "claims renewed"),
+                    Err(error) => {
+                        tracing::warn!(error = %error, "could not renew the claims on commands in progress")
+                    }
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => return out,
+            _ = renewals => {}
+        }
+        // The renewals never end; were they to, the work still finishes.
+        work.await
     }
 
     /// Decodes a delivery (cheap; done by the dispatcher to pick a lane).
@@ -380,6 +433,7 @@ impl Processor {
                 &envelope.id,
                 &envelope.command_type,
                 &fingerprint,
+                self.claim(),
                 started_at,
             )
             .await?;
@@ -395,6 +449,17 @@ impl Processor {
                     account: &envelope.account,
                 };
                 return Ok(self.id_reused(subject, &command_type, started_at));
+            }
+            ledger::Begun::Claimed { owner } => {
+                // Another process is working on this command (a redelivery during a
+                // failover): not applied here. It comes back after the first retry delay,
+                // to be answered from the ledger once the other process stored its result,
+                // or taken over once that process's claim lapsed.
+                if let Some((key, id)) = &release {
+                    self.held.release(key, id);
+                }
+                tracing::info!(command_id = %envelope.id, %owner, "another process is working on this command; it waits");
+                return Ok(self.claimed_elsewhere());
             }
             ledger::Begun::Done { result } => {
                 let mut stored: CommandResult = serde_json::from_str(&result)?;
@@ -442,7 +507,13 @@ impl Processor {
             number: attempts,
             effect_ref,
         };
-        let handled = self.handler.handle(&attempt, &command).await;
+        let handled = self
+            .while_claimed(
+                &envelope.account,
+                std::slice::from_ref(&envelope.id),
+                self.handler.handle(&attempt, &command),
+            )
+            .await;
         tracing::debug!("handled");
         self.conclude(subject, handled, attempts, release, started_at)
             .await

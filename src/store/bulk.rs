@@ -211,7 +211,8 @@ pub fn finish_all(
             "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
              VALUES (?1, ?2, ?3, 'done', 1, ?4, ?5, ?6, ?6)
              ON CONFLICT (account, command_id) DO UPDATE SET
-                 status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at
+                 status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at,
+                 owner = NULL, lease_until = NULL
              WHERE command_ledger.status <> 'done'",
         )?;
         let at = now.to_rfc3339();
@@ -305,6 +306,11 @@ mod tests {
     use super::*;
     use crate::store::{ledger, migrate};
 
+    const CLAIM: ledger::Claim<'static> = ledger::Claim {
+        owner: "me",
+        lease: std::time::Duration::from_secs(60),
+    };
+
     #[test]
     fn pruning_deletes_ended_batches_and_their_items_but_never_open_ones() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -360,7 +366,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate::migrate(&mut conn).unwrap();
         let now: DateTime<Utc> = "2026-11-23T12:00:00Z".parse().unwrap();
-        ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", now).unwrap();
+        ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", CLAIM, now).unwrap();
         let item = StoredItem {
             row: 1,
             command_id: "c1".into(),
@@ -380,7 +386,7 @@ mod tests {
         create(&mut conn, "b2", "a", &["l1".into()], &[], now).unwrap();
         set_activity(&conn, "b1", "act-1").unwrap();
         assert_eq!(
-            ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", now).unwrap(),
+            ledger::begin(&mut conn, "a", "c1", "contact.upsert", "fp", CLAIM, now).unwrap(),
             ledger::Begun::Started {
                 attempts: 2,
                 effect_ref: Some("batch:b1".into())

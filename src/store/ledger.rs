@@ -29,6 +29,25 @@ pub enum Begun {
     /// The id belongs to a different command (another fingerprint), of type `command_type`;
     /// its row is left as it is.
     Reused { command_type: String },
+    /// Another process (`owner`) is working on the command and its claim has not lapsed:
+    /// this delivery must not apply it. No attempt was counted and the row is left as it is.
+    Claimed { owner: String },
+}
+
+/// Who claims a command in progress, and for how long: a random id of the running process
+/// (its pipeline) and the lease, renewed while it works ([`Store::ledger_renew`]) and
+/// cleared when the final result is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim<'a> {
+    pub owner: &'a str,
+    pub lease: std::time::Duration,
+}
+
+impl Claim<'_> {
+    /// The lease in milliseconds, as the SQL of both engines takes it.
+    pub(crate) fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2)
+    }
 }
 
 /// A command's row, as far as the decision about a new delivery needs it.
@@ -57,78 +76,128 @@ pub fn begin(
     command_id: &str,
     command_type: &str,
     fingerprint: &str,
+    claim: Claim<'_>,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let begun = begin_in(&tx, account, command_id, command_type, fingerprint, now)?;
+    let begun = begin_in(
+        &tx,
+        account,
+        command_id,
+        command_type,
+        fingerprint,
+        claim,
+        now,
+    )?;
     tx.commit()?;
     Ok(begun)
 }
 
 /// [`begin`] inside a write transaction the caller holds (the store's group commit,
 /// [`crate::store::Store::call_grouped`]): the read and the write must not be split by
-/// another writer.
+/// another writer: the claim is judged and taken (or renewed) in the same transaction, so of
+/// two processes beginning the same command one starts it and the other finds it claimed.
+/// Leases are judged by SQLite's clock ([`clock_ms`]: the host's, which every process
+/// sharing the file shares), not by `now`, which dates the row.
 pub fn begin_in(
     tx: &Connection,
     account: &str,
     command_id: &str,
     command_type: &str,
     fingerprint: &str,
+    claim: Claim<'_>,
     now: DateTime<Utc>,
 ) -> Result<Begun, StoreError> {
     // Statements are cached: every command runs these, and parsing them again each time
     // was a visible share of the store thread's time.
-    type Row = (
-        String,
-        u32,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-    );
+    struct Row {
+        status: String,
+        attempts: u32,
+        effect_ref: Option<String>,
+        result: Option<String>,
+        fingerprint: Option<String>,
+        command_type: String,
+        owner: Option<String>,
+        lease_until: Option<i64>,
+    }
     let row: Option<Row> = tx
         .prepare_cached(
-            "SELECT status, attempts, effect_ref, result, fingerprint, type FROM command_ledger
-             WHERE account = ?1 AND command_id = ?2",
+            "SELECT status, attempts, effect_ref, result, fingerprint, type, owner, lease_until
+             FROM command_ledger WHERE account = ?1 AND command_id = ?2",
         )?
         .query_row(params![account, command_id], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
+            Ok(Row {
+                status: r.get(0)?,
+                attempts: r.get(1)?,
+                effect_ref: r.get(2)?,
+                result: r.get(3)?,
+                fingerprint: r.get(4)?,
+                command_type: r.get(5)?,
+                owner: r.get(6)?,
+                lease_until: r.get(7)?,
+            })
         })
         .optional()?;
+    let now_ms = clock_ms(tx)?;
+    let lease_until = now_ms.saturating_add(claim.lease_ms());
     let begun = match row {
-        Some((_, _, _, _, Some(stored), stored_type)) if stored != fingerprint => Begun::Reused {
-            command_type: stored_type,
-        },
-        Some((status, _, _, Some(result), _, _)) if status == "done" => Begun::Done { result },
-        Some((_, attempts, effect_ref, _, _, _)) => {
+        Some(row) if row.fingerprint.as_deref().is_some_and(|s| s != fingerprint) => {
+            Begun::Reused {
+                command_type: row.command_type,
+            }
+        }
+        Some(Row {
+            status,
+            result: Some(result),
+            ..
+        }) if status == "done" => Begun::Done { result },
+        Some(Row {
+            status,
+            owner: Some(owner),
+            lease_until: Some(until),
+            ..
+        }) if status == "in_progress" && owner != claim.owner && until > now_ms => {
+            Begun::Claimed { owner }
+        }
+        Some(row) => {
             // Every delivery counts, also one back from a wait queue: a delivery that began
             // may have reached the API before the daemon died, and the next one must know it
             // is a retry. Deliveries that were only parked take their count back (`uncount`).
-            // A row begun before fingerprints existed takes this delivery's.
-            let attempts = attempts + 1;
+            // A row begun before fingerprints existed takes this delivery's. The claim is
+            // this process's from now on (taken, taken over from a lapsed one, or renewed).
+            let attempts = row.attempts + 1;
             tx.prepare_cached(
-                "UPDATE command_ledger SET attempts = ?3, fingerprint = coalesce(fingerprint, ?4)
+                "UPDATE command_ledger SET attempts = ?3, fingerprint = coalesce(fingerprint, ?4),
+                     owner = ?5, lease_until = ?6
                  WHERE account = ?1 AND command_id = ?2",
             )?
-            .execute(params![account, command_id, attempts, fingerprint])?;
+            .execute(params![
+                account,
+                command_id,
+                attempts,
+                fingerprint,
+                claim.owner,
+                lease_until
+            ])?;
             Begun::Started {
                 attempts,
-                effect_ref,
+                effect_ref: row.effect_ref,
             }
         }
         None => {
             tx.prepare_cached(
-                "INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at, fingerprint)
-                 VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, ?5)",
+                "INSERT INTO command_ledger (account, command_id, type, status, attempts, received_at, fingerprint, owner, lease_until)
+                 VALUES (?1, ?2, ?3, 'in_progress', 1, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![account, command_id, command_type, now.to_rfc3339(), fingerprint])?;
+            .execute(params![
+                account,
+                command_id,
+                command_type,
+                now.to_rfc3339(),
+                fingerprint,
+                claim.owner,
+                lease_until
+            ])?;
             Begun::Started {
                 attempts: 1,
                 effect_ref: None,
@@ -138,6 +207,15 @@ pub fn begin_in(
     Ok(begun)
 }
 
+/// The time by SQLite's clock (the host's wall clock), in Unix milliseconds: what leases are
+/// judged by, so that a process whose clock is injected (tests, a replay) still agrees with
+/// the others on whose claim holds.
+fn clock_ms(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)")?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Takes back the attempt counted by [`begin`] (the command was parked, not tried).
 pub fn uncount(conn: &Connection, account: &str, command_id: &str) -> Result<(), StoreError> {
     conn.execute(
@@ -145,6 +223,41 @@ pub fn uncount(conn: &Connection, account: &str, command_id: &str) -> Result<(),
          WHERE account = ?1 AND command_id = ?2 AND status = 'in_progress'",
         params![account, command_id],
     )?;
+    Ok(())
+}
+
+/// Extends `owner`'s claim on a command in progress to `lease` from now (by SQLite's clock,
+/// [`clock_ms`]); false when the claim
+/// is not (or no longer) `owner`'s, or the command is done.
+pub fn renew(
+    conn: &Connection,
+    account: &str,
+    command_id: &str,
+    claim: Claim<'_>,
+) -> Result<bool, StoreError> {
+    let until = clock_ms(conn)?.saturating_add(claim.lease_ms());
+    let changed = conn
+        .prepare_cached(
+            "UPDATE command_ledger SET lease_until = ?4
+             WHERE account = ?1 AND command_id = ?2 AND owner = ?3 AND status = 'in_progress'",
+        )?
+        .execute(params![account, command_id, claim.owner, until])?;
+    Ok(changed == 1)
+}
+
+/// Gives up `owner`'s claim on a command in progress (it waits in a queue, not in this
+/// process): its next delivery may be taken by any process at once.
+pub fn release(
+    conn: &Connection,
+    account: &str,
+    command_id: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE command_ledger SET owner = NULL, lease_until = NULL
+         WHERE account = ?1 AND command_id = ?2 AND owner = ?3 AND status = 'in_progress'",
+    )?
+    .execute(params![account, command_id, owner])?;
     Ok(())
 }
 
@@ -223,7 +336,7 @@ pub fn finish(
 }
 
 /// Stores the final result. Inserts the row when the command never began (a rejected
-/// message), and never overwrites a result already stored.
+/// message), and never overwrites a result already stored. The claim on the command ends.
 pub fn finish_entry(
     conn: &Connection,
     f: Finish<'_>,
@@ -235,7 +348,8 @@ pub fn finish_entry(
              VALUES (?1, ?2, ?3, 'done', 1, ?4, ?5, ?6, ?6, ?7)
              ON CONFLICT (account, command_id) DO UPDATE SET
                  status = 'done', outcome = excluded.outcome, result = excluded.result, finished_at = excluded.finished_at,
-                 fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint)
+                 fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint),
+                 owner = NULL, lease_until = NULL
              WHERE command_ledger.status <> 'done'",
         )?
         .execute(params![
@@ -380,23 +494,77 @@ impl Store {
         command_id: &str,
         command_type: &str,
         fingerprint: &str,
+        claim: Claim<'_>,
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
         if let Some(pg) = self.pg() {
             return pg
-                .ledger_begin(account, command_id, command_type, fingerprint, now)
+                .ledger_begin(account, command_id, command_type, fingerprint, claim, now)
                 .await;
         }
-        let (account, id, command_type, fingerprint) = (
+        let (account, id, command_type, fingerprint, owner, lease) = (
             account.to_owned(),
             command_id.to_owned(),
             command_type.to_owned(),
             fingerprint.to_owned(),
+            claim.owner.to_owned(),
+            claim.lease,
         );
         self.call_grouped(move |conn| {
-            begin_in(conn, &account, &id, &command_type, &fingerprint, now)
+            let claim = Claim {
+                owner: &owner,
+                lease,
+            };
+            begin_in(conn, &account, &id, &command_type, &fingerprint, claim, now)
         })
         .await
+    }
+
+    /// [`renew`] for each of `command_ids` in one operation (the group commit on SQLite,
+    /// one statement on PostgreSQL, whose lease runs from its `now()`): how many of the
+    /// claims are still `claim.owner`'s.
+    pub async fn ledger_renew(
+        &self,
+        account: &str,
+        command_ids: &[String],
+        claim: Claim<'_>,
+    ) -> Result<usize, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_renew_all(account, command_ids, claim).await;
+        }
+        let (account, ids, owner, lease) = (
+            account.to_owned(),
+            command_ids.to_vec(),
+            claim.owner.to_owned(),
+            claim.lease,
+        );
+        self.call_grouped(move |conn| {
+            let claim = Claim {
+                owner: &owner,
+                lease,
+            };
+            let mut held = 0;
+            for id in &ids {
+                held += usize::from(renew(conn, &account, id, claim)?);
+            }
+            Ok(held)
+        })
+        .await
+    }
+
+    /// [`release`] under the group commit.
+    pub async fn ledger_release(
+        &self,
+        account: &str,
+        command_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_release(account, command_id, owner).await;
+        }
+        let (account, id, owner) = (account.to_owned(), command_id.to_owned(), owner.to_owned());
+        self.call_grouped(move |conn| release(conn, &account, &id, &owner))
+            .await
     }
 
     /// [`uncount`] under the group commit.
@@ -570,6 +738,11 @@ mod tests {
         conn
     }
 
+    const ME: Claim<'static> = Claim {
+        owner: "me",
+        lease: std::time::Duration::from_secs(60),
+    };
+
     fn now() -> DateTime<Utc> {
         "2026-11-23T12:00:00Z".parse().unwrap()
     }
@@ -578,7 +751,7 @@ mod tests {
     fn a_finished_command_replays_its_stored_result() {
         let mut conn = db();
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", "fp", now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", "fp", ME, now()).unwrap(),
             Begun::Started {
                 attempts: 1,
                 effect_ref: None
@@ -597,7 +770,7 @@ mod tests {
             .unwrap()
         );
         assert_eq!(
-            begin(&mut conn, "default", "c1", "contact.get", "fp", now()).unwrap(),
+            begin(&mut conn, "default", "c1", "contact.get", "fp", ME, now()).unwrap(),
             Begun::Done {
                 result: "{\"r\":1}".into()
             }
@@ -612,13 +785,190 @@ mod tests {
         );
     }
 
+    const OTHER: Claim<'static> = Claim {
+        owner: "other",
+        lease: std::time::Duration::from_secs(60),
+    };
+
+    fn claim_of(conn: &Connection, id: &str) -> (Option<String>, Option<i64>) {
+        conn.query_row(
+            "SELECT owner, lease_until FROM command_ledger WHERE account = 'a' AND command_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    }
+
+    /// A claim that lapses at once (the process that took it is as good as dead).
+    const LAPSING: Claim<'static> = Claim {
+        owner: "me",
+        lease: std::time::Duration::ZERO,
+    };
+
+    #[test]
+    fn a_command_claimed_by_another_process_is_not_started_again_until_its_lease_lapses() {
+        let mut conn = db();
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", ME, now()).unwrap(),
+            Begun::Started {
+                attempts: 1,
+                effect_ref: None
+            }
+        );
+        record_effect(&conn, "a", "c", "contact-uuid").unwrap();
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", OTHER, now()).unwrap(),
+            Begun::Claimed { owner: "me".into() },
+            "another owner within the lease"
+        );
+        assert_eq!(
+            attempts_of(&conn, "a", "c").unwrap(),
+            Some(1),
+            "a claimed delivery counts no attempt"
+        );
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", ME, now()).unwrap(),
+            Begun::Started {
+                attempts: 2,
+                effect_ref: Some("contact-uuid".into())
+            },
+            "the owner itself (a redelivery in the same process) renews its claim"
+        );
+        assert!(
+            !renew(&conn, "a", "c", OTHER).unwrap(),
+            "only the owner renews"
+        );
+        // The owner renews with a lease that lapses at once, as if it died right after: the
+        // next delivery takes the command over and knows what the first attempts created.
+        assert!(renew(&conn, "a", "c", LAPSING).unwrap());
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", OTHER, now()).unwrap(),
+            Begun::Started {
+                attempts: 3,
+                effect_ref: Some("contact-uuid".into())
+            }
+        );
+        assert_eq!(claim_of(&conn, "c").0.as_deref(), Some("other"));
+        assert!(
+            !renew(&conn, "a", "c", ME).unwrap(),
+            "the old owner's claim is gone"
+        );
+        assert!(matches!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", ME, now()).unwrap(),
+            Begun::Claimed { owner } if owner == "other"
+        ));
+        assert!(
+            finish(
+                &conn,
+                "a",
+                "c",
+                "contact.create",
+                "succeeded",
+                "{\"r\":1}",
+                now()
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            claim_of(&conn, "c"),
+            (None, None),
+            "finishing clears the claim"
+        );
+        assert_eq!(
+            begin(&mut conn, "a", "c", "contact.create", "fp", ME, now()).unwrap(),
+            Begun::Done {
+                result: "{\"r\":1}".into()
+            }
+        );
+        assert!(
+            !renew(&conn, "a", "c", OTHER).unwrap(),
+            "a done command has no claim"
+        );
+    }
+
+    #[test]
+    fn two_processes_racing_on_one_sqlite_file_start_a_command_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        migrate::migrate(&mut Connection::open(&path).unwrap()).unwrap();
+        for i in 0..20 {
+            let id = format!("race-{i}");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = [ME, OTHER]
+                .into_iter()
+                .map(|claim| {
+                    let (path, id, barrier) = (path.clone(), id.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        // A connection of its own, as another process has.
+                        let mut conn = Connection::open(&path).unwrap();
+                        conn.busy_timeout(std::time::Duration::from_secs(10))
+                            .unwrap();
+                        barrier.wait();
+                        begin(&mut conn, "a", &id, "contact.create", "fp", claim, now()).unwrap()
+                    })
+                })
+                .collect();
+            let answers: Vec<Begun> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            let started = answers
+                .iter()
+                .filter(|b| matches!(b, Begun::Started { attempts: 1, .. }))
+                .count();
+            let claimed = answers
+                .iter()
+                .filter(|b| matches!(b, Begun::Claimed { .. }))
+                .count();
+            assert_eq!((started, claimed), (1, 1), "{id}: {answers:?}");
+        }
+    }
+
+    #[test]
+    fn a_released_claim_is_taken_at_once_by_another_process() {
+        let mut conn = db();
+        begin(&mut conn, "a", "r", "contact.create", "fp", ME, now()).unwrap();
+        release(&conn, "a", "r", "other").unwrap();
+        assert!(
+            matches!(
+                begin(&mut conn, "a", "r", "contact.create", "fp", OTHER, now()).unwrap(),
+                Begun::Claimed { .. }
+            ),
+            "only the owner releases"
+        );
+        release(&conn, "a", "r", "me").unwrap();
+        assert_eq!(claim_of(&conn, "r"), (None, None));
+        assert_eq!(
+            begin(&mut conn, "a", "r", "contact.create", "fp", OTHER, now()).unwrap(),
+            Begun::Started {
+                attempts: 2,
+                effect_ref: None
+            }
+        );
+    }
+
     #[test]
     fn attempts_and_effects_carry_over_between_deliveries() {
         let mut conn = db();
-        begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap();
+        begin(
+            &mut conn,
+            "default",
+            "c2",
+            "contact.create",
+            "fp",
+            ME,
+            now(),
+        )
+        .unwrap();
         record_effect(&conn, "default", "c2", "contact-uuid").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap(),
+            begin(
+                &mut conn,
+                "default",
+                "c2",
+                "contact.create",
+                "fp",
+                ME,
+                now()
+            )
+            .unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
@@ -626,7 +976,16 @@ mod tests {
         );
         uncount(&conn, "default", "c2").unwrap();
         assert_eq!(
-            begin(&mut conn, "default", "c2", "contact.create", "fp", now()).unwrap(),
+            begin(
+                &mut conn,
+                "default",
+                "c2",
+                "contact.create",
+                "fp",
+                ME,
+                now()
+            )
+            .unwrap(),
             Begun::Started {
                 attempts: 2,
                 effect_ref: Some("contact-uuid".into())
@@ -641,7 +1000,7 @@ mod tests {
         let day = chrono::Duration::days(1);
         for (id, finished) in [("old-1", 40), ("old-2", 31), ("recent", 29)] {
             let at = now() - day * finished;
-            begin(&mut conn, "a", id, "list.list", "fp", at).unwrap();
+            begin(&mut conn, "a", id, "list.list", "fp", ME, at).unwrap();
             finish(&conn, "a", id, "list.list", "succeeded", "{}", at).unwrap();
         }
         // Begun long ago and never finished (parked): kept.
@@ -651,6 +1010,7 @@ mod tests {
             "parked",
             "contact.upsert",
             "fp",
+            ME,
             now() - day * 90,
         )
         .unwrap();
@@ -670,12 +1030,12 @@ mod tests {
         assert_eq!(result_of(&conn, "a", "old-2").unwrap(), None);
         assert!(result_of(&conn, "a", "recent").unwrap().is_some());
         assert!(matches!(
-            begin(&mut conn, "a", "parked", "contact.upsert", "fp", now()).unwrap(),
+            begin(&mut conn, "a", "parked", "contact.upsert", "fp", ME, now()).unwrap(),
             Begun::Started { attempts: 2, .. }
         ));
         // A pruned id is a new command when it comes again.
         assert_eq!(
-            begin(&mut conn, "a", "old-1", "list.list", "fp", now()).unwrap(),
+            begin(&mut conn, "a", "old-1", "list.list", "fp", ME, now()).unwrap(),
             Begun::Started {
                 attempts: 1,
                 effect_ref: None
@@ -686,10 +1046,10 @@ mod tests {
     #[test]
     fn the_same_id_in_two_accounts_is_two_commands() {
         let mut conn = db();
-        begin(&mut conn, "a", "same", "list.list", "fp", now()).unwrap();
+        begin(&mut conn, "a", "same", "list.list", "fp", ME, now()).unwrap();
         finish(&conn, "a", "same", "list.list", "succeeded", "{}", now()).unwrap();
         assert!(matches!(
-            begin(&mut conn, "b", "same", "list.list", "fp", now()).unwrap(),
+            begin(&mut conn, "b", "same", "list.list", "fp", ME, now()).unwrap(),
             Begun::Started { attempts: 1, .. }
         ));
     }
@@ -697,9 +1057,9 @@ mod tests {
     #[test]
     fn another_command_under_a_used_id_is_told_apart_and_leaves_the_row_alone() {
         let mut conn = db();
-        begin(&mut conn, "a", "c", "contact.upsert", "one", now()).unwrap();
+        begin(&mut conn, "a", "c", "contact.upsert", "one", ME, now()).unwrap();
         assert_eq!(
-            begin(&mut conn, "a", "c", "contact.delete", "two", now()).unwrap(),
+            begin(&mut conn, "a", "c", "contact.delete", "two", ME, now()).unwrap(),
             Begun::Reused {
                 command_type: "contact.upsert".into()
             },
@@ -719,11 +1079,11 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            begin(&mut conn, "a", "c", "contact.upsert", "two", now()).unwrap(),
+            begin(&mut conn, "a", "c", "contact.upsert", "two", ME, now()).unwrap(),
             Begun::Reused { .. }
         ));
         assert_eq!(
-            begin(&mut conn, "a", "c", "contact.upsert", "one", now()).unwrap(),
+            begin(&mut conn, "a", "c", "contact.upsert", "one", ME, now()).unwrap(),
             Begun::Done {
                 result: "{\"first\":1}".into()
             }
@@ -787,7 +1147,16 @@ mod tests {
         );
         for fingerprint in ["any", "other"] {
             assert_eq!(
-                begin(&mut conn, "a", "old-done", "list.list", fingerprint, now()).unwrap(),
+                begin(
+                    &mut conn,
+                    "a",
+                    "old-done",
+                    "list.list",
+                    fingerprint,
+                    ME,
+                    now()
+                )
+                .unwrap(),
                 Begun::Done {
                     result: "{\"old\":1}".into()
                 },
@@ -795,11 +1164,29 @@ mod tests {
             );
         }
         assert!(matches!(
-            begin(&mut conn, "a", "old-open", "contact.upsert", "mine", now()).unwrap(),
+            begin(
+                &mut conn,
+                "a",
+                "old-open",
+                "contact.upsert",
+                "mine",
+                ME,
+                now()
+            )
+            .unwrap(),
             Begun::Started { attempts: 2, .. }
         ));
         assert!(matches!(
-            begin(&mut conn, "a", "old-open", "contact.upsert", "yours", now()).unwrap(),
+            begin(
+                &mut conn,
+                "a",
+                "old-open",
+                "contact.upsert",
+                "yours",
+                ME,
+                now()
+            )
+            .unwrap(),
             Begun::Reused { .. }
         ));
     }

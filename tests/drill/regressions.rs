@@ -69,6 +69,10 @@ async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_and_sets_its
                 "lost",
                 "campaign.create",
                 "drill-fingerprint",
+                ctct_sync::store::ledger::Claim {
+                    owner: "a-process-that-died",
+                    lease: std::time::Duration::ZERO,
+                },
                 Utc::now(),
             )
         })

@@ -84,6 +84,10 @@ impl Fixture {
                     &id,
                     "campaign.create",
                     "seeded",
+                    ctct_sync::store::ledger::Claim {
+                        owner: "a-process-that-died",
+                        lease: std::time::Duration::ZERO,
+                    },
                     at,
                 )
             })

@@ -16,6 +16,7 @@ mod decode_fuzz;
 mod docs_messages;
 mod doctor;
 mod handler;
+mod ledger_claims;
 mod mirror;
 mod ops;
 mod pg_faults;

@@ -16,6 +16,12 @@ use crate::support::eventually::eventually;
 
 const SECS_30: Duration = Duration::from_secs(30);
 
+/// The claim of a process that died long ago (its lease lapsed at once).
+const DEAD: ctct_sync::store::ledger::Claim<'static> = ctct_sync::store::ledger::Claim {
+    owner: "a-process-that-died",
+    lease: std::time::Duration::ZERO,
+};
+
 async fn owner(d: &TestDaemon) -> String {
     d.api
         .api()
@@ -929,7 +935,15 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
     d.api
         .store
         .call(move |conn| {
-            ledger::begin(conn, "default", "pr-old", "list.list", "seeded", long_ago)?;
+            ledger::begin(
+                conn,
+                "default",
+                "pr-old",
+                "list.list",
+                "seeded",
+                DEAD,
+                long_ago,
+            )?;
             ledger::finish(
                 conn,
                 "default",
@@ -945,6 +959,7 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
                 "pr-parked",
                 "contact.upsert",
                 "seeded",
+                DEAD,
                 long_ago,
             )?;
             Ok(())

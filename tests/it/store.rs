@@ -10,6 +10,12 @@ use rusqlite::Connection;
 
 use crate::support;
 
+/// The claim of a process that died long ago (its lease lapsed at once).
+const DEAD: ctct_sync::store::ledger::Claim<'static> = ctct_sync::store::ledger::Claim {
+    owner: "a-process-that-died",
+    lease: std::time::Duration::ZERO,
+};
+
 fn schema_of(conn: &Connection) -> Vec<(String, String)> {
     let mut stmt = conn
         .prepare("SELECT name, coalesce(sql, '') FROM sqlite_schema ORDER BY name")
@@ -489,11 +495,11 @@ async fn pruning_the_store_deletes_in_chunks_everything_past_the_retention_and_n
             for i in 0..4_500 {
                 let at = now - Duration::days(31) - Duration::seconds(i);
                 let id = format!("old-{i}");
-                ledger::begin_in(&tx, "default", &id, "contact.get", "seeded", at)?;
+                ledger::begin_in(&tx, "default", &id, "contact.get", "seeded", DEAD, at)?;
                 ledger::finish(&tx, "default", &id, "contact.get", "succeeded", "{}", at)?;
             }
             let at = now - Duration::days(29);
-            ledger::begin_in(&tx, "default", "recent", "contact.get", "seeded", at)?;
+            ledger::begin_in(&tx, "default", "recent", "contact.get", "seeded", DEAD, at)?;
             ledger::finish(
                 &tx,
                 "default",
@@ -509,6 +515,7 @@ async fn pruning_the_store_deletes_in_chunks_everything_past_the_retention_and_n
                 "parked",
                 "contact.upsert",
                 "seeded",
+                DEAD,
                 now - Duration::days(400),
             )?;
             tx.commit()?;

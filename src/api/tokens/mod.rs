@@ -226,6 +226,20 @@ impl TokenManager {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
+            // The row was read before the lease was ours: another process may have refreshed
+            // and released the lease in between, spending the refresh token read above. Read
+            // again under the lease, and refresh only from the newest row (presenting a spent
+            // refresh token would make the server revoke the whole grant).
+            let Some(row) = self.account(account).await? else {
+                self.release_lease(account).await;
+                continue;
+            };
+            if row.state == AccountState::ReauthRequired
+                || usable_stored_token(&row, rejected_generation).is_some_and(|t| self.fresh(&t))
+            {
+                self.release_lease(account).await;
+                continue;
+            }
             let manager = self.clone();
             let name = account.to_owned();
             // Detached: the refresh and its commit finish even if our caller goes away.

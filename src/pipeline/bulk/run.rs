@@ -69,7 +69,24 @@ pub(crate) async fn run(processor: Arc<Processor>, shutdown: CancellationToken) 
     }
 }
 
+/// Runs a sealed batch, renewing the claim on its commands while the import runs.
 async fn run_batch(p: Arc<Processor>, sealed: Sealed) {
+    let (account, ids): (String, Vec<String>) = match &sealed {
+        Sealed::Fresh(open) => (
+            open.account.clone(),
+            open.members.iter().map(|m| m.id.clone()).collect(),
+        ),
+        Sealed::Resumed(batch) => (
+            batch.account.clone(),
+            batch.items.iter().map(|i| i.command_id.clone()).collect(),
+        ),
+    };
+    let worker = p.clone();
+    p.while_claimed(&account, &ids, run_sealed(worker, sealed))
+        .await;
+}
+
+async fn run_sealed(p: Arc<Processor>, sealed: Sealed) {
     match sealed {
         Sealed::Fresh(open) => import(p, open).await,
         Sealed::Resumed(batch) => {

@@ -173,7 +173,7 @@ impl PgStore {
                  VALUES ($1, $2, $3, 'done', 1, $4, $5, $6, $6)
                  ON CONFLICT (account, command_id) DO UPDATE SET
                      status = 'done', outcome = excluded.outcome, result = excluded.result,
-                     finished_at = excluded.finished_at
+                     finished_at = excluded.finished_at, owner = NULL, lease_until = NULL
                  WHERE command_ledger.status <> 'done'",
             )
             .await

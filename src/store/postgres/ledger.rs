@@ -1,68 +1,169 @@
 //! The command ledger on PostgreSQL: the same operations and answers as
 //! [`crate::store::ledger`]. A delivery's claim on a command is atomic across processes: one
-//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` inserts the row or counts the attempt on the
-//! locked existing row, so two consumers that receive the same command at once count two
-//! attempts and see each other's effect, in one round trip.
+//! `INSERT … ON CONFLICT DO UPDATE … RETURNING` inserts the row, or, on the locked existing
+//! row, either finds it claimed by another process whose lease has not lapsed (left as it
+//! is) or takes the claim and counts the attempt, in one round trip. Leases are judged by the
+//! database's `now()`, so hosts whose clocks disagree still agree on whose claim holds.
 
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, to_u32};
 use crate::store::error::StoreError;
-use crate::store::ledger::{Begun, Entry, Finish, History};
+use crate::store::ledger::{Begun, Claim, Entry, Finish, History};
 
 impl PgStore {
     /// Records the start of an attempt, or finds the stored result
     /// ([`crate::store::Store::ledger_begin`]), in one statement: the row is inserted, or
-    /// the existing row is locked and its attempt counted (unless it is done or another
-    /// command's), so two processes beginning the same command at once count two attempts.
+    /// the existing row is locked and — unless it is done, another command's, or claimed by
+    /// another owner whose lease runs past the database's `now()` — its attempt counted and
+    /// the claim taken for `claim.owner` until `now() + claim.lease`.
     pub async fn ledger_begin(
         &self,
         account: &str,
         command_id: &str,
         command_type: &str,
         fingerprint: &str,
+        claim: Claim<'_>,
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
         let client = self.client().await?;
-        // `keep`: the row is another command's (another fingerprint) or done with a result;
-        // it is left as it is. Otherwise every delivery counts (see `ledger::begin_in`) and a
-        // row begun before fingerprints existed takes this delivery's.
+        // `keep`: the row is another command's (another fingerprint), done with a result, or
+        // claimed by another process whose lease holds; it is left as it is. Otherwise every
+        // delivery counts (see `ledger::begin_in`), a row begun before fingerprints existed
+        // takes this delivery's, and the claim becomes this owner's.
         let stmt = client
             .prepare_cached(
-                "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint)
-                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5)
+                "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint, owner, lease_until)
+                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5, $6, now() + $7::bigint * interval '1 millisecond')
                  ON CONFLICT (account, command_id) DO UPDATE SET
                      attempts = CASE
                          WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
                            OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
                          THEN l.attempts ELSE l.attempts + 1 END,
+                     owner = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
+                         THEN l.owner ELSE excluded.owner END,
+                     lease_until = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
+                         THEN l.lease_until ELSE excluded.lease_until END,
                      fingerprint = coalesce(l.fingerprint, CASE
                          WHEN l.status = 'done' AND l.result IS NOT NULL
                          THEN NULL ELSE excluded.fingerprint END)
-                 RETURNING status, attempts, effect_ref, result, fingerprint, type",
+                 RETURNING status, attempts, effect_ref, result, fingerprint, type, owner",
             )
             .await
             .map_err(|e| self.error(e))?;
+        let lease_ms = claim.lease_ms();
         let row = client
             .query_one(
                 &stmt,
-                &[&account, &command_id, &command_type, &now, &fingerprint],
+                &[
+                    &account,
+                    &command_id,
+                    &command_type,
+                    &now,
+                    &fingerprint,
+                    &claim.owner,
+                    &lease_ms,
+                ],
             )
             .await
             .map_err(|e| self.error(e))?;
         let status: String = row.get(0);
         let result: Option<String> = row.get(3);
         let stored: Option<String> = row.get(4);
+        let owner: Option<String> = row.get(6);
         Ok(match (stored, result) {
             (Some(stored), _) if stored != fingerprint => Begun::Reused {
                 command_type: row.get(5),
             },
             (_, Some(result)) if status == "done" => Begun::Done { result },
+            // Not taken: the claim stayed another owner's.
+            _ if owner.as_deref().is_some_and(|o| o != claim.owner) => Begun::Claimed {
+                owner: owner.unwrap_or_default(),
+            },
             _ => Begun::Started {
                 attempts: to_u32(row.get(1)),
                 effect_ref: row.get(2),
             },
         })
+    }
+
+    /// Extends `claim.owner`'s claim on a command in progress to the database's
+    /// `now() + claim.lease`; false when the claim is not (or no longer) its own.
+    pub async fn ledger_renew(
+        &self,
+        account: &str,
+        command_id: &str,
+        claim: Claim<'_>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET lease_until = now() + $4::bigint * interval '1 millisecond'
+                 WHERE account = $1 AND command_id = $2 AND owner = $3 AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let lease_ms = claim.lease_ms();
+        let changed = client
+            .execute(&stmt, &[&account, &command_id, &claim.owner, &lease_ms])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(changed == 1)
+    }
+
+    /// [`PgStore::ledger_renew`] for each of `command_ids`, in one statement: how many of the
+    /// claims are still `claim.owner`'s.
+    pub async fn ledger_renew_all(
+        &self,
+        account: &str,
+        command_ids: &[String],
+        claim: Claim<'_>,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET lease_until = now() + $4::bigint * interval '1 millisecond'
+                 WHERE account = $1 AND command_id = ANY($2) AND owner = $3 AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let changed = client
+            .execute(
+                &stmt,
+                &[&account, &command_ids, &claim.owner, &claim.lease_ms()],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(changed as usize)
+    }
+
+    /// Gives up `owner`'s claim on a command in progress.
+    pub async fn ledger_release(
+        &self,
+        account: &str,
+        command_id: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE command_ledger SET owner = NULL, lease_until = NULL
+                 WHERE account = $1 AND command_id = $2 AND owner = $3 AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        client
+            .execute(&stmt, &[&account, &command_id, &owner])
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
     }
 
     /// Takes back the attempt counted by [`PgStore::ledger_begin`].
@@ -118,7 +219,8 @@ impl PgStore {
                  ON CONFLICT (account, command_id) DO UPDATE SET
                      status = 'done', outcome = excluded.outcome, result = excluded.result,
                      finished_at = excluded.finished_at,
-                     fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint)
+                     fingerprint = coalesce(command_ledger.fingerprint, excluded.fingerprint),
+                     owner = NULL, lease_until = NULL
                  WHERE command_ledger.status <> 'done'",
             )
             .await

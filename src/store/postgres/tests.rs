@@ -11,10 +11,15 @@ use super::{PgStore, TlsMode, migrate, redact_url};
 use crate::store::budget::HoldRequest;
 use crate::store::bulk::StoredItem;
 use crate::store::error::StoreError;
-use crate::store::ledger::{Begun, Finish};
+use crate::store::ledger::{Begun, Claim, Finish};
 use crate::store::migrate::{Migration, POSTGRES_STATE};
 use crate::store::tokens::{AccountState, NewTokens};
 use crate::store::{Store, housekeeping};
+
+const ME: Claim<'static> = Claim {
+    owner: "me",
+    lease: std::time::Duration::from_secs(60),
+};
 
 fn now() -> DateTime<Utc> {
     "2026-11-23T12:00:00Z".parse().unwrap()
@@ -212,7 +217,7 @@ async fn a_postgres_store_dispatches_its_typed_methods_and_refuses_raw_sqlite_ac
     // The ledger through `Store`, and housekeeping's pruning of it.
     let long_ago = now() - chrono::Duration::days(40);
     store
-        .ledger_begin("a", "old", "list.list", "fp", long_ago)
+        .ledger_begin("a", "old", "list.list", "fp", ME, long_ago)
         .await
         .unwrap();
     store
@@ -220,7 +225,7 @@ async fn a_postgres_store_dispatches_its_typed_methods_and_refuses_raw_sqlite_ac
         .await
         .unwrap();
     store
-        .ledger_begin("a", "parked", "list.list", "fp", long_ago)
+        .ledger_begin("a", "parked", "list.list", "fp", ME, long_ago)
         .await
         .unwrap();
     let pruned = housekeeping::prune(&store, now(), 30).await.unwrap();
@@ -387,7 +392,7 @@ async fn a_finished_command_replays_its_stored_result() {
     let schema = TestSchema::new();
     let s = schema.store().await;
     assert_eq!(
-        s.ledger_begin("default", "c1", "contact.get", "fp", now())
+        s.ledger_begin("default", "c1", "contact.get", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started {
@@ -401,7 +406,7 @@ async fn a_finished_command_replays_its_stored_result() {
             .unwrap()
     );
     assert_eq!(
-        s.ledger_begin("default", "c1", "contact.get", "fp", now())
+        s.ledger_begin("default", "c1", "contact.get", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Done {
@@ -435,18 +440,173 @@ async fn a_finished_command_replays_its_stored_result() {
     );
 }
 
+const OTHER: Claim<'static> = Claim {
+    owner: "other",
+    lease: std::time::Duration::from_secs(60),
+};
+
+/// A claim that lapses at once (the process that took it is as good as dead).
+const LAPSING: Claim<'static> = Claim {
+    owner: "me",
+    lease: std::time::Duration::ZERO,
+};
+
+async fn claim_of(s: &PgStore, id: &str) -> (Option<String>, bool) {
+    let row = s
+        .client()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT owner, lease_until IS NOT NULL FROM command_ledger
+             WHERE account = 'a' AND command_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_racing_on_one_command_start_it_once_and_the_other_finds_it_claimed() {
+    let schema = TestSchema::new();
+    let first = schema.store().await;
+    // Another process: a pool and connections of its own on the same schema.
+    let second = PgStore::connect(&TestSchema::url(), &schema.name)
+        .await
+        .unwrap();
+    for i in 0..25 {
+        let id = format!("race-{i}");
+        let (a, b) = tokio::join!(
+            first.ledger_begin("a", &id, "contact.create", "fp", ME, now()),
+            second.ledger_begin("a", &id, "contact.create", "fp", OTHER, now())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let answers = [&a, &b];
+        let started = answers
+            .iter()
+            .filter(|x| matches!(x, Begun::Started { attempts: 1, .. }))
+            .count();
+        let claimed = answers
+            .iter()
+            .filter(|x| matches!(x, Begun::Claimed { .. }))
+            .count();
+        assert_eq!((started, claimed), (1, 1), "{id}: {a:?} {b:?}");
+        let winner = if matches!(a, Begun::Started { .. }) {
+            "me"
+        } else {
+            "other"
+        };
+        assert_eq!(
+            [a, b]
+                .into_iter()
+                .find(|x| matches!(x, Begun::Claimed { .. })),
+            Some(Begun::Claimed {
+                owner: winner.into()
+            })
+        );
+        assert_eq!(
+            first.ledger_history("a", &id).await.unwrap().attempts,
+            Some(1),
+            "{id}: the claimed delivery counted no attempt"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_lapsed_claim_is_taken_over_a_renewed_one_holds_and_finishing_clears_it() {
+    let schema = TestSchema::new();
+    let s = schema.store().await;
+    assert_eq!(
+        s.ledger_begin("a", "c", "contact.create", "fp", ME, now())
+            .await
+            .unwrap(),
+        Begun::Started {
+            attempts: 1,
+            effect_ref: None
+        }
+    );
+    s.ledger_record_effect("a", "c", "contact-uuid")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.ledger_begin("a", "c", "contact.create", "fp", OTHER, now())
+            .await
+            .unwrap(),
+        Begun::Claimed { owner: "me".into() },
+        "another owner while the lease holds (by the database's clock)"
+    );
+    assert!(
+        !s.ledger_renew("a", "c", OTHER).await.unwrap(),
+        "only the owner renews"
+    );
+    // The owner renews with a lease that lapses at once, as if it died right after.
+    assert!(s.ledger_renew("a", "c", LAPSING).await.unwrap());
+    assert_eq!(
+        s.ledger_begin("a", "c", "contact.create", "fp", OTHER, now())
+            .await
+            .unwrap(),
+        Begun::Started {
+            attempts: 2,
+            effect_ref: Some("contact-uuid".into())
+        },
+        "a lapsed claim is taken over, and the effect of the first attempt is known"
+    );
+    assert_eq!(claim_of(&s, "c").await, (Some("other".into()), true));
+    assert!(matches!(
+        s.ledger_begin("a", "c", "contact.create", "fp", ME, now())
+            .await
+            .unwrap(),
+        Begun::Claimed { owner } if owner == "other"
+    ));
+    assert_eq!(
+        s.ledger_history("a", "c").await.unwrap().attempts,
+        Some(2),
+        "the claimed delivery counted no attempt"
+    );
+    // Released (the command went to wait in a queue): the next delivery takes it at once.
+    s.ledger_release("a", "c", "me").await.unwrap();
+    assert_eq!(claim_of(&s, "c").await.0.as_deref(), Some("other"));
+    s.ledger_release("a", "c", "other").await.unwrap();
+    assert_eq!(claim_of(&s, "c").await, (None, false));
+    assert!(matches!(
+        s.ledger_begin("a", "c", "contact.create", "fp", ME, now())
+            .await
+            .unwrap(),
+        Begun::Started { attempts: 3, .. }
+    ));
+    assert!(
+        s.ledger_finish_entry(finish("a", "c", "succeeded", "{\"r\":1}"), now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        claim_of(&s, "c").await,
+        (None, false),
+        "finishing clears the claim"
+    );
+    assert_eq!(
+        s.ledger_begin("a", "c", "contact.create", "fp", OTHER, now())
+            .await
+            .unwrap(),
+        Begun::Done {
+            result: "{\"r\":1}".into()
+        }
+    );
+    assert!(!s.ledger_renew("a", "c", ME).await.unwrap());
+}
+
 #[tokio::test]
 async fn attempts_and_effects_carry_over_between_deliveries() {
     let schema = TestSchema::new();
     let s = schema.store().await;
-    s.ledger_begin("default", "c2", "contact.create", "fp", now())
+    s.ledger_begin("default", "c2", "contact.create", "fp", ME, now())
         .await
         .unwrap();
     s.ledger_record_effect("default", "c2", "contact-uuid")
         .await
         .unwrap();
     assert_eq!(
-        s.ledger_begin("default", "c2", "contact.create", "fp", now())
+        s.ledger_begin("default", "c2", "contact.create", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started {
@@ -456,7 +616,7 @@ async fn attempts_and_effects_carry_over_between_deliveries() {
     );
     s.ledger_uncount("default", "c2").await.unwrap();
     assert_eq!(
-        s.ledger_begin("default", "c2", "contact.create", "fp", now())
+        s.ledger_begin("default", "c2", "contact.create", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started {
@@ -474,14 +634,14 @@ async fn pruning_deletes_only_commands_finished_before_the_cutoff() {
     let day = chrono::Duration::days(1);
     for (id, finished) in [("old-1", 40), ("old-2", 31), ("recent", 29)] {
         let at = now() - day * finished;
-        s.ledger_begin("a", id, "list.list", "fp", at)
+        s.ledger_begin("a", id, "list.list", "fp", ME, at)
             .await
             .unwrap();
         s.ledger_finish_entry(finish("a", id, "succeeded", "{}"), at)
             .await
             .unwrap();
     }
-    s.ledger_begin("a", "parked", "contact.upsert", "fp", now() - day * 90)
+    s.ledger_begin("a", "parked", "contact.upsert", "fp", ME, now() - day * 90)
         .await
         .unwrap();
     let cutoff = now() - day * 30;
@@ -500,13 +660,13 @@ async fn pruning_deletes_only_commands_finished_before_the_cutoff() {
     assert_eq!(s.ledger_result_of("a", "old-2").await.unwrap(), None);
     assert!(s.ledger_result_of("a", "recent").await.unwrap().is_some());
     assert!(matches!(
-        s.ledger_begin("a", "parked", "contact.upsert", "fp", now())
+        s.ledger_begin("a", "parked", "contact.upsert", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started { attempts: 2, .. }
     ));
     assert_eq!(
-        s.ledger_begin("a", "old-1", "list.list", "fp", now())
+        s.ledger_begin("a", "old-1", "list.list", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started {
@@ -521,23 +681,23 @@ async fn pruning_deletes_only_commands_finished_before_the_cutoff() {
 async fn another_command_under_a_used_id_is_told_apart_and_leaves_the_row_alone() {
     let schema = TestSchema::new();
     let s = schema.store().await;
-    s.ledger_begin("a", "same", "list.list", "fp", now())
+    s.ledger_begin("a", "same", "list.list", "fp", ME, now())
         .await
         .unwrap();
     assert!(
         matches!(
-            s.ledger_begin("b", "same", "list.list", "fp", now())
+            s.ledger_begin("b", "same", "list.list", "fp", ME, now())
                 .await
                 .unwrap(),
             Begun::Started { attempts: 1, .. }
         ),
         "the same id in two accounts is two commands"
     );
-    s.ledger_begin("a", "c", "contact.upsert", "one", now())
+    s.ledger_begin("a", "c", "contact.upsert", "one", ME, now())
         .await
         .unwrap();
     assert_eq!(
-        s.ledger_begin("a", "c", "contact.delete", "two", now())
+        s.ledger_begin("a", "c", "contact.delete", "two", ME, now())
             .await
             .unwrap(),
         Begun::Reused {
@@ -555,13 +715,13 @@ async fn another_command_under_a_used_id_is_told_apart_and_leaves_the_row_alone(
     .await
     .unwrap();
     assert!(matches!(
-        s.ledger_begin("a", "c", "contact.upsert", "two", now())
+        s.ledger_begin("a", "c", "contact.upsert", "two", ME, now())
             .await
             .unwrap(),
         Begun::Reused { .. }
     ));
     assert_eq!(
-        s.ledger_begin("a", "c", "contact.upsert", "one", now())
+        s.ledger_begin("a", "c", "contact.upsert", "one", ME, now())
             .await
             .unwrap(),
         Begun::Done {
@@ -627,7 +787,7 @@ async fn rows_without_a_fingerprint_still_replay_and_an_unfinished_one_adopts_on
         .unwrap();
     for fingerprint in ["any", "other"] {
         assert_eq!(
-            s.ledger_begin("a", "old-done", "list.list", fingerprint, now())
+            s.ledger_begin("a", "old-done", "list.list", fingerprint, ME, now())
                 .await
                 .unwrap(),
             Begun::Done {
@@ -646,13 +806,13 @@ async fn rows_without_a_fingerprint_still_replay_and_an_unfinished_one_adopts_on
         "a replay leaves the row as it is"
     );
     assert!(matches!(
-        s.ledger_begin("a", "old-open", "contact.upsert", "mine", now())
+        s.ledger_begin("a", "old-open", "contact.upsert", "mine", ME, now())
             .await
             .unwrap(),
         Begun::Started { attempts: 2, .. }
     ));
     assert!(matches!(
-        s.ledger_begin("a", "old-open", "contact.upsert", "yours", now())
+        s.ledger_begin("a", "old-open", "contact.upsert", "yours", ME, now())
             .await
             .unwrap(),
         Begun::Reused { .. }
@@ -673,7 +833,7 @@ async fn two_processes_beginning_the_same_command_at_once_count_every_delivery()
         let mut seen = Vec::new();
         for _ in 0..EACH {
             match store
-                .ledger_begin("a", "shared", "contact.upsert", "fp", now())
+                .ledger_begin("a", "shared", "contact.upsert", "fp", ME, now())
                 .await
                 .unwrap()
             {
@@ -1007,7 +1167,7 @@ async fn pruning_deletes_ended_batches_and_their_items_but_never_open_ones() {
 async fn a_batch_is_stored_resumed_and_points_the_ledger_at_itself() {
     let schema = TestSchema::new();
     let s = schema.store().await;
-    s.ledger_begin("a", "c1", "contact.upsert", "fp", now())
+    s.ledger_begin("a", "c1", "contact.upsert", "fp", ME, now())
         .await
         .unwrap();
     let item = StoredItem {
@@ -1031,7 +1191,7 @@ async fn a_batch_is_stored_resumed_and_points_the_ledger_at_itself() {
         .unwrap();
     s.bulk_set_activity("b1", "act-1").await.unwrap();
     assert_eq!(
-        s.ledger_begin("a", "c1", "contact.upsert", "fp", now())
+        s.ledger_begin("a", "c1", "contact.upsert", "fp", ME, now())
             .await
             .unwrap(),
         Begun::Started {

@@ -58,6 +58,8 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
         ("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400".into()),
         ("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300".into()),
         ("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0".into()),
+        // A daemon killed by a test lets its claims lapse in moments.
+        ("CTCT_SYNC__AMQP__CLAIM_LEASE_MS", "1500".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -66,6 +68,30 @@ pub fn unique_settings(extra: &[(&str, &str)]) -> Settings {
         env.insert((*key).to_owned(), (*value).to_owned());
     }
     Settings::load(None, env).expect("test settings are valid")
+}
+
+/// A second daemon of a test (see [`TestDaemon::start_another_pipeline`]).
+pub struct OtherDaemon {
+    pub processor: Arc<Processor>,
+    /// Its commands queue.
+    pub queue: String,
+    topology: ctct_sync::amqp::Topology,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl OtherDaemon {
+    /// Stops it as a signal would, within `within`, and deletes its queues (through `d`'s
+    /// channel); true when it stopped in time.
+    pub async fn stop(self, d: &TestDaemon, within: Duration) -> bool {
+        self.shutdown.cancel();
+        let stopped = matches!(
+            tokio::time::timeout(within, self.task).await,
+            Ok(Ok(Ok(())))
+        );
+        let _ = self.topology.delete(&d.channel).await;
+        stopped
+    }
 }
 
 pub struct TestDaemon {
@@ -98,6 +124,9 @@ pub struct TestDaemon {
     /// The mirror's tuning in the daemons this test starts (see
     /// [`TestDaemon::start_with_mirror`]).
     mirror_options: MirrorOptions,
+    /// The state store's `postgres://` URL when the daemons run on PostgreSQL (see
+    /// [`TestDaemon::start_on_postgres`]); unset, they use `api`'s SQLite file.
+    pub state_url: Option<String>,
 }
 
 impl TestDaemon {
@@ -173,7 +202,40 @@ impl TestDaemon {
             events: Vec::new(),
             messages: Vec::new(),
             mirror_options: MirrorOptions::default(),
+            state_url: None,
         }
+    }
+
+    /// A daemon whose state store is the PostgreSQL database `db` (schema `ctct_state`), with
+    /// the sandbox's account authorised there; the mirror stays a SQLite file beside `api`'s.
+    pub async fn start_on_postgres(db: &super::pg::PgTestDb) -> Self {
+        let mut daemon = Self::start_unstarted(TestApi::start().await, &[]).await;
+        let (store, _) = ctct_sync::store::Store::connect_postgres(
+            &secrecy::SecretString::from(db.url().to_owned()),
+            &daemon.settings.store.schema,
+        )
+        .await
+        .expect("the test database takes the state store");
+        let api = &daemon.api;
+        let client = super::api::build_client(
+            &api.sandbox,
+            &store,
+            &api.clock,
+            api.per_second,
+            api.per_day,
+        );
+        let admin = api.sandbox.admin();
+        let grant = admin
+            .issue_refresh_token(&admin.primary_account())
+            .expect("a grant for the primary account");
+        client
+            .tokens()
+            .import_refresh_token("default", secrecy::SecretString::from(grant))
+            .await
+            .expect("the grant imports into the PostgreSQL store");
+        daemon.state_url = Some(db.url().to_owned());
+        daemon.start_pipeline().await;
+        daemon
     }
 
     /// The settings a daemon of this test is built from: the test's `settings` pointed at
@@ -183,8 +245,9 @@ impl TestDaemon {
         let mut settings = self.settings.clone();
         ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
         settings.store.path = self.api.store_path.clone();
-        if let Some(url) = &self.api.state_url {
+        if let Some(url) = self.state_url.as_ref().or(self.api.state_url.as_ref()) {
             settings.store.url = Some(ctct_sync::config::SecretUrl::new(url));
+            settings.store.path = std::path::PathBuf::new();
             settings.store.schema = super::api::PG_STATE_SCHEMA.to_owned();
             settings.mirror.url = Some(ctct_sync::config::SecretUrl::new(&format!(
                 "sqlite://{}",
@@ -240,6 +303,36 @@ impl TestDaemon {
             let daemon = builder.build().await?;
             daemon.run(shutdown).await
         }));
+    }
+
+    /// Another daemon (another process, as `ctct-sync run` builds it) on the same store and
+    /// sandbox as this one's, publishing to the same results exchange and dead-letter queue
+    /// but consuming a commands queue of its own ([`OtherDaemon::queue`]; the commands queue
+    /// has a single active consumer, so two daemons on one queue take turns instead of
+    /// working together). It runs until [`OtherDaemon::stop`].
+    pub async fn start_another_pipeline(&self) -> OtherDaemon {
+        let clock: Arc<dyn Clock> = self.api.clock.clone();
+        let mut settings = self.daemon_settings();
+        settings.amqp.commands_queue = format!("{}.other", settings.amqp.commands_queue);
+        let topology = PipelineSettings::from_settings(&settings).topology;
+        topology.declare(&self.channel).await.unwrap();
+        let daemon = Daemon::builder(settings)
+            .clock(clock)
+            .mirror_options(self.mirror_options.clone())
+            .mirror_schedule(false)
+            .build()
+            .await
+            .expect("the other daemon builds");
+        let processor = daemon.pipeline.processor();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(daemon.run(shutdown.clone()));
+        OtherDaemon {
+            processor,
+            queue: topology.commands_queue.clone(),
+            topology,
+            shutdown,
+            task,
+        }
     }
 
     /// GETs a path on the ops listener: (status, body).
@@ -299,11 +392,16 @@ impl TestDaemon {
 
     /// Publishes raw bytes with the given properties (confirmed).
     pub async fn publish_body(&self, body: &[u8], properties: BasicProperties) {
+        self.publish_body_to(self.queue(), body, properties).await;
+    }
+
+    /// Publishes a raw message to `queue` (confirmed).
+    pub async fn publish_body_to(&self, queue: &str, body: &[u8], properties: BasicProperties) {
         let confirm = self
             .channel
             .basic_publish(
                 "".into(),
-                self.queue().into(),
+                queue.into(),
                 Default::default(),
                 body,
                 properties,
@@ -464,6 +562,7 @@ impl TestDaemon {
             .env("CTCT_SYNC__AMQP__RETRY_DELAYS_MS", "200,400")
             .env("CTCT_SYNC__AMQP__REAUTH_RECHECK_MS", "300")
             .env("CTCT_SYNC__AMQP__PARK_JITTER_MS", "0")
+            .env("CTCT_SYNC__AMQP__CLAIM_LEASE_MS", "1500")
             .env("CTCT_SYNC__OPS__LISTEN", "127.0.0.1:0")
             .env(
                 "CTCT_SYNC__LIMITS__PER_SECOND",
