@@ -105,6 +105,11 @@ impl TestDaemon {
         Self::start_with(TestApi::start().await, &[]).await
     }
 
+    /// [`TestDaemon::start`] with the stores on `engine`.
+    pub async fn start_on(engine: super::engine::Engine) -> Self {
+        Self::start_with(TestApi::start_on(engine).await, &[]).await
+    }
+
     /// A daemon whose mirror reads contacts by paging (the sandbox's export is slow to
     /// poll), for tests of `mirror.run`; its runs publish their events to the results
     /// exchange, as every daemon's do.
@@ -176,12 +181,12 @@ impl TestDaemon {
     }
 
     /// The settings a daemon of this test is built from: the test's `settings` pointed at
-    /// the sandbox (API and OAuth endpoints, client credentials), the store file and the
+    /// the sandbox (API and OAuth endpoints, client credentials), the stores and the
     /// limits of `api`, the ops listener on a free loopback port.
     pub fn daemon_settings(&self) -> Settings {
         let mut settings = self.settings.clone();
         ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
-        settings.store.path = self.api.store_path.clone();
+        self.api.locate_stores(&mut settings);
         settings.limits.per_second = self.api.per_second;
         settings.limits.per_day = self.api.per_day;
         settings.ops.enabled = true;
