@@ -130,7 +130,10 @@ mod tests {
             let text = logged(directives);
             assert!(!text.contains("secret@example.com"), "{directives}: {text}");
             assert!(!text.contains("returned us"), "{directives}: {text}");
-            assert!(!text.contains("executing statement"), "{directives}: {text}");
+            assert!(
+                !text.contains("executing statement"),
+                "{directives}: {text}"
+            );
             assert!(text.contains("a lapin warning"), "{directives}: {text}");
             assert!(text.contains("a ctct-sync warning"), "{directives}: {text}");
         }

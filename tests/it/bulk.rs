@@ -307,11 +307,17 @@ async fn row_errors_reach_the_commands_of_their_rows(engine: Engine) {
     }
     // The dead letters are published beside the results, not before them.
     let dead = d.pipeline_settings.topology.dead_letter_queue.clone();
-    eventually(Duration::from_secs(10), "both rejected rows dead-lettered", async || {
-        d.depth(&dead).await == 2
-    })
+    eventually(
+        Duration::from_secs(10),
+        "both rejected rows dead-lettered",
+        async || d.depth(&dead).await == 2,
+    )
     .await;
-    assert_eq!(d.depth(&dead).await, 2, "no more than the two rejected rows");
+    assert_eq!(
+        d.depth(&dead).await,
+        2,
+        "no more than the two rejected rows"
+    );
     d.stop().await;
 }
 

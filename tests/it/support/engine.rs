@@ -84,8 +84,7 @@ impl Tables {
                 store
                     .call(move |conn| {
                         let mut stmt = conn.prepare(&owned)?;
-                        let columns: Vec<String> =
-                            stmt.column_names().into_iter().map(str::to_owned).collect();
+                        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
                         let width = columns.len();
                         let rows = stmt
                             .query_map([], |row| (0..width).map(|i| sqlite_text(row, i)).collect())?
@@ -197,7 +196,7 @@ fn sqlite_text(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<Str
 fn pg_text(row: &tokio_postgres::Row, i: usize) -> Option<String> {
     let column = &row.columns()[i];
     let ty = column.type_();
-    let text = if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
+    if *ty == Type::TEXT || *ty == Type::VARCHAR || *ty == Type::NAME {
         row.get::<_, Option<String>>(i)
     } else if *ty == Type::INT8 {
         row.get::<_, Option<i64>>(i).map(|v| v.to_string())
@@ -224,8 +223,7 @@ fn pg_text(row: &tokio_postgres::Row, i: usize) -> Option<String> {
             "column {} is of type {ty}; cast it to text in the query",
             column.name()
         )
-    };
-    text
+    }
 }
 
 /// Where a test keeps a state store that it opens several times, as successive or
