@@ -17,8 +17,10 @@ use crate::config::LogFormat;
 /// whose `reply_to` queue is gone, a command sent to a missing queue) at WARN with the whole
 /// message, body bytes included: contact e-mail addresses and names in results and commands.
 /// ctct-sync logs a returned result itself (where it was going, where it is kept), and
-/// `ctct-sync send` says which queue is missing.
-pub const SILENCED_TARGETS: &[&str] = &["lapin::returned_messages"];
+/// `ctct-sync send` says which queue is missing. tokio-postgres logs every statement it
+/// executes at DEBUG with its parameters: refresh and access tokens, stored results with
+/// contact data.
+pub const SILENCED_TARGETS: &[&str] = &["lapin::returned_messages", "tokio_postgres::query"];
 
 /// The filter for `directives` (`info`, `ctct_sync=debug,lapin=warn`, …; an invalid string
 /// falls back to `info`), with [`SILENCED_TARGETS`] off whatever the directives say.
@@ -108,13 +110,15 @@ mod tests {
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(target: "lapin::returned_messages", body = "secret@example.com", "Server returned us a message");
             tracing::warn!(target: "lapin::channel", "a lapin warning");
+            tracing::debug!(target: "tokio_postgres::query", "executing statement s1 with parameters: [\"secret@example.com\"]");
             tracing::warn!("a ctct-sync warning");
         });
         String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]
-    fn lapin_s_returned_message_dump_is_off_at_every_level_and_the_rest_stays() {
+    fn lapin_s_returned_messages_and_postgres_parameters_are_off_at_every_level_and_the_rest_stays()
+    {
         for directives in [
             "trace",
             "info",
@@ -126,6 +130,10 @@ mod tests {
             let text = logged(directives);
             assert!(!text.contains("secret@example.com"), "{directives}: {text}");
             assert!(!text.contains("returned us"), "{directives}: {text}");
+            assert!(
+                !text.contains("executing statement"),
+                "{directives}: {text}"
+            );
             assert!(text.contains("a lapin warning"), "{directives}: {text}");
             assert!(text.contains("a ctct-sync warning"), "{directives}: {text}");
         }

@@ -218,13 +218,9 @@ impl Drill {
         self.daemons.kill().await;
         self.d
             .api
-            .store
-            .call(|conn| {
-                conn.execute("UPDATE rate_budget SET exhausted_at = NULL", [])
-                    .map_err(ctct_sync::store::StoreError::from)
-            })
-            .await
-            .expect("the quota mark is cleared");
+            .state_tables()
+            .execute("UPDATE rate_budget SET exhausted_at = NULL")
+            .await;
         let moved = self.link.move_to_commands(&parked).await;
         self.figures.parked_for_quota += moved;
         self.daemons.start(&self.d);

@@ -1,6 +1,7 @@
 //! The reliability drill (docs/reliability.md), in a test binary of its own: it restarts
 //! RabbitMQ, so nothing else may use the broker meanwhile — cargo runs test binaries one
-//! after another, and this binary holds exactly one test.
+//! after another, and this binary holds one drill, run once with the stores on SQLite and
+//! once on PostgreSQL (`the_drill_…::sqlite`, `::postgres`), one after the other.
 //!
 //! A seeded plan of mixed commands (upserts, updates, custom-field changes, campaign creates
 //! and schedules, gets, bad inputs) goes through real `ctct-sync run` processes while, on a
@@ -28,6 +29,7 @@ mod support;
 
 use std::path::PathBuf;
 
+use crate::support::engine::Engine;
 use run::{Drill, Options};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -51,22 +53,32 @@ fn options() -> Options {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_state() {
+/// Held for the whole of a drill: the two engines' drills restart the same broker, so they
+/// run one after the other (the test harness would start them together).
+static ONE_DRILL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_state
+);
+async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_state(
+    engine: Engine,
+) {
+    let _alone = ONE_DRILL_AT_A_TIME.lock().await;
     let options = options();
     assert!(
         options.commands >= 100,
         "the drill needs at least 100 commands"
     );
     let started = tokio::time::Instant::now();
-    let mut drill = Drill::start(options.clone()).await;
+    let mut drill = Drill::start(options.clone(), engine).await;
     let events = faults::schedule(
         options.seed,
         drill.plan.steps.len(),
         options.kills,
         options.broker_restarts,
     );
-    println!("drill plan: {}", report::mix(&drill));
+    println!("drill plan ({engine:?}): {}", report::mix(&drill));
     drill
         .a_broken_message_that_comes_back_is_answered_from_the_ledger()
         .await;

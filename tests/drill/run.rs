@@ -20,6 +20,7 @@ use crate::faults::Event;
 use crate::plan::Plan;
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
+use crate::support::engine::Engine;
 
 /// Published commands without a final result yet, at most.
 const WINDOW: usize = 48;
@@ -91,7 +92,8 @@ pub struct Drill {
 }
 
 impl Drill {
-    pub async fn start(options: Options) -> Drill {
+    /// Sets up the drill with the state and mirror stores on `engine`.
+    pub async fn start(options: Options, engine: Engine) -> Drill {
         let mut sandbox = SandboxOptions::for_tests();
         let per_day = 1_000_000;
         let per_second = if options.per_second > 0 {
@@ -102,7 +104,7 @@ impl Drill {
         } else {
             1000
         };
-        let api = TestApi::start_with(sandbox, per_second, per_day).await;
+        let api = TestApi::start_with_on(engine, sandbox, per_second, per_day).await;
         let mut d = TestDaemon::start_with(api, &[]).await;
         d.publish(
             "drill-setup-list",

@@ -12,6 +12,8 @@ use ctct_sync::store::Store;
 use tokio::time::Instant;
 
 use crate::support;
+use crate::support::engine::Engine;
+use crate::support::engine::StateSpot;
 
 fn start_time() -> DateTime<Utc> {
     "2026-11-23T10:00:00Z".parse().unwrap()
@@ -82,13 +84,15 @@ async fn a_throttled_answer_pauses_everyone_then_halves_the_rate() {
     );
 }
 
-#[tokio::test]
-async fn the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnight() {
-    let dir = support::temp_dir();
-    let path = support::fresh_db_path(dir.path());
+crate::both_engines!(
+    #[tokio::test]
+    the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnight
+);
+async fn the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnight(engine: Engine) {
+    let spot = StateSpot::new(engine).await;
     let clock = Arc::new(ManualClock::new(start_time()));
     {
-        let (store, _) = Store::open(&path).unwrap();
+        let store = spot.open().await;
         let budget = budget(&store, &clock, 1000, 30, 1.0);
         for _ in 0..30 {
             budget.acquire(Priority::Command).await.unwrap();
@@ -100,7 +104,7 @@ async fn the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnigh
             other => panic!("expected QuotaExhausted, got {other:?}"),
         }
     }
-    let (store, _) = Store::open(&path).unwrap();
+    let store = spot.open().await;
     let restarted = budget(&store, &clock, 1000, 30, 1.0);
     assert!(matches!(
         restarted.acquire(Priority::Command).await,
@@ -121,23 +125,25 @@ async fn the_daily_quota_stops_spending_and_survives_a_restart_until_utc_midnigh
     assert_eq!(restarted.snapshot().await.unwrap().used, 1);
 }
 
-#[tokio::test]
-async fn short_lived_budgets_count_exactly_what_they_spent() {
+crate::both_engines!(
+    #[tokio::test]
+    short_lived_budgets_count_exactly_what_they_spent
+);
+async fn short_lived_budgets_count_exactly_what_they_spent(engine: Engine) {
     // Regression: every process reserved a block of at least 20 requests and never gave it
     // back, so three `ctct-sync doctor` runs (one request each) counted 60.
-    let dir = support::temp_dir();
-    let path = support::fresh_db_path(dir.path());
+    let spot = StateSpot::new(engine).await;
     let clock = Arc::new(ManualClock::new(start_time()));
     for _ in 0..3 {
         // Each its own store handle and budget, like a process of its own.
-        let (store, _) = Store::open(&path).unwrap();
+        let store = spot.open().await;
         let short_lived = budget(&store, &clock, 4, 10_000, 0.6);
         for _ in 0..2 {
             short_lived.acquire(Priority::Command).await.unwrap();
         }
         short_lived.release().await.unwrap();
     }
-    let (store, _) = Store::open(&path).unwrap();
+    let store = spot.open().await;
     let snapshot = budget(&store, &clock, 4, 10_000, 0.6)
         .snapshot()
         .await
@@ -194,15 +200,17 @@ async fn a_killed_process_s_hold_counts_until_it_lapses_and_no_longer() {
     assert_eq!(observer.snapshot().await.unwrap().used, 1);
 }
 
-#[tokio::test]
-async fn two_fast_budgets_on_one_store_share_the_day() {
+crate::both_engines!(
+    #[tokio::test]
+    two_fast_budgets_on_one_store_share_the_day
+);
+async fn two_fast_budgets_on_one_store_share_the_day(engine: Engine) {
     // Regression: with a raised per_second, the first process reserved the whole day after
     // a few requests and the second parked every command until midnight.
-    let dir = support::temp_dir();
-    let path = support::fresh_db_path(dir.path());
+    let spot = StateSpot::new(engine).await;
     let clock = Arc::new(ManualClock::new(start_time()));
-    let (store_a, _) = Store::open(&path).unwrap();
-    let (store_b, _) = Store::open(&path).unwrap();
+    let store_a = spot.open().await;
+    let store_b = spot.open().await;
     let a = budget(&store_a, &clock, 1_000, 200, 1.0);
     let b = budget(&store_b, &clock, 1_000, 200, 1.0);
     for _ in 0..120 {
@@ -227,12 +235,15 @@ async fn two_fast_budgets_on_one_store_share_the_day() {
     assert_eq!((snapshot.used, snapshot.exhausted), (200, true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_raised_rate_is_not_held_back_by_the_store() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_raised_rate_is_not_held_back_by_the_store
+);
+async fn a_raised_rate_is_not_held_back_by_the_store(engine: Engine) {
     // The day's count is written once per hold (about two seconds of the rate), not once
     // per request: 5,000 requests at 100,000/s take a handful of writes.
-    let dir = support::temp_dir();
-    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let spot = StateSpot::new(engine).await;
+    let store = spot.open().await;
     let clock = Arc::new(ManualClock::new(start_time()));
     let fast = budget(&store, &clock, 100_000, 100_000_000, 1.0);
     let started = std::time::Instant::now();
@@ -245,19 +256,21 @@ async fn a_raised_rate_is_not_held_back_by_the_store() {
     assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
-#[tokio::test]
-async fn a_quota_exceeded_answer_is_remembered_across_restarts() {
-    let dir = support::temp_dir();
-    let path = support::fresh_db_path(dir.path());
+crate::both_engines!(
+    #[tokio::test]
+    a_quota_exceeded_answer_is_remembered_across_restarts
+);
+async fn a_quota_exceeded_answer_is_remembered_across_restarts(engine: Engine) {
+    let spot = StateSpot::new(engine).await;
     let clock = Arc::new(ManualClock::new(start_time()));
     {
-        let (store, _) = Store::open(&path).unwrap();
+        let store = spot.open().await;
         let budget = budget(&store, &clock, 1000, 10_000, 0.6);
         budget.acquire(Priority::Command).await.unwrap();
         let resets_at = budget.note_quota_exceeded().await.unwrap();
         assert_eq!(resets_at.to_rfc3339(), "2026-11-24T00:00:00+00:00");
     }
-    let (store, _) = Store::open(&path).unwrap();
+    let store = spot.open().await;
     let restarted = budget(&store, &clock, 1000, 10_000, 0.6);
     assert!(matches!(
         restarted.acquire(Priority::Command).await,

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use ctct_sync::store::Store;
 
 use crate::support::api::{TestApi, build_client};
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 use crate::support::pg::PgTestDb;
 
@@ -25,9 +26,14 @@ async fn stored_generation(t: &TestApi) -> i64 {
         .generation
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_concurrent_callers_with_an_expired_token_cause_exactly_one_token_request() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    fifty_concurrent_callers_with_an_expired_token_cause_exactly_one_token_request
+);
+async fn fifty_concurrent_callers_with_an_expired_token_cause_exactly_one_token_request(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     let before = t.sandbox.admin().token_requests_count();
     t.advance_clocks(DAY);
     let mut callers = Vec::new();
@@ -53,9 +59,14 @@ async fn fifty_concurrent_callers_with_an_expired_token_cause_exactly_one_token_
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_processes_refreshing_together_never_present_a_rotated_refresh_token_twice() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    two_processes_refreshing_together_never_present_a_rotated_refresh_token_twice
+);
+async fn two_processes_refreshing_together_never_present_a_rotated_refresh_token_twice(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     let other = t.another_process();
     let before = t.sandbox.admin().token_requests_count();
     for round in 1..=4 {
@@ -94,9 +105,12 @@ async fn two_processes_refreshing_together_never_present_a_rotated_refresh_token
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing
+);
+async fn a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let generation = stored_generation(&t).await;
     t.sandbox
         .admin()
@@ -143,22 +157,34 @@ async fn a_caller_cancelled_in_the_middle_of_a_refresh_loses_nothing() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_lease_expires() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_lease_expires
+);
+async fn a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_lease_expires(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     t.advance_clocks(DAY);
-    let until =
-        (t.clock.as_ref() as &dyn ctct_sync::clock::Clock).now() + chrono::Duration::seconds(90);
-    t.store
-        .call(move |conn| {
-            conn.execute(
-                "UPDATE accounts SET refresh_lease_owner = 'a-process-that-died', refresh_lease_until = ?1",
-                [until.to_rfc3339()],
-            )?;
-            Ok(())
-        })
-        .await
-        .unwrap();
+    // The lease runs on the store's clock: on SQLite ctct-sync's (the test's manual clock,
+    // moved past it below), on PostgreSQL the database's own (a lease of 2 s that lapses while
+    // the caller waits).
+    let until = match engine {
+        Engine::Sqlite => format!(
+            "'{}'",
+            ((t.clock.as_ref() as &dyn ctct_sync::clock::Clock).now()
+                + chrono::Duration::seconds(90))
+            .to_rfc3339()
+        ),
+        Engine::Postgres => "now() + interval '2 seconds'".to_owned(),
+    };
+    let leased = t
+        .state_tables()
+        .execute(&format!(
+            "UPDATE accounts SET refresh_lease_owner = 'a-process-that-died', refresh_lease_until = {until}"
+        ))
+        .await;
+    assert_eq!(leased, 1);
     let before = t.sandbox.admin().token_requests_count();
     let tokens = t.client.tokens().clone();
     let mut waiting = tokio::spawn(async move { tokens.access_token("default").await });
@@ -183,9 +209,14 @@ async fn a_process_that_died_holding_the_refresh_lease_is_taken_over_when_the_le
     t.stop().await;
 }
 
-#[tokio::test]
-async fn a_revoked_grant_needs_reauthorisation_spends_nothing_and_comes_back_after_import() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_revoked_grant_needs_reauthorisation_spends_nothing_and_comes_back_after_import
+);
+async fn a_revoked_grant_needs_reauthorisation_spends_nothing_and_comes_back_after_import(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     let mut events = t.client.tokens().subscribe();
     let account = t.sandbox.admin().primary_account();
     t.sandbox.admin().revoke_tokens(&account).unwrap();

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, terminate};
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 
 const FAST_POLLS: [(&str, &str); 3] = [
@@ -65,9 +66,14 @@ async fn collect(
     by_id
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_20000_upserts_is_imported_for_under_one_request_per_100_contacts() {
-    let api = TestApi::start_limited(4, 10_000).await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_burst_of_20000_upserts_is_imported_for_under_one_request_per_100_contacts
+);
+async fn a_burst_of_20000_upserts_is_imported_for_under_one_request_per_100_contacts(
+    engine: Engine,
+) {
+    let api = TestApi::start_limited_on(engine, 4, 10_000).await;
     let list_id = list(&api, "Burst").await;
     let account = api.sandbox.admin().primary_account();
     let before = api.sandbox.admin().contact_count(&account, true).unwrap();
@@ -163,12 +169,15 @@ async fn a_burst_of_20000_upserts_is_imported_for_under_one_request_per_100_cont
     d.stop().await;
 }
 
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    ids_are_found_when_another_import_on_the_list_finishes_together
+);
 /// Regression (issue 7): another import on the same list finishing together with a batch
 /// puts its contacts ahead of the batch's in the listing the ids are read from. The batch
 /// still reads every page it needs, so each succeeded upsert carries its contact's id.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ids_are_found_when_another_import_on_the_list_finishes_together() {
-    let api = TestApi::start().await;
+async fn ids_are_found_when_another_import_on_the_list_finishes_together(engine: Engine) {
+    let api = TestApi::start_on(engine).await;
     let list_id = list(&api, "Shared").await;
     let admin = api.sandbox.admin();
     let account = admin.primary_account();
@@ -245,9 +254,12 @@ async fn ids_are_found_when_another_import_on_the_list_finishes_together() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn row_errors_reach_the_commands_of_their_rows() {
-    let api = TestApi::start_limited(4, 10_000).await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    row_errors_reach_the_commands_of_their_rows
+);
+async fn row_errors_reach_the_commands_of_their_rows(engine: Engine) {
+    let api = TestApi::start_limited_on(engine, 4, 10_000).await;
     let list_id = list(&api, "Rows").await;
     let field = api
         .api()
@@ -293,17 +305,28 @@ async fn row_errors_reach_the_commands_of_their_rows() {
             assert_eq!(r[0].data.as_ref().unwrap()["batch"]["size"], 10);
         }
     }
+    // The dead letters are published beside the results, not before them.
+    let dead = d.pipeline_settings.topology.dead_letter_queue.clone();
+    eventually(
+        Duration::from_secs(10),
+        "both rejected rows dead-lettered",
+        async || d.depth(&dead).await == 2,
+    )
+    .await;
     assert_eq!(
-        d.depth(&d.pipeline_settings.topology.dead_letter_queue.clone())
-            .await,
-        2
+        d.depth(&dead).await,
+        2,
+        "no more than the two rejected rows"
     );
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_behind_an_unfinished_batch_applies_after_it() {
-    let api = TestApi::start_limited(4, 10_000).await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_update_behind_an_unfinished_batch_applies_after_it
+);
+async fn an_update_behind_an_unfinished_batch_applies_after_it(engine: Engine) {
+    let api = TestApi::start_limited_on(engine, 4, 10_000).await;
     let list_id = list(&api, "Order").await;
     api.sandbox.admin().set_activity_rate(1);
     let mut d = TestDaemon::start_with(api, &FAST_POLLS).await;
@@ -384,25 +407,27 @@ impl std::fmt::Display for DaemonSaid<'_> {
 /// The batches in the store: (id, status, activity id).
 async fn stored_batches(d: &TestDaemon) -> Vec<(String, String, Option<String>)> {
     d.api
-        .store
-        .call(|conn| {
-            let mut select = conn
-                .prepare("SELECT id, status, activity_id FROM bulk_batches ORDER BY created_at")?;
-            let rows = select
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
-        })
+        .state_tables()
+        .query("SELECT id, status, activity_id FROM bulk_batches ORDER BY created_at")
         .await
-        .expect("the store answers")
+        .rows
+        .into_iter()
+        .map(|r| {
+            let [id, status, activity] = <[Option<String>; 3]>::try_from(r).expect("3 columns");
+            (id.unwrap_or_default(), status.unwrap_or_default(), activity)
+        })
+        .collect()
 }
 
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_crash_mid_activity_neither_loses_nor_re_imports
+);
 /// A daemon SIGKILLed while its batch's import activity runs: the next process resumes
 /// polling that same activity (stored in `bulk_batches`), the redelivered commands rejoin it,
 /// and every command gets one result; the contacts are imported once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
-    let api = TestApi::start().await;
+async fn a_crash_mid_activity_neither_loses_nor_re_imports(engine: Engine) {
+    let api = TestApi::start_on(engine).await;
     let list_id = list(&api, "Crash").await;
     let admin = api.sandbox.admin();
     let account = admin.primary_account();
@@ -490,22 +515,20 @@ async fn a_crash_mid_activity_neither_loses_nor_re_imports() {
         },
     )
     .await;
-    let store = d.api.store.clone();
+    let tables = d.api.state_tables();
     wait_for(
         "every redelivery begun again",
         &log,
         Duration::from_secs(30),
         || {
-            let store = store.clone();
+            let tables = tables.clone();
             async move {
-                let again: i64 = store
-                    .call(|conn| {
-                        let sql = "SELECT COUNT(*) FROM command_ledger
-                               WHERE command_id LIKE 'crash-%' AND attempts >= 2";
-                        Ok(conn.query_row(sql, [], |r| r.get(0))?)
-                    })
-                    .await
-                    .expect("the store answers");
+                let again = tables
+                    .number(
+                        "SELECT COUNT(*) FROM command_ledger
+                         WHERE command_id LIKE 'crash-%' AND attempts >= 2",
+                    )
+                    .await;
                 (again == n as i64).then_some(())
             }
         },

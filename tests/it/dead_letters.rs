@@ -11,14 +11,15 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, consume_no_ack, exclusive_queue, json_properties};
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 
 /// The delivery limit of these tests' commands queues.
 const LIMIT: &str = "2";
 
-async fn start() -> TestDaemon {
+async fn start(engine: Engine) -> TestDaemon {
     TestDaemon::start_with(
-        TestApi::start().await,
+        TestApi::start_on(engine).await,
         &[("CTCT_SYNC__AMQP__DELIVERY_LIMIT", LIMIT)],
     )
     .await
@@ -95,9 +96,14 @@ async fn watch_depth(d: &TestDaemon) -> u32 {
     depth
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_and_stays_listed() {
-    let mut d = start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_and_stays_listed
+);
+async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_and_stays_listed(
+    engine: Engine,
+) {
+    let mut d = start(engine).await;
     assert!(d.stop_pipeline(Duration::from_secs(15)).await);
 
     // One command with a reply queue and a correlation id, one that is not JSON at all.
@@ -228,9 +234,14 @@ async fn a_command_dead_lettered_by_the_delivery_limit_gets_one_failed_result_an
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_the_daemon_rejected_gets_no_second_result_from_the_dead_letter_watch() {
-    let mut d = start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_command_the_daemon_rejected_gets_no_second_result_from_the_dead_letter_watch
+);
+async fn a_command_the_daemon_rejected_gets_no_second_result_from_the_dead_letter_watch(
+    engine: Engine,
+) {
+    let mut d = start(engine).await;
     d.publish("bad-email", "contact.upsert", json!({"email": "nope"}))
         .await;
     let result = d.result("bad-email").await;

@@ -10,6 +10,7 @@ use ctct_sync::handler::{Attempt, HandleError, Handler};
 use serde_json::{Value, json};
 
 use crate::support::api::TestApi;
+use crate::support::engine::Engine;
 
 struct Fixture {
     t: TestApi,
@@ -17,8 +18,8 @@ struct Fixture {
     owner: String,
 }
 
-async fn fixture() -> Fixture {
-    let t = TestApi::start().await;
+async fn fixture(engine: Engine) -> Fixture {
+    let t = TestApi::start_on(engine).await;
     let handler = Handler::new(
         t.client.clone(),
         t.store.clone(),
@@ -74,23 +75,19 @@ impl Fixture {
     }
 
     async fn begin_at(&self, id: &str, at: chrono::DateTime<Utc>) {
-        let id = id.to_owned();
         self.t
             .store
-            .call(move |conn| {
-                ctct_sync::store::ledger::begin(
-                    conn,
-                    "default",
-                    &id,
-                    "campaign.create",
-                    "seeded",
-                    ctct_sync::store::ledger::Claim {
-                        owner: "a-process-that-died",
-                        lease: std::time::Duration::ZERO,
-                    },
-                    at,
-                )
-            })
+            .ledger_begin(
+                "default",
+                id,
+                "campaign.create",
+                "seeded",
+                ctct_sync::store::ledger::Claim {
+                    owner: "a-process-that-died",
+                    lease: std::time::Duration::ZERO,
+                },
+                at,
+            )
             .await
             .unwrap();
     }
@@ -130,9 +127,12 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
-async fn contacts_are_created_upserted_updated_read_signed_up_and_deleted() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    contacts_are_created_upserted_updated_read_signed_up_and_deleted
+);
+async fn contacts_are_created_upserted_updated_read_signed_up_and_deleted(engine: Engine) {
+    let f = fixture(engine).await;
     f.ok(
         "cf",
         "custom_field.create",
@@ -225,9 +225,12 @@ async fn contacts_are_created_upserted_updated_read_signed_up_and_deleted() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn creating_an_existing_contact_answers_with_the_existing_id() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    creating_an_existing_contact_answers_with_the_existing_id
+);
+async fn creating_an_existing_contact_answers_with_the_existing_id(engine: Engine) {
+    let f = fixture(engine).await;
     let first = f
         .ok("a", "contact.create", json!({"email": "dup@example.com"}))
         .await;
@@ -239,9 +242,12 @@ async fn creating_an_existing_contact_answers_with_the_existing_id() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn a_create_whose_answer_was_lost_is_not_made_twice() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_create_whose_answer_was_lost_is_not_made_twice
+);
+async fn a_create_whose_answer_was_lost_is_not_made_twice(engine: Engine) {
+    let f = fixture(engine).await;
     f.t.sandbox
         .admin()
         .inject_fault(
@@ -274,9 +280,12 @@ async fn a_create_whose_answer_was_lost_is_not_made_twice() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn main_failures_are_told_apart() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    main_failures_are_told_apart
+);
+async fn main_failures_are_told_apart(engine: Engine) {
+    let f = fixture(engine).await;
     let missing = f
         .run(
             "m1",
@@ -338,9 +347,12 @@ async fn main_failures_are_told_apart() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn custom_fields_lists_and_account_commands_apply() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    custom_fields_lists_and_account_commands_apply
+);
+async fn custom_fields_lists_and_account_commands_apply(engine: Engine) {
+    let f = fixture(engine).await;
     let created = f
         .ok(
             "f1",
@@ -433,9 +445,12 @@ async fn custom_fields_lists_and_account_commands_apply() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn campaigns_are_created_updated_scheduled_unscheduled_and_tested() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    campaigns_are_created_updated_scheduled_unscheduled_and_tested
+);
+async fn campaigns_are_created_updated_scheduled_unscheduled_and_tested(engine: Engine) {
+    let f = fixture(engine).await;
     let list = f.new_list("Readers").await;
     let created = f
         .new_campaign("Winter news", Some(vec![list.clone()]))
@@ -519,9 +534,12 @@ async fn campaigns_are_created_updated_scheduled_unscheduled_and_tested() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn scheduling_a_campaign_without_recipients_fails_with_the_apis_reason() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    scheduling_a_campaign_without_recipients_fails_with_the_apis_reason
+);
+async fn scheduling_a_campaign_without_recipients_fails_with_the_apis_reason(engine: Engine) {
+    let f = fixture(engine).await;
     let created = f.new_campaign("No readers", None).await;
     let error = f
         .run(
@@ -538,9 +556,12 @@ async fn scheduling_a_campaign_without_recipients_fails_with_the_apis_reason() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name
+);
+async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name(engine: Engine) {
+    let f = fixture(engine).await;
     f.t.sandbox
         .admin()
         .inject_fault(
@@ -576,10 +597,13 @@ async fn a_campaign_create_whose_answer_was_lost_finds_its_campaign_by_name() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn a_retried_campaign_create_never_adopts_an_older_campaign_of_the_same_name() {
+crate::both_engines!(
+    #[tokio::test]
+    a_retried_campaign_create_never_adopts_an_older_campaign_of_the_same_name
+);
+async fn a_retried_campaign_create_never_adopts_an_older_campaign_of_the_same_name(engine: Engine) {
     // Regression: a retry used to take over any campaign with the command's name.
-    let f = fixture().await;
+    let f = fixture(engine).await;
     f.new_campaign("Taken name", None).await;
     // The command arrives ten minutes after that campaign was made.
     f.begin_at("late", Utc::now() + chrono::Duration::minutes(10))
@@ -617,13 +641,16 @@ async fn a_contact_named_by_both_id_and_email_is_rejected() {
     assert_eq!(rejection.fields[0].field, "data.email");
 }
 
-#[tokio::test]
-async fn a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh() {
+crate::both_engines!(
+    #[tokio::test]
+    a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh
+);
+async fn a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh(engine: Engine) {
     // An upsert naming an unknown field refreshes the cache; its answer is held for 2 s.
     // Meanwhile a custom field is created. The list that comes back predates the create and
     // must not be trusted as fresh, or an upsert naming the new field would be rejected for
     // the next 5 s.
-    let f = fixture().await;
+    let f = fixture(engine).await;
     f.t.sandbox
         .admin()
         .inject_fault(
@@ -673,9 +700,12 @@ async fn a_custom_field_list_fetched_before_a_create_is_not_kept_as_fresh() {
     f.t.stop().await;
 }
 
-#[tokio::test]
-async fn concurrent_lookups_of_an_unknown_field_share_one_refresh() {
-    let f = fixture().await;
+crate::both_engines!(
+    #[tokio::test]
+    concurrent_lookups_of_an_unknown_field_share_one_refresh
+);
+async fn concurrent_lookups_of_an_unknown_field_share_one_refresh(engine: Engine) {
+    let f = fixture(engine).await;
     let before = f.t.sandbox.admin().request_log().len();
     let upsert = |id: &'static str| {
         f.run(

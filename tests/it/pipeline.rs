@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, close_daemon_connections, json_properties};
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 
 const SECS_30: Duration = Duration::from_secs(30);
@@ -67,9 +68,12 @@ fn creates_for(d: &TestDaemon, id: &str) -> usize {
         .count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_command_type_gets_exactly_one_result_through_the_queue() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    every_command_type_gets_exactly_one_result_through_the_queue
+);
+async fn every_command_type_gets_exactly_one_result_through_the_queue(engine: Engine) {
+    let mut d = TestDaemon::start_on(engine).await;
     let from = owner(&d).await;
     let list = new_list(&mut d, "list", "Tour list").await;
     d.publish("campaign", "campaign.create", json!({"name": "Tour", "subject": "s", "from_name": "n",
@@ -256,9 +260,12 @@ async fn bad_input_is_rejected_naming_the_field_and_dead_lettered_with_its_reaso
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_sent_twice_replays_its_result_without_calling_the_api() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_command_sent_twice_replays_its_result_without_calling_the_api
+);
+async fn a_command_sent_twice_replays_its_result_without_calling_the_api(engine: Engine) {
+    let mut d = TestDaemon::start_on(engine).await;
     d.publish(
         "once",
         "contact.create",
@@ -371,9 +378,14 @@ async fn a_command_with_reply_to_gets_its_result_there_with_its_correlation_id()
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothing_twice() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothing_twice
+);
+async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothing_twice(
+    engine: Engine,
+) {
+    let mut d = TestDaemon::start_on(engine).await;
     let ids: Vec<String> = (0..40).map(|i| format!("cut-{i}")).collect();
     for (i, id) in ids.iter().enumerate() {
         d.publish(
@@ -415,9 +427,13 @@ async fn losing_the_broker_connection_mid_stream_loses_nothing_and_applies_nothi
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exhausted_daily_quota_parks_commands_until_the_reset() {
-    let api = TestApi::start_with(ctct_sandbox::SandboxOptions::for_tests(), 1000, 3).await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_exhausted_daily_quota_parks_commands_until_the_reset
+);
+async fn an_exhausted_daily_quota_parks_commands_until_the_reset(engine: Engine) {
+    let api =
+        TestApi::start_with_on(engine, ctct_sandbox::SandboxOptions::for_tests(), 1000, 3).await;
     let midnight = (api.clock.as_ref() as &dyn ctct_sync::clock::Clock)
         .now()
         .date_naive()
@@ -479,9 +495,14 @@ async fn an_exhausted_daily_quota_parks_commands_until_the_reset() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_account_needing_reauthorisation_parks_its_commands_announces_once_and_others_go_on() {
-    let api = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_account_needing_reauthorisation_parks_its_commands_announces_once_and_others_go_on
+);
+async fn an_account_needing_reauthorisation_parks_its_commands_announces_once_and_others_go_on(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
     let (_, second) = api.sandbox.admin().add_account();
     api.client
         .tokens()
@@ -544,10 +565,18 @@ async fn an_account_needing_reauthorisation_parks_its_commands_announces_once_an
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_about_one_contact_apply_in_publish_order_even_when_one_must_retry() {
-    let mut d =
-        TestDaemon::start_with(TestApi::start().await, &[("CTCT_SYNC__AMQP__WORKERS", "8")]).await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    commands_about_one_contact_apply_in_publish_order_even_when_one_must_retry
+);
+async fn commands_about_one_contact_apply_in_publish_order_even_when_one_must_retry(
+    engine: Engine,
+) {
+    let mut d = TestDaemon::start_with(
+        TestApi::start_on(engine).await,
+        &[("CTCT_SYNC__AMQP__WORKERS", "8")],
+    )
+    .await;
     d.publish(
         "seed",
         "contact.create",
@@ -675,9 +704,14 @@ async fn shutdown_finishes_commands_in_flight_and_leaves_the_rest_queued() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_command_twice() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_command_twice
+);
+async fn a_daemon_killed_between_the_api_call_and_the_ack_does_not_apply_the_command_twice(
+    engine: Engine,
+) {
+    let mut d = TestDaemon::start_on(engine).await;
     let daemon = spawn_with_first_answer_held(&mut d, "/v3/contacts").await;
     d.publish(
         "killed",
@@ -750,12 +784,17 @@ async fn restart_and_expect_one_create(d: &mut TestDaemon, id: &str) {
     assert_eq!(creates_for(d, id), 1, "one create");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_twice() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_twice
+);
+async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_twice(
+    engine: Engine,
+) {
     // Regression (short drill): a delivery that came back from a wait queue was not counted
     // as an attempt, so after a kill between the create and its recorded effect the next
     // delivery, still carrying the wait header, was taken for a first try and created again.
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_on(engine).await;
     let from = owner(&d).await;
     let list = new_list(&mut d, "wq-list", "Wait list").await;
     let daemon = spawn_with_first_answer_held(&mut d, "/v3/emails").await;
@@ -775,10 +814,13 @@ async fn a_command_back_from_a_wait_queue_and_killed_mid_create_is_not_created_t
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_schedule_sent_again_after_its_time_has_passed_replays_its_result
+);
+async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result(engine: Engine) {
     // Regression: the schedule was re-checked ("in the past") before the ledger was asked.
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_on(engine).await;
     let from = owner(&d).await;
     let list = new_list(&mut d, "list", "Replay list").await;
     d.publish("camp", "campaign.create", json!({"name": "Replay", "subject": "s", "from_name": "n",
@@ -810,13 +852,18 @@ async fn a_schedule_sent_again_after_its_time_has_passed_replays_its_result() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_result() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_command_whose_other_delivery_finished_first_is_answered_with_that_result
+);
+async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_result(
+    engine: Engine,
+) {
     // Regression (the long drill): after a lost channel, a command came back and was handled
     // again while its first delivery was still being handled; both finished, and each sent a
     // fresh result of its own. The one that stores second must send the stored one, marked
     // replayed.
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_on(engine).await;
     d.api
         .sandbox
         .admin()
@@ -855,21 +902,23 @@ async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_res
         warnings: Vec::new(),
     };
     let text = serde_json::to_string(&other).unwrap();
-    d.api
+    let stored = d
+        .api
         .store
-        .call_grouped(move |conn| {
-            ctct_sync::store::ledger::finish(
-                conn,
-                "default",
-                "raced",
-                "contact.create",
-                "succeeded",
-                &text,
-                now,
-            )
-        })
+        .ledger_finish_or_stored(
+            ctct_sync::store::ledger::Finish {
+                account: "default",
+                command_id: "raced",
+                command_type: "contact.create",
+                outcome: "succeeded",
+                result: &text,
+                fingerprint: None,
+            },
+            now,
+        )
         .await
         .unwrap();
+    assert_eq!(stored, None, "the other delivery stored its result first");
     let result = d.result("raced").await;
     assert!(result.replayed, "{result:?}");
     assert_eq!(result.data, other.data);
@@ -885,11 +934,16 @@ async fn a_command_whose_other_delivery_finished_first_is_answered_with_that_res
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for_it() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for_it
+);
+async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for_it(
+    engine: Engine,
+) {
     // Regression: the daemon exited ("no Constant Contact account is authorised"), so a
     // restart during a token loss became a crash loop instead of parking the commands.
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_on(engine).await;
     assert!(
         d.stop_pipeline(Duration::from_secs(10)).await,
         "the in-process pipeline steps aside"
@@ -919,10 +973,15 @@ async fn a_daemon_started_while_its_only_account_needs_reauthorisation_waits_for
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_rest() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_rest
+);
+async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_rest(
+    engine: Engine,
+) {
     use ctct_sync::store::ledger;
-    let mut d = TestDaemon::start().await;
+    let mut d = TestDaemon::start_on(engine).await;
     d.publish("pr-recent", "list.create", json!({"name": "Recent list"}))
         .await;
     assert_eq!(d.result("pr-recent").await.outcome, Outcome::Succeeded);
@@ -932,38 +991,32 @@ async fn a_daemon_prunes_finished_commands_past_their_retention_and_replays_the_
     );
     // Finished 31 days ago (past the default 30), and begun as long ago but never finished.
     let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
-    d.api
-        .store
-        .call(move |conn| {
-            ledger::begin(
-                conn,
-                "default",
-                "pr-old",
-                "list.list",
-                "seeded",
-                DEAD,
-                long_ago,
-            )?;
-            ledger::finish(
-                conn,
-                "default",
-                "pr-old",
-                "list.list",
-                "succeeded",
-                "{}",
-                long_ago,
-            )?;
-            ledger::begin(
-                conn,
-                "default",
-                "pr-parked",
-                "contact.upsert",
-                "seeded",
-                DEAD,
-                long_ago,
-            )?;
-            Ok(())
-        })
+    let store = &d.api.store;
+    store
+        .ledger_begin("default", "pr-old", "list.list", "seeded", DEAD, long_ago)
+        .await
+        .unwrap();
+    let finish = ledger::Finish {
+        account: "default",
+        command_id: "pr-old",
+        command_type: "list.list",
+        outcome: "succeeded",
+        result: "{}",
+        fingerprint: None,
+    };
+    store
+        .ledger_finish_or_stored(finish, long_ago)
+        .await
+        .unwrap();
+    store
+        .ledger_begin(
+            "default",
+            "pr-parked",
+            "contact.upsert",
+            "seeded",
+            DEAD,
+            long_ago,
+        )
         .await
         .unwrap();
     let mut daemon = d.spawn_process();

@@ -187,7 +187,10 @@ async fn without_a_sqlite_mirror_the_old_mirror_tables_are_dropped_and_the_state
         .await
         .unwrap();
     for table in MIRROR_TABLES {
-        assert!(!tables.iter().any(|t| t == table), "{table} dropped: {tables:?}");
+        assert!(
+            !tables.iter().any(|t| t == table),
+            "{table} dropped: {tables:?}"
+        );
     }
     assert!(tables.iter().any(|t| t == "accounts"), "{tables:?}");
     assert!(

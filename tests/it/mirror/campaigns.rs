@@ -7,44 +7,40 @@ use ctct_sync::mirror::{Mode, Resource, RunOutcome};
 
 use super::{fast_options, mirror_for, requests_to, run, seed};
 use crate::support::api::TestApi;
+use crate::support::engine::Engine;
 
 /// `campaign_id → (name, status, activity subjects)` as mirrored.
 async fn mirrored(t: &TestApi) -> BTreeMap<String, (String, String, Vec<String>)> {
-    t.mirror_store
-        .call(|conn| {
-            let mut out = BTreeMap::new();
-            let rows = conn
-                .prepare(
-                    "SELECT c.campaign_id, c.name, c.current_status,
-                            coalesce((SELECT group_concat(role || ':' || current_status || ':'
-                                                          || coalesce(subject, ''), '|')
-                                      FROM (SELECT * FROM campaign_activities a
-                                            WHERE a.account = c.account
-                                              AND a.campaign_id = c.campaign_id
-                                            ORDER BY role)), '')
-                     FROM campaigns c WHERE c.account = 'default'",
-                )?
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })?
-                .collect::<Result<Vec<(String, String, String, String)>, _>>()?;
-            for (id, name, status, activities) in rows {
-                let activities = activities
-                    .split('|')
-                    .filter(|a| !a.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                out.insert(id, (name, status, activities));
-            }
-            Ok(out)
-        })
+    let tables = t.mirror_tables();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let mut activities: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in tables
+        .query(
+            "SELECT campaign_id, role, current_status, coalesce(subject, '')
+             FROM campaign_activities WHERE account = 'default' ORDER BY campaign_id, role",
+        )
         .await
-        .expect("readable")
+        .rows
+    {
+        activities.entry(text(&r[0])).or_default().push(format!(
+            "{}:{}:{}",
+            text(&r[1]),
+            text(&r[2]),
+            text(&r[3])
+        ));
+    }
+    tables
+        .query("SELECT campaign_id, name, current_status FROM campaigns WHERE account = 'default'")
+        .await
+        .rows
+        .iter()
+        .map(|r| {
+            let id = text(&r[0]);
+            let mut of = activities.remove(&id).unwrap_or_default();
+            of.sort();
+            (id, (text(&r[1]), text(&r[2]), of))
+        })
+        .collect()
 }
 
 /// The same from the sandbox's snapshot.
@@ -78,9 +74,12 @@ fn expected(t: &TestApi) -> BTreeMap<String, (String, String, Vec<String>)> {
         .collect()
 }
 
-#[tokio::test]
-async fn only_campaigns_whose_updated_at_changed_are_fetched_again() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    only_campaigns_whose_updated_at_changed_are_fetched_again
+);
+async fn only_campaigns_whose_updated_at_changed_are_fetched_again(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 50);
     let campaigns = expected(&t);
     assert!(campaigns.len() >= 2, "the seed has campaigns");

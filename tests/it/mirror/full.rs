@@ -9,13 +9,14 @@ use ctct_sync::api::model::{
     EmailAddressInput, Include, ListInput, Source,
 };
 use ctct_sync::mirror::{ContactsPath, Mode, Resource, RunSummary};
-use ctct_sync::store::Store;
 
 use super::{
     ActivityCompleter, assert_contacts_equal_sandbox, fast_options, mirror_for, requests_to,
     run_all_ok, seed,
 };
 use crate::support::api::TestApi;
+use crate::support::engine::Engine;
+use crate::support::engine::Tables;
 
 fn of(summaries: &[RunSummary], resource: Resource) -> &RunSummary {
     summaries
@@ -28,26 +29,26 @@ fn of(summaries: &[RunSummary], resource: Resource) -> &RunSummary {
 type Catalog = (BTreeSet<(String, String)>, BTreeSet<(String, String, bool)>);
 
 /// The mirrored custom fields and lists.
-async fn catalog(store: &Store) -> Catalog {
-    store
-        .call(|conn| {
-            let fields = conn
-                .prepare(
-                    "SELECT custom_field_id, label FROM custom_fields WHERE account = 'default'",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            let lists = conn
-                .prepare(
-                    "SELECT list_id, name, deleted_at IS NOT NULL FROM contact_lists
-                     WHERE account = 'default'",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<BTreeSet<_>, _>>()?;
-            Ok((fields, lists))
-        })
+async fn catalog(tables: &Tables) -> Catalog {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let fields = tables
+        .query("SELECT custom_field_id, label FROM custom_fields WHERE account = 'default'")
         .await
-        .expect("readable")
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), text(&r[1])))
+        .collect();
+    let lists = tables
+        .query(
+            "SELECT list_id, name, deleted_at IS NOT NULL FROM contact_lists
+             WHERE account = 'default'",
+        )
+        .await
+        .rows
+        .iter()
+        .map(|r| (text(&r[0]), text(&r[1]), text(&r[2]) == "1"))
+        .collect();
+    (fields, lists)
 }
 
 /// The sandbox's live custom fields and all its lists.
@@ -76,9 +77,14 @@ fn sandbox_catalog(t: &TestApi) -> Catalog {
     (fields, lists)
 }
 
-#[tokio::test]
-async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_with_every_change() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_with_every_change
+);
+async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_with_every_change(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 10_000);
     let _completer = ActivityCompleter::start(t.sandbox.admin());
     let mirror = mirror_for(&t, fast_options());
@@ -95,11 +101,8 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
         "a full mirror by export costs a handful of requests plus polls: {contacts:?}, {polls} polls"
     );
     assert_eq!(requests_to(&t, "POST", "/v3/activities/contact_exports"), 1);
-    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
-    assert_eq!(
-        catalog(mirror.store().expect("the mirror is on SQLite")).await,
-        sandbox_catalog(&t)
-    );
+    assert_contacts_equal_sandbox(&t).await;
+    assert_eq!(catalog(&t.mirror_tables()).await, sandbox_catalog(&t));
 
     // Changes in the account.
     let api = t.api();
@@ -196,9 +199,8 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
         contacts.api_requests <= changed / 500 + 3,
         "incremental requests ≤ changed/500 + 3: {contacts:?}"
     );
-    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
-    let (mirrored_fields, mirrored_lists) =
-        catalog(mirror.store().expect("the mirror is on SQLite")).await;
+    assert_contacts_equal_sandbox(&t).await;
+    let (mirrored_fields, mirrored_lists) = catalog(&t.mirror_tables()).await;
     assert_eq!(
         (mirrored_fields.clone(), mirrored_lists.clone()),
         sandbox_catalog(&t)
@@ -214,19 +216,14 @@ async fn ten_thousand_contacts_mirror_fully_and_an_incremental_run_catches_up_wi
             .any(|(id, _)| *id == dropped.custom_field_id)
     );
     assert!(mirrored_lists.contains(&(gone_list.list_id.clone(), gone_list.name.clone(), true)));
-    let ids = [dropped.custom_field_id.clone(), gone_list.list_id.clone()];
-    let orphans: i64 = mirror
-        .store().expect("the mirror is on SQLite")
-        .call(move |conn| {
-            Ok(conn.query_row(
-                "SELECT (SELECT count(*) FROM contact_custom_field_values WHERE custom_field_id = ?1)
-                      + (SELECT count(*) FROM contact_list_memberships WHERE list_id = ?2)",
-                ids,
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .expect("readable");
+    let orphans = t
+        .mirror_tables()
+        .number(&format!(
+            "SELECT (SELECT count(*) FROM contact_custom_field_values WHERE custom_field_id = '{}')
+                  + (SELECT count(*) FROM contact_list_memberships WHERE list_id = '{}')",
+            dropped.custom_field_id, gone_list.list_id
+        ))
+        .await;
     assert_eq!(
         orphans, 0,
         "values of a deleted field and members of a deleted list are gone"

@@ -13,22 +13,23 @@ mod quota;
 mod resume;
 mod triggers;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
 use ctct_sandbox::SandboxAdmin;
 use ctct_sync::api::ApiClient;
+use ctct_sync::config::{SecretUrl, Settings};
 use ctct_sync::mirror::{
     Mirror, MirrorDb, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger,
 };
-use ctct_sync::store::Store;
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::support::api::{TestApi, build_client};
+use crate::support::engine::Tables;
 use crate::support::{fresh_db_path, temp_dir};
 
 /// Options with short export polls (the sandbox's activities are completed by
@@ -98,13 +99,33 @@ pub async fn run_all_ok(mirror: &Mirror, mode: Mode) -> Vec<RunSummary> {
     summaries
 }
 
-/// A second ctct-sync store and client on the same sandbox account (its own token grant).
-pub async fn second_client(t: &TestApi) -> (MirrorDb, ApiClient, tempfile::TempDir) {
+/// A second ctct-sync (state and mirror stores, client) on the same sandbox account, with a
+/// token grant of its own: on SQLite two files in the returned directory, on PostgreSQL the
+/// schemas `ctct_state_2` and `ctct_mirror_2` of the test's database. Returns its mirror
+/// store, its client and its mirror's tables.
+pub async fn second_client(t: &TestApi) -> (MirrorDb, ApiClient, Tables, tempfile::TempDir) {
     let dir = temp_dir();
-    let (store, _) = Store::open(&fresh_db_path(dir.path())).expect("a second store opens");
-    let (mirror, _) =
-        Store::open_mirror(&dir.path().join("mirror.db")).expect("a second mirror opens");
-    let client = build_client(&t.sandbox, &store, &t.clock, t.per_second, t.per_day);
+    let mut settings = Settings::load(None, HashMap::new()).expect("the default settings");
+    match &t.pg {
+        None => settings.store.path = fresh_db_path(dir.path()),
+        Some(db) => {
+            settings.store.url = Some(SecretUrl::new(db.url()));
+            settings.store.schema = "ctct_state_2".into();
+            settings.mirror.url = Some(SecretUrl::new(db.url()));
+            settings.mirror.schema = "ctct_mirror_2".into();
+        }
+    }
+    let stores = ctct_sync::daemon::open_stores(&settings)
+        .await
+        .expect("a second pair of stores opens");
+    let tables = match &t.pg {
+        None => Tables::Sqlite(stores.mirror.store().expect("a SQLite mirror").clone()),
+        Some(db) => Tables::Postgres {
+            url: db.url().to_owned(),
+            schema: "ctct_mirror_2".into(),
+        },
+    };
+    let client = build_client(&t.sandbox, &stores.state, &t.clock, t.per_second, t.per_day);
     let admin = t.sandbox.admin();
     let refresh = admin
         .issue_refresh_token(&admin.primary_account())
@@ -114,7 +135,7 @@ pub async fn second_client(t: &TestApi) -> (MirrorDb, ApiClient, tempfile::TempD
         .import_refresh_token("default", SecretString::from(refresh))
         .await
         .expect("the second grant imports");
-    (MirrorDb::new(mirror), client, dir)
+    (stores.mirror, client, tables, dir)
 }
 
 /// One contact, field by field, as plain comparable text.
@@ -213,84 +234,79 @@ pub fn sandbox_contacts(t: &TestApi) -> BTreeMap<String, ContactView> {
         .collect()
 }
 
-/// Every mirrored contact of account `default`, read from the tables, by id.
-pub async fn mirror_contacts(store: &Store) -> BTreeMap<String, ContactView> {
-    store
-        .call(|conn| {
-            let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut stmt = conn.prepare(
-                "SELECT contact_id, custom_field_id, value FROM contact_custom_field_values
-                 WHERE account = 'default' ORDER BY 1, 2",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                values.entry(r.get(0)?).or_default().push(format!(
-                    "{}={}",
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?
-                ));
-            }
-            let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut stmt = conn.prepare(
-                "SELECT contact_id, list_id FROM contact_list_memberships
-                 WHERE account = 'default' ORDER BY 1, 2",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                lists.entry(r.get(0)?).or_default().push(r.get(1)?);
-            }
-            let text_columns: Vec<&str> = TEXT_FIELDS.iter().map(|(c, _)| *c).collect();
-            let time_columns: Vec<&str> = TIME_FIELDS.iter().map(|(c, _)| *c).collect();
-            let sql = format!(
-                "SELECT contact_id, {}, {}, birthday_month, birthday_day, deleted_at
-                 FROM contacts WHERE account = 'default'",
-                text_columns.join(", "),
-                time_columns.join(", ")
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let mut rows = stmt.query([])?;
-            let mut out = BTreeMap::new();
-            while let Some(r) = rows.next()? {
-                let id: String = r.get(0)?;
-                let mut view = ContactView::new();
-                let mut i = 1;
-                for column in &text_columns {
-                    view.insert(column, r.get::<_, Option<String>>(i)?);
-                    i += 1;
-                }
-                for column in &time_columns {
-                    view.insert(column, epoch(r.get::<_, Option<String>>(i)?.as_deref()));
-                    i += 1;
-                }
-                view.insert(
-                    "birthday_month",
-                    r.get::<_, Option<i64>>(i)?.map(|v| v.to_string()),
-                );
-                view.insert(
-                    "birthday_day",
-                    r.get::<_, Option<i64>>(i + 1)?.map(|v| v.to_string()),
-                );
-                view.insert("deleted_at", r.get::<_, Option<String>>(i + 2)?);
-                view.insert(
-                    "custom_fields",
-                    Some(values.remove(&id).unwrap_or_default().join("|")),
-                );
-                view.insert(
-                    "lists",
-                    Some(lists.remove(&id).unwrap_or_default().join("|")),
-                );
-                out.insert(id, view);
-            }
-            Ok(out)
-        })
+/// Every mirrored contact of account `default`, read from the tables (of either engine), by
+/// id.
+pub async fn mirror_contacts(tables: &Tables) -> BTreeMap<String, ContactView> {
+    let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in tables
+        .query(
+            "SELECT contact_id, custom_field_id, value FROM contact_custom_field_values
+             WHERE account = 'default' ORDER BY 1, 2",
+        )
         .await
-        .expect("the mirror is readable")
+        .rows
+    {
+        let [id, field, value] = <[Option<String>; 3]>::try_from(row).expect("three columns");
+        values.entry(id.expect("an id")).or_default().push(format!(
+            "{}={}",
+            field.unwrap_or_default(),
+            value.unwrap_or_default()
+        ));
+    }
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in tables
+        .query(
+            "SELECT contact_id, list_id FROM contact_list_memberships
+             WHERE account = 'default' ORDER BY 1, 2",
+        )
+        .await
+        .rows
+    {
+        let [id, list] = <[Option<String>; 2]>::try_from(row).expect("two columns");
+        lists
+            .entry(id.expect("an id"))
+            .or_default()
+            .push(list.unwrap_or_default());
+    }
+    let text_columns: Vec<&str> = TEXT_FIELDS.iter().map(|(c, _)| *c).collect();
+    let time_columns: Vec<&str> = TIME_FIELDS.iter().map(|(c, _)| *c).collect();
+    let sql = format!(
+        "SELECT contact_id, {}, {}, birthday_month, birthday_day, deleted_at
+         FROM contacts WHERE account = 'default'",
+        text_columns.join(", "),
+        time_columns.join(", ")
+    );
+    let mut out = BTreeMap::new();
+    for row in tables.query(&sql).await.rows {
+        let mut row = row.into_iter();
+        let id = row.next().flatten().expect("an id");
+        let mut view = ContactView::new();
+        for column in &text_columns {
+            view.insert(column, row.next().flatten());
+        }
+        for column in &time_columns {
+            view.insert(column, epoch(row.next().flatten().as_deref()));
+        }
+        view.insert("birthday_month", row.next().flatten());
+        view.insert("birthday_day", row.next().flatten());
+        view.insert("deleted_at", row.next().flatten());
+        view.insert(
+            "custom_fields",
+            Some(values.remove(&id).unwrap_or_default().join("|")),
+        );
+        view.insert(
+            "lists",
+            Some(lists.remove(&id).unwrap_or_default().join("|")),
+        );
+        out.insert(id, view);
+    }
+    out
 }
 
 /// Asserts the mirror's contacts equal the sandbox's, naming the first differences.
-pub async fn assert_contacts_equal_sandbox(t: &TestApi, store: &Store) {
+pub async fn assert_contacts_equal_sandbox(t: &TestApi) {
     let expected = sandbox_contacts(t);
-    let mirrored = mirror_contacts(store).await;
+    let mirrored = mirror_contacts(&t.mirror_tables()).await;
     let missing: Vec<_> = expected
         .keys()
         .filter(|k| !mirrored.contains_key(*k))
@@ -324,34 +340,26 @@ pub async fn assert_contacts_equal_sandbox(t: &TestApi, store: &Store) {
 }
 
 /// A table's rows as text, sorted, without the bookkeeping columns (`mirrored_at`, `seen_run`).
-pub async fn dump_table(store: &Store, table: &'static str) -> Vec<String> {
-    store
-        .call(move |conn| {
-            let columns: Vec<String> = conn
-                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()?
-                .into_iter()
-                .filter(|c| c != "mirrored_at" && c != "seen_run")
-                .collect();
-            let sql = format!(
-                "SELECT {} FROM {table}",
-                columns
-                    .iter()
-                    .map(|c| format!("quote({c})"))
-                    .collect::<Vec<_>>()
-                    .join(" || '|' || ")
-            );
-            let rows = conn
-                .prepare(&sql)?
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut rows = rows;
-            rows.sort();
-            Ok(rows)
+pub async fn dump_table(tables: &Tables, table: &'static str) -> Vec<String> {
+    let answer = tables.query(&format!("SELECT * FROM {table}")).await;
+    let kept: Vec<usize> = (0..answer.columns.len())
+        .filter(|&i| answer.columns[i] != "mirrored_at" && answer.columns[i] != "seen_run")
+        .collect();
+    let mut rows: Vec<String> = answer
+        .rows
+        .iter()
+        .map(|row| {
+            kept.iter()
+                .map(|&i| match &row[i] {
+                    Some(value) => format!("'{value}'"),
+                    None => "NULL".to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
         })
-        .await
-        .expect("the table is readable")
+        .collect();
+    rows.sort();
+    rows
 }
 
 /// The mirror's reporting tables.

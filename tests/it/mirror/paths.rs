@@ -10,14 +10,18 @@ use super::{
     mirror_for, requests_to, run, run_all_ok, second_client, seed,
 };
 use crate::support::api::{TestApi, build_client_with};
+use crate::support::engine::Engine;
 
-#[tokio::test]
-async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_full_pass_by_export_and_one_by_pages_give_identical_databases
+);
+async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 3_000);
     let _completer = ActivityCompleter::start(t.sandbox.admin());
     let by_export = mirror_for(&t, fast_options());
-    let (db, client, _dir) = second_client(&t).await;
+    let (db, client, paged_tables, _dir) = second_client(&t).await;
     let by_pages = Mirror::new(
         db,
         client,
@@ -37,8 +41,8 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
     assert_eq!(paged[2].pages, 12, "3,000 contacts in pages of 250");
 
     for table in MIRROR_TABLES {
-        let a = dump_table(by_export.store().expect("the mirror is on SQLite"), table).await;
-        let b = dump_table(by_pages.store().expect("the mirror is on SQLite"), table).await;
+        let a = dump_table(&t.mirror_tables(), table).await;
+        let b = dump_table(&paged_tables, table).await;
         assert!(!a.is_empty(), "{table} is mirrored");
         let first_difference = a.iter().zip(&b).find(|(x, y)| x != y);
         assert!(
@@ -48,29 +52,24 @@ async fn a_full_pass_by_export_and_one_by_pages_give_identical_databases() {
             b.len()
         );
     }
-    let deleted: i64 = by_export
-        .store()
-        .expect("the mirror is on SQLite")
-        .call(|conn| {
-            Ok(conn.query_row(
-                "SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .expect("readable");
+    let deleted = t
+        .mirror_tables()
+        .number("SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL")
+        .await;
     assert!(
         deleted > 0,
         "the seed's deleted contacts are mirrored, with deleted_at"
     );
-    assert_contacts_equal_sandbox(&t, by_export.store().expect("the mirror is on SQLite")).await;
+    assert_contacts_equal_sandbox(&t).await;
     t.stop().await;
 }
 
-#[tokio::test]
-async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_failed_export_falls_back_to_paging_in_the_same_pass
+);
+async fn a_failed_export_falls_back_to_paging_in_the_same_pass(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 600);
     let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let seen = progress.clone();
@@ -95,13 +94,18 @@ async fn a_failed_export_falls_back_to_paging_in_the_same_pass() {
     assert_eq!(summary.path, Some(ContactsPath::Paging), "{summary:?}");
     assert_eq!(summary.rows_upserted, 600);
     assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), 600);
-    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
+    assert_contacts_equal_sandbox(&t).await;
     t.stop().await;
 }
 
-#[tokio::test]
-async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_read_whole() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    an_export_file_that_downloads_for_longer_than_the_request_timeout_is_read_whole
+);
+async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_read_whole(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 6_000);
     let _completer = ActivityCompleter::start(t.sandbox.admin());
     // Three chunks of 2,000 contacts with 700 ms between them: over 2 s of download, against a
@@ -127,6 +131,6 @@ async fn an_export_file_that_downloads_for_longer_than_the_request_timeout_is_re
         1,
         "the file was downloaded once"
     );
-    assert_contacts_equal_sandbox(&t, mirror.store().expect("the mirror is on SQLite")).await;
+    assert_contacts_equal_sandbox(&t).await;
     t.stop().await;
 }

@@ -23,22 +23,17 @@ fn paging(page_size: u32) -> MirrorOptions {
 
 /// `(outcome, pages, rows_upserted)` of a stored run.
 async fn stored_run(t: &TestApi, run_id: i64) -> (String, u64, u64) {
-    t.mirror_store
-        .call(move |conn| {
-            Ok(conn.query_row(
-                "SELECT outcome, pages, rows_upserted FROM mirror_runs WHERE id = ?1",
-                [run_id],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get::<_, i64>(1)? as u64,
-                        r.get::<_, i64>(2)? as u64,
-                    ))
-                },
-            )?)
-        })
+    let rows = t
+        .mirror_tables()
+        .query(&format!(
+            "SELECT outcome, pages, rows_upserted FROM mirror_runs WHERE id = {run_id}"
+        ))
         .await
-        .expect("readable")
+        .rows;
+    let [outcome, pages, rows] =
+        <[Option<String>; 3]>::try_from(rows[0].clone()).expect("three columns");
+    let number = |v: Option<String>| v.and_then(|v| v.parse().ok()).unwrap_or(0);
+    (outcome.unwrap_or_default(), number(pages), number(rows))
 }
 
 #[tokio::test]
@@ -82,7 +77,7 @@ async fn a_paging_pass_cancelled_after_seven_pages_keeps_the_page_in_flight_and_
         "every contact read exactly once across the two runs"
     );
     assert_eq!(stopped.pages + resumed.pages, total.div_ceil(100));
-    assert_contacts_equal_sandbox(&t, &t.mirror_store).await;
+    assert_contacts_equal_sandbox(&t).await;
     t.stop().await;
 }
 
@@ -117,11 +112,10 @@ async fn an_export_pass_killed_mid_file_resumes_from_its_last_batch_without_expo
         task.await.is_err_and(|e| e.is_cancelled()),
         "the run was killed"
     );
-    let killed_id: i64 = t
-        .mirror_store
-        .call(|conn| Ok(conn.query_row("SELECT max(id) FROM mirror_runs", [], |r| r.get(0))?))
-        .await
-        .expect("readable");
+    let killed_id = t
+        .mirror_tables()
+        .number("SELECT max(id) FROM mirror_runs")
+        .await;
     let (outcome, _, _) = stored_run(&t, killed_id).await;
     assert_eq!(
         outcome, "running",
@@ -155,6 +149,6 @@ async fn an_export_pass_killed_mid_file_resumes_from_its_last_batch_without_expo
         outcome, "interrupted",
         "the next run closes the killed run's record"
     );
-    assert_contacts_equal_sandbox(&t, &t.mirror_store).await;
+    assert_contacts_equal_sandbox(&t).await;
     t.stop().await;
 }

@@ -210,17 +210,10 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going() {
         mirror.skipped_overlaps() >= 1,
         "ticks during the slow run were skipped"
     );
-    let skipped: i64 = t
-        .mirror_store
-        .call(|conn| {
-            Ok(conn.query_row(
-                "SELECT count(*) FROM mirror_runs WHERE outcome = 'skipped'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .expect("readable");
+    let skipped = t
+        .mirror_tables()
+        .number("SELECT count(*) FROM mirror_runs WHERE outcome = 'skipped'")
+        .await;
     assert!(skipped >= 1, "skipped runs are recorded");
 
     mirror.cancel_token().cancel();
@@ -291,11 +284,10 @@ async fn the_mirror_subcommand_prints_one_line_per_resource_when_not_on_a_termin
         "{stdout}"
     );
     assert!(!stdout.contains('\r'), "no progress bar off a terminal");
-    let mirrored: i64 = t
-        .mirror_store
-        .call(|conn| Ok(conn.query_row("SELECT count(*) FROM contacts", [], |r| r.get(0))?))
-        .await
-        .expect("readable");
+    let mirrored = t
+        .mirror_tables()
+        .number("SELECT count(*) FROM contacts")
+        .await;
     assert_eq!(mirrored, 80);
     t.stop().await;
 }

@@ -1,5 +1,7 @@
-//! A sandbox, a fresh store and an API client wired together, with the sandbox's ready
-//! refresh token imported as account `default`.
+//! A sandbox, fresh stores and an API client wired together, with the sandbox's ready
+//! refresh token imported as account `default`. The stores are SQLite files in the test's
+//! directory, or — `start_on(Engine::Postgres)` and the other `…_on` constructors — the
+//! schemas `ctct_state` and `ctct_mirror` of a PostgreSQL database of the test's own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,21 +12,27 @@ use ctct_sync::api::{
     AccountApi, ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
 use ctct_sync::clock::ManualClock;
+use ctct_sync::config::Settings;
 use ctct_sync::mirror::MirrorDb;
 use ctct_sync::store::Store;
 use secrecy::SecretString;
 
+use super::engine::{Engine, Tables};
+use super::pg::PgTestDb;
 use super::{fresh_db_path, temp_dir};
 
-/// Everything an API test needs. Drop it to stop the sandbox (or call `stop`).
+/// Everything an API test needs. Drop it to stop the sandbox (or call `stop`); the test's
+/// PostgreSQL database, if it has one, is dropped with it.
 pub struct TestApi {
     pub sandbox: Sandbox,
     /// The state store.
     pub store: Store,
-    /// The mirror store: `ctct-mirror.db` beside the state's file, where a daemon built on
-    /// the same settings puts it.
-    pub mirror_store: Store,
-    /// The store's file (a daemon built for this test opens the same one).
+    /// The mirror store: on SQLite `ctct-mirror.db` beside the state's file, where a daemon
+    /// built on the same settings puts it; on PostgreSQL the schema `ctct_mirror` of the
+    /// state's database.
+    pub mirror: MirrorDb,
+    /// The state store's file (a daemon built for this test opens the same one). On
+    /// PostgreSQL no file is made here; [`TestApi::locate_stores`] gives the URLs instead.
     pub store_path: std::path::PathBuf,
     /// ctct-sync's wall clock; move it together with the sandbox's with `advance_clocks`.
     pub clock: Arc<ManualClock>,
@@ -36,6 +44,8 @@ pub struct TestApi {
     /// [`PG_STATE_SCHEMA`]); daemons and commands of this test then use it instead of
     /// `store_path`, and keep the mirror in `ctct-mirror.db` beside `store_path`.
     pub state_url: Option<String>,
+    /// The database of a PostgreSQL test, dropped (last) with this value.
+    pub pg: Option<PgTestDb>,
 }
 
 /// The schema a PostgreSQL state store of [`TestApi::start_on_postgres`] lives in.
@@ -44,26 +54,53 @@ pub const PG_STATE_SCHEMA: &str = "ctct_state";
 impl TestApi {
     /// Sandbox without limits, a generous budget.
     pub async fn start() -> Self {
-        Self::start_with(SandboxOptions::for_tests(), 1000, 1_000_000).await
+        Self::start_on(Engine::Sqlite).await
+    }
+
+    /// [`TestApi::start`] with the stores on `engine`.
+    pub async fn start_on(engine: Engine) -> Self {
+        Self::start_with_on(engine, SandboxOptions::for_tests(), 1000, 1_000_000).await
     }
 
     /// Sandbox with real limits (`per_second`, `per_day`) and the same budget on our side.
     pub async fn start_limited(per_second: u32, per_day: u32) -> Self {
+        Self::start_limited_on(Engine::Sqlite, per_second, per_day).await
+    }
+
+    /// [`TestApi::start_limited`] with the stores on `engine`.
+    pub async fn start_limited_on(engine: Engine, per_second: u32, per_day: u32) -> Self {
         let mut options = SandboxOptions::for_tests();
         options.limits = LimitsMode::Real;
         options.per_second = per_second;
         options.per_day = per_day;
-        Self::start_with(options, per_second, per_day).await
+        Self::start_with_on(engine, options, per_second, per_day).await
     }
 
     pub async fn start_with(options: SandboxOptions, per_second: u32, per_day: u32) -> Self {
-        Self::start_inner(options, per_second, per_day, None).await
+        Self::start_with_on(Engine::Sqlite, options, per_second, per_day).await
+    }
+
+    /// [`TestApi::start_with`] with the stores on `engine`.
+    pub async fn start_with_on(
+        engine: Engine,
+        options: SandboxOptions,
+        per_second: u32,
+        per_day: u32,
+    ) -> Self {
+        Self::start_inner(engine, options, per_second, per_day, None).await
     }
 
     /// Sandbox without limits, the state store in schema [`PG_STATE_SCHEMA`] of the
     /// PostgreSQL database at `url` (created and migrated here), the mirror a SQLite file.
     pub async fn start_on_postgres(url: &str) -> Self {
-        let mut api = Self::start_inner(SandboxOptions::for_tests(), 1000, 1_000_000, None).await;
+        let mut api = Self::start_inner(
+            Engine::Sqlite,
+            SandboxOptions::for_tests(),
+            1000,
+            1_000_000,
+            None,
+        )
+        .await;
         let (store, _) = Store::connect_postgres(&SecretString::from(url), PG_STATE_SCHEMA)
             .await
             .expect("the PostgreSQL state store opens");
@@ -95,6 +132,7 @@ impl TestApi {
     /// yet; a test that needs the store on a disk of its own).
     pub async fn start_with_store_at(store_path: &std::path::Path) -> Self {
         Self::start_inner(
+            Engine::Sqlite,
             SandboxOptions::for_tests(),
             1000,
             1_000_000,
@@ -104,6 +142,7 @@ impl TestApi {
     }
 
     async fn start_inner(
+        engine: Engine,
         options: SandboxOptions,
         per_second: u32,
         per_day: u32,
@@ -114,17 +153,19 @@ impl TestApi {
             .await
             .expect("the sandbox starts");
         let dir = temp_dir();
-        let path = store_path
+        let store_path = store_path
             .map(std::path::Path::to_path_buf)
             .unwrap_or_else(|| fresh_db_path(dir.path()));
-        let mirror_path = path
-            .parent()
-            .expect("the store's file is in a directory")
-            .join(ctct_sync::config::DEFAULT_MIRROR_FILE_NAME);
-        Store::prepare_state_dir(&path).expect("the store's directory is created");
-        let (mirror_store, _) = Store::open_mirror(&mirror_path).expect("a fresh mirror opens");
-        let (store, _) = Store::open_state(&path, Some(&mirror_path)).expect("a fresh store opens");
-        let store_path = store.path().to_path_buf();
+        let pg = match engine {
+            Engine::Sqlite => None,
+            Engine::Postgres => Some(PgTestDb::create().await),
+        };
+        let mut settings = Settings::load(None, HashMap::new()).expect("the default settings");
+        locate(&mut settings, &store_path, pg.as_ref());
+        let stores = ctct_sync::daemon::open_stores(&settings)
+            .await
+            .unwrap_or_else(|error| panic!("fresh stores open: {error:#}"));
+        let (store, mirror) = (stores.state, stores.mirror);
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let client = build_client(&sandbox, &store, &clock, per_second, per_day);
         let refresh = sandbox.credentials().refresh_token.clone();
@@ -136,7 +177,7 @@ impl TestApi {
         Self {
             sandbox,
             store,
-            mirror_store,
+            mirror,
             store_path,
             clock,
             client,
@@ -144,12 +185,46 @@ impl TestApi {
             per_second,
             per_day,
             state_url: None,
+            pg,
         }
     }
 
-    /// The mirror's tables (in [`TestApi::mirror_store`]).
+    /// The mirror store ([`TestApi::mirror`]), for a `Mirror` of the test's own.
     pub fn mirror_db(&self) -> MirrorDb {
-        MirrorDb::new(self.mirror_store.clone())
+        self.mirror.clone()
+    }
+
+    /// Points `settings` at this test's two stores: `store.path` on SQLite (the mirror goes
+    /// beside it), `store.url` and `mirror.url` (default schemas) on PostgreSQL.
+    pub fn locate_stores(&self, settings: &mut Settings) {
+        locate(settings, &self.store_path, self.pg.as_ref());
+    }
+
+    /// The state store's tables, for plain SQL (see [`Tables`]).
+    pub fn state_tables(&self) -> Tables {
+        match &self.pg {
+            None => Tables::Sqlite(self.store.clone()),
+            Some(db) => Tables::Postgres {
+                url: db.url().to_owned(),
+                schema: "ctct_state".into(),
+            },
+        }
+    }
+
+    /// The mirror store's tables, for plain SQL (see [`Tables`]).
+    pub fn mirror_tables(&self) -> Tables {
+        match &self.pg {
+            None => Tables::Sqlite(
+                self.mirror
+                    .store()
+                    .expect("a SQLite test's mirror is a SQLite store")
+                    .clone(),
+            ),
+            Some(db) => Tables::Postgres {
+                url: db.url().to_owned(),
+                schema: "ctct_mirror".into(),
+            },
+        }
     }
 
     /// The default account's API.
@@ -212,8 +287,8 @@ impl TestApi {
             "CTCT_SYNC__OAUTH__REDIRECT_URI".into(),
             "http://127.0.0.1:0/oauth/callback".into(),
         );
-        match &self.state_url {
-            Some(url) => {
+        match (&self.pg, &self.state_url) {
+            (None, Some(url)) => {
                 env.insert("CTCT_SYNC__STORE__URL".into(), url.clone());
                 env.insert("CTCT_SYNC__STORE__SCHEMA".into(), PG_STATE_SCHEMA.into());
                 env.insert(
@@ -221,11 +296,15 @@ impl TestApi {
                     format!("sqlite://{}", self.mirror_path().display()),
                 );
             }
-            None => {
+            (None, None) => {
                 env.insert(
                     "CTCT_SYNC__STORE__PATH".into(),
                     self.store.path().display().to_string(),
                 );
+            }
+            (Some(db), _) => {
+                env.insert("CTCT_SYNC__STORE__URL".into(), db.url().to_owned());
+                env.insert("CTCT_SYNC__MIRROR__URL".into(), db.url().to_owned());
             }
         }
         env
@@ -233,6 +312,24 @@ impl TestApi {
 
     pub async fn stop(self) {
         self.sandbox.shutdown().await;
+    }
+}
+
+/// Points `settings` at the stores of a test: the SQLite file `state` (the mirror beside
+/// it), or both stores in `pg` (default schemas).
+fn locate(settings: &mut Settings, state: &std::path::Path, pg: Option<&PgTestDb>) {
+    match pg {
+        None => {
+            settings.store.url = None;
+            settings.store.path = state.to_path_buf();
+            settings.mirror.url = None;
+        }
+        Some(db) => {
+            let url = ctct_sync::config::SecretUrl::new(db.url());
+            settings.store.url = Some(url.clone());
+            settings.store.path = std::path::PathBuf::new();
+            settings.mirror.url = Some(url);
+        }
     }
 }
 

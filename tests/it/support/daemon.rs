@@ -134,6 +134,11 @@ impl TestDaemon {
         Self::start_with(TestApi::start().await, &[]).await
     }
 
+    /// [`TestDaemon::start`] with the stores on `engine`.
+    pub async fn start_on(engine: super::engine::Engine) -> Self {
+        Self::start_with(TestApi::start_on(engine).await, &[]).await
+    }
+
     /// A daemon whose mirror reads contacts by paging (the sandbox's export is slow to
     /// poll), for tests of `mirror.run`; its runs publish their events to the results
     /// exchange, as every daemon's do.
@@ -239,13 +244,16 @@ impl TestDaemon {
     }
 
     /// The settings a daemon of this test is built from: the test's `settings` pointed at
-    /// the sandbox (API and OAuth endpoints, client credentials), the store file and the
+    /// the sandbox (API and OAuth endpoints, client credentials), the stores and the
     /// limits of `api`, the ops listener on a free loopback port.
     pub fn daemon_settings(&self) -> Settings {
         let mut settings = self.settings.clone();
         ctct_sync::daemon::point_at_sandbox(&mut settings, self.api.sandbox.credentials());
-        settings.store.path = self.api.store_path.clone();
-        if let Some(url) = self.state_url.as_ref().or(self.api.state_url.as_ref()) {
+        self.api.locate_stores(&mut settings);
+        if self.api.pg.is_none()
+            && let Some(url) = self.state_url.as_ref().or(self.api.state_url.as_ref())
+        {
+            // Only the state store on PostgreSQL (a test's database or a proxy to it).
             settings.store.url = Some(ctct_sync::config::SecretUrl::new(url));
             settings.store.path = std::path::PathBuf::new();
             settings.store.schema = super::api::PG_STATE_SCHEMA.to_owned();

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod engine;
 pub mod eventually;
 pub mod pg;
 pub mod proxy;
