@@ -1,5 +1,6 @@
 //! Whether the store takes work. A store that fails while the daemon runs (a full disk, an
-//! I/O error, a damaged table) must not turn into lost commands or a storm of redeliveries:
+//! I/O error, a damaged table, a PostgreSQL server that is lost or refuses connections) must
+//! not turn into lost commands or a storm of redeliveries:
 //!
 //! - the first failure marks the store failing, logs one error line and counts one outage;
 //! - the delivery that met it, and every delivery still in hand, goes back to the queue once
