@@ -174,6 +174,8 @@ fn spend_and_die(path: &std::path::Path, clock: &Arc<ManualClock>, requests: u32
     .unwrap();
 }
 
+// SQLite only: a hold lapses on the store's clock, here the test's manual clock; on
+// PostgreSQL it is the database's own, which the test cannot move.
 #[tokio::test]
 async fn a_killed_process_s_hold_counts_until_it_lapses_and_no_longer() {
     let dir = support::temp_dir();

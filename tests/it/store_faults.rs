@@ -2,6 +2,9 @@
 //! start (exit code 2), and a store that fails while the daemon runs (here a disk that is
 //! really full) pauses consumption — `/readyz` 503 with the reason, one log line, no session
 //! rebuilds, each command in hand handed back once — until it works again.
+//!
+//! SQLite only: the faults are a SQLite file's (a damaged page, a full disk under the file and
+//! its WAL). A PostgreSQL server that goes away is covered by the PostgreSQL store's own tests.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
