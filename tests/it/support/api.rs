@@ -320,9 +320,9 @@ impl TestApi {
 fn locate(settings: &mut Settings, state: &std::path::Path, pg: Option<&PgTestDb>) {
     match pg {
         None => {
+            // The mirror beside the state file unless the test put it elsewhere.
             settings.store.url = None;
             settings.store.path = state.to_path_buf();
-            settings.mirror.url = None;
         }
         Some(db) => {
             let url = ctct_sync::config::SecretUrl::new(db.url());
