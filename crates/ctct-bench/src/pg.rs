@@ -19,9 +19,11 @@ impl BenchDb {
         let name = format!("ctct_bench_{}_{tag}", std::process::id());
         let client = connect(admin_url).await?;
         client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"
-            ))
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .with_context(|| format!("dropping a leftover database {name}"))?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
             .await
             .with_context(|| format!("creating the benchmark database {name}"))?;
         let mut url = url_parse(admin_url)?;
