@@ -85,8 +85,8 @@ pub enum Command {
     /// Connect Constant Contact accounts (browser, device flow or an existing refresh
     /// token) and show their token state.
     Auth(auth::AuthArgs),
-    /// Work on the SQLite store itself: `store backup PATH` copies it safely while the
-    /// daemon runs.
+    /// Work on the stores themselves: `store backup PATH` copies a SQLite store safely while
+    /// the daemon runs; `store copy --to URL` moves the stores between SQLite and PostgreSQL.
     Store(store::StoreArgs),
 }
 

@@ -34,7 +34,7 @@ mod pass;
 mod rows;
 mod runner;
 pub mod scheduler;
-mod sql;
+pub(crate) mod sql;
 mod writer;
 
 use std::time::Duration;

@@ -86,6 +86,22 @@ pub enum StoreError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// `store copy`: the target already holds rows (in `table`, the first found); nothing
+    /// was written.
+    #[error(
+        "the target store {store} is not empty (table {table} holds rows); copy into a new \
+         store, nothing was written"
+    )]
+    CopyTargetNotEmpty { store: String, table: String },
+    /// `store copy`: the source and the target are the same store.
+    #[error("the source and the target are the same store ({0})")]
+    CopySameStore(String),
+    /// `store copy`: the SQLite source file does not exist.
+    #[error("the source store {0} does not exist")]
+    CopyNoSource(String),
+    /// `store copy`: a row could not be carried over.
+    #[error("copying table {table}: {reason}")]
+    Copy { table: String, reason: String },
     /// Raw SQLite access ([`super::Store::call`]) was asked of a PostgreSQL store.
     #[error("raw SQLite access is not available: the store is on PostgreSQL ({0})")]
     NotSqlite(String),

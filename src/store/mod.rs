@@ -21,6 +21,7 @@
 pub mod backup;
 pub mod budget;
 pub mod bulk;
+pub mod copy;
 pub mod error;
 pub mod housekeeping;
 pub mod integrity;

@@ -25,6 +25,7 @@ mod pipeline;
 mod replies;
 mod result_contract;
 mod store;
+mod store_copy;
 mod store_faults;
 mod store_files;
 mod store_upgrade;

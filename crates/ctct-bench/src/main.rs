@@ -2,16 +2,19 @@
 //! docs/performance.md.
 //!
 //! `ctct-bench pipeline --upserts 20000 --limits off --coalescing on` runs `contact.upsert`
-//! commands through a real `ctct-sync run` process (see `pipeline.rs`).
+//! commands through a real `ctct-sync run` process (see `pipeline.rs`), whose stores are SQLite
+//! files and then a PostgreSQL database (`--engines sqlite,postgres`).
 //!
 //! `ctct-bench mirror --contacts 100000,1000000 --paths export,paging` starts an in-process
 //! sandbox with limits off and the given number of seeded contacts, then mirrors the
-//! contacts into a fresh SQLite store **in a child process** (this binary again, `mirror-child`),
+//! contacts into a fresh mirror store (`--engines sqlite,postgres`: a SQLite file, and a
+//! PostgreSQL database made for the run and dropped after it) **in a child process** (this binary again, `mirror-child`),
 //! so the child's peak memory (VmHWM from /proc/self/status) is the mirror's alone and not the
 //! sandbox's. Reported per size and path: wall time, contacts per second, API requests (as the
 //! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
 //! are then updated through the API and an incremental run is measured the same way.
 
+mod pg;
 mod pipeline;
 
 use std::process::{ExitCode, Stdio};
@@ -26,8 +29,10 @@ use ctct_sync::api::{
     ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
 };
 use ctct_sync::clock::{Clock, SystemClock};
-use ctct_sync::mirror::{ContactsPath, Mirror, MirrorDb, MirrorOptions, Mode, Resource, Trigger};
-use ctct_sync::store::Store;
+use ctct_sync::mirror::{
+    ContactsPath, Mirror, MirrorDb, MirrorOptions, Mode, PgMirrorDb, Resource, Trigger,
+};
+use ctct_sync::store::{PgStore, Store};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -43,14 +48,26 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Mirror N sandbox contacts by export and by paging, each in a child process.
+    /// Mirror N sandbox contacts (by export, or by paging) into each engine's mirror store, each
+    /// run in a child process.
     Mirror {
         /// Sizes to measure, comma separated.
-        #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+        #[arg(long, value_delimiter = ',', default_value = "1000000")]
         contacts: Vec<usize>,
         /// Paths to measure, comma separated: export, paging.
-        #[arg(long, value_delimiter = ',', default_value = "export,paging")]
+        #[arg(long, value_delimiter = ',', default_value = "export")]
         paths: Vec<String>,
+        /// The mirror store: sqlite, postgres, or both (comma separated), side by side.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        engines: Vec<String>,
+        /// A database of the PostgreSQL server to measure on; each run creates a database of
+        /// its own there and drops it afterwards.
+        #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+        postgres_url: String,
+        /// Also measure PostgreSQL without the foreign keys of custom-field values and list
+        /// memberships to contacts (dropped in the benchmark's database only).
+        #[arg(long)]
+        without_fks: bool,
         /// After the full runs, update this many contacts and measure an incremental run.
         #[arg(long, default_value_t = 0)]
         changed: usize,
@@ -78,6 +95,13 @@ enum Command {
         /// The broker.
         #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
         amqp_url: String,
+        /// The daemon's stores: sqlite, postgres, or both (comma separated), side by side.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        engines: Vec<String>,
+        /// A database of the PostgreSQL server to measure on; each measurement creates a
+        /// database of its own there and drops it afterwards.
+        #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+        postgres_url: String,
     },
     /// One mirror run (used by `mirror`; prints one JSON line).
     #[command(hide = true)]
@@ -96,6 +120,9 @@ struct ChildArgs {
     client_id: String,
     #[arg(long)]
     db: std::path::PathBuf,
+    /// The mirror store on PostgreSQL (already migrated), instead of a SQLite file beside --db.
+    #[arg(long)]
+    mirror_url: Option<String>,
     #[arg(long)]
     path: String,
     #[arg(long)]
@@ -131,7 +158,19 @@ fn main() -> ExitCode {
                 paths,
                 changed,
                 dir,
-            } => bench_mirror(&contacts, &paths, changed, dir).await,
+                engines,
+                postgres_url,
+                without_fks,
+            } => {
+                let mut engines = engine_choices(&engines, &postgres_url)?
+                    .into_iter()
+                    .map(|pg| (pg, false))
+                    .collect::<Vec<_>>();
+                if without_fks {
+                    engines.push((Some(postgres_url), true));
+                }
+                bench_mirror(&contacts, &paths, &engines, changed, dir).await
+            }
             Command::MirrorChild(args) => child(args).await,
             Command::Pipeline {
                 upserts,
@@ -140,7 +179,10 @@ fn main() -> ExitCode {
                 deadline_s,
                 replay,
                 amqp_url,
+                engines,
+                postgres_url,
             } => {
+                let postgres = engine_choices(&engines, &postgres_url)?;
                 let real_limits = match limits.as_str() {
                     "real" => true,
                     "off" => false,
@@ -154,14 +196,17 @@ fn main() -> ExitCode {
                             "off" => false,
                             other => bail!("--coalescing takes on or off, not {other}"),
                         };
-                        let scenario = pipeline::Scenario {
-                            upserts: count,
-                            real_limits,
-                            coalescing,
-                            deadline: Duration::from_secs(deadline_s),
-                            replay,
-                        };
-                        pipeline::run(&scenario, &amqp_url).await?;
+                        for postgres in &postgres {
+                            let scenario = pipeline::Scenario {
+                                upserts: count,
+                                real_limits,
+                                coalescing,
+                                deadline: Duration::from_secs(deadline_s),
+                                replay,
+                                postgres: postgres.clone(),
+                            };
+                            pipeline::run(&scenario, &amqp_url).await?;
+                        }
                     }
                 }
                 Ok(())
@@ -175,6 +220,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The local PostgreSQL server's maintenance database (trust authentication).
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// `--engines` as the measurements to make: `None` for SQLite, the server's URL for
+/// PostgreSQL.
+fn engine_choices(engines: &[String], postgres_url: &str) -> anyhow::Result<Vec<Option<String>>> {
+    engines
+        .iter()
+        .map(|engine| match engine.as_str() {
+            "sqlite" => Ok(None),
+            "postgres" => Ok(Some(postgres_url.to_owned())),
+            other => bail!("--engines takes sqlite and postgres, not {other}"),
+        })
+        .collect()
 }
 
 /// VmHWM (peak resident set) of this process, in KiB.
@@ -201,8 +262,17 @@ async fn child(args: ChildArgs) -> anyhow::Result<()> {
     let refresh_token =
         std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
     let (store, _) = Store::open(&args.db).context("opening the store")?;
-    let (mirror_store, _) =
-        Store::open_mirror(&mirror_file(&args.db)).context("opening the mirror store")?;
+    let mirror_db = match &args.mirror_url {
+        Some(url) => {
+            let pg = PgStore::connect(&SecretString::from(url.as_str()), "ctct_mirror").await?;
+            MirrorDb::postgres(PgMirrorDb::new(pg.pool().clone()))
+        }
+        None => {
+            let (mirror_store, _) =
+                Store::open_mirror(&mirror_file(&args.db)).context("opening the mirror store")?;
+            MirrorDb::new(mirror_store)
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let tokens = TokenManager::new(
         OAuthConfig::new(
@@ -245,14 +315,13 @@ async fn child(args: ChildArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let first_rows = Arc::new(std::sync::Mutex::new(None::<f64>));
     let seen = first_rows.clone();
-    let mirror = Mirror::new(MirrorDb::new(mirror_store), client, clock, options).with_progress(
-        Arc::new(move |_| {
+    let mirror =
+        Mirror::new(mirror_db, client, clock, options).with_progress(Arc::new(move |_| {
             let mut first = seen.lock().unwrap_or_else(|e| e.into_inner());
             if first.is_none() {
                 *first = Some(started.elapsed().as_secs_f64());
             }
-        }),
-    );
+        }));
     let mode = if args.incremental {
         Mode::Incremental
     } else {
@@ -291,6 +360,7 @@ struct Measured {
 async fn run_child(
     sandbox: &ctct_sandbox::Sandbox,
     db: &std::path::Path,
+    mirror_url: Option<&str>,
     path: &str,
     incremental: bool,
 ) -> anyhow::Result<Measured> {
@@ -311,6 +381,7 @@ async fn run_child(
         .arg("--db")
         .arg(db)
         .args(["--path", path])
+        .args(mirror_url.map(|url| format!("--mirror-url={url}")))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if incremental {
@@ -341,11 +412,11 @@ async fn run_child(
     })
 }
 
-fn print_row(contacts: usize, path: &str, m: &Measured) {
+fn print_row(store: &str, contacts: usize, path: &str, m: &Measured) {
     let r = &m.report;
     let writing = (r.wall_s - r.first_rows_s).max(0.001);
     println!(
-        "| {:>9} | {:<11} | {:<9} | {:>8.1} | {:>10.0} | {:>10.0} | {:>5} ({} polls) | {:>7.1} |",
+        "| {store} | {:>9} | {:<11} | {:<9} | {:>8.1} | {:>10.0} | {:>10.0} | {:>5} ({} polls) | {:>7.1} |",
         contacts,
         path,
         r.outcome,
@@ -361,6 +432,7 @@ fn print_row(contacts: usize, path: &str, m: &Measured) {
 async fn bench_mirror(
     sizes: &[usize],
     paths: &[String],
+    engines: &[(Option<String>, bool)],
     changed: usize,
     dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
@@ -368,9 +440,9 @@ async fn bench_mirror(
     let dir = dir.unwrap_or_else(|| scratch.clone());
     std::fs::create_dir_all(&dir)?;
     println!(
-        "| contacts  | path        | outcome   | wall (s) | contacts/s | write c/s  | API requests | peak RSS (MiB) |"
+        "| store | contacts  | path        | outcome   | wall (s) | contacts/s | write c/s  | API requests | peak RSS (MiB) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &size in sizes {
         let seeding = Instant::now();
         let sandbox = ctct_sandbox::start(SandboxOptions {
@@ -388,15 +460,35 @@ async fn bench_mirror(
             seeding.elapsed().as_secs_f64()
         );
         for path in paths {
-            let db = dir.join(format!("mirror-{size}-{path}.db"));
-            let _ = std::fs::remove_file(&db);
-            let _ = std::fs::remove_file(mirror_file(&db));
-            let measured = run_child(&sandbox, &db, path, false).await?;
-            print_row(size, path, &measured);
-            if changed > 0 {
-                update_contacts(&sandbox, changed).await?;
-                let measured = run_child(&sandbox, &db, "paging", true).await?;
-                print_row(size, &format!("incr. {changed}"), &measured);
+            for (postgres, without_fks) in engines {
+                let store = match (postgres, without_fks) {
+                    (None, _) => "SQLite",
+                    (Some(_), false) => "PostgreSQL",
+                    (Some(_), true) => "PostgreSQL, no FKs",
+                };
+                let db = dir.join(format!("mirror-{size}-{path}.db"));
+                let _ = std::fs::remove_file(&db);
+                let _ = std::fs::remove_file(mirror_file(&db));
+                let pg = match postgres {
+                    Some(admin_url) => {
+                        let tag = format!("mirror_{size}_{path}_{}", u8::from(*without_fks));
+                        let pg = pg::BenchDb::create(admin_url, &tag).await?;
+                        pg::prepare_mirror(pg.url(), *without_fks).await?;
+                        Some(pg)
+                    }
+                    None => None,
+                };
+                let url = pg.as_ref().map(pg::BenchDb::url);
+                let measured = run_child(&sandbox, &db, url, path, false).await?;
+                print_row(store, size, path, &measured);
+                if changed > 0 {
+                    update_contacts(&sandbox, changed).await?;
+                    let measured = run_child(&sandbox, &db, url, "paging", true).await?;
+                    print_row(store, size, &format!("incr. {changed}"), &measured);
+                }
+                if let Some(pg) = pg {
+                    pg.drop_now().await?;
+                }
             }
         }
         sandbox.shutdown().await;

@@ -26,6 +26,10 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
+use ctct_sync::config::{SecretUrl, StoreLocation};
+use ctct_sync::store::Role;
+
+use crate::pg::BenchDb;
 use crate::{authorise_store, sandbox_client};
 
 /// One scenario: how many upserts, against which limits, with coalescing on or off.
@@ -38,6 +42,9 @@ pub struct Scenario {
     pub deadline: Duration,
     /// Then publish the same commands again (same ids) and time their replays.
     pub replay: bool,
+    /// Both of the daemon's stores on PostgreSQL: a fresh database made on the server of this
+    /// URL (otherwise both are SQLite files).
+    pub postgres: Option<String>,
 }
 
 /// The second pass of a replay scenario.
@@ -63,7 +70,7 @@ struct Figures {
     replay: Option<Replayed>,
 }
 
-pub const HEADER: &str = "| upserts | limits | coalescing | results (ok) | wall (s) | cmd/s | p50 / p99 / max (ms) | API requests (429s) | req/1,000 | daemon CPU (s) | daemon RSS (MiB) | RabbitMQ alone (s) | ratio |\n|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|";
+pub const HEADER: &str = "| store | upserts | limits | coalescing | results (ok) | wall (s) | cmd/s | p50 / p99 / max (ms) | API requests (429s) | req/1,000 | daemon CPU (s) | daemon RSS (MiB) | RabbitMQ alone (s) | ratio |\n|---|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|";
 
 pub async fn run(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<()> {
     let figures = measure(scenario, amqp_url).await?;
@@ -83,7 +90,12 @@ fn print_row(s: &Scenario, f: &Figures) {
     let mut sorted = f.latencies_ms.clone();
     sorted.sort_by(f64::total_cmp);
     println!(
-        "| {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} ({} × 429) | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
+        "| {} | {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} ({} × 429) | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
+        if s.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
         s.upserts,
         if s.real_limits { "real" } else { "off" },
         if s.coalescing { "on" } else { "off" },
@@ -104,7 +116,7 @@ fn print_row(s: &Scenario, f: &Figures) {
     );
     if let Some(r) = &f.replay {
         println!(
-            "|  | replay of the same {} commands | | {} ({} replayed) | {:.1} | {:.0} | | {} | | {:.1} | | | |",
+            "| | | replay of the same {} commands | | {} ({} replayed) | {:.1} | {:.0} | | {} | | {:.1} | | | |",
             s.upserts,
             r.results,
             r.replayed,
@@ -135,6 +147,26 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     .await?;
     let db = dir.join("daemon.db");
     authorise_store(&sandbox, &db).await?;
+    // On PostgreSQL, the authorised state moves there with `store copy`'s own code.
+    let pg = match &scenario.postgres {
+        Some(admin_url) => {
+            let tag = format!("{}_{}", scenario.upserts, u8::from(scenario.coalescing));
+            let pg = BenchDb::create(admin_url, &tag).await?;
+            ctct_sync::store::copy::copy(
+                Role::State,
+                ctct_sync::store::copy::STATE_TABLES,
+                &StoreLocation::Sqlite(db.clone()),
+                &StoreLocation::Postgres {
+                    url: SecretUrl::new(pg.url()),
+                    schema: "ctct_state".into(),
+                },
+            )
+            .await
+            .context("copying the authorised state to PostgreSQL")?;
+            Some(pg)
+        }
+        None => None,
+    };
     // The token endpoint takes one request a second per client.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let list = {
@@ -152,7 +184,12 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     };
 
     let tag = format!("bench-{}-{}", std::process::id(), scenario.upserts);
-    let env = daemon_env(&sandbox, &db, &tag, amqp_url, scenario);
+    let mut env = daemon_env(&sandbox, &db, &tag, amqp_url, scenario);
+    if let Some(pg) = &pg {
+        env.remove("CTCT_SYNC__STORE__PATH");
+        env.insert("CTCT_SYNC__STORE__URL".into(), pg.url().to_owned());
+        env.insert("CTCT_SYNC__MIRROR__URL".into(), pg.url().to_owned());
+    }
     let settings = Settings::load(None, env.clone()).context("the daemon's settings")?;
     let topology = Topology::from_settings(&settings.amqp);
     let conn = Connection::connect(amqp_url, ConnectionProperties::default())
@@ -247,6 +284,9 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     conn.close(200, "bench done".into()).await.ok();
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(pg) = pg {
+        pg.drop_now().await?;
+    }
     Ok(Figures {
         results: received.len(),
         succeeded,

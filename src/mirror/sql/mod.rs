@@ -48,6 +48,20 @@ pub enum MirrorDbError {
     Postgres(#[from] PgMirrorError),
 }
 
+/// The mirror store's tables, parents first: what `ctct-sync store copy --mirror-to` copies
+/// (`crate::store::copy`).
+pub const COPY_TABLES: &[&str] = &[
+    "mirror_runs",
+    "contacts",
+    "contact_custom_field_values",
+    "contact_list_memberships",
+    "custom_fields",
+    "contact_lists",
+    "campaigns",
+    "campaign_activities",
+    "mirror_cursors",
+];
+
 /// How the mirror writes instants: RFC 3339, UTC, `Z`.
 pub fn instant(at: &DateTime<Utc>) -> String {
     time::format(at)

@@ -13,6 +13,7 @@
 
 mod budget;
 mod bulk;
+pub(crate) mod copy;
 mod integrity;
 mod ledger;
 pub mod migrate;
