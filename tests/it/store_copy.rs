@@ -69,6 +69,10 @@ async fn assert_tokens_refresh_and_ledger_replays(t: &TestApi, store: &Store) {
             COMMAND,
             "contact.upsert",
             FINGERPRINT,
+            ctct_sync::store::ledger::Claim {
+                owner: "store-copy-test",
+                lease: std::time::Duration::from_secs(30),
+            },
             Utc::now(),
         )
         .await
@@ -171,6 +175,10 @@ async fn state_and_mirror_go_from_sqlite_to_postgresql_and_back_with_tokens_that
             COMMAND,
             "contact.upsert",
             FINGERPRINT,
+            ctct_sync::store::ledger::Claim {
+                owner: "store-copy-test",
+                lease: std::time::Duration::from_secs(30),
+            },
             Utc::now(),
         )
         .await

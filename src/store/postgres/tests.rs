@@ -471,9 +471,7 @@ async fn two_processes_racing_on_one_command_start_it_once_and_the_other_finds_i
     let schema = TestSchema::new();
     let first = schema.store().await;
     // Another process: a pool and connections of its own on the same schema.
-    let second = PgStore::connect(&schema.url(), &schema.name)
-        .await
-        .unwrap();
+    let second = PgStore::connect(&schema.url(), &schema.name).await.unwrap();
     for i in 0..25 {
         let id = format!("race-{i}");
         let (a, b) = tokio::join!(
