@@ -10,9 +10,11 @@ use rusqlite::Connection;
 use super::campaigns::{self, FetchedActivity};
 use super::contacts::{self, Written};
 use super::cursor::{self, Cursor, Lease, Pass};
+use super::error::MirrorDbError;
+use super::page::{PageEnd, PageMark};
 use super::postgres::{CatalogPage, PgMirrorDb};
 use super::runs::{self, Figures, Finish, LastSuccess, NewRun};
-use super::{MirrorDbError, catalog, checkpoint, instant, page_transaction};
+use super::{catalog, checkpoint, instant, page_transaction};
 use crate::api::model::{ContactList, CustomField, EmailCampaign};
 use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
 use crate::store::{Store, StoreError};
@@ -31,32 +33,6 @@ enum Engine {
     Sqlite(Store),
     /// In a PostgreSQL schema.
     Postgres(PgMirrorDb),
-}
-
-/// What a page's transaction records besides its rows: the lease it renews and the run whose
-/// figures it adds to.
-#[derive(Debug, Clone)]
-pub struct PageMark {
-    pub account: String,
-    pub run_id: i64,
-    /// API requests the run has made so far.
-    pub requests: u64,
-    pub now: DateTime<Utc>,
-    /// The run's lease, extended (renewed in the page's transaction).
-    pub lease: Lease,
-}
-
-/// Where a page leaves its pass: still going (its position saved), or complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageEnd {
-    More,
-    Last,
-}
-
-impl PageEnd {
-    pub fn of(last: bool) -> Self {
-        if last { PageEnd::Last } else { PageEnd::More }
-    }
 }
 
 impl MirrorDb {

@@ -25,10 +25,14 @@ pub mod cursor;
 pub mod db;
 #[cfg(test)]
 pub(crate) mod engine_tests;
+mod error;
+mod page;
 pub mod postgres;
 pub mod runs;
 
-pub use db::{MirrorDb, PageEnd, PageMark};
+pub use db::MirrorDb;
+pub use error::MirrorDbError;
+pub use page::{PageEnd, PageMark};
 pub use postgres::{PgMirrorDb, PgMirrorError};
 
 use chrono::{DateTime, Utc};
@@ -36,17 +40,6 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::api::model::time;
 use crate::store::StoreError;
-
-/// Why a [`MirrorDb`] method failed, on either engine.
-#[derive(Debug, thiserror::Error)]
-pub enum MirrorDbError {
-    /// The SQLite store the mirror's tables live in.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The PostgreSQL mirror store.
-    #[error(transparent)]
-    Postgres(#[from] PgMirrorError),
-}
 
 /// The mirror store's tables, parents first: what `ctct-sync store copy --mirror-to` copies
 /// (`crate::store::copy`).

@@ -11,7 +11,7 @@ use deadpool_postgres::Transaction;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::PgResult;
+use super::error::PgResult;
 use crate::mirror::ContactRow;
 use crate::mirror::sql::contacts::Written;
 

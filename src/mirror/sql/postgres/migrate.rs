@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::{PgMirrorError, PgResult};
+use super::error::{PgMirrorError, PgResult};
 use crate::store::migrate::{Migration, MigrationReport, POSTGRES_MIRROR};
 
 /// The SHA-256 of a migration's text, in lowercase hex.

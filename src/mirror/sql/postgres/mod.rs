@@ -15,6 +15,7 @@
 //! ```
 
 mod contacts;
+mod error;
 mod migrate;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -25,70 +26,17 @@ use chrono::{DateTime, SubsecRound, Utc};
 use deadpool_postgres::{Pool, Transaction};
 use tokio_postgres::Row;
 
-use super::PageEnd;
 use super::campaigns::FetchedActivity;
 use super::contacts::Written;
 use super::cursor::{Cursor, Lease, Pass};
-use super::db::PageMark;
+use super::page::{PageEnd, PageMark};
 use super::runs::{Figures, Finish, LastSuccess, NewRun};
 use crate::api::model::time;
 use crate::api::model::{CampaignStatus, ContactList, CustomField, EmailCampaign};
 use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
 use crate::store::MigrationReport;
-
-/// Why a PostgreSQL mirror operation failed. Messages name no URL and no password.
-#[derive(Debug, thiserror::Error)]
-pub enum PgMirrorError {
-    #[error("the PostgreSQL mirror store gave no connection: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
-    #[error("PostgreSQL mirror store: {}", describe(.0))]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error(
-        "the mirror store's search_path ({search_path:?}) must name the mirror schema first, \
-         as a plain or double-quoted identifier"
-    )]
-    SearchPath { search_path: String },
-    #[error(
-        "the mirror schema is at version {found}, newer than this ctct-sync knows \
-         (version {latest}); run a newer ctct-sync"
-    )]
-    SchemaTooNew { found: u32, latest: u32 },
-    #[error(
-        "mirror migration {version:04}_{name} differs from the one applied to this schema; \
-         migrations are append-only — restore the released file and add a new migration"
-    )]
-    MigrationChanged { version: i32, name: String },
-    #[error("mirror migration {version:04}_{name} failed: {}", describe(.source))]
-    Migration {
-        version: u32,
-        name: &'static str,
-        #[source]
-        source: tokio_postgres::Error,
-    },
-    #[error("mirror store: {what} {value:?} is not a valid instant")]
-    Instant { what: &'static str, value: String },
-}
-
-/// A PostgreSQL error as an operator can act on it: the server's message, detail and code
-/// when the server answered, the client's description otherwise.
-fn describe(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => {
-            let mut text = format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                text.push_str("; ");
-                text.push_str(detail);
-            }
-            text
-        }
-        None => match std::error::Error::source(error) {
-            Some(source) => format!("{error}: {source}"),
-            None => error.to_string(),
-        },
-    }
-}
-
-type PgResult<T> = Result<T, PgMirrorError>;
+pub use error::PgMirrorError;
+use error::PgResult;
 
 /// A catalog listing's page, custom fields or lists.
 #[derive(Debug, Clone)]
