@@ -26,6 +26,19 @@ const NEEDED_SCOPES: [&str; 5] = [
     "offline_access",
 ];
 
+/// What a store's check leaves for the account checks, which open both stores the way the
+/// daemon does (and so would migrate them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// At this ctct-sync's version: the account checks can open it as it is.
+    Current,
+    /// Missing or older than this ctct-sync: opening it would create or migrate it, which
+    /// the doctor leaves to `ctct-sync migrate` or the daemon.
+    Behind,
+    /// Unreachable, unreadable or newer: already a failed check.
+    Unusable,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Ok,
@@ -82,7 +95,7 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
         }
     };
     checks.push(broker(&settings).await);
-    let store_ok = match settings.state_store() {
+    let state = match settings.state_store() {
         Ok(StoreLocation::Sqlite(path)) => store(&path, &mut checks),
         Ok(StoreLocation::Postgres { url, schema }) => {
             let latest = migrate::latest_postgres_version();
@@ -95,24 +108,34 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
                 error.to_string(),
                 "fix store.url",
             ));
-            false
+            Schema::Unusable
         }
     };
-    match settings.mirror_store() {
+    let mirror = match settings.mirror_store() {
         Ok(StoreLocation::Sqlite(path)) => mirror_file(&path, &mut checks),
         Ok(StoreLocation::Postgres { url, schema }) => {
             let latest = migrate::latest_postgres_mirror_version();
-            postgres_store("mirror", &url, &schema, latest, &mut checks).await;
+            postgres_store("mirror", &url, &schema, latest, &mut checks).await
         }
-        Err(error) => checks.push(Check::new(
-            "mirror",
-            Status::Fail,
-            error.to_string(),
-            "fix mirror.url",
+        Err(error) => {
+            checks.push(Check::new(
+                "mirror",
+                Status::Fail,
+                error.to_string(),
+                "fix mirror.url",
+            ));
+            Schema::Unusable
+        }
+    };
+    match (state, mirror) {
+        (Schema::Current, Schema::Current) => accounts_and_api(&settings, &mut checks).await,
+        (Schema::Unusable, _) | (_, Schema::Unusable) => {}
+        _ => checks.push(Check::new(
+            "accounts",
+            Status::Warn,
+            "not checked: a store is missing or older than this ctct-sync, and the doctor changes nothing",
+            "run `ctct-sync migrate`, then `ctct-sync doctor` again",
         )),
-    }
-    if store_ok {
-        accounts_and_api(&settings, &mut checks).await;
     }
     print(&checks);
     if checks.iter().any(|c| c.status == Status::Fail) {
@@ -186,15 +209,14 @@ fn broker_advice() -> String {
 
 /// Checks a store on PostgreSQL without changing it (`what` is `store` or `mirror`): that
 /// the server answers and takes the login, and the version in the schema's
-/// `schema_migrations`. The URL is shown without its password. True when the account checks
-/// can go on (the schema exists and is not newer than this ctct-sync).
+/// `schema_migrations`. The URL is shown without its password.
 async fn postgres_store(
     what: &str,
     url: &SecretUrl,
     schema: &str,
     latest: u32,
     checks: &mut Vec<Check>,
-) -> bool {
+) -> Schema {
     let shown = format!("{} (schema {schema})", url.redacted());
     let read = tokio::time::timeout(
         Duration::from_secs(15),
@@ -209,7 +231,7 @@ async fn postgres_store(
                 format!("{shown}: unreachable: no answer within 15 s"),
                 format!("start PostgreSQL or fix {what}.url (the daemon waits for it at start)"),
             ));
-            return false;
+            return Schema::Unusable;
         }
         Ok(Err(error)) => {
             let advice = match &error {
@@ -228,7 +250,7 @@ async fn postgres_store(
                 _ => format!("fix {what}.url"),
             };
             checks.push(Check::new(what, Status::Fail, error.to_string(), advice));
-            return false;
+            return Schema::Unusable;
         }
         Ok(Ok(version)) => version,
     };
@@ -247,11 +269,11 @@ async fn postgres_store(
                 format!("schema {schema} has no ctct-sync tables yet"),
                 "run `ctct-sync migrate` (the daemon also migrates at start)",
             ),
-            false,
+            Schema::Behind,
         ),
         Some(v) if v == latest => (
             Check::new(&name, Status::Ok, format!("version {v}, current"), ""),
-            true,
+            Schema::Current,
         ),
         Some(v) if v < latest => (
             Check::new(
@@ -260,7 +282,7 @@ async fn postgres_store(
                 format!("version {v}; this ctct-sync brings {latest}"),
                 "run `ctct-sync migrate` (the daemon also migrates at start)",
             ),
-            true,
+            Schema::Behind,
         ),
         Some(v) => (
             Check::new(
@@ -269,7 +291,7 @@ async fn postgres_store(
                 format!("version {v} is newer than this ctct-sync ({latest})"),
                 "run the newer ctct-sync that wrote it",
             ),
-            false,
+            Schema::Unusable,
         ),
     };
     checks.push(check);
@@ -278,7 +300,7 @@ async fn postgres_store(
 
 /// Checks the mirror's SQLite file without changing it: its schema version. A missing file is
 /// created by the daemon (or `ctct-sync migrate`); only a newer or unreadable one fails.
-fn mirror_file(path: &Path, checks: &mut Vec<Check>) {
+fn mirror_file(path: &Path, checks: &mut Vec<Check>) -> Schema {
     let shown = path.display();
     if !path.exists() {
         checks.push(Check::new(
@@ -287,40 +309,53 @@ fn mirror_file(path: &Path, checks: &mut Vec<Check>) {
             format!("{shown} does not exist yet"),
             "the daemon creates it at start (or run `ctct-sync migrate`)",
         ));
-        return;
+        return Schema::Behind;
     }
     let latest = migrate::latest_mirror_version();
-    let check = match migrate::file_version(path) {
-        Err(error) => Check::new(
-            "mirror schema",
-            Status::Fail,
-            format!("{shown} cannot be read as a database: {error}"),
-            "move it aside: the mirror's next full pass rebuilds it from Constant Contact",
+    let (check, schema) = match migrate::file_version(path) {
+        Err(error) => (
+            Check::new(
+                "mirror schema",
+                Status::Fail,
+                format!("{shown} cannot be read as a database: {error}"),
+                "move it aside: the mirror's next full pass rebuilds it from Constant Contact",
+            ),
+            Schema::Unusable,
         ),
-        Ok(v) if v == latest => Check::new(
-            "mirror schema",
-            Status::Ok,
-            format!("version {v}, current"),
-            "",
+        Ok(v) if v == latest => (
+            Check::new(
+                "mirror schema",
+                Status::Ok,
+                format!("version {v}, current"),
+                "",
+            ),
+            Schema::Current,
         ),
-        Ok(v) if v < latest => Check::new(
-            "mirror schema",
-            Status::Warn,
-            format!("version {v}; this ctct-sync brings {latest}"),
-            "run `ctct-sync migrate` (the daemon also migrates at start)",
+        Ok(v) if v < latest => (
+            Check::new(
+                "mirror schema",
+                Status::Warn,
+                format!("version {v}; this ctct-sync brings {latest}"),
+                "run `ctct-sync migrate` (the daemon also migrates at start)",
+            ),
+            Schema::Behind,
         ),
-        Ok(v) => Check::new(
-            "mirror schema",
-            Status::Fail,
-            format!("version {v} is newer than this ctct-sync ({latest})"),
-            "run the newer ctct-sync that wrote it",
+        Ok(v) => (
+            Check::new(
+                "mirror schema",
+                Status::Fail,
+                format!("version {v} is newer than this ctct-sync ({latest})"),
+                "run the newer ctct-sync that wrote it",
+            ),
+            Schema::Unusable,
         ),
     };
     checks.push(check);
+    schema
 }
 
-/// Checks the database file without changing it. True when the account checks can go on.
-fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
+/// Checks the database file without changing it.
+fn store(path: &Path, checks: &mut Vec<Check>) -> Schema {
     let shown = path.display();
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
@@ -331,7 +366,7 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
                 format!("{shown} does not exist"),
                 "run `ctct-sync migrate` (the daemon also creates it at start), then authorise an account",
             ));
-            return false;
+            return Schema::Unusable;
         }
     };
     let mode = metadata.permissions().mode() & 0o777;
@@ -367,7 +402,7 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
                 format!("{shown} cannot be read as a database: {error}"),
                 "restore the file from a backup (docs/operations.md)",
             ));
-            false
+            Schema::Unusable
         }
         Ok(v) if v == latest => {
             checks.push(Check::new(
@@ -376,7 +411,7 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
                 format!("version {v}, current"),
                 "",
             ));
-            true
+            Schema::Current
         }
         Ok(v) if v < latest => {
             checks.push(Check::new(
@@ -385,7 +420,7 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
                 format!("version {v}; this ctct-sync brings {latest}"),
                 "run `ctct-sync migrate` (the daemon also migrates at start)",
             ));
-            true
+            Schema::Behind
         }
         Ok(v) => {
             checks.push(Check::new(
@@ -394,7 +429,7 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> bool {
                 format!("version {v} is newer than this ctct-sync ({latest})"),
                 "run the newer ctct-sync that wrote it, or restore a backup",
             ));
-            false
+            Schema::Unusable
         }
     }
 }

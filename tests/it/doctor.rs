@@ -134,3 +134,52 @@ async fn doctor_runs_count_only_the_requests_they_make() {
     assert_eq!(today.used, 3, "one request per run: {today:?}");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_behind_this_release_is_reported_and_left_as_it_is() {
+    // A state store written by release 9147d43 (schema version 4), with an OAuth application
+    // configured: the account checks would open (and so migrate) it; the doctor says so instead.
+    let t = TestApi::start().await;
+    let dir = crate::support::temp_dir();
+    let store_path = dir.path().join("ctct-sync.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/store-9147d43/ctct-sync-9147d43.sqlite3"
+        ),
+        &store_path,
+    )
+    .expect("the fixture copies");
+    std::fs::set_permissions(
+        &store_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mirror_path = dir.path().join("mirror").join("ctct-mirror.db");
+    let (code, report) = doctor(
+        &t,
+        &[
+            ("CTCT_SYNC__STORE__PATH", store_path.to_str().unwrap()),
+            (
+                "CTCT_SYNC__MIRROR__URL",
+                &format!("sqlite://{}", mirror_path.display()),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        line(&report, "store schema").contains("version 4;"),
+        "{report}"
+    );
+    assert!(
+        line(&report, "accounts").contains("not checked"),
+        "{report}"
+    );
+    assert_eq!(code, 0, "warnings only:\n{report}");
+    assert_eq!(
+        ctct_sync::store::migrate::file_version(&store_path).unwrap(),
+        4,
+        "the doctor left the store at its version"
+    );
+    assert!(!mirror_path.exists(), "the doctor created no mirror file");
+}
