@@ -3,6 +3,13 @@
 //! memberships replaced by the page's, and a contact live before and deleted now counted as
 //! deleted. The rows travel by binary `COPY` into session-local tables (created once per
 //! connection, emptied at every commit), and three `INSERT … SELECT` statements merge them.
+//!
+//! The statements that look the page's contacts up in the big tables take the page's ids as
+//! an array (`contact_id = ANY(ARRAY(SELECT …))`), which the server can only answer by probing
+//! the primary keys, once per id. A join with the page's table leaves the plan to the
+//! planner's row estimates, and those are wrong while a first full pass fills the tables
+//! faster than statistics follow: it chose to sort the whole values table for every page
+//! (2.2 s per 2,000-contact page at 400,000 contacts, against 40 ms by the keys).
 
 use std::collections::HashMap;
 
@@ -103,9 +110,10 @@ pub(super) async fn write(
 
     let deleted: i64 = tx
         .query_one(
-            "SELECT count(*) FROM pg_temp.mirror_page_contacts AS p
-             JOIN contacts AS c ON c.account = $1 AND c.contact_id = p.contact_id
-             WHERE nullif(p.deleted_at, '') IS NOT NULL AND c.deleted_at IS NULL",
+            "SELECT count(*) FROM contacts
+             WHERE account = $1 AND deleted_at IS NULL AND contact_id = ANY(ARRAY(
+                 SELECT contact_id FROM pg_temp.mirror_page_contacts
+                 WHERE nullif(deleted_at, '') IS NOT NULL))",
             &[&account],
         )
         .await?
@@ -113,8 +121,8 @@ pub(super) async fn write(
     for table in ["contact_custom_field_values", "contact_list_memberships"] {
         tx.execute(
             &format!(
-                "DELETE FROM {table} AS t USING pg_temp.mirror_page_contacts AS p
-                 WHERE t.account = $1 AND t.contact_id = p.contact_id"
+                "DELETE FROM {table} WHERE account = $1 AND contact_id = ANY(ARRAY(
+                     SELECT contact_id FROM pg_temp.mirror_page_contacts))"
             ),
             &[&account],
         )
