@@ -11,8 +11,12 @@
 //! campaigns  campaigns and campaign_activities
 //! db         MirrorDb: typed async methods over the above (runs, cursors and leases, pages),
 //!            each one job on the store's thread; no rusqlite type in its signatures
+//! page       PageMark and PageEnd: what every page's transaction carries (run, lease, time)
+//!            and whether it is the pass's last page
+//! error      MirrorDbError: a failed mirror-store call, whichever the engine
 //! postgres   PgMirrorDb: the same methods on a PostgreSQL schema (binary COPY for contacts),
 //!            and the mirror schema's migrations there
+//! engine_tests  (tests only) the same cases run against both engines
 //! ```
 //!
 //! The statement modules above are SQLite's; `MirrorDb` dispatches to them or to
