@@ -1,11 +1,14 @@
 //! `ApiError`: every way a Constant Contact call can fail, named by the decision the caller
 //! has to make (retry later, fix the input, re-authorise, wait for the quota reset).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::api::budget::BudgetError;
 use crate::api::tokens::AuthError;
+use crate::store::StoreError;
 
 /// One entry of the API's error body (`[{"error_key", "error_message"}]`, or a single object
 /// for 401 and 429 — shared/reference/constant-contact-v3.md §3.1).
@@ -110,9 +113,10 @@ pub enum ApiError {
     /// A 2xx answer that did not decode.
     #[error("{route}: the answer did not decode: {detail}")]
     Decode { route: &'static str, detail: String },
-    /// The rate budget's store failed.
+    /// The rate budget's store failed: not the API's doing, so the pipeline hands the
+    /// command back instead of spending an attempt.
     #[error("rate budget: {0}")]
-    Budget(String),
+    Budget(Arc<StoreError>),
 }
 
 fn key_suffix(key: &Option<String>) -> String {
@@ -124,7 +128,7 @@ impl From<BudgetError> for ApiError {
         match error {
             BudgetError::QuotaExhausted { resets_at } => ApiError::QuotaExhausted { resets_at },
             BudgetError::MirrorShareSpent { resets_at } => ApiError::MirrorShareSpent { resets_at },
-            BudgetError::Store(e) => ApiError::Budget(e.to_string()),
+            BudgetError::Store(e) => ApiError::Budget(Arc::new(e)),
         }
     }
 }

@@ -71,6 +71,11 @@ impl From<ApiError> for HandleError {
             ApiError::Auth(AuthError::ReauthRequired { reason, .. }) => {
                 HandleError::ReauthRequired { reason }
             }
+            // Our own store failed in the middle of the call (the rate budget or the tokens):
+            // handed back like any other store failure, no attempt spent.
+            ApiError::Budget(error) | ApiError::Auth(AuthError::Store(error)) => {
+                HandleError::Storage(error)
+            }
             ApiError::Auth(AuthError::NotAuthorised { account }) => {
                 HandleError::Rejected(Rejection::with_fields(
                     ErrorCode::AccountNotAuthorised,

@@ -392,6 +392,24 @@ mod tests {
                 0,
                 Decision::HandBack(store_failure.clone()),
             ),
+            (
+                "the rate budget's store failing in the middle of a call hands it back",
+                5,
+                Err(HandleError::from(ApiError::Budget(store_failure.clone()))),
+                limits(5, 0),
+                0,
+                Decision::HandBack(store_failure.clone()),
+            ),
+            (
+                "the token store failing in the middle of a call hands it back",
+                1,
+                Err(HandleError::from(ApiError::Auth(
+                    crate::api::AuthError::Store(store_failure.clone()),
+                ))),
+                limits(5, 0),
+                0,
+                Decision::HandBack(store_failure.clone()),
+            ),
         ];
         for (what, attempt, handled, limits, jitter, expected) in cases {
             let decision = decide(attempt, handled, &limits, now(), || jitter);

@@ -1,5 +1,7 @@
 //! Why no access token can be had.
 
+use std::sync::Arc;
+
 use crate::store::StoreError;
 
 /// Why no access token can be had.
@@ -24,12 +26,14 @@ pub enum AuthError {
     Unavailable { detail: String },
     #[error("the token endpoint refused the request: {detail}")]
     Refused { detail: String },
+    /// The state store failed while the tokens were read or saved: not the API's doing, so
+    /// the pipeline hands the command back instead of spending an attempt.
     #[error("token store: {0}")]
-    Store(String),
+    Store(Arc<StoreError>),
 }
 
 impl From<StoreError> for AuthError {
     fn from(error: StoreError) -> Self {
-        AuthError::Store(error.to_string())
+        AuthError::Store(Arc::new(error))
     }
 }
