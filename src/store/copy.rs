@@ -39,6 +39,21 @@ pub const STATE_TABLES: &[&str] = &[
     "bulk_items",
 ];
 
+/// The mirror store's tables, parents first: the order `store copy --mirror-to` and the
+/// upgrade of a file from before the split (`super::upgrade`) copy their rows in, and the
+/// reverse the order they are emptied in.
+pub const MIRROR_TABLES: &[&str] = &[
+    "mirror_runs",
+    "contacts",
+    "contact_custom_field_values",
+    "contact_list_memberships",
+    "custom_fields",
+    "contact_lists",
+    "campaigns",
+    "campaign_activities",
+    "mirror_cursors",
+];
+
 /// A row as a JSON object keyed by column name.
 type JsonRow = Map<String, Value>;
 
@@ -77,7 +92,7 @@ enum Side {
 }
 
 /// Copies every row of `tables` (the state's [`STATE_TABLES`] or the mirror's
-/// [`crate::mirror::sql::COPY_TABLES`], parents first) of the `role` store at `from` into the
+/// [`MIRROR_TABLES`], parents first) of the `role` store at `from` into the
 /// one at `to`. The source must exist (a SQLite file is not created); the target is created
 /// and migrated, and must hold no row in those tables.
 pub async fn copy(

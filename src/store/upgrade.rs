@@ -14,24 +14,12 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+use super::copy::MIRROR_TABLES;
 use super::error::StoreError;
 use super::migrate::{self, MigrationReport, SQLITE_STATE};
 
 /// The last state migration with the mirror's tables still in the state file.
 const LAST_WITH_MIRROR: u32 = 6;
-
-/// The mirror's tables in the order their rows are copied (a row's parent first).
-pub const MIRROR_TABLES: &[&str] = &[
-    "contacts",
-    "contact_custom_field_values",
-    "contact_list_memberships",
-    "custom_fields",
-    "contact_lists",
-    "campaigns",
-    "campaign_activities",
-    "mirror_cursors",
-    "mirror_runs",
-];
 
 /// Brings a SQLite state file up to the embedded schema; a file from before the split has its
 /// mirror rows copied into `mirror_file` first (when given).

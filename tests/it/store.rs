@@ -3,8 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use ctct_sync::store::copy::MIRROR_TABLES;
 use ctct_sync::store::migrate::{self, Migration, SQLITE_STATE};
-use ctct_sync::store::upgrade::MIRROR_TABLES;
 use ctct_sync::store::{Store, StoreError};
 use rusqlite::Connection;
 

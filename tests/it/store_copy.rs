@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ctct_sync::config::{SecretUrl, StoreLocation};
 use ctct_sync::mirror::Mode;
-use ctct_sync::store::copy::{STATE_TABLES, copy};
+use ctct_sync::store::copy::{MIRROR_TABLES, STATE_TABLES, copy};
 use ctct_sync::store::ledger::{Begun, Finish};
 use ctct_sync::store::{Role, Store};
 use secrecy::SecretString;
@@ -24,19 +24,6 @@ const DAY: Duration = Duration::from_secs(25 * 3600);
 const COMMAND: &str = "copy-cmd-1";
 const FINGERPRINT: &str = "f1ce";
 const RESULT: &str = r#"{"id":"copy-cmd-1","status":"succeeded"}"#;
-
-/// The mirror's tables as `store copy --mirror-to` copies them.
-const MIRROR_TABLES: [&str; 9] = [
-    "mirror_runs",
-    "contacts",
-    "contact_custom_field_values",
-    "contact_list_memberships",
-    "custom_fields",
-    "contact_lists",
-    "campaigns",
-    "campaign_activities",
-    "mirror_cursors",
-];
 
 fn pg_location(db: &PgTestDb, schema: &str) -> StoreLocation {
     StoreLocation::Postgres {
@@ -270,7 +257,7 @@ async fn state_and_mirror_go_from_sqlite_to_postgresql_and_back_with_tokens_that
     assert_eq!(summary.rows("accounts"), 1);
     copy(
         Role::Mirror,
-        &MIRROR_TABLES,
+        MIRROR_TABLES,
         &pg_location(&pg, "ctct_mirror"),
         &StoreLocation::Sqlite(mirror_back.clone()),
     )

@@ -12,8 +12,8 @@ use chrono::Utc;
 use ctct_sandbox::SandboxOptions;
 use ctct_sync::clock::ManualClock;
 use ctct_sync::command::outcome::{CommandResult, Outcome};
+use ctct_sync::store::copy::MIRROR_TABLES;
 use ctct_sync::store::tokens::AccountState;
-use ctct_sync::store::upgrade::MIRROR_TABLES;
 use ctct_sync::store::{Store, ledger};
 use rusqlite::{Connection, OpenFlags};
 

@@ -45,20 +45,6 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 use crate::api::model::time;
 use crate::store::StoreError;
 
-/// The mirror store's tables, parents first: what `ctct-sync store copy --mirror-to` copies
-/// (`crate::store::copy`).
-pub const COPY_TABLES: &[&str] = &[
-    "mirror_runs",
-    "contacts",
-    "contact_custom_field_values",
-    "contact_list_memberships",
-    "custom_fields",
-    "contact_lists",
-    "campaigns",
-    "campaign_activities",
-    "mirror_cursors",
-];
-
 /// How the mirror writes instants: RFC 3339, UTC, `Z`.
 pub fn instant(at: &DateTime<Utc>) -> String {
     time::format(at)
