@@ -39,20 +39,9 @@ pub const STATE_TABLES: &[&str] = &[
     "bulk_items",
 ];
 
-/// The mirror store's tables, parents first: the order `store copy --mirror-to` and the
-/// upgrade of a file from before the split (`super::upgrade`) copy their rows in, and the
-/// reverse the order they are emptied in.
-pub const MIRROR_TABLES: &[&str] = &[
-    "mirror_runs",
-    "contacts",
-    "contact_custom_field_values",
-    "contact_list_memberships",
-    "custom_fields",
-    "contact_lists",
-    "campaigns",
-    "campaign_activities",
-    "mirror_cursors",
-];
+/// The mirror store's tables, parents first (kept beside the upgrade, which needs them too
+/// and must not depend on this module).
+pub use super::upgrade::MIRROR_TABLES;
 
 /// A row as a JSON object keyed by column name.
 type JsonRow = Map<String, Value>;

@@ -14,12 +14,26 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::copy::MIRROR_TABLES;
 use super::error::StoreError;
 use super::migrate::{self, MigrationReport, SQLITE_STATE};
 
 /// The last state migration with the mirror's tables still in the state file.
 const LAST_WITH_MIRROR: u32 = 6;
+
+/// The mirror store's tables, parents first: the order the upgrade of a file from before the
+/// split and `store copy --mirror-to` (`super::copy`) copy their rows in, and the reverse the
+/// order they are emptied in.
+pub const MIRROR_TABLES: &[&str] = &[
+    "mirror_runs",
+    "contacts",
+    "contact_custom_field_values",
+    "contact_list_memberships",
+    "custom_fields",
+    "contact_lists",
+    "campaigns",
+    "campaign_activities",
+    "mirror_cursors",
+];
 
 /// Brings a SQLite state file up to the embedded schema; a file from before the split has its
 /// mirror rows copied into `mirror_file` first (when given).
