@@ -271,28 +271,7 @@ async fn postgres_store(
             ),
             Schema::Behind,
         ),
-        Some(v) if v == latest => (
-            Check::new(&name, Status::Ok, format!("version {v}, current"), ""),
-            Schema::Current,
-        ),
-        Some(v) if v < latest => (
-            Check::new(
-                &name,
-                Status::Warn,
-                format!("version {v}; this ctct-sync brings {latest}"),
-                "run `ctct-sync migrate` (the daemon also migrates at start)",
-            ),
-            Schema::Behind,
-        ),
-        Some(v) => (
-            Check::new(
-                &name,
-                Status::Fail,
-                format!("version {v} is newer than this ctct-sync ({latest})"),
-                "run the newer ctct-sync that wrote it",
-            ),
-            Schema::Unusable,
-        ),
+        Some(v) => version_check(&name, v, latest, "run the newer ctct-sync that wrote it"),
     };
     checks.push(check);
     usable
@@ -322,32 +301,11 @@ fn mirror_file(path: &Path, checks: &mut Vec<Check>) -> Schema {
             ),
             Schema::Unusable,
         ),
-        Ok(v) if v == latest => (
-            Check::new(
-                "mirror schema",
-                Status::Ok,
-                format!("version {v}, current"),
-                "",
-            ),
-            Schema::Current,
-        ),
-        Ok(v) if v < latest => (
-            Check::new(
-                "mirror schema",
-                Status::Warn,
-                format!("version {v}; this ctct-sync brings {latest}"),
-                "run `ctct-sync migrate` (the daemon also migrates at start)",
-            ),
-            Schema::Behind,
-        ),
-        Ok(v) => (
-            Check::new(
-                "mirror schema",
-                Status::Fail,
-                format!("version {v} is newer than this ctct-sync ({latest})"),
-                "run the newer ctct-sync that wrote it",
-            ),
-            Schema::Unusable,
+        Ok(v) => version_check(
+            "mirror schema",
+            v,
+            latest,
+            "run the newer ctct-sync that wrote it",
         ),
     };
     checks.push(check);
@@ -404,33 +362,47 @@ fn store(path: &Path, checks: &mut Vec<Check>) -> Schema {
             ));
             Schema::Unusable
         }
-        Ok(v) if v == latest => {
-            checks.push(Check::new(
+        Ok(v) => {
+            let (check, schema) = version_check(
                 "store schema",
-                Status::Ok,
-                format!("version {v}, current"),
-                "",
-            ));
-            Schema::Current
+                v,
+                latest,
+                "run the newer ctct-sync that wrote it, or restore a backup",
+            );
+            checks.push(check);
+            schema
         }
-        Ok(v) if v < latest => {
-            checks.push(Check::new(
-                "store schema",
+    }
+}
+
+/// The check of a store at schema version `v` by this ctct-sync, which brings `latest`:
+/// current, behind (to be migrated), or newer (`newer_advice` says what to do).
+fn version_check(name: &str, v: u32, latest: u32, newer_advice: &str) -> (Check, Schema) {
+    if v == latest {
+        (
+            Check::new(name, Status::Ok, format!("version {v}, current"), ""),
+            Schema::Current,
+        )
+    } else if v < latest {
+        (
+            Check::new(
+                name,
                 Status::Warn,
                 format!("version {v}; this ctct-sync brings {latest}"),
                 "run `ctct-sync migrate` (the daemon also migrates at start)",
-            ));
-            Schema::Behind
-        }
-        Ok(v) => {
-            checks.push(Check::new(
-                "store schema",
+            ),
+            Schema::Behind,
+        )
+    } else {
+        (
+            Check::new(
+                name,
                 Status::Fail,
                 format!("version {v} is newer than this ctct-sync ({latest})"),
-                "run the newer ctct-sync that wrote it, or restore a backup",
-            ));
-            Schema::Unusable
-        }
+                newer_advice,
+            ),
+            Schema::Unusable,
+        )
     }
 }
 
