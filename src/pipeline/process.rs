@@ -178,6 +178,12 @@ impl Processor {
         }
     }
 
+    /// Upserts waiting in open bulk batches, and how long the oldest of those batches has
+    /// been open (past `bulk.window_ms` while another import of its account runs).
+    pub fn bulk_open(&self) -> (usize, std::time::Duration) {
+        self.bulk.open()
+    }
+
     /// This pipeline's claim on the commands it works on.
     pub(super) fn claim(&self) -> ledger::Claim<'_> {
         ledger::Claim {

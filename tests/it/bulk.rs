@@ -259,6 +259,98 @@ async fn ids_are_found_when_another_import_on_the_list_finishes_together(engine:
 
 crate::both_engines!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    upserts_whose_window_closes_while_an_import_of_their_account_runs_wait_for_it_in_one_batch
+);
+/// Regression (issue 17): a batch reads its contacts' ids from the list's contacts updated
+/// while its import ran, so imports of one account running side by side page through each
+/// other's contacts (in a 20,000-upsert burst on PostgreSQL, a 321-row batch beside a
+/// 5,000-row one spent 22 requests, and the burst 283). A window that closes while an import
+/// of its account runs stays open, gathers the upserts that follow, and is imported after it.
+async fn upserts_whose_window_closes_while_an_import_of_their_account_runs_wait_for_it_in_one_batch(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
+    let list_id = list(&api, "Lane").await;
+    let admin = api.sandbox.admin();
+    // Frozen: an import stays running until the test completes it.
+    admin.freeze_clock();
+    let mut d = TestDaemon::start_with(api, &FAST_POLLS).await;
+    let upserts = |from: usize, to: usize| -> Vec<_> {
+        (from..to)
+            .map(|i| {
+                (
+                    format!("lane-{i}"),
+                    "contact.upsert".to_owned(),
+                    json!({"email": format!("lane{i}@example.com"), "list_ids": [list_id]}),
+                )
+            })
+            .collect()
+    };
+    let imported = || {
+        admin
+            .effects()
+            .iter()
+            .filter(|e| e.kind == "import.created")
+            .count()
+    };
+    publish_all(&d, &upserts(0, 20)).await;
+    assert!(
+        d.receive_until(Duration::from_secs(20), |_| imported() == 1)
+            .await,
+        "the first batch was not imported"
+    );
+    publish_all(&d, &upserts(20, 40)).await;
+    // Its window (1 s) closes while the first import runs: it stays open.
+    let window = Duration::from_secs(1);
+    assert!(
+        d.receive_until(Duration::from_secs(30), |d| {
+            let (waiting, oldest) = d.processor().bulk_open();
+            waiting == 20 && oldest >= 3 * window
+        })
+        .await,
+        "the second batch did not stay open: {:?}, {} imports",
+        d.processor().bulk_open(),
+        imported()
+    );
+    publish_all(&d, &upserts(40, 60)).await;
+    assert!(
+        d.receive_until(Duration::from_secs(20), |d| d.processor().bulk_open().0
+            == 40)
+            .await,
+        "the later upserts did not join the open batch: {:?}",
+        d.processor().bulk_open()
+    );
+    assert_eq!(
+        imported(),
+        1,
+        "nothing was imported beside the running import"
+    );
+    admin.complete_activities_now();
+    assert!(
+        d.receive_until(Duration::from_secs(20), |_| imported() == 2)
+            .await,
+        "the second batch was not imported after the first"
+    );
+    admin.complete_activities_now();
+    let results = collect(&mut d, 60, Duration::from_secs(30)).await;
+    for i in 0..60 {
+        let r = &results[&format!("lane-{i}")];
+        assert_eq!(r.len(), 1, "lane-{i} has one result");
+        assert_eq!(r[0].outcome, Outcome::Succeeded, "{:?}", r[0]);
+        let data = r[0].data.as_ref().unwrap();
+        assert_eq!(
+            data["batch"]["size"],
+            if i < 20 { 20 } else { 40 },
+            "lane-{i}"
+        );
+        assert!(data["contact_id"].is_string(), "lane-{i}: {data}");
+    }
+    assert_eq!(imported(), 2);
+    d.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     row_errors_reach_the_commands_of_their_rows
 );
 async fn row_errors_reach_the_commands_of_their_rows(engine: Engine) {

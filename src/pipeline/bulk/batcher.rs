@@ -1,6 +1,13 @@
 //! The batcher: upserts gather in open batches per (account, sorted `list_ids`), sealed when
 //! the window closes, the batch is full, the body would pass 4 MB or an e-mail repeats.
 //! Sealed batches go to the runner (`run.rs`).
+//!
+//! One import per account runs at a time (its lane): the contact ids of a finished import
+//! are read from the list's contacts updated while it ran, so two imports of one account
+//! running together would each page through the other's contacts too (a 300-row batch beside
+//! a 5,000-row one spent 22 requests). While the lane is taken, an expired window stays open
+//! and keeps gathering upserts, up to [`LANE_WAIT`] from its opening; a batch sealed meanwhile
+//! waits for the lane as long.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -8,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
 use crate::api::model::ImportRow;
 use crate::command::Command;
@@ -19,6 +26,11 @@ use crate::store::bulk::OpenBatch;
 
 /// Keep the JSON body under the import's 4 MB (the real API silently drops data past it).
 const MAX_BODY: usize = 3_900_000;
+
+/// Longest a batch waits for its account's lane, from its opening; past it, the batch is
+/// imported beside the running one. Its commands stay unacked meanwhile: this plus the
+/// runner's 20-minute activity deadline stays under RabbitMQ's 30-minute consumer timeout.
+pub(super) const LANE_WAIT: Duration = Duration::from_secs(120);
 
 /// `bulk.*` settings.
 #[derive(Debug, Clone)]
@@ -121,6 +133,8 @@ pub struct Batcher {
     pub(super) state: Mutex<State>,
     pub(super) sealed: mpsc::UnboundedSender<Sealed>,
     pub(super) inbox: Mutex<Option<mpsc::UnboundedReceiver<Sealed>>>,
+    /// Each account's lane: one permit, held by the batch importing (see the module).
+    lanes: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 impl Batcher {
@@ -131,7 +145,54 @@ impl Batcher {
             state: Mutex::new(State::default()),
             sealed,
             inbox: Mutex::new(Some(inbox)),
+            lanes: Mutex::default(),
         }
+    }
+
+    /// The lane of `account`.
+    pub(super) fn lane(&self, account: &str) -> Arc<Semaphore> {
+        let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .entry(account.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone()
+    }
+
+    /// The accounts whose lane is taken.
+    fn busy_accounts(&self) -> HashSet<String> {
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        lanes
+            .iter()
+            .filter(|(_, lane)| lane.available_permits() == 0)
+            .map(|(account, _)| account.clone())
+            .collect()
+    }
+
+    /// Upserts waiting in open batches, and how long the oldest open batch has been open.
+    pub fn open(&self) -> (usize, Duration) {
+        let state = self.lock();
+        let waiting = state.open.values().map(|open| open.members.len()).sum();
+        let oldest = state
+            .open
+            .values()
+            .map(|open| open.opened.elapsed())
+            .max()
+            .unwrap_or_default();
+        (waiting, oldest)
+    }
+
+    /// The commands of every open batch older than `age`, by account (to renew their claims).
+    pub(super) fn open_claims(&self, age: Duration) -> Vec<(String, Vec<String>)> {
+        let state = self.lock();
+        state
+            .open
+            .values()
+            .filter(|open| open.opened.elapsed() >= age)
+            .map(|open| {
+                let ids = open.members.iter().map(|m| m.id.clone()).collect();
+                (open.account.clone(), ids)
+            })
+            .collect()
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -224,13 +285,18 @@ impl Batcher {
         None
     }
 
-    /// Seals the batches whose window has closed.
+    /// Seals the batches whose window has closed, unless their account's lane is taken (then
+    /// they wait, at most [`LANE_WAIT`] from their opening).
     pub(super) fn seal_expired(&self) {
+        let busy = self.busy_accounts();
         let mut state = self.lock();
         let expired: Vec<_> = state
             .open
             .iter()
-            .filter(|(_, open)| open.opened.elapsed() >= self.config.window)
+            .filter(|(_, open)| {
+                let age = open.opened.elapsed();
+                age >= self.config.window && (age >= LANE_WAIT || !busy.contains(&open.account))
+            })
             .map(|(key, _)| key.clone())
             .collect();
         for key in expired {

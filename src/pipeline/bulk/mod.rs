@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! process  → join: open batch of the key (window_ms / max_batch / < 4 MB / one row per e-mail)
-//! runner   → seals expired batches; run_batch: store batch + effect_ref batch:<id> → import
-//!            → store activity id → poll → results stored in the ledger → publish + ack each
+//! runner   → seals expired batches (not while the account's lane is taken, up to 2 min);
+//!            run_batch: take the account's lane → store batch + effect_ref batch:<id>
+//!            → import → store activity id → poll → read ids → free the lane
+//!            → results stored in the ledger → publish + ack each
 //! restart  → batches with an activity id are resumed; redeliveries rejoin them as waiters
 //! ```
 //! A batched command stays unacked until its result is published; its ordering key is held

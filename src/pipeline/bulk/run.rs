@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::{Attempt, HandleError, ImportError, ImportPoll};
 use crate::pipeline::process::{Disposition, Processor, Subject};
 use crate::store::bulk::StoredItem;
 
-use super::batcher::{Live, Member, Open, Sealed};
+use super::batcher::{LANE_WAIT, Live, Member, Open, Sealed};
 use super::outcome;
 
 /// A batch's commands are unacked while it runs: after this long from the import, the
@@ -55,10 +56,20 @@ pub(crate) async fn run(processor: Arc<Processor>, shutdown: CancellationToken) 
     let period = (processor.bulk.config.window / 4)
         .clamp(Duration::from_millis(10), Duration::from_millis(250));
     let mut tick = tokio::time::interval(period);
+    // Open batches waiting for their lane outlive the window: their commands' claims are
+    // renewed like those of a running batch.
+    let renewal = (processor.settings.claim_lease / 3).max(Duration::from_millis(10));
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renewal, renewal);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => processor.bulk.seal_expired(),
+            _ = renew.tick() => {
+                for (account, ids) in processor.bulk.open_claims(renewal) {
+                    tokio::spawn(renew_open(processor.clone(), account, ids));
+                }
+            }
             sealed = inbox.recv() => match sealed {
                 Some(sealed) => {
                     tokio::spawn(run_batch(processor.clone(), sealed));
@@ -69,7 +80,34 @@ pub(crate) async fn run(processor: Arc<Processor>, shutdown: CancellationToken) 
     }
 }
 
-/// Runs a sealed batch, renewing the claim on its commands while the import runs.
+/// Renews the claims on the commands of an open batch.
+async fn renew_open(p: Arc<Processor>, account: String, ids: Vec<String>) {
+    match p.store.ledger_renew(&account, &ids, p.claim()).await {
+        Ok(held) => tracing::debug!(held, of = ids.len(), "claims of an open batch renewed"),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not renew the claims on commands in an open batch")
+        }
+    }
+}
+
+/// Waits for the account's lane until `until`; past it, goes on without.
+async fn take_lane(p: &Processor, account: &str, until: Instant) -> Option<OwnedSemaphorePermit> {
+    let lane = p.bulk.lane(account);
+    let taken = tokio::time::timeout_at(until.into(), lane.acquire_owned()).await;
+    match taken {
+        Ok(Ok(permit)) => Some(permit),
+        _ => {
+            tracing::info!(
+                account,
+                "another bulk import of this account is still running; importing beside it"
+            );
+            None
+        }
+    }
+}
+
+/// Runs a sealed batch, renewing the claim on its commands while it waits for its lane and
+/// while the import runs.
 async fn run_batch(p: Arc<Processor>, sealed: Sealed) {
     let (account, ids): (String, Vec<String>) = match &sealed {
         Sealed::Fresh(open) => (
@@ -88,8 +126,17 @@ async fn run_batch(p: Arc<Processor>, sealed: Sealed) {
 
 async fn run_sealed(p: Arc<Processor>, sealed: Sealed) {
     match sealed {
-        Sealed::Fresh(open) => import(p, open).await,
+        Sealed::Fresh(open) => {
+            if open.members.len() <= 2 {
+                let Open { id, members, .. } = open;
+                one_by_one(&p, &id, members).await;
+                return;
+            }
+            let lane = take_lane(&p, &open.account, open.opened + LANE_WAIT).await;
+            import(p, open, lane).await
+        }
         Sealed::Resumed(batch) => {
+            let lane = take_lane(&p, &batch.account, Instant::now() + LANE_WAIT).await;
             let members = batch
                 .items
                 .iter()
@@ -116,6 +163,7 @@ async fn run_sealed(p: Arc<Processor>, sealed: Sealed) {
                 members,
                 &batch.activity_id,
                 deadline,
+                lane,
             )
             .await;
             log_batch(&p, &batch_id, batch.items.len(), requests);
@@ -123,7 +171,8 @@ async fn run_sealed(p: Arc<Processor>, sealed: Sealed) {
     }
 }
 
-async fn import(p: Arc<Processor>, open: Open) {
+/// Imports a fresh batch (of three or more), holding `lane` until its ids are read.
+async fn import(p: Arc<Processor>, open: Open, lane: Option<OwnedSemaphorePermit>) {
     let Open {
         id,
         account,
@@ -132,10 +181,6 @@ async fn import(p: Arc<Processor>, open: Open) {
         rows,
         ..
     } = open;
-    if members.len() <= 2 {
-        one_by_one(&p, &id, members).await;
-        return;
-    }
     let now = p.clock.now();
     let items: Vec<StoredItem> = members
         .iter()
@@ -176,17 +221,20 @@ async fn import(p: Arc<Processor>, open: Open) {
                 members,
                 &activity_id,
                 started + ACTIVITY_DEADLINE,
+                lane,
             )
             .await;
             log_batch(&p, &id, size, requests);
         }
         Err(error @ ImportError::Refused(_)) => {
+            drop(lane);
             tracing::warn!(batch = %id, size, message = %error.message(), "the API refused the bulk import; applying its upserts one by one");
             set_status(&p, &id, "failed").await;
             log_batch(&p, &id, size, 1);
             one_by_one(&p, &id, members).await;
         }
         Err(error) => {
+            drop(lane);
             let lost = error.maybe_applied();
             tracing::warn!(batch = %id, size, error = %error, "the bulk import failed; its upserts are retried");
             set_status(&p, &id, if lost { "abandoned" } else { "failed" }).await;
@@ -197,8 +245,8 @@ async fn import(p: Arc<Processor>, open: Open) {
     }
 }
 
-/// Polls the activity until it ends (or the deadline), then gives every command its
-/// result. Returns the requests spent.
+/// Polls the activity until it ends (or the deadline), reads the contact ids, lets go of
+/// the account's `lane`, then gives every command its result. Returns the requests spent.
 #[allow(clippy::too_many_arguments)]
 async fn poll_and_finish(
     p: &Arc<Processor>,
@@ -208,6 +256,7 @@ async fn poll_and_finish(
     members: Vec<Member>,
     activity_id: &str,
     deadline: Instant,
+    lane: Option<OwnedSemaphorePermit>,
 ) -> u64 {
     let config = &p.bulk.config;
     // First look after an estimate from the size, then doubling, capped.
@@ -231,12 +280,14 @@ async fn poll_and_finish(
     let activity = match ended {
         Ok(activity) => activity,
         Err(template) => {
+            drop(lane);
             set_status(p, batch, "abandoned").await;
             finish(p, batch, &members, |_| Err(template.copy_for_batch())).await;
             return requests;
         }
     };
     if !activity.completed() {
+        drop(lane);
         let state = &activity.state;
         tracing::warn!(batch, activity_id, state = %state, "the import activity did not complete; its upserts are retried");
         set_status(p, batch, "failed").await;
@@ -260,6 +311,7 @@ async fn poll_and_finish(
         .lookup_ids(account, &lists[0], since, until, &wanted)
         .await;
     requests += spent;
+    drop(lane);
     set_status(p, batch, "done").await;
     let size = members.len();
     finish(p, batch, &members, |i| match errors.get(&(i + 1)) {
