@@ -119,7 +119,10 @@ impl PgStore {
     }
 
     /// [`PgStore::ledger_renew`] for each of `command_ids`, in one statement: how many of the
-    /// claims are still `claim.owner`'s.
+    /// claims are still `claim.owner`'s and were renewed. Rows another transaction is writing
+    /// (a batch's end storing its results) are skipped, not waited for: that transaction
+    /// writes them one by one, and a renewal locking the set in its own order would deadlock
+    /// with it. A skipped row is being finished or taken over; the next renewal sees which.
     pub async fn ledger_renew_all(
         &self,
         account: &str,
@@ -130,7 +133,12 @@ impl PgStore {
         let stmt = client
             .prepare_cached(
                 "UPDATE command_ledger SET lease_until = now() + $4::bigint * interval '1 millisecond'
-                 WHERE account = $1 AND command_id = ANY($2) AND owner = $3 AND status = 'in_progress'",
+                 WHERE account = $1 AND command_id IN (
+                     SELECT command_id FROM command_ledger
+                     WHERE account = $1 AND command_id = ANY($2) AND owner = $3
+                       AND status = 'in_progress'
+                     FOR UPDATE SKIP LOCKED)
+                   AND owner = $3 AND status = 'in_progress'",
             )
             .await
             .map_err(|e| self.error(e))?;
