@@ -219,9 +219,12 @@ pub fn pace(
     client_id: &str,
     slots: u32,
     interval_ms: i64,
-    now_ms: i64,
+    now_ms: impl FnOnce() -> i64,
 ) -> Result<SlotBlock, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read once the write lock is held: waiting for another process's write must not leave
+    // the block starting at a "now" already past.
+    let now_ms = now_ms();
     let next_free: Option<i64> = tx
         .query_row(
             "SELECT next_slot_ms FROM rate_pace WHERE client_id = ?1",
@@ -289,7 +292,12 @@ impl Store {
             return pg.budget_pace(client_id, slots, interval_ms, now_ms).await;
         }
         let client_id = client_id.to_owned();
-        self.call(move |conn| pace(conn, &client_id, slots, interval_ms, now_ms))
+        // `now_ms` moved on by the time spent waiting for the owner thread and the file's
+        // write lock (another process writing).
+        let asked = std::time::Instant::now();
+        let now =
+            move || now_ms.saturating_add(i64::try_from(asked.elapsed().as_millis()).unwrap_or(0));
+        self.call(move |conn| pace(conn, &client_id, slots, interval_ms, now))
             .await
     }
 
@@ -398,14 +406,49 @@ mod tests {
         );
     }
 
+    /// Regression (issue 17): the block started at the caller's "now" read before the call;
+    /// a caller that waited for another process's write lock got a start already past, and
+    /// sent its request closer to the one before than the schedule allows.
+    #[tokio::test]
+    async fn a_slot_taken_after_waiting_for_another_process_s_write_is_not_moved_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let (store, _) = Store::open(&path).unwrap();
+        // Another process holds the file's write lock.
+        let mut other = Connection::open(&path).unwrap();
+        let write = other
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .unwrap();
+        let now = Utc::now().timestamp_millis();
+        let pacing = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .budget_pace("key", 1, Duration::from_millis(275), now)
+                    .await
+                    .unwrap()
+            })
+        };
+        // The other process's write lasts a while (well inside the store's busy timeout).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let released = Utc::now().timestamp_millis();
+        write.commit().unwrap();
+        let block = pacing.await.unwrap();
+        assert!(
+            block.first_ms >= released,
+            "the block starts {} ms before the write lock was free",
+            released - block.first_ms
+        );
+    }
+
     #[test]
     fn every_taker_of_a_key_gets_the_next_slots_of_one_schedule() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate::migrate(&mut conn).unwrap();
-        let a = pace(&mut conn, "key", 1, 275, 1_000).unwrap();
-        let b = pace(&mut conn, "key", 2, 275, 1_010).unwrap();
-        let other_key = pace(&mut conn, "other", 1, 275, 1_010).unwrap();
-        let later = pace(&mut conn, "key", 1, 275, 9_000).unwrap();
+        let a = pace(&mut conn, "key", 1, 275, || 1_000).unwrap();
+        let b = pace(&mut conn, "key", 2, 275, || 1_010).unwrap();
+        let other_key = pace(&mut conn, "other", 1, 275, || 1_010).unwrap();
+        let later = pace(&mut conn, "key", 1, 275, || 9_000).unwrap();
         assert_eq!(
             (
                 a.first_ms,

@@ -167,8 +167,10 @@ impl PgStore {
         let slots = slots.max(1);
         let interval_ms = interval_ms.max(1);
         let span = i64::from(slots) * interval_ms;
-        let client = self.client().await?;
+        // From here, not from when a connection is in hand: `now_ms` was read before any wait
+        // for the pool, and that wait must count, or the slot moves earlier by it.
         let asked = std::time::Instant::now();
+        let client = self.client().await?;
         let row = client
             .query_one(
                 "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)

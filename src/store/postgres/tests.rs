@@ -1299,6 +1299,44 @@ async fn a_sound_store_passes_and_a_missing_table_is_named() {
     }
 }
 
+/// Regression (issue 17): the translation of a slot to the caller's clock measured the
+/// answer's trip from when a pooled connection was in hand, not from when the caller read its
+/// clock; a caller that waited for a connection got its slot moved earlier by the wait, and a
+/// daemon sharing the key with two more processes sent into a second already full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_taken_after_waiting_for_a_connection_is_not_moved_before_the_schedule() {
+    let schema = TestSchema::new();
+    let s = schema.store().await;
+    let mut held = Vec::new();
+    for _ in 0..s.pool().status().max_size {
+        held.push(s.client().await.unwrap());
+    }
+    let now = Utc::now().timestamp_millis();
+    let pacing = {
+        let s = s.clone();
+        tokio::spawn(async move { s.budget_pace("key", 1, 275, now).await.unwrap() })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.pool().status().waiting == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pace never asked for a connection"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The caller waits for a connection, as one does behind a busy pool.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let released = Utc::now().timestamp_millis();
+    drop(held);
+    let block = pacing.await.unwrap();
+    // The database took the slot after `released` (one host, one clock): it is not earlier.
+    assert!(
+        block.first_ms >= released,
+        "the slot moved {} ms before the schedule",
+        released - block.first_ms
+    );
+}
+
 #[tokio::test]
 async fn the_pace_hands_out_each_slot_once_across_pools_in_the_callers_clock() {
     let schema = TestSchema::new();
