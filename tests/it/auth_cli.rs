@@ -9,6 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::support::api::TestApi;
+use crate::support::engine::Engine;
 
 fn auth(t: &TestApi, args: &[&str]) -> Command {
     let mut cmd = crate::support::ctct_sync_process(t.dir.path());
@@ -63,9 +64,12 @@ async fn finish(child: Child) -> (bool, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_authorises_an_account_through_the_browser_redirect_with_pkce() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    login_authorises_an_account_through_the_browser_redirect_with_pkce
+);
+async fn login_authorises_an_account_through_the_browser_redirect_with_pkce(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let mut child = auth(&t, &["login", "--account", "browser"])
         .spawn()
         .unwrap();
@@ -107,9 +111,12 @@ async fn login_authorises_an_account_through_the_browser_redirect_with_pkce() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_redirect_with_a_forged_state_stores_nothing() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_login_redirect_with_a_forged_state_stores_nothing
+);
+async fn a_login_redirect_with_a_forged_state_stores_nothing(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let mut child = auth(&t, &["login", "--account", "forged"]).spawn().unwrap();
     let authorize = url_from_stdout(&mut child).await;
     let browser = reqwest::Client::builder()
@@ -142,9 +149,12 @@ async fn a_login_redirect_with_a_forged_state_stores_nothing() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_device_flow_authorises_an_account_once_the_user_approves() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_device_flow_authorises_an_account_once_the_user_approves
+);
+async fn the_device_flow_authorises_an_account_once_the_user_approves(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let mut child = auth(&t, &["device", "--account", "kiosk"]).spawn().unwrap();
     let verification = url_from_stdout(&mut child).await;
     let approval = reqwest::get(&verification).await.unwrap();
@@ -162,9 +172,12 @@ async fn the_device_flow_authorises_an_account_once_the_user_approves() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_reads_a_refresh_token_from_stdin_and_status_shows_no_secret() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    import_reads_a_refresh_token_from_stdin_and_status_shows_no_secret
+);
+async fn import_reads_a_refresh_token_from_stdin_and_status_shows_no_secret(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let account = t.sandbox.admin().primary_account();
     let refresh = t.sandbox.admin().issue_refresh_token(&account).unwrap();
     let mut child = auth(&t, &["import", "--account", "imported"])
@@ -224,9 +237,12 @@ async fn import_reads_a_refresh_token_from_stdin_and_status_shows_no_secret() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn import_refuses_a_spent_refresh_token_clearly() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    import_refuses_a_spent_refresh_token_clearly
+);
+async fn import_refuses_a_spent_refresh_token_clearly(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     // The sandbox's ready token was spent when the harness imported it.
     let spent = t.sandbox.credentials().refresh_token.clone();
     let mut child = auth(&t, &["import", "--account", "late"]).spawn().unwrap();
@@ -265,9 +281,12 @@ async fn status_with_account(t: &TestApi, account: &str) -> String {
     String::from_utf8_lossy(&status.stdout).into_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_columns_line_up_under_their_titles_with_a_long_account_name() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    status_columns_line_up_under_their_titles_with_a_long_account_name
+);
+async fn status_columns_line_up_under_their_titles_with_a_long_account_name(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     let long = "a-rather-long-account-name-for-the-eu-shop";
     let out = status_with_account(&t, long).await;
     let lines: Vec<&str> = out.lines().collect();
@@ -320,10 +339,13 @@ fn run_with_stdout_closed(t: &TestApi, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_that_goes_away_ends_the_command_quietly() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_reader_that_goes_away_ends_the_command_quietly
+);
+async fn a_reader_that_goes_away_ends_the_command_quietly(engine: Engine) {
     // `ctct-sync auth status | head -1`: the reader closes the pipe early.
-    let t = TestApi::start().await;
+    let t = TestApi::start_on(engine).await;
     for args in [&["auth", "status"][..], &["config"][..]] {
         let (code, stderr) = run_with_stdout_closed(&t, args);
         assert_eq!(code, Some(0), "{args:?}: {stderr}");

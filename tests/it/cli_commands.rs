@@ -6,6 +6,7 @@ use ctct_sync::command::outcome::{CommandResult, Outcome};
 use serde_json::json;
 
 use crate::support::daemon::TestDaemon;
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 
 fn cli(d: &TestDaemon, args: &[&str]) -> tokio::process::Command {
@@ -24,9 +25,12 @@ async fn output(mut cmd: tokio::process::Command) -> (i32, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_publishes_a_command_and_prints_its_result() {
-    let d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    send_publishes_a_command_and_prints_its_result
+);
+async fn send_publishes_a_command_and_prints_its_result(engine: Engine) {
+    let d = TestDaemon::start_on(engine).await;
     let (code, stdout, stderr) = output(cli(&d, &["send", "list.list", "--wait", "30"])).await;
     assert_eq!(code, 0, "{stderr}");
     let result: CommandResult = serde_json::from_str(&stdout).expect("the result as JSON");
@@ -54,9 +58,14 @@ async fn send_publishes_a_command_and_prints_its_result() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_fixed() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_fixed
+);
+async fn a_dead_letter_is_listed_with_its_reason_and_replayed_once_its_cause_is_fixed(
+    engine: Engine,
+) {
+    let mut d = TestDaemon::start_on(engine).await;
     d.publish(
         "needs-field",
         "contact.upsert",
@@ -340,9 +349,12 @@ async fn depth(channel: &lapin::Channel, queue: &str) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it
+);
+async fn dlq_replay_of_an_id_that_is_not_dead_lettered_fails_naming_it(engine: Engine) {
+    let mut d = TestDaemon::start_on(engine).await;
     // One dead letter that is not the one asked for: it must stay where it is.
     d.publish("dead-one", "contact.upsert", json!({"email": "nope"}))
         .await;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
+use crate::support::engine::Engine;
 use crate::support::eventually::eventually;
 use crate::support::proxy::BrokerProxy;
 
@@ -26,9 +27,12 @@ async fn wait_for(d: &TestDaemon, path: &str, status: u16) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_expose_the_named_series_with_their_labels_after_a_run_of_commands() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    metrics_expose_the_named_series_with_their_labels_after_a_run_of_commands
+);
+async fn metrics_expose_the_named_series_with_their_labels_after_a_run_of_commands(engine: Engine) {
+    let mut d = TestDaemon::start_on(engine).await;
     d.publish("m-ok", "list.list", json!({})).await;
     d.publish("m-bad", "contact.upsert", json!({"email": "nope"}))
         .await;
@@ -84,9 +88,12 @@ async fn metrics_expose_the_named_series_with_their_labels_after_a_run_of_comman
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_needs_the_broker_the_store_and_an_authorised_account() {
-    let mut d = TestDaemon::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    readiness_needs_the_broker_the_store_and_an_authorised_account
+);
+async fn readiness_needs_the_broker_the_store_and_an_authorised_account(engine: Engine) {
+    let mut d = TestDaemon::start_on(engine).await;
     let ready: Value = serde_json::from_str(&wait_for(&d, "/readyz", 200).await).unwrap();
     assert_eq!(ready["checks"]["store"], "writable");
 
@@ -114,9 +121,12 @@ async fn readiness_needs_the_broker_the_store_and_an_authorised_account() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_fails_while_the_broker_is_out_of_reach() {
-    let api = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    readiness_fails_while_the_broker_is_out_of_reach
+);
+async fn readiness_fails_while_the_broker_is_out_of_reach(engine: Engine) {
+    let api = TestApi::start_on(engine).await;
     // Nothing listens on port 1: the pipeline keeps trying, the daemon is not ready.
     let mut d = TestDaemon::start_with(api, &[]).await;
     assert!(d.stop_pipeline(Duration::from_secs(15)).await);
@@ -139,16 +149,24 @@ async fn readiness_fails_while_the_broker_is_out_of_reach() {
     d.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no_command() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no_command
+);
+async fn readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no_command(
+    engine: Engine,
+) {
     use ctct_sync::command::outcome::Outcome;
 
     // The daemon reaches the broker through a proxy the test can cut; the test's own
     // connection goes straight to the broker, so it can publish during the cut.
     let proxy = BrokerProxy::start().await;
     let url = proxy.url();
-    let mut d =
-        TestDaemon::start_with(TestApi::start().await, &[("CTCT_SYNC__AMQP__URL", &url)]).await;
+    let mut d = TestDaemon::start_with(
+        TestApi::start_on(engine).await,
+        &[("CTCT_SYNC__AMQP__URL", &url)],
+    )
+    .await;
     let ready: Value = serde_json::from_str(&wait_for(&d, "/readyz", 200).await).unwrap();
     assert_eq!(ready["checks"]["broker"], "connected");
     d.publish("g-before", "list.list", json!({})).await;

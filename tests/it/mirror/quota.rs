@@ -10,6 +10,7 @@ use ctct_sync::mirror::{ContactsPath, MirrorOptions, Mode, Resource, RunOutcome}
 
 use super::{assert_contacts_equal_sandbox, fast_options, mirror_for, run, seed};
 use crate::support::api::TestApi;
+use crate::support::engine::Engine;
 
 fn paging(page_size: u32) -> MirrorOptions {
     MirrorOptions {
@@ -19,14 +20,17 @@ fn paging(page_size: u32) -> MirrorOptions {
     }
 }
 
-#[tokio::test]
-async fn the_mirrors_share_of_the_day_stops_a_pass_which_continues_after_midnight() {
+crate::both_engines!(
+    #[tokio::test]
+    the_mirrors_share_of_the_day_stops_a_pass_which_continues_after_midnight
+);
+async fn the_mirrors_share_of_the_day_stops_a_pass_which_continues_after_midnight(engine: Engine) {
     // 40 requests a day for the API key; the mirror may spend 60% of them (24).
     let mut options = SandboxOptions::for_tests();
     options.limits = LimitsMode::Real;
     options.per_second = 1000;
     options.per_day = 40;
-    let t = TestApi::start_with(options, 1000, 40).await;
+    let t = TestApi::start_with_on(engine, options, 1000, 40).await;
     seed(&t, 2_000);
     let total = t
         .sandbox
@@ -67,9 +71,12 @@ async fn the_mirrors_share_of_the_day_stops_a_pass_which_continues_after_midnigh
     t.stop().await;
 }
 
-#[tokio::test]
-async fn a_quota_exceeded_answer_from_the_api_interrupts_the_run_until_the_reset() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_quota_exceeded_answer_from_the_api_interrupts_the_run_until_the_reset
+);
+async fn a_quota_exceeded_answer_from_the_api_interrupts_the_run_until_the_reset(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 300);
     let mirror = mirror_for(&t, paging(100));
     t.sandbox

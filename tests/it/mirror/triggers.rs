@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::{fast_options, mirror_for, run, seed};
 use crate::support::api::TestApi;
 use crate::support::daemon::{amqp_url, exclusive_queue};
+use crate::support::engine::Engine;
 
 fn attempt(id: &str) -> Attempt {
     Attempt {
@@ -35,9 +36,14 @@ fn attempt(id: &str) -> Attempt {
     }
 }
 
-#[tokio::test]
-async fn a_mirror_run_command_answers_with_its_runs_and_parks_when_the_quota_is_spent() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    a_mirror_run_command_answers_with_its_runs_and_parks_when_the_quota_is_spent
+);
+async fn a_mirror_run_command_answers_with_its_runs_and_parks_when_the_quota_is_spent(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 120);
     let handler = Handler::new(t.client.clone(), t.store.clone(), t.clock.clone())
         .with_mirror(mirror_for(&t, fast_options()));
@@ -74,9 +80,12 @@ async fn a_mirror_run_command_answers_with_its_runs_and_parks_when_the_quota_is_
     t.stop().await;
 }
 
-#[tokio::test]
-async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures
+);
+async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 50);
     let exchange = format!(
         "t-{}.results",
@@ -175,9 +184,12 @@ async fn every_run_publishes_mirror_completed_or_mirror_failed_with_its_figures(
     t.stop().await;
 }
 
-#[tokio::test]
-async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going
+);
+async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 50);
     let (sender, mut summaries) = EventSender::channel(64);
     let mirror = mirror_for(&t, fast_options()).with_events(sender);
@@ -226,9 +238,12 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going() {
     t.stop().await;
 }
 
-#[tokio::test]
-async fn two_processes_on_one_store_never_run_the_same_resource_at_once() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    two_processes_on_one_store_never_run_the_same_resource_at_once
+);
+async fn two_processes_on_one_store_never_run_the_same_resource_at_once(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 50);
     let daemon = mirror_for(&t, fast_options());
     let cli = mirror_for(&t, fast_options());
@@ -258,9 +273,12 @@ async fn two_processes_on_one_store_never_run_the_same_resource_at_once() {
     t.stop().await;
 }
 
-#[tokio::test]
-async fn the_mirror_subcommand_prints_one_line_per_resource_when_not_on_a_terminal() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test]
+    the_mirror_subcommand_prints_one_line_per_resource_when_not_on_a_terminal
+);
+async fn the_mirror_subcommand_prints_one_line_per_resource_when_not_on_a_terminal(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     seed(&t, 80);
     let _completer = super::ActivityCompleter::start(t.sandbox.admin());
     let output = crate::support::ctct_sync_process(t.dir.path())
