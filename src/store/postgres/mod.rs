@@ -434,6 +434,15 @@ pub(crate) fn pg_error(url: &str, e: tokio_postgres::Error) -> StoreError {
         return if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
+            let reason = if unencrypted_login_refused(&reason) {
+                format!(
+                    "{reason}; the connection was not encrypted: if the server takes this login \
+                     only over TLS (a hostssl line of its pg_hba.conf), set sslmode=verify-full \
+                     (or require) in the URL"
+                )
+            } else {
+                reason
+            };
             StoreError::PgAuthFailed { url, reason }
         } else if *code == SqlState::INVALID_CATALOG_NAME {
             StoreError::PgNoDatabase { url, reason }
@@ -449,10 +458,7 @@ pub(crate) fn pg_error(url: &str, e: tokio_postgres::Error) -> StoreError {
     }
     let text = e.to_string();
     if text.starts_with("error performing TLS handshake") {
-        let reason = match std::error::Error::source(&e) {
-            Some(cause) => format!("{text}: {cause}"),
-            None => text,
-        };
+        let reason = tls_reason(&url, &e);
         return StoreError::PgTls { url, reason };
     }
     let io = std::error::Error::source(&e).is_some_and(|cause| cause.is::<std::io::Error>());
@@ -464,6 +470,79 @@ pub(crate) fn pg_error(url: &str, e: tokio_postgres::Error) -> StoreError {
         return StoreError::PgUnreachable { url, reason };
     }
     StoreError::Postgres { url, source: e }
+}
+
+/// Whether the server's refusal of a login is pg_hba.conf finding no line for it *without
+/// encryption* (`no pg_hba.conf entry for host "…", user "…", database "…", no encryption`):
+/// where only `hostssl` lines match, TLS is what is missing.
+fn unencrypted_login_refused(message: &str) -> bool {
+    message.starts_with("no pg_hba.conf entry") && message.ends_with("no encryption")
+}
+
+/// What a failed TLS handshake means and what to do about it, for the `url` (redacted) it
+/// was made for: rustls' verdict on the server's certificate (carried in tokio-rustls'
+/// `io::Error`) read against the URL's host and `sslrootcert`, or a server without TLS.
+/// The driver's own words follow in parentheses.
+fn tls_reason(url: &str, e: &tokio_postgres::Error) -> String {
+    use rustls::CertificateError as Cert;
+
+    let cause = std::error::Error::source(e);
+    let detail = cause.map_or_else(|| e.to_string(), ToString::to_string);
+    let parsed = url::Url::parse(url).ok();
+    let param = |name: &str| {
+        parsed.as_ref().and_then(|u| {
+            u.query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        })
+    };
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "(none)".to_owned());
+    let verdict = cause
+        .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let Some(rustls::Error::InvalidCertificate(refused)) = verdict else {
+        if detail == "server does not support TLS" {
+            let mode = param("sslmode").unwrap_or_else(|| "prefer".to_owned());
+            return format!(
+                "the server does not offer TLS, and sslmode={mode} requires it: turn ssl on in \
+                 the server's settings (or, on a trusted network only, use sslmode=prefer) \
+                 ({detail})"
+            );
+        }
+        return format!("the handshake failed ({detail})");
+    };
+    match refused {
+        Cert::UnknownIssuer | Cert::BadSignature => match param("sslrootcert") {
+            Some(path) => format!(
+                "certificate verification failed: the server's certificate is not signed by a \
+                 CA of sslrootcert={path}; check that sslrootcert names the CA that issued the \
+                 server's certificate ({detail})"
+            ),
+            None => format!(
+                "certificate verification failed: the server's certificate is not signed by any \
+                 of the web's root authorities (the URL has no sslrootcert); set \
+                 sslrootcert=/path/to/ca.pem to the CA that issued it ({detail})"
+            ),
+        },
+        Cert::NotValidForName | Cert::NotValidForNameContext { .. } => format!(
+            "certificate verification failed: the server's certificate does not name the host \
+             {host} (verify-full checks the name connected to); connect by a name or address \
+             the certificate holds, or give the server a certificate for {host} ({detail})"
+        ),
+        Cert::Expired | Cert::ExpiredContext { .. } => format!(
+            "certificate verification failed: the server's certificate has expired; renew it \
+             ({detail})"
+        ),
+        Cert::NotValidYet | Cert::NotValidYetContext { .. } => format!(
+            "certificate verification failed: the server's certificate is not valid yet; check \
+             the clocks of this host and of whoever issued it ({detail})"
+        ),
+        _ => format!("certificate verification failed ({detail})"),
+    }
 }
 
 /// [`pg_error`] for the pool's errors.

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use secrecy::SecretString;
 
 use super::testing::{TestSchema, URL};
-use super::{PgStore, TlsMode, migrate, redact_url};
+use super::{PgStore, TlsMode, migrate, redact_url, unencrypted_login_refused};
 use crate::store::budget::HoldRequest;
 use crate::store::bulk::StoredItem;
 use crate::store::error::StoreError;
@@ -67,6 +67,19 @@ fn sslmode_values_are_read_as_libpq_does_and_others_refused() {
         let refused = TlsMode::parse(Some(other)).unwrap_err();
         assert!(refused.contains("sslmode"), "{refused}");
     }
+}
+
+#[test]
+fn a_login_refused_for_want_of_tls_is_told_apart_from_other_refusals() {
+    assert!(unencrypted_login_refused(
+        r#"no pg_hba.conf entry for host "10.0.0.5", user "ctct", database "ctct", no encryption"#
+    ));
+    assert!(!unencrypted_login_refused(
+        r#"no pg_hba.conf entry for host "10.0.0.5", user "ctct", database "ctct", SSL encryption"#
+    ));
+    assert!(!unencrypted_login_refused(
+        r#"password authentication failed for user "ctct""#
+    ));
 }
 
 /// Asserts that neither `Display` nor `Debug` of `error` shows the password `hunter2`.
@@ -174,6 +187,12 @@ async fn require_encrypts_disable_does_not_and_verify_full_refuses_an_unknown_ce
         .await
         .expect_err("a certificate no trusted root signed");
     assert!(matches!(error, StoreError::PgTls { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("certificate verification failed"),
+        "{error}"
+    );
     assert!(!error.is_unreachable());
     let error = PgStore::connect(
         &SecretString::from(format!(
