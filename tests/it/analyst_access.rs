@@ -18,6 +18,7 @@ use ctct_sync::store::Store;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::support::api::TestApi;
+use crate::support::effective_uid;
 
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
@@ -200,17 +201,6 @@ fn read_as_another_user() {
         "the state store cannot be opened: {opened:?}"
     );
     assert!(std::fs::metadata(&state).is_err(), "not even its metadata");
-}
-
-/// The effective user id of this process, from /proc (no `unsafe` call to geteuid).
-fn effective_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .and_then(|id| id.parse().ok())
-        .expect("an effective uid")
 }
 
 /// Removes the test's directory under /tmp when the test ends, passed or not.

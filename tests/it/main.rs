@@ -21,6 +21,7 @@ mod mirror;
 mod ops;
 mod pg_faults;
 mod pg_test_db;
+mod pg_tls;
 mod pipeline;
 mod replies;
 mod result_contract;

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod eventually;
 pub mod pg;
 pub mod proxy;
+pub mod tls_pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,4 +58,16 @@ pub fn ctct_sync_process(dir: &Path) -> tokio::process::Command {
         cmd.env_remove(key);
     }
     cmd
+}
+
+/// The effective user id of this process, from /proc (no `unsafe` call to geteuid): tests
+/// that switch users need root.
+pub fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok())
+        .expect("an effective uid")
 }
