@@ -1,5 +1,6 @@
 //! The store's file on its own: complete after a clean stop (the write-ahead log emptied),
-//! and `ctct-sync store backup` taking a sound copy while a daemon writes.
+//! and `ctct-sync store backup` taking a sound copy while a daemon writes; on PostgreSQL, the
+//! documented `pg_dump` instead.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
 use crate::support::daemon::{TestDaemon, terminate};
+use crate::support::engine::Engine;
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -154,5 +156,66 @@ async fn store_backup_copies_a_sound_store_while_the_daemon_writes() {
         assert!(copied.contains(id), "{id} is in the forced copy");
     }
     terminate(&mut daemon).await;
+    d.stop().await;
+}
+
+/// On PostgreSQL, `store backup` refuses and points to `pg_dump`; the `pg_dump` command of
+/// docs/storage.md ("Backups") takes the state schema with its ledger and tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_store_is_backed_up_with_the_documented_pg_dump_not_store_backup() {
+    let mut d = TestDaemon::start_on(Engine::Postgres).await;
+    let finished = send_and_wait(&mut d, "dumped", 3).await;
+    let target = d.api.dir.path().join("state.db");
+    let output = d
+        .command(&["store", "backup", target.to_str().unwrap()])
+        .output()
+        .await
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is on PostgreSQL: back it up with pg_dump"),
+        "{stderr}"
+    );
+    assert!(!target.exists(), "nothing written");
+
+    let docs = include_str!("../../docs/storage.md");
+    assert!(
+        docs.contains("`pg_dump --schema=ctct_state --format=custom ctct > state.dump`"),
+        "the documented command changed: update this test with it"
+    );
+    let pg = d.api.pg.as_ref().expect("a PostgreSQL test database");
+    let dump = d.api.dir.path().join("state.dump");
+    let dumped = std::process::Command::new("pg_dump")
+        .args(["--schema=ctct_state", "--format=custom", "--file"])
+        .arg(&dump)
+        .arg(pg.url())
+        .output()
+        .expect("pg_dump runs (Debian package postgresql-client)");
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    // As plain SQL, to look inside: the tables and the finished commands.
+    let listed = std::process::Command::new("pg_restore")
+        .args(["--file", "-"])
+        .arg(&dump)
+        .output()
+        .expect("pg_restore runs");
+    let sql = String::from_utf8_lossy(&listed.stdout);
+    for table in ["accounts", "command_ledger", "rate_budget", "bulk_batches"] {
+        assert!(
+            sql.contains(&format!("CREATE TABLE ctct_state.{table} ")),
+            "{table} is in the dump"
+        );
+    }
+    for id in &finished {
+        assert!(sql.contains(id.as_str()), "{id} is in the dump");
+    }
+    assert!(
+        !sql.contains("CREATE TABLE ctct_mirror."),
+        "the mirror is a schema of its own"
+    );
     d.stop().await;
 }
