@@ -6,17 +6,29 @@
 use std::time::Duration;
 
 use ctct_sync::store::Store;
+use secrecy::SecretString;
 use tokio::time::Instant;
 
-use crate::support::api::{TestApi, build_client};
+use crate::support::api::{PG_STATE_SCHEMA, TestApi, build_client};
+use crate::support::engine::Engine;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn processes_sharing_a_key_never_crowd_a_second_at_the_api() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    processes_sharing_a_key_never_crowd_a_second_at_the_api
+);
+async fn processes_sharing_a_key_never_crowd_a_second_at_the_api(engine: Engine) {
     let per_second = 4;
-    let api = TestApi::start_limited(per_second, 100_000).await;
+    let api = TestApi::start_limited_on(engine, per_second, 100_000).await;
     let mut clients = vec![api.client.clone()];
     for _ in 0..2 {
-        let (store, _) = Store::open(&api.store_path).expect("the state store opens again");
+        let (store, _) = match &api.pg {
+            None => Store::open(&api.store_path).expect("the state store opens again"),
+            Some(pg) => {
+                Store::connect_postgres(&SecretString::from(pg.url().to_owned()), PG_STATE_SCHEMA)
+                    .await
+                    .expect("the state store opens again")
+            }
+        };
         clients.push(build_client(
             &api.sandbox,
             &store,
