@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::support::api::TestApi;
 use crate::support::daemon::{TestDaemon, amqp_url};
+use crate::support::engine::Engine;
 
 async fn doctor(t: &TestApi, extra: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = crate::support::ctct_sync_process(t.dir.path());
@@ -28,10 +29,13 @@ fn line<'a>(report: &'a str, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check} line in:\n{report}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_healthy_setup_passes_every_check() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_healthy_setup_passes_every_check
+);
+async fn a_healthy_setup_passes_every_check(engine: Engine) {
     // The daemon's topology (under this test's own names) is declared, as after a first run.
-    let d = TestDaemon::start().await;
+    let d = TestDaemon::start_on(engine).await;
     let out = tokio::time::timeout(Duration::from_secs(60), d.command(&["doctor"]).output())
         .await
         .unwrap()
@@ -41,14 +45,19 @@ async fn a_healthy_setup_passes_every_check() {
         String::from_utf8_lossy(&out.stdout).into_owned(),
     );
     assert_eq!(code, 0, "{report}");
-    for check in [
-        "configuration",
-        "broker",
-        "store file mode",
-        "store schema",
-        "account default scopes",
-        "account default api",
-    ] {
+    let store_checks = match engine {
+        Engine::Sqlite => ["store file mode", "store schema"],
+        Engine::Postgres => ["store ", "store schema"],
+    };
+    for check in ["configuration", "broker"]
+        .into_iter()
+        .chain(store_checks)
+        .chain([
+            "mirror schema",
+            "account default scopes",
+            "account default api",
+        ])
+    {
         assert!(line(&report, check).contains(" ok "), "{check}:\n{report}");
     }
     d.stop().await;
@@ -87,9 +96,12 @@ async fn a_stopped_broker_is_reported_with_how_to_start_it() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_is_reported_with_how_to_reauthorise() {
-    let t = TestApi::start().await;
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_revoked_token_is_reported_with_how_to_reauthorise
+);
+async fn a_revoked_token_is_reported_with_how_to_reauthorise(engine: Engine) {
+    let t = TestApi::start_on(engine).await;
     t.sandbox
         .admin()
         .revoke_tokens(&t.sandbox.admin().primary_account())
@@ -118,11 +130,14 @@ async fn a_world_readable_store_fails_the_mode_check() {
     t.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn doctor_runs_count_only_the_requests_they_make() {
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    doctor_runs_count_only_the_requests_they_make
+);
+async fn doctor_runs_count_only_the_requests_they_make(engine: Engine) {
     // Regression: each process reserved at least 20 requests of the day at its first one;
     // a doctor run every five minutes would have counted 5,760 of the day's 10,000.
-    let t = TestApi::start().await;
+    let t = TestApi::start_on(engine).await;
     for _ in 0..3 {
         let (code, report) = doctor(&t, &[]).await;
         assert!(
