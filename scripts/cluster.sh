@@ -1,0 +1,450 @@
+#!/usr/bin/env bash
+# A three-node RabbitMQ cluster on this machine, for trying and testing failover
+# (docs/operations.md, "A three-node test bed").
+#
+#   scripts/cluster.sh up                start the three nodes, cluster them, print their URLs
+#   scripts/cluster.sh down              stop the three nodes and remove the cluster's directory
+#   scripts/cluster.sh status            which nodes run
+#   scripts/cluster.sh urls              the AMQP URLs, comma-separated (for amqp.urls)
+#   scripts/cluster.sh stop-node N       stop node N gracefully (rabbitmqctl stop)
+#   scripts/cluster.sh kill-node N       kill node N's Erlang VM (SIGKILL)
+#   scripts/cluster.sh start-node N      start node N again; it rejoins the cluster
+#   scripts/cluster.sh ctl N ARGS…       rabbitmqctl ARGS… against node N
+#   scripts/cluster.sh queues N ARGS…    rabbitmq-queues ARGS… against node N
+#
+# It uses the installed rabbitmq-server (its scripts in /usr/lib/rabbitmq/bin, not the
+# Debian wrappers in /usr/sbin, which switch to the rabbitmq user), never the broker already
+# running on 5672: its own node names, ports, data, logs, configuration, plugin list and
+# Erlang cookie, all under one directory.
+#
+# Environment:
+#   CTCT_CLUSTER_DIR        where everything lives (default /tmp/ctct-cluster)
+#   CTCT_CLUSTER_BASE_PORT  first of the 16 ports the cluster takes (default 5701): node N
+#                           takes AMQP port BASE+N-1 and distribution port BASE+N+2; the
+#                           command-line tools use BASE+6 to BASE+15
+#   CTCT_CLUSTER_NAME       node names are NAME1@localhost … NAME3@localhost (default ctct)
+#   CTCT_CLUSTER_TIMEOUT    seconds a node may take to boot, stop or join (default 90)
+#   CTCT_RABBITMQ_SBIN      the directory of rabbitmq-server and rabbitmqctl (found by default)
+#
+# The nodes run as the calling user with HOME set to the cluster's directory, so their
+# Erlang cookie is $CTCT_CLUSTER_DIR/.erlang.cookie: neither ~/.erlang.cookie nor the
+# system broker's cookie (/var/lib/rabbitmq/.erlang.cookie) is read or written.
+set -euo pipefail
+
+NODES=(1 2 3)
+DIR=${CTCT_CLUSTER_DIR:-/tmp/ctct-cluster}
+BASE=${CTCT_CLUSTER_BASE_PORT:-5701}
+NAME=${CTCT_CLUSTER_NAME:-ctct}
+TIMEOUT=${CTCT_CLUSTER_TIMEOUT:-90}
+MARKER=.ctct-cluster
+
+die() {
+  echo "cluster: $*" >&2
+  exit 1
+}
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+check_settings() {
+  [[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 15 <= 65535)) ||
+    die "CTCT_CLUSTER_BASE_PORT=$BASE: expected a port from 1024 to 65520 (the cluster takes 16 ports from it)"
+  ((BASE + 15 < 5672 || BASE > 5672)) && ((BASE + 15 < 25672 || BASE > 25672)) ||
+    die "CTCT_CLUSTER_BASE_PORT=$BASE: the cluster's ports $BASE-$((BASE + 15)) would take 5672 or 25672 (the system broker's)"
+  [[ $NAME =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] ||
+    die "CTCT_CLUSTER_NAME=$NAME: expected letters, digits, _ and - (starting with a letter)"
+  [[ $NAME != rabbit ]] || die "CTCT_CLUSTER_NAME=rabbit would clash with the system broker's node rabbit@localhost"
+  [[ $TIMEOUT =~ ^[0-9]+$ ]] && ((TIMEOUT > 0)) || die "CTCT_CLUSTER_TIMEOUT=$TIMEOUT: expected whole seconds above 0"
+  case $DIR in
+    /* ) ;;
+    * ) die "CTCT_CLUSTER_DIR=$DIR: expected an absolute path" ;;
+  esac
+  case $DIR in
+    / | /tmp | /tmp/ | /var/lib/rabbitmq* | /etc/* | "$HOME" ) die "CTCT_CLUSTER_DIR=$DIR: choose a directory of the cluster's own" ;;
+  esac
+}
+
+find_sbin() {
+  if [[ -n ${CTCT_RABBITMQ_SBIN:-} ]]; then
+    SBIN=$CTCT_RABBITMQ_SBIN
+  elif [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+    SBIN=/usr/lib/rabbitmq/bin
+  elif command -v rabbitmq-server >/dev/null 2>&1; then
+    SBIN=$(dirname "$(command -v rabbitmq-server)")
+  else
+    die "rabbitmq-server is not installed (Debian: apt-get install rabbitmq-server)"
+  fi
+  for tool in rabbitmq-server rabbitmqctl rabbitmq-queues; do
+    [[ -x $SBIN/$tool ]] || die "$SBIN/$tool not found (set CTCT_RABBITMQ_SBIN)"
+  done
+}
+
+check_node_number() {
+  [[ ${1:-} =~ ^[1-3]$ ]] || die "expected a node number 1, 2 or 3, got '${1:-}'"
+}
+
+node_name() { echo "${NAME}$1@localhost"; }
+amqp_port() { echo $((BASE + $1 - 1)); }
+dist_port() { echo $((BASE + $1 + 2)); }
+pid_file() { echo "$DIR/node$1.pid"; }
+node_url() { echo "amqp://guest:guest@127.0.0.1:$(amqp_port "$1")/%2f"; }
+data_dir() { echo "$DIR/mnesia/$(node_name "$1")"; }
+
+# The environment every RabbitMQ script of node N runs with (server and command-line tools).
+node_env() {
+  local n=$1
+  export HOME=$DIR
+  export RABBITMQ_CONF_ENV_FILE=$DIR/rabbitmq-env.conf
+  export RABBITMQ_NODENAME
+  RABBITMQ_NODENAME=$(node_name "$n")
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT
+  RABBITMQ_NODE_PORT=$(amqp_port "$n")
+  export RABBITMQ_DIST_PORT
+  RABBITMQ_DIST_PORT=$(dist_port "$n")
+  export RABBITMQ_CONFIG_FILE=$DIR/node$n.conf
+  export RABBITMQ_ADVANCED_CONFIG_FILE=$DIR/advanced.config
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$DIR/enabled_plugins
+  export RABBITMQ_MNESIA_BASE=$DIR/mnesia
+  export RABBITMQ_LOG_BASE=$DIR/log
+  export RABBITMQ_PID_FILE
+  RABBITMQ_PID_FILE=$(pid_file "$n")
+  export RABBITMQ_CTL_DIST_PORT_MIN=$((BASE + 6))
+  export RABBITMQ_CTL_DIST_PORT_MAX=$((BASE + 15))
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  export ERL_EPMD_ADDRESS=127.0.0.1
+}
+
+# rabbitmqctl against node N (in a subshell: the environment stays the node's).
+ctl() {
+  local n=$1
+  shift
+  (node_env "$n" && "$SBIN/rabbitmqctl" -n "$(node_name "$n")" "$@")
+}
+
+queues() {
+  local n=$1
+  shift
+  (node_env "$n" && "$SBIN/rabbitmq-queues" -n "$(node_name "$n")" "$@")
+}
+
+# The OS pid of node N's Erlang VM, when it runs: from its pid file, else found by the node
+# name in a beam process's environment (a node killed before writing its pid file).
+node_pid() {
+  local n=$1 pid
+  pid=$(cat "$(pid_file "$n")" 2>/dev/null || true)
+  if [[ $pid =~ ^[0-9]+$ ]] && is_our_beam "$pid" "$n"; then
+    echo "$pid"
+    return 0
+  fi
+  local proc
+  for proc in /proc/[0-9]*; do
+    pid=${proc#/proc/}
+    if is_our_beam "$pid" "$n"; then
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# True when process PID is a beam VM of node N of this cluster (its directory and name).
+is_our_beam() {
+  local pid=$1 n=$2 env
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == beam* ]] || return 1
+  env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null) || return 1
+  grep -qx "RABBITMQ_NODENAME=$(node_name "$n")" <<<"$env" &&
+    grep -qx "RABBITMQ_MNESIA_BASE=$DIR/mnesia" <<<"$env"
+}
+
+running() { node_pid "$1" >/dev/null; }
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The cluster's directory, cookie and files (kept as they are when already there).
+prepare() {
+  if [[ -e $DIR && ! -e $DIR/$MARKER ]]; then
+    if [[ -n $(ls -A "$DIR" 2>/dev/null) ]]; then
+      die "$DIR exists and is not a cluster of this script's; choose another CTCT_CLUSTER_DIR"
+    fi
+  fi
+  mkdir -p "$DIR/mnesia" "$DIR/log"
+  touch "$DIR/$MARKER"
+  if [[ ! -s $DIR/.erlang.cookie ]]; then
+    (umask 077 && head -c 30 /dev/urandom | od -An -tx1 | tr -d ' \n' | tr a-f A-F >"$DIR/.erlang.cookie")
+    chmod 400 "$DIR/.erlang.cookie"
+  fi
+  # No NODENAME, ports or flags from /etc/rabbitmq/rabbitmq-env.conf: everything is in
+  # the environment node_env sets.
+  : >"$DIR/rabbitmq-env.conf"
+  # No plugins: no management or Prometheus listener to clash with the system broker's.
+  echo '[].' >"$DIR/enabled_plugins"
+  echo '[].' >"$DIR/advanced.config"
+  local n
+  for n in "${NODES[@]}"; do
+    cat >"$DIR/node$n.conf" <<EOF
+listeners.tcp.1 = 127.0.0.1:$(amqp_port "$n")
+log.console = false
+log.file.level = info
+EOF
+  done
+}
+
+# Starts node N's VM in the background (it boots on its own; see await_node).
+launch() {
+  local n=$1 port
+  port=$(amqp_port "$n")
+  for port in "$port" "$(dist_port "$n")"; do
+    if port_taken "$port"; then
+      die "node $n: port $port is taken by another program; set CTCT_CLUSTER_BASE_PORT"
+    fi
+  done
+  rm -f "$(pid_file "$n")"
+  (node_env "$n" && cd "$DIR" && "$SBIN/rabbitmq-server" -detached >>"$DIR/log/node$n.out" 2>&1) ||
+    die "node $n: rabbitmq-server -detached failed (see $DIR/log/node$n.out)"
+}
+
+# Waits until node N's broker runs (at most CTCT_CLUSTER_TIMEOUT seconds).
+await_node() {
+  local n=$1 deadline=$((SECONDS + TIMEOUT))
+  until ctl "$n" await_startup --timeout 5 >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      die "node $n ($(node_name "$n")) did not start within $TIMEOUT s; its log: $DIR/log/$(node_name "$n").log"
+    fi
+    if ! running "$n" && ((SECONDS > deadline - TIMEOUT + 5)); then
+      die "node $n ($(node_name "$n")) exited while booting; its log: $DIR/log/$(node_name "$n").log and $DIR/log/node$n.out"
+    fi
+    sleep 0.5
+  done
+}
+
+# Joins fresh node N to the cluster of node PEER.
+join() {
+  local n=$1 peer=$2 log=$DIR/log/node$1.join
+  {
+    ctl "$n" stop_app &&
+      ctl "$n" reset &&
+      ctl "$n" join_cluster "$(node_name "$peer")" &&
+      ctl "$n" start_app
+  } >>"$log" 2>&1 || die "node $n could not join $(node_name "$peer") (see $log)"
+}
+
+# The nodes running in the cluster as node N sees it.
+running_members() {
+  ctl "$1" cluster_status --formatter json 2>/dev/null |
+    grep -o '"running_nodes":\[[^]]*\]' | grep -o '"[^"]*@[^"]*"' | tr -d '"' || true
+}
+
+await_members() {
+  local want=$1 deadline=$((SECONDS + TIMEOUT)) n members
+  while :; do
+    for n in "${NODES[@]}"; do
+      if running "$n"; then
+        members=$(running_members "$n" | wc -l)
+        if ((members >= want)); then
+          return 0
+        fi
+        break
+      fi
+    done
+    if ((SECONDS >= deadline)); then
+      die "the cluster did not show $want running nodes within $TIMEOUT s"
+    fi
+    sleep 0.5
+  done
+}
+
+urls() {
+  local n out=()
+  for n in "${NODES[@]}"; do out+=("$(node_url "$n")"); done
+  (
+    IFS=,
+    echo "${out[*]}"
+  )
+}
+
+cmd_up() {
+  prepare
+  local n fresh=() started=() peer=
+  for n in "${NODES[@]}"; do
+    if running "$n"; then
+      continue
+    fi
+    if [[ ! -d $(data_dir "$n") ]]; then
+      fresh+=("$n")
+    fi
+    launch "$n"
+    started+=("$n")
+  done
+  for n in "${started[@]}"; do
+    await_node "$n"
+  done
+  # The first node that is not fresh (or node 1) is the one the fresh ones join.
+  for n in "${NODES[@]}"; do
+    if [[ ! " ${fresh[*]} " =~ " $n " ]]; then
+      peer=$n
+      break
+    fi
+  done
+  if [[ -z $peer ]]; then
+    peer=1
+  fi
+  for n in "${fresh[@]}"; do
+    if [[ $n != "$peer" ]]; then
+      join "$n" "$peer"
+    fi
+  done
+  await_members "${#NODES[@]}"
+  echo "cluster: three nodes running in $DIR"
+  for n in "${NODES[@]}"; do
+    echo "node $n  $(node_name "$n")  $(node_url "$n")"
+  done
+  echo "amqp.urls: $(urls)"
+}
+
+cmd_down() {
+  if [[ ! -e $DIR ]]; then
+    echo "cluster: nothing in $DIR"
+    return 0
+  fi
+  [[ -e $DIR/$MARKER ]] || die "$DIR is not a cluster of this script's; not removing it"
+  local n pid pids=()
+  for n in "${NODES[@]}"; do
+    if pid=$(node_pid "$n"); then
+      # The whole cluster goes: no need for a graceful stop, its data is removed next.
+      kill -KILL "$pid" 2>/dev/null || true
+      pids+=("$pid")
+    fi
+  done
+  local deadline=$((SECONDS + 30))
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do
+      ((SECONDS < deadline)) || die "process $pid did not exit after SIGKILL"
+      sleep 0.1
+    done
+  done
+  rm -rf "$DIR"
+  echo "cluster: stopped ${#pids[@]} node(s) and removed $DIR"
+}
+
+cmd_status() {
+  if [[ ! -e $DIR/$MARKER ]]; then
+    echo "cluster: no cluster in $DIR"
+    return 0
+  fi
+  local n pid
+  for n in "${NODES[@]}"; do
+    if pid=$(node_pid "$n"); then
+      echo "node $n  $(node_name "$n")  $(node_url "$n")  running (pid $pid)"
+    else
+      echo "node $n  $(node_name "$n")  $(node_url "$n")  stopped"
+    fi
+  done
+}
+
+need_cluster() {
+  [[ -e $DIR/$MARKER ]] || die "no cluster in $DIR; start one with '$0 up'"
+}
+
+cmd_stop_node() {
+  local n=$1 pid
+  need_cluster
+  if ! pid=$(node_pid "$n"); then
+    echo "cluster: node $n is not running"
+    return 0
+  fi
+  ctl "$n" stop >/dev/null 2>&1 || true
+  local deadline=$((SECONDS + TIMEOUT))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "node $n did not stop within $TIMEOUT s"
+    sleep 0.1
+  done
+  echo "cluster: node $n stopped"
+}
+
+cmd_kill_node() {
+  local n=$1 pid
+  need_cluster
+  if ! pid=$(node_pid "$n"); then
+    echo "cluster: node $n is not running"
+    return 0
+  fi
+  kill -KILL "$pid"
+  local deadline=$((SECONDS + 30))
+  while kill -0 "$pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "node $n (pid $pid) did not exit after SIGKILL"
+    sleep 0.1
+  done
+  echo "cluster: node $n killed"
+}
+
+cmd_start_node() {
+  local n=$1 peer
+  need_cluster
+  if running "$n"; then
+    echo "cluster: node $n is already running"
+    return 0
+  fi
+  if [[ -d $(data_dir "$n") ]]; then
+    # A member already: it rejoins the cluster as it boots.
+    launch "$n"
+    await_node "$n"
+  else
+    for peer in "${NODES[@]}"; do
+      if [[ $peer != "$n" ]] && running "$peer"; then
+        break
+      fi
+      peer=
+    done
+    [[ -n $peer ]] || die "node $n has no data and no other node runs; use '$0 up'"
+    launch "$n"
+    await_node "$n"
+    join "$n" "$peer"
+  fi
+  echo "cluster: node $n running  $(node_url "$n")"
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage
+  check_settings
+  find_sbin
+  local command=$1
+  shift
+  case $command in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    status) cmd_status ;;
+    urls) urls ;;
+    stop-node)
+      check_node_number "${1:-}"
+      cmd_stop_node "$1"
+      ;;
+    kill-node)
+      check_node_number "${1:-}"
+      cmd_kill_node "$1"
+      ;;
+    start-node)
+      check_node_number "${1:-}"
+      cmd_start_node "$1"
+      ;;
+    ctl)
+      check_node_number "${1:-}"
+      need_cluster
+      ctl "$@"
+      ;;
+    queues)
+      check_node_number "${1:-}"
+      need_cluster
+      queues "$@"
+      ;;
+    -h | --help | help) usage ;;
+    *)
+      echo "cluster: unknown command '$command'" >&2
+      usage
+      ;;
+  esac
+}
+
+main "$@"
