@@ -26,6 +26,9 @@ pub const ENV_PREFIX: &str = "CTCT_SYNC";
 /// the daemon's own).
 pub const REPLY_TO_ANY: &str = "*";
 
+/// The most broker nodes `amqp.urls` may list.
+pub const MAX_AMQP_NODES: usize = 64;
+
 /// The highest `limits.per_second` accepted: far above any real API key (4, or 10 for
 /// partner keys), for the sandbox with its limits off.
 pub const MAX_PER_SECOND: u32 = 100_000;
@@ -86,7 +89,12 @@ pub struct OpsSettings {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpSettings {
+    /// The broker, when it is one node (used when `urls` is empty).
     pub url: AmqpUrl,
+    /// The nodes of a RabbitMQ cluster, tried in turn: each connection goes to one of them
+    /// and a lost or refused one moves on to the next. When set, `url` is not used.
+    #[serde(default)]
+    pub urls: Vec<AmqpUrl>,
     pub commands_queue: String,
     pub results_exchange: String,
     pub dead_letter_queue: String,
@@ -130,6 +138,27 @@ pub struct OAuthSettings {
     pub device_authorize_url: String,
     pub redirect_uri: String,
     pub scopes: String,
+}
+
+impl AmqpSettings {
+    /// The broker's nodes in the order they are tried: `amqp.urls` when set, else `amqp.url`
+    /// alone. Never empty.
+    pub fn nodes(&self) -> Vec<AmqpUrl> {
+        if self.urls.is_empty() {
+            vec![self.url.clone()]
+        } else {
+            self.urls.clone()
+        }
+    }
+
+    /// The key the nodes come from (`amqp.urls` or `amqp.url`), for messages.
+    pub fn nodes_key(&self) -> &'static str {
+        if self.urls.is_empty() {
+            "amqp.url"
+        } else {
+            "amqp.urls"
+        }
+    }
 }
 
 impl OAuthSettings {
@@ -491,6 +520,7 @@ impl Settings {
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
+                .with_list_parse_key("amqp.urls")
                 .with_list_parse_key("amqp.reply_to_prefixes")
                 .with_list_parse_key("amqp.retry_delays_ms")
                 .source(Some(env)),
@@ -507,6 +537,39 @@ impl Settings {
                 "amqp.url",
                 quoted(&self.amqp.url.redacted()),
                 "an AMQP URI such as amqp://user:password@host:5672/%2f",
+            ));
+        }
+        for (i, url) in self.amqp.urls.iter().enumerate() {
+            if lapin::uri::AMQPUri::from_str(url.expose()).is_err() {
+                let shown = if url.expose().is_empty() {
+                    String::new()
+                } else {
+                    url.redacted()
+                };
+                return Err(invalid(
+                    "amqp.urls",
+                    quoted(&shown),
+                    "a list of AMQP URIs, one per node, such as \
+                     [\"amqp://user:password@mq-1:5672/%2f\", \"amqp://user:password@mq-2:5672/%2f\"] \
+                     (in CTCT_SYNC__AMQP__URLS: separated by commas)",
+                ));
+            }
+            if self.amqp.urls[..i]
+                .iter()
+                .any(|u| u.expose() == url.expose())
+            {
+                return Err(invalid(
+                    "amqp.urls",
+                    quoted(&url.redacted()),
+                    "each node once",
+                ));
+            }
+        }
+        if self.amqp.urls.len() > MAX_AMQP_NODES {
+            return Err(invalid(
+                "amqp.urls",
+                format!("{} URIs", self.amqp.urls.len()),
+                "at most 64 nodes",
             ));
         }
         for (key, name) in [

@@ -372,7 +372,7 @@ impl DaemonBuilder {
             );
         }
         let mirror_events = MirrorEvents::start(
-            settings.amqp.url.clone(),
+            crate::amqp::BrokerNodes::from_settings(&settings.amqp),
             settings.amqp.results_exchange.clone(),
         );
         let mirror = Mirror::new(mirror_db, client.clone(), clock.clone(), mirror_options)

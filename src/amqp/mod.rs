@@ -1,9 +1,11 @@
-//! RabbitMQ: connecting, the topology, confirmed publishing, events and the command consumer.
+//! RabbitMQ: connecting (to one node of several), the topology, confirmed publishing, events and the command consumer.
 
 pub mod event;
+pub mod nodes;
 pub mod publisher;
 pub mod topology;
 
+pub use nodes::{BrokerNodes, connect_first};
 pub use publisher::{Outgoing, PublishError, publish, publish_with};
 pub use topology::Topology;
 

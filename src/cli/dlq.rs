@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -124,9 +123,9 @@ fn describe(delivery: &lapin::message::Delivery, delivery_limit: u32) -> Dead {
 /// Runs a `dlq` subcommand. Exit code 1 when `replay --id` finds no dead letter with that
 /// id; errors (exit code 2 from `main`) when the broker or the store cannot be used.
 pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode> {
-    let connection = amqp::connect(settings.amqp.url.expose(), "ctct-sync dlq")
-        .await
-        .with_context(|| format!("cannot reach RabbitMQ at {}", settings.amqp.url.redacted()))?;
+    let nodes = amqp::BrokerNodes::from_settings(&settings.amqp);
+    let connection =
+        amqp::connect_first(&nodes, "ctct-sync dlq", amqp::nodes::CONNECT_TIMEOUT).await?;
     let channel = amqp::confirm_channel(&connection).await?;
     let queue = settings.amqp.dead_letter_queue.as_str();
     let mut held = Vec::new();

@@ -145,31 +145,48 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
     }
 }
 
+/// Connects to each broker node (all at once, at most 5 s each), then looks for the commands
+/// queue through the first that answered. With several nodes (`amqp.urls`) some may be down:
+/// a warning, since the daemon uses the others; none answering is a failure.
 async fn broker(settings: &Settings) -> Check {
-    let shown = settings.amqp.url.redacted();
-    let connected = tokio::time::timeout(
-        Duration::from_secs(5),
-        crate::amqp::connect(settings.amqp.url.expose(), "ctct-sync doctor"),
-    )
+    let key = settings.amqp.nodes_key();
+    let nodes = settings.amqp.nodes();
+    let attempts = futures_util::future::join_all(nodes.iter().map(|url| async move {
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            crate::amqp::connect(url.expose(), "ctct-sync doctor"),
+        )
+        .await;
+        let outcome = match connected {
+            Err(_) => Err("no answer within 5 s".to_owned()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Ok(Ok(connection)) => Ok(connection),
+        };
+        (url.redacted(), outcome)
+    }))
     .await;
-    let connection = match connected {
-        Err(_) => {
-            return Check::new(
-                "broker",
-                Status::Fail,
-                format!("{shown}: no answer within 5 s"),
-                broker_advice(),
-            );
+    let mut connections = Vec::new();
+    let mut down = Vec::new();
+    for (shown, outcome) in attempts {
+        match outcome {
+            Ok(connection) => connections.push((shown, connection)),
+            Err(error) => down.push(format!("{shown}: {error}")),
         }
-        Ok(Err(error)) => {
-            return Check::new(
-                "broker",
-                Status::Fail,
-                format!("{shown}: {error}"),
-                broker_advice(),
-            );
-        }
-        Ok(Ok(connection)) => connection,
+    }
+    let Some((first, connection)) = connections.first() else {
+        return Check::new("broker", Status::Fail, down.join("; "), broker_advice(key));
+    };
+    let reached = if nodes.len() == 1 {
+        format!("{first}: connected")
+    } else if down.is_empty() {
+        format!("all {} nodes of {key} connected", nodes.len())
+    } else {
+        format!(
+            "{}; {} of {} nodes connected",
+            down.join("; "),
+            connections.len(),
+            nodes.len()
+        )
     };
     let queue = &settings.amqp.commands_queue;
     let result = match connection.create_channel().await {
@@ -186,25 +203,38 @@ async fn broker(settings: &Settings) -> Check {
             .map(|q| q.message_count()),
         Err(error) => Err(error),
     };
-    let _ = connection.close(200, "doctor done".into()).await;
-    match result {
-        Ok(depth) => Check::new(
-            "broker",
-            Status::Ok,
-            format!("{shown}: connected; {queue} holds {depth} message(s)"),
-            "",
-        ),
-        Err(_) => Check::new(
-            "broker",
-            Status::Warn,
-            format!("{shown}: connected; queue {queue} does not exist yet"),
-            "start the daemon once (`ctct-sync run`): it declares its queues and exchanges",
-        ),
+    for (_, connection) in &connections {
+        let _ = connection.close(200, "doctor done".into()).await;
     }
+    let (status, detail, advice) = match result {
+        Ok(depth) => (
+            Status::Ok,
+            format!("{reached}; {queue} holds {depth} message(s)"),
+            String::new(),
+        ),
+        Err(_) => (
+            Status::Warn,
+            format!("{reached}; queue {queue} does not exist yet"),
+            "start the daemon once (`ctct-sync run`): it declares its queues and exchanges".into(),
+        ),
+    };
+    if down.is_empty() {
+        return Check::new("broker", status, detail, advice);
+    }
+    Check::new(
+        "broker",
+        Status::Warn,
+        detail,
+        format!(
+            "start the nodes that do not answer or fix {key}; the daemon uses the others meanwhile"
+        ),
+    )
 }
 
-fn broker_advice() -> String {
-    "start RabbitMQ (`rabbitmq-server -detached`, or `systemctl start rabbitmq-server`) or fix amqp.url".into()
+fn broker_advice(key: &str) -> String {
+    format!(
+        "start RabbitMQ (`rabbitmq-server -detached`, or `systemctl start rabbitmq-server`) or fix {key}"
+    )
 }
 
 /// Checks a store on PostgreSQL without changing it (`what` is `store` or `mirror`): that

@@ -52,9 +52,9 @@ pub async fn run(settings: &Settings, args: SendArgs) -> anyhow::Result<ExitCode
     let envelope = serde_json::json!({"id": id, "type": args.command_type, "account": args.account, "data": data});
     let body = serde_json::to_vec(&envelope)?;
 
-    let connection = amqp::connect(settings.amqp.url.expose(), "ctct-sync send")
-        .await
-        .with_context(|| format!("cannot reach RabbitMQ at {}", settings.amqp.url.redacted()))?;
+    let nodes = amqp::BrokerNodes::from_settings(&settings.amqp);
+    let connection =
+        amqp::connect_first(&nodes, "ctct-sync send", amqp::nodes::CONNECT_TIMEOUT).await?;
     let channel = amqp::confirm_channel(&connection).await?;
     let (reply_queue, mut replies) = amqp::private_consumer(&channel, None).await?;
     let properties = BasicProperties::default()

@@ -4,8 +4,9 @@
 //!
 //! Runs hand their summary to an [`EventSender`] without waiting; [`MirrorEvents`] owns a
 //! connection and a confirm-mode channel of its own (RabbitMQ being away must never hold a run
-//! up) and publishes each event with a broker confirm, reconnecting with capped backoff and
-//! keeping the event until it is confirmed. Interrupted runs (quota spent, shutdown) are
+//! up) and publishes each event with a broker confirm, reconnecting (to the next of the
+//! broker's nodes, see [`BrokerNodes`]) with capped backoff and keeping the event until it is
+//! confirmed. Interrupted runs (quota spent, shutdown) are
 //! `mirror.failed` with `status: "interrupted"`: the next run resumes them. Until the next
 //! release each event is also published under its bare type with the run's outcome as
 //! `outcome`, the form of earlier versions (deprecated).
@@ -22,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RunOutcome, RunSummary};
 use crate::amqp;
+use crate::amqp::BrokerNodes;
 use crate::amqp::event::{self, Event};
-use crate::config::AmqpUrl;
 
 /// Where runs send their summaries. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -97,11 +98,12 @@ pub struct MirrorEvents {
 }
 
 impl MirrorEvents {
-    /// Starts publishing to `exchange` (a durable topic exchange, declared if missing).
-    pub fn start(url: AmqpUrl, exchange: String) -> Self {
+    /// Starts publishing to `exchange` (a durable topic exchange, declared if missing) on
+    /// one of `nodes` (an [`crate::config::AmqpUrl`] is one node).
+    pub fn start(nodes: impl Into<BrokerNodes>, exchange: String) -> Self {
         let (sender, rx) = EventSender::channel(1024);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(publish_loop(url, exchange, rx, stop.clone()));
+        let task = tokio::spawn(publish_loop(nodes.into(), exchange, rx, stop.clone()));
         Self { sender, stop, task }
     }
 
@@ -120,8 +122,8 @@ impl MirrorEvents {
     }
 }
 
-async fn open(url: &AmqpUrl, exchange: &str) -> Result<(Connection, Channel), lapin::Error> {
-    let connection = amqp::connect(url.expose(), "ctct-sync mirror events").await?;
+async fn open(url: &str, exchange: &str) -> Result<(Connection, Channel), lapin::Error> {
+    let connection = amqp::connect(url, "ctct-sync mirror events").await?;
     let channel = amqp::confirm_channel(&connection).await?;
     channel
         .exchange_declare(
@@ -138,7 +140,7 @@ async fn open(url: &AmqpUrl, exchange: &str) -> Result<(Connection, Channel), la
 }
 
 async fn publish_loop(
-    url: AmqpUrl,
+    mut nodes: BrokerNodes,
     exchange: String,
     mut rx: mpsc::Receiver<RunSummary>,
     stop: CancellationToken,
@@ -160,9 +162,15 @@ async fn publish_loop(
         let routing_key = event::routing_key(event.event_type);
         let mut backoff = Duration::from_millis(500);
         loop {
+            let node = nodes.current().clone();
+            let mut opened_now = false;
             let attempt = async {
                 if open_channel.is_none() {
-                    open_channel = Some(open(&url, &exchange).await.map_err(|e| e.to_string())?);
+                    let opened = open(node.expose(), &exchange)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    open_channel = Some(opened);
+                    opened_now = true;
                 }
                 let Some((_, channel)) = &open_channel else {
                     return Err("no channel".to_owned());
@@ -173,6 +181,7 @@ async fn publish_loop(
             };
             match attempt.await {
                 Ok(()) => {
+                    nodes.connected();
                     tracing::debug!(
                         routing_key,
                         run_id = summary.run_id,
@@ -181,12 +190,23 @@ async fn publish_loop(
                     break;
                 }
                 Err(error) => {
+                    // A connection that worked before is lost; one that never opened failed.
+                    let round_done = if open_channel.is_some() && !opened_now {
+                        nodes.lost();
+                        false
+                    } else {
+                        nodes.failed()
+                    };
                     open_channel = None;
                     if stop.is_cancelled() {
                         tracing::warn!(error = %error, run_id = summary.run_id, "shutting down: a mirror event was not published");
                         break;
                     }
-                    tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "mirror event not published; retrying");
+                    if !round_done {
+                        tracing::warn!(error = %error, node = %node.redacted(), next = %nodes.current().redacted(), "mirror event not published; trying the next node");
+                        continue;
+                    }
+                    tracing::warn!(error = %error, node = %node.redacted(), retry_in_ms = backoff.as_millis() as u64, "mirror event not published; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = stop.cancelled() => {}

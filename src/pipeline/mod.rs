@@ -30,7 +30,7 @@ use futures_util::StreamExt;
 use lapin::Consumer;
 use tokio_util::sync::CancellationToken;
 
-use crate::amqp::{PublishError, Topology};
+use crate::amqp::{BrokerNodes, PublishError, Topology};
 use crate::api::AuthEvent;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -49,7 +49,9 @@ const SESSION_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The pipeline's settings, from `amqp.*`.
 #[derive(Clone)]
 pub struct PipelineSettings {
-    url: crate::config::AmqpUrl,
+    /// The broker's nodes (`amqp.urls`, or `amqp.url`): a lost or refused session moves on
+    /// to the next.
+    nodes: BrokerNodes,
     pub topology: Topology,
     pub prefetch: u16,
     pub workers: u16,
@@ -83,7 +85,7 @@ impl PipelineSettings {
             }
         }
         Self {
-            url: amqp.url.clone(),
+            nodes: BrokerNodes::from_settings(amqp),
             topology: Topology::from_settings(amqp),
             prefetch,
             workers: amqp.workers,
@@ -176,6 +178,7 @@ impl Pipeline {
             shutdown.clone(),
         ));
         let mut backoff = Duration::from_millis(500);
+        let mut nodes = self.settings.nodes.clone();
         let mut open: Option<Arc<Session>> = None;
         let health = self.processor.store_health.clone();
         while !shutdown.is_cancelled() {
@@ -185,8 +188,9 @@ impl Pipeline {
             }
             // A broker that takes the connection but never answers must not hang the loop:
             // lapin's handshake has no time limit of its own.
+            let node = nodes.current().clone();
             let opening = Session::open(
-                self.settings.url.expose(),
+                node.expose(),
                 &self.settings.topology,
                 self.settings.prefetch,
             );
@@ -204,27 +208,36 @@ impl Pipeline {
                             SESSION_OPEN_TIMEOUT.as_secs()
                         ),
                     };
+                    // The next node is tried at once; the backoff is waited once each node
+                    // has failed (with one node: after each failure).
+                    let round_done = nodes.failed();
                     if error.contains("PRECONDITION_FAILED") {
                         tracing::error!(
                             error = %error,
+                            node = %node.redacted(),
                             "the broker holds a queue or exchange of ours with other arguments; \
                              delete it (after moving its messages) or change amqp.* names; retrying"
                         );
+                    } else if round_done {
+                        tracing::warn!(error = %error, node = %node.redacted(), retry_in_ms = backoff.as_millis() as u64, "RabbitMQ unavailable; retrying");
                     } else {
-                        tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "RabbitMQ unavailable; retrying");
+                        tracing::warn!(error = %error, node = %node.redacted(), next = %nodes.current().redacted(), "RabbitMQ node unavailable; trying the next node");
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => break,
+                    if round_done {
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.cancelled() => break,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
             };
+            nodes.connected();
             let session = Arc::new(session);
             health.consumer_started();
             self.status.connected.store(true, Ordering::Relaxed);
-            tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
+            tracing::info!(queue = %self.settings.topology.commands_queue, node = %node.redacted(), "consuming commands");
             backoff = Duration::from_millis(500);
             let stop_watch = CancellationToken::new();
             let watch = tokio::spawn(dead_letters::watch(
@@ -259,7 +272,8 @@ impl Pipeline {
                 // Pausing above handles a failing store; the session is closed if ever here.
                 SessionEnd::StoreFailing => session.close().await,
                 SessionEnd::Broken(reason) => {
-                    tracing::warn!(reason = %reason, "lost the broker session; reconnecting");
+                    nodes.lost();
+                    tracing::warn!(reason = %reason, node = %node.redacted(), next = %nodes.current().redacted(), "lost the broker session; reconnecting");
                     self.status.reconnects.fetch_add(1, Ordering::Relaxed);
                     session.close().await;
                 }

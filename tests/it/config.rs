@@ -446,3 +446,115 @@ fn plain_http_to_another_machine_is_refused_naming_the_key_unless_allowed() {
     let settings = Settings::load(None, HashMap::new()).expect("defaults are valid");
     assert!(!settings.api.allow_insecure_http, "refused by default");
 }
+
+#[test]
+fn amqp_urls_lists_the_broker_s_nodes_and_takes_precedence_over_amqp_url() {
+    let defaults = Settings::load(None, HashMap::new()).unwrap();
+    assert!(defaults.amqp.urls.is_empty(), "no cluster by default");
+    let nodes: Vec<String> = defaults
+        .amqp
+        .nodes()
+        .iter()
+        .map(|u| u.expose().to_owned())
+        .collect();
+    assert_eq!(nodes, ["amqp://guest:guest@127.0.0.1:5672/%2f"]);
+    assert_eq!(defaults.amqp.nodes_key(), "amqp.url");
+
+    let from_env = Settings::load(
+        None,
+        env(&[(
+            "CTCT_SYNC__AMQP__URLS",
+            "amqp://svc:pw-1@mq-1:5672/%2f,amqp://svc:pw-2@mq-2:5672/%2f",
+        )]),
+    )
+    .expect("a list of nodes is valid");
+    let nodes: Vec<String> = from_env
+        .amqp
+        .nodes()
+        .iter()
+        .map(|u| u.expose().to_owned())
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            "amqp://svc:pw-1@mq-1:5672/%2f",
+            "amqp://svc:pw-2@mq-2:5672/%2f"
+        ],
+        "in order, amqp.url not among them"
+    );
+    assert_eq!(from_env.amqp.nodes_key(), "amqp.urls");
+
+    let dir = support::temp_dir();
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        "[amqp]\nurl = \"amqp://x:y@single:5672/%2f\"\n\
+         urls = [\"amqp://a:b@mq-1:5672/%2f\", \"amqp://a:b@mq-2:5672/%2f\", \"amqp://a:b@mq-3:5672/%2f\"]\n",
+    )
+    .unwrap();
+    let from_file = Settings::load(Some(&file), HashMap::new()).expect("valid");
+    assert_eq!(from_file.amqp.nodes().len(), 3);
+    assert_eq!(
+        from_file.amqp.nodes()[2].expose(),
+        "amqp://a:b@mq-3:5672/%2f"
+    );
+    // One node in the environment is a list of one.
+    let one = Settings::load(
+        None,
+        env(&[("CTCT_SYNC__AMQP__URLS", "amqp://a:b@mq-1:5672/%2f")]),
+    )
+    .unwrap();
+    assert_eq!(one.amqp.nodes().len(), 1);
+    assert_eq!(one.amqp.nodes_key(), "amqp.urls");
+}
+
+#[test]
+fn a_bad_or_repeated_node_in_amqp_urls_is_refused_naming_the_key_without_its_password() {
+    let cases = [
+        (
+            "amqp://svc:hunter2@mq-1:5672/%2f,http://svc:hunter2@mq-2/",
+            "AMQP URIs",
+        ),
+        (
+            "amqp://svc:hunter2@mq-1:5672/%2f,,amqp://svc:hunter2@mq-2:5672/%2f",
+            "AMQP URIs",
+        ),
+        (
+            "amqp://svc:hunter2@mq-1:5672/%2f,amqp://svc:hunter2@mq-1:5672/%2f",
+            "each node once",
+        ),
+    ];
+    for (value, expected) in cases {
+        let error = Settings::load(None, env(&[("CTCT_SYNC__AMQP__URLS", value)]))
+            .expect_err(&format!("{value} must be refused"))
+            .to_string();
+        assert!(error.contains("amqp.urls"), "{value}: {error}");
+        assert!(error.contains(expected), "{value}: {error}");
+        assert!(!error.contains("hunter2"), "a secret leaked: {error}");
+    }
+}
+
+#[test]
+fn the_passwords_of_amqp_urls_never_show_in_debug_or_in_the_printed_configuration() {
+    let settings = Settings::load(
+        None,
+        env(&[(
+            "CTCT_SYNC__AMQP__URLS",
+            "amqp://svc:first-password@mq-1:5672/%2f,amqp://svc:second-password@mq-2:5672/%2f",
+        )]),
+    )
+    .expect("valid");
+    let debug = format!("{settings:?}");
+    let printed = settings.to_redacted_toml();
+    for text in [&debug, &printed] {
+        assert!(!text.contains("first-password"), "{text}");
+        assert!(!text.contains("second-password"), "{text}");
+        assert!(text.contains("amqp://svc:***@mq-2:5672/%2f"), "{text}");
+    }
+    let reparsed: toml::Value = toml::from_str(&printed).expect("printed config is TOML");
+    assert_eq!(
+        reparsed["amqp"]["urls"].as_array().map(Vec::len),
+        Some(2),
+        "{printed}"
+    );
+}
