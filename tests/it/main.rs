@@ -10,6 +10,7 @@ mod auth_cli;
 mod bad_input;
 mod bulk;
 mod cli_commands;
+mod cluster;
 mod config;
 mod dead_letters;
 mod decode_fuzz;

@@ -162,11 +162,17 @@ impl TestDaemon {
     /// Everything but the daemon: start it with [`TestDaemon::start_pipeline`] or
     /// [`TestDaemon::start_pipeline_in_background`].
     pub async fn start_unstarted(api: TestApi, extra: &[(&str, &str)]) -> Self {
-        let settings = unique_settings(extra);
+        Self::start_unstarted_on(api, &amqp_url(), unique_settings(extra)).await
+    }
+
+    /// [`TestDaemon::start_unstarted`] with `settings` (see [`unique_settings`]) and the
+    /// test's own connection — publishing, its results queue, declaring the topology — to
+    /// `broker` (a node of a test's cluster).
+    pub async fn start_unstarted_on(api: TestApi, broker: &str, settings: Settings) -> Self {
         let pipeline_settings = PipelineSettings::from_settings(&settings);
-        let conn = Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+        let conn = Connection::connect(broker, lapin::ConnectionProperties::default())
             .await
-            .expect("RabbitMQ on 127.0.0.1:5672 (see README)");
+            .expect("RabbitMQ on 127.0.0.1:5672 (see README), or the test's cluster");
         let channel = conn.create_channel().await.unwrap();
         channel.confirm_select(Default::default()).await.unwrap();
         pipeline_settings.topology.declare(&channel).await.unwrap();

@@ -1,6 +1,7 @@
 //! Shared test helpers: temporary directories, quiet-by-default tracing, the binary's path.
 
 pub mod api;
+pub mod cluster;
 pub mod daemon;
 pub mod engine;
 pub mod eventually;
