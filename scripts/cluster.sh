@@ -154,12 +154,19 @@ node_pid() {
 is_our_beam() {
   local pid=$1 n=$2 env
   [[ $(cat "/proc/$pid/comm" 2>/dev/null) == beam* ]] || return 1
-  env=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null) || return 1
+  env=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || return 1
   grep -qx "RABBITMQ_NODENAME=$(node_name "$n")" <<<"$env" &&
     grep -qx "RABBITMQ_MNESIA_BASE=$DIR/mnesia" <<<"$env"
 }
 
 running() { node_pid "$1" >/dev/null; }
+
+# True while process PID runs (a zombie waiting for its parent to reap it has exited).
+alive() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -320,7 +327,7 @@ cmd_down() {
   done
   local deadline=$((SECONDS + 30))
   for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do
+    while alive "$pid"; do
       ((SECONDS < deadline)) || die "process $pid did not exit after SIGKILL"
       sleep 0.1
     done
@@ -357,7 +364,7 @@ cmd_stop_node() {
   fi
   ctl "$n" stop >/dev/null 2>&1 || true
   local deadline=$((SECONDS + TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     ((SECONDS < deadline)) || die "node $n did not stop within $TIMEOUT s"
     sleep 0.1
   done
@@ -373,7 +380,7 @@ cmd_kill_node() {
   fi
   kill -KILL "$pid"
   local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     ((SECONDS < deadline)) || die "node $n (pid $pid) did not exit after SIGKILL"
     sleep 0.1
   done
