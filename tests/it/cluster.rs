@@ -260,9 +260,9 @@ async fn publish_batch(d: &TestDaemon, tag: &str, n: usize) -> Vec<String> {
     ids
 }
 
-/// Every command of `ids` succeeded with exactly one fresh result; those of `exact` (sent
-/// after a switch was over) got no copy at all. A command in flight when a session was lost
-/// may come back and be answered again from the ledger, marked `replayed`
+/// Every command of `ids` succeeded, with at most one fresh result; those of `exact` (sent
+/// after a switch was over) got exactly one result. A command in flight when a session was
+/// lost may come back and be answered again from the ledger, marked `replayed`
 /// (docs/messages.md).
 async fn assert_each_answered_once(d: &mut TestDaemon, ids: &[String], exact: &[String]) {
     d.results(ids, FAILOVER).await;
@@ -277,8 +277,12 @@ async fn assert_each_answered_once(d: &mut TestDaemon, ids: &[String], exact: &[
     }
     for id in ids {
         let got = by_id.get(id.as_str()).cloned().unwrap_or_default();
+        assert!(!got.is_empty(), "{id}: no result");
+        // At most one fresh result: a result published as its node went down may be lost
+        // unconfirmed; the delivery, never acked, comes back and is answered from the
+        // ledger, marked `replayed` (then the replay is the only result the client sees).
         let fresh = got.iter().filter(|r| !r.replayed).count();
-        assert_eq!(fresh, 1, "{id}: exactly one result, got {got:?}");
+        assert!(fresh <= 1, "{id}: at most one fresh result, got {got:?}");
         assert!(
             got.iter().all(|r| r.outcome == Outcome::Succeeded),
             "{id}: {got:?}"
