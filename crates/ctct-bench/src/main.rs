@@ -14,6 +14,7 @@
 //! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
 //! are then updated through the API and an incremental run is measured the same way.
 
+mod daemon;
 mod pg;
 mod pipeline;
 

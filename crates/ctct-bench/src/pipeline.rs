@@ -8,8 +8,6 @@
 //! floor the daemon is compared with.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -26,11 +24,10 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-use ctct_sync::config::{SecretUrl, StoreLocation};
-use ctct_sync::store::Role;
-
-use crate::pg::BenchDb;
-use crate::{authorise_store, sandbox_client};
+use crate::daemon::{
+    DaemonStores, daemon_env, results_consumer, spawn_daemon, stop_process, wait_for_consumers,
+};
+use crate::sandbox_client;
 
 /// One scenario: how many upserts, against which limits, with coalescing on or off.
 #[derive(Debug, Clone)]
@@ -145,28 +142,9 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         ..SandboxOptions::default()
     })
     .await?;
-    let db = dir.join("daemon.db");
-    authorise_store(&sandbox, &db).await?;
-    // On PostgreSQL, the authorised state moves there with `store copy`'s own code.
-    let pg = match &scenario.postgres {
-        Some(admin_url) => {
-            let tag = format!("{}_{}", scenario.upserts, u8::from(scenario.coalescing));
-            let pg = BenchDb::create(admin_url, &tag).await?;
-            ctct_sync::store::copy::copy(
-                Role::State,
-                ctct_sync::store::copy::STATE_TABLES,
-                &StoreLocation::Sqlite(db.clone()),
-                &StoreLocation::Postgres {
-                    url: SecretUrl::new(pg.url()),
-                    schema: "ctct_state".into(),
-                },
-            )
-            .await
-            .context("copying the authorised state to PostgreSQL")?;
-            Some(pg)
-        }
-        None => None,
-    };
+    let db_tag = format!("{}_{}", scenario.upserts, u8::from(scenario.coalescing));
+    let stores =
+        DaemonStores::authorised(&sandbox, &dir, scenario.postgres.as_deref(), &db_tag).await?;
     // The token endpoint takes one request a second per client.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let list = {
@@ -184,12 +162,14 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     };
 
     let tag = format!("bench-{}-{}", std::process::id(), scenario.upserts);
-    let mut env = daemon_env(&sandbox, &db, &tag, amqp_url, scenario);
-    if let Some(pg) = &pg {
-        env.remove("CTCT_SYNC__STORE__PATH");
-        env.insert("CTCT_SYNC__STORE__URL".into(), pg.url().to_owned());
-        env.insert("CTCT_SYNC__MIRROR__URL".into(), pg.url().to_owned());
-    }
+    let mut env = daemon_env(
+        &sandbox,
+        &tag,
+        amqp_url,
+        scenario.real_limits,
+        scenario.coalescing,
+    );
+    stores.configure(&mut env);
     let settings = Settings::load(None, env.clone()).context("the daemon's settings")?;
     let topology = Topology::from_settings(&settings.amqp);
     let conn = Connection::connect(amqp_url, ConnectionProperties::default())
@@ -203,7 +183,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     let results = results_consumer(&channel, &topology).await?;
 
     let mut daemon = spawn_daemon(&dir, &env)?;
-    wait_for_consumer(&channel, &topology.commands_queue).await?;
+    wait_for_consumers(&channel, &topology.commands_queue, 1).await?;
 
     let bodies: Vec<(String, Vec<u8>)> = (0..scenario.upserts)
         .map(|i| {
@@ -265,7 +245,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     } else {
         None
     };
-    stop_daemon(&mut daemon).await;
+    stop_process(&mut daemon, "TERM").await;
 
     let succeeded = received
         .iter()
@@ -284,9 +264,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     conn.close(200, "bench done".into()).await.ok();
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
-    if let Some(pg) = pg {
-        pg.drop_now().await?;
-    }
+    stores.drop_now().await?;
     Ok(Figures {
         results: received.len(),
         succeeded,
@@ -322,123 +300,6 @@ impl RequestCounter {
             }
         }
     }
-}
-
-fn daemon_env(
-    sandbox: &ctct_sandbox::Sandbox,
-    db: &Path,
-    tag: &str,
-    amqp_url: &str,
-    scenario: &Scenario,
-) -> HashMap<String, String> {
-    let c = sandbox.credentials();
-    let (per_second, per_day) = if scenario.real_limits {
-        ("4", "10000")
-    } else {
-        // The most the configuration accepts: the pacer must not be what is measured
-        // (one by one, an upsert is two requests).
-        ("100000", "100000000")
-    };
-    [
-        ("CTCT_SYNC__API__BASE_URL", c.base_url.clone()),
-        ("CTCT_SYNC__OAUTH__CLIENT_ID", c.client_id.clone()),
-        ("CTCT_SYNC__OAUTH__CLIENT_SECRET", c.client_secret.clone()),
-        ("CTCT_SYNC__OAUTH__TOKEN_URL", c.token_url.clone()),
-        ("CTCT_SYNC__OAUTH__AUTHORIZE_URL", c.authorize_url.clone()),
-        (
-            "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL",
-            c.device_authorize_url.clone(),
-        ),
-        ("CTCT_SYNC__STORE__PATH", db.display().to_string()),
-        ("CTCT_SYNC__AMQP__URL", amqp_url.to_owned()),
-        ("CTCT_SYNC__AMQP__COMMANDS_QUEUE", format!("{tag}.commands")),
-        (
-            "CTCT_SYNC__AMQP__RESULTS_EXCHANGE",
-            format!("{tag}.results"),
-        ),
-        ("CTCT_SYNC__AMQP__DEAD_LETTER_QUEUE", format!("{tag}.dead")),
-        ("CTCT_SYNC__AMQP__UNROUTED_QUEUE", format!("{tag}.unrouted")),
-        ("CTCT_SYNC__LIMITS__PER_SECOND", per_second.to_owned()),
-        ("CTCT_SYNC__LIMITS__PER_DAY", per_day.to_owned()),
-        ("CTCT_SYNC__BULK__ENABLED", scenario.coalescing.to_string()),
-        // No scheduled mirror run during a measurement.
-        ("CTCT_SYNC__MIRROR__SCHEDULE", "0 0 2 1 1 *".to_owned()),
-        (
-            "CTCT_SYNC__MIRROR__INCREMENTAL_SCHEDULE",
-            "0 0 3 1 1 *".to_owned(),
-        ),
-        ("CTCT_SYNC__OPS__LISTEN", "127.0.0.1:0".to_owned()),
-        // The daemon's log level (stderr), `warn` unless CTCT_BENCH_DAEMON_LOG_LEVEL says
-        // otherwise: `debug` shows where each command's time goes.
-        (
-            "CTCT_SYNC__LOG__LEVEL",
-            std::env::var("CTCT_BENCH_DAEMON_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
-/// The `ctct-sync` binary built beside this one.
-fn ctct_sync_binary() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe().context("locating ctct-bench")?;
-    let binary = exe.with_file_name("ctct-sync");
-    if !binary.exists() {
-        bail!(
-            "{} is missing: build both binaries (cargo build --release --workspace --bins)",
-            binary.display()
-        );
-    }
-    Ok(binary)
-}
-
-fn spawn_daemon(dir: &Path, env: &HashMap<String, String>) -> anyhow::Result<std::process::Child> {
-    let mut command = std::process::Command::new(ctct_sync_binary()?);
-    command.arg("run").current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CTCT_SYNC") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    command.spawn().context("starting ctct-sync run")
-}
-
-async fn wait_for_consumer(channel: &Channel, queue: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let state = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        if state.consumer_count() > 0 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("the daemon did not start consuming {queue} within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn results_consumer(
-    channel: &Channel,
-    topology: &Topology,
-) -> anyhow::Result<lapin::Consumer> {
-    let (_, consumer) =
-        ctct_sync::amqp::private_consumer(channel, Some(&topology.results_exchange)).await?;
-    Ok(consumer)
 }
 
 /// Publishes every body, confirms awaited in windows of 1,000 so the broker is never idle.
@@ -531,22 +392,6 @@ fn daemon_usage(pid: u32) -> (f64, f64) {
         })
         .map_or(f64::NAN, |kib| kib / 1024.0);
     (cpu, rss)
-}
-
-/// Asks the daemon to stop (SIGTERM: drain, then exit) and waits; kills it after 30 s.
-async fn stop_daemon(daemon: &mut std::process::Child) {
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = daemon.try_wait() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = daemon.kill();
-    let _ = daemon.wait();
 }
 
 /// The floor: the same messages published (confirmed the same way) to a fresh queue and
