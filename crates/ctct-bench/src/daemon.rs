@@ -63,6 +63,15 @@ impl DaemonStores {
         Ok(DaemonStores { db, pg })
     }
 
+    /// `SQLite` or `PostgreSQL`.
+    pub fn engine(&self) -> &'static str {
+        if self.pg.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+
     /// Points a `ctct-sync` environment ([`daemon_env`]) at these stores.
     pub fn configure(&self, env: &mut HashMap<String, String>) {
         match &self.pg {

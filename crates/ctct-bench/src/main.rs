@@ -13,10 +13,15 @@
 //! sandbox's. Reported per size and path: wall time, contacts per second, API requests (as the
 //! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
 //! are then updated through the API and an incremental run is measured the same way.
+//!
+//! `ctct-bench shared-key --seconds 300` shares one API key at its real limits between two
+//! `ctct-sync run` daemons and a `ctct-sync mirror` on one state store (see `shared_key.rs`),
+//! and reads the sandbox's request log for 429s and the busiest second.
 
 mod daemon;
 mod pg;
 mod pipeline;
+mod shared_key;
 
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
@@ -94,9 +99,35 @@ enum Command {
         #[arg(long)]
         replay: bool,
         /// The broker.
-        #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        #[arg(long, default_value = DEFAULT_AMQP_URL)]
         amqp_url: String,
         /// The daemon's stores: sqlite, postgres, or both (comma separated), side by side.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        engines: Vec<String>,
+        /// A database of the PostgreSQL server to measure on; each measurement creates a
+        /// database of its own there and drops it afterwards.
+        #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+        postgres_url: String,
+    },
+    /// One API key at its real limits shared by two `ctct-sync run` daemons and a
+    /// `ctct-sync mirror` on one state store: 429s and the busiest second, from the sandbox's
+    /// request log.
+    SharedKey {
+        /// How long the three processes compete.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+        /// contact.upsert commands published to each daemon per second (two requests each;
+        /// the key serves four requests a second in all).
+        #[arg(long, default_value_t = 4.0)]
+        rate: f64,
+        /// Contacts seeded in the sandbox for the mirror to page through (500 a request).
+        #[arg(long, default_value_t = 2_000)]
+        contacts: usize,
+        /// The broker.
+        #[arg(long, default_value = DEFAULT_AMQP_URL)]
+        amqp_url: String,
+        /// The processes' stores: sqlite, postgres, or both (comma separated), one after the
+        /// other.
         #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
         engines: Vec<String>,
         /// A database of the PostgreSQL server to measure on; each measurement creates a
@@ -212,6 +243,31 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
+            Command::SharedKey {
+                seconds,
+                rate,
+                contacts,
+                amqp_url,
+                engines,
+                postgres_url,
+            } => {
+                let mut rows = Vec::new();
+                for postgres in engine_choices(&engines, &postgres_url)? {
+                    let scenario = shared_key::Scenario {
+                        seconds,
+                        rate,
+                        contacts,
+                        postgres,
+                    };
+                    rows.push(shared_key::run(&scenario, &amqp_url).await?.row());
+                }
+                println!();
+                println!("{}", shared_key::HEADER);
+                for row in rows {
+                    println!("{row}");
+                }
+                Ok(())
+            }
         }
     });
     match result {
@@ -222,6 +278,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The local RabbitMQ.
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// The local PostgreSQL server's maintenance database (trust authentication).
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
