@@ -19,10 +19,10 @@ use ctct_sync::config::Settings;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection};
 
 use crate::daemon::{
     DaemonStores, daemon_env, results_consumer, spawn_daemon, stop_process, wait_for_consumers,
@@ -172,13 +172,10 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     stores.configure(&mut env);
     let settings = Settings::load(None, env.clone()).context("the daemon's settings")?;
     let topology = Topology::from_settings(&settings.amqp);
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+    let conn = ctct_sync::amqp::connect(amqp_url, "ctct-bench pipeline")
         .await
         .context("connecting to RabbitMQ")?;
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let channel = ctct_sync::amqp::confirm_channel(&conn).await?;
     topology.declare(&channel).await?;
     let results = results_consumer(&channel, &topology).await?;
 

@@ -29,8 +29,8 @@ use ctct_sync::command::outcome::CommandResult;
 use ctct_sync::config::Settings;
 use ctct_sync::store::budget::DayBudget;
 use futures_util::StreamExt;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapin::BasicProperties;
+use lapin::options::BasicPublishOptions;
 use tokio::time::Instant;
 
 use crate::daemon::{
@@ -120,7 +120,7 @@ pub async fn run(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     // Also after an error (the processes are gone: their handles killed them): the queues
     // and exchanges, on a connection of their own; the sandbox, the files, the database.
     if !declared.is_empty()
-        && let Ok(conn) = Connection::connect(amqp_url, ConnectionProperties::default()).await
+        && let Ok(conn) = ctct_sync::amqp::connect(amqp_url, "ctct-bench shared-key cleanup").await
     {
         if let Ok(channel) = conn.create_channel().await {
             for topology in &declared {
@@ -155,13 +155,10 @@ async fn measure(
         std::process::id(),
         engine.to_lowercase()
     );
-    let conn = Connection::connect(amqp_url, ConnectionProperties::default())
+    let conn = ctct_sync::amqp::connect(amqp_url, "ctct-bench shared-key")
         .await
         .context("connecting to RabbitMQ")?;
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let channel = ctct_sync::amqp::confirm_channel(&conn).await?;
     let tally = Arc::new(Mutex::new(Tally::default()));
     // One commands queue per daemon: a commands queue has a single active consumer, so two
     // daemons on one queue would be one working and one standby.
