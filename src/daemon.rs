@@ -542,9 +542,16 @@ impl Daemon {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let scheduler = if self.mirror_schedule {
             Some(
-                crate::mirror::start_scheduler(self.mirror.clone(), &self.settings.mirror)
-                    .await
-                    .context("starting the mirror's schedule")?,
+                crate::mirror::start_scheduler(
+                    self.mirror.clone(),
+                    &self.settings.mirror,
+                    Some(crate::mirror::ScheduleClaims {
+                        store: self.store.clone(),
+                        owner: self.pipeline.processor().owner().to_owned(),
+                    }),
+                )
+                .await
+                .context("starting the mirror's schedule")?,
             )
         } else {
             None

@@ -153,6 +153,7 @@ impl ApiClient {
             account: Arc::from(account),
             priority: Priority::Command,
             command_id: None,
+            fence: None,
         }
     }
 
@@ -272,6 +273,15 @@ pub(crate) struct Response {
     pub body: Bytes,
 }
 
+/// Asked right before each request that may change something (any method but GET) made for
+/// a command: whether this process still holds the command's claim in the ledger (`Ok(false)`:
+/// another replica took it over; nothing is sent). See `Store::ledger_fence`.
+pub type Fence = Arc<
+    dyn Fn() -> futures_util::future::BoxFuture<'static, Result<bool, crate::store::StoreError>>
+        + Send
+        + Sync,
+>;
+
 /// Calls on behalf of one account. Cheap to clone.
 #[derive(Clone)]
 pub struct AccountApi {
@@ -279,6 +289,7 @@ pub struct AccountApi {
     account: Arc<str>,
     priority: Priority,
     command_id: Option<Arc<str>>,
+    fence: Option<Fence>,
 }
 
 impl std::fmt::Debug for AccountApi {
@@ -318,6 +329,13 @@ impl AccountApi {
     /// Tags requests with the command they serve.
     pub fn for_command(mut self, command_id: &str) -> Self {
         self.command_id = Some(Arc::from(command_id));
+        self
+    }
+
+    /// Checks `fence` right before each write (after the request's slot in the rate budget
+    /// is taken, so a long wait for the slot cannot hide a takeover).
+    pub fn with_fence(mut self, fence: Option<Fence>) -> Self {
+        self.fence = fence;
         self
     }
 
@@ -386,6 +404,20 @@ impl AccountApi {
                 None => inner.tokens.access_token(&self.account).await?,
             };
             inner.budget.acquire(self.priority).await?;
+            if request.method != Method::GET
+                && let Some(fence) = &self.fence
+            {
+                match fence().await {
+                    Ok(true) => {}
+                    Ok(false) => return Err(ApiError::ClaimLost { route }),
+                    Err(error) => {
+                        return Err(ApiError::FenceUnchecked {
+                            route,
+                            error: Arc::new(error),
+                        });
+                    }
+                }
+            }
             let span = tracing::debug_span!(
                 "api_call",
                 method = %request.method,

@@ -117,6 +117,18 @@ pub enum ApiError {
     /// command back instead of spending an attempt.
     #[error("rate budget: {0}")]
     Budget(Arc<StoreError>),
+    /// Right before a write: this process no longer holds the claim on the command it
+    /// serves (another replica took it over while this one was paused or cut off). Nothing
+    /// was sent.
+    #[error("{route}: not sent: another replica has taken this command over")]
+    ClaimLost { route: &'static str },
+    /// Right before a write: the claim could not be checked (the state store failed).
+    /// Nothing was sent; handed back like any store failure.
+    #[error("{route}: not sent: the command's claim could not be checked: {error}")]
+    FenceUnchecked {
+        route: &'static str,
+        error: Arc<StoreError>,
+    },
 }
 
 fn key_suffix(key: &Option<String>) -> String {
@@ -145,6 +157,7 @@ impl ApiError {
                 | ApiError::QuotaExhausted { .. }
                 | ApiError::MirrorShareSpent { .. }
                 | ApiError::Budget(_)
+                | ApiError::FenceUnchecked { .. }
                 | ApiError::Auth(AuthError::Unavailable { .. } | AuthError::Store(_))
         )
     }

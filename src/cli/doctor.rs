@@ -458,6 +458,7 @@ async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
             return;
         }
     };
+    checks.push(replicas(&store).await);
     let client = match api::client_from_settings(settings, store, Arc::new(SystemClock)) {
         Ok(client) => client,
         Err(error) => {
@@ -569,6 +570,77 @@ async fn accounts_and_api(settings: &Settings, checks: &mut Vec<Check>) {
     }
     // Counts the requests made and gives the rest of the budget's hold back.
     let _ = client.budget().release().await;
+}
+
+/// A replica not seen for this long (six heartbeats) is counted as gone.
+const REPLICA_GONE_AFTER: chrono::Duration = chrono::Duration::seconds(30);
+
+/// The daemons sharing the state store and their roles (docs/scaling.md).
+async fn replicas(store: &crate::store::Store) -> Check {
+    let rows = match store.replicas().await {
+        Ok(rows) => rows,
+        Err(error) => {
+            return Check::new(
+                "replicas",
+                Status::Warn,
+                format!("could not be read: {error}"),
+                "see the store checks above",
+            );
+        }
+    };
+    let now = chrono::Utc::now();
+    let (running, gone): (Vec<_>, Vec<_>) = rows
+        .iter()
+        .partition(|r| r.alive != Some(false) && now - r.seen_at <= REPLICA_GONE_AFTER);
+    if running.is_empty() {
+        return Check::new(
+            "replicas",
+            Status::Ok,
+            "no daemon is running on this store",
+            "",
+        );
+    }
+    let described: Vec<String> = running
+        .iter()
+        .map(|r| {
+            format!(
+                "{} on {} pid {} ({}, seen {} s ago)",
+                r.role,
+                r.host,
+                r.pid,
+                match r.alive {
+                    Some(true) => "liveness lock held",
+                    _ => "no liveness lock",
+                },
+                (now - r.seen_at).num_seconds().max(0)
+            )
+        })
+        .collect();
+    let active = running.iter().filter(|r| r.role == "active").count();
+    let mut detail = format!("{} running: {}", running.len(), described.join("; "));
+    if !gone.is_empty() {
+        detail.push_str(&format!(
+            "; {} gone (killed or stopped uncleanly)",
+            gone.len()
+        ));
+    }
+    match active {
+        0 => Check::new(
+            "replicas",
+            Status::Ok,
+            format!(
+                "{detail}; none active yet: a replica says active once it is the queue's only consumer or has received a command"
+            ),
+            "",
+        ),
+        1 => Check::new("replicas", Status::Ok, detail, ""),
+        _ => Check::new(
+            "replicas",
+            Status::Warn,
+            format!("{detail}; {active} say active"),
+            "each replica consumes its own queue? check that every replica has the same amqp.commands_queue and amqp.urls",
+        ),
+    }
 }
 
 fn print(checks: &[Check]) {

@@ -247,6 +247,7 @@ impl HandleError {
                 reason: reason.clone(),
             },
             HandleError::Storage(error) => HandleError::Storage(error.clone()),
+            HandleError::ClaimLost => HandleError::ClaimLost,
         }
     }
 

@@ -25,6 +25,9 @@ pub enum HandleError {
     ReauthRequired { reason: String },
     /// Our own store failed; the command is tried again later.
     Storage(Arc<StoreError>),
+    /// Right before a write, this process found its claim on the command taken over by
+    /// another replica: nothing more is applied here, and the command is left to the other.
+    ClaimLost,
 }
 
 impl HandleError {
@@ -73,9 +76,10 @@ impl From<ApiError> for HandleError {
             }
             // Our own store failed in the middle of the call (the rate budget or the tokens):
             // handed back like any other store failure, no attempt spent.
-            ApiError::Budget(error) | ApiError::Auth(AuthError::Store(error)) => {
-                HandleError::Storage(error)
-            }
+            ApiError::Budget(error)
+            | ApiError::Auth(AuthError::Store(error))
+            | ApiError::FenceUnchecked { error, .. } => HandleError::Storage(error),
+            ApiError::ClaimLost { .. } => HandleError::ClaimLost,
             ApiError::Auth(AuthError::NotAuthorised { account }) => {
                 HandleError::Rejected(Rejection::with_fields(
                     ErrorCode::AccountNotAuthorised,

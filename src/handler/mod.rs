@@ -37,7 +37,8 @@ impl Handler {
         let api = self
             .api
             .account(&attempt.account)
-            .for_command(&attempt.command_id);
+            .for_command(&attempt.command_id)
+            .with_fence(attempt.fence.clone());
         let ctx = Ctx {
             handler: self,
             api,

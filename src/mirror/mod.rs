@@ -46,7 +46,7 @@ pub use events::{EventSender, MirrorEvents};
 pub use pass::ProgressFn;
 pub use rows::ContactRow;
 pub use runner::Mirror;
-pub use scheduler::{MirrorScheduler, start_scheduler};
+pub use scheduler::{MirrorScheduler, ScheduleClaims, start_scheduler};
 pub use sql::runs::LastSuccess;
 pub use sql::{MirrorDb, MirrorDbError, PgMirrorDb, PgMirrorError};
 

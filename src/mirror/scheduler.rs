@@ -7,7 +7,13 @@
 //! resource is still going (the scheduler itself would start overlapping runs). An incremental
 //! tick that falls on a full tick (02:00 by default) leaves the hour to the full run. A run
 //! stopped by the quota gets a one-shot job just after the reset, which continues the pass;
-//! at start, passes left pending by a previous process are continued. Every job runs under a
+//! at start, passes left pending by a previous process are continued.
+//!
+//! With several replicas sharing the state store, each occurrence of a schedule runs on one
+//! of them: the first to claim it in the store (`schedule_ticks`, see
+//! [`crate::store::Store::schedule_claim`]); the others skip it. A pass whose replica died
+//! half-way (its lease lapsed without being given back) is continued by another replica's
+//! scheduler within [`ORPHAN_CHECK`]. Every job runs under a
 //! `TaskTracker`, so [`MirrorScheduler::stop`] waits for the runs (which stop at their next
 //! page once the mirror's token is cancelled).
 
@@ -24,6 +30,17 @@ use tokio_util::task::TaskTracker;
 use super::{Mirror, Mode, Resource, RunOutcome, Trigger};
 use crate::config::MirrorSettings;
 
+/// How often the scheduler looks for passes a dead replica left half-way.
+pub const ORPHAN_CHECK: Duration = Duration::from_secs(60);
+
+/// Where the replicas sharing a state store claim each occurrence of a schedule, and this
+/// replica's name in the claims.
+#[derive(Clone)]
+pub struct ScheduleClaims {
+    pub store: crate::store::Store,
+    pub owner: String,
+}
+
 /// Jobs of the running scheduler.
 pub struct MirrorScheduler {
     scheduler: JobScheduler,
@@ -34,6 +51,8 @@ struct Shared {
     mirror: Mirror,
     tracker: TaskTracker,
     full: Cron,
+    incremental: Cron,
+    claims: Option<ScheduleClaims>,
     /// A resume-after-reset job is already waiting.
     resume_waiting: AtomicBool,
 }
@@ -51,9 +70,10 @@ fn parse_cron(key: &str, expression: &str) -> anyhow::Result<Cron> {
 pub async fn start_scheduler(
     mirror: Mirror,
     settings: &MirrorSettings,
+    claims: Option<ScheduleClaims>,
 ) -> anyhow::Result<MirrorScheduler> {
     let full = parse_cron("mirror.schedule", &settings.schedule)?;
-    parse_cron(
+    let incremental = parse_cron(
         "mirror.incremental_schedule",
         &settings.incremental_schedule,
     )?;
@@ -65,6 +85,8 @@ pub async fn start_scheduler(
         mirror,
         tracker: tracker.clone(),
         full,
+        incremental,
+        claims,
         resume_waiting: AtomicBool::new(false),
     });
     for (expression, mode) in [
@@ -94,6 +116,20 @@ pub async fn start_scheduler(
     })
     .context("scheduling the catch-up of pending passes")?;
     scheduler.add(job).await.context("adding a mirror job")?;
+    if shared.claims.is_some() {
+        let orphans = shared.clone();
+        let job = Job::new_repeated_async(ORPHAN_CHECK, move |_id, scheduler| {
+            let shared = orphans.clone();
+            Box::pin(async move {
+                let tracker = shared.tracker.clone();
+                tracker
+                    .track_future(resume_orphaned(shared, scheduler))
+                    .await;
+            })
+        })
+        .context("scheduling the check for passes left by a dead replica")?;
+        scheduler.add(job).await.context("adding a mirror job")?;
+    }
     scheduler
         .start()
         .await
@@ -138,7 +174,70 @@ async fn tick(shared: Arc<Shared>, mode: Mode, scheduler: JobScheduler) {
         tracing::info!("incremental mirror tick left to the full run scheduled at the same time");
         return;
     }
+    if !claim_occurrence(&shared, mode).await {
+        return;
+    }
     run_all(shared, mode, scheduler).await;
+}
+
+/// Whether this replica runs the occurrence of `mode`'s schedule that just fired: the one
+/// that claims it first in the state store does. A store that cannot be asked leaves the
+/// run to go ahead (the per-resource leases still keep two runs from overlapping; at worst
+/// a resource is mirrored twice).
+async fn claim_occurrence(shared: &Shared, mode: Mode) -> bool {
+    let Some(claims) = &shared.claims else {
+        return true;
+    };
+    let cron = match mode {
+        Mode::Full => &shared.full,
+        Mode::Incremental => &shared.incremental,
+    };
+    let Ok(due_at) = cron.find_previous_occurrence(&Utc::now(), true) else {
+        return true;
+    };
+    let job = format!("mirror.{}", mode.as_str());
+    match claims
+        .store
+        .schedule_claim(&job, due_at, &claims.owner)
+        .await
+    {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::debug!(%job, %due_at, "this occurrence of the mirror's schedule runs on another replica");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, %job, "could not claim the mirror's scheduled run in the state store; running it here");
+            true
+        }
+    }
+}
+
+/// Continues the passes that a replica which died left half-way (see [`ORPHAN_CHECK`]).
+async fn resume_orphaned(shared: Arc<Shared>, scheduler: JobScheduler) {
+    let mirror = &shared.mirror;
+    let orphaned = match mirror.db().orphaned_passes().await {
+        Ok(orphaned) => orphaned,
+        Err(error) => {
+            tracing::debug!(error = %error, "could not look for mirror passes left by a dead replica");
+            return;
+        }
+    };
+    for (account, resource, mode) in orphaned {
+        if mirror.cancel_token().is_cancelled() {
+            return;
+        }
+        tracing::info!(account = %account, resource = %resource, "continuing a mirror pass a stopped replica left half-way");
+        let summary = mirror
+            .run_once(&account, resource, mode, Trigger::Schedule)
+            .await;
+        if summary.outcome == RunOutcome::Interrupted
+            && let Some(resets_at) = summary.resets_at
+        {
+            resume_after(&shared, mode, resets_at, scheduler).await;
+            return;
+        }
+    }
 }
 
 /// Every resource of every authorised account, in turn. Stops at the first quota stop (the

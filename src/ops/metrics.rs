@@ -11,6 +11,7 @@ use chrono::Utc;
 
 use super::state::OpsState;
 use crate::histogram::{BUCKETS, Buckets};
+use crate::store::replicas::ReplicaRole;
 use crate::store::tokens::AccountState;
 
 struct Out(String);
@@ -160,6 +161,16 @@ pub async fn render(state: &OpsState) -> String {
                 "Acks that could not be delivered (the command comes back and is replayed).",
                 &stats.ack_lost,
             ),
+            (
+                "ctct_commands_waited_claimed_total",
+                "Deliveries sent to wait because another replica held the command's claim.",
+                &stats.waited_claimed,
+            ),
+            (
+                "ctct_commands_yielded_total",
+                "Commands given up half-way, before an API write, because another replica had taken their claim over.",
+                &stats.yielded,
+            ),
         ] {
             out.single(name, "counter", help, value.load(Ordering::Relaxed) as f64);
         }
@@ -208,6 +219,19 @@ pub async fn render(state: &OpsState) -> String {
                 0.0
             },
         );
+        let role = pipeline.processor.replica.role();
+        out.help(
+            "ctct_replica_role",
+            "gauge",
+            "1 for this replica's role: active (it consumes the command queue) or standby (docs/scaling.md).",
+        );
+        for candidate in [ReplicaRole::Active, ReplicaRole::Standby] {
+            out.sample(
+                "ctct_replica_role",
+                &[("role", candidate.as_str())],
+                if candidate == role { 1.0 } else { 0.0 },
+            );
+        }
         let health = &pipeline.processor.store_health;
         out.single(
             "ctct_store_healthy",

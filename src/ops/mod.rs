@@ -5,7 +5,9 @@
 //! - `/readyz` — 200 only when the broker session is up, the store takes writes (and has not
 //!   failed a write the pipeline is still waiting to see succeed) and at least one account is
 //!   authorised; otherwise 503 with the reasons. A spent daily quota keeps the
-//!   daemon ready (it is healthy and waiting) but shows in the body.
+//!   daemon ready (it is healthy and waiting) but shows in the body, and so does the
+//!   replica's `role` (`active` or `standby`, see [`crate::pipeline::replica`]): a standby is
+//!   ready — it takes over by itself.
 //!
 //! The listener is bound before the stores are opened, so that a daemon waiting for its
 //! PostgreSQL database at start answers `/readyz` 503 with the reason (see [`OpsSlot`]).
@@ -178,8 +180,13 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         Err(_) => None,
     };
     let ready = broker && store.is_ok() && active > 0;
+    let role = state
+        .pipeline
+        .as_ref()
+        .map(|p| p.processor.replica.role().as_str());
     let body = json!({
         "ready": ready,
+        "role": role,
         "checks": {
             "broker": if broker { "connected".to_owned() } else { "not connected".to_owned() },
             "store": match &store { Ok(()) => "writable".to_owned(), Err(e) => e.clone() },

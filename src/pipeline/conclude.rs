@@ -179,6 +179,19 @@ impl Processor {
                 self.uncount(subject.account, subject.id).await?;
                 self.behind()
             }
+            Decision::Yield => {
+                // The claim is the other replica's now: nothing of the ledger is touched.
+                if let Some((key, id)) = &release {
+                    self.held.release(key, id);
+                }
+                self.stats.yielded.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    command_id = %subject.id,
+                    "another replica took this command over while it was worked on here \
+                     (this process was paused or cut off); nothing more is applied here"
+                );
+                self.claimed_elsewhere()
+            }
         })
     }
 

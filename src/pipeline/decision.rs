@@ -72,6 +72,11 @@ pub enum Decision {
     /// Our own store failed: no verdict; the delivery goes back to the queue once the store
     /// works again, without spending an attempt.
     HandBack(Arc<StoreError>),
+    /// Another replica took the command over while this one worked on it (found right
+    /// before a write): no verdict and nothing stored here; the delivery waits like one
+    /// that found the claim taken, and is answered from the ledger once the other replica
+    /// stored its result.
+    Yield,
 }
 
 /// The decision on a delivery whose handler ran in attempt `attempt` (1 for the first) and
@@ -94,6 +99,7 @@ pub fn decide(
             Decision::GiveUp(failure)
         }
         Err(HandleError::Storage(error)) => Decision::HandBack(error),
+        Err(HandleError::ClaimLost) => Decision::Yield,
         Err(HandleError::Transient(cause)) => Decision::Retry { attempt, cause },
         Err(HandleError::QuotaExhausted { resets_at }) => {
             let wait = (resets_at - now).num_milliseconds().max(0) as u64;

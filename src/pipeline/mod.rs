@@ -19,6 +19,7 @@ pub mod error;
 pub mod held;
 pub mod lanes;
 pub mod process;
+pub mod replica;
 pub mod session;
 pub mod store_health;
 
@@ -177,6 +178,19 @@ impl Pipeline {
             self.processor.clone(),
             shutdown.clone(),
         ));
+        // The replica's row and liveness lock outlive the lanes: they end after the last
+        // command in flight is finished.
+        let leave = CancellationToken::new();
+        let replica = {
+            let processor = self.processor.clone();
+            let leave = leave.clone();
+            tokio::spawn(async move {
+                processor
+                    .replica
+                    .keep(processor.store.clone(), processor.owner().to_owned(), leave)
+                    .await
+            })
+        };
         let mut backoff = Duration::from_millis(500);
         let mut nodes = self.settings.nodes.clone();
         let mut open: Option<Arc<Session>> = None;
@@ -236,6 +250,7 @@ impl Pipeline {
             nodes.connected();
             let session = Arc::new(session);
             health.consumer_started();
+            self.processor.replica.consumer_started();
             self.status.connected.store(true, Ordering::Relaxed);
             tracing::info!(queue = %self.settings.topology.commands_queue, node = %node.redacted(), "consuming commands");
             backoff = Duration::from_millis(500);
@@ -260,6 +275,7 @@ impl Pipeline {
                 }
             };
             stop_watch.cancel();
+            self.processor.replica.consumer_stopped();
             // The dead letter being answered is finished first (bounded like the lanes).
             let _ = tokio::time::timeout(self.settings.shutdown_grace, watch).await;
             self.status.connected.store(false, Ordering::Relaxed);
@@ -289,6 +305,8 @@ impl Pipeline {
         if let Some(session) = open {
             session.close().await;
         }
+        leave.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), replica).await;
         listener.abort();
         batcher.abort();
         tracing::info!("stopped");
@@ -305,6 +323,7 @@ impl Pipeline {
         shutdown: &CancellationToken,
     ) -> Result<Consumer, SessionEnd> {
         session.stop_consuming().await;
+        self.processor.replica.consumer_stopped();
         let health = &self.processor.store_health;
         health.consumer_stopped().await;
         // Deliveries the broker sent before the cancel still arrive, then the stream ends.
@@ -329,6 +348,7 @@ impl Pipeline {
             .await
         {
             Ok(consumer) => {
+                self.processor.replica.consumer_started();
                 tracing::info!(queue = %self.settings.topology.commands_queue, "consuming commands");
                 Ok(consumer)
             }
@@ -357,6 +377,7 @@ impl Pipeline {
                 }
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
+                        self.processor.replica.delivered();
                         let decoded = self.processor.decode(&delivery);
                         let key = Processor::lane_key(&decoded, &delivery);
                         lanes.dispatch(&key, Job { session: session.clone(), delivery, decoded }).await;

@@ -63,6 +63,9 @@ pub struct PipelineStats {
     pub waited_behind: AtomicU64,
     /// Deliveries sent to wait because another process held the command's claim.
     pub waited_claimed: AtomicU64,
+    /// Commands given up half-way because another replica took their claim over (found
+    /// right before an API write).
+    pub yielded: AtomicU64,
     /// Every dead letter: ctct-sync's own, and the broker's once the watch has taken them.
     pub dead_lettered: AtomicU64,
     /// Dead letters the broker made (no verdict of ctct-sync's), by `x-first-death-reason`.
@@ -154,6 +157,8 @@ pub struct Processor {
     pub(super) pending_events: Mutex<Vec<Event>>,
     /// This pipeline's id in the ledger's claims (random, one per running process).
     owner: String,
+    /// This daemon as one of the replicas sharing the store and the queue.
+    pub replica: Arc<super::replica::Replica>,
 }
 
 impl Processor {
@@ -175,7 +180,44 @@ impl Processor {
             announced: Mutex::new(HashSet::new()),
             pending_events: Mutex::new(Vec::new()),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            replica: Arc::default(),
         }
+    }
+
+    /// This pipeline's id in the ledger's claims and the store's `replicas` table.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The check made right before each API write for command `id` of `account`: whether
+    /// this process still holds its claim (renewed on PostgreSQL by the same statement), and
+    /// is alive in the store's eyes (see [`super::replica::Replica::alive`]).
+    pub(super) fn fence(&self, account: &str, id: &str) -> crate::api::client::Fence {
+        let store = self.store.clone();
+        let replica = self.replica.clone();
+        let owner: Arc<str> = Arc::from(self.owner.as_str());
+        let lease = self.settings.claim_lease;
+        let account: Arc<str> = Arc::from(account);
+        let ids: Arc<[String]> = Arc::from([id.to_owned()]);
+        Arc::new(move || {
+            let (store, replica, owner, account, ids) = (
+                store.clone(),
+                replica.clone(),
+                owner.clone(),
+                account.clone(),
+                ids.clone(),
+            );
+            Box::pin(async move {
+                let claim = ledger::Claim {
+                    owner: &owner,
+                    lease,
+                };
+                let held = store
+                    .ledger_fence(&account, &ids, claim, replica.alive())
+                    .await?;
+                Ok(held == ids.len())
+            })
+        })
     }
 
     /// Upserts waiting in open bulk batches, and how long the oldest of those batches has
@@ -512,6 +554,7 @@ impl Processor {
             account: envelope.account.clone(),
             number: attempts,
             effect_ref,
+            fence: Some(self.fence(&envelope.account, &envelope.id)),
         };
         let handled = self
             .while_claimed(

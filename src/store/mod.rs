@@ -28,6 +28,7 @@ pub mod integrity;
 pub mod ledger;
 pub mod migrate;
 pub mod postgres;
+pub mod replicas;
 pub mod tokens;
 pub mod upgrade;
 

@@ -30,6 +30,7 @@ fn attempt(id: &str, number: u32) -> Attempt {
         account: "default".into(),
         number,
         effect_ref: None,
+        fence: None,
     }
 }
 

@@ -24,6 +24,7 @@ mod pg_faults;
 mod pg_test_db;
 mod pg_tls;
 mod pipeline;
+mod replicas;
 mod replies;
 mod result_contract;
 mod store;

@@ -195,6 +195,28 @@ pub fn pending(conn: &Connection) -> Result<Vec<(String, Resource, Mode)>, Store
         .collect())
 }
 
+/// The pending passes whose run's process died: their lease lapsed without being given
+/// back (a pass that ended, even stopped by the quota, gives its lease back).
+pub fn orphaned(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, Resource, Mode)>, StoreError> {
+    let orphaned: std::collections::HashSet<(String, String)> = conn
+        .prepare(
+            "SELECT account, resource FROM mirror_cursors
+             WHERE run_id IS NOT NULL AND pass_mode IS NOT NULL
+               AND lease_owner IS NOT NULL AND lease_until <= ?1",
+        )?
+        .query_map(params![lease_time(&now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(pending(conn)?
+        .into_iter()
+        .filter(|(account, resource, _)| {
+            orphaned.contains(&(account.clone(), resource.as_str().to_owned()))
+        })
+        .collect())
+}
+
 /// A claim on running one resource of one account, held by one process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {

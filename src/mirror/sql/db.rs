@@ -177,6 +177,18 @@ impl MirrorDb {
         }
     }
 
+    /// The pending passes whose process died while running them (lease lapsed, never given
+    /// back): another replica's scheduler continues them.
+    pub async fn orphaned_passes(&self) -> Result<Vec<(String, Resource, Mode)>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let now = Utc::now();
+                Ok(store.call(move |conn| cursor::orphaned(conn, now)).await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.orphaned_passes().await?),
+        }
+    }
+
     /// Renews the lease and saves the position of a contacts pass that wrote no rows (the
     /// export's activity id or file link).
     pub async fn save_contacts_pass(

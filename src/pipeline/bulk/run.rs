@@ -424,6 +424,7 @@ async fn one_by_one(p: &Arc<Processor>, batch: &str, members: Vec<Member>) {
             account: member.account.clone(),
             number: w.attempts,
             effect_ref: None,
+            fence: Some(p.fence(&member.account, &member.id)),
         };
         let handled = p.handler.handle(&attempt, &command).await;
         let subject = Subject {

@@ -5,18 +5,54 @@
 //! is) or takes the claim and counts the attempt, in one round trip. Leases are judged by the
 //! database's `now()`, so hosts whose clocks disagree still agree on whose claim holds.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 
 use super::{PgStore, to_u32};
 use crate::store::error::StoreError;
 use crate::store::ledger::{Begun, Claim, Entry, Finish, History};
 
+/// `ledger_begin`'s statement. `keep`: the row is another command's (another fingerprint),
+/// done with a result, or claimed by another process whose lease holds and which is not known
+/// dead (a registered replica whose liveness lock no session holds is dead: its claims are
+/// taken over at once, see [`super::replicas`]); it is left as it is. Otherwise every
+/// delivery counts (see `ledger::begin_in`), a row begun before fingerprints existed takes
+/// this delivery's, and the claim becomes this owner's.
+static BEGIN_SQL: LazyLock<String> = LazyLock::new(|| {
+    let dead = super::replicas::owner_is_dead("l.owner");
+    format!(
+        "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint, owner, lease_until)
+                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5, $6, now() + $7::bigint * interval '1 millisecond')
+                 ON CONFLICT (account, command_id) DO UPDATE SET
+                     attempts = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now() AND NOT {dead})
+                         THEN l.attempts ELSE l.attempts + 1 END,
+                     owner = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now() AND NOT {dead})
+                         THEN l.owner ELSE excluded.owner END,
+                     lease_until = CASE
+                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
+                           OR (l.status = 'done' AND l.result IS NOT NULL)
+                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now() AND NOT {dead})
+                         THEN l.lease_until ELSE excluded.lease_until END,
+                     fingerprint = coalesce(l.fingerprint, CASE
+                         WHEN l.status = 'done' AND l.result IS NOT NULL
+                         THEN NULL ELSE excluded.fingerprint END)
+                 RETURNING status, attempts, effect_ref, result, fingerprint, type, owner"
+    )
+});
+
 impl PgStore {
     /// Records the start of an attempt, or finds the stored result
     /// ([`crate::store::Store::ledger_begin`]), in one statement: the row is inserted, or
     /// the existing row is locked and — unless it is done, another command's, or claimed by
-    /// another owner whose lease runs past the database's `now()` — its attempt counted and
-    /// the claim taken for `claim.owner` until `now() + claim.lease`.
+    /// another owner whose lease runs past the database's `now()` and who is not known dead —
+    /// its attempt counted and the claim taken for `claim.owner` until `now() + claim.lease`.
     pub async fn ledger_begin(
         &self,
         account: &str,
@@ -27,35 +63,8 @@ impl PgStore {
         now: DateTime<Utc>,
     ) -> Result<Begun, StoreError> {
         let client = self.client().await?;
-        // `keep`: the row is another command's (another fingerprint), done with a result, or
-        // claimed by another process whose lease holds; it is left as it is. Otherwise every
-        // delivery counts (see `ledger::begin_in`), a row begun before fingerprints existed
-        // takes this delivery's, and the claim becomes this owner's.
         let stmt = client
-            .prepare_cached(
-                "INSERT INTO command_ledger AS l (account, command_id, type, status, attempts, received_at, fingerprint, owner, lease_until)
-                 VALUES ($1, $2, $3, 'in_progress', 1, $4, $5, $6, now() + $7::bigint * interval '1 millisecond')
-                 ON CONFLICT (account, command_id) DO UPDATE SET
-                     attempts = CASE
-                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
-                           OR (l.status = 'done' AND l.result IS NOT NULL)
-                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
-                         THEN l.attempts ELSE l.attempts + 1 END,
-                     owner = CASE
-                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
-                           OR (l.status = 'done' AND l.result IS NOT NULL)
-                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
-                         THEN l.owner ELSE excluded.owner END,
-                     lease_until = CASE
-                         WHEN (l.fingerprint IS NOT NULL AND l.fingerprint <> excluded.fingerprint)
-                           OR (l.status = 'done' AND l.result IS NOT NULL)
-                           OR (l.status = 'in_progress' AND l.owner <> excluded.owner AND l.lease_until > now())
-                         THEN l.lease_until ELSE excluded.lease_until END,
-                     fingerprint = coalesce(l.fingerprint, CASE
-                         WHEN l.status = 'done' AND l.result IS NOT NULL
-                         THEN NULL ELSE excluded.fingerprint END)
-                 RETURNING status, attempts, effect_ref, result, fingerprint, type, owner",
-            )
+            .prepare_cached(&BEGIN_SQL)
             .await
             .map_err(|e| self.error(e))?;
         let lease_ms = claim.lease_ms();

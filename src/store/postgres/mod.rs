@@ -17,6 +17,7 @@ pub(crate) mod copy;
 mod integrity;
 mod ledger;
 pub mod migrate;
+mod replicas;
 mod tokens;
 
 #[cfg(test)]
@@ -56,6 +57,9 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
+    /// For connections of their own, outside the pool (the liveness lock's session).
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     /// The URL with its password replaced by `***`.
     url: String,
     schema: String,
@@ -76,6 +80,12 @@ impl std::fmt::Display for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.inner.described)
     }
+}
+
+/// A connection of its own (not the pool's), with a receiver that completes when it ends.
+struct Session {
+    client: tokio_postgres::Client,
+    closed: tokio::sync::oneshot::Receiver<()>,
 }
 
 /// `sslmode` of a PostgreSQL URL, as libpq reads it (the subset ctct-sync supports).
@@ -306,8 +316,8 @@ impl PgStore {
             redacted,
         } = target(url, schema)?;
         let manager = Manager::from_config(
-            config,
-            tls,
+            config.clone(),
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -324,6 +334,8 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 pool,
+                config,
+                tls,
                 described: format!("{redacted} (schema {schema})"),
                 url: redacted,
                 schema: schema.to_owned(),
@@ -390,6 +402,23 @@ impl PgStore {
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         i64::from_be_bytes(first)
+    }
+
+    /// A connection of its own, outside the pool, and a receiver that completes when it
+    /// ends (the server went away or restarted, or the connection was dropped).
+    async fn session(&self) -> Result<Session, StoreError> {
+        let (client, connection) = self
+            .inner
+            .config
+            .connect(self.inner.tls.clone())
+            .await
+            .map_err(|e| self.error(e))?;
+        let (ended, closed) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let _ = connection.await;
+            let _ = ended.send(());
+        });
+        Ok(Session { client, closed })
     }
 
     /// A connection of the pool.

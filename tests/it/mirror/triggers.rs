@@ -33,6 +33,7 @@ fn attempt(id: &str) -> Attempt {
         account: "default".into(),
         number: 1,
         effect_ref: None,
+        fence: None,
     }
 }
 
@@ -204,7 +205,7 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going(engin
         schedule: "0 0 0 1 1 *".into(),
         incremental_schedule: "* * * * * *".into(),
     };
-    let scheduler = start_scheduler(mirror.clone(), &settings)
+    let scheduler = start_scheduler(mirror.clone(), &settings, None)
         .await
         .expect("the schedule starts");
 

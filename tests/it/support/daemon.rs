@@ -76,6 +76,8 @@ pub struct OtherDaemon {
     /// Its commands queue.
     pub queue: String,
     topology: ctct_sync::amqp::Topology,
+    /// Its queues are its own (deleted when it stops), not the first daemon's.
+    own_queue: bool,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -89,7 +91,9 @@ impl OtherDaemon {
             tokio::time::timeout(within, self.task).await,
             Ok(Ok(Ok(())))
         );
-        let _ = self.topology.delete(&d.channel).await;
+        if self.own_queue {
+            let _ = self.topology.delete(&d.channel).await;
+        }
         stopped
     }
 }
@@ -325,9 +329,22 @@ impl TestDaemon {
     /// has a single active consumer, so two daemons on one queue take turns instead of
     /// working together). It runs until [`OtherDaemon::stop`].
     pub async fn start_another_pipeline(&self) -> OtherDaemon {
+        self.start_other(true).await
+    }
+
+    /// Another replica of this daemon: as [`TestDaemon::start_another_pipeline`], but
+    /// consuming this daemon's own commands queue (single active consumer: one of the two
+    /// receives the commands at a time).
+    pub async fn start_replica(&self) -> OtherDaemon {
+        self.start_other(false).await
+    }
+
+    async fn start_other(&self, own_queue: bool) -> OtherDaemon {
         let clock: Arc<dyn Clock> = self.api.clock.clone();
         let mut settings = self.daemon_settings();
-        settings.amqp.commands_queue = format!("{}.other", settings.amqp.commands_queue);
+        if own_queue {
+            settings.amqp.commands_queue = format!("{}.other", settings.amqp.commands_queue);
+        }
         let topology = PipelineSettings::from_settings(&settings).topology;
         topology.declare(&self.channel).await.unwrap();
         let daemon = Daemon::builder(settings)
@@ -344,6 +361,7 @@ impl TestDaemon {
             processor,
             queue: topology.commands_queue.clone(),
             topology,
+            own_queue,
             shutdown,
             task,
         }

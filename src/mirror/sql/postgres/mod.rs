@@ -319,6 +319,28 @@ impl PgMirrorDb {
             .collect())
     }
 
+    /// See `MirrorDb::orphaned_passes`.
+    pub async fn orphaned_passes(&self) -> PgResult<Vec<(String, Resource, Mode)>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT account, resource, pass_mode FROM mirror_cursors
+                 WHERE run_id IS NOT NULL AND pass_mode IS NOT NULL
+                   AND lease_owner IS NOT NULL AND lease_until <= now()
+                 ORDER BY account, resource",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let (account, resource, mode): (String, String, String) =
+                    (r.get(0), r.get(1), r.get(2));
+                Some((account, Resource::parse(&resource)?, Mode::parse(&mode)?))
+            })
+            .collect())
+    }
+
     /// See `MirrorDb::save_contacts_pass`.
     pub async fn save_contacts_pass(&self, mark: &PageMark, pass: &Pass) -> PgResult<()> {
         let mut client = self.pool.get().await?;
