@@ -5,6 +5,11 @@
 //! ignored. Secrets (the client secret, the password inside the AMQP URL) are held in
 //! secret types: they never show in `Debug`, and serialising the settings — which is only
 //! done to print them — writes `[redacted]` in their place.
+//!
+//! Each secret setting may instead be read from a file, as Docker and Kubernetes mount
+//! secrets: `oauth.client_secret_file`, `amqp.url_file`, `amqp.urls_file`, `store.url_file`
+//! and `mirror.url_file` (in the environment `CTCT_SYNC__OAUTH__CLIENT_SECRET_FILE`, …) name
+//! a file whose content, trailing newline trimmed, is the value (see [`SECRET_FILES`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,18 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 /// Ten years: past that, "keep forever" (0) says it better.
 const MAX_LEDGER_RETENTION_DAYS: u32 = 3650;
+
+/// The secret settings that may be read from a file instead, each with the key naming the
+/// file: `(secret, file)`. In the environment, `CTCT_SYNC__OAUTH__CLIENT_SECRET_FILE` and so
+/// on. The file's content, less its trailing line breaks, is the value (`amqp.urls_file`: one
+/// URI per line, or separated by commas). Setting a secret both ways is refused.
+pub const SECRET_FILES: &[(&str, &str)] = &[
+    ("oauth.client_secret", "oauth.client_secret_file"),
+    ("amqp.url", "amqp.url_file"),
+    ("amqp.urls", "amqp.urls_file"),
+    ("store.url", "store.url_file"),
+    ("mirror.url", "mirror.url_file"),
+];
 
 /// Prefix of the environment variables that override settings (`CTCT_SYNC__AMQP__URL`).
 pub const ENV_PREFIX: &str = "CTCT_SYNC";
@@ -52,6 +69,14 @@ pub enum ConfigError {
     /// names the key, the value and where it came from.
     #[error("configuration: {0}")]
     Load(config::ConfigError),
+    /// A `*_file` setting names a file that cannot be read or holds no value. The path is
+    /// given, never anything read from the file.
+    #[error("configuration key `{key}` = {path:?}: {reason}")]
+    SecretFile {
+        key: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     /// A key has a value of the right type that is still not acceptable.
     #[error("configuration key `{key}` = {value}: expected {expected}")]
     Invalid {
@@ -95,6 +120,13 @@ pub struct AmqpSettings {
     /// and a lost or refused one moves on to the next. When set, `url` is not used.
     #[serde(default)]
     pub urls: Vec<AmqpUrl>,
+    /// A file holding `url` (a mounted secret); read at load into `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
+    /// A file holding `urls`, one URI per line (or separated by commas); read at load into
+    /// `urls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls_file: Option<PathBuf>,
     pub commands_queue: String,
     pub results_exchange: String,
     pub dead_letter_queue: String,
@@ -133,6 +165,9 @@ pub struct OAuthSettings {
     pub client_id: String,
     #[serde(serialize_with = "redacted")]
     pub client_secret: SecretString,
+    /// A file holding `client_secret` (a mounted secret); read at load into `client_secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
     pub token_url: String,
     pub authorize_url: String,
     pub device_authorize_url: String,
@@ -177,6 +212,9 @@ pub struct StoreSettings {
     /// `sqlite://data/ctct-sync.db` when that is unset too.
     #[serde(default)]
     pub url: Option<SecretUrl>,
+    /// A file holding `url` (a mounted secret); read at load into `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
     /// The SQLite file of the state store, from before `url` existed (same as
     /// `url = "sqlite://<path>"`). Empty when unset.
     #[serde(default)]
@@ -347,6 +385,9 @@ pub struct MirrorSettings {
     /// file (see [`Settings::mirror_store`]).
     #[serde(default)]
     pub url: Option<SecretUrl>,
+    /// A file holding `url` (a mounted secret); read at load into `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_file: Option<PathBuf>,
     /// The PostgreSQL schema of the mirror.
     #[serde(default = "default_mirror_schema")]
     pub schema: String,
@@ -492,10 +533,9 @@ impl Settings {
     /// Loads the layers: embedded defaults, then `file` if given, then the `CTCT_SYNC__*`
     /// entries of `env` (pass `std::env::vars().collect()` in production, a map in tests).
     pub fn load(file: Option<&Path>, env: HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(
-            DEFAULT_TOML,
-            config::FileFormat::Toml,
-        ));
+        // The layers a person wrote (file, environment), kept apart from the defaults so that
+        // a secret given both itself and by file is told from one given by file alone.
+        let mut builder = config::Config::builder();
         if let Some(path) = file {
             // Checked here so a missing file gets a plain message; the config crate then
             // reads it itself so that its errors name the file.
@@ -525,9 +565,61 @@ impl Settings {
                 .with_list_parse_key("amqp.retry_delays_ms")
                 .source(Some(env)),
         );
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let given = builder.build()?;
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(given.clone())
+            .build()?
+            .try_deserialize()?;
+        settings.read_secret_files(|key| given.get::<config::Value>(key).is_ok())?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Reads every `*_file` setting that is set into its secret (see [`SECRET_FILES`]).
+    /// `given(key)` says whether a person set `key` itself (in the file or the environment):
+    /// a secret set both ways is refused, naming both keys.
+    fn read_secret_files(&mut self, given: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        for &(key, file_key) in SECRET_FILES {
+            let path = match file_key {
+                "oauth.client_secret_file" => self.oauth.client_secret_file.clone(),
+                "amqp.url_file" => self.amqp.url_file.clone(),
+                "amqp.urls_file" => self.amqp.urls_file.clone(),
+                "store.url_file" => self.store.url_file.clone(),
+                "mirror.url_file" => self.mirror.url_file.clone(),
+                other => unreachable!("{other} is not in SECRET_FILES"),
+            };
+            let Some(path) = path else { continue };
+            if given(key) {
+                return Err(invalid(
+                    file_key,
+                    quoted(&path.display().to_string()),
+                    format!("{key} or {file_key}, not both (both are set)"),
+                ));
+            }
+            let value = read_secret_file(file_key, &path)?;
+            match key {
+                "oauth.client_secret" => self.oauth.client_secret = value,
+                "amqp.url" => self.amqp.url = SecretUrl(value),
+                "amqp.urls" => {
+                    // As in CTCT_SYNC__AMQP__URLS, commas separate URIs too.
+                    self.amqp.urls = value
+                        .expose_secret()
+                        .split(['\n', ','])
+                        .map(|line| line.trim_end_matches('\r'))
+                        .filter(|uri| !uri.trim().is_empty())
+                        .map(SecretUrl::new)
+                        .collect();
+                }
+                "store.url" => self.store.url = Some(SecretUrl(value)),
+                "mirror.url" => self.mirror.url = Some(SecretUrl(value)),
+                other => unreachable!("{other} is not in SECRET_FILES"),
+            }
+        }
+        Ok(())
     }
 
     /// Checks what types alone cannot: URLs, cron expressions, sane limits, names.
@@ -810,6 +902,27 @@ fn quoted(value: &str) -> String {
     format!("{value:?}")
 }
 
+/// The content of the secret file `path` named by `key`, less its trailing line breaks.
+/// Errors name the key and the path, and never quote the content.
+fn read_secret_file(key: &'static str, path: &Path) -> Result<SecretString, ConfigError> {
+    let failed = |reason: String| ConfigError::SecretFile {
+        key,
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| failed(format!("cannot read the file: {e}")))?;
+    // Not `String::from_utf8(..)?`: its error would carry the bytes.
+    let Ok(mut text) = String::from_utf8(bytes) else {
+        return Err(failed("the file is not UTF-8 text".to_owned()));
+    };
+    let kept = text.trim_end_matches(['\r', '\n']).len();
+    text.truncate(kept);
+    if text.trim().is_empty() {
+        return Err(failed("the file is empty".to_owned()));
+    }
+    Ok(SecretString::from(text))
+}
+
 fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
     match url::Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(()),
@@ -1023,6 +1136,176 @@ mod tests {
         settings.validate().expect("one database, two schemas");
         let shown = settings.to_redacted_toml();
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// The environment variable of a setting: `oauth.client_secret_file` →
+    /// `CTCT_SYNC__OAUTH__CLIENT_SECRET_FILE`.
+    fn env_var(key: &str) -> String {
+        format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+    }
+
+    fn secret_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    fn load_env(pairs: &[(&str, &Path)]) -> Result<Settings, ConfigError> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| (env_var(k), v.display().to_string()))
+            .collect();
+        Settings::load(None, env)
+    }
+
+    #[test]
+    fn every_secret_may_be_read_from_a_file_named_in_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = secret_file(&dir, "client", "cl13nt-s3cret\n");
+        let amqp = secret_file(&dir, "amqp", "amqp://ctct:mq-pass@mq:5672/%2f\r\n");
+        let nodes = secret_file(
+            &dir,
+            "nodes",
+            "amqp://ctct:mq-pass@mq-1:5672/%2f\namqp://ctct:mq-pass@mq-2:5672/%2f,amqp://ctct:mq-pass@mq-3:5672/%2f\n\n",
+        );
+        let state = secret_file(&dir, "state", "postgres://ctct:pg-pass@db:5432/ctct\n");
+        let mirror = secret_file(&dir, "mirror", "postgres://ctct:pg-pass@db:5432/ctct");
+        let env = HashMap::from([
+            (env_var("oauth.client_id"), "id-1".to_owned()),
+            (
+                env_var("oauth.client_secret_file"),
+                client.display().to_string(),
+            ),
+            (env_var("amqp.url_file"), amqp.display().to_string()),
+            (env_var("amqp.urls_file"), nodes.display().to_string()),
+            (env_var("store.url_file"), state.display().to_string()),
+            (env_var("mirror.url_file"), mirror.display().to_string()),
+        ]);
+        let settings = Settings::load(None, env).expect("the files are read");
+        assert_eq!(
+            settings.oauth.client_secret.expose_secret(),
+            "cl13nt-s3cret"
+        );
+        assert_eq!(
+            settings.amqp.url.expose(),
+            "amqp://ctct:mq-pass@mq:5672/%2f"
+        );
+        let nodes: Vec<&str> = settings.amqp.urls.iter().map(SecretUrl::expose).collect();
+        assert_eq!(
+            nodes,
+            [
+                "amqp://ctct:mq-pass@mq-1:5672/%2f",
+                "amqp://ctct:mq-pass@mq-2:5672/%2f",
+                "amqp://ctct:mq-pass@mq-3:5672/%2f"
+            ]
+        );
+        for store in [settings.store.url.as_ref(), settings.mirror.url.as_ref()] {
+            assert_eq!(
+                store.map(SecretUrl::expose),
+                Some("postgres://ctct:pg-pass@db:5432/ctct")
+            );
+        }
+        assert!(matches!(
+            settings.state_store().unwrap(),
+            StoreLocation::Postgres { .. }
+        ));
+        // The secrets stay secret: where they came from shows, never what they are.
+        for text in [format!("{settings:?}"), settings.to_redacted_toml()] {
+            for secret in ["cl13nt-s3cret", "mq-pass", "pg-pass"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains(&client.display().to_string()), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_secret_file_may_be_named_in_the_configuration_file_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = secret_file(&dir, "client", "from-a-file\n");
+        let config = secret_file(
+            &dir,
+            "site.toml",
+            &format!(
+                "[oauth]\nclient_id = \"id-1\"\nclient_secret_file = {:?}\n",
+                secret.display().to_string()
+            ),
+        );
+        let settings = Settings::load(Some(&config), HashMap::new()).expect("valid");
+        assert_eq!(settings.oauth.client_secret.expose_secret(), "from-a-file");
+        assert!(settings.oauth.is_configured());
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_secret_file_is_refused_naming_the_setting_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-secret");
+        let empty = secret_file(&dir, "empty", "\n");
+        let binary = dir.path().join("binary");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        for &(_, file_key) in SECRET_FILES {
+            for (path, why) in [
+                (&missing, "cannot read the file"),
+                (&empty, "the file is empty"),
+                (&binary, "not UTF-8"),
+                (&dir.path().to_path_buf(), "cannot read the file"),
+            ] {
+                let error = load_env(&[(file_key, path)]).unwrap_err();
+                let text = error.to_string();
+                assert!(matches!(error, ConfigError::SecretFile { .. }), "{text}");
+                assert!(text.contains(file_key), "{text}");
+                assert!(text.contains(&path.display().to_string()), "{text}");
+                assert!(text.contains(why), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_set_both_itself_and_by_file_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = secret_file(&dir, "secret", "postgres://ctct:in-the-file@db/ctct\n");
+        for &(key, file_key) in SECRET_FILES {
+            let value = match key {
+                "oauth.client_secret" => "in-the-environment",
+                _ => "amqp://ctct:in-the-environment@mq:5672/%2f",
+            };
+            let env = HashMap::from([
+                (env_var(key), value.to_owned()),
+                (env_var(file_key), file.display().to_string()),
+            ]);
+            let text = Settings::load(None, env).unwrap_err().to_string();
+            assert!(text.contains(&format!("{key} or {file_key}")), "{text}");
+            assert!(!text.contains("in-the-environment"), "{text}");
+            assert!(!text.contains("in-the-file"), "{text}");
+        }
+        // Also when one comes from the configuration file and the other from the environment,
+        // and when the value given is the default's.
+        let config = secret_file(&dir, "site.toml", "[oauth]\nclient_secret = \"\"\n");
+        let env = HashMap::from([(
+            env_var("oauth.client_secret_file"),
+            file.display().to_string(),
+        )]);
+        let text = Settings::load(Some(&config), env).unwrap_err().to_string();
+        assert!(
+            text.contains("oauth.client_secret or oauth.client_secret_file"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_read_from_a_file_is_refused_without_showing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = secret_file(&dir, "secret", "not a url with hunter2\n");
+        for file_key in [
+            "amqp.url_file",
+            "amqp.urls_file",
+            "store.url_file",
+            "mirror.url_file",
+        ] {
+            let text = load_env(&[(file_key, &file)]).unwrap_err().to_string();
+            let key = file_key.trim_end_matches("_file");
+            assert!(text.contains(key), "{file_key}: {text}");
+            assert!(!text.contains("hunter2"), "{file_key}: {text}");
+        }
     }
 
     #[test]

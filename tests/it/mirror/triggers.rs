@@ -201,6 +201,7 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going(engin
         .expect("a fault");
     let settings = MirrorSettings {
         url: None,
+        url_file: None,
         schema: "ctct_mirror".into(),
         schedule: "0 0 0 1 1 *".into(),
         incremental_schedule: "* * * * * *".into(),
