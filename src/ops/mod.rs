@@ -29,6 +29,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use state::{OpsState, PipelineView};
 
+/// Prometheus metrics.
+pub const METRICS_PATH: &str = "/metrics";
+/// Liveness: the process and its runtime answer (200 `ok`).
+pub const HEALTHZ_PATH: &str = "/healthz";
+/// Readiness: 200 when the daemon can work, 503 with the reasons otherwise.
+pub const READYZ_PATH: &str = "/readyz";
+
 use crate::store::tokens::AccountState;
 
 /// What the listener serves: why the daemon has not started yet, then the running daemon's
@@ -105,9 +112,9 @@ pub fn serve_on(
 ) -> std::io::Result<SocketAddr> {
     let bound = listener.local_addr()?;
     let app = Router::new()
-        .route("/metrics", get(metrics_handler))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route(METRICS_PATH, get(metrics_handler))
+        .route(HEALTHZ_PATH, get(|| async { "ok\n" }))
+        .route(READYZ_PATH, get(readyz))
         .with_state(slot);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
