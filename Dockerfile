@@ -27,10 +27,13 @@ RUN touch src/main.rs src/lib.rs crates/ctct-sandbox/src/lib.rs \
     && cargo build --release --locked -p ctct-sync --bin ctct-sync
 
 FROM debian:bookworm-slim AS runtime
+# The user ctct is uid and gid 999 (the number --system gave it before it was written down):
+# Kubernetes' runAsNonRoot needs a number to check (deploy/k8s/deployment.yaml).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates tini \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system ctct && useradd --system --gid ctct --home /var/lib/ctct-sync ctct \
+    && groupadd --system --gid 999 ctct \
+    && useradd --system --uid 999 --gid ctct --home /var/lib/ctct-sync ctct \
     && mkdir -p /var/lib/ctct-sync && chown ctct:ctct /var/lib/ctct-sync && chmod 0700 /var/lib/ctct-sync
 COPY --from=build /src/target/release/ctct-sync /usr/local/bin/ctct-sync
 COPY config /etc/ctct-sync
