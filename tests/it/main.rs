@@ -14,6 +14,7 @@ mod cluster;
 mod config;
 mod dead_letters;
 mod decode_fuzz;
+mod deploy;
 mod docs_messages;
 mod doctor;
 mod handler;
