@@ -201,23 +201,22 @@ pub(crate) mod sqlite {
         Ok(inserted == 1)
     }
 
-    /// How many of `ids` are claimed by `owner` with a lease that runs past `now`.
+    /// How many of `ids` are claimed by `owner` (in progress and not taken over).
     pub fn holds(
         conn: &Connection,
         account: &str,
         ids: &[String],
         owner: &str,
-        now: i64,
     ) -> Result<usize, StoreError> {
         let mut stmt = conn.prepare_cached(
             "SELECT 1 FROM command_ledger
              WHERE account = ?1 AND command_id = ?2 AND owner = ?3
-               AND status = 'in_progress' AND lease_until > ?4",
+               AND status = 'in_progress'",
         )?;
         let mut held = 0;
         for id in ids {
             held += usize::from(
-                stmt.query_row(params![account, id, owner, now], |_| Ok(()))
+                stmt.query_row(params![account, id, owner], |_| Ok(()))
                     .optional()?
                     .is_some(),
             );
@@ -301,11 +300,11 @@ impl Store {
     /// Asked right before an API write for the commands `ids` of `account`: whether this
     /// process (`claim.owner`) still holds their claims — how many of them it holds.
     ///
-    /// On PostgreSQL the claims are renewed in the same statement (so they hold for another
-    /// lease from the database's `now()`); there a replica whose liveness lock is not held
-    /// (`alive` false: its session to the database was lost, so others may take its claims
-    /// over) holds nothing. On SQLite the claims are read: held when this process owns them
-    /// with a lease that has not lapsed.
+    /// A read on both engines (no commit: it is made before every write): a claim is held
+    /// while this process owns it — a lapsed lease that no other process took over is still
+    /// its own, since a takeover rewrites the owner. On PostgreSQL a replica whose liveness
+    /// lock is not held (`alive` false: its session to the database was lost, so others may
+    /// take its claims over) holds nothing.
     pub async fn ledger_fence(
         &self,
         account: &str,
@@ -317,11 +316,10 @@ impl Store {
             if !alive {
                 return Ok(0);
             }
-            return pg.ledger_renew_all(account, ids, claim).await;
+            return pg.ledger_holds(account, ids, claim.owner).await;
         }
         let (account, ids, owner) = (account.to_owned(), ids.to_vec(), claim.owner.to_owned());
-        let now = Utc::now().timestamp_millis();
-        self.call(move |conn| sqlite::holds(conn, &account, &ids, &owner, now))
+        self.call(move |conn| sqlite::holds(conn, &account, &ids, &owner))
             .await
     }
 }

@@ -242,6 +242,17 @@ async fn the_active_replica_says_so_and_the_standby_takes_over_when_it_stops() {
     let mut d = TestDaemon::start_with(TestApi::start().await, &[]).await;
     let role = |p: &ctct_sync::pipeline::process::Processor| p.replica.role();
     assert_eq!(role(d.processor()), ReplicaRole::Standby, "no command yet");
+    // Ready: its consumer is registered, so it is the queue's first, the active one.
+    eventually_every(
+        POLL,
+        SECS_30,
+        "the first replica consuming",
+        async || match d.ops("/readyz").await {
+            (200, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
+        },
+    )
+    .await;
     let standby = d.start_replica().await;
     eventually_every(POLL, SECS_30, "the second replica registered", async || {
         let rows = d

@@ -128,6 +128,30 @@ impl PgStore {
             .collect())
     }
 
+    /// How many of `ids` are claimed by `owner` (see `Store::ledger_fence`).
+    pub async fn ledger_holds(
+        &self,
+        account: &str,
+        ids: &[String],
+        owner: &str,
+    ) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT count(*) FROM command_ledger
+                 WHERE account = $1 AND command_id = ANY($2) AND owner = $3
+                   AND status = 'in_progress'",
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        let held: i64 = client
+            .query_one(&stmt, &[&account, &ids, &owner])
+            .await
+            .map_err(|e| self.error(e))?
+            .get(0);
+        Ok(usize::try_from(held).unwrap_or_default())
+    }
+
     pub async fn schedule_claim(
         &self,
         job: &str,
