@@ -3,6 +3,13 @@
 # (docs/operations.md, "A three-node test bed").
 #
 #   scripts/cluster.sh up                start the three nodes, cluster them, print their URLs
+#   scripts/cluster.sh up-one            start node 1 alone: a single-node broker (the others
+#                                        join it at the next `up`)
+#   scripts/cluster.sh restore N ARCHIVE before `up`: node N's data from ARCHIVE, a node's
+#                                        data packed by scripts/make-queue-fixture.sh
+#   scripts/cluster.sh pack N ARCHIVE    stopped node N's data into ARCHIVE (.tar.gz)
+#   scripts/cluster.sh grow              give every quorum queue a member on every running
+#                                        node (rabbitmq-queues grow NODE all, node by node)
 #   scripts/cluster.sh down              stop the three nodes and remove the cluster's directory
 #   scripts/cluster.sh status            which nodes run
 #   scripts/cluster.sh urls              the AMQP URLs, comma-separated (for amqp.urls)
@@ -44,7 +51,7 @@ die() {
 }
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -91,6 +98,8 @@ dist_port() { echo $((BASE + $1 + 2)); }
 pid_file() { echo "$DIR/node$1.pid"; }
 node_url() { echo "amqp://guest:guest@127.0.0.1:$(amqp_port "$1")/%2f"; }
 data_dir() { echo "$DIR/mnesia/$(node_name "$1")"; }
+# What a node keeps beside its data directory: the feature flags it has enabled.
+flags_file() { echo "$DIR/mnesia/$(node_name "$1")-feature_flags"; }
 
 # The environment every RabbitMQ script of node N runs with (server and command-line tools).
 node_env() {
@@ -311,6 +320,99 @@ cmd_up() {
   echo "amqp.urls: $(urls)"
 }
 
+# Node 1 alone, as a single-node broker: no other node is started or joined. A later `up`
+# starts nodes 2 and 3 and joins them to it.
+cmd_up_one() {
+  prepare
+  if ! running 1; then
+    launch 1
+    await_node 1
+  fi
+  echo "cluster: node 1 running alone in $DIR"
+  echo "node 1  $(node_name 1)  $(node_url 1)"
+}
+
+# Packs stopped node N's data (its data directory and feature-flag file, under their own
+# names, which carry the node's name) into a gzipped tar ARCHIVE.
+cmd_pack() {
+  local n=$1 archive name
+  archive=$(realpath -m "$2")
+  need_cluster
+  ! running "$n" || die "node $n runs; stop it first ('$0 stop-node $n') so its data is complete"
+  [[ -d $(data_dir "$n") ]] || die "node $n has no data in $(data_dir "$n")"
+  name=$(node_name "$n")
+  local files=("$name")
+  [[ -e $(flags_file "$n") ]] && files+=("$name-feature_flags")
+  # Without owner names and times of its own: the same data packs the same way.
+  tar --create --gzip --file "$archive" --directory "$DIR/mnesia" \
+    --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 "${files[@]}" ||
+    die "could not write $archive"
+  echo "cluster: node $n ($name) packed into $archive"
+}
+
+# Unpacks ARCHIVE (written by `pack`) as node N's data, before node N first starts. The
+# node's name is part of its data (RabbitMQ refuses data of another node name, and a quorum
+# queue's members are node names), so the archive must hold data of node N's name exactly:
+# set CTCT_CLUSTER_NAME to the name it was packed with.
+cmd_restore() {
+  local n=$1 archive name unpack entry
+  archive=$(realpath -m "$2")
+  [[ -f $archive ]] || die "no archive $archive"
+  prepare
+  ! running "$n" || die "node $n runs; its data cannot be replaced"
+  [[ ! -e $(data_dir "$n") ]] || die "node $n has data already in $(data_dir "$n"); use another CTCT_CLUSTER_DIR"
+  name=$(node_name "$n")
+  unpack=$(mktemp -d "$DIR/restore.XXXXXX")
+  tar --extract --gzip --file "$archive" --directory "$unpack" --no-same-owner ||
+    die "could not unpack $archive"
+  if [[ ! -d $unpack/$name ]]; then
+    entry=$(ls "$unpack" | grep -v -- '-feature_flags$' | head -n 1)
+    rm -rf "$unpack"
+    die "$archive holds the data of node '${entry:-nothing}', not of node $n ($name); node names are part of the data: set CTCT_CLUSTER_NAME so that node $n is named '${entry:-?}'"
+  fi
+  relocate "$unpack/$name" "$name" "$(data_dir "$n")"
+  mv "$unpack/$name" "$(data_dir "$n")"
+  if [[ -e $unpack/$name-feature_flags ]]; then
+    mv "$unpack/$name-feature_flags" "$(flags_file "$n")"
+  fi
+  rm -rf "$unpack"
+  echo "cluster: node $n ($name) has the data of $archive; start it with '$0 up' or '$0 up-one'"
+}
+
+# Points the Raft servers in node data DATA (quorum queues, coordination) at where it is
+# restored. Each server keeps its system's data directory, as an absolute path, in its
+# `config` file, and reads its log from there at start: data moved elsewhere and left as it
+# is boots with its quorum queues down (`noproc`) and their servers recreating the old
+# directories.
+relocate() {
+  local data=$1 name=$2 to=$3 pattern config
+  # The node name as a regular expression, and the target as a sed replacement.
+  pattern=${name//./\\.}
+  to=${to//\\/\\\\}
+  to=${to//&/\\&}
+  to=${to//#/\\#}
+  while IFS= read -r -d '' config; do
+    sed -i -E "s#\"[^\"]*/$pattern/(quorum|coordination)/$pattern\"#\"$to/\\1/$name\"#g" "$config" ||
+      die "could not rewrite $config"
+  done < <(find "$data/quorum" "$data/coordination" -mindepth 3 -maxdepth 3 -name config -type f -print0 2>/dev/null)
+}
+
+# Adds a member on every running node to every quorum queue that has none there: what a
+# queue declared before the nodes joined needs (its members are the nodes that ran when it
+# was declared). Each `rabbitmq-queues grow NODE all` runs against that node.
+cmd_grow() {
+  need_cluster
+  local n grown=0
+  for n in "${NODES[@]}"; do
+    if running "$n"; then
+      queues "$n" grow "$(node_name "$n")" all --errors-only >>"$DIR/log/grow.log" 2>&1 ||
+        die "rabbitmq-queues grow $(node_name "$n") all failed (see $DIR/log/grow.log)"
+      grown=$((grown + 1))
+    fi
+  done
+  echo "cluster: every quorum queue has a member on each of the $grown running node(s)"
+}
+
 cmd_down() {
   if [[ ! -e $DIR ]]; then
     echo "cluster: nothing in $DIR"
@@ -421,6 +523,18 @@ main() {
   shift
   case $command in
     up) cmd_up ;;
+    up-one) cmd_up_one ;;
+    grow) cmd_grow ;;
+    pack)
+      check_node_number "${1:-}"
+      [[ -n ${2:-} ]] || die "expected: pack N ARCHIVE"
+      cmd_pack "$1" "$2"
+      ;;
+    restore)
+      check_node_number "${1:-}"
+      [[ -n ${2:-} ]] || die "expected: restore N ARCHIVE"
+      cmd_restore "$1" "$2"
+      ;;
     down) cmd_down ;;
     status) cmd_status ;;
     urls) urls ;;
