@@ -20,10 +20,10 @@ use crate::support::eventually::eventually_every;
 
 /// How long a node may take to let the daemon go and the daemon to reach another one (the
 /// daemon itself takes well under a second; the margin is for a loaded machine).
-const FAILOVER: Duration = Duration::from_secs(60);
+pub(crate) const FAILOVER: Duration = Duration::from_secs(60);
 
 /// How often the broker is asked (each ask runs a command-line tool, about half a second).
-const POLL: Duration = Duration::from_millis(250);
+pub(crate) const POLL: Duration = Duration::from_millis(250);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_moves_to_another_node_when_its_node_stops_or_dies_and_answers_each_command_once()
@@ -187,7 +187,7 @@ async fn the_daemon_and_its_commands_use_the_second_node_when_the_first_is_down_
 
 /// Stops the daemon (it must stop in time) and the sandbox. The topology goes with the
 /// cluster: deleting quorum queues one of whose members is down takes seconds each.
-async fn stop(mut d: TestDaemon) {
+pub(crate) async fn stop(mut d: TestDaemon) {
     let stopping = Instant::now();
     assert!(
         d.stop_pipeline(Duration::from_secs(15)).await,
@@ -213,7 +213,11 @@ async fn declare_through(url: &str, settings: &Settings) {
 
 /// Waits until the daemon of `queue` has both its connections (consuming and publishing) on
 /// one node that `wanted` accepts, as node 3 lists them; returns that node.
-async fn daemon_node(cluster: &TestCluster, queue: &str, wanted: impl Fn(u16) -> bool) -> u16 {
+pub(crate) async fn daemon_node(
+    cluster: &TestCluster,
+    queue: &str,
+    wanted: impl Fn(u16) -> bool,
+) -> u16 {
     // The connection names end with the queue's name.
     let needle = format!("{queue}\"");
     eventually_every(

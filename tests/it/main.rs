@@ -25,6 +25,7 @@ mod pg_faults;
 mod pg_test_db;
 mod pg_tls;
 mod pipeline;
+mod queue_upgrade;
 mod replicas;
 mod replies;
 mod result_contract;

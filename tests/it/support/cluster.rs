@@ -3,6 +3,11 @@
 //! ports no other cluster on this machine uses. Cluster tests take turns (three Erlang VMs
 //! at once are plenty on two cores), and a cluster is shut down when its [`TestCluster`] is
 //! dropped, also when the test fails.
+//!
+//! [`TestCluster::up_from`] starts node 1 from a node's packed data (a fixture of
+//! `scripts/make-queue-fixture.sh`) instead of an empty one. Such data carries its node's name,
+//! so those clusters cannot take names of their own: tests of every process on this machine
+//! that start one take turns through a lock file (see [`TestCluster::up_from`]).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -34,6 +39,9 @@ pub struct TestCluster {
     /// How long `up` took.
     pub boot_time: Duration,
     _turn: MutexGuard<'static, ()>,
+    /// Held by a cluster whose node names are fixed (see [`TestCluster::up_from`]); released
+    /// after the cluster is down (fields are dropped after [`Drop::drop`] ran).
+    _name_lock: Option<std::fs::File>,
 }
 
 impl TestCluster {
@@ -47,17 +55,68 @@ impl TestCluster {
             name: format!("ctcttest{base}n"),
             boot_time: Duration::ZERO,
             _turn: turn,
+            _name_lock: None,
         };
+        cluster.boot().await;
+        cluster
+    }
+
+    /// Starts node 1 from `archive` — a node's data packed by `scripts/cluster.sh pack`,
+    /// whose node name is `{name}1@localhost` — then nodes 2 and 3, which join node 1's
+    /// cluster (`cluster.sh restore 1 ARCHIVE`, then `up`). The queues of the archive keep
+    /// their one member until [`TestCluster::grow`].
+    ///
+    /// Node names are registered machine-wide (epmd), and these cannot be made unique: a
+    /// lock file, `/tmp/ctct-cluster-{name}.lock`, makes every test process on this machine
+    /// that starts a cluster of `name` wait for the one running.
+    pub async fn up_from(archive: &std::path::Path, name: &str) -> TestCluster {
+        let turn = TURN.lock().await;
+        let lock_path = std::env::temp_dir().join(format!("ctct-cluster-{name}.lock"));
+        let lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", lock_path.display()));
+            file.lock()
+                .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
+            file
+        })
+        .await
+        .expect("the lock is taken");
+        let base = free_base_port();
+        let mut cluster = TestCluster {
+            dir: super::temp_dir(),
+            base,
+            name: name.to_owned(),
+            boot_time: Duration::ZERO,
+            _turn: turn,
+            _name_lock: Some(lock),
+        };
+        let archive = archive.to_str().expect("a UTF-8 path");
+        cluster.script(&["restore", "1", archive]).await;
+        cluster.boot().await;
+        cluster
+    }
+
+    /// `cluster.sh up`, timed.
+    async fn boot(&mut self) {
         let started = Instant::now();
-        let out = cluster.run(&["up"]).await;
-        cluster.boot_time = started.elapsed();
+        let out = self.run(&["up"]).await;
+        self.boot_time = started.elapsed();
         assert!(
             out.status.success(),
             "cluster.sh up failed:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        cluster
+    }
+
+    /// Gives every quorum queue a member on each running node (`cluster.sh grow`:
+    /// `rabbitmq-queues grow NODE all` for each).
+    pub async fn grow(&self) {
+        self.script(&["grow"]).await;
     }
 
     fn cluster_dir(&self) -> PathBuf {
@@ -197,6 +256,54 @@ impl TestCluster {
             .collect())
     }
 
+    /// Every queue as node `via` lists it: name, messages (ready and unacknowledged), and for
+    /// a quorum queue its members (nodes 1–3; a member on a node of another name is left
+    /// out) and leader.
+    pub async fn queues(&self, via: u16) -> Result<Vec<QueueListing>, String> {
+        let out = self
+            .run(&[
+                "ctl",
+                &via.to_string(),
+                "-q",
+                "list_queues",
+                "name",
+                "messages",
+                "members",
+                "leader",
+                "--formatter",
+                "json",
+            ])
+            .await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&stdout).map_err(|e| format!("{e}: {stdout}"))?;
+        let node = |name: &serde_json::Value| {
+            let name = name.as_str()?;
+            (1..=3).find(|n| self.node_name(*n) == name)
+        };
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                Some(QueueListing {
+                    name: row["name"].as_str()?.to_owned(),
+                    messages: row["messages"].as_u64().unwrap_or(0),
+                    members: {
+                        let mut members: Vec<u16> = row["members"]
+                            .as_array()
+                            .map(|members| members.iter().filter_map(node).collect())
+                            .unwrap_or_default();
+                        members.sort_unstable();
+                        members
+                    },
+                    leader: node(&row["leader"]),
+                })
+            })
+            .collect())
+    }
+
     /// The node of the leader of quorum queue `queue`, as node `via` reports it.
     pub async fn quorum_leader(&self, via: u16, queue: &str) -> Result<u16, String> {
         let members = self.quorum_members(via, queue).await?;
@@ -206,6 +313,18 @@ impl TestCluster {
             .map(|(n, _)| *n)
             .ok_or_else(|| format!("no leader among {members:?}"))
     }
+}
+
+/// One queue of [`TestCluster::queues`].
+#[derive(Debug, Clone)]
+pub struct QueueListing {
+    pub name: String,
+    /// Ready and unacknowledged.
+    pub messages: u64,
+    /// The nodes (1–3) of a quorum queue's members, in ascending order; empty for a classic
+    /// queue.
+    pub members: Vec<u16>,
+    pub leader: Option<u16>,
 }
 
 impl Drop for TestCluster {
