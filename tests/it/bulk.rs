@@ -92,7 +92,9 @@ async fn a_burst_of_20000_upserts_is_imported_for_under_one_request_per_100_cont
         })
         .collect();
     publish_all(&d, &commands).await;
-    let results = collect(&mut d, n, Duration::from_secs(100)).await;
+    // The deadline catches a hang, not a speed: how fast the burst goes is the benchmark's
+    // business (docs/performance.md); on a loaded 2-core machine it took well over 100 s.
+    let results = collect(&mut d, n, Duration::from_secs(400)).await;
     assert_eq!(results.len(), n);
     for (id, got) in &results {
         assert_eq!(got.len(), 1, "{id} has one result");

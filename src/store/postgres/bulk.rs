@@ -90,38 +90,29 @@ impl PgStore {
         )
         .await
         .map_err(err)?;
-        let item = tx
-            .prepare(
-                "INSERT INTO bulk_items (batch_id, row, command_id, email, attempts, started_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .await
-            .map_err(err)?;
-        let effect = tx
-            .prepare(
-                "UPDATE command_ledger SET effect_ref = $3 WHERE account = $1 AND command_id = $2",
-            )
-            .await
-            .map_err(err)?;
+        // Two statements for the whole batch (not two round trips per item): the transaction
+        // holds the batch's ledger rows only as long as the statements take.
+        let rows: Vec<i64> = items.iter().map(|it| i64::from(it.row)).collect();
+        let command_ids: Vec<&str> = items.iter().map(|it| it.command_id.as_str()).collect();
+        let emails: Vec<&str> = items.iter().map(|it| it.email.as_str()).collect();
+        let attempts: Vec<i64> = items.iter().map(|it| i64::from(it.attempts)).collect();
+        let started: Vec<DateTime<Utc>> = items.iter().map(|it| it.started_at).collect();
+        tx.execute(
+            "INSERT INTO bulk_items (batch_id, row, command_id, email, attempts, started_at)
+             SELECT $1, r, c, e, a, s
+             FROM unnest($2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[])
+                  AS t(r, c, e, a, s)",
+            &[&id, &rows, &command_ids, &emails, &attempts, &started],
+        )
+        .await
+        .map_err(err)?;
         let reference = format!("batch:{id}");
-        for it in &items {
-            tx.execute(
-                &item,
-                &[
-                    &id,
-                    &i64::from(it.row),
-                    &it.command_id,
-                    &it.email,
-                    &i64::from(it.attempts),
-                    &it.started_at,
-                ],
-            )
-            .await
-            .map_err(err)?;
-            tx.execute(&effect, &[&account, &it.command_id, &reference])
-                .await
-                .map_err(err)?;
-        }
+        tx.execute(
+            "UPDATE command_ledger SET effect_ref = $3 WHERE account = $1 AND command_id = ANY($2)",
+            &[&account, &command_ids, &reference],
+        )
+        .await
+        .map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
@@ -167,25 +158,30 @@ impl PgStore {
         let err = |e| self.error(e);
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(err)?;
-        let finish = tx
-            .prepare(
-                "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
-                 VALUES ($1, $2, $3, 'done', 1, $4, $5, $6, $6)
-                 ON CONFLICT (account, command_id) DO UPDATE SET
-                     status = 'done', outcome = excluded.outcome, result = excluded.result,
-                     finished_at = excluded.finished_at, owner = NULL, lease_until = NULL
-                 WHERE command_ledger.status <> 'done'",
-            )
-            .await
-            .map_err(err)?;
-        for (id, command_type, outcome, result) in &results {
-            tx.execute(
-                &finish,
-                &[&account, id, command_type, outcome, result, &now],
-            )
-            .await
-            .map_err(err)?;
-        }
+        // One statement for all of them (not a round trip each, holding the rows meanwhile).
+        // A command named twice keeps its first result, as a stored result is never
+        // overwritten (and one statement may not update a row twice).
+        let mut seen = std::collections::HashSet::new();
+        let results: Vec<_> = results
+            .iter()
+            .filter(|(id, ..)| seen.insert(id.as_str()))
+            .collect();
+        let ids: Vec<&str> = results.iter().map(|r| r.0.as_str()).collect();
+        let types: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
+        let outcomes: Vec<&str> = results.iter().map(|r| r.2.as_str()).collect();
+        let bodies: Vec<&str> = results.iter().map(|r| r.3.as_str()).collect();
+        tx.execute(
+            "INSERT INTO command_ledger (account, command_id, type, status, attempts, outcome, result, received_at, finished_at)
+             SELECT $1, c, t, 'done', 1, o, r, $6, $6
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(c, t, o, r)
+             ON CONFLICT (account, command_id) DO UPDATE SET
+                 status = 'done', outcome = excluded.outcome, result = excluded.result,
+                 finished_at = excluded.finished_at, owner = NULL, lease_until = NULL
+             WHERE command_ledger.status <> 'done'",
+            &[&account, &ids, &types, &outcomes, &bodies, &now],
+        )
+        .await
+        .map_err(err)?;
         tx.commit().await.map_err(err)
     }
 
