@@ -5,6 +5,11 @@
 //! whose key has someone waiting goes to wait too (at the back); a returning command proceeds
 //! only when it is at the front. The book lives in memory: after a restart, commands that were
 //! out waiting come back in the order the broker returns them.
+//!
+//! With replicas, a command out waiting here may come back to another replica (this one lost
+//! its turn on the queue meanwhile) and finish there: the pipeline then finds its result in
+//! the ledger and takes it off the front here (see `Processor::stale_fronts`), or later
+//! commands with its key would wait behind it for ever.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -52,6 +57,13 @@ impl HeldKeys {
         if !queue.iter().any(|waiting| waiting == id) {
             queue.push_front(id.to_owned());
         }
+    }
+
+    /// The command at the front of `key`'s queue (the one the others wait for), if any.
+    pub fn front(&self, key: &str) -> Option<String> {
+        self.lock()
+            .get(key)
+            .and_then(|queue| queue.front().cloned())
     }
 
     /// Command `id` is finished: the next one with its key may go.

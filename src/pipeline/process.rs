@@ -226,6 +226,33 @@ impl Processor {
         self.bulk.open()
     }
 
+    /// Takes off the front of `key`'s ordering queue every command that is finished in the
+    /// ledger (it came back to another replica and finished there, see [`super::held`]),
+    /// up to `holder` itself; true when it took any off.
+    async fn stale_fronts(
+        &self,
+        account: &str,
+        key: &str,
+        holder: &str,
+    ) -> Result<bool, PipelineError> {
+        let mut released = false;
+        while let Some(front) = self.held.front(key)
+            && front != holder
+        {
+            let id = front.rsplit_once('#').map_or(front.as_str(), |(id, _)| id);
+            if self.store.ledger_result_of(account, id).await?.is_none() {
+                break;
+            }
+            tracing::debug!(
+                command_id = %id,
+                "a command this process was holding the order for finished elsewhere"
+            );
+            self.held.release(key, &front);
+            released = true;
+        }
+        Ok(released)
+    }
+
     /// This pipeline's claim on the commands it works on.
     pub(super) fn claim(&self) -> ledger::Claim<'_> {
         ledger::Claim {
@@ -470,6 +497,8 @@ impl Processor {
         let key = command.ordering_key();
         if let Some(key) = &key
             && self.held.turn(key, &holder) == Turn::Wait
+            && (!self.stale_fronts(&envelope.account, key, &holder).await?
+                || self.held.turn(key, &holder) == Turn::Wait)
         {
             return Ok(self.behind());
         }

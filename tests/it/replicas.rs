@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ctct_sandbox::FaultSpec;
+use ctct_sync::command::outcome::Outcome;
 use ctct_sync::store::ledger::{Begun, Claim};
 use ctct_sync::store::replicas::{ReplicaInfo, ReplicaRole};
 use serde_json::json;
@@ -318,5 +319,46 @@ async fn the_active_replica_says_so_and_the_standby_takes_over_when_it_stops() {
     )
     .await;
     assert!(standby.stop(&d, SECS_30).await, "the standby stops");
+    d.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_order_hold_for_a_command_finished_by_another_replica_does_not_stop_later_ones
+);
+/// Replica drill finding: a command went out to wait (a retry) on this replica, which then
+/// lost its turn on the queue; the command came back to another replica and finished there.
+/// This replica's ordering book still had it at the front of its contact's key, so when this
+/// replica was active again every later command about that contact waited behind it for
+/// ever. The book now gives way to a front the ledger shows finished.
+async fn an_order_hold_for_a_command_finished_by_another_replica_does_not_stop_later_ones(
+    engine: Engine,
+) {
+    let mut d = TestDaemon::start_on(engine).await;
+    d.publish(
+        "hold-first",
+        "contact.upsert",
+        json!({"email": "held.front@example.com", "first_name": "First"}),
+    )
+    .await;
+    assert_eq!(d.result("hold-first").await.outcome, Outcome::Succeeded);
+    // What this replica's book looks like when `hold-first` went out to wait here and
+    // finished on another replica: still at the front of its key.
+    // The contact's ordering key (`ContactRef::key`) and the book's name for the command.
+    let key = "email:held.front@example.com";
+    d.processor().held.hold(key, "hold-first#0123456789abcdef");
+    d.publish(
+        "hold-second",
+        "contact.update",
+        json!({"email": "held.front@example.com", "first_name": "Second"}),
+    )
+    .await;
+    // Before the fix it waited behind `hold-first` for ever (no result within the deadline).
+    let got = d
+        .results(&["hold-second".to_owned()], Duration::from_secs(20))
+        .await;
+    let second = &got["hold-second"][0];
+    assert_eq!(second.outcome, Outcome::Succeeded, "{second:?}");
+    assert_eq!(d.processor().held.waiting(), 0, "nothing left in the book");
     d.stop().await;
 }
