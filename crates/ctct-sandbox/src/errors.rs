@@ -116,6 +116,21 @@ impl ApiError {
         }
     }
 
+    /// A reporting error: one `StatsError` object (`reportingsvc.*` keys), not an array.
+    pub(crate) fn stats(
+        status: StatusCode,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            body: Body::Single(KeyMessage {
+                error_key: key.into(),
+                error_message: message.into(),
+            }),
+        }
+    }
+
     pub(crate) fn validation(area: Area, message: impl Into<String>) -> Self {
         Self::list(
             StatusCode::BAD_REQUEST,

@@ -6,8 +6,8 @@
 //! `127.0.0.1:0`; the `ctct-sandbox` binary and `ctct-sync sandbox` run it from the command line (`cli`).
 //!
 //! Map: `server` (connections) → `router` → `gate` (log, faults, auth, limits, scopes) →
-//! handlers (`contacts`, `custom_fields`, `lists`, `activities`, `campaigns`, `account`,
-//! `oauth`) over `state` (one mutex around all accounts). `admin` is the control surface,
+//! handlers (`contacts`, `custom_fields`, `lists`, `activities`, `campaigns`, `reports`,
+//! `account`, `oauth`) over `state` (one mutex around all accounts). `admin` is the control surface,
 //! `seed` and `persist` fill and keep the state, `clock` drives time.
 
 mod account;
@@ -27,6 +27,7 @@ mod lists;
 mod logs;
 mod oauth;
 mod persist;
+mod reports;
 mod rng;
 mod router;
 mod seed;
@@ -50,6 +51,7 @@ pub use errors::SandboxError;
 pub use faults::{FaultKind, FaultSpec};
 pub use limits::LimitsMode;
 pub use logs::{Effect, LoggedRequest};
+pub use reports::{TrackingEvent, TrackingKind};
 
 use clock::SandboxClock;
 use faults::FaultTable;

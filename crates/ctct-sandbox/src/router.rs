@@ -19,6 +19,7 @@ use super::errors::ApiError;
 use super::gate::gate;
 use super::lists;
 use super::oauth::{authorize, token};
+use super::reports::handlers as reports;
 use super::state::Shared;
 
 /// Bodies up to this size are read; the JSON import enforces its own 4 MB limit.
@@ -104,6 +105,26 @@ fn api() -> Router<Arc<Shared>> {
         )
         .route("/account/user/privileges", get(account::get_privileges))
         .route("/account/summary", get(account::get_summary))
+        .route(
+            "/reports/summary_reports/email_campaign_summaries",
+            get(reports::get_campaign_summaries),
+        )
+        .route(
+            "/reports/stats/email_campaigns/{campaign_ids}",
+            get(reports::get_campaign_stats),
+        )
+        .route(
+            "/reports/stats/email_campaign_activities/{campaign_activity_ids}",
+            get(reports::get_activity_stats),
+        )
+        .route(
+            "/reports/email_reports/{campaign_activity_id}/links",
+            get(reports::get_links),
+        )
+        .route(
+            "/reports/email_reports/{campaign_activity_id}/tracking/{report}",
+            get(reports::get_tracking),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -13,6 +13,7 @@ use super::contacts::model::{Contact, ContactStore, Permission, Source};
 use super::custom_fields::{CustomFields, create_field};
 use super::lists::{Lists, create_list};
 use super::logs::EffectLog;
+use super::reports::Reports;
 use super::rng::SplitMix64;
 use super::state::{Account, Cx, DEFAULT_ROWS_PER_SEC};
 
@@ -92,6 +93,7 @@ pub(crate) fn seed_account(
     account.lists = Lists::default();
     account.activities = Activities::default();
     account.campaigns = Campaigns::default();
+    account.reports = Reports::default();
     account.info = AccountInfo::new(&account.id, number, now - TWO_YEARS_SECS * 1000);
     account.next_due = 0;
     if contacts == 0 {
@@ -226,6 +228,12 @@ pub(crate) fn seed_account(
                 .map(|&l| account.lists.id_of(l))
                 .collect();
             activity.status = Status::Done;
+            // Sent a day after it was created (and long enough ago for all its tracking
+            // events to be visible), to the recipients of its list.
+            let latest = now - crate::reports::ENGAGEMENT_WINDOW_MS * 2;
+            let sent_at = (created + MS_PER_DAY).min(latest);
+            account.campaigns.campaigns[index as usize].created_at = created.min(sent_at);
+            account.record_send(primary as u32, sent_at);
         }
     }
 }

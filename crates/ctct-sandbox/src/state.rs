@@ -21,6 +21,7 @@ use super::limits::Limiter;
 use super::lists::Lists;
 use super::logs::{EffectLog, RequestLog};
 use super::oauth::AuthStore;
+use super::reports::Reports;
 use super::rng::SplitMix64;
 
 /// Locks a mutex, ignoring poisoning (a panicked handler must not wedge the sandbox).
@@ -162,6 +163,9 @@ pub(crate) struct Account {
     pub(crate) lists: Lists,
     pub(crate) activities: Activities,
     pub(crate) campaigns: Campaigns,
+    /// Sends and tracking events of sent campaign activities.
+    #[serde(default)]
+    pub(crate) reports: Reports,
     pub(crate) info: AccountInfo,
     /// Earliest sandbox time at which `tick` has something to do (0 = check now).
     #[serde(skip)]
@@ -183,6 +187,7 @@ impl Account {
             lists: Lists::default(),
             activities: Activities::default(),
             campaigns: Campaigns::default(),
+            reports: Reports::default(),
             info,
             next_due: 0,
         }
@@ -194,13 +199,39 @@ impl Account {
             return;
         }
         super::activities::progress(self, cx, false);
-        let campaigns_due = self.campaigns.progress(&self.id, cx, false);
+        let campaigns_due = self.progress_campaigns(cx, false);
         let activities_due = self.activities.next_due(cx.rows_per_sec);
         self.next_due = [campaigns_due, activities_due]
             .into_iter()
             .flatten()
             .min()
             .unwrap_or(Millis::MAX);
+    }
+
+    /// Moves campaign sends along (all executing ones at once with `force`) and records the
+    /// recipients and tracking events of every send that completes; returns when something
+    /// is next due.
+    pub(crate) fn progress_campaigns(&mut self, cx: &mut Cx<'_>, force: bool) -> Option<Millis> {
+        let (next, sent) = self.campaigns.progress(&self.id, cx, force);
+        for (index, sent_at) in sent {
+            self.record_send(index, sent_at);
+        }
+        next
+    }
+
+    /// Records a completed send of activity `index` that started at `sent_at`.
+    pub(crate) fn record_send(&mut self, index: u32, sent_at: Millis) {
+        let activity = &self.campaigns.activities[index as usize];
+        let recipients =
+            super::reports::recipients(&self.contacts, &self.lists, &activity.contact_list_ids);
+        let tracking = self.reports.by_activity.entry(index).or_default();
+        super::reports::record_send(
+            tracking,
+            &activity.id,
+            activity.html_content.as_deref(),
+            sent_at,
+            &recipients,
+        );
     }
 
     /// Forces the next `tick` to look again (after anything that schedules progress).

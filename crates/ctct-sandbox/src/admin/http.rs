@@ -349,6 +349,30 @@ async fn post_confirm(State(s): State<Arc<Shared>>, bytes: Bytes) -> AdminResult
 }
 
 #[derive(Debug, Default, Deserialize)]
+struct EventsIn {
+    account: Option<String>,
+    events: Option<Vec<crate::reports::TrackingEvent>>,
+}
+
+async fn post_tracking_events(
+    State(s): State<Arc<Shared>>,
+    Path(activity): Path<String>,
+    bytes: Bytes,
+) -> AdminResult {
+    let input: EventsIn = body(&bytes)?;
+    let a = admin(&s);
+    let account = input.account.unwrap_or_else(|| a.primary_account());
+    let activity = uuid::Uuid::parse_str(activity.trim())
+        .map_err(|_| bad(format!("{activity} is not a campaign activity id")))?;
+    let events = input.events.unwrap_or_default();
+    if events.is_empty() {
+        return Err(bad("events must list at least one event"));
+    }
+    let added = a.add_tracking_events(&account, activity, &events)?;
+    Ok((StatusCode::CREATED, Json(json!({"added": added}))).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
 struct LimitsIn {
     mode: Option<LimitsMode>,
     per_second: Option<u32>,
@@ -392,6 +416,10 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/activities/rate", post(post_rate))
         .route("/account_emails/confirm", post(post_confirm))
         .route("/limits", get(get_limits).post(post_limits))
+        .route(
+            "/reports/{campaign_activity_id}/events",
+            post(post_tracking_events),
+        )
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
         .with_state(shared)
 }

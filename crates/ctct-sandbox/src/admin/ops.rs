@@ -214,8 +214,7 @@ impl SandboxAdmin {
         for index in 0..count {
             world.with_account(index, now, None, |account, cx: &mut Cx<'_>| {
                 activities::progress(account, cx, true);
-                let id = account.id.clone();
-                account.campaigns.progress(&id, cx, true);
+                account.progress_campaigns(cx, true);
                 account.touch();
             });
         }
@@ -234,6 +233,25 @@ impl SandboxAdmin {
             .map_err(|e| {
                 SandboxError::InvalidAdminRequest(format!("cannot add {email}: {}", e.key()))
             })
+    }
+
+    /// Adds tracking events to a sent campaign activity of `account` (all or none); returns
+    /// how many were added. Events dated now or earlier show in the reports at once.
+    pub fn add_tracking_events(
+        &self,
+        account: &str,
+        campaign_activity_id: Uuid,
+        events: &[crate::reports::TrackingEvent],
+    ) -> Result<usize, SandboxError> {
+        let now = self.shared.now_ms();
+        let mut world = self.shared.world();
+        let index = account_index(&world, account)?;
+        world
+            .with_account(index, now, None, |acc, _| {
+                crate::reports::add_events(acc, &campaign_activity_id, events, now)
+            })
+            .ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))?
+            .map_err(SandboxError::InvalidAdminRequest)
     }
 
     /// Confirms an account e-mail (as the owner clicking the confirmation link would).

@@ -223,15 +223,17 @@ impl Campaigns {
         index
     }
 
-    /// Moves scheduled and executing sends along; returns when something is next due.
+    /// Moves scheduled and executing sends along; returns when something is next due and the
+    /// sends that completed (activity index, time the send started).
     pub(crate) fn progress(
         &mut self,
         account_id: &str,
         cx: &mut Cx<'_>,
         force: bool,
-    ) -> Option<Millis> {
+    ) -> (Option<Millis>, Vec<(u32, Millis)>) {
         let mut next: Option<Millis> = None;
-        for activity in self.activities.iter_mut() {
+        let mut sent = Vec::new();
+        for (index, activity) in self.activities.iter_mut().enumerate() {
             if activity.status == Status::Scheduled
                 && let Some(at) = activity.scheduled_at
             {
@@ -246,6 +248,7 @@ impl Campaigns {
             if activity.status == Status::Executing {
                 let done_at = activity.executing_since.unwrap_or(cx.now) + SEND_DURATION_MS;
                 if force || done_at <= cx.now {
+                    sent.push((index as u32, activity.executing_since.unwrap_or(cx.now)));
                     activity.status = Status::Done;
                     activity.scheduled_at = None;
                     activity.executing_since = None;
@@ -257,7 +260,7 @@ impl Campaigns {
                 }
             }
         }
-        next
+        (next, sent)
     }
 }
 
