@@ -17,4 +17,5 @@ mod limits;
 mod lists_fields;
 mod oauth;
 mod paging;
+mod reports;
 mod scale;

@@ -271,6 +271,10 @@ impl Spec {
                 );
                 match status {
                     200..=299 => self.response_schema(method, &template, status).cloned(),
+                    // Reporting errors are single `StatsError` objects (reference §3.1).
+                    _ if template.starts_with("/reports/") => {
+                        Some(self.component("StatsError").clone())
+                    }
                     _ => Some(self.component("APIErrorSchema").clone()),
                 }
             }
