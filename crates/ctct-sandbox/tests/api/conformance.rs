@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use ctct_sandbox::{TrackingEvent, TrackingKind};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 37] = [
+const IMPLEMENTED: [(&str, &str); 49] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -56,6 +57,45 @@ const IMPLEMENTED: [(&str, &str); 37] = [
     ("POST", "/account/emails"),
     ("GET", "/account/user/privileges"),
     ("GET", "/account/summary"),
+    ("GET", "/reports/summary_reports/email_campaign_summaries"),
+    ("GET", "/reports/stats/email_campaigns/{campaign_ids}"),
+    (
+        "GET",
+        "/reports/stats/email_campaign_activities/{campaign_activity_ids}",
+    ),
+    ("GET", "/reports/email_reports/{campaign_activity_id}/links"),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/sends",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/opens",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/unique_opens",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/didnotopens",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/clicks",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/forwards",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/optouts",
+    ),
+    (
+        "GET",
+        "/reports/email_reports/{campaign_activity_id}/tracking/bounces",
+    ),
 ];
 
 struct Coverage<'a> {
@@ -325,6 +365,15 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         "email_addresses": ["t@example.com"], "personal_message": "hi"})),
     )
     .await;
+    let quiet = env
+        .post(
+            "/contacts",
+            json!({"email_address": {"address": "quiet@example.com", "permission_to_send": "implicit"},
+            "first_name": "Quiet", "last_name": "Reader", "create_source": "Account",
+            "list_memberships": [list_id]}),
+        )
+        .await;
+    assert_eq!(quiet.status, 201, "{}", quiet.text);
     cov.ok(
         Method::POST,
         &schedules,
@@ -332,6 +381,13 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
     )
     .await;
     env.admin.complete_activities_now();
+    reports(
+        &mut cov,
+        &campaign_id,
+        &activity_id,
+        &id(&signed, "contact_id"),
+    )
+    .await;
     cov.ok(Method::DELETE, &format!("/emails/{campaign_id}"), None)
         .await;
     cov.ok(Method::GET, &format!("/emails/{campaign_id}"), None)
@@ -377,6 +433,88 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         missing.is_empty(),
         "operations never exercised: {missing:?}"
     );
+}
+
+/// Every reporting operation on the sent activity, after events of every kind were added by
+/// the admin API (a few recipients may generate none of their own).
+async fn reports(cov: &mut Coverage<'_>, campaign: &str, activity: &str, reader: &str) {
+    let env = cov.env;
+    let imported = env.get("/contacts?email=imp@example.com").await;
+    let bouncer = imported.body["contacts"][0]["contact_id"]
+        .as_str()
+        .expect("the imported contact")
+        .to_owned();
+    let event = |kind: TrackingKind, contact: &str| {
+        TrackingEvent::new(kind, contact.parse().expect("a contact id"))
+    };
+    let mut open = event(TrackingKind::Open, reader);
+    open.device_type = Some("mobile".to_owned());
+    let mut optout = event(TrackingKind::Optout, reader);
+    optout.opt_out_reason = Some("No longer interested".to_owned());
+    let mut bounce = event(TrackingKind::Bounce, &bouncer);
+    bounce.bounce_code = Some("F".to_owned());
+    let events = [
+        open,
+        event(TrackingKind::Click, reader),
+        event(TrackingKind::Forward, reader),
+        optout,
+        bounce,
+    ];
+    env.admin
+        .add_tracking_events(&env.account, activity.parse().expect("an id"), &events)
+        .expect("events are added");
+    let base = format!("/reports/email_reports/{activity}");
+    let links = cov
+        .ok(Method::GET, &format!("{base}/links?no_clicks=true"), None)
+        .await;
+    let url_id = links.body["link_click_counts"][0]["url_id"]
+        .as_str()
+        .expect("url_id")
+        .to_owned();
+    let sends = cov
+        .ok(Method::GET, &format!("{base}/tracking/sends?limit=1"), None)
+        .await;
+    assert!(
+        sends.body["_links"]["next"]["href"].is_string(),
+        "{}",
+        sends.text
+    );
+    for path in [
+        format!("{base}/tracking/opens"),
+        format!("{base}/tracking/unique_opens"),
+        format!("{base}/tracking/didnotopens"),
+        format!("{base}/tracking/clicks?url_id={url_id}"),
+        format!("{base}/tracking/forwards"),
+        format!("{base}/tracking/optouts"),
+        format!("{base}/tracking/bounces?bounce_code=F"),
+    ] {
+        let r = cov.ok(Method::GET, &path, None).await;
+        assert!(
+            r.body["tracking_activities"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{path}: {}",
+            r.text
+        );
+    }
+    cov.ok(
+        Method::GET,
+        &format!("/reports/stats/email_campaign_activities/{activity}"),
+        None,
+    )
+    .await;
+    cov.ok(
+        Method::GET,
+        &format!("/reports/stats/email_campaigns/{campaign}"),
+        None,
+    )
+    .await;
+    cov.ok(
+        Method::GET,
+        "/reports/summary_reports/email_campaign_summaries?limit=1",
+        None,
+    )
+    .await;
 }
 
 #[tokio::test]
