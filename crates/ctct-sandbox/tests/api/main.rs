@@ -16,6 +16,7 @@ mod imports;
 mod limits;
 mod lists_fields;
 mod oauth;
+mod official_clients;
 mod paging;
 mod reports;
 mod scale;

@@ -24,7 +24,7 @@ const TRACKING: [&str; 8] = [
 ];
 
 /// Every row of a report, following `_links.next` until the last page.
-async fn all_rows(env: &Env, first: &str) -> Vec<Value> {
+pub(super) async fn all_rows(env: &Env, first: &str) -> Vec<Value> {
     let mut rows = Vec::new();
     let mut url = first.to_owned();
     for _ in 0..10_000 {
@@ -53,7 +53,7 @@ async fn all_rows(env: &Env, first: &str) -> Vec<Value> {
 }
 
 /// The primary activity of a campaign.
-async fn primary_activity(env: &Env, campaign: &str) -> String {
+pub(super) async fn primary_activity(env: &Env, campaign: &str) -> String {
     let r = env.get(&format!("/emails/{campaign}")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["campaign_activities"][0]["campaign_activity_id"]
@@ -64,7 +64,7 @@ async fn primary_activity(env: &Env, campaign: &str) -> String {
 
 /// A sandbox whose account is seeded with `contacts` contacts (seed 5) at a fixed instant;
 /// returns it with the seeded sent campaign and its primary activity.
-async fn seeded(contacts: usize) -> (Env, String, String) {
+pub(super) async fn seeded(contacts: usize) -> (Env, String, String) {
     let env = Env::start().await;
     env.admin.freeze_clock();
     env.admin.set_clock(
@@ -104,7 +104,7 @@ fn unique_contacts(rows: &[Value]) -> usize {
         .len()
 }
 
-async fn activity_stats(env: &Env, activity: &str) -> Value {
+pub(super) async fn activity_stats(env: &Env, activity: &str) -> Value {
     let r = env
         .get(&format!(
             "/reports/stats/email_campaign_activities/{activity}"
@@ -114,7 +114,7 @@ async fn activity_stats(env: &Env, activity: &str) -> Value {
     r.body["results"][0]["stats"].clone()
 }
 
-async fn tracking(env: &Env, activity: &str, report: &str) -> Vec<Value> {
+pub(super) async fn tracking(env: &Env, activity: &str, report: &str) -> Vec<Value> {
     all_rows(
         env,
         &format!("/reports/email_reports/{activity}/tracking/{report}"),
@@ -655,7 +655,7 @@ async fn a_send_reports_its_list_recipients_and_events_arrive_over_the_following
     );
 }
 
-async fn admin_post(env: &Env, path: &str, body: Value) -> (u16, Value) {
+pub(super) async fn admin_post(env: &Env, path: &str, body: Value) -> (u16, Value) {
     let r = read(
         env.http
             .post(format!("{}/__sandbox{path}", env.origin))
