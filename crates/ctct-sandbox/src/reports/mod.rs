@@ -207,6 +207,33 @@ impl Tracking {
         &events[..events.partition_point(|e| e.at <= now)]
     }
 
+    /// Appends an event without keeping its list sorted (`sort` restores the order).
+    fn append(&mut self, kind: EventKind, contact: u32, at: Millis, link: u16, detail: u8) {
+        let event = Event {
+            at,
+            seq: self.next_seq,
+            contact,
+            link,
+            detail,
+        };
+        self.next_seq += 1;
+        self.events_mut(kind).push(event);
+    }
+
+    /// Sorts every event list by key (after `append`s).
+    fn sort(&mut self) {
+        for kind in [
+            EventKind::Open,
+            EventKind::Click,
+            EventKind::Bounce,
+            EventKind::Optout,
+            EventKind::Forward,
+            EventKind::Abuse,
+        ] {
+            self.events_mut(kind).sort_unstable_by_key(Event::key);
+        }
+    }
+
     /// Adds an event, keeping its list sorted; returns it.
     pub(crate) fn push(
         &mut self,
@@ -404,7 +431,7 @@ pub(crate) fn record_send(
         if rng.chance(rates::BOUNCE) {
             let code = weighted(&mut rng, &BOUNCE_WEIGHTS) as u8;
             let at = sent_at + early(&mut rng, BOUNCE_WINDOW_MS);
-            tracking.push(EventKind::Bounce, contact, at, 0, code);
+            tracking.append(EventKind::Bounce, contact, at, 0, code);
             continue;
         }
         let mut last = engaged_from;
@@ -413,7 +440,7 @@ pub(crate) fn record_send(
             let opens = rng.range(1, 3);
             let mut at = first;
             for _ in 0..opens {
-                tracking.push(EventKind::Open, contact, at, 0, device(&mut rng));
+                tracking.append(EventKind::Open, contact, at, 0, device(&mut rng));
                 at += rng.range(1_000, 3_600_000) as Millis;
             }
             last = first;
@@ -422,24 +449,25 @@ pub(crate) fn record_send(
                 for _ in 0..clicks {
                     let link = rng.below(link_count) as u16;
                     let click_at = first + rng.range(1_000, 600_000) as Millis;
-                    tracking.push(EventKind::Click, contact, click_at, link, device(&mut rng));
+                    tracking.append(EventKind::Click, contact, click_at, link, device(&mut rng));
                 }
             }
             if rng.chance(rates::FORWARD) {
                 let at = first + rng.range(1_000, 1_800_000) as Millis;
-                tracking.push(EventKind::Forward, contact, at, 0, 0);
+                tracking.append(EventKind::Forward, contact, at, 0, 0);
             }
         }
         if rng.chance(rates::OPTOUT) {
             let at = last + early(&mut rng, ENGAGEMENT_WINDOW_MS / 2) + 1_000;
             let reason = rng.below(OPT_OUT_REASONS.len() as u64) as u8;
-            tracking.push(EventKind::Optout, contact, at, 0, reason);
+            tracking.append(EventKind::Optout, contact, at, 0, reason);
         }
         if rng.chance(rates::ABUSE) {
             let at = last + early(&mut rng, ENGAGEMENT_WINDOW_MS / 2) + 1_000;
-            tracking.push(EventKind::Abuse, contact, at, 0, 0);
+            tracking.append(EventKind::Abuse, contact, at, 0, 0);
         }
     }
+    tracking.sort();
 }
 
 #[cfg(test)]
@@ -468,6 +496,11 @@ mod tests {
         assert_eq!(a.clicks, b.clicks);
         assert_eq!(a.bounces, b.bounces);
         assert_eq!(a.links.len(), DEFAULT_LINKS.len());
+        for kind in [EventKind::Open, EventKind::Click, EventKind::Bounce] {
+            let events = a.events(kind);
+            assert!(!events.is_empty());
+            assert!(events.windows(2).all(|w| w[0].key() < w[1].key()), "sorted");
+        }
         let later = 1_000_000 + 2 * ENGAGEMENT_WINDOW_MS + 24 * 3_600_000;
         let stats = a.stats(later);
         assert_eq!(stats.sends, 5_000);
