@@ -51,7 +51,7 @@ pub use errors::SandboxError;
 pub use faults::{FaultKind, FaultSpec};
 pub use limits::LimitsMode;
 pub use logs::{Effect, LoggedRequest};
-pub use reports::{TrackingEvent, TrackingKind};
+pub use reports::{ActivityReport, TrackingEvent, TrackingKind};
 
 use clock::SandboxClock;
 use faults::FaultTable;

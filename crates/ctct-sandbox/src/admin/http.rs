@@ -348,6 +348,16 @@ async fn post_confirm(State(s): State<Arc<Shared>>, bytes: Bytes) -> AdminResult
     ok(json!({"account_id": account, "email_address": email, "confirm_status": "CONFIRMED"}))
 }
 
+async fn get_reports(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> AdminResult {
+    let q = QueryMap::parse(raw.as_deref());
+    let a = admin(&s);
+    let account = q
+        .get("account")
+        .map(str::to_owned)
+        .unwrap_or_else(|| a.primary_account());
+    ok(json!({"activities": a.campaign_reports(&account)?}))
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct EventsIn {
     account: Option<String>,
@@ -416,6 +426,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/activities/rate", post(post_rate))
         .route("/account_emails/confirm", post(post_confirm))
         .route("/limits", get(get_limits).post(post_limits))
+        .route("/reports", get(get_reports))
         .route(
             "/reports/{campaign_activity_id}/events",
             post(post_tracking_events),

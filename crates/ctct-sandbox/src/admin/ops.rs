@@ -235,6 +235,22 @@ impl SandboxAdmin {
             })
     }
 
+    /// The reports of every sent campaign activity of `account` (not removed), rendered as
+    /// the `/reports` operations render them at this moment.
+    pub fn campaign_reports(
+        &self,
+        account: &str,
+    ) -> Result<Vec<crate::reports::ActivityReport>, SandboxError> {
+        let now = self.shared.now_ms();
+        let mut world = self.shared.world();
+        let index = account_index(&world, account)?;
+        world
+            .with_account(index, now, None, |acc, _| {
+                crate::reports::activity_reports(acc, now)
+            })
+            .ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))
+    }
+
     /// Adds tracking events to a sent campaign activity of `account` (all or none); returns
     /// how many were added. Events dated now or earlier show in the reports at once.
     pub fn add_tracking_events(

@@ -247,10 +247,7 @@ pub(crate) async fn get_tracking(
         let (rows, next): (Vec<Value>, Option<String>) = match report {
             Report::Sends | Report::DidNotOpens => {
                 let skip: HashSet<u32> = if report == Report::DidNotOpens {
-                    [EventKind::Open, EventKind::Bounce]
-                        .into_iter()
-                        .flat_map(|k| tracking.visible(k, now).iter().map(|e| e.contact))
-                        .collect()
+                    tracking.engaged(now)
                 } else {
                     HashSet::new()
                 };

@@ -9,9 +9,12 @@
 mod events;
 pub(crate) mod handlers;
 mod render;
+mod view;
 
 pub(crate) use events::add_events;
 pub use events::{TrackingEvent, TrackingKind};
+pub use view::ActivityReport;
+pub(crate) use view::activity_reports;
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -255,6 +258,14 @@ impl Tracking {
         let position = list.partition_point(|e| e.key() <= event.key());
         list.insert(position, event);
         event
+    }
+
+    /// Contacts with a visible open or bounce (the did-not-opens report leaves them out).
+    pub(crate) fn engaged(&self, now: Millis) -> HashSet<u32> {
+        [EventKind::Open, EventKind::Bounce]
+            .into_iter()
+            .flat_map(|k| self.visible(k, now).iter().map(|e| e.contact))
+            .collect()
     }
 
     /// True when this contact was sent the activity.

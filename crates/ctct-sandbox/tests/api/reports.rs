@@ -816,3 +816,61 @@ async fn reports_are_kept_in_the_state_file() {
     assert_eq!(activity_stats(&env, &activity).await, stats);
     assert_eq!(tracking(&env, &activity, "opens").await, opens);
 }
+
+#[tokio::test]
+async fn the_admin_view_of_the_reports_equals_what_the_api_serves() {
+    let (env, campaign, activity) = seeded(800).await;
+    let reports = env
+        .admin
+        .campaign_reports(&env.account)
+        .expect("the reports");
+    assert_eq!(reports.len(), 1, "one sent activity");
+    let view = &reports[0];
+    assert_eq!(
+        (
+            view.campaign_id.as_str(),
+            view.campaign_activity_id.as_str()
+        ),
+        (campaign.as_str(), activity.as_str())
+    );
+    assert_eq!(view.stats, activity_stats(&env, &activity).await);
+    for (report, rows) in [
+        ("sends", &view.sends),
+        ("opens", &view.opens),
+        ("clicks", &view.clicks),
+        ("bounces", &view.bounces),
+        ("optouts", &view.optouts),
+        ("forwards", &view.forwards),
+        ("didnotopens", &view.didnotopens),
+    ] {
+        assert_eq!(*rows, tracking(&env, &activity, report).await, "{report}");
+    }
+    let links = env
+        .get(&format!(
+            "/reports/email_reports/{activity}/links?no_clicks=true"
+        ))
+        .await;
+    assert_eq!(json!(view.links), links.body["link_click_counts"]);
+    let summary = env
+        .get("/reports/summary_reports/email_campaign_summaries")
+        .await;
+    assert_eq!(
+        summary.body["bulk_email_campaign_summaries"][0]["last_sent_date"],
+        json!(view.last_sent_date)
+    );
+    let r = read(
+        env.http
+            .get(format!("{}/__sandbox/reports", env.origin))
+            .bearer_auth(&env.sandbox.credentials().admin_token)
+            .send()
+            .await
+            .expect("admin answers"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["activities"][0]["stats"], view.stats);
+    assert_eq!(
+        r.body["activities"][0]["opens"].as_array().map(Vec::len),
+        Some(view.opens.len())
+    );
+}
