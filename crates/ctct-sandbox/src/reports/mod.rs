@@ -99,10 +99,15 @@ pub(crate) struct Event {
     pub(crate) at: Millis,
     pub(crate) seq: u32,
     pub(crate) contact: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) link: u16,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub(crate) detail: u8,
+}
+
+/// Keeps zero `link`/`detail` out of the state file.
+fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl Event {
@@ -526,6 +531,31 @@ mod tests {
         // A second send of the same activity adds only new recipients.
         record_send(&mut a, &id, None, 2_000_000, &[1, 2, 5_000]);
         assert_eq!(a.sends.len(), 5_001);
+    }
+
+    #[test]
+    fn tracking_round_trips_through_json_and_old_state_files_load() {
+        let mut t = Tracking::default();
+        record_send(
+            &mut t,
+            &Uuid::from_u128(7),
+            None,
+            5_000,
+            &(0..300).collect::<Vec<_>>(),
+        );
+        let text = serde_json::to_string(&t).expect("serialises");
+        let back: Tracking = serde_json::from_str(&text).expect("parses");
+        assert_eq!(
+            (back.sends, back.opens, back.clicks),
+            (t.sends, t.opens, t.clicks)
+        );
+        assert_eq!(back.links, t.links);
+        // A state file written before reports existed loads with none.
+        let account = crate::state::Account::new("acct".into(), 1, 1, 0);
+        let mut value = serde_json::to_value(&account).expect("serialises");
+        value.as_object_mut().expect("an object").remove("reports");
+        let old: crate::state::Account = serde_json::from_value(value).expect("parses");
+        assert!(old.reports.by_activity.is_empty());
     }
 
     #[test]
