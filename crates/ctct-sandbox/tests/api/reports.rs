@@ -874,3 +874,85 @@ async fn the_admin_view_of_the_reports_equals_what_the_api_serves() {
         Some(view.opens.len())
     );
 }
+
+#[tokio::test]
+async fn summaries_list_sent_campaigns_newest_first_in_pages() {
+    let env = Env::start().await;
+    env.admin.freeze_clock();
+    let owner = format!("owner@{}.example", env.account);
+    let list = env.list("Summary list").await;
+    for n in 0..20 {
+        let r = env
+            .post(
+                "/contacts",
+                json!({"email_address": {"address": format!("s{n}@example.com")},
+                    "create_source": "Account", "list_memberships": [list]}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let mut sent = Vec::new();
+    for name in ["First", "Second", "Third", "Never sent"] {
+        let r = env
+            .post(
+                "/emails",
+                json!({"name": name, "email_campaign_activities": [{"format_type": 5,
+                "from_name": "R", "from_email": owner, "reply_to_email": owner, "subject": name,
+                "html_content": "<html><body>[[trackingImage]]</body></html>"}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        if name == "Never sent" {
+            break;
+        }
+        let activity = r.body["campaign_activities"][0]["campaign_activity_id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let put = env
+            .put(
+                &format!("/emails/activities/{activity}"),
+                json!({"from_name": "R", "from_email": owner, "reply_to_email": owner,
+                    "subject": name, "contact_list_ids": [list]}),
+            )
+            .await;
+        assert_eq!(put.status, 200, "{}", put.text);
+        let schedule = env
+            .post(
+                &format!("/emails/activities/{activity}/schedules"),
+                json!({"scheduled_date": "0"}),
+            )
+            .await;
+        assert_eq!(schedule.status, 201, "{}", schedule.text);
+        env.admin.advance_clock(Duration::from_secs(60));
+        sent.push(r.body["campaign_id"].as_str().expect("id").to_owned());
+    }
+    env.admin.advance_clock(Duration::from_secs(8 * 3600));
+
+    let mut url = "/reports/summary_reports/email_campaign_summaries?limit=1".to_owned();
+    let mut listed = Vec::new();
+    loop {
+        let r = env.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page = r.body["bulk_email_campaign_summaries"]
+            .as_array()
+            .expect("summaries");
+        assert_eq!(page.len(), 1, "{}", r.text);
+        let counts = &page[0]["unique_counts"];
+        assert_eq!(counts["sends"], 20);
+        let opens = counts["opens"].as_u64().expect("opens");
+        let delivered = 20 - counts["bounces"].as_u64().expect("bounces");
+        let expected = (opens as f64 * 1000.0 / delivered as f64).round() / 10.0;
+        assert_eq!(r.body["aggregate_percents"]["open"], json!(expected));
+        listed.push(page[0]["campaign_id"].as_str().expect("id").to_owned());
+        match r.body["_links"]["next"]["href"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    sent.reverse();
+    assert_eq!(
+        listed, sent,
+        "sent campaigns only, most recently sent first"
+    );
+}
