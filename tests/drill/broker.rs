@@ -40,12 +40,31 @@ pub struct Link {
     pub events: Vec<(String, Value)>,
     pub own_redeliveries: u64,
     pub reconnects: u32,
+    /// The broker's nodes, tried in turn from the one after the last that failed.
+    urls: Vec<String>,
+    next_url: usize,
+    /// The results queue is a quorum queue (on a cluster, so it outlives any one node).
+    quorum: bool,
 }
 
 impl Link {
     /// Connects (within `within`) and binds a durable results queue to every routing key.
     pub async fn open(topology: &Topology, within: Duration) -> Link {
+        Link::open_on(topology, vec![amqp_url()], false, within).await
+    }
+
+    /// [`Link::open`] on a cluster's nodes (`urls`), with a quorum results queue when
+    /// `quorum`.
+    pub async fn open_on(
+        topology: &Topology,
+        urls: Vec<String>,
+        quorum: bool,
+        within: Duration,
+    ) -> Link {
         let mut link = Link {
+            urls,
+            next_url: 0,
+            quorum,
             session: None,
             topology: topology.clone(),
             results_queue: format!("{}.drill-results", topology.commands_queue),
@@ -59,20 +78,25 @@ impl Link {
         link
     }
 
-    async fn session(&self) -> Result<Session, lapin::Error> {
-        let conn = Connection::connect(&amqp_url(), ConnectionProperties::default()).await?;
+    async fn session(&mut self) -> Result<Session, lapin::Error> {
+        let url = self.urls[self.next_url % self.urls.len()].clone();
+        self.next_url += 1;
+        let conn = Connection::connect(&url, ConnectionProperties::default()).await?;
         let channel = conn.create_channel().await?;
         channel.confirm_select(Default::default()).await?;
         let durable = QueueDeclareOptions {
             durable: true,
             ..Default::default()
         };
+        let mut arguments = FieldTable::default();
+        if self.quorum {
+            arguments.insert(
+                "x-queue-type".into(),
+                lapin::types::AMQPValue::LongString("quorum".into()),
+            );
+        }
         channel
-            .queue_declare(
-                self.results_queue.as_str().into(),
-                durable,
-                FieldTable::default(),
-            )
+            .queue_declare(self.results_queue.as_str().into(), durable, arguments)
             .await?;
         channel
             .queue_bind(

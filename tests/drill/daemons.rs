@@ -13,7 +13,9 @@ use tokio::process::Child;
 use crate::support::daemon::TestDaemon;
 
 pub struct Daemons {
-    child: Option<Child>,
+    /// The running children, by slot: one slot in the single-daemon drill, one per replica in
+    /// the replica drill (`ha.rs`).
+    slots: Vec<Option<Slot>>,
     dir: PathBuf,
     env: Vec<(String, String)>,
     /// Every file a child wrote to (daemons and `auth import`).
@@ -23,11 +25,20 @@ pub struct Daemons {
     pub unexpected_exits: Vec<String>,
 }
 
+/// One running `ctct-sync run` child.
+struct Slot {
+    child: Child,
+    /// Its ops listener's port (`/readyz` tells its role).
+    ops_port: u16,
+    /// Stopped with SIGSTOP and not continued yet.
+    paused: bool,
+}
+
 impl Daemons {
     pub fn new(dir: &Path, env: Vec<(String, String)>) -> Self {
         std::fs::create_dir_all(dir).expect("the log directory can be created");
         Daemons {
-            child: None,
+            slots: Vec::new(),
             dir: dir.to_owned(),
             env,
             logs: Vec::new(),
@@ -43,46 +54,94 @@ impl Daemons {
         (path, file)
     }
 
-    /// Starts a `ctct-sync run` child.
+    /// Starts a `ctct-sync run` child (slot 0).
     pub fn start(&mut self, d: &TestDaemon) {
-        assert!(self.child.is_none(), "one daemon at a time");
+        self.start_slot(d, 0);
+    }
+
+    /// Starts a `ctct-sync run` child in `slot`, which must be empty, with its ops listener
+    /// on a port of its own.
+    pub fn start_slot(&mut self, d: &TestDaemon, slot: usize) {
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        assert!(self.slots[slot].is_none(), "one daemon per slot");
         self.started += 1;
         let (_, log) = self.log_file(&format!("daemon-{}.log", self.started));
+        let ops_port = free_port();
         let child = d
             .command(&["run"])
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("CTCT_SYNC__OPS__LISTEN", format!("127.0.0.1:{ops_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("the daemon starts");
-        self.child = Some(child);
+        self.slots[slot] = Some(Slot {
+            child,
+            ops_port,
+            paused: false,
+        });
     }
 
-    /// The running child's process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().and_then(Child::id)
+    /// The process ids of the running children.
+    pub fn pids(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.child.id())
+            .collect()
     }
 
-    /// SIGKILL, and waits for the process to be gone.
+    /// The slots with a running child that is not paused, and their ops ports.
+    pub fn running(&self) -> Vec<(usize, u16)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().filter(|s| !s.paused).map(|s| (i, s.ops_port)))
+            .collect()
+    }
+
+    /// SIGKILLs every child, and waits for the processes to be gone.
     pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+        for slot in 0..self.slots.len() {
+            self.kill_slot(slot).await;
         }
     }
 
-    /// Restarts a child that exited by itself, and remembers that it did.
+    /// SIGKILLs the child in `slot` (continued first if it is paused), and waits for it to
+    /// be gone.
+    pub async fn kill_slot(&mut self, slot: usize) {
+        if let Some(mut s) = self.slots.get_mut(slot).and_then(Option::take) {
+            let _ = s.child.start_kill();
+            if s.paused {
+                signal(&s.child, "CONT").await;
+            }
+            let _ = s.child.wait().await;
+        }
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT the child in `slot`.
+    pub async fn pause_slot(&mut self, slot: usize, pause: bool) {
+        if let Some(s) = self.slots.get_mut(slot).and_then(Option::as_mut) {
+            signal(&s.child, if pause { "STOP" } else { "CONT" }).await;
+            s.paused = pause;
+        }
+    }
+
+    /// Restarts children that exited by themselves, and remembers that they did.
     pub fn restart_if_exited(&mut self, d: &TestDaemon) {
-        let exited = match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(Some(status))) => status,
-            _ => return,
-        };
-        self.child = None;
-        let log = self.logs.last().cloned().unwrap_or_default();
-        self.unexpected_exits
-            .push(format!("{} ({exited})", log.display()));
-        self.start(d);
+        for slot in 0..self.slots.len() {
+            let exited = match self.slots[slot].as_mut().map(|s| s.child.try_wait()) {
+                Some(Ok(Some(status))) => status,
+                _ => continue,
+            };
+            self.slots[slot] = None;
+            self.unexpected_exits
+                .push(format!("a daemon in slot {slot} ({exited})"));
+            self.start_slot(d, slot);
+        }
     }
 
     /// `ctct-sync auth import --account default` with `token` on stdin; true when it
@@ -115,6 +174,25 @@ impl Daemons {
             .expect("auth import runs")
             .success()
     }
+}
+
+/// Sends `kill -SIGNAL` to a child.
+async fn signal(child: &Child, name: &str) {
+    if let Some(pid) = child.id() {
+        let _ = tokio::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .await;
+    }
+}
+
+/// A loopback port free now (the child binds it moments later).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 /// What the log audit read and found.

@@ -28,6 +28,14 @@ pub enum Event {
     /// import`. Twice, so the same daemon meets a second loss after being re-authorised
     /// from outside.
     Revoke,
+    /// The replica drill (ha.rs): SIGKILL the active replica, start a replacement.
+    KillActive,
+    /// The replica drill: SIGSTOP the active replica until another one took over, SIGCONT.
+    PauseActive,
+    /// The replica drill: stop the RabbitMQ node leading the commands queue, start it again.
+    LeaderNodeStop,
+    /// The replica drill: restart PostgreSQL.
+    PgRestart,
 }
 
 impl Event {
@@ -39,6 +47,10 @@ impl Event {
             Event::Timeout => "timeout",
             Event::Quota => "429 quota_exceeded",
             Event::Revoke => "token revocation",
+            Event::KillActive => "active replica SIGKILL",
+            Event::PauseActive => "active replica SIGSTOP",
+            Event::LeaderNodeStop => "leader node stop",
+            Event::PgRestart => "PostgreSQL restart",
         }
     }
 }
@@ -148,6 +160,10 @@ impl Drill {
                 self.timeouts_pending.push(id);
             }
             Event::Quota => self.quota_day().await,
+            Event::KillActive => self.kill_active().await,
+            Event::PauseActive => self.pause_active().await,
+            Event::LeaderNodeStop => self.stop_leader_node().await,
+            Event::PgRestart => self.restart_postgres().await,
             Event::Revoke => {
                 // Twice in a row: the same daemon must announce the second loss too.
                 self.revoke_and_reauthorise().await;
@@ -188,10 +204,8 @@ impl Drill {
     async fn wait_for_a_quiet_broker(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
         loop {
-            let ours: Vec<u32> = [Some(std::process::id()), self.daemons.pid()]
-                .into_iter()
-                .flatten()
-                .collect();
+            let mut ours = self.daemons.pids();
+            ours.push(std::process::id());
             let others = crate::broker::other_clients(&ours).await;
             if others.is_empty() {
                 return;

@@ -13,11 +13,17 @@
 //! Short form (default): `cargo test --test drill -- --nocapture`.
 //! Long form: `CTCT_DRILL_COMMANDS=10000 CTCT_DRILL_KILLS=5 CTCT_DRILL_BROKER_RESTARTS=2
 //! cargo test --release --test drill the_drill -- --nocapture`.
+//!
+//! The replica drill (`ha.rs`, docs/scaling.md) runs the same plan through several replicas
+//! on a RabbitMQ cluster and a PostgreSQL server of its own, failing the active one:
+//! `cargo test --test drill the_replica_drill -- --nocapture`; long form with
+//! `CTCT_HA_DRILL_COMMANDS=5000 CTCT_HA_DRILL_REPLICAS=3 CTCT_HA_DRILL_KILLS=3 …`.
 
 mod broker;
 mod build;
 mod daemons;
 mod faults;
+mod ha;
 mod model;
 mod plan;
 mod regressions;
@@ -30,6 +36,7 @@ mod support;
 use std::path::PathBuf;
 
 use crate::support::engine::Engine;
+use ha::HaOptions;
 use run::{Drill, Options};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -98,6 +105,60 @@ async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_s
     assert!(
         report.failures.is_empty(),
         "the drill broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
+        report.failures.join("\n"),
+    );
+}
+
+/// The replica drill's options: `CTCT_HA_DRILL_*`, else the drill's own `CTCT_DRILL_*` (seed,
+/// log level and directory) and a short form's defaults.
+fn ha_options() -> (Options, HaOptions) {
+    let mut options = options();
+    options.commands = env_or("CTCT_HA_DRILL_COMMANDS", 200);
+    options.seed = env_or("CTCT_HA_DRILL_SEED", options.seed);
+    let ha = HaOptions {
+        replicas: env_or("CTCT_HA_DRILL_REPLICAS", 2),
+        kills: env_or("CTCT_HA_DRILL_KILLS", 1),
+        pauses: env_or("CTCT_HA_DRILL_PAUSES", 1),
+        node_stops: env_or("CTCT_HA_DRILL_NODE_STOPS", 1),
+        pg_restarts: env_or("CTCT_HA_DRILL_PG_RESTARTS", 1),
+    };
+    (options, ha)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replica_drill_loses_nothing_applies_nothing_twice_and_takes_over_by_itself() {
+    let _alone = ONE_DRILL_AT_A_TIME.lock().await;
+    let (options, ha) = ha_options();
+    assert!(
+        options.commands >= 100,
+        "the drill needs at least 100 commands"
+    );
+    assert!(ha.replicas >= 2, "the replica drill needs two replicas");
+    let started = tokio::time::Instant::now();
+    let mut drill = Drill::start_replicas(options.clone(), ha.clone()).await;
+    let events = ha::schedule(options.seed, drill.plan.steps.len(), &ha);
+    println!("replica drill plan: {}", report::mix(&drill));
+    drill
+        .a_broken_message_that_comes_back_is_answered_from_the_ledger()
+        .await;
+    drill.publish_all(events).await;
+    drill.finish().await;
+    let report = report::report(&mut drill, started.elapsed()).await;
+    println!("\n{}", report.table());
+    let Drill {
+        d,
+        link,
+        mut broker,
+        ha,
+        ..
+    } = drill;
+    link.delete_all().await;
+    broker.disarm();
+    d.stop().await;
+    drop(ha);
+    assert!(
+        report.failures.is_empty(),
+        "the replica drill broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
         report.failures.join("\n"),
     );
 }

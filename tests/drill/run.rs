@@ -17,10 +17,14 @@ use crate::broker::{BrokerGuard, Link};
 use crate::build::{self, Context};
 use crate::daemons::Daemons;
 use crate::faults::Event;
+use crate::ha::{CLAIM_LEASE_MS, Ha, HaOptions};
 use crate::plan::Plan;
 use crate::support::api::TestApi;
+use crate::support::cluster::TestCluster;
 use crate::support::daemon::TestDaemon;
+use crate::support::daemon::unique_settings;
 use crate::support::engine::Engine;
+use crate::support::tls_pg::TlsCluster;
 
 /// Published commands without a final result yet, at most.
 const WINDOW: usize = 48;
@@ -89,11 +93,31 @@ pub struct Drill {
     pub timeouts_struck: Vec<Instant>,
     absorbed: usize,
     sampled: Instant,
+    /// The replica drill's cluster, PostgreSQL server and figures.
+    pub ha: Option<Ha>,
+}
+
+/// Where a drill runs.
+enum Bed {
+    /// One daemon at a time, on the broker on 5672, the stores on `Engine`.
+    Single(Engine),
+    /// Replicas on a cluster of the drill's own and a PostgreSQL server of its own.
+    Replicas(HaOptions),
 }
 
 impl Drill {
     /// Sets up the drill with the state and mirror stores on `engine`.
     pub async fn start(options: Options, engine: Engine) -> Drill {
+        Drill::start_on(options, Bed::Single(engine)).await
+    }
+
+    /// Sets up the replica drill (ha.rs): a three-node RabbitMQ cluster and a private
+    /// PostgreSQL server holding both stores, with `ha.replicas` daemons.
+    pub async fn start_replicas(options: Options, ha: HaOptions) -> Drill {
+        Drill::start_on(options, Bed::Replicas(ha)).await
+    }
+
+    async fn start_on(options: Options, bed: Bed) -> Drill {
         let mut sandbox = SandboxOptions::for_tests();
         let per_day = 1_000_000;
         let per_second = if options.per_second > 0 {
@@ -104,8 +128,23 @@ impl Drill {
         } else {
             1000
         };
-        let api = TestApi::start_with_on(engine, sandbox, per_second, per_day).await;
-        let mut d = TestDaemon::start_with(api, &[]).await;
+        let (mut d, ha) = match bed {
+            Bed::Single(engine) => {
+                let api = TestApi::start_with_on(engine, sandbox, per_second, per_day).await;
+                (TestDaemon::start_with(api, &[]).await, None)
+            }
+            Bed::Replicas(ha_options) => {
+                let pg = TlsCluster::start_without_tls();
+                let cluster = TestCluster::up().await;
+                let state = pg.url("127.0.0.1", "sslmode=disable");
+                let api = TestApi::start_with_state_at(&state, sandbox, per_second, per_day).await;
+                let settings =
+                    unique_settings(&[("CTCT_SYNC__AMQP__URLS", &Ha::replica_urls(&cluster))]);
+                let mut d = TestDaemon::start_unstarted_on(api, &cluster.url(1), settings).await;
+                d.start_pipeline().await;
+                (d, Some(Ha::new(cluster, pg, ha_options)))
+            }
+        };
         d.publish(
             "drill-setup-list",
             "list.create",
@@ -160,10 +199,34 @@ impl Drill {
             ),
             ("CTCT_SYNC__BULK__POLL_MAX_MS".to_owned(), "4000".to_owned()),
         ];
+        let mut env = env;
+        if let Some(ha) = &ha {
+            let state = ha.pg.url("127.0.0.1", "sslmode=disable");
+            env.extend([
+                (
+                    "CTCT_SYNC__AMQP__URLS".to_owned(),
+                    Ha::replica_urls(&ha.cluster),
+                ),
+                ("CTCT_SYNC__MIRROR__URL".to_owned(), state),
+                (
+                    "CTCT_SYNC__AMQP__CLAIM_LEASE_MS".to_owned(),
+                    CLAIM_LEASE_MS.to_string(),
+                ),
+            ]);
+        }
         let topology = d.pipeline_settings.topology.clone();
-        let link = Link::open(&topology, Duration::from_secs(30)).await;
+        let link = match &ha {
+            None => Link::open(&topology, Duration::from_secs(30)).await,
+            Some(ha) => {
+                let urls = (1..=3).map(|n| ha.cluster.url(n)).collect();
+                Link::open_on(&topology, urls, true, Duration::from_secs(30)).await
+            }
+        };
         let mut daemons = Daemons::new(&log_dir, env);
-        daemons.start(&d);
+        let replicas = ha.as_ref().map_or(1, |ha| ha.options.replicas);
+        for slot in 0..replicas {
+            daemons.start_slot(&d, slot);
+        }
         let credentials = d.api.sandbox.credentials().clone();
         let n = plan.steps.len();
         let index_of = plan
@@ -195,6 +258,7 @@ impl Drill {
             timeouts_struck: Vec::new(),
             absorbed: 0,
             sampled: Instant::now(),
+            ha,
         };
         drill.secret("client secret", &credentials.client_secret);
         drill.secret("sandbox's ready refresh token", &credentials.refresh_token);

@@ -93,18 +93,21 @@ impl TestApi {
     /// Sandbox without limits, the state store in schema [`PG_STATE_SCHEMA`] of the
     /// PostgreSQL database at `url` (created and migrated here), the mirror a SQLite file.
     pub async fn start_on_postgres(url: &str) -> Self {
-        let mut api = Self::start_inner(
-            Engine::Sqlite,
-            SandboxOptions::for_tests(),
-            1000,
-            1_000_000,
-            None,
-        )
-        .await;
+        Self::start_with_state_at(url, SandboxOptions::for_tests(), 1000, 1_000_000).await
+    }
+
+    /// [`TestApi::start_on_postgres`] with the sandbox's `options` and the given limits.
+    pub async fn start_with_state_at(
+        url: &str,
+        options: SandboxOptions,
+        per_second: u32,
+        per_day: u32,
+    ) -> Self {
+        let mut api = Self::start_inner(Engine::Sqlite, options, per_second, per_day, None).await;
         let (store, _) = Store::connect_postgres(&SecretString::from(url), PG_STATE_SCHEMA)
             .await
             .expect("the PostgreSQL state store opens");
-        api.client = build_client(&api.sandbox, &store, &api.clock, 1000, 1_000_000);
+        api.client = build_client(&api.sandbox, &store, &api.clock, per_second, per_day);
         // The sandbox's ready token went to the SQLite store: a fresh grant for this one.
         let admin = api.sandbox.admin();
         let refresh = admin

@@ -116,6 +116,36 @@ impl TlsCluster {
         self.port
     }
 
+    /// Stops the server (`pg_ctl -m fast stop`: sessions are ended, as at a failover or a
+    /// maintenance restart); [`TlsCluster::start_again`] brings it back on the same port.
+    /// (The replica drill restarts its PostgreSQL server with these.)
+    #[allow(dead_code)]
+    pub fn stop_server(&mut self) {
+        let out = self
+            .pg_command("pg_ctl")
+            .args(["stop", "-D", "data", "-m", "fast", "-w", "-t", "60"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("pg_ctl runs");
+        check(&out, "pg_ctl stop");
+        self.started = false;
+    }
+
+    /// Starts the server stopped by [`TlsCluster::stop_server`] again, on its port.
+    #[allow(dead_code)]
+    pub fn start_again(&mut self) {
+        let out = self
+            .pg_command("pg_ctl")
+            .args(["start", "-D", "data", "-l", "server.log", "-w", "-t", "60"])
+            .arg("-o")
+            .arg(format!("-p {}", self.port))
+            .stdin(Stdio::null())
+            .output()
+            .expect("pg_ctl runs");
+        check(&out, "pg_ctl start");
+        self.started = true;
+    }
+
     /// The CA that signed the server's certificate (PEM).
     pub fn ca_pem(&self) -> PathBuf {
         self.dir.join("ca.pem")

@@ -1,0 +1,341 @@
+//! The replica drill (docs/scaling.md, "The replica drill"): the drill's plan of mixed
+//! commands goes through two or more `ctct-sync run` replicas sharing one PostgreSQL state
+//! store (a private server, so that the drill can restart it) and one three-node RabbitMQ
+//! cluster (scripts/cluster.sh, never the broker on 5672), while on a seeded schedule the
+//! active replica is SIGKILLed or paused (SIGSTOP past the broker's heartbeat timeout, then
+//! SIGCONT), the node leading the commands queue is stopped and started, PostgreSQL is
+//! restarted, and the sandbox answers with 5xx, slow answers, dropped connections, 429s and
+//! a token revocation. The contract is the single-daemon drill's (report.rs), plus how long
+//! each takeover took.
+//!
+//! The active replica is the one whose `/readyz` says `"role": "active"` (each replica's ops
+//! listener is on a port of its own); a takeover is the time from the fault to another
+//! replica saying so.
+
+use std::time::Duration;
+
+use ctct_sandbox::FaultSpec;
+use tokio::time::Instant;
+
+use crate::faults::Event;
+use crate::plan::Rng;
+use crate::run::Drill;
+use crate::support::cluster::TestCluster;
+use crate::support::tls_pg::TlsCluster;
+
+/// How the replica drill runs (environment variables `CTCT_HA_DRILL_*`).
+#[derive(Debug, Clone)]
+pub struct HaOptions {
+    pub replicas: usize,
+    pub kills: usize,
+    pub pauses: usize,
+    pub node_stops: usize,
+    pub pg_restarts: usize,
+}
+
+/// The AMQP heartbeat the replicas ask for (seconds): a paused replica's connection is
+/// closed by the broker after about two missed beats.
+pub const HEARTBEAT_S: u64 = 3;
+/// The ledger's claim lease the replicas run with (ms).
+pub const CLAIM_LEASE_MS: u64 = 5000;
+/// How long a paused replica stays paused after another replica took over.
+const PAUSED_AFTER_TAKEOVER: Duration = Duration::from_secs(3);
+
+/// The replica drill's own part of the test bed and its figures.
+pub struct Ha {
+    pub cluster: TestCluster,
+    pub pg: TlsCluster,
+    pub options: HaOptions,
+    pub takeovers_after_kill: Vec<Duration>,
+    pub takeovers_after_pause: Vec<Duration>,
+    /// Faults after which no command was waiting, so no replica had reason to take over.
+    pub idle_faults: u32,
+    pub node_stops: Vec<String>,
+    pub pg_restarts: u32,
+}
+
+impl Ha {
+    pub fn new(cluster: TestCluster, pg: TlsCluster, options: HaOptions) -> Ha {
+        Ha {
+            cluster,
+            pg,
+            options,
+            takeovers_after_kill: Vec::new(),
+            takeovers_after_pause: Vec::new(),
+            idle_faults: 0,
+            node_stops: Vec::new(),
+            pg_restarts: 0,
+        }
+    }
+
+    /// The cluster's nodes as the replicas are given them (`amqp.urls`), with the heartbeat.
+    pub fn replica_urls(cluster: &TestCluster) -> String {
+        (1..=3)
+            .map(|n| format!("{}?heartbeat={HEARTBEAT_S}", cluster.url(n)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The events of a replica drill of `n` commands, each with the number of published commands
+/// it waits for.
+pub fn schedule(seed: u64, n: usize, o: &HaOptions) -> Vec<(usize, Event)> {
+    let mut rng = Rng::new(seed.wrapping_mul(37).wrapping_add(11));
+    let rounds = (n / 2000).max(1);
+    let mut events: Vec<Event> = Vec::new();
+    events.extend(std::iter::repeat_n(Event::KillActive, o.kills));
+    events.extend(std::iter::repeat_n(Event::PauseActive, o.pauses));
+    events.extend(std::iter::repeat_n(Event::LeaderNodeStop, o.node_stops));
+    events.extend(std::iter::repeat_n(Event::PgRestart, o.pg_restarts));
+    for round in 0..rounds {
+        let s = seed.wrapping_add(round as u64 * 101);
+        events.push(Event::Faults(
+            "5xx",
+            vec![
+                FaultSpec::status(503).ratio(0.2, s).times(6),
+                FaultSpec::status(502).method("GET").times(2),
+                FaultSpec::status(504).method("PUT").times(2),
+            ],
+        ));
+        events.push(Event::Faults(
+            "latency",
+            vec![FaultSpec::latency(1500).ratio(0.25, s + 1).times(6)],
+        ));
+        // API requests only: a token refresh whose answer is lost after the token rotated
+        // leaves the account needing authorisation (docs/operations.md), which a person must
+        // give; the revocation event covers that path.
+        events.push(Event::Faults(
+            "dropped connections",
+            vec![
+                FaultSpec::drop_connection()
+                    .method("GET")
+                    .path_prefix("/v3/")
+                    .times(2),
+                FaultSpec::drop_connection()
+                    .method("POST")
+                    .path_prefix("/v3/")
+                    .after_effect()
+                    .times(2),
+            ],
+        ));
+        events.push(Event::Faults(
+            "429 throttled",
+            vec![FaultSpec::throttled().ratio(0.3, s + 2).times(4)],
+        ));
+        events.push(Event::Revoke);
+    }
+    for i in (1..events.len()).rev() {
+        let j = rng.below(i + 1);
+        events.swap(i, j);
+    }
+    let (from, to) = (n / 10, n * 8 / 10);
+    let step = (to - from) / events.len().max(1);
+    let mut placed = Vec::new();
+    for (k, event) in events.into_iter().enumerate() {
+        let jitter = if step > 1 { rng.below(step / 2) } else { 0 };
+        placed.push((from + k * step + jitter, event));
+    }
+    placed.sort_by_key(|(at, _)| *at);
+    placed
+}
+
+/// A replica's role as its `/readyz` tells it (`None` when it does not answer).
+async fn role(http: &reqwest::Client, ops_port: u16) -> Option<String> {
+    let answer = http
+        .get(format!("http://127.0.0.1:{ops_port}/readyz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = answer.json().await.ok()?;
+    body["role"].as_str().map(str::to_owned)
+}
+
+impl Drill {
+    fn ha(&mut self) -> &mut Ha {
+        self.ha.as_mut().expect("a replica drill")
+    }
+
+    /// Commands published and not answered yet.
+    fn in_flight(&self) -> usize {
+        self.published
+            .saturating_sub(self.results.len() + self.skipped.len())
+    }
+
+    /// The slot of the replica that says it is active, among the running ones other than
+    /// `except`, reading results meanwhile; `None` when none said so within `within`.
+    async fn active_replica(&mut self, except: Option<usize>, within: Duration) -> Option<usize> {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + within;
+        loop {
+            for (slot, port) in self.daemons.running() {
+                if Some(slot) != except && role(&http, port).await.as_deref() == Some("active") {
+                    return Some(slot);
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            self.absorb(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for another replica than `failed` to become active; the time since `since`, or
+    /// `None` when nothing was waiting to be worked on (no reason to take over).
+    async fn takeover(&mut self, failed: usize, since: Instant) -> Option<Duration> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(_slot) = self.active_replica(Some(failed), Duration::ZERO).await {
+                return Some(since.elapsed());
+            }
+            if self.in_flight() == 0 && self.link.waiting().await == 0 {
+                self.ha().idle_faults += 1;
+                return None;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replica took over within 120 s of a fault to the active one; events so far: {:?}",
+                self.figures.events
+            );
+            self.absorb(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILLs the active replica, measures the takeover, and starts a replacement in its
+    /// slot (it joins as a standby).
+    pub async fn kill_active(&mut self) {
+        let Some(slot) = self.active_replica(None, Duration::from_secs(60)).await else {
+            self.ha().idle_faults += 1;
+            return;
+        };
+        let since = Instant::now();
+        self.daemons.kill_slot(slot).await;
+        if let Some(took) = self.takeover(slot, since).await {
+            self.ha().takeovers_after_kill.push(took);
+        }
+        self.daemons.start_slot(&self.d, slot);
+        self.figures.kills += 1;
+    }
+
+    /// SIGSTOPs the active replica until another one took over (the broker closed the paused
+    /// one's connection after missed heartbeats, and its claims' leases lapsed), then lets it
+    /// go on: what it still held must not be applied by it (the fence).
+    pub async fn pause_active(&mut self) {
+        let Some(slot) = self.active_replica(None, Duration::from_secs(60)).await else {
+            self.ha().idle_faults += 1;
+            return;
+        };
+        let since = Instant::now();
+        self.daemons.pause_slot(slot, true).await;
+        if let Some(took) = self.takeover(slot, since).await {
+            self.ha().takeovers_after_pause.push(took);
+            let until = Instant::now() + PAUSED_AFTER_TAKEOVER;
+            while Instant::now() < until {
+                self.absorb(Duration::from_millis(100)).await;
+            }
+        }
+        self.daemons.pause_slot(slot, false).await;
+    }
+
+    /// Stops the node that leads the commands queue (`rabbitmqctl stop`: its connections are
+    /// closed), keeps it down for a few seconds, and starts it again.
+    pub async fn stop_leader_node(&mut self) {
+        let queue = self.d.pipeline_settings.topology.commands_queue.clone();
+        let mut leader = None;
+        for via in 1..=3 {
+            if let Ok(n) = self.ha().cluster.quorum_leader(via, &queue).await {
+                leader = Some(n);
+                break;
+            }
+        }
+        let leader = leader.expect("the commands queue has a leader");
+        self.ha().cluster.stop_node(leader).await;
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            self.absorb(Duration::from_millis(100)).await;
+        }
+        self.ha().cluster.start_node(leader).await;
+        self.ha().node_stops.push(format!("node {leader}"));
+    }
+
+    /// Restarts PostgreSQL (fast shutdown: every session ends), 3 s down.
+    pub async fn restart_postgres(&mut self) {
+        tokio::task::block_in_place(|| self.ha().pg.stop_server());
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            self.absorb(Duration::from_millis(100)).await;
+        }
+        tokio::task::block_in_place(|| self.ha().pg.start_again());
+        self.ha().pg_restarts += 1;
+    }
+}
+
+/// The replica drill's rows of the report.
+pub fn rows(drill: &Drill) -> Vec<(&'static str, String)> {
+    let Some(ha) = &drill.ha else {
+        return Vec::new();
+    };
+    let fence_yields = fence_yields(&drill.daemons.logs);
+    vec![
+        (
+            "replicas",
+            format!(
+                "{} `ctct-sync run` on a 3-node RabbitMQ cluster (heartbeat {HEARTBEAT_S} s) and one PostgreSQL state store (claim lease {CLAIM_LEASE_MS} ms)",
+                ha.options.replicas
+            ),
+        ),
+        (
+            "takeover after SIGKILL of the active replica",
+            summary(&ha.takeovers_after_kill),
+        ),
+        (
+            "takeover after SIGSTOP of the active replica",
+            format!(
+                "{}; commands the paused one held and let go when continued (fence): {fence_yields}",
+                summary(&ha.takeovers_after_pause)
+            ),
+        ),
+        (
+            "faults with nothing waiting (no takeover to measure)",
+            ha.idle_faults.to_string(),
+        ),
+        (
+            "RabbitMQ node stops (the commands queue's leader, 5 s down)",
+            format!("{} ({})", ha.node_stops.len(), ha.node_stops.join(", ")),
+        ),
+        (
+            "PostgreSQL restarts (fast shutdown, 3 s down)",
+            ha.pg_restarts.to_string(),
+        ),
+    ]
+}
+
+/// `n: p50 …, max …` of some durations.
+fn summary(durations: &[Duration]) -> String {
+    if durations.is_empty() {
+        return "none measured".into();
+    }
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    let p50 = sorted[(sorted.len() - 1) / 2];
+    let max = sorted[sorted.len() - 1];
+    format!(
+        "{}: p50 {:.2} s, max {:.2} s",
+        sorted.len(),
+        p50.as_secs_f64(),
+        max.as_secs_f64()
+    )
+}
+
+/// Commands a replica let go because another one had taken them over (its warning line).
+fn fence_yields(logs: &[std::path::PathBuf]) -> usize {
+    logs.iter()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("another replica took this command over"))
+                .count()
+        })
+        .sum()
+}
