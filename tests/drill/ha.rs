@@ -9,8 +9,8 @@
 //! each takeover took.
 //!
 //! The active replica is the one whose `/readyz` says `"role": "active"` (each replica's ops
-//! listener is on a port of its own); a takeover is the time from the fault to another
-//! replica saying so.
+//! listener is on a port of its own); a takeover is the time from the fault to the first
+//! result received after another replica says so.
 
 use std::time::Duration;
 
@@ -180,12 +180,22 @@ impl Drill {
         }
     }
 
-    /// Waits for another replica than `failed` to become active; the time since `since`, or
+    /// Waits for another replica than `failed` to become active and for the first result
+    /// after that; the time since `since`, or
     /// `None` when nothing was waiting to be worked on (no reason to take over).
     async fn takeover(&mut self, failed: usize, since: Instant) -> Option<Duration> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(_slot) = self.active_replica(Some(failed), Duration::ZERO).await {
+                // Then the new active replica's first result.
+                let seen = self.link.received.len();
+                while self.link.received.len() == seen {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the new active replica sent no result within 120 s of the fault"
+                    );
+                    self.absorb(Duration::from_millis(20)).await;
+                }
                 return Some(since.elapsed());
             }
             if self.in_flight() == 0 && self.link.waiting().await == 0 {

@@ -108,6 +108,9 @@ enum Command {
         /// database of its own there and drops it afterwards.
         #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
         postgres_url: String,
+        /// A standby replica beside the measured daemon: off, on, or both (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "off")]
+        standby: Vec<String>,
     },
     /// One API key at its real limits shared by two `ctct-sync run` daemons and a
     /// `ctct-sync mirror` on one state store: 429s and the busiest second, from the sandbox's
@@ -213,8 +216,17 @@ fn main() -> ExitCode {
                 amqp_url,
                 engines,
                 postgres_url,
+                standby,
             } => {
                 let postgres = engine_choices(&engines, &postgres_url)?;
+                let standby = standby
+                    .iter()
+                    .map(|mode| match mode.as_str() {
+                        "on" => Ok(true),
+                        "off" => Ok(false),
+                        other => bail!("--standby takes on or off, not {other}"),
+                    })
+                    .collect::<anyhow::Result<Vec<bool>>>()?;
                 let real_limits = match limits.as_str() {
                     "real" => true,
                     "off" => false,
@@ -229,15 +241,18 @@ fn main() -> ExitCode {
                             other => bail!("--coalescing takes on or off, not {other}"),
                         };
                         for postgres in &postgres {
-                            let scenario = pipeline::Scenario {
-                                upserts: count,
-                                real_limits,
-                                coalescing,
-                                deadline: Duration::from_secs(deadline_s),
-                                replay,
-                                postgres: postgres.clone(),
-                            };
-                            pipeline::run(&scenario, &amqp_url).await?;
+                            for &standby in &standby {
+                                let scenario = pipeline::Scenario {
+                                    upserts: count,
+                                    real_limits,
+                                    coalescing,
+                                    deadline: Duration::from_secs(deadline_s),
+                                    replay,
+                                    postgres: postgres.clone(),
+                                    standby,
+                                };
+                                pipeline::run(&scenario, &amqp_url).await?;
+                            }
                         }
                     }
                 }

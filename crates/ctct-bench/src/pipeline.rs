@@ -42,6 +42,9 @@ pub struct Scenario {
     /// Both of the daemon's stores on PostgreSQL: a fresh database made on the server of this
     /// URL (otherwise both are SQLite files).
     pub postgres: Option<String>,
+    /// A second `ctct-sync run` on the same queue and stores, started after the measured one
+    /// has its consumer: a standby replica, idle unless the first one fails.
+    pub standby: bool,
 }
 
 /// The second pass of a replay scenario.
@@ -83,16 +86,41 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Waits (at most 60 s) until `queue` has two consumers as `rabbitmqctl list_consumers` lists
+/// them: for a quorum queue with a single active consumer the passive declare's count holds
+/// only the active one.
+async fn wait_for_standby(queue: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(["-q", "list_consumers", "queue_name"])
+            .output()
+            .context("rabbitmqctl list_consumers (the standby's consumer)")?;
+        let listed = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| line.trim() == queue)
+            .count();
+        if listed >= 2 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the standby did not consume {queue} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn print_row(s: &Scenario, f: &Figures) {
     let mut sorted = f.latencies_ms.clone();
     sorted.sort_by(f64::total_cmp);
     println!(
-        "| {} | {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} ({} × 429) | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
+        "| {}{} | {} | {} | {} | {} ({}) | {:.1} | {:.0} | {:.0} / {:.0} / {:.0} | {} ({} × 429) | {:.1} | {:.1} | {:.1} | {:.2} | {:.1}× |",
         if s.postgres.is_some() {
             "PostgreSQL"
         } else {
             "SQLite"
         },
+        if s.standby { " + standby" } else { "" },
         s.upserts,
         if s.real_limits { "real" } else { "off" },
         if s.coalescing { "on" } else { "off" },
@@ -142,7 +170,12 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         ..SandboxOptions::default()
     })
     .await?;
-    let db_tag = format!("{}_{}", scenario.upserts, u8::from(scenario.coalescing));
+    let db_tag = format!(
+        "{}_{}_{}",
+        scenario.upserts,
+        u8::from(scenario.coalescing),
+        u8::from(scenario.standby)
+    );
     let stores =
         DaemonStores::authorised(&sandbox, &dir, scenario.postgres.as_deref(), &db_tag).await?;
     // The token endpoint takes one request a second per client.
@@ -181,6 +214,15 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
 
     let mut daemon = spawn_daemon(&dir, &env)?;
     wait_for_consumers(&channel, &topology.commands_queue, 1).await?;
+    let mut standby = if scenario.standby {
+        let standby_dir = dir.join("standby");
+        std::fs::create_dir_all(&standby_dir)?;
+        let process = spawn_daemon(&standby_dir, &env)?;
+        wait_for_standby(&topology.commands_queue).await?;
+        Some(process)
+    } else {
+        None
+    };
 
     let bodies: Vec<(String, Vec<u8>)> = (0..scenario.upserts)
         .map(|i| {
@@ -243,6 +285,9 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         None
     };
     stop_process(&mut daemon, "TERM").await;
+    if let Some(standby) = standby.as_mut() {
+        stop_process(standby, "TERM").await;
+    }
 
     let succeeded = received
         .iter()
