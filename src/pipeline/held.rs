@@ -8,7 +8,7 @@
 //!
 //! With replicas, a command out waiting here may come back to another replica (this one lost
 //! its turn on the queue meanwhile) and finish there: the pipeline then finds its result in
-//! the ledger and takes it off the front here (see `Processor::stale_fronts`), or later
+//! the ledger and takes it off the front here (see `Processor::release_finished_fronts`), or later
 //! commands with its key would wait behind it for ever.
 
 use std::collections::{HashMap, VecDeque};

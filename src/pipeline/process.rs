@@ -228,14 +228,13 @@ impl Processor {
 
     /// Takes off the front of `key`'s ordering queue every command that is finished in the
     /// ledger (it came back to another replica and finished there, see [`super::held`]),
-    /// up to `holder` itself; true when it took any off.
-    async fn stale_fronts(
+    /// up to `holder` itself.
+    async fn release_finished_fronts(
         &self,
         account: &str,
         key: &str,
         holder: &str,
-    ) -> Result<bool, PipelineError> {
-        let mut released = false;
+    ) -> Result<(), PipelineError> {
         while let Some(front) = self.held.front(key)
             && front != holder
         {
@@ -248,9 +247,8 @@ impl Processor {
                 "a command this process was holding the order for finished elsewhere"
             );
             self.held.release(key, &front);
-            released = true;
         }
-        Ok(released)
+        Ok(())
     }
 
     /// This pipeline's claim on the commands it works on.
@@ -497,8 +495,11 @@ impl Processor {
         let key = command.ordering_key();
         if let Some(key) = &key
             && self.held.turn(key, &holder) == Turn::Wait
-            && (!self.stale_fronts(&envelope.account, key, &holder).await?
-                || self.held.turn(key, &holder) == Turn::Wait)
+            && {
+                self.release_finished_fronts(&envelope.account, key, &holder)
+                    .await?;
+                self.held.turn(key, &holder) == Turn::Wait
+            }
         {
             return Ok(self.behind());
         }
