@@ -59,13 +59,36 @@ impl Event {
 /// waits for.
 pub fn schedule(seed: u64, n: usize, kills: usize, broker_restarts: usize) -> Vec<(usize, Event)> {
     let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
-    let rounds = (n / 2000).max(1);
     let mut events: Vec<Event> = Vec::new();
     events.extend(std::iter::repeat_n(Event::Kill, kills));
     events.extend(std::iter::repeat_n(Event::BrokerRestart, broker_restarts));
-    for round in 0..rounds {
-        let s = seed.wrapping_add(round as u64 * 101);
-        events.push(Event::Faults(
+    for round in 0..rounds(n) {
+        events.extend(api_faults(seed, round, None));
+        events.push(Event::Quota);
+        events.push(Event::Revoke);
+        if round > 0 {
+            events.push(Event::Timeout);
+        }
+    }
+    // The first timeout goes early: its 30 s then overlap the rest of the run.
+    place(&mut rng, n, events, vec![(n / 20, Event::Timeout)])
+}
+
+/// Rounds of API faults in a run of `n` commands: one per 2,000.
+pub fn rounds(n: usize) -> usize {
+    (n / 2000).max(1)
+}
+
+/// The sandbox faults of round `round` that strike by themselves: 5xx, latency, dropped
+/// connections (only under `drops_under`, a path prefix, when given) and 429 `throttled`.
+pub fn api_faults(seed: u64, round: usize, drops_under: Option<&str>) -> Vec<Event> {
+    let s = seed.wrapping_add(round as u64 * 101);
+    let drop = |spec: FaultSpec| match drops_under {
+        Some(prefix) => spec.path_prefix(prefix),
+        None => spec,
+    };
+    vec![
+        Event::Faults(
             "5xx",
             vec![
                 FaultSpec::status(503).ratio(0.2, s).times(6),
@@ -73,38 +96,39 @@ pub fn schedule(seed: u64, n: usize, kills: usize, broker_restarts: usize) -> Ve
                 FaultSpec::status(502).method("GET").times(2),
                 FaultSpec::status(504).method("PUT").times(2),
             ],
-        ));
-        events.push(Event::Faults(
+        ),
+        Event::Faults(
             "latency",
             vec![FaultSpec::latency(1500).ratio(0.25, s + 1).times(8)],
-        ));
-        events.push(Event::Faults(
+        ),
+        Event::Faults(
             "dropped connections",
             vec![
-                FaultSpec::drop_connection().method("GET").times(2),
-                FaultSpec::drop_connection()
-                    .method("POST")
+                drop(FaultSpec::drop_connection().method("GET")).times(2),
+                drop(FaultSpec::drop_connection().method("POST"))
                     .after_effect()
                     .times(2),
             ],
-        ));
-        events.push(Event::Faults(
+        ),
+        Event::Faults(
             "429 throttled",
             vec![FaultSpec::throttled().ratio(0.3, s + 2).times(6)],
-        ));
-        events.push(Event::Quota);
-        events.push(Event::Revoke);
-        if round > 0 {
-            events.push(Event::Timeout);
-        }
-    }
-    // Fisher–Yates with the drill's generator.
+        ),
+    ]
+}
+
+/// Shuffles `events` (Fisher–Yates with the drill's generator) and spreads them between 10%
+/// and 80% of the run's `n` commands, with some jitter, after the `placed` ones; in order.
+pub fn place(
+    rng: &mut Rng,
+    n: usize,
+    mut events: Vec<Event>,
+    mut placed: Vec<(usize, Event)>,
+) -> Vec<(usize, Event)> {
     for i in (1..events.len()).rev() {
         let j = rng.below(i + 1);
         events.swap(i, j);
     }
-    // The first timeout goes early: its 30 s then overlap the rest of the run.
-    let mut placed = vec![(n / 20, Event::Timeout)];
     let (from, to) = (n / 10, n * 8 / 10);
     let step = (to - from) / events.len().max(1);
     for (k, event) in events.into_iter().enumerate() {

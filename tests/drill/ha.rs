@@ -14,10 +14,9 @@
 
 use std::time::Duration;
 
-use ctct_sandbox::FaultSpec;
 use tokio::time::Instant;
 
-use crate::faults::Event;
+use crate::faults::{self, Event};
 use crate::plan::Rng;
 use crate::run::Drill;
 use crate::support::cluster::TestCluster;
@@ -81,62 +80,19 @@ impl Ha {
 /// it waits for.
 pub fn schedule(seed: u64, n: usize, o: &HaOptions) -> Vec<(usize, Event)> {
     let mut rng = Rng::new(seed.wrapping_mul(37).wrapping_add(11));
-    let rounds = (n / 2000).max(1);
     let mut events: Vec<Event> = Vec::new();
     events.extend(std::iter::repeat_n(Event::KillActive, o.kills));
     events.extend(std::iter::repeat_n(Event::PauseActive, o.pauses));
     events.extend(std::iter::repeat_n(Event::LeaderNodeStop, o.node_stops));
     events.extend(std::iter::repeat_n(Event::PgRestart, o.pg_restarts));
-    for round in 0..rounds {
-        let s = seed.wrapping_add(round as u64 * 101);
-        events.push(Event::Faults(
-            "5xx",
-            vec![
-                FaultSpec::status(503).ratio(0.2, s).times(6),
-                FaultSpec::status(502).method("GET").times(2),
-                FaultSpec::status(504).method("PUT").times(2),
-            ],
-        ));
-        events.push(Event::Faults(
-            "latency",
-            vec![FaultSpec::latency(1500).ratio(0.25, s + 1).times(6)],
-        ));
-        // API requests only: a token refresh whose answer is lost after the token rotated
-        // leaves the account needing authorisation (docs/operations.md), which a person must
-        // give; the revocation event covers that path.
-        events.push(Event::Faults(
-            "dropped connections",
-            vec![
-                FaultSpec::drop_connection()
-                    .method("GET")
-                    .path_prefix("/v3/")
-                    .times(2),
-                FaultSpec::drop_connection()
-                    .method("POST")
-                    .path_prefix("/v3/")
-                    .after_effect()
-                    .times(2),
-            ],
-        ));
-        events.push(Event::Faults(
-            "429 throttled",
-            vec![FaultSpec::throttled().ratio(0.3, s + 2).times(4)],
-        ));
+    for round in 0..faults::rounds(n) {
+        // Dropped connections on API requests only: a token refresh whose answer is lost
+        // after the token rotated leaves the account needing authorisation
+        // (docs/operations.md), which a person must give; the revocation covers that path.
+        events.extend(faults::api_faults(seed, round, Some("/v3/")));
         events.push(Event::Revoke);
     }
-    for i in (1..events.len()).rev() {
-        let j = rng.below(i + 1);
-        events.swap(i, j);
-    }
-    let (from, to) = (n / 10, n * 8 / 10);
-    let step = (to - from) / events.len().max(1);
-    let mut placed = Vec::new();
-    for (k, event) in events.into_iter().enumerate() {
-        let jitter = if step > 1 { rng.below(step / 2) } else { 0 };
-        placed.push((from + k * step + jitter, event));
-    }
-    placed.sort_by_key(|(at, _)| *at);
-    placed
+    faults::place(&mut rng, n, events, Vec::new())
 }
 
 /// A replica's role as its `/readyz` tells it (`None` when it does not answer).

@@ -78,14 +78,25 @@ async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_s
         "the drill needs at least 100 commands"
     );
     let started = tokio::time::Instant::now();
-    let mut drill = Drill::start(options.clone(), engine).await;
+    let drill = Drill::start(options.clone(), engine).await;
     let events = faults::schedule(
         options.seed,
         drill.plan.steps.len(),
         options.kills,
         options.broker_restarts,
     );
-    println!("drill plan ({engine:?}): {}", report::mix(&drill));
+    drive(drill, events, started, &format!("drill ({engine:?})")).await;
+}
+
+/// Runs a set-up drill through `events`, prints its report, takes its queues and processes
+/// down, and fails when it broke the contract.
+async fn drive(
+    mut drill: Drill,
+    events: Vec<(usize, faults::Event)>,
+    started: tokio::time::Instant,
+    name: &str,
+) {
+    println!("{name} plan: {}", report::mix(&drill));
     drill
         .a_broken_message_that_comes_back_is_answered_from_the_ledger()
         .await;
@@ -97,14 +108,17 @@ async fn the_drill_loses_nothing_applies_nothing_twice_and_ends_in_the_planned_s
         d,
         link,
         mut broker,
+        ha,
         ..
     } = drill;
     link.delete_all().await;
     broker.disarm();
     d.stop().await;
+    // A replica drill's cluster and PostgreSQL server go after its queues.
+    drop(ha);
     assert!(
         report.failures.is_empty(),
-        "the drill broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
+        "the {name} broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
         report.failures.join("\n"),
     );
 }
@@ -135,30 +149,7 @@ async fn the_replica_drill_loses_nothing_applies_nothing_twice_and_takes_over_by
     );
     assert!(ha.replicas >= 2, "the replica drill needs two replicas");
     let started = tokio::time::Instant::now();
-    let mut drill = Drill::start_replicas(options.clone(), ha.clone()).await;
+    let drill = Drill::start_replicas(options.clone(), ha.clone()).await;
     let events = ha::schedule(options.seed, drill.plan.steps.len(), &ha);
-    println!("replica drill plan: {}", report::mix(&drill));
-    drill
-        .a_broken_message_that_comes_back_is_answered_from_the_ledger()
-        .await;
-    drill.publish_all(events).await;
-    drill.finish().await;
-    let report = report::report(&mut drill, started.elapsed()).await;
-    println!("\n{}", report.table());
-    let Drill {
-        d,
-        link,
-        mut broker,
-        ha,
-        ..
-    } = drill;
-    link.delete_all().await;
-    broker.disarm();
-    d.stop().await;
-    drop(ha);
-    assert!(
-        report.failures.is_empty(),
-        "the replica drill broke the contract:\n{}\n(set CTCT_DRILL_LOG_DIR to keep the daemons' logs)",
-        report.failures.join("\n"),
-    );
+    drive(drill, events, started, "replica drill").await;
 }

@@ -177,7 +177,7 @@ impl Drill {
             .log_dir
             .clone()
             .unwrap_or_else(|| d.api.dir.path().join("logs"));
-        let env = vec![
+        let mut env = vec![
             (
                 "CTCT_SYNC__LOG__LEVEL".to_owned(),
                 options.log_level.clone(),
@@ -199,7 +199,6 @@ impl Drill {
             ),
             ("CTCT_SYNC__BULK__POLL_MAX_MS".to_owned(), "4000".to_owned()),
         ];
-        let mut env = env;
         if let Some(ha) = &ha {
             let state = ha.pg.url("127.0.0.1", "sslmode=disable");
             env.extend([
