@@ -6,35 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{BOUNCE_CODES, DEVICES, EventKind, OPT_OUT_REASONS};
+use super::{BOUNCE_CODES, DEVICES, OPT_OUT_REASONS, TrackingKind};
 use crate::campaigns::Status;
 use crate::clock::Millis;
 use crate::state::Account;
-
-/// The kind of an added tracking event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrackingKind {
-    Open,
-    Click,
-    Bounce,
-    Optout,
-    Forward,
-    Abuse,
-}
-
-impl From<TrackingKind> for EventKind {
-    fn from(kind: TrackingKind) -> Self {
-        match kind {
-            TrackingKind::Open => EventKind::Open,
-            TrackingKind::Click => EventKind::Click,
-            TrackingKind::Bounce => EventKind::Bounce,
-            TrackingKind::Optout => EventKind::Optout,
-            TrackingKind::Forward => EventKind::Forward,
-            TrackingKind::Abuse => EventKind::Abuse,
-        }
-    }
-}
 
 /// One event to add to a sent campaign activity's tracking.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,15 +92,15 @@ pub(crate) fn add_events(
         if at < first_send {
             return Err(fail("time is before the activity was sent".into()));
         }
-        let kind = EventKind::from(event.kind);
+        let kind = event.kind;
         let bounced = tracking
-            .events(EventKind::Bounce)
+            .events(TrackingKind::Bounce)
             .iter()
             .any(|e| e.contact == contact);
         if bounced
             && matches!(
                 kind,
-                EventKind::Open | EventKind::Click | EventKind::Forward
+                TrackingKind::Open | TrackingKind::Click | TrackingKind::Forward
             )
         {
             return Err(fail(format!(
@@ -143,8 +118,8 @@ pub(crate) fn add_events(
                 as u8,
         };
         let (link, detail) = match kind {
-            EventKind::Open => (0, device),
-            EventKind::Click => {
+            TrackingKind::Open => (0, device),
+            TrackingKind::Click => {
                 let link = match (&event.url_id, &event.link_url) {
                     (Some(id), _) => tracking
                         .links
@@ -160,7 +135,7 @@ pub(crate) fn add_events(
                 };
                 (link as u16, device)
             }
-            EventKind::Bounce => {
+            TrackingKind::Bounce => {
                 let code = event.bounce_code.as_deref().unwrap_or("B");
                 let index = BOUNCE_CODES
                     .iter()
@@ -170,7 +145,7 @@ pub(crate) fn add_events(
                     })?;
                 (0, index as u8)
             }
-            EventKind::Optout => {
+            TrackingKind::Optout => {
                 let reason = event.opt_out_reason.as_deref().unwrap_or("");
                 let index = OPT_OUT_REASONS
                     .iter()
@@ -180,7 +155,7 @@ pub(crate) fn add_events(
                     })?;
                 (0, index as u8)
             }
-            EventKind::Forward | EventKind::Abuse => (0, 0),
+            TrackingKind::Forward | TrackingKind::Abuse => (0, 0),
         };
         checked.push((kind, contact, at, link, detail));
     }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::render::{self, aggregate_percents};
-use super::{BOUNCE_CODES, Event, EventKind, Stats, Tracking};
+use super::{BOUNCE_CODES, Event, Stats, Tracking, TrackingKind};
 use crate::campaigns::Status;
 use crate::clock::{Millis, fmt_millis, fmt_secs};
 use crate::errors::{ApiError, Area};
@@ -271,7 +271,7 @@ pub(crate) async fn get_tracking(
                 // Each contact's latest open, newest first.
                 let mut seen = HashSet::new();
                 let latest = tracking
-                    .visible(EventKind::Open, now)
+                    .visible(TrackingKind::Open, now)
                     .iter()
                     .rev()
                     .filter(|e| seen.insert(e.contact));
@@ -290,11 +290,11 @@ pub(crate) async fn get_tracking(
             }
             _ => {
                 let kind = match report {
-                    Report::Opens => EventKind::Open,
-                    Report::Clicks => EventKind::Click,
-                    Report::Forwards => EventKind::Forward,
-                    Report::Optouts => EventKind::Optout,
-                    _ => EventKind::Bounce,
+                    Report::Opens => TrackingKind::Open,
+                    Report::Clicks => TrackingKind::Click,
+                    Report::Forwards => TrackingKind::Forward,
+                    Report::Optouts => TrackingKind::Optout,
+                    _ => TrackingKind::Bounce,
                 };
                 let url_link = filters.url_id.map(|id| {
                     tracking
@@ -305,18 +305,18 @@ pub(crate) async fn get_tracking(
                 });
                 let codes = &filters.bounce_codes;
                 let keep = |e: &Event| match kind {
-                    EventKind::Click => url_link.is_none_or(|l| l == Some(e.link)),
-                    EventKind::Bounce => codes.is_empty() || codes.contains(&e.detail),
+                    TrackingKind::Click => url_link.is_none_or(|l| l == Some(e.link)),
+                    TrackingKind::Bounce => codes.is_empty() || codes.contains(&e.detail),
                     _ => true,
                 };
                 let (events, next) = page_events(tracking.visible(kind, now), before, n, keep);
                 let rows = events
                     .into_iter()
                     .map(|e| match kind {
-                        EventKind::Open => render::open_row(contacts, &activity, e),
-                        EventKind::Click => render::click_row(contacts, &activity, tracking, e),
-                        EventKind::Bounce => render::bounce_row(contacts, &activity, e),
-                        EventKind::Optout => render::optout_row(contacts, &activity, e),
+                        TrackingKind::Open => render::open_row(contacts, &activity, e),
+                        TrackingKind::Click => render::click_row(contacts, &activity, tracking, e),
+                        TrackingKind::Bounce => render::bounce_row(contacts, &activity, e),
+                        TrackingKind::Optout => render::optout_row(contacts, &activity, e),
                         _ => render::plain_row(contacts, &activity, "em_forwards", e.contact, e.at),
                     })
                     .collect();

@@ -11,8 +11,8 @@ pub(crate) mod handlers;
 mod render;
 mod view;
 
+pub use events::TrackingEvent;
 pub(crate) use events::add_events;
-pub use events::{TrackingEvent, TrackingKind};
 pub use view::ActivityReport;
 pub(crate) use view::activity_reports;
 
@@ -68,9 +68,11 @@ pub(crate) const OPT_OUT_REASONS: [&str; 3] = [
     "The content is not what I expected",
 ];
 
-/// The kinds of per-contact events the sandbox keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventKind {
+/// The kinds of per-contact events the sandbox keeps (and the admin API adds, by these
+/// names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingKind {
     Open,
     Click,
     Bounce,
@@ -79,15 +81,15 @@ pub(crate) enum EventKind {
     Abuse,
 }
 
-impl EventKind {
+impl TrackingKind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            EventKind::Open => "open",
-            EventKind::Click => "click",
-            EventKind::Bounce => "bounce",
-            EventKind::Optout => "optout",
-            EventKind::Forward => "forward",
-            EventKind::Abuse => "abuse",
+            TrackingKind::Open => "open",
+            TrackingKind::Click => "click",
+            TrackingKind::Bounce => "bounce",
+            TrackingKind::Optout => "optout",
+            TrackingKind::Forward => "forward",
+            TrackingKind::Abuse => "abuse",
         }
     }
 }
@@ -187,36 +189,42 @@ fn unique(events: &[Event]) -> u64 {
 }
 
 impl Tracking {
-    pub(crate) fn events(&self, kind: EventKind) -> &[Event] {
+    pub(crate) fn events(&self, kind: TrackingKind) -> &[Event] {
         match kind {
-            EventKind::Open => &self.opens,
-            EventKind::Click => &self.clicks,
-            EventKind::Bounce => &self.bounces,
-            EventKind::Optout => &self.optouts,
-            EventKind::Forward => &self.forwards,
-            EventKind::Abuse => &self.abuse,
+            TrackingKind::Open => &self.opens,
+            TrackingKind::Click => &self.clicks,
+            TrackingKind::Bounce => &self.bounces,
+            TrackingKind::Optout => &self.optouts,
+            TrackingKind::Forward => &self.forwards,
+            TrackingKind::Abuse => &self.abuse,
         }
     }
 
-    fn events_mut(&mut self, kind: EventKind) -> &mut Vec<Event> {
+    fn events_mut(&mut self, kind: TrackingKind) -> &mut Vec<Event> {
         match kind {
-            EventKind::Open => &mut self.opens,
-            EventKind::Click => &mut self.clicks,
-            EventKind::Bounce => &mut self.bounces,
-            EventKind::Optout => &mut self.optouts,
-            EventKind::Forward => &mut self.forwards,
-            EventKind::Abuse => &mut self.abuse,
+            TrackingKind::Open => &mut self.opens,
+            TrackingKind::Click => &mut self.clicks,
+            TrackingKind::Bounce => &mut self.bounces,
+            TrackingKind::Optout => &mut self.optouts,
+            TrackingKind::Forward => &mut self.forwards,
+            TrackingKind::Abuse => &mut self.abuse,
         }
     }
 
     /// The events of a kind whose time has come.
-    pub(crate) fn visible(&self, kind: EventKind, now: Millis) -> &[Event] {
+    pub(crate) fn visible(&self, kind: TrackingKind, now: Millis) -> &[Event] {
         let events = self.events(kind);
         &events[..events.partition_point(|e| e.at <= now)]
     }
 
     /// Appends an event without keeping its list sorted (`sort` restores the order).
-    fn append(&mut self, kind: EventKind, contact: u32, at: Millis, link: u16, detail: u8) {
+    fn append(&mut self, kind: TrackingKind, contact: u32, at: Millis, link: u16, detail: u8) {
+        let event = self.next_event(contact, at, link, detail);
+        self.events_mut(kind).push(event);
+    }
+
+    /// A new event, numbered after the last one.
+    fn next_event(&mut self, contact: u32, at: Millis, link: u16, detail: u8) -> Event {
         let event = Event {
             at,
             seq: self.next_seq,
@@ -225,18 +233,18 @@ impl Tracking {
             detail,
         };
         self.next_seq += 1;
-        self.events_mut(kind).push(event);
+        event
     }
 
     /// Sorts every event list by key (after `append`s).
     fn sort(&mut self) {
         for kind in [
-            EventKind::Open,
-            EventKind::Click,
-            EventKind::Bounce,
-            EventKind::Optout,
-            EventKind::Forward,
-            EventKind::Abuse,
+            TrackingKind::Open,
+            TrackingKind::Click,
+            TrackingKind::Bounce,
+            TrackingKind::Optout,
+            TrackingKind::Forward,
+            TrackingKind::Abuse,
         ] {
             self.events_mut(kind).sort_unstable_by_key(Event::key);
         }
@@ -245,20 +253,13 @@ impl Tracking {
     /// Adds an event, keeping its list sorted; returns it.
     pub(crate) fn push(
         &mut self,
-        kind: EventKind,
+        kind: TrackingKind,
         contact: u32,
         at: Millis,
         link: u16,
         detail: u8,
     ) -> Event {
-        let event = Event {
-            at,
-            seq: self.next_seq,
-            contact,
-            link,
-            detail,
-        };
-        self.next_seq += 1;
+        let event = self.next_event(contact, at, link, detail);
         let list = self.events_mut(kind);
         let position = list.partition_point(|e| e.key() <= event.key());
         list.insert(position, event);
@@ -267,7 +268,7 @@ impl Tracking {
 
     /// Contacts with a visible open or bounce (the did-not-opens report leaves them out).
     pub(crate) fn engaged(&self, now: Millis) -> HashSet<u32> {
-        [EventKind::Open, EventKind::Bounce]
+        [TrackingKind::Open, TrackingKind::Bounce]
             .into_iter()
             .flat_map(|k| self.visible(k, now).iter().map(|e| e.contact))
             .collect()
@@ -280,18 +281,18 @@ impl Tracking {
 
     /// The aggregate counts as of `now`.
     pub(crate) fn stats(&self, now: Millis) -> Stats {
-        let opens = self.visible(EventKind::Open, now);
-        let clicks = self.visible(EventKind::Click, now);
-        let bounces = self.visible(EventKind::Bounce, now);
+        let opens = self.visible(TrackingKind::Open, now);
+        let clicks = self.visible(TrackingKind::Click, now);
+        let bounces = self.visible(TrackingKind::Bounce, now);
         let mut stats = Stats {
             sends: self.sends.iter().filter(|s| s.at <= now).count() as u64,
             opens: unique(opens),
             opens_all: opens.len() as u64,
             clicks: unique(clicks),
             clicks_all: clicks.len() as u64,
-            forwards: unique(self.visible(EventKind::Forward, now)),
-            optouts: unique(self.visible(EventKind::Optout, now)),
-            abuse: self.visible(EventKind::Abuse, now).len() as u64,
+            forwards: unique(self.visible(TrackingKind::Forward, now)),
+            optouts: unique(self.visible(TrackingKind::Optout, now)),
+            abuse: self.visible(TrackingKind::Abuse, now).len() as u64,
             bounces: unique(bounces),
             ..Stats::default()
         };
@@ -313,7 +314,7 @@ impl Tracking {
     /// Unique clickers per link as of `now`.
     pub(crate) fn link_clicks(&self, now: Millis) -> Vec<u64> {
         let mut sets = vec![HashSet::new(); self.links.len()];
-        for e in self.visible(EventKind::Click, now) {
+        for e in self.visible(TrackingKind::Click, now) {
             if let Some(set) = sets.get_mut(usize::from(e.link)) {
                 set.insert(e.contact);
             }
@@ -447,7 +448,7 @@ pub(crate) fn record_send(
         if rng.chance(rates::BOUNCE) {
             let code = weighted(&mut rng, &BOUNCE_WEIGHTS) as u8;
             let at = sent_at + early(&mut rng, BOUNCE_WINDOW_MS);
-            tracking.append(EventKind::Bounce, contact, at, 0, code);
+            tracking.append(TrackingKind::Bounce, contact, at, 0, code);
             continue;
         }
         let mut last = engaged_from;
@@ -456,7 +457,7 @@ pub(crate) fn record_send(
             let opens = rng.range(1, 3);
             let mut at = first;
             for _ in 0..opens {
-                tracking.append(EventKind::Open, contact, at, 0, device(&mut rng));
+                tracking.append(TrackingKind::Open, contact, at, 0, device(&mut rng));
                 at += rng.range(1_000, 3_600_000) as Millis;
             }
             last = first;
@@ -465,22 +466,28 @@ pub(crate) fn record_send(
                 for _ in 0..clicks {
                     let link = rng.below(link_count) as u16;
                     let click_at = first + rng.range(1_000, 600_000) as Millis;
-                    tracking.append(EventKind::Click, contact, click_at, link, device(&mut rng));
+                    tracking.append(
+                        TrackingKind::Click,
+                        contact,
+                        click_at,
+                        link,
+                        device(&mut rng),
+                    );
                 }
             }
             if rng.chance(rates::FORWARD) {
                 let at = first + rng.range(1_000, 1_800_000) as Millis;
-                tracking.append(EventKind::Forward, contact, at, 0, 0);
+                tracking.append(TrackingKind::Forward, contact, at, 0, 0);
             }
         }
         if rng.chance(rates::OPTOUT) {
             let at = last + early(&mut rng, ENGAGEMENT_WINDOW_MS / 2) + 1_000;
             let reason = rng.below(OPT_OUT_REASONS.len() as u64) as u8;
-            tracking.append(EventKind::Optout, contact, at, 0, reason);
+            tracking.append(TrackingKind::Optout, contact, at, 0, reason);
         }
         if rng.chance(rates::ABUSE) {
             let at = last + early(&mut rng, ENGAGEMENT_WINDOW_MS / 2) + 1_000;
-            tracking.append(EventKind::Abuse, contact, at, 0, 0);
+            tracking.append(TrackingKind::Abuse, contact, at, 0, 0);
         }
     }
     tracking.sort();
@@ -512,7 +519,11 @@ mod tests {
         assert_eq!(a.clicks, b.clicks);
         assert_eq!(a.bounces, b.bounces);
         assert_eq!(a.links.len(), DEFAULT_LINKS.len());
-        for kind in [EventKind::Open, EventKind::Click, EventKind::Bounce] {
+        for kind in [
+            TrackingKind::Open,
+            TrackingKind::Click,
+            TrackingKind::Bounce,
+        ] {
             let events = a.events(kind);
             assert!(!events.is_empty());
             assert!(events.windows(2).all(|w| w[0].key() < w[1].key()), "sorted");
@@ -561,11 +572,11 @@ mod tests {
     #[test]
     fn events_stay_sorted_when_added_out_of_order() {
         let mut t = Tracking::default();
-        t.push(EventKind::Open, 1, 50, 0, 0);
-        t.push(EventKind::Open, 2, 10, 0, 0);
-        t.push(EventKind::Open, 3, 50, 0, 0);
+        t.push(TrackingKind::Open, 1, 50, 0, 0);
+        t.push(TrackingKind::Open, 2, 10, 0, 0);
+        t.push(TrackingKind::Open, 3, 50, 0, 0);
         let keys: Vec<_> = t.opens.iter().map(Event::key).collect();
         assert_eq!(keys, vec![(10, 1), (50, 0), (50, 2)]);
-        assert_eq!(t.visible(EventKind::Open, 49).len(), 1);
+        assert_eq!(t.visible(TrackingKind::Open, 49).len(), 1);
     }
 }

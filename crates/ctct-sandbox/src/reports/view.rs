@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::render;
-use super::{EventKind, Tracking};
+use super::{Tracking, TrackingKind};
 use crate::campaigns::Status;
 use crate::clock::{Millis, fmt_secs};
 use crate::state::Account;
@@ -36,7 +36,7 @@ fn report(account: &Account, index: u32, tracking: &Tracking, now: Millis) -> Ac
     let activity = &campaigns.activities[index as usize];
     let id = activity.id;
     let contacts = &account.contacts;
-    let events = |kind: EventKind| tracking.visible(kind, now).iter().rev();
+    let events = |kind: TrackingKind| tracking.visible(kind, now).iter().rev();
     let engaged = tracking.engaged(now);
     let links = tracking
         .links
@@ -64,19 +64,19 @@ fn report(account: &Account, index: u32, tracking: &Tracking, now: Millis) -> Ac
         stats: render::activity_stats(&tracking.stats(now)),
         links,
         sends: sends(false, "em_sends"),
-        opens: events(EventKind::Open)
+        opens: events(TrackingKind::Open)
             .map(|e| render::open_row(contacts, &id, e))
             .collect(),
-        clicks: events(EventKind::Click)
+        clicks: events(TrackingKind::Click)
             .map(|e| render::click_row(contacts, &id, tracking, e))
             .collect(),
-        bounces: events(EventKind::Bounce)
+        bounces: events(TrackingKind::Bounce)
             .map(|e| render::bounce_row(contacts, &id, e))
             .collect(),
-        optouts: events(EventKind::Optout)
+        optouts: events(TrackingKind::Optout)
             .map(|e| render::optout_row(contacts, &id, e))
             .collect(),
-        forwards: events(EventKind::Forward)
+        forwards: events(TrackingKind::Forward)
             .map(|e| render::plain_row(contacts, &id, "em_forwards", e.contact, e.at))
             .collect(),
         didnotopens: sends(true, "em_didnotopens"),
