@@ -85,6 +85,11 @@ impl Daemons {
         });
     }
 
+    /// How many slots there are (running or not).
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
     /// The process ids of the running children.
     pub fn pids(&self) -> Vec<u32> {
         self.slots

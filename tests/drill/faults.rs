@@ -62,16 +62,29 @@ pub fn schedule(seed: u64, n: usize, kills: usize, broker_restarts: usize) -> Ve
     let mut events: Vec<Event> = Vec::new();
     events.extend(std::iter::repeat_n(Event::Kill, kills));
     events.extend(std::iter::repeat_n(Event::BrokerRestart, broker_restarts));
+    events.extend(api_events(seed, n, None));
+    place(&mut rng, n, events, early_timeout(n))
+}
+
+/// Every kind of API fault, round by round (one round per 2,000 commands): those that strike
+/// by themselves ([`api_faults`]), a 429 `quota_exceeded` day, a token revocation and, from
+/// the second round on, a timeout (the first is [`early_timeout`]).
+pub fn api_events(seed: u64, n: usize, drops_under: Option<&str>) -> Vec<Event> {
+    let mut events = Vec::new();
     for round in 0..rounds(n) {
-        events.extend(api_faults(seed, round, None));
+        events.extend(api_faults(seed, round, drops_under));
         events.push(Event::Quota);
         events.push(Event::Revoke);
         if round > 0 {
             events.push(Event::Timeout);
         }
     }
-    // The first timeout goes early: its 30 s then overlap the rest of the run.
-    place(&mut rng, n, events, vec![(n / 20, Event::Timeout)])
+    events
+}
+
+/// The first timeout goes early: its 30 s then overlap the rest of the run.
+pub fn early_timeout(n: usize) -> Vec<(usize, Event)> {
+    vec![(n / 20, Event::Timeout)]
 }
 
 /// Rounds of API faults in a run of `n` commands: one per 2,000.
@@ -183,7 +196,7 @@ impl Drill {
                     .expect("a valid fault");
                 self.timeouts_pending.push(id);
             }
-            Event::Quota => self.quota_day().await,
+            Event::Quota => self.quota_strike().await,
             Event::KillActive => self.kill_active().await,
             Event::PauseActive => self.pause_active().await,
             Event::LeaderNodeStop => self.stop_leader_node().await,
@@ -242,17 +255,29 @@ impl Drill {
         }
     }
 
-    /// Strike with `quota_exceeded`, wait until the daemon parks a command, then bring the
-    /// next day: kill, clear the mark, move the parked commands back, start.
-    async fn quota_day(&mut self) {
+    /// Strikes with `quota_exceeded` at the next API request. The drill goes on publishing
+    /// (so that a request comes) until the daemon parks a command; then
+    /// [`Drill::next_day_once_parked`] brings the next day.
+    async fn quota_strike(&mut self) {
         self.let_timeouts_run(true).await;
-        let admin = self.d.api.sandbox.admin();
-        admin
+        self.d
+            .api
+            .sandbox
+            .admin()
             .inject_fault(FaultSpec::quota_exceeded().path_prefix("/v3/").times(1))
             .expect("a valid fault");
+        self.quota_pending = true;
+    }
+
+    /// Once a `quota_exceeded` struck and the daemon parked a command: the next day, simulated
+    /// (the daemons run on the real clock): kill every daemon, clear the stored "exhausted"
+    /// mark, move the parked commands back, start them all again.
+    pub async fn next_day_once_parked(&mut self) {
         let parked = self.d.pipeline_settings.topology.parked_quota_queue.clone();
-        self.wait_until(Until::Parked(parked.clone()), Duration::from_secs(90))
-            .await;
+        if !self.quota_pending || self.link.depth(&parked).await == 0 {
+            return;
+        }
+        let slots = self.daemons.slot_count();
         self.daemons.kill().await;
         self.d
             .api
@@ -261,8 +286,15 @@ impl Drill {
             .await;
         let moved = self.link.move_to_commands(&parked).await;
         self.figures.parked_for_quota += moved;
-        self.daemons.start(&self.d);
+        for slot in 0..slots {
+            self.daemons.start_slot(&self.d, slot);
+        }
+        self.quota_pending = false;
         self.figures.quota_restarts += 1;
+        self.figures.events.push(format!(
+            "next quota day at {} published ({moved} parked commands moved back)",
+            self.published
+        ));
     }
 
     /// Revoke at a request, wait for the announcement, import a fresh grant.

@@ -5,8 +5,9 @@
 //! active replica is SIGKILLed or paused (SIGSTOP past the broker's heartbeat timeout, then
 //! SIGCONT), the node leading the commands queue is stopped and started, PostgreSQL is
 //! restarted, and the sandbox answers with 5xx, slow answers, dropped connections, 429s and
-//! a token revocation. The contract is the single-daemon drill's (report.rs), plus how long
-//! each takeover took.
+//! a token revocation, a 429 `quota_exceeded` (the next day simulated by restarting every
+//! replica) and answers after the client's 30 s timeout. The contract is the single-daemon
+//! drill's (report.rs), plus how long each takeover took.
 //!
 //! The active replica is the one whose `/readyz` says `"role": "active"` (each replica's ops
 //! listener is on a port of its own); a takeover is the time from the fault to the first
@@ -85,14 +86,11 @@ pub fn schedule(seed: u64, n: usize, o: &HaOptions) -> Vec<(usize, Event)> {
     events.extend(std::iter::repeat_n(Event::PauseActive, o.pauses));
     events.extend(std::iter::repeat_n(Event::LeaderNodeStop, o.node_stops));
     events.extend(std::iter::repeat_n(Event::PgRestart, o.pg_restarts));
-    for round in 0..faults::rounds(n) {
-        // Dropped connections on API requests only: a token refresh whose answer is lost
-        // after the token rotated leaves the account needing authorisation
-        // (docs/operations.md), which a person must give; the revocation covers that path.
-        events.extend(faults::api_faults(seed, round, Some("/v3/")));
-        events.push(Event::Revoke);
-    }
-    faults::place(&mut rng, n, events, Vec::new())
+    // Dropped connections on API requests only: a token refresh whose answer is lost after
+    // the token rotated leaves the account needing authorisation (docs/operations.md), which
+    // a person must give; the revocation covers that path.
+    events.extend(faults::api_events(seed, n, Some("/v3/")));
+    faults::place(&mut rng, n, events, faults::early_timeout(n))
 }
 
 /// A replica's role as its `/readyz` tells it (`None` when it does not answer).
@@ -170,6 +168,8 @@ impl Drill {
     /// SIGKILLs the active replica, measures the takeover, and starts a replacement in its
     /// slot (it joins as a standby).
     pub async fn kill_active(&mut self) {
+        // A request the killed replica sent is no timeout: let those under way strike first.
+        self.let_timeouts_run(true).await;
         let Some(slot) = self.active_replica(None, Duration::from_secs(60)).await else {
             self.ha().idle_faults += 1;
             return;

@@ -302,7 +302,7 @@ pub async fn report(drill: &mut Drill, took: Duration) -> Report {
     rows.push((
         "daemon restarts survived",
         format!(
-            "{} ({} scheduled SIGKILLs + {} SIGKILL for the simulated quota reset); unexpected exits: {}",
+            "{} ({} scheduled SIGKILLs + {} of every daemon for the simulated quota reset); unexpected exits: {}",
             f.kills + f.quota_restarts,
             f.kills,
             f.quota_restarts,
@@ -395,27 +395,15 @@ pub async fn report(drill: &mut Drill, took: Duration) -> Report {
             f.parked_for_quota
         ),
     ));
-    // The replica drill does not simulate the quota's day or a 30 s timeout: both need the
-    // one daemon to be stopped and started around them.
-    let kinds: &[&str] = if drill.ha.is_some() {
-        &[
-            "5xx",
-            "latency",
-            "drop_connection",
-            "throttled",
-            "revoke_tokens",
-        ]
-    } else {
-        &[
-            "5xx",
-            "latency",
-            "timeout",
-            "drop_connection",
-            "throttled",
-            "quota_exceeded",
-            "revoke_tokens",
-        ]
-    };
+    let kinds = [
+        "5xx",
+        "latency",
+        "timeout",
+        "drop_connection",
+        "throttled",
+        "quota_exceeded",
+        "revoke_tokens",
+    ];
     let missing: Vec<String> = kinds
         .iter()
         .filter(|k| group(k) == 0)

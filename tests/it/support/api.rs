@@ -205,12 +205,16 @@ impl TestApi {
 
     /// The state store's tables, for plain SQL (see [`Tables`]).
     pub fn state_tables(&self) -> Tables {
-        match &self.pg {
-            None => Tables::Sqlite(self.store.clone()),
-            Some(db) => Tables::Postgres {
+        match (&self.pg, &self.state_url) {
+            (Some(db), _) => Tables::Postgres {
                 url: db.url().to_owned(),
-                schema: "ctct_state".into(),
+                schema: PG_STATE_SCHEMA.into(),
             },
+            (None, Some(url)) => Tables::Postgres {
+                url: url.clone(),
+                schema: PG_STATE_SCHEMA.into(),
+            },
+            (None, None) => Tables::Sqlite(self.store.clone()),
         }
     }
 
