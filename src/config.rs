@@ -393,6 +393,44 @@ pub struct MirrorSettings {
     pub schema: String,
     pub schedule: String,
     pub incremental_schedule: String,
+    /// Campaign reports (`mirror.reports.*`).
+    #[serde(default)]
+    pub reports: ReportSettings,
+}
+
+/// Campaign reports in the mirror: aggregate statistics for every campaign, per-contact
+/// tracking events for activities sent within `days`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Per-contact tracking events are mirrored for activities sent within this many days;
+    /// 0 mirrors the aggregate statistics only.
+    #[serde(default = "default_report_days")]
+    pub days: u32,
+    /// Share of the daily quota one UTC day's reporting runs may spend in all. It counts
+    /// within `limits.mirror_share` (the mirror's whole share), so the smaller one binds.
+    #[serde(default = "default_report_share")]
+    pub share: f64,
+}
+
+/// At most a year of tracking events: the API keeps them for about that long.
+pub const MAX_REPORT_DAYS: u32 = 365;
+
+fn default_report_days() -> u32 {
+    30
+}
+
+fn default_report_share() -> f64 {
+    0.2
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        Self {
+            days: default_report_days(),
+            share: default_report_share(),
+        }
+    }
 }
 
 /// Coalescing queued `contact.upsert` commands into bulk JSON imports.
@@ -861,6 +899,20 @@ impl Settings {
                 "limits.per_day",
                 "0".into(),
                 "a whole number above 0",
+            ));
+        }
+        if self.mirror.reports.days > MAX_REPORT_DAYS {
+            return Err(invalid(
+                "mirror.reports.days",
+                self.mirror.reports.days.to_string(),
+                "a number of days from 1 to 365, or 0 for the aggregate statistics only",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.mirror.reports.share) {
+            return Err(invalid(
+                "mirror.reports.share",
+                self.mirror.reports.share.to_string(),
+                "a fraction from 0.0 to 1.0 (within limits.mirror_share)",
             ));
         }
         check_cron("mirror.schedule", &self.mirror.schedule)?;

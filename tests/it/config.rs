@@ -40,6 +40,8 @@ fn defaults_load_with_the_documented_values() {
     assert_eq!(settings.limits.per_second, 4);
     assert_eq!(settings.limits.per_day, 10_000);
     assert_eq!(settings.mirror.schedule, "0 0 2 * * *");
+    assert_eq!(settings.mirror.reports.days, 30);
+    assert!((settings.mirror.reports.share - 0.2).abs() < 1e-9);
     assert_eq!(settings.log.format, LogFormat::Text);
     assert!(!settings.oauth.is_configured());
     // The ops listener (metrics, health) answers only this host unless told otherwise.
@@ -148,6 +150,18 @@ fn out_of_range_and_malformed_values_are_refused_naming_key_value_and_expectatio
             "0",
             "limits.per_day",
             "above 0",
+        ),
+        (
+            "CTCT_SYNC__MIRROR__REPORTS__DAYS",
+            "400",
+            "mirror.reports.days",
+            "0 for the aggregate statistics only",
+        ),
+        (
+            "CTCT_SYNC__MIRROR__REPORTS__SHARE",
+            "1.2",
+            "mirror.reports.share",
+            "within limits.mirror_share",
         ),
         (
             "CTCT_SYNC__STORE__LEDGER_RETENTION_DAYS",

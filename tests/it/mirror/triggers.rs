@@ -205,6 +205,7 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going(engin
         schema: "ctct_mirror".into(),
         schedule: "0 0 0 1 1 *".into(),
         incremental_schedule: "* * * * * *".into(),
+        reports: Default::default(),
     };
     let scheduler = start_scheduler(mirror.clone(), &settings, None)
         .await
