@@ -15,6 +15,7 @@
 //! export         the export CSV download, read record by record
 //! campaigns      list + pages, get, create, rename, activity get/update, schedules, test sends
 //! account        account e-mails, user privileges, account summary
+//! reports        campaign summaries + pages, stats by ids (split), tracking + pages, links
 //! ```
 
 mod account;
@@ -24,6 +25,7 @@ mod contacts;
 mod custom_fields;
 mod export;
 mod lists;
+mod reports;
 
 pub use export::ExportDownload;
 

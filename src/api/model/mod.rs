@@ -19,6 +19,7 @@
 //! campaigns     EmailCampaign, CampaignCreate, CampaignsPage, statuses and roles
 //! campaign_activity  CampaignActivity (+ to_put), schedules, test sends
 //! account       account e-mails, user privileges, account summary
+//! reports       campaign summaries, stats by ids, tracking reports and link reports
 //! ```
 
 pub mod account;
@@ -32,6 +33,7 @@ pub mod custom_fields;
 pub mod enums;
 pub mod lists;
 pub mod paging;
+pub mod reports;
 pub mod time;
 
 pub use account::{
@@ -64,6 +66,12 @@ pub use custom_fields::{
     CustomFieldsPage,
 };
 pub use lists::{ContactList, ListInput, ListQuery, ListStatus, ListsPage, MembershipCount};
+pub use reports::{
+    ActivityStats, ActivityStatsReport, CampaignStats, CampaignStatsReport, CampaignSummariesPage,
+    CampaignSummary, EmailStats, LinkClickCount, LinkReport, MAX_STATS_ACTIVITY_IDS,
+    MAX_STATS_CAMPAIGN_IDS, MAX_SUMMARY_LIMIT, MAX_TRACKING_LIMIT, StatsPercents, StatsReport,
+    TrackingActivity, TrackingActivityType, TrackingPage, TrackingReport, UniqueCounts,
+};
 
 #[cfg(test)]
 pub(crate) mod fixtures {
