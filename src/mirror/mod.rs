@@ -2,7 +2,8 @@
 //! for reporting with plain SQL (schema and queries in docs/mirror.md).
 //!
 //! ```text
-//! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns)
+//! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns,
+//!             campaign reports)
 //!             and MirrorDb, the only way into the mirror's tables: typed async methods, no
 //!             connection or rusqlite type in their signatures (also used by ops' /metrics)
 //! rows        ContactRow: one contact normalised the same way from JSON and from CSV
@@ -47,6 +48,10 @@ pub use pass::ProgressFn;
 pub use rows::ContactRow;
 pub use runner::Mirror;
 pub use scheduler::{MirrorScheduler, ScheduleClaims, start_scheduler};
+pub use sql::reports::{
+    EventKind, EventRow, ReportPart, ReportProgress, StatsRow, StatsWritten, StoredStats,
+    number_occurrences,
+};
 pub use sql::runs::LastSuccess;
 pub use sql::{MirrorDb, MirrorDbError, PgMirrorDb, PgMirrorError};
 

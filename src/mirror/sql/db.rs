@@ -23,12 +23,12 @@ use crate::store::{Store, StoreError};
 /// thread (SQLite) or the pool (PostgreSQL).
 #[derive(Clone, Debug)]
 pub struct MirrorDb {
-    engine: Engine,
+    pub(super) engine: Engine,
 }
 
 /// Where the mirror's tables are.
 #[derive(Clone, Debug)]
-enum Engine {
+pub(super) enum Engine {
     /// In the SQLite store, reached on its thread through the statements of this folder.
     Sqlite(Store),
     /// In a PostgreSQL schema.

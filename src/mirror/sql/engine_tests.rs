@@ -690,7 +690,14 @@ fn the_sqlite_mirror_schema_applies_with_its_views_and_keys() -> Outcome {
         .collect::<Result<_, _>>()?;
     assert_eq!(
         views,
-        ["list_sizes", "live_contacts", "live_contacts_detailed"]
+        [
+            "campaign_report_rates",
+            "contact_engagement",
+            "link_click_ranking",
+            "list_sizes",
+            "live_contacts",
+            "live_contacts_detailed"
+        ]
     );
     let orphan = conn.execute(
         "INSERT INTO campaign_activities (account, campaign_activity_id, campaign_id, mirrored_at)

@@ -9,14 +9,18 @@
 //! contacts   contacts, their custom-field values and list memberships
 //! catalog    custom_fields and contact_lists
 //! campaigns  campaigns and campaign_activities
+//! reports    campaign reports: activity statistics and their history, tracking events,
+//!            links, the reporting pass's progress (and the types both engines share)
 //! db         MirrorDb: typed async methods over the above (runs, cursors and leases, pages),
 //!            each one job on the store's thread; no rusqlite type in its signatures
+//! db_reports MirrorDb's methods for campaign reports
 //! page       PageMark and PageEnd: what every page's transaction carries (run, lease, time)
 //!            and whether it is the pass's last page
 //! error      MirrorDbError: a failed mirror-store call, whichever the engine
 //! postgres   PgMirrorDb: the same methods on a PostgreSQL schema (binary COPY for contacts),
 //!            and the mirror schema's migrations there
 //! engine_tests  (tests only) the same cases run against both engines
+//! report_engine_tests  (tests only) campaign reports on both engines
 //! ```
 //!
 //! The statement modules above are SQLite's; `MirrorDb` dispatches to them or to
@@ -27,11 +31,15 @@ pub mod catalog;
 pub mod contacts;
 pub mod cursor;
 pub mod db;
+mod db_reports;
 #[cfg(test)]
 pub(crate) mod engine_tests;
 mod error;
 mod page;
 pub mod postgres;
+#[cfg(test)]
+mod report_engine_tests;
+pub mod reports;
 pub mod runs;
 
 pub use db::MirrorDb;

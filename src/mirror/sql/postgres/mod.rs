@@ -11,12 +11,14 @@
 //! ```text
 //! mod       PgMirrorDb, its errors, runs, cursors and leases, catalog and campaign pages
 //! contacts  a page of contacts through COPY
+//! reports   campaign reports: statistics and their history, events, links, progress
 //! migrate   the mirror schema's migration history (schema_migrations, advisory lock)
 //! ```
 
 mod contacts;
 mod error;
 mod migrate;
+mod reports;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]

@@ -22,15 +22,16 @@ async fn migrating_creates_the_schema_applies_once_and_refuses_edited_or_newer_h
         (first.from_version, first.to_version),
         (0, POSTGRES_MIRROR.len() as u32)
     );
-    assert_eq!(first.applied, ["0001_mirror"]);
+    assert_eq!(first.applied, ["0001_mirror", "0002_reports"]);
     let second = db.migrate().await?;
     assert!(second.applied.is_empty(), "a second pass applies nothing");
 
-    let edited = [Migration {
+    let mut edited = POSTGRES_MIRROR.to_vec();
+    edited[0] = Migration {
         version: 1,
         name: "mirror",
         sql: "CREATE TABLE contacts (id text);",
-    }];
+    };
     let mut client = schema.pool.get().await?;
     match migrate::apply(&mut client, &edited).await {
         Err(PgMirrorError::MigrationChanged { version: 1, .. }) => {}
