@@ -1,5 +1,6 @@
 //! Campaign commands: `campaign.create`, `campaign.update`, `campaign.get`, `campaign.list`,
-//! `campaign.schedule`, `campaign.unschedule`, `campaign.send_test`.
+//! `campaign.schedule`, `campaign.unschedule`, `campaign.send_test`; and `report.campaign.get`,
+//! which takes the same data as `campaign.get`.
 //!
 //! Limits follow shared/reference/constant-contact-v3.md §8: name ≤ 80 (unique), from_name
 //! ≤ 100, addresses ≤ 80, html_content ≤ 150,000 characters, ≤ 5 test recipients.
@@ -197,7 +198,7 @@ struct IdData {
     campaign_id: Option<String>,
 }
 
-/// `campaign.get` / `campaign.unschedule`.
+/// `campaign.get` / `campaign.unschedule` / `report.campaign.get`.
 pub fn parse_id(data: Map<String, Value>) -> Result<String, Rejection> {
     let raw: IdData = check::data(data)?;
     let mut c = Checker::new();

@@ -14,7 +14,8 @@
 //! patch      absent / null / value of a field in a partial update
 //! check      field checks that collect every problem with its path
 //! contact    contact.create / update / upsert / sign_up / get / delete
-//! campaign   campaign.create / update / get / list / schedule / unschedule / send_test
+//! campaign   campaign.create / update / get / list / schedule / unschedule / send_test,
+//!            report.campaign.get
 //! catalog    custom_field.*, list.*, account.*, mirror.run
 //! ```
 
@@ -44,7 +45,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 23] = [
+pub const COMMAND_TYPES: [&str; 24] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -64,6 +65,7 @@ pub const COMMAND_TYPES: [&str; 23] = [
     "campaign.schedule",
     "campaign.unschedule",
     "campaign.send_test",
+    "report.campaign.get",
     "account.emails.list",
     "account.email.add",
     "account.privileges.get",
@@ -92,6 +94,8 @@ pub enum Command {
     CampaignSchedule(String, When),
     CampaignUnschedule(String),
     CampaignSendTest(TestSend),
+    /// `report.campaign.get`: the aggregate statistics of one campaign.
+    ReportCampaignGet(String),
     AccountEmailsList(Option<String>),
     AccountEmailAdd(String),
     AccountPrivilegesGet,
@@ -144,6 +148,7 @@ impl Command {
             }
             "campaign.unschedule" => Command::CampaignUnschedule(campaign::parse_id(data)?),
             "campaign.send_test" => Command::CampaignSendTest(campaign::parse_test_send(data)?),
+            "report.campaign.get" => Command::ReportCampaignGet(campaign::parse_id(data)?),
             "account.emails.list" => {
                 Command::AccountEmailsList(catalog::parse_account_emails(data)?)
             }
@@ -181,7 +186,8 @@ impl Command {
             Command::CampaignUpdate(id, _)
             | Command::CampaignGet(id)
             | Command::CampaignSchedule(id, _)
-            | Command::CampaignUnschedule(id) => Some(format!("campaign:{id}")),
+            | Command::CampaignUnschedule(id)
+            | Command::ReportCampaignGet(id) => Some(format!("campaign:{id}")),
             Command::CampaignSendTest(t) => Some(format!("campaign:{}", t.campaign_id)),
             Command::CustomFieldUpdate(s) => s
                 .custom_field_id
@@ -201,6 +207,7 @@ impl Command {
                 | Command::ListList
                 | Command::CampaignGet(_)
                 | Command::CampaignList(_)
+                | Command::ReportCampaignGet(_)
                 | Command::AccountEmailsList(_)
                 | Command::AccountPrivilegesGet
         )

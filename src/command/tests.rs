@@ -90,6 +90,7 @@ fn every_command_type_decodes_from_a_valid_example() {
             "campaign.send_test",
             json!({"campaign_id": CAMPAIGN, "email_addresses": ["qa@acme.example"]}),
         ),
+        ("report.campaign.get", json!({"campaign_id": CAMPAIGN})),
         (
             "account.emails.list",
             json!({"confirm_status": "CONFIRMED"}),
@@ -298,9 +299,39 @@ fn ids_in_paths_must_be_uuids() {
         "a#b",
         "07936f78-662a-11eb-af0a-fa163e56c9b0/../x",
     ] {
-        let rejection = parse("campaign.get", json!({"campaign_id": hostile})).unwrap_err();
-        assert_eq!(fields(rejection), vec!["data.campaign_id"], "{hostile}");
+        for command_type in ["campaign.get", "report.campaign.get"] {
+            let rejection = parse(command_type, json!({"campaign_id": hostile})).unwrap_err();
+            assert_eq!(
+                fields(rejection),
+                vec!["data.campaign_id"],
+                "{command_type} {hostile}"
+            );
+        }
     }
+}
+
+#[test]
+fn a_campaign_report_is_read_only_keyed_by_its_campaign_and_needs_its_id() {
+    let report = parse("report.campaign.get", json!({"campaign_id": CAMPAIGN})).unwrap();
+    assert_eq!(report, Command::ReportCampaignGet(CAMPAIGN.into()));
+    assert!(report.is_read_only());
+    let get = parse("campaign.get", json!({"campaign_id": CAMPAIGN})).unwrap();
+    assert_eq!(report.ordering_key(), get.ordering_key());
+    for data in [
+        json!({}),
+        json!({"campaign_id": ""}),
+        json!({"campaign_id": 7}),
+    ] {
+        let rejection = parse("report.campaign.get", data.clone()).unwrap_err();
+        assert_eq!(rejection.code, "invalid_data", "{data}");
+        assert_eq!(fields(rejection), vec!["data.campaign_id"], "{data}");
+    }
+    let rejection = parse(
+        "report.campaign.get",
+        json!({"campaign_id": CAMPAIGN, "since": "2025-01-01"}),
+    )
+    .unwrap_err();
+    assert_eq!(rejection.code, "invalid_data");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod contact;
 mod context;
 mod error;
 mod fields;
+mod report;
 
 use serde_json::Value;
 
@@ -64,6 +65,7 @@ impl Handler {
             Command::CampaignSchedule(id, when) => campaign::schedule(&ctx, id, *when).await,
             Command::CampaignUnschedule(id) => campaign::unschedule(&ctx, id).await,
             Command::CampaignSendTest(test) => campaign::send_test(&ctx, test).await,
+            Command::ReportCampaignGet(id) => report::campaign(&ctx, id).await,
             Command::AccountEmailsList(filter) => {
                 catalog::list_account_emails(&ctx, filter.as_deref()).await
             }
