@@ -1277,6 +1277,12 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         json!({"campaign_id": campaign_id, "scheduled_at": "now"}),
     )
     .await;
+    // Sent: the campaign has statistics.
+    r.d.api.sandbox.admin().complete_activities_now();
+    let report = r
+        .ok("report.campaign.get", json!({"campaign_id": campaign_id}))
+        .await;
+    assert_eq!(report["campaign_id"], campaign_id.as_str(), "{report:#}");
     r.ok("custom_field.delete", json!({"custom_field_id": field_id}))
         .await;
     let mirrored = r.ok("mirror.run", json!({})).await;
@@ -1311,6 +1317,11 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         ),
         (
             "campaign.get",
+            json!({"campaign_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+        (
+            "report.campaign.get",
             json!({"campaign_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
             "not_found",
         ),
