@@ -537,6 +537,165 @@ async fn campaigns_are_created_updated_scheduled_unscheduled_and_tested(engine: 
 
 crate::both_engines!(
     #[tokio::test]
+    a_sent_campaign_s_report_equals_the_sandbox_s_and_an_unsent_one_is_not_found
+);
+async fn a_sent_campaign_s_report_equals_the_sandbox_s_and_an_unsent_one_is_not_found(
+    engine: Engine,
+) {
+    let f = fixture(engine).await;
+    let admin = f.t.sandbox.admin();
+    let account = admin.primary_account();
+    admin.seed(&account, 80, 11).expect("seeded");
+    let [seeded] = &admin.campaign_reports(&account).expect("reports")[..] else {
+        panic!("one seeded sent campaign");
+    };
+    let lists = f
+        .ok(
+            "seeded",
+            "campaign.get",
+            json!({"campaign_id": seeded.campaign_id}),
+        )
+        .await["primary_email"]["contact_list_ids"]
+        .clone();
+    let owner = f
+        .ok(
+            "owner",
+            "account.emails.list",
+            json!({"confirm_status": "CONFIRMED"}),
+        )
+        .await["account_emails"][0]["email_address"]
+        .clone();
+    let campaign = |name: &str| {
+        json!({
+            "name": name, "subject": "Hello", "from_name": "Acme", "from_email": owner,
+            "reply_to_email": owner, "list_ids": lists,
+            "html_content": "<html><body>[[trackingImage]]<a href=\"https://example.com/a\">a</a></body></html>",
+        })
+    };
+    let sent = f.ok("c1", "campaign.create", campaign("Sent")).await["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let draft = f.ok("c2", "campaign.create", campaign("Draft")).await["campaign_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f.ok(
+        "s",
+        "campaign.schedule",
+        json!({"campaign_id": sent, "scheduled_at": "now"}),
+    )
+    .await;
+    admin.complete_activities_now();
+    // Opens and clicks arrive within hours of a send.
+    f.t.advance_clocks(std::time::Duration::from_secs(7 * 3600));
+
+    let report = f
+        .ok("r1", "report.campaign.get", json!({"campaign_id": sent}))
+        .await;
+    let sandbox = admin.campaign_reports(&account).expect("reports");
+    let own = sandbox
+        .iter()
+        .find(|r| r.campaign_id == sent)
+        .expect("the sandbox reports the sent campaign");
+    assert_eq!(report["campaign_id"], sent.as_str());
+    assert!(report["last_refresh_time"].is_string(), "{report:#}");
+    let stats = report["stats"].as_object().expect("stats");
+    assert_eq!(stats.len(), 19, "every count, always: {report:#}");
+    let want = |name: &str| own.stats[format!("em_{name}")].as_i64().expect(name);
+    for (name, got) in stats {
+        assert_eq!(got.as_i64(), Some(want(name)), "stats.{name}");
+    }
+    assert!(
+        want("sends") > 0 && want("opens") > 0 && want("clicks") > 0 && want("bounces") > 0,
+        "the comparison covers engagement: {}",
+        own.stats
+    );
+    // The percentages, as the documentation defines them (one decimal).
+    let percent = |part: i64, whole: i64| {
+        if whole == 0 {
+            0.0
+        } else {
+            (part as f64 * 1000.0 / whole as f64).round() / 10.0
+        }
+    };
+    let delivered = want("sends") - want("bounces");
+    let device = |kind: &str, names: &[&str]| -> i64 {
+        names.iter().map(|n| want(&format!("{kind}_all_{n}"))).sum()
+    };
+    let expected = [
+        ("open", percent(want("opens"), delivered)),
+        ("click", percent(want("clicks"), want("opens"))),
+        ("did_not_open", percent(want("not_opened"), delivered)),
+        ("bounce", percent(want("bounces"), want("sends"))),
+        ("unsubscribe", percent(want("optouts"), delivered)),
+        (
+            "desktop_open",
+            percent(device("opens", &["computer"]), want("opens_all")),
+        ),
+        (
+            "mobile_open",
+            percent(device("opens", &["mobile", "tablet"]), want("opens_all")),
+        ),
+        (
+            "desktop_click",
+            percent(device("clicks", &["computer"]), want("clicks_all")),
+        ),
+        (
+            "mobile_click",
+            percent(device("clicks", &["mobile", "tablet"]), want("clicks_all")),
+        ),
+    ];
+    let percents = report["percents"].as_object().expect("percents");
+    assert_eq!(percents.len(), expected.len(), "{report:#}");
+    for (name, value) in expected {
+        assert_eq!(percents[name].as_f64(), Some(value), "percents.{name}");
+    }
+
+    // Never sent, and unknown: not_found naming the campaign, as campaign.get.
+    for id in [draft.as_str(), "0b2f2a4e-0000-4000-8000-000000000000"] {
+        let error = f
+            .run("r2", "report.campaign.get", json!({"campaign_id": id}))
+            .await
+            .unwrap_err();
+        let HandleError::Failed(e) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(e.code, "not_found", "{e:?}");
+        assert!(e.message.contains(id) && !e.retryable, "{e:?}");
+        assert_eq!(e.api_status, Some(404));
+    }
+    let got = f
+        .run(
+            "g",
+            "campaign.get",
+            json!({"campaign_id": "0b2f2a4e-0000-4000-8000-000000000000"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&got, HandleError::Failed(e) if e.code == "not_found"),
+        "{got:?}"
+    );
+
+    // A bad id is refused before the API is asked, naming the field.
+    let bad = Envelope {
+        id: "bad".into(),
+        command_type: "report.campaign.get".into(),
+        account: "default".into(),
+        data: json!({"campaign_id": "../stats"})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let rejection = Command::parse(&bad, Utc::now()).unwrap_err();
+    assert_eq!(rejection.code, "invalid_data");
+    assert_eq!(rejection.fields[0].field, "data.campaign_id");
+    f.t.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test]
     scheduling_a_campaign_without_recipients_fails_with_the_apis_reason
 );
 async fn scheduling_a_campaign_without_recipients_fails_with_the_apis_reason(engine: Engine) {

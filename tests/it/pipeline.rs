@@ -201,6 +201,7 @@ async fn bad_input_is_rejected_naming_the_field_and_dead_lettered_with_its_reaso
         ("b-email", br#"{"id":"b-email","type":"contact.upsert","data":{"email":"not-an-email"}}"#.to_vec(), json_properties(), "invalid_data"),
         ("b-past", br#"{"id":"b-past","type":"campaign.schedule","data":{"campaign_id":"987cb9ab-ad0c-4087-bd46-2e2ad241221f","scheduled_at":"2001-01-01T00:00:00Z"}}"#.to_vec(), json_properties(), "invalid_data"),
         ("b-field", br#"{"id":"b-field","type":"contact.upsert","data":{"email":"a@example.com","custom_fields":{"nope":"x"}}}"#.to_vec(), json_properties(), "invalid_data"),
+        ("b-report", br#"{"id":"b-report","type":"report.campaign.get","data":{"campaign_id":"987cb9ab/../stats"}}"#.to_vec(), json_properties(), "invalid_data"),
     ];
     for (_, body, properties, _) in &cases {
         d.publish_body(body, properties.clone()).await;
@@ -231,6 +232,9 @@ async fn bad_input_is_rejected_naming_the_field_and_dead_lettered_with_its_reaso
         "the daemon still serves"
     );
     assert_eq!(d.result("").await.error.unwrap().fields[0].field, "id");
+    let report = d.result("b-report").await.error.unwrap();
+    assert_eq!(report.fields.len(), 1, "{report:?}");
+    assert_eq!(report.fields[0].field, "data.campaign_id");
 
     let dead_queue = d.pipeline_settings.topology.dead_letter_queue.clone();
     let expected = cases.len() as u32 + 1;
