@@ -111,7 +111,7 @@ pub async fn run(settings: &Settings, args: StoreArgs) -> anyhow::Result<ExitCod
             };
             copy_one("store", Role::State, copy::STATE_TABLES, &from, &to).await?;
             if let Some((from, to)) = mirror {
-                copy_one("mirror", Role::Mirror, copy::MIRROR_TABLES, &from, &to).await?;
+                copy_one("mirror", Role::Mirror, copy::MIRROR_COPY_TABLES, &from, &to).await?;
             }
             Ok(ExitCode::SUCCESS)
         }

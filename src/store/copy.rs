@@ -43,6 +43,26 @@ pub const STATE_TABLES: &[&str] = &[
 /// and must not depend on this module).
 pub use super::upgrade::MIRROR_TABLES;
 
+/// Every table a mirror store copies: [`MIRROR_TABLES`] (which the upgrade from a store of
+/// before the split also moves) and the campaign reports' tables of the mirror's 0002, which
+/// no store of before the split holds. Parents first.
+pub const MIRROR_COPY_TABLES: &[&str] = &[
+    "mirror_runs",
+    "contacts",
+    "contact_custom_field_values",
+    "contact_list_memberships",
+    "custom_fields",
+    "contact_lists",
+    "campaigns",
+    "campaign_activities",
+    "mirror_cursors",
+    "campaign_activity_stats",
+    "campaign_activity_stats_history",
+    "tracking_events",
+    "campaign_activity_links",
+    "report_progress",
+];
+
 /// A row as a JSON object keyed by column name.
 type JsonRow = Map<String, Value>;
 

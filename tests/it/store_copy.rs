@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ctct_sync::config::{SecretUrl, StoreLocation};
 use ctct_sync::mirror::Mode;
-use ctct_sync::store::copy::{MIRROR_TABLES, STATE_TABLES, copy};
+use ctct_sync::store::copy::{MIRROR_COPY_TABLES, STATE_TABLES, copy};
 use ctct_sync::store::ledger::{Begun, Finish};
 use ctct_sync::store::{Role, Store};
 use secrecy::SecretString;
@@ -79,7 +79,7 @@ async fn sqlite_mirror_figures(path: &Path) -> (Vec<i64>, Vec<String>, i64) {
     store
         .call(|conn| {
             let mut counts = Vec::new();
-            for table in MIRROR_TABLES {
+            for table in MIRROR_COPY_TABLES {
                 counts.push(
                     conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?,
                 );
@@ -112,7 +112,7 @@ async fn pg_mirror_figures(db: &PgTestDb, schema: &str) -> (Vec<i64>, Vec<String
         .await
         .unwrap();
     let mut counts = Vec::new();
-    for table in MIRROR_TABLES {
+    for table in MIRROR_COPY_TABLES {
         let row = client
             .query_one(&format!("SELECT count(*) FROM {table}"), &[])
             .await
@@ -257,7 +257,7 @@ async fn state_and_mirror_go_from_sqlite_to_postgresql_and_back_with_tokens_that
     assert_eq!(summary.rows("accounts"), 1);
     copy(
         Role::Mirror,
-        MIRROR_TABLES,
+        MIRROR_COPY_TABLES,
         &pg_location(&pg, "ctct_mirror"),
         &StoreLocation::Sqlite(mirror_back.clone()),
     )
