@@ -375,6 +375,10 @@ impl DaemonBuilder {
             crate::amqp::BrokerNodes::from_settings(&settings.amqp),
             settings.amqp.results_exchange.clone(),
         );
+        let mirror_options = MirrorOptions {
+            reports: crate::mirror::ReportOptions::from_settings(&settings),
+            ..mirror_options
+        };
         let mirror = Mirror::new(mirror_db, client.clone(), clock.clone(), mirror_options)
             .with_events(mirror_events.sender());
         let handler =

@@ -30,8 +30,8 @@ pub struct MirrorArgs {
     #[arg(long)]
     pub full: bool,
     /// Mirror one resource only (default: all, in the order custom_fields, lists, contacts,
-    /// campaigns).
-    #[arg(long, value_parser = ["contacts", "custom_fields", "lists", "campaigns"])]
+    /// campaigns, reports).
+    #[arg(long, value_parser = ["contacts", "custom_fields", "lists", "campaigns", "reports"])]
     pub resource: Option<String>,
     /// The connected account to mirror.
     #[arg(long, default_value = "default")]
@@ -55,6 +55,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         } else {
             ContactsPath::Export
         },
+        reports: crate::mirror::ReportOptions::from_settings(settings),
         ..MirrorOptions::default()
     };
     let cancel = CancellationToken::new();

@@ -161,7 +161,8 @@ pub fn parse_account_email_add(data: Map<String, Value>) -> Result<String, Rejec
 }
 
 /// Mirrored resources.
-pub const MIRROR_RESOURCES: [&str; 4] = ["contacts", "custom_fields", "lists", "campaigns"];
+pub const MIRROR_RESOURCES: [&str; 5] =
+    ["contacts", "custom_fields", "lists", "campaigns", "reports"];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,7 +188,7 @@ pub fn parse_mirror(data: Map<String, Value>) -> Result<MirrorSpec, Rejection> {
     {
         c.fail(
             "data.resource",
-            "must be contacts, custom_fields, lists or campaigns",
+            "must be contacts, custom_fields, lists, campaigns or reports",
         );
     }
     c.finish(MirrorSpec {

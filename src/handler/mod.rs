@@ -92,7 +92,7 @@ impl Handler {
             Some(name) => vec![Resource::parse(name).ok_or_else(|| {
                 HandleError::rejected(
                     "data.resource",
-                    "must be contacts, custom_fields, lists or campaigns",
+                    "must be contacts, custom_fields, lists, campaigns or reports",
                 )
             })?],
         };

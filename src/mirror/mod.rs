@@ -13,6 +13,8 @@
 //! contacts    contacts passes: full by export (paging as fallback), incremental by updated_after
 //! catalog     custom fields and lists: listed in full on every run, reconciled
 //! campaigns   campaign list pages; details and activities only for changed campaigns
+//! reports     campaign reports: summaries, activity statistics (with history), and the
+//!             tracking reports of recent activities whose counts changed, within a day's share
 //! events      mirror.completed / mirror.failed on the results exchange (confirmed)
 //! runner      Mirror (the handle) and run_once: lock, mirror_runs row, dispatch, event
 //! scheduler   tokio-cron-scheduler jobs: nightly full, hourly incremental, resume after reset
@@ -32,6 +34,7 @@ mod contacts;
 pub mod events;
 mod export;
 mod pass;
+mod reports;
 mod rows;
 mod runner;
 pub mod scheduler;
@@ -63,16 +66,20 @@ pub enum Resource {
     CustomFields,
     Lists,
     Campaigns,
+    /// Campaign reports (statistics, history, per-contact events): nightly only, after
+    /// campaigns, whose activities it reads the statistics of.
+    Reports,
 }
 
 impl Resource {
     /// Every resource, in the order a run of all of them takes (custom fields and lists first,
     /// so that contacts refer to known fields and lists).
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 5] = [
         Resource::CustomFields,
         Resource::Lists,
         Resource::Contacts,
         Resource::Campaigns,
+        Resource::Reports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,10 +88,17 @@ impl Resource {
             Resource::CustomFields => "custom_fields",
             Resource::Lists => "lists",
             Resource::Campaigns => "campaigns",
+            Resource::Reports => "reports",
         }
     }
 
-    /// Reads a resource name (`contacts`, `custom_fields`, `lists`, `campaigns`).
+    /// Whether the hourly incremental schedule runs it: campaign reports are read nightly
+    /// only, since hourly runs would spend the day's share on statistics that change slowly.
+    pub fn scheduled_hourly(self) -> bool {
+        self != Resource::Reports
+    }
+
+    /// Reads a resource name (`contacts`, `custom_fields`, `lists`, `campaigns`, `reports`).
     pub fn parse(name: &str) -> Option<Resource> {
         Resource::ALL.into_iter().find(|r| r.as_str() == name)
     }
@@ -253,6 +267,42 @@ pub struct MirrorOptions {
     /// How long a run's claim on its resource lasts without being renewed (it is renewed with
     /// every page): after a process dies, another may take the resource over this long later.
     pub lease_ttl: chrono::Duration,
+    /// Campaign reports: the window of per-contact events and the day's share.
+    pub reports: ReportOptions,
+}
+
+/// What the reports resource reads, and how much of a day it may spend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Per-contact events of activities sent within this many days; 0: statistics only.
+    pub days: u32,
+    /// Requests one UTC day's reporting runs may make in all.
+    pub daily_requests: u32,
+}
+
+impl ReportOptions {
+    /// From `mirror.reports.*` and the daily quota: the share never goes beyond the mirror's.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let share = settings
+            .mirror
+            .reports
+            .share
+            .min(settings.limits.mirror_share)
+            .clamp(0.0, 1.0);
+        Self {
+            days: settings.mirror.reports.days,
+            daily_requests: (f64::from(settings.limits.per_day) * share) as u32,
+        }
+    }
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        Self {
+            days: 30,
+            daily_requests: 2_000,
+        }
+    }
 }
 
 impl Default for MirrorOptions {
@@ -266,6 +316,7 @@ impl Default for MirrorOptions {
             export_poll_max: Duration::from_secs(60),
             export_deadline: Duration::from_secs(2 * 3600),
             lease_ttl: chrono::Duration::minutes(30),
+            reports: ReportOptions::default(),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::sql::cursor::Lease;
 use super::sql::runs::{Finish, NewRun};
 use super::{
     ContactsPath, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger, campaigns,
-    catalog, contacts,
+    catalog, contacts, reports,
 };
 use crate::api::{ApiClient, ApiError, Priority};
 use crate::clock::Clock;
@@ -273,6 +273,7 @@ impl Mirror {
             Resource::CustomFields => catalog::run_custom_fields(&run).await,
             Resource::Lists => catalog::run_lists(&run).await,
             Resource::Campaigns => campaigns::run(&run).await,
+            Resource::Reports => reports::run(&run).await,
         };
         let (outcome, error, resets_at) = match result {
             Ok(()) => (RunOutcome::Succeeded, None, None),

@@ -264,6 +264,9 @@ async fn run_all_accounts(shared: &Arc<Shared>, mode: Mode, scheduler: JobSchedu
             if mirror.cancel_token().is_cancelled() {
                 return;
             }
+            if mode == Mode::Incremental && !resource.scheduled_hourly() {
+                continue;
+            }
             let summary = mirror
                 .run_once(&account, resource, mode, Trigger::Schedule)
                 .await;

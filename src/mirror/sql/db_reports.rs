@@ -12,6 +12,44 @@ use crate::api::model::LinkClickCount;
 use crate::mirror::sql::cursor;
 
 impl MirrorDb {
+    /// The mirrored activities that have reports: `(campaign_activity_id, campaign_id)` of
+    /// every primary e-mail and resend activity of `account`.
+    pub async fn report_activities(
+        &self,
+        account: &str,
+    ) -> Result<Vec<(String, String)>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let account = account.to_owned();
+                Ok(store
+                    .call(move |conn| reports::report_activities(conn, &account))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.report_activities(account).await?),
+        }
+    }
+
+    /// Requests the runs of `resource` started since `since` made, over every account (the
+    /// quota is the API key's), the run `except` left out: what a day's share has spent.
+    pub async fn requests_since(
+        &self,
+        resource: crate::mirror::Resource,
+        since: chrono::DateTime<chrono::Utc>,
+        except: i64,
+    ) -> Result<u64, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let since = instant(&since);
+                Ok(store
+                    .call(move |conn| {
+                        reports::requests_since(conn, resource.as_str(), &since, except)
+                    })
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.requests_since(resource.as_str(), since, except).await?),
+        }
+    }
+
     /// Upserts activities' statistics (one stats request's answer, counted as one page); each
     /// activity whose statistics are new or changed gets a history row for the run.
     pub async fn write_report_stats(

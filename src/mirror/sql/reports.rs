@@ -627,3 +627,37 @@ pub fn progress(
         )
         .collect())
 }
+
+/// The activities whose reports a run reads: `(campaign_activity_id, campaign_id)` of every
+/// mirrored primary e-mail and resend activity of `account` (permalinks have no reports).
+pub fn report_activities(
+    conn: &Connection,
+    account: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT campaign_activity_id, campaign_id FROM campaign_activities
+         WHERE account = ?1 AND coalesce(role, 'primary_email') IN ('primary_email', 'resend')
+         ORDER BY campaign_id, campaign_activity_id",
+    )?;
+    let rows = stmt
+        .query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Requests the runs of `resource` started at or after `since` made, over every account (the
+/// quota is the API key's), leaving out the run `except` (the one asking).
+pub fn requests_since(
+    conn: &Connection,
+    resource: &str,
+    since: &str,
+    except: i64,
+) -> Result<u64, StoreError> {
+    let spent: i64 = conn.query_row(
+        "SELECT coalesce(sum(api_requests), 0) FROM mirror_runs
+         WHERE resource = ?1 AND started_at >= ?2 AND id <> ?3",
+        params![resource, since, except],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(spent).unwrap_or(0))
+}

@@ -8,7 +8,7 @@ mod contacts;
 mod custom_fields;
 mod lists;
 mod repeats;
-mod reports;
+pub(crate) mod reports;
 
 use ctct_sync::api::AccountApi;
 use ctct_sync::api::model::{ContactList, ListInput};

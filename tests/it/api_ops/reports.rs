@@ -23,7 +23,10 @@ const SENT_HERE: usize = 11;
 /// A sandbox whose account holds `contacts` seeded contacts, its seeded sent campaign and
 /// [`SENT_HERE`] more campaigns sent to the same list, with every tracking event visible.
 /// Returns the sandbox's reports (in creation order) and one unsent (draft) activity.
-async fn sent_campaigns(test: &TestApi, contacts: usize) -> (Vec<ActivityReport>, String) {
+pub(crate) async fn sent_campaigns(
+    test: &TestApi,
+    contacts: usize,
+) -> (Vec<ActivityReport>, String) {
     let admin = test.sandbox.admin();
     let account = admin.primary_account();
     admin.seed(&account, contacts, 5).expect("seeded");

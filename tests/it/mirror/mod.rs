@@ -10,6 +10,7 @@ mod campaigns;
 mod full;
 mod paths;
 mod quota;
+mod reports;
 mod resume;
 mod triggers;
 

@@ -18,6 +18,39 @@ const STATS_COLUMNS: &str =
     "sends, opens, opens_all, clicks, clicks_all, forwards, optouts, abuse, bounces, not_opened";
 
 impl PgMirrorDb {
+    /// See `MirrorDb::report_activities`.
+    pub async fn report_activities(&self, account: &str) -> PgResult<Vec<(String, String)>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT campaign_activity_id, campaign_id FROM campaign_activities
+                 WHERE account = $1
+                   AND coalesce(role, 'primary_email') IN ('primary_email', 'resend')
+                 ORDER BY campaign_id COLLATE \"C\", campaign_activity_id COLLATE \"C\"",
+                &[&account],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// See `MirrorDb::requests_since`.
+    pub async fn requests_since(
+        &self,
+        resource: &str,
+        since: chrono::DateTime<chrono::Utc>,
+        except: i64,
+    ) -> PgResult<u64> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce(sum(api_requests), 0)::bigint FROM mirror_runs
+                 WHERE resource = $1 AND started_at >= $2 AND id <> $3",
+                &[&resource, &since, &except],
+            )
+            .await?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
     /// See `MirrorDb::write_report_stats`.
     pub async fn write_report_stats(
         &self,
