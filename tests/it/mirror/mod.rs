@@ -10,6 +10,7 @@ mod campaigns;
 mod full;
 mod paths;
 mod quota;
+mod report_queries;
 mod reports;
 mod resume;
 mod triggers;

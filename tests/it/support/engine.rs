@@ -215,6 +215,8 @@ fn pg_text(row: &tokio_postgres::Row, i: usize) -> Option<String> {
     } else if *ty == Type::DATE {
         row.get::<_, Option<chrono::NaiveDate>>(i)
             .map(|v| v.format("%Y-%m-%d").to_string())
+    } else if *ty == Type::NUMERIC {
+        row.get::<_, Option<Numeric>>(i).map(|v| v.0)
     } else if *ty == Type::JSONB || *ty == Type::JSON {
         row.get::<_, Option<serde_json::Value>>(i)
             .map(|v| v.to_string())
@@ -223,6 +225,66 @@ fn pg_text(row: &tokio_postgres::Row, i: usize) -> Option<String> {
             "column {} is of type {ty}; cast it to text in the query",
             column.name()
         )
+    }
+}
+
+/// A PostgreSQL `numeric` (a `sum` of integers, a `round`) as its decimal text, decoded from
+/// the binary form: digit count, weight of the first base-10000 digit, sign, display scale,
+/// then the digits.
+struct Numeric(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Numeric {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let word = |at: usize| -> Result<i32, Box<dyn std::error::Error + Sync + Send>> {
+            let bytes = raw.get(at..at + 2).ok_or("a short numeric")?;
+            Ok(i32::from(i16::from_be_bytes([bytes[0], bytes[1]])))
+        };
+        let (count, weight, sign, scale) = (word(0)?, word(2)?, word(4)? & 0xffff, word(6)?);
+        if sign == 0xc000 {
+            return Ok(Numeric("NaN".into()));
+        }
+        let digits = (0..count)
+            .map(|k| word(8 + 2 * k as usize))
+            .collect::<Result<Vec<i32>, _>>()?;
+        // Integer part: the digits of weight ≥ 0; fraction: the rest, to `scale` places.
+        let mut whole = String::new();
+        for w in (0..=weight).rev() {
+            let d = digits.get((weight - w) as usize).copied().unwrap_or(0);
+            if whole.is_empty() {
+                whole = d.to_string();
+            } else {
+                whole.push_str(&format!("{d:04}"));
+            }
+        }
+        if whole.is_empty() {
+            whole.push('0');
+        }
+        let mut fraction = String::new();
+        let mut w = -1;
+        while (fraction.len() as i32) < scale {
+            let index = weight - w;
+            let d = if index >= 0 {
+                digits.get(index as usize).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            fraction.push_str(&format!("{d:04}"));
+            w -= 1;
+        }
+        fraction.truncate(scale.max(0) as usize);
+        let sign = if sign == 0x4000 { "-" } else { "" };
+        Ok(Numeric(if fraction.is_empty() {
+            format!("{sign}{whole}")
+        } else {
+            format!("{sign}{whole}.{fraction}")
+        }))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::NUMERIC
     }
 }
 
