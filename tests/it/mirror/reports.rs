@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use ctct_sandbox::{ActivityReport, TrackingEvent, TrackingKind};
+use ctct_sandbox::{ActivityReport, FaultSpec, TrackingEvent, TrackingKind};
 use ctct_sync::api::model::EmailStats;
 use ctct_sync::clock::{Clock, next_utc_midnight};
 use ctct_sync::mirror::{Mirror, MirrorOptions, Mode, ReportOptions, Resource, RunOutcome};
@@ -306,6 +306,69 @@ async fn the_reports_share_of_the_day_stops_a_run_which_the_next_days_finish() {
         }
     }
     assert!(days > 1, "it took several days: {days}");
+    assert_reports_equal_sandbox(&t, &mirror).await;
+    t.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test]
+    a_quota_exceeded_answer_stops_the_reports_until_the_reset_and_the_next_run_finishes
+);
+async fn a_quota_exceeded_answer_stops_the_reports_until_the_reset_and_the_next_run_finishes(
+    engine: Engine,
+) {
+    let t = TestApi::start_on(engine).await;
+    let (_, _) = sent_campaigns(&t, 40).await;
+    let mirror = mirror_for(&t, fast_options());
+    let campaigns = run(&mirror, Resource::Campaigns, Mode::Full).await;
+    assert_eq!(campaigns.outcome, RunOutcome::Succeeded, "{campaigns:?}");
+    // The statistics are read; the API's quota runs out at the first tracking report.
+    t.sandbox
+        .admin()
+        .inject_fault(
+            FaultSpec::quota_exceeded()
+                .path_prefix("/v3/reports/email_reports/")
+                .times(1),
+        )
+        .expect("a fault");
+    let admin = t.sandbox.admin();
+    let before = requests_to_reports(&t);
+    let stopped = run(&mirror, Resource::Reports, Mode::Full).await;
+    assert_eq!(stopped.outcome, RunOutcome::Interrupted, "{stopped:?}");
+    assert_eq!(stopped.resets_at, Some(next_utc_midnight(t.clock.now())));
+    assert!(
+        stopped
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("quota"),
+        "{stopped:?}"
+    );
+    // The refused request does not count against the quota.
+    assert_eq!(
+        stopped.api_requests as usize,
+        requests_to_reports(&t) - before - 1
+    );
+    let stats = mirror
+        .db()
+        .report_stats("default")
+        .await
+        .expect("the statistics read");
+    let reports = admin
+        .campaign_reports(&admin.primary_account())
+        .expect("the sandbox's reports");
+    assert_eq!(
+        stats.len(),
+        reports.len(),
+        "the statistics read before the quota ran out are kept"
+    );
+
+    let now = t.clock.now();
+    t.advance_clocks(
+        (next_utc_midnight(now) - now).to_std().expect("ahead") + Duration::from_secs(60),
+    );
+    let resumed = run(&mirror, Resource::Reports, Mode::Full).await;
+    assert_eq!(resumed.outcome, RunOutcome::Succeeded, "{resumed:?}");
     assert_reports_equal_sandbox(&t, &mirror).await;
     t.stop().await;
 }
