@@ -17,6 +17,7 @@ mod decode_fuzz;
 mod deploy;
 mod docs_messages;
 mod doctor;
+mod examples;
 mod handler;
 mod ledger_claims;
 mod mirror;
