@@ -391,7 +391,7 @@ impl DaemonBuilder {
         );
         slot.set_running(crate::ops::OpsState {
             store: store.clone(),
-            mirror: mirror.db().clone(),
+            mirror: mirror.clone(),
             client: client.clone(),
             pipeline: Some(crate::ops::PipelineView {
                 status: pipeline.status(),

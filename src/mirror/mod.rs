@@ -197,6 +197,14 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
+    /// Every outcome a run can end with.
+    pub const ALL: [RunOutcome; 4] = [
+        RunOutcome::Succeeded,
+        RunOutcome::Failed,
+        RunOutcome::Interrupted,
+        RunOutcome::Skipped,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Succeeded => "succeeded",

@@ -3,7 +3,7 @@
 //!
 //! A run takes the (account, resource) lock or is skipped (logged, counted, recorded as
 //! `skipped`); opens its `mirror_runs` row; runs the resource's pass; closes the row with the
-//! outcome; and sends its summary to the events publisher.
+//! outcome; counts the outcome (`/metrics`); and sends its summary to the events publisher.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,7 @@ use super::{
 };
 use crate::api::{ApiClient, ApiError, Priority};
 use crate::clock::Clock;
+use crate::histogram::CounterFamily;
 use crate::store::Store;
 use crate::store::tokens::AccountState;
 
@@ -43,6 +44,8 @@ pub(super) struct Inner {
     owner: String,
     running: Mutex<HashSet<(String, Resource)>>,
     skipped: AtomicU64,
+    /// Runs this process made, by resource and outcome.
+    outcomes: CounterFamily,
     events: Option<EventSender>,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
@@ -89,6 +92,7 @@ impl Mirror {
                 owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
                 running: Mutex::new(HashSet::new()),
                 skipped: AtomicU64::new(0),
+                outcomes: CounterFamily::default(),
                 events: None,
                 cancel: CancellationToken::new(),
                 progress: None,
@@ -141,6 +145,11 @@ impl Mirror {
     /// Runs skipped since start because another run of the same resource was going.
     pub fn skipped_overlaps(&self) -> u64 {
         self.inner.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Runs this process made since start (every trigger), by `[resource, outcome]`.
+    pub fn run_outcomes(&self) -> std::collections::BTreeMap<Vec<String>, u64> {
+        self.inner.outcomes.snapshot()
     }
 
     /// The accounts the scheduler mirrors: every account whose tokens are usable.
@@ -208,9 +217,14 @@ impl Mirror {
             mode = mode.as_str(),
             trigger = trigger.as_str(),
         );
-        self.run_once_inner(account, resource, mode, trigger)
+        let summary = self
+            .run_once_inner(account, resource, mode, trigger)
             .instrument(span)
-            .await
+            .await;
+        self.inner
+            .outcomes
+            .increment(&[resource.as_str(), summary.outcome.as_str()]);
+        summary
     }
 
     async fn run_once_inner(

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
+use super::process::{self, ProcessFigures};
 use super::state::OpsState;
 use crate::histogram::{BUCKETS, Buckets};
+use crate::mirror::{LastSuccess, Mode, Resource, RunOutcome};
 use crate::store::replicas::ReplicaRole;
 use crate::store::tokens::AccountState;
 
@@ -94,6 +96,7 @@ pub fn render_starting() -> String {
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
+    process(&mut out, &process::read());
     out.0
 }
 
@@ -369,54 +372,166 @@ pub async fn render(state: &OpsState) -> String {
         );
     }
 
-    if let Ok(runs) = state.mirror.last_successes().await {
-        out.help(
-            "ctct_mirror_last_success_timestamp_seconds",
-            "gauge",
-            "When the last successful mirror run of a resource finished.",
-        );
-        for run in &runs {
+    mirror(&mut out, state, now).await;
+    process(&mut out, &process::read());
+    out.0
+}
+
+/// The mirror's series: runs this process made by outcome, and the last successful run of
+/// each resource and mode from the mirror store (when it answers).
+async fn mirror(out: &mut Out, state: &OpsState, now: DateTime<Utc>) {
+    out.help(
+        "ctct_mirror_runs_total",
+        "counter",
+        "Mirror runs this process made (schedule, mirror.run), by resource and outcome.",
+    );
+    let counted = state.mirror.run_outcomes();
+    for resource in Resource::ALL {
+        for outcome in RunOutcome::ALL {
+            let key = vec![resource.as_str().to_owned(), outcome.as_str().to_owned()];
             out.sample(
-                "ctct_mirror_last_success_timestamp_seconds",
-                &[("resource", &run.resource), ("mode", &run.mode)],
-                run.finished_at.timestamp() as f64,
+                "ctct_mirror_runs_total",
+                &[
+                    ("resource", resource.as_str()),
+                    ("outcome", outcome.as_str()),
+                ],
+                counted.get(&key).copied().unwrap_or(0) as f64,
             );
-        }
-        out.help(
-            "ctct_mirror_lag_seconds",
-            "gauge",
-            "Seconds since the last successful mirror run of a resource.",
-        );
-        for run in &runs {
-            out.sample(
-                "ctct_mirror_lag_seconds",
-                &[("resource", &run.resource), ("mode", &run.mode)],
-                (now - run.finished_at).num_seconds() as f64,
-            );
-        }
-        out.help(
-            "ctct_mirror_last_run",
-            "gauge",
-            "Figures of the last successful mirror run.",
-        );
-        for run in &runs {
-            for (figure, value) in [
-                ("pages", run.pages),
-                ("rows_upserted", run.rows_upserted),
-                ("rows_deleted", run.rows_deleted),
-                ("api_requests", run.api_requests),
-            ] {
-                out.sample(
-                    "ctct_mirror_last_run",
-                    &[
-                        ("resource", &run.resource),
-                        ("mode", &run.mode),
-                        ("figure", figure),
-                    ],
-                    value as f64,
-                );
-            }
         }
     }
-    out.0
+
+    let Ok(runs) = state.mirror.db().last_successes().await else {
+        return;
+    };
+    // Every resource in every mode it runs in, from the start: 0 until its first success,
+    // so that an alert on the time since the last success fires for a mirror that never
+    // finished a run.
+    let mut last: BTreeMap<(String, String), Option<&LastSuccess>> = BTreeMap::new();
+    for resource in Resource::ALL {
+        last.insert((resource.as_str().into(), Mode::Full.as_str().into()), None);
+        if resource.scheduled_hourly() {
+            last.insert(
+                (resource.as_str().into(), Mode::Incremental.as_str().into()),
+                None,
+            );
+        }
+    }
+    for run in &runs {
+        last.insert((run.resource.clone(), run.mode.clone()), Some(run));
+    }
+    out.help(
+        "ctct_mirror_last_success_timestamp_seconds",
+        "gauge",
+        "When the last successful mirror run of a resource finished (0: none yet).",
+    );
+    for ((resource, mode), run) in &last {
+        out.sample(
+            "ctct_mirror_last_success_timestamp_seconds",
+            &[("resource", resource), ("mode", mode)],
+            run.map_or(0.0, |r| r.finished_at.timestamp() as f64),
+        );
+    }
+    out.help(
+        "ctct_mirror_lag_seconds",
+        "gauge",
+        "Seconds since the last successful mirror run of a resource (absent until its first).",
+    );
+    for run in &runs {
+        out.sample(
+            "ctct_mirror_lag_seconds",
+            &[("resource", &run.resource), ("mode", &run.mode)],
+            (now - run.finished_at).num_seconds() as f64,
+        );
+    }
+    out.help(
+        "ctct_mirror_last_run_pages",
+        "gauge",
+        "Pages (or export batches) the last successful mirror run of a resource wrote.",
+    );
+    for run in &runs {
+        out.sample(
+            "ctct_mirror_last_run_pages",
+            &[("resource", &run.resource), ("mode", &run.mode)],
+            run.pages as f64,
+        );
+    }
+    out.help(
+        "ctct_mirror_last_run_rows",
+        "gauge",
+        "Rows the last successful mirror run of a resource upserted or deleted (kind).",
+    );
+    for run in &runs {
+        for (kind, rows) in [
+            ("upserted", run.rows_upserted),
+            ("deleted", run.rows_deleted),
+        ] {
+            out.sample(
+                "ctct_mirror_last_run_rows",
+                &[
+                    ("resource", &run.resource),
+                    ("mode", &run.mode),
+                    ("kind", kind),
+                ],
+                rows as f64,
+            );
+        }
+    }
+    out.help(
+        "ctct_mirror_last_run_api_requests",
+        "gauge",
+        "API requests the last successful mirror run of a resource made.",
+    );
+    for run in &runs {
+        out.sample(
+            "ctct_mirror_last_run_api_requests",
+            &[("resource", &run.resource), ("mode", &run.mode)],
+            run.api_requests as f64,
+        );
+    }
+}
+
+/// The process's own series, those `/proc/self` gave.
+fn process(out: &mut Out, figures: &ProcessFigures) {
+    for (name, kind, help, value) in [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time spent, in seconds.",
+            figures.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            figures.resident_memory_bytes,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            figures.virtual_memory_bytes,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Open file descriptors.",
+            figures.open_fds,
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "The limit on open file descriptors.",
+            figures.max_fds,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "When the process started, in seconds since the Unix epoch.",
+            figures.start_time_seconds,
+        ),
+    ] {
+        if let Some(value) = value {
+            out.single(name, kind, help, value);
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::api::ApiClient;
-use crate::mirror::MirrorDb;
+use crate::mirror::Mirror;
 use crate::pipeline::PipelineStatus;
 use crate::pipeline::process::Processor;
 use crate::store::Store;
@@ -20,8 +20,8 @@ pub struct PipelineView {
 pub struct OpsState {
     /// The state store.
     pub store: Store,
-    /// The mirror store (the last successful runs, for metrics).
-    pub mirror: MirrorDb,
+    /// The mirror: its store (the last successful runs) and the runs this process made.
+    pub mirror: Mirror,
     pub client: ApiClient,
     pub pipeline: Option<PipelineView>,
 }
