@@ -216,3 +216,115 @@ async fn readiness_fails_when_the_broker_goes_away_and_returns_with_it_losing_no
     );
     d.stop().await;
 }
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    metrics_show_every_resources_last_success_from_the_start_and_mirror_runs_in_units
+);
+async fn metrics_show_every_resources_last_success_from_the_start_and_mirror_runs_in_units(
+    engine: Engine,
+) {
+    use crate::support::scrape::value;
+    use ctct_sync::command::outcome::Outcome;
+
+    let api = TestApi::start_on(engine).await;
+    crate::mirror::seed(&api, 40);
+    let mut d = TestDaemon::start_with_mirror(api, &[]).await;
+
+    // Before any run: every resource's last success is 0 (an alert on its age can fire),
+    // no run is counted, and the process reports itself.
+    let (status, before) = d.ops("/metrics").await;
+    assert_eq!(status, 200);
+    for resource in ["contacts", "custom_fields", "lists", "campaigns", "reports"] {
+        let full = format!(
+            "ctct_mirror_last_success_timestamp_seconds{{resource=\"{resource}\",mode=\"full\"}}"
+        );
+        assert_eq!(value(&before, &full), Some(0.0), "{full}:\n{before}");
+        let runs =
+            format!("ctct_mirror_runs_total{{resource=\"{resource}\",outcome=\"succeeded\"}}");
+        assert_eq!(value(&before, &runs), Some(0.0), "{runs}:\n{before}");
+    }
+    assert_eq!(
+        value(
+            &before,
+            "ctct_mirror_last_success_timestamp_seconds{resource=\"reports\",mode=\"incremental\"}"
+        ),
+        None,
+        "reports never run incrementally"
+    );
+    assert!(!before.contains("ctct_mirror_lag_seconds{"), "{before}");
+    assert!(!before.contains("ctct_mirror_last_run_pages{"), "{before}");
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(value(&before, name).is_some(), "{name}:\n{before}");
+    }
+    assert!(value(&before, "process_resident_memory_bytes").unwrap() > 0.0);
+
+    d.publish(
+        "mm-contacts",
+        "mirror.run",
+        json!({"resource": "contacts", "full": true}),
+    )
+    .await;
+    let result = d.result("mm-contacts").await;
+    assert_eq!(result.outcome, Outcome::Succeeded, "{result:?}");
+    let data = result.data.expect("the run's summary");
+    let run = &data["runs"][0];
+    assert_eq!(run["outcome"], "succeeded", "{data}");
+    let figure = |key: &str| run[key].as_f64().expect(key);
+    assert!(figure("rows_upserted") >= 40.0, "{data}");
+
+    let (_, after) = d.ops("/metrics").await;
+    let series = |name: &str, extra: &str| {
+        let labels = format!("resource=\"contacts\",mode=\"full\"{extra}");
+        value(&after, &format!("{name}{{{labels}}}"))
+            .unwrap_or_else(|| panic!("{name}{{{labels}}} missing:\n{after}"))
+    };
+    assert_eq!(series("ctct_mirror_last_run_pages", ""), figure("pages"));
+    assert_eq!(
+        series("ctct_mirror_last_run_rows", ",kind=\"upserted\""),
+        figure("rows_upserted")
+    );
+    assert_eq!(
+        series("ctct_mirror_last_run_rows", ",kind=\"deleted\""),
+        figure("rows_deleted")
+    );
+    assert_eq!(
+        series("ctct_mirror_last_run_api_requests", ""),
+        figure("api_requests")
+    );
+    let finished = series("ctct_mirror_last_success_timestamp_seconds", "");
+    let reported = chrono::DateTime::parse_from_rfc3339(run["finished_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp() as f64;
+    assert!(
+        (finished - reported).abs() <= 1.0,
+        "{finished} vs {reported}"
+    );
+    assert!(series("ctct_mirror_lag_seconds", "").is_finite());
+    assert_eq!(
+        value(
+            &after,
+            "ctct_mirror_runs_total{resource=\"contacts\",outcome=\"succeeded\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "ctct_mirror_last_success_timestamp_seconds{resource=\"lists\",mode=\"full\"}"
+        ),
+        Some(0.0),
+        "resources not run yet stay at 0"
+    );
+    assert!(
+        !after.contains("ctct_mirror_last_run{"),
+        "the old mixed series is gone:\n{after}"
+    );
+    d.stop().await;
+}

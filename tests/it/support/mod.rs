@@ -7,6 +7,7 @@ pub mod engine;
 pub mod eventually;
 pub mod pg;
 pub mod proxy;
+pub mod scrape;
 pub mod tls_pg;
 
 use std::path::{Path, PathBuf};
