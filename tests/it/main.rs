@@ -21,6 +21,7 @@ mod examples;
 mod handler;
 mod ledger_claims;
 mod mirror;
+mod observability;
 mod ops;
 mod pg_faults;
 mod pg_test_db;
