@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod auth;
 pub mod dlq;
 pub mod doctor;
+pub mod health;
 pub mod mirror;
 pub mod send;
 pub mod store;
@@ -62,6 +63,10 @@ pub enum Command {
     /// the API (one request per account), and say what to do about each failure. Exits 1
     /// when a check fails.
     Doctor,
+    /// Ask a running daemon's ops listener whether it is alive: GET http://<ops.listen>/healthz
+    /// (or `--url`), exit 0 on a 200 answer and 1 otherwise, with one line saying which. For
+    /// container health checks (the image has no curl).
+    Health(health::HealthArgs),
     /// Publish one command and print its result (how to try the daemon by hand).
     #[command(after_help = send::EXIT_CODES)]
     Send(send::SendArgs),
@@ -133,6 +138,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         telemetry::init(crate::config::LogFormat::Text, "warn,lapin=off");
         return Ok(doctor::run(cli.config.as_deref()).await);
     }
+    if let Command::Health(args) = cli.command {
+        // One line and an exit code; a configuration that does not load is an answer too.
+        return Ok(health::run(cli.config.as_deref(), args).await);
+    }
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut settings = Settings::load(cli.config.as_deref(), env)?;
     telemetry::init(settings.log.format, &settings.log.level);
@@ -171,7 +180,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             daemon.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor => unreachable!("handled before the configuration is loaded"),
+        Command::Doctor | Command::Health(_) => {
+            unreachable!("handled before the configuration is loaded")
+        }
         Command::Send(args) => send::run(&settings, args).await,
         Command::Dlq(args) => dlq::run(&settings, args).await,
         #[cfg(feature = "sandbox")]
@@ -210,6 +221,7 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
             auth::AuthCommand::Import { .. } => Some("auth import"),
         },
         Command::Migrate
+        | Command::Health(_)
         | Command::Config
         | Command::Run
         | Command::Send(_)

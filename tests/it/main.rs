@@ -19,6 +19,7 @@ mod docs_messages;
 mod doctor;
 mod examples;
 mod handler;
+mod health_cli;
 mod ledger_claims;
 mod mirror;
 mod observability;
