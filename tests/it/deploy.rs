@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use clap::Parser as _;
+use ctct_sync::cli::health::HealthArgs;
 use ctct_sync::cli::{Cli, Command};
 use ctct_sync::config::{ENV_PREFIX, SECRET_FILES, Settings};
 use ctct_sync::ops::{HEALTHZ_PATH, METRICS_PATH, READYZ_PATH};
@@ -292,6 +293,22 @@ fn healthcheck_target(test: &[String]) -> (u16, Option<String>) {
     (port, path)
 }
 
+/// The arguments of a healthcheck that runs `ctct-sync health` (`CMD ctct-sync health …`),
+/// parsed as the binary parses them; `None` for any other test.
+fn health_command(what: &str, test: &[String]) -> Option<HealthArgs> {
+    let (program, args) = match test {
+        [cmd, program, args @ ..] if cmd == "CMD" => (program, args),
+        _ => return None,
+    };
+    if program.rsplit('/').next() != Some("ctct-sync") {
+        return None;
+    }
+    match parse_cli(what, args).command {
+        Command::Health(args) => Some(args),
+        other => panic!("{what}: the healthcheck runs `ctct-sync {other:?}`, not `health`"),
+    }
+}
+
 /// The daemon's ops paths; a probe must ask one of them.
 fn ops_paths() -> [&'static str; 3] {
     [METRICS_PATH, HEALTHZ_PATH, READYZ_PATH]
@@ -406,7 +423,22 @@ fn check_compose(variant: &str, vars: &HashMap<String, String>, profiles: &[&str
                 "{what}: published port {port} is not the ops listener's"
             );
         }
-        let (port, path) = healthcheck_target(&strings(&service["healthcheck"]["test"]));
+        let test = strings(&service["healthcheck"]["test"]);
+        let (port, path) = match health_command(&what, &test) {
+            // `ctct-sync health`: its --url, or /healthz on ops.listen.
+            Some(args) => match args.url {
+                Some(url) => {
+                    assert!(
+                        url.host_str() == Some("127.0.0.1") || url.host_str() == Some("localhost"),
+                        "{what}: the healthcheck asks {url}, not this container"
+                    );
+                    let port = url.port_or_known_default().expect("a port");
+                    (port, Some(url.path().to_owned()))
+                }
+                None => (ops.port(), Some(HEALTHZ_PATH.to_owned())),
+            },
+            None => healthcheck_target(&test),
+        };
         assert_eq!(
             port,
             ops.port(),
@@ -654,6 +686,174 @@ fn k8s_objects() -> BTreeMap<(String, String), Value> {
 fn labels_match(selector: &Value, labels: &Value) -> bool {
     let selector = selector.as_object().expect("matchLabels");
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The instructions of the Dockerfile's last stage (from its `FROM`), continuation lines
+/// joined and comments left out: (`KEYWORD`, the rest of the line).
+fn image_instructions() -> Vec<(String, String)> {
+    let dockerfile = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"));
+    let last_stage = dockerfile.rsplit("\nFROM ").next().unwrap_or_default();
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in format!("FROM {last_stage}").lines() {
+        let line = line.trim();
+        if current.is_empty() && (line.is_empty() || line.starts_with('#')) {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(line);
+                let (keyword, rest) = current.split_once(' ').unwrap_or((&current, ""));
+                out.push((keyword.to_ascii_uppercase(), rest.trim().to_owned()));
+                current.clear();
+            }
+        }
+    }
+    out
+}
+
+/// The one `keyword` instruction of the last stage.
+fn image_instruction(instructions: &[(String, String)], keyword: &str) -> String {
+    let found: Vec<&String> = instructions
+        .iter()
+        .filter(|(k, _)| k == keyword)
+        .map(|(_, rest)| rest)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "Dockerfile: one {keyword} in the last stage"
+    );
+    found[0].clone()
+}
+
+/// The value given to `--flag` in `text` (`--gid 10001`).
+fn flag_value<'a>(text: &'a str, flag: &str) -> Option<&'a str> {
+    text.split(&format!("{flag} "))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+}
+
+#[test]
+fn the_image_runs_as_its_numeric_user_serves_the_ops_listener_and_checks_healthz() {
+    let instructions = image_instructions();
+    let run = image_instruction(&instructions, "RUN");
+    let uid = image_uid();
+    let gid: u64 = flag_value(&run, "groupadd --system --gid")
+        .and_then(|g| g.parse().ok())
+        .expect("the Dockerfile gives the group ctct a fixed gid");
+    assert!(
+        uid >= 10000,
+        "the uid {uid} is above every system and host account"
+    );
+    // USER by number, so that Kubernetes' runAsNonRoot can check it (hadolint DL3066).
+    assert_eq!(
+        image_instruction(&instructions, "USER"),
+        format!("{uid}:{gid}"),
+        "USER is the user ctct and its group, by number"
+    );
+    assert!(
+        run.contains("--no-log-init"),
+        "useradd --no-log-init: a high uid otherwise makes large lastlog and faillog files"
+    );
+    // The settings the image gives: the ops listener on every address, on the EXPOSEd port.
+    let env: HashMap<String, String> = image_env().into_iter().collect();
+    let settings = Settings::load(None, env).expect("the image's settings load");
+    let ops = settings.ops.listen;
+    assert!(
+        settings.ops.enabled && ops.ip().is_unspecified(),
+        "ops.listen {ops}: reachable from outside the container"
+    );
+    assert_eq!(
+        image_instruction(&instructions, "EXPOSE"),
+        ops.port().to_string(),
+        "EXPOSE is ops.listen's port"
+    );
+    // The store on the volume, which the user owns.
+    let store = settings.store.path.clone();
+    let volume = store.parent().expect("the store's directory");
+    let volumes: Vec<String> =
+        serde_json::from_str(&image_instruction(&instructions, "VOLUME")).expect("VOLUME [\"…\"]");
+    assert_eq!(
+        volumes,
+        [volume.display().to_string()],
+        "VOLUME is the store's directory ({})",
+        store.display()
+    );
+    assert!(
+        run.contains(&format!("chown {uid}:{gid} {}", volume.display())),
+        "the volume's directory is made owned by the user: {run}"
+    );
+    assert_eq!(
+        image_instruction(&instructions, "WORKDIR"),
+        volume.display().to_string()
+    );
+    // HEALTHCHECK: `ctct-sync health`, the binary of the ENTRYPOINT, asking /healthz on
+    // ops.listen within the check's own timeout.
+    let healthcheck = image_instruction(&instructions, "HEALTHCHECK");
+    let (options, exec) = healthcheck
+        .split_once("CMD ")
+        .expect("HEALTHCHECK [OPTIONS] CMD [\"…\"]");
+    let exec: Vec<String> = serde_json::from_str(exec).expect("HEALTHCHECK CMD in exec form");
+    let entrypoint: Vec<String> =
+        serde_json::from_str(&image_instruction(&instructions, "ENTRYPOINT")).expect("ENTRYPOINT");
+    assert_eq!(
+        entrypoint.last(),
+        exec.first(),
+        "the health check runs the binary the ENTRYPOINT runs"
+    );
+    let args = health_command(
+        "Dockerfile HEALTHCHECK",
+        &[&["CMD".to_owned()], &exec[..]].concat(),
+    )
+    .expect("HEALTHCHECK runs `ctct-sync health`");
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| ctct_sync::cli::health::healthz_url(ops));
+    assert_eq!(url.path(), HEALTHZ_PATH, "the health check asks liveness");
+    assert_eq!(url.port(), Some(ops.port()));
+    assert!(
+        url.host_str()
+            .is_some_and(|h| h == "127.0.0.1" || h == "[::1]")
+    );
+    let timeout = options
+        .split("--timeout=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("HEALTHCHECK --timeout=");
+    let timeout_ms = compose_duration_ms(timeout);
+    assert!(
+        args.timeout_ms < timeout_ms,
+        "ctct-sync health --timeout-ms {} answers before Docker's --timeout={timeout}",
+        args.timeout_ms
+    );
+    // The OCI labels, the version being this ctct-sync's.
+    let labels = image_instruction(&instructions, "LABEL");
+    for key in ["title", "description", "source", "licenses", "version"] {
+        assert!(
+            labels.contains(&format!("org.opencontainers.image.{key}=")),
+            "LABEL org.opencontainers.image.{key}: {labels}"
+        );
+    }
+    assert!(
+        labels.contains(&format!(
+            "org.opencontainers.image.licenses=\"{}\"",
+            env!("CARGO_PKG_LICENSE")
+        )),
+        "the license label is Cargo.toml's: {labels}"
+    );
+    assert!(
+        instructions.iter().any(
+            |(k, rest)| k == "ARG" && *rest == format!("VERSION={}", env!("CARGO_PKG_VERSION"))
+        ),
+        "ARG VERSION={} (Cargo.toml's version) labels the image",
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 /// The uid the image runs as (Dockerfile: `useradd … --uid N`).
