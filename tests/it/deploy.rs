@@ -856,6 +856,109 @@ fn the_image_runs_as_its_numeric_user_serves_the_ops_listener_and_checks_healthz
     );
 }
 
+/// Whether a `.dockerignore` pattern matches `path` (relative, `/`-separated): `*` within a
+/// name, `**` across names, a trailing `/` for directories; a pattern that matches a parent
+/// of `path` leaves `path` out too.
+fn dockerignore_matches(pattern: &str, path: &str) -> bool {
+    fn glob(pattern: &[&str], path: &[&str]) -> bool {
+        match (pattern.first(), path.first()) {
+            (None, _) => true, // matched a parent: everything under it is out
+            (Some(&"**"), _) => {
+                glob(&pattern[1..], path) || (!path.is_empty() && glob(pattern, &path[1..]))
+            }
+            (Some(_), None) => false,
+            (Some(p), Some(name)) => name_matches(p, name) && glob(&pattern[1..], &path[1..]),
+        }
+    }
+    fn name_matches(pattern: &str, name: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == name,
+            Some((head, tail)) => {
+                name.starts_with(head)
+                    && (head.len()..=name.len())
+                        .any(|i| name.is_char_boundary(i) && name_matches(tail, &name[i..]))
+            }
+        }
+    }
+    let pattern: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    glob(&pattern, &path)
+}
+
+#[test]
+fn the_build_context_has_what_the_dockerfile_copies_and_no_store_or_secret() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let patterns: Vec<String> = read(&root.join(".dockerignore"))
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        patterns.iter().all(|p| !p.starts_with('!')),
+        "no exceptions: each line leaves something out"
+    );
+    let ignored = |path: &str| patterns.iter().any(|p| dockerignore_matches(p, path));
+    // Every source of every COPY from the context (all stages) is sent.
+    let dockerfile = read(&root.join("Dockerfile"));
+    let mut copied = 0;
+    for line in dockerfile.lines() {
+        let Some(rest) = line.trim().strip_prefix("COPY ") else {
+            continue;
+        };
+        if rest.starts_with("--from=") {
+            continue;
+        }
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        for source in &words[..words.len() - 1] {
+            let source = source.trim_start_matches("./");
+            assert!(
+                root.join(source).exists(),
+                "Dockerfile copies {source}, which is missing"
+            );
+            assert!(
+                !ignored(source),
+                ".dockerignore leaves out {source}, which the Dockerfile copies"
+            );
+            // And every file inside a copied directory.
+            let mut dirs = vec![source.to_owned()];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(root.join(&dir)) else {
+                    continue;
+                };
+                for entry in entries {
+                    let entry = entry.unwrap();
+                    let inner = format!("{dir}/{}", entry.file_name().to_string_lossy());
+                    assert!(!ignored(&inner), ".dockerignore leaves out {inner}");
+                    if entry.file_type().unwrap().is_dir() {
+                        dirs.push(inner);
+                    }
+                }
+            }
+            copied += 1;
+        }
+    }
+    assert!(
+        copied >= 8,
+        "the Dockerfile's COPY lines were read ({copied})"
+    );
+    // Nothing local that holds tokens or passwords, and no build output.
+    for path in [
+        "target/release/ctct-sync",
+        ".git/config",
+        "data/ctct-sync.db",
+        "data/ctct-sync.db-wal",
+        "ctct-mirror.db",
+        "deploy/secrets/postgres_url",
+        "deploy/.env",
+        ".env",
+        "crates/ctct-sandbox/target/debug/ctct-sandbox",
+    ] {
+        assert!(ignored(path), ".dockerignore sends {path} to the builder");
+    }
+    assert!(!ignored("src/api/model/fixtures/write-contact.json"));
+}
+
 /// The uid the image runs as (Dockerfile: `useradd … --uid N`).
 fn image_uid() -> u64 {
     let dockerfile = read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"));
