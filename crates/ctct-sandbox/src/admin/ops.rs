@@ -251,6 +251,78 @@ impl SandboxAdmin {
             .ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))
     }
 
+    /// Adds a campaign that was sent at `sent_at` to the first `recipients` recipients of
+    /// every live list of `account` (all of them with `None`), with its tracking events
+    /// generated as for a send through the API; returns the campaign's id, its primary
+    /// activity's and how many recipients it was sent to. For making sent campaigns at scale without a send's round trips (the
+    /// benchmarks); `sent_at` may lie in the past, and events dated after the sandbox's
+    /// now show up as its clock reaches them.
+    pub fn add_sent_campaign(
+        &self,
+        account: &str,
+        name: &str,
+        sent_at: chrono::DateTime<chrono::Utc>,
+        recipients: Option<usize>,
+    ) -> Result<(Uuid, Uuid, usize), SandboxError> {
+        let now = self.shared.now_ms();
+        let sent_at = sent_at.timestamp_millis();
+        let mut world = self.shared.world();
+        let index = account_index(&world, account)?;
+        world
+            .with_account(index, now, None, |acc, _| {
+                if acc.campaigns.name_taken(name, None) {
+                    return Err(SandboxError::InvalidAdminRequest(format!(
+                        "a campaign named {name} exists"
+                    )));
+                }
+                let owner = acc.info.owner_email().to_owned();
+                let ids = [acc.rng.uuid(), acc.rng.uuid(), acc.rng.uuid()];
+                let activity = crate::campaigns::NewActivity {
+                    from_name: acc.info.organization_name.clone(),
+                    from_email: owner.clone(),
+                    reply_to_email: owner,
+                    subject: name.to_owned(),
+                    preheader: None,
+                    html_content: format!(
+                        "<html><body>[[trackingImage]]<h1>{name}</h1></body></html>"
+                    ),
+                    physical_address: None,
+                };
+                let created = sent_at - crate::clock::MS_PER_DAY;
+                let campaign = acc
+                    .campaigns
+                    .create(ids, name.to_owned(), activity, created);
+                acc.campaigns.campaigns[campaign as usize].updated_at = sent_at;
+                let primary = acc.campaigns.campaigns[campaign as usize].primary;
+                let lists: Vec<Uuid> = (0..acc.lists.rows.len() as u32)
+                    .filter(|&l| acc.lists.is_live(l))
+                    .map(|l| acc.lists.id_of(l))
+                    .collect();
+                let activity = &mut acc.campaigns.activities[primary as usize];
+                activity.contact_list_ids = lists;
+                activity.status = crate::campaigns::Status::Done;
+                let mut to = crate::reports::recipients(
+                    &acc.contacts,
+                    &acc.lists,
+                    &activity.contact_list_ids,
+                );
+                if let Some(limit) = recipients {
+                    to.truncate(limit);
+                }
+                let tracking = acc.reports.by_activity.entry(primary).or_default();
+                crate::reports::record_send(
+                    tracking,
+                    &activity.id,
+                    activity.html_content.as_deref(),
+                    sent_at,
+                    &to,
+                );
+                acc.touch();
+                Ok((ids[0], ids[1], to.len()))
+            })
+            .ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))?
+    }
+
     /// Adds tracking events to a sent campaign activity of `account` (all or none); returns
     /// how many were added. Events dated now or earlier show in the reports at once.
     pub fn add_tracking_events(

@@ -956,3 +956,80 @@ async fn summaries_list_sent_campaigns_newest_first_in_pages() {
         "sent campaigns only, most recently sent first"
     );
 }
+
+#[tokio::test]
+async fn an_admin_sent_campaign_is_reported_like_one_sent_through_the_api() {
+    let (env, _, seeded_activity) = seeded(800).await;
+    let everyone = env
+        .admin
+        .campaign_reports(&env.account)
+        .expect("the reports")
+        .iter()
+        .find(|r| r.campaign_activity_id == seeded_activity)
+        .expect("the seeded send")
+        .sends
+        .len();
+    let sent_at = env.admin.now() - chrono::Duration::days(40);
+    let (campaign, activity, to) = env
+        .admin
+        .add_sent_campaign(&env.account, "Admin sent", sent_at, Some(100))
+        .expect("added");
+    assert_eq!(to, 100);
+    let (_, all, to_all_count) = env
+        .admin
+        .add_sent_campaign(&env.account, "Admin sent to all", sent_at, None)
+        .expect("added");
+    assert!(
+        env.admin
+            .add_sent_campaign(&env.account, "admin SENT", sent_at, None)
+            .is_err(),
+        "names stay unique"
+    );
+
+    let r = env.get(&format!("/emails/{campaign}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["current_status"], "Done", "{}", r.text);
+    assert_eq!(
+        primary_activity(&env, &campaign.to_string()).await,
+        activity.to_string()
+    );
+    let stats = activity_stats(&env, &activity.to_string()).await;
+    assert_eq!(stats["em_sends"], 100, "{stats}");
+    assert_eq!(
+        tracking(&env, &activity.to_string(), "sends").await.len(),
+        100
+    );
+    let summaries = env
+        .get("/reports/summary_reports/email_campaign_summaries")
+        .await;
+    let summary = summaries.body["bulk_email_campaign_summaries"]
+        .as_array()
+        .expect("summaries")
+        .iter()
+        .find(|s| s["campaign_id"] == campaign.to_string())
+        .unwrap_or_else(|| panic!("the campaign in {}", summaries.text))
+        .clone();
+    let listed: chrono::DateTime<chrono::Utc> = summary["last_sent_date"]
+        .as_str()
+        .expect("a send time")
+        .parse()
+        .expect("a time");
+    assert_eq!(listed.timestamp(), sent_at.timestamp());
+
+    let reports = env.admin.campaign_reports(&env.account).expect("reports");
+    let report = |id: uuid::Uuid| {
+        reports
+            .iter()
+            .find(|r| r.campaign_activity_id == id.to_string())
+            .expect("reported")
+    };
+    let to_all = report(all);
+    assert!(
+        to_all.sends.len() > everyone,
+        "every list's recipients, more than the seeded send's one list: {} vs {everyone}",
+        to_all.sends.len()
+    );
+    assert_eq!(to_all.sends.len(), to_all_count);
+    assert!(!to_all.opens.is_empty() && !to_all.clicks.is_empty());
+    assert_eq!(report(activity).sends.len(), 100);
+}
