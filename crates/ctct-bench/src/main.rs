@@ -14,6 +14,11 @@
 //! sandbox logged them, export polls separately) and peak RSS. With `--changed K`, K contacts
 //! are then updated through the API and an incremental run is measured the same way.
 //!
+//! `ctct-bench reports --campaigns 200 --in-window 20 --recipients 100000 --limits off,share`
+//! measures the mirror's campaign-reports pass (see `reports.rs`): each run in a child
+//! process (`reports-child`) on one store, night after night (the sandbox's clock and the
+//! child's moved past UTC midnight) until the backfill is complete, then an unchanged run.
+//!
 //! `ctct-bench shared-key --seconds 300` shares one API key at its real limits between two
 //! `ctct-sync run` daemons and a `ctct-sync mirror` on one state store (see `shared_key.rs`),
 //! and reads the sandbox's request log for 429s and the busiest second.
@@ -21,6 +26,7 @@
 mod daemon;
 mod pg;
 mod pipeline;
+mod reports;
 mod shared_key;
 
 use std::process::{ExitCode, Stdio};
@@ -138,6 +144,45 @@ enum Command {
         #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
         postgres_url: String,
     },
+    /// The mirror's campaign-reports pass over many sent campaigns, a few within
+    /// `mirror.reports.days`: the backfill night by night, then an unchanged run.
+    Reports {
+        /// Sent campaigns in all (the seeded account's own sent campaign among them).
+        #[arg(long, default_value_t = 200)]
+        campaigns: usize,
+        /// How many of them were sent within the window.
+        #[arg(long, default_value_t = 20)]
+        in_window: usize,
+        /// Recipients of each campaign sent within the window.
+        #[arg(long, default_value_t = 100_000)]
+        recipients: usize,
+        /// Recipients of each campaign sent before the window (default: --recipients).
+        #[arg(long)]
+        old_recipients: Option<usize>,
+        /// mirror.reports.days.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// off (no limit), share (the reports' 2,000 requests a day, no per-second limit),
+        /// real (4/s and 10,000/day, the share 2,000); comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "off,share")]
+        limits: Vec<String>,
+        /// The mirror store: sqlite, postgres, or both (comma separated), one after the other.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+        engines: Vec<String>,
+        /// A database of the PostgreSQL server to measure on; each measurement creates a
+        /// database of its own there and drops it afterwards.
+        #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+        postgres_url: String,
+        /// Give up when the backfill is not complete after this many nights.
+        #[arg(long, default_value_t = 30)]
+        max_nights: usize,
+        /// Where the stores are written (a temporary directory by default).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// One mirror run of campaigns or reports (used by `reports`; prints one JSON line).
+    #[command(hide = true)]
+    ReportsChild(reports::ReportsChildArgs),
     /// One mirror run (used by `mirror`; prints one JSON line).
     #[command(hide = true)]
     MirrorChild(ChildArgs),
@@ -207,6 +252,47 @@ fn main() -> ExitCode {
                 bench_mirror(&contacts, &paths, &engines, changed, dir).await
             }
             Command::MirrorChild(args) => child(args).await,
+            Command::ReportsChild(args) => reports::child(args).await,
+            Command::Reports {
+                campaigns,
+                in_window,
+                recipients,
+                old_recipients,
+                days,
+                limits,
+                engines,
+                postgres_url,
+                max_nights,
+                dir,
+            } => {
+                let scratch =
+                    std::env::temp_dir().join(format!("ctct-bench-{}", std::process::id()));
+                let dir = dir.unwrap_or_else(|| scratch.clone());
+                std::fs::create_dir_all(&dir)?;
+                let mut lines = Vec::new();
+                for postgres in engine_choices(&engines, &postgres_url)? {
+                    for limits in &limits {
+                        let scenario = reports::Scenario {
+                            campaigns,
+                            in_window,
+                            recipients,
+                            old_recipients: old_recipients.unwrap_or(recipients),
+                            days,
+                            limits: reports::Limits::parse(limits)?,
+                            postgres: postgres.clone(),
+                            max_nights,
+                        };
+                        println!("{}", reports::HEADER);
+                        lines.extend(reports::run(&scenario, &dir).await?);
+                    }
+                }
+                println!();
+                for line in lines {
+                    println!("{line}");
+                }
+                let _ = std::fs::remove_dir_all(&scratch);
+                Ok(())
+            }
             Command::Pipeline {
                 upserts,
                 limits,
