@@ -375,10 +375,12 @@ async fn a_budget_pausing_at_startup_sends_nothing_in_its_first_window() {
     ));
     let start = Instant::now();
     unpaused.acquire(Priority::Command).await.unwrap();
-    assert_eq!(
-        Instant::now() - start,
-        Duration::ZERO,
-        "no pause by default"
+    // Time is paused, but it moves on to the next timer while the runtime waits for the
+    // store's thread (2 ms once under CI load): far less than the window a pause would take.
+    let waited = Instant::now() - start;
+    assert!(
+        waited < Duration::from_millis(50),
+        "no pause by default: waited {waited:?} (a pause is {window:?})"
     );
 }
 
