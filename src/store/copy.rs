@@ -43,25 +43,39 @@ pub const STATE_TABLES: &[&str] = &[
 /// and must not depend on this module).
 pub use super::upgrade::MIRROR_TABLES;
 
-/// Every table a mirror store copies: [`MIRROR_TABLES`] (which the upgrade from a store of
-/// before the split also moves) and the campaign reports' tables of the mirror's 0002, which
-/// no store of before the split holds. Parents first.
-pub const MIRROR_COPY_TABLES: &[&str] = &[
-    "mirror_runs",
-    "contacts",
-    "contact_custom_field_values",
-    "contact_list_memberships",
-    "custom_fields",
-    "contact_lists",
-    "campaigns",
-    "campaign_activities",
-    "mirror_cursors",
+/// The campaign reports' tables of the mirror's 0002, parents first; no store of before the
+/// split holds them, so the upgrade does not move them.
+pub const REPORT_TABLES: &[&str] = &[
     "campaign_activity_stats",
     "campaign_activity_stats_history",
     "tracking_events",
     "campaign_activity_links",
     "report_progress",
 ];
+
+/// Every table a mirror store copies: [`MIRROR_TABLES`], then [`REPORT_TABLES`].
+pub const MIRROR_COPY_TABLES: &[&str] =
+    &concat_tables::<{ MIRROR_TABLES.len() + REPORT_TABLES.len() }>(MIRROR_TABLES, REPORT_TABLES);
+
+/// `a` then `b`, as one array of their combined length (checked when compiled).
+const fn concat_tables<const N: usize>(
+    a: &[&'static str],
+    b: &[&'static str],
+) -> [&'static str; N] {
+    assert!(a.len() + b.len() == N, "N is the combined length");
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < a.len() {
+        out[i] = a[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < b.len() {
+        out[a.len() + j] = b[j];
+        j += 1;
+    }
+    out
+}
 
 /// A row as a JSON object keyed by column name.
 type JsonRow = Map<String, Value>;
