@@ -28,20 +28,7 @@ const QUERIES_ENV: &str = "CTCT_ANALYST_QUERIES";
 
 /// The SQL of the "Five reporting queries" section of docs/mirror.md.
 fn documented_queries() -> Vec<String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mirror.md"))
-        .expect("docs/mirror.md is readable");
-    let section = doc
-        .split("## Five reporting queries")
-        .nth(1)
-        .expect("docs/mirror.md has its five reporting queries")
-        .split("\n## ")
-        .next()
-        .unwrap_or_default();
-    section
-        .split("```sql\n")
-        .skip(1)
-        .map(|block| block.split("```").next().unwrap_or_default().to_owned())
-        .collect()
+    crate::support::mirror_doc_queries("## Five reporting queries")
 }
 
 #[tokio::test]

@@ -23,27 +23,14 @@ const CAMPAIGN: &str = "Report 3";
 
 /// The SQL of the section, in order; on PostgreSQL with the substitution the section gives.
 fn documented_queries(engine: Engine) -> Vec<String> {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mirror.md"))
-        .expect("docs/mirror.md is readable");
-    let section = doc
-        .split("## Six campaign report queries")
-        .nth(1)
-        .expect("docs/mirror.md has its campaign report queries")
-        .split("\n## ")
-        .next()
-        .unwrap_or_default();
-    section
-        .split("```sql\n")
-        .skip(1)
-        .map(|block| {
-            let sql = block.split("```").next().unwrap_or_default().to_owned();
-            match engine {
-                Engine::Sqlite => sql,
-                Engine::Postgres => sql.replace(
-                    "(SELECT l.value FROM json_each(a.contact_list_ids) AS l)",
-                    "(SELECT l.value FROM jsonb_array_elements_text(a.contact_list_ids) AS l(value))",
-                ),
-            }
+    crate::support::mirror_doc_queries("## Six campaign report queries")
+        .into_iter()
+        .map(|sql| match engine {
+            Engine::Sqlite => sql,
+            Engine::Postgres => sql.replace(
+                "(SELECT l.value FROM json_each(a.contact_list_ids) AS l)",
+                "(SELECT l.value FROM jsonb_array_elements_text(a.contact_list_ids) AS l(value))",
+            ),
         })
         .collect()
 }

@@ -73,3 +73,22 @@ pub fn effective_uid() -> u32 {
         .and_then(|id| id.parse().ok())
         .expect("an effective uid")
 }
+
+/// The ```sql blocks of the section of docs/mirror.md headed `heading` (up to the next `## `),
+/// in order.
+pub fn mirror_doc_queries(heading: &str) -> Vec<String> {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/mirror.md"))
+        .expect("docs/mirror.md is readable");
+    let section = doc
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/mirror.md has the section {heading:?}"))
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    section
+        .split("```sql\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
