@@ -188,8 +188,10 @@ enum Command {
     MirrorChild(ChildArgs),
 }
 
+/// How a child process reaches the sandbox and its stores (the client secret and the refresh
+/// token come from the environment, never the command line).
 #[derive(Debug, Clone, clap::Args)]
-struct ChildArgs {
+pub(crate) struct ChildConnection {
     #[arg(long)]
     base_url: String,
     #[arg(long)]
@@ -203,6 +205,62 @@ struct ChildArgs {
     /// The mirror store on PostgreSQL (already migrated), instead of a SQLite file beside --db.
     #[arg(long)]
     mirror_url: Option<String>,
+}
+
+impl ChildConnection {
+    /// The child's mirror store and its API client on a budget of `budget`, authorised with
+    /// the refresh token of the environment when the store has no account yet.
+    pub(crate) async fn open(
+        &self,
+        clock: Arc<dyn Clock>,
+        budget: BudgetSettings,
+    ) -> anyhow::Result<(MirrorDb, ApiClient)> {
+        let client_secret =
+            std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
+        let refresh_token =
+            std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
+        let (store, _) = Store::open(&self.db).context("opening the store")?;
+        let mirror_db = match &self.mirror_url {
+            Some(url) => {
+                let pg = PgStore::connect(&SecretString::from(url.as_str()), "ctct_mirror").await?;
+                MirrorDb::postgres(PgMirrorDb::new(pg.pool().clone()))
+            }
+            None => {
+                let (mirror_store, _) = Store::open_mirror(&mirror_file(&self.db))
+                    .context("opening the mirror store")?;
+                MirrorDb::new(mirror_store)
+            }
+        };
+        let tokens = TokenManager::new(
+            OAuthConfig::new(
+                &self.client_id,
+                SecretString::from(client_secret),
+                &self.token_url,
+                &self.authorize_url,
+            ),
+            store.clone(),
+            clock.clone(),
+        )?;
+        let budget = RateBudget::new(&self.client_id, budget, store, clock);
+        let client = ApiClient::new(
+            ClientSettings::new(&self.base_url),
+            Arc::new(budget),
+            tokens,
+        )?;
+        if client.tokens().accounts().await?.is_empty() {
+            client
+                .tokens()
+                .import_refresh_token("default", SecretString::from(refresh_token))
+                .await?;
+        }
+        Ok((mirror_db, client))
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct ChildArgs {
+    #[command(flatten)]
+    connection: ChildConnection,
     #[arg(long)]
     path: String,
     #[arg(long)]
@@ -418,50 +476,14 @@ const SECRET_ENV: &str = "CTCT_BENCH_CLIENT_SECRET";
 const REFRESH_ENV: &str = "CTCT_BENCH_REFRESH_TOKEN";
 
 async fn child(args: ChildArgs) -> anyhow::Result<()> {
-    let client_secret =
-        std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
-    let refresh_token =
-        std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
-    let (store, _) = Store::open(&args.db).context("opening the store")?;
-    let mirror_db = match &args.mirror_url {
-        Some(url) => {
-            let pg = PgStore::connect(&SecretString::from(url.as_str()), "ctct_mirror").await?;
-            MirrorDb::postgres(PgMirrorDb::new(pg.pool().clone()))
-        }
-        None => {
-            let (mirror_store, _) =
-                Store::open_mirror(&mirror_file(&args.db)).context("opening the mirror store")?;
-            MirrorDb::new(mirror_store)
-        }
-    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let tokens = TokenManager::new(
-        OAuthConfig::new(
-            &args.client_id,
-            SecretString::from(client_secret),
-            &args.token_url,
-            &args.authorize_url,
-        ),
-        store.clone(),
-        clock.clone(),
-    )?;
-    let budget = RateBudget::new(
-        &args.client_id,
-        BudgetSettings::new(1_000_000, 100_000_000, 1.0),
-        store.clone(),
-        clock.clone(),
-    );
-    let client = ApiClient::new(
-        ClientSettings::new(&args.base_url),
-        Arc::new(budget),
-        tokens,
-    )?;
-    if client.tokens().accounts().await?.is_empty() {
-        client
-            .tokens()
-            .import_refresh_token("default", SecretString::from(refresh_token))
-            .await?;
-    }
+    let (mirror_db, client) = args
+        .connection
+        .open(
+            clock.clone(),
+            BudgetSettings::new(1_000_000, 100_000_000, 1.0),
+        )
+        .await?;
     let options = MirrorOptions {
         contacts_path: if args.path == "paging" {
             ContactsPath::Paging

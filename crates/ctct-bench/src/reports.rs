@@ -18,15 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use ctct_sandbox::{LimitsMode, SandboxOptions};
-use ctct_sync::api::{
-    ApiClient, BudgetSettings, ClientSettings, OAuthConfig, RateBudget, TokenManager,
-};
+use ctct_sync::api::BudgetSettings;
 use ctct_sync::clock::{Clock, next_utc_midnight};
-use ctct_sync::mirror::{
-    Mirror, MirrorDb, MirrorOptions, Mode, PgMirrorDb, ReportOptions, Resource, Trigger,
-};
-use ctct_sync::store::{PgStore, Store};
-use secrecy::SecretString;
+use ctct_sync::mirror::{Mirror, MirrorOptions, Mode, ReportOptions, Resource, Trigger};
+use ctct_sync::store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::{REFRESH_ENV, SECRET_ENV, mirror_file, peak_rss_kib};
@@ -101,19 +96,8 @@ pub struct Scenario {
 /// The hidden child: one mirror run of one resource.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportsChildArgs {
-    #[arg(long)]
-    base_url: String,
-    #[arg(long)]
-    token_url: String,
-    #[arg(long)]
-    authorize_url: String,
-    #[arg(long)]
-    client_id: String,
-    #[arg(long)]
-    db: std::path::PathBuf,
-    /// The mirror store on PostgreSQL (already migrated), instead of a SQLite file beside --db.
-    #[arg(long)]
-    mirror_url: Option<String>,
+    #[command(flatten)]
+    connection: crate::ChildConnection,
     /// campaigns or reports.
     #[arg(long)]
     resource: String,
@@ -154,57 +138,21 @@ impl Clock for OffsetClock {
 }
 
 pub async fn child(args: ReportsChildArgs) -> anyhow::Result<()> {
-    let client_secret =
-        std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
-    let refresh_token =
-        std::env::var(REFRESH_ENV).with_context(|| format!("{REFRESH_ENV} is not set"))?;
     let resource = match args.resource.as_str() {
         "campaigns" => Resource::Campaigns,
         "reports" => Resource::Reports,
         other => bail!("--resource takes campaigns or reports, not {other}"),
     };
-    let (store, _) = Store::open(&args.db).context("opening the store")?;
-    let mirror_db = match &args.mirror_url {
-        Some(url) => {
-            let pg = PgStore::connect(&SecretString::from(url.as_str()), "ctct_mirror").await?;
-            MirrorDb::postgres(PgMirrorDb::new(pg.pool().clone()))
-        }
-        None => {
-            let (mirror_store, _) =
-                Store::open_mirror(&mirror_file(&args.db)).context("opening the mirror store")?;
-            MirrorDb::new(mirror_store)
-        }
-    };
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock(chrono::Duration::milliseconds(
         args.clock_offset_ms,
     )));
-    let tokens = TokenManager::new(
-        OAuthConfig::new(
-            &args.client_id,
-            SecretString::from(client_secret),
-            &args.token_url,
-            &args.authorize_url,
-        ),
-        store.clone(),
-        clock.clone(),
-    )?;
-    let budget = RateBudget::new(
-        &args.client_id,
-        BudgetSettings::new(args.per_second, args.per_day, args.mirror_share),
-        store.clone(),
-        clock.clone(),
-    );
-    let client = ApiClient::new(
-        ClientSettings::new(&args.base_url),
-        Arc::new(budget),
-        tokens,
-    )?;
-    if client.tokens().accounts().await?.is_empty() {
-        client
-            .tokens()
-            .import_refresh_token("default", SecretString::from(refresh_token))
-            .await?;
-    }
+    let (mirror_db, client) = args
+        .connection
+        .open(
+            clock.clone(),
+            BudgetSettings::new(args.per_second, args.per_day, args.mirror_share),
+        )
+        .await?;
     let options = MirrorOptions {
         reports: ReportOptions {
             days: args.days,
