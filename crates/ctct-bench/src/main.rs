@@ -83,6 +83,10 @@ enum Command {
         /// After the full runs, update this many contacts and measure an incremental run.
         #[arg(long, default_value_t = 0)]
         changed: usize,
+        /// After the first full run, update this many contacts and measure a second full run
+        /// over the same store (most rows unchanged).
+        #[arg(long)]
+        repeat_changed: Option<usize>,
         /// Where the stores are written (a temporary directory by default).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
@@ -295,6 +299,7 @@ fn main() -> ExitCode {
                 contacts,
                 paths,
                 changed,
+                repeat_changed,
                 dir,
                 engines,
                 postgres_url,
@@ -307,7 +312,7 @@ fn main() -> ExitCode {
                 if without_fks {
                     engines.push((Some(postgres_url), true));
                 }
-                bench_mirror(&contacts, &paths, &engines, changed, dir).await
+                bench_mirror(&contacts, &paths, &engines, changed, repeat_changed, dir).await
             }
             Command::MirrorChild(args) => child(args).await,
             Command::ReportsChild(args) => reports::child(args).await,
@@ -617,6 +622,7 @@ async fn bench_mirror(
     paths: &[String],
     engines: &[(Option<String>, bool)],
     changed: usize,
+    repeat_changed: Option<usize>,
     dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("ctct-bench-{}", std::process::id()));
@@ -664,6 +670,11 @@ async fn bench_mirror(
                 let url = pg.as_ref().map(pg::BenchDb::url);
                 let measured = run_child(&sandbox, &db, url, path, false).await?;
                 print_row(store, size, path, &measured);
+                if let Some(repeat_changed) = repeat_changed {
+                    update_contacts(&sandbox, repeat_changed).await?;
+                    let measured = run_child(&sandbox, &db, url, path, false).await?;
+                    print_row(store, size, &format!("again, {repeat_changed} chg."), &measured);
+                }
                 if changed > 0 {
                     update_contacts(&sandbox, changed).await?;
                     let measured = run_child(&sandbox, &db, url, "paging", true).await?;
