@@ -481,6 +481,15 @@ const SECRET_ENV: &str = "CTCT_BENCH_CLIENT_SECRET";
 const REFRESH_ENV: &str = "CTCT_BENCH_REFRESH_TOKEN";
 
 async fn child(args: ChildArgs) -> anyhow::Result<()> {
+    // The mirror's own log lines (warnings, and at info where its phases took their time) on
+    // stderr, beside the benchmark's table.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CTCT_BENCH_LOG")
+                .unwrap_or_else(|_| "warn,ctct_sync::mirror=info".into()),
+        )
+        .try_init();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (mirror_db, client) = args
         .connection
@@ -673,7 +682,12 @@ async fn bench_mirror(
                 if let Some(repeat_changed) = repeat_changed {
                     update_contacts(&sandbox, repeat_changed).await?;
                     let measured = run_child(&sandbox, &db, url, path, false).await?;
-                    print_row(store, size, &format!("again, {repeat_changed} chg."), &measured);
+                    print_row(
+                        store,
+                        size,
+                        &format!("again, {repeat_changed} chg."),
+                        &measured,
+                    );
                 }
                 if changed > 0 {
                     update_contacts(&sandbox, changed).await?;
