@@ -32,7 +32,13 @@ pub(super) async fn run(run: &Run<'_>, requested: Mode) -> Result<(), Stop> {
             let from = pass.run_id;
             (pass, Some(from))
         }
-        _ => (new_pass(run, requested, stored.updated_after), None),
+        _ => {
+            let pass = new_pass(run, requested, stored.updated_after);
+            if pass.mode == Mode::Full {
+                run.db().clear_contacts_load(&run.account).await?;
+            }
+            (pass, None)
+        }
     };
     run.describe(pass.mode, pass.path, resumed_from).await?;
     if pass.path == Some(ContactsPath::Export) {

@@ -53,9 +53,18 @@ pub const REPORT_TABLES: &[&str] = &[
     "report_progress",
 ];
 
-/// Every table a mirror store copies: [`MIRROR_TABLES`], then [`REPORT_TABLES`].
-pub const MIRROR_COPY_TABLES: &[&str] =
-    &concat_tables::<{ MIRROR_TABLES.len() + REPORT_TABLES.len() }>(MIRROR_TABLES, REPORT_TABLES);
+/// The mirror's 0003 tables where a full contacts pass keeps what it has read until its end
+/// (copied with the pass's cursor, so that the copy resumes the pass with them).
+pub const PASS_TABLES: &[&str] = &["contacts_load", "contacts_seen"];
+
+const MIRROR_AND_REPORT_TABLES: [&str; MIRROR_TABLES.len() + REPORT_TABLES.len()] =
+    concat_tables(MIRROR_TABLES, REPORT_TABLES);
+
+/// Every table a mirror store copies: [`MIRROR_TABLES`], [`REPORT_TABLES`], then
+/// [`PASS_TABLES`].
+pub const MIRROR_COPY_TABLES: &[&str] = &concat_tables::<
+    { MIRROR_AND_REPORT_TABLES.len() + PASS_TABLES.len() },
+>(&MIRROR_AND_REPORT_TABLES, PASS_TABLES);
 
 /// `a` then `b`, as one array of their combined length (checked when compiled).
 const fn concat_tables<const N: usize>(

@@ -140,6 +140,10 @@ impl Store {
     /// mirror's tables live in (`crate::mirror::MirrorDb`).
     pub fn open_mirror(path: &Path) -> Result<(Store, MigrationReport), StoreError> {
         let mut conn = open_connection(path, Role::Mirror)?;
+        // A first full pass sorts its held contacts' keys (about 50 bytes each): in SQLite's
+        // temporary directory (SQLITE_TMPDIR, TMPDIR, else /var/tmp, /usr/tmp, /tmp), not in
+        // the process's memory.
+        conn.execute_batch("PRAGMA temp_store = FILE;")?;
         let report = migrate::migrate_mirror(&mut conn)?;
         Ok((Store::spawn(conn, path), report))
     }

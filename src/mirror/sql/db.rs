@@ -207,6 +207,20 @@ impl MirrorDb {
         }
     }
 
+    /// Empties what an earlier full contacts pass of `account` held for its end (a new full
+    /// pass starts from nothing).
+    pub async fn clear_contacts_load(&self, account: &str) -> Result<(), MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let account = account.to_owned();
+                Ok(store
+                    .call(move |conn| contacts::clear_load(conn, &account))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.clear_contacts_load(account).await?),
+        }
+    }
+
     // --- pages ---
 
     /// Writes one page (or export batch) of contacts with the pass's new position, in one
@@ -237,11 +251,26 @@ impl MirrorDb {
                     high_water: Some(pass.started_at),
                 };
                 let page = write_page(conn, mark, &pass, end, kind, |conn, account, now| {
-                    let written = contacts::write(conn, account, &rows, seen, now)?;
+                    // A full pass into an account the mirror has no contact of holds its
+                    // pages and moves them in, in key order, with its last page.
+                    let written = if full && contacts::holds_load(conn, account)? {
+                        contacts::hold(conn, account, &rows)?;
+                        contacts::Written {
+                            upserted: rows.len() as u64,
+                            deleted: 0,
+                        }
+                    } else {
+                        contacts::write(conn, account, &rows, seen, now)?
+                    };
+                    let applied = if full && end == PageEnd::Last {
+                        contacts::apply_load(conn, account, seen, now)?
+                    } else {
+                        contacts::Written::default()
+                    };
                     Ok(PageRows {
                         value: (),
                         upserted: written.upserted,
-                        deleted: written.deleted,
+                        deleted: written.deleted + applied.deleted,
                     })
                 })?;
                 Ok(Written {

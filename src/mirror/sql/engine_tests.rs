@@ -316,17 +316,21 @@ fn big_page() -> Vec<ContactRow> {
 async fn a_page_of_5000_contacts_is_written_rewritten_and_its_unseen_contacts_removed() -> Outcome {
     for engine in engines("big").await {
         let (db, name) = (&engine.db, engine.name);
-        let (run_id, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(2, 0)).await?;
+        // A first pass (held until its end on SQLite) writes them.
+        let (first, lease, pass) = begin(db, Resource::Contacts, Mode::Full, at(1, 0)).await?;
         let written = db
             .write_contacts(
-                mark(run_id, &lease, at(2, 0)),
-                pass.clone(),
+                mark(first, &lease, at(1, 0)),
+                pass,
                 big_page(),
                 1,
-                PageEnd::More,
+                PageEnd::Last,
             )
             .await?;
         assert_eq!((written.upserted, written.deleted), (5000, 0), "{name}");
+        db.finish_run(first, succeeded(at(1, 1)), lease).await?;
+        // A second full pass rewrites them page by page.
+        let (run_id, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(2, 0)).await?;
         assert_eq!(
             engine.count("SELECT count(*) FROM contacts").await,
             5000,
@@ -452,6 +456,218 @@ async fn a_page_of_5000_contacts_is_written_rewritten_and_its_unseen_contacts_re
             "{name}: the high-water mark moved"
         );
         db.finish_run(run_id, succeeded(at(3, 1)), lease).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_first_full_pass_holds_its_pages_and_moves_them_in_at_its_end_the_last_copy_winning()
+-> Outcome {
+    const INDEXES: &str = "SELECT name || ':' || sql FROM sqlite_schema
+        WHERE type = 'index' AND sql IS NOT NULL ORDER BY name";
+    for engine in engines("held").await {
+        let (db, name) = (&engine.db, engine.name);
+        let sqlite = !engine.is_postgres();
+        let indexes_before = if sqlite {
+            engine.texts(INDEXES).await
+        } else {
+            Vec::new()
+        };
+        let (run_id, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(5, 0)).await?;
+        db.write_contacts(
+            mark(run_id, &lease, at(5, 0)),
+            pass.clone(),
+            big_page(),
+            1,
+            PageEnd::More,
+        )
+        .await?;
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts").await,
+            0,
+            "{name}: held until the pass ends"
+        );
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts_load").await,
+            5000,
+            "{name}"
+        );
+        // The pass reads c00001 again (read again from its start, say), changed since.
+        let again = ContactRow {
+            first_name: Some("Cy".into()),
+            custom_fields: vec![("f3".into(), "z".into())],
+            list_ids: vec!["l7".into()],
+            ..contact("c00001")
+        };
+        pass.rows_done = 5000;
+        let written = db
+            .write_contacts(
+                mark(run_id, &lease, at(5, 1)),
+                pass,
+                vec![again, contact("c09999")],
+                1,
+                PageEnd::Last,
+            )
+            .await?;
+        assert_eq!((written.upserted, written.deleted), (2, 0), "{name}");
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts").await,
+            5001,
+            "{name}"
+        );
+        for table in ["contact_custom_field_values", "contact_list_memberships"] {
+            assert_eq!(
+                engine.count(&format!("SELECT count(*) FROM {table}")).await,
+                9999,
+                "{name}: {table}, c00001's first copy replaced by its second"
+            );
+        }
+        assert_eq!(
+            engine
+                .texts(
+                    "SELECT first_name FROM contacts WHERE contact_id = 'c00001'
+                     UNION ALL SELECT custom_field_id || '=' || value
+                     FROM contact_custom_field_values WHERE contact_id = 'c00001'
+                     UNION ALL SELECT list_id FROM contact_list_memberships
+                     WHERE contact_id = 'c00001'"
+                )
+                .await,
+            vec!["Cy", "f3=z", "l7"],
+            "{name}: the copy read last wins"
+        );
+        assert_eq!(
+            engine
+                .count(&format!(
+                    "SELECT count(*) FROM contacts WHERE seen_run IS NULL OR seen_run <> {run_id}"
+                ))
+                .await,
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts_load").await,
+            0,
+            "{name}"
+        );
+        if sqlite {
+            assert_eq!(
+                engine.texts(INDEXES).await,
+                indexes_before,
+                "{name}: the indexes dropped for the load are back as the migrations made them"
+            );
+        }
+        let cursor = db.load_cursor("acme", Resource::Contacts).await?;
+        assert_eq!(cursor.pass, None, "{name}: the pass completed");
+        db.finish_run(run_id, succeeded(at(5, 2)), lease).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> Outcome {
+    for engine in engines("same").await {
+        let (db, name) = (&engine.db, engine.name);
+        let (first, lease, pass) = begin(db, Resource::Contacts, Mode::Full, at(6, 0)).await?;
+        db.write_contacts(
+            mark(first, &lease, at(6, 0)),
+            pass,
+            big_page(),
+            1,
+            PageEnd::Last,
+        )
+        .await?;
+        db.finish_run(first, succeeded(at(6, 1)), lease).await?;
+
+        // The next night: c00001 renamed, c00002 joined a list, the rest as they were; read
+        // in two pages.
+        let mut page = big_page();
+        page[1].first_name = Some("Di".into());
+        page[2].list_ids.push("l8".into());
+        let (second, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(7, 0)).await?;
+        let rest = page.split_off(2500);
+        db.write_contacts(
+            mark(second, &lease, at(7, 0)),
+            pass.clone(),
+            page,
+            1,
+            PageEnd::More,
+        )
+        .await?;
+        pass.rows_done = 2500;
+        let written = db
+            .write_contacts(mark(second, &lease, at(7, 0)), pass, rest, 1, PageEnd::Last)
+            .await?;
+        assert_eq!((written.upserted, written.deleted), (2500, 0), "{name}");
+        db.finish_run(second, succeeded(at(7, 1)), lease).await?;
+        if !engine.is_postgres() {
+            // (PostgreSQL merges every page's rows, changed or not.)
+            assert_eq!(
+                engine
+                    .texts(&format!(
+                        "SELECT contact_id FROM contacts WHERE seen_run = {second} ORDER BY 1"
+                    ))
+                    .await,
+                vec!["c00001", "c00002"],
+                "{name}: only the changed contacts were written"
+            );
+            assert_eq!(
+                engine
+                    .count(&format!(
+                        "SELECT count(*) FROM contacts WHERE seen_run = {first}"
+                    ))
+                    .await,
+                4998,
+                "{name}: the unchanged ones kept their row as it was"
+            );
+        }
+        assert_eq!(
+            engine
+                .texts("SELECT first_name FROM contacts WHERE contact_id = 'c00001'")
+                .await,
+            vec!["Di"],
+            "{name}"
+        );
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts").await,
+            5000,
+            "{name}: and stay in the mirror"
+        );
+        assert_eq!(
+            engine
+                .texts(
+                    "SELECT list_id FROM contact_list_memberships
+                     WHERE contact_id = 'c00002' ORDER BY list_id"
+                )
+                .await,
+            vec!["l1", "l4", "l8"],
+            "{name}"
+        );
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts_seen").await,
+            0,
+            "{name}: the pass's notes are gone with it"
+        );
+
+        // A third night sees all but the last ten, c00001 under its first name again.
+        let seen: Vec<ContactRow> = big_page().into_iter().take(4990).collect();
+        let (third, lease, pass) = begin(db, Resource::Contacts, Mode::Full, at(8, 0)).await?;
+        let written = db
+            .write_contacts(mark(third, &lease, at(8, 0)), pass, seen, 1, PageEnd::Last)
+            .await?;
+        assert_eq!((written.upserted, written.deleted), (4990, 10), "{name}");
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts").await,
+            4990,
+            "{name}"
+        );
+        assert_eq!(
+            engine
+                .texts("SELECT first_name FROM contacts WHERE contact_id = 'c00001'")
+                .await,
+            vec!["Ann"],
+            "{name}"
+        );
+        db.finish_run(third, succeeded(at(8, 1)), lease).await?;
     }
     Ok(())
 }

@@ -232,3 +232,259 @@ async fn copy_lists(tx: &Transaction<'_>, page: &[&ContactRow]) -> PgResult<()> 
     writer.finish().await?;
     Ok(())
 }
+
+/// Empties `account`'s part of `contacts_load` and `contacts_seen` (mirror migration 0003).
+pub(super) async fn clear_load(tx: &Transaction<'_>, account: &str) -> PgResult<()> {
+    tx.execute("DELETE FROM contacts_seen WHERE account = $1", &[&account])
+        .await?;
+    clear_held(tx, account).await
+}
+
+/// Empties `account`'s part of `contacts_load`.
+async fn clear_held(tx: &Transaction<'_>, account: &str) -> PgResult<()> {
+    tx.execute("DELETE FROM contacts_load WHERE account = $1", &[&account])
+        .await?;
+    Ok(())
+}
+
+/// Contacts merged per [`write`] while applying held rows.
+const APPLY_BATCH: usize = 1_000;
+
+/// Moves `account`'s rows held in `contacts_load` into the contacts tables (the copy read
+/// last wins) and empties its part of the table.
+pub(super) async fn apply_load(
+    tx: &Transaction<'_>,
+    account: &str,
+    seen_run: Option<i64>,
+    now: DateTime<Utc>,
+) -> PgResult<Written> {
+    let held: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM contacts_load WHERE account = $1)",
+            &[&account],
+        )
+        .await?
+        .get(0);
+    if !held {
+        return Ok(Written::default());
+    }
+    if holds_load(tx, account).await? {
+        return move_held_fresh(tx, account, seen_run, now).await;
+    }
+    // Into an account that has contacts (a store copy brought a SQLite pass in progress):
+    // through the page merge, a batch at a time. The page tables, empty: the page written before in this transaction has been merged.
+    tx.batch_execute(PAGE_TABLES).await?;
+    tx.batch_execute(
+        "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
+                  pg_temp.mirror_page_lists",
+    )
+    .await?;
+    // A cursor streams the rows in key order while the same transaction writes them.
+    tx.execute(
+        &format!(
+            "DECLARE mirror_load NO SCROLL CURSOR FOR
+             SELECT contact_id, data FROM contacts_load WHERE account = '{}'
+             ORDER BY contact_id, seq",
+            account.replace('\'', "''")
+        ),
+        &[],
+    )
+    .await?;
+    let mut written = Written::default();
+    let mut pending: Option<ContactRow> = None;
+    loop {
+        let fetched = tx
+            .query(&format!("FETCH {APPLY_BATCH} FROM mirror_load"), &[])
+            .await?;
+        let done = fetched.is_empty();
+        let mut batch = Vec::with_capacity(fetched.len());
+        for row in &fetched {
+            let data: &str = row.get(1);
+            let contact: ContactRow = serde_json::from_str(data).map_err(|error| {
+                super::error::PgMirrorError::Held(format!(
+                    "a held contact could not be read back: {error}"
+                ))
+            })?;
+            if let Some(previous) = pending.take()
+                && previous.contact_id != contact.contact_id
+            {
+                batch.push(previous);
+            }
+            pending = Some(contact);
+        }
+        if done {
+            batch.extend(pending.take());
+        }
+        let part = write(tx, account, &batch, seen_run, now).await?;
+        written.upserted += part.upserted;
+        written.deleted += part.deleted;
+        tx.batch_execute(
+            "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
+                      pg_temp.mirror_page_lists",
+        )
+        .await?;
+        if done {
+            break;
+        }
+    }
+    tx.batch_execute("CLOSE mirror_load").await?;
+    clear_held(tx, account).await?;
+    Ok(written)
+}
+
+/// Whether a full pass's page is held in `contacts_load`: the mirror has no contact of
+/// `account` (see the SQLite store's `contacts::holds_load`).
+pub(super) async fn holds_load(tx: &Transaction<'_>, account: &str) -> PgResult<bool> {
+    Ok(tx
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM contacts WHERE account = $1)",
+            &[&account],
+        )
+        .await?
+        .get(0))
+}
+
+/// Appends `rows` to `contacts_load` by binary `COPY`, numbered after the rows already there
+/// (under a transaction-scoped lock, so that two accounts' passes number apart).
+pub(super) async fn hold(
+    tx: &Transaction<'_>,
+    account: &str,
+    rows: &[ContactRow],
+) -> PgResult<Written> {
+    if rows.is_empty() {
+        return Ok(Written::default());
+    }
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('ctct-sync contacts_load', 0))",
+        &[],
+    )
+    .await?;
+    let last: i64 = tx
+        .query_one("SELECT coalesce(max(seq), 0) FROM contacts_load", &[])
+        .await?
+        .get(0);
+    let sink = tx
+        .copy_in("COPY contacts_load (seq, account, contact_id, data) FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(
+        sink,
+        &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT]
+    ));
+    for (index, row) in rows.iter().enumerate() {
+        let seq = last + index as i64 + 1;
+        let data = serde_json::to_string(row).map_err(|error| {
+            super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
+        })?;
+        writer
+            .as_mut()
+            .write(&[&seq, &account, &row.contact_id, &data])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(Written {
+        upserted: rows.len() as u64,
+        deleted: 0,
+    })
+}
+
+/// The held rows of an account without contacts, moved in three set-based inserts (the copy
+/// read last of each contact, decoded by the server).
+const MOVE_HELD: &str = "
+WITH last AS MATERIALIZED (
+    SELECT DISTINCT ON (contact_id) contact_id, data::jsonb AS d
+    FROM contacts_load WHERE account = $1
+    ORDER BY contact_id, seq DESC
+), moved AS (
+    INSERT INTO contacts (account, contact_id, email_address, permission_to_send,
+        confirm_status, opt_in_source, opt_in_date, opt_out_source, opt_out_date,
+        opt_out_reason, first_name, last_name, job_title, company_name, birthday_month,
+        birthday_day, anniversary, create_source, update_source, created_at, updated_at,
+        deleted_at, mirrored_at, seen_run)
+    SELECT $1, contact_id, d->>'email_address', d->>'permission_to_send',
+        d->>'confirm_status', d->>'opt_in_source', (d->>'opt_in_date')::timestamptz,
+        d->>'opt_out_source', (d->>'opt_out_date')::timestamptz, d->>'opt_out_reason',
+        d->>'first_name', d->>'last_name', d->>'job_title', d->>'company_name',
+        (d->>'birthday_month')::bigint, (d->>'birthday_day')::bigint, d->>'anniversary',
+        d->>'create_source', d->>'update_source', (d->>'created_at')::timestamptz,
+        (d->>'updated_at')::timestamptz, (d->>'deleted_at')::date, $2, $3
+    FROM last ORDER BY contact_id
+    RETURNING 1
+), values_moved AS (
+    INSERT INTO contact_custom_field_values (account, contact_id, custom_field_id, value)
+    SELECT $1, contact_id, f->>0, f->>1
+    FROM last, jsonb_array_elements(d->'custom_fields') AS f
+    ORDER BY contact_id, f->>0
+    RETURNING 1
+), lists_moved AS (
+    INSERT INTO contact_list_memberships (account, contact_id, list_id)
+    SELECT $1, contact_id, l
+    FROM last, jsonb_array_elements_text(d->'list_ids') AS l
+    ORDER BY contact_id, l
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM values_moved),
+       (SELECT count(*) FROM lists_moved)";
+
+/// The secondary indexes of the contacts tables (no key or constraint behind them), with
+/// their definitions, in the mirror's schema.
+const SECONDARY_INDEXES: &str = "
+SELECT i.relname::text, pg_get_indexdef(i.oid)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+WHERE t.relnamespace = current_schema()::regnamespace
+  AND t.relname IN ('contacts', 'contact_custom_field_values', 'contact_list_memberships')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)";
+
+/// Moves the held rows of an account that has no contacts: set-based, with the secondary
+/// indexes built once at the end when the tables were empty.
+async fn move_held_fresh(
+    tx: &Transaction<'_>,
+    account: &str,
+    seen_run: Option<i64>,
+    now: DateTime<Utc>,
+) -> PgResult<Written> {
+    let started = std::time::Instant::now();
+    let empty: bool = tx
+        .query_one(
+            "SELECT NOT EXISTS (SELECT 1 FROM contacts)
+                AND NOT EXISTS (SELECT 1 FROM contact_custom_field_values)
+                AND NOT EXISTS (SELECT 1 FROM contact_list_memberships)",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut indexes: Vec<(String, String)> = Vec::new();
+    if empty {
+        indexes = tx
+            .query(SECONDARY_INDEXES, &[])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (name, _) in &indexes {
+            tx.batch_execute(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))
+                .await?;
+        }
+    }
+    let row = tx
+        .query_one(MOVE_HELD, &[&account, &now, &seen_run])
+        .await?;
+    let moved: i64 = row.get(0);
+    let moved_s = started.elapsed().as_secs_f64();
+    for (_, definition) in &indexes {
+        tx.batch_execute(definition).await?;
+    }
+    clear_held(tx, account).await?;
+    tracing::info!(
+        contacts = moved,
+        moved_s,
+        indexes_s = started.elapsed().as_secs_f64() - moved_s,
+        indexes_rebuilt = indexes.len(),
+        "the first full pass's contacts moved into the mirror"
+    );
+    Ok(Written {
+        upserted: moved.max(0) as u64,
+        deleted: 0,
+    })
+}

@@ -31,6 +31,9 @@ pub enum PgMirrorError {
     },
     #[error("mirror store: {what} {value:?} is not a valid instant")]
     Instant { what: &'static str, value: String },
+    /// A row of `contacts_load` that does not decode as a contact.
+    #[error("mirror store: {0}")]
+    Held(String),
 }
 
 /// A PostgreSQL error as an operator can act on it: the server's message, detail and code

@@ -374,14 +374,25 @@ impl PgMirrorDb {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         renew_lease(&tx, &mark.lease).await?;
-        let written = contacts::write(
-            &tx,
-            &mark.account,
-            rows,
-            full.then_some(pass.run_id),
-            mark.now,
-        )
-        .await?;
+        // A full pass into an account the mirror has no contact of holds its pages and moves
+        // them in with its last page.
+        let written = if full && contacts::holds_load(&tx, &mark.account).await? {
+            contacts::hold(&tx, &mark.account, rows).await?
+        } else {
+            contacts::write(
+                &tx,
+                &mark.account,
+                rows,
+                full.then_some(pass.run_id),
+                mark.now,
+            )
+            .await?
+        };
+        let applied = if full && end == PageEnd::Last {
+            contacts::apply_load(&tx, &mark.account, Some(pass.run_id), mark.now).await?
+        } else {
+            Written::default()
+        };
         let deleted = end_page(
             &tx,
             mark,
@@ -389,7 +400,7 @@ impl PgMirrorDb {
             end,
             &kind,
             written.upserted,
-            written.deleted,
+            written.deleted + applied.deleted,
         )
         .await?;
         tx.commit().await?;
@@ -397,6 +408,15 @@ impl PgMirrorDb {
             upserted: written.upserted,
             deleted,
         })
+    }
+
+    /// See `MirrorDb::clear_contacts_load`.
+    pub async fn clear_contacts_load(&self, account: &str) -> PgResult<()> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        contacts::clear_load(&tx, account).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// See `MirrorDb::write_catalog`.
@@ -753,15 +773,22 @@ async fn remove_unseen(
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&account, &seen_run];
     let (dependents, parents): (&[&str], &str) = match unseen {
         Unseen::Contacts => (
+            // Contacts noted unchanged in contacts_seen (by a SQLite pass a store copy
+            // brought here) count as seen.
             &[
                 "DELETE FROM contact_custom_field_values WHERE account = $1 AND contact_id IN (
                      SELECT contact_id FROM contacts
-                     WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2))",
+                     WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
+                       AND contact_id NOT IN (
+                           SELECT contact_id FROM contacts_seen WHERE account = $1))",
                 "DELETE FROM contact_list_memberships WHERE account = $1 AND contact_id IN (
                      SELECT contact_id FROM contacts
-                     WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2))",
+                     WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
+                       AND contact_id NOT IN (
+                           SELECT contact_id FROM contacts_seen WHERE account = $1))",
             ],
-            "DELETE FROM contacts WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)",
+            "DELETE FROM contacts WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
+               AND contact_id NOT IN (SELECT contact_id FROM contacts_seen WHERE account = $1)",
         ),
         Unseen::Fields => (
             &["DELETE FROM contact_custom_field_values
@@ -800,6 +827,10 @@ async fn remove_unseen(
         tx.execute(*statement, &params).await?;
     }
     removed += tx.execute(parents, &params).await?;
+    if let Unseen::Contacts = unseen {
+        tx.execute("DELETE FROM contacts_seen WHERE account = $1", &[&account])
+            .await?;
+    }
     Ok(removed)
 }
 

@@ -22,7 +22,10 @@ async fn migrating_creates_the_schema_applies_once_and_refuses_edited_or_newer_h
         (first.from_version, first.to_version),
         (0, POSTGRES_MIRROR.len() as u32)
     );
-    assert_eq!(first.applied, ["0001_mirror", "0002_reports"]);
+    assert_eq!(
+        first.applied,
+        ["0001_mirror", "0002_reports", "0003_contacts_load"]
+    );
     let second = db.migrate().await?;
     assert!(second.applied.is_empty(), "a second pass applies nothing");
 
