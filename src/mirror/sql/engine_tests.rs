@@ -463,16 +463,27 @@ async fn a_page_of_5000_contacts_is_written_rewritten_and_its_unseen_contacts_re
 #[tokio::test]
 async fn a_first_full_pass_holds_its_pages_and_moves_them_in_at_its_end_the_last_copy_winning()
 -> Outcome {
-    const INDEXES: &str = "SELECT name || ':' || sql FROM sqlite_schema
-        WHERE type = 'index' AND sql IS NOT NULL ORDER BY name";
+    // What the move drops and puts back: indexes (and PostgreSQL's foreign keys).
+    const SQLITE_SCHEMA: &str = "SELECT name || ':' || sql FROM sqlite_schema
+        WHERE type = 'index' AND sql IS NOT NULL ORDER BY 1";
+    const PG_SCHEMA: &str = "SELECT indexname || ':' || indexdef FROM pg_indexes
+        WHERE schemaname = current_schema()
+        UNION ALL SELECT conname || ':' || pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE connamespace = current_schema()::regnamespace ORDER BY 1";
     for engine in engines("held").await {
         let (db, name) = (&engine.db, engine.name);
-        let sqlite = !engine.is_postgres();
-        let indexes_before = if sqlite {
-            engine.texts(INDEXES).await
+        let schema = if engine.is_postgres() {
+            PG_SCHEMA
         } else {
-            Vec::new()
+            SQLITE_SCHEMA
         };
+        let schema_before = engine.texts(schema).await;
+        assert!(
+            schema_before
+                .iter()
+                .any(|s| s.starts_with("contacts_by_email")),
+            "{name}: {schema_before:?}"
+        );
         let (run_id, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(5, 0)).await?;
         db.write_contacts(
             mark(run_id, &lease, at(5, 0)),
@@ -549,13 +560,11 @@ async fn a_first_full_pass_holds_its_pages_and_moves_them_in_at_its_end_the_last
             0,
             "{name}"
         );
-        if sqlite {
-            assert_eq!(
-                engine.texts(INDEXES).await,
-                indexes_before,
-                "{name}: the indexes dropped for the load are back as the migrations made them"
-            );
-        }
+        assert_eq!(
+            engine.texts(schema).await,
+            schema_before,
+            "{name}: what the move dropped is back as the migrations made it"
+        );
         let cursor = db.load_cursor("acme", Resource::Contacts).await?;
         assert_eq!(cursor.pass, None, "{name}: the pass completed");
         db.finish_run(run_id, succeeded(at(5, 2)), lease).await?;
