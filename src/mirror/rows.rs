@@ -15,9 +15,8 @@ use chrono::{DateTime, Utc};
 use crate::api::model::time;
 use crate::api::model::{Contact, PermissionToSend, Source};
 
-/// One contact, normalised. Serialised (JSON) only into `contacts_load`, the first full
-/// pass's holding table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One contact, normalised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactRow {
     pub contact_id: String,
     pub email_address: Option<String>,

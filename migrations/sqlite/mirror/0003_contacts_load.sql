@@ -9,10 +9,31 @@
 -- Append-only: never edit a migration once released; add a new numbered file instead.
 
 CREATE TABLE contacts_load (
-    seq        INTEGER PRIMARY KEY,   -- arrival order
-    account    TEXT NOT NULL,
-    contact_id TEXT NOT NULL,
-    data       TEXT NOT NULL          -- the normalised contact as JSON (values and lists included)
+    seq                INTEGER PRIMARY KEY,   -- arrival order
+    account            TEXT NOT NULL,
+    contact_id         TEXT NOT NULL,
+    email_address      TEXT,
+    permission_to_send TEXT,
+    confirm_status     TEXT,
+    opt_in_source      TEXT,
+    opt_in_date        TEXT,
+    opt_out_source     TEXT,
+    opt_out_date       TEXT,
+    opt_out_reason     TEXT,
+    first_name         TEXT,
+    last_name          TEXT,
+    job_title          TEXT,
+    company_name       TEXT,
+    birthday_month     INTEGER,
+    birthday_day       INTEGER,
+    anniversary        TEXT,
+    create_source      TEXT,
+    update_source      TEXT,
+    created_at         TEXT,
+    updated_at         TEXT,
+    deleted_at         TEXT,
+    custom_fields      TEXT,                  -- JSON [[custom_field_id, value], …]; NULL for none
+    list_ids           TEXT                   -- JSON [list_id, …]; NULL for none
 ) STRICT;
 
 -- The contacts a full pass saw unchanged: not rewritten (seen_run stays the pass that last

@@ -44,6 +44,43 @@ SELECT email_address, permission_to_send, confirm_status, opt_in_source, opt_in_
     created_at, updated_at, deleted_at
 FROM contacts WHERE account = ?1 AND contact_id = ?2";
 
+/// The 20 columns of a contact that follow its id, in [`ContactRow`]'s order (`contacts`
+/// and `contacts_load` both have them).
+const CORE_COLUMNS: &str = "email_address, permission_to_send, confirm_status, opt_in_source,
+    opt_in_date, opt_out_source, opt_out_date, opt_out_reason, first_name, last_name,
+    job_title, company_name, birthday_month, birthday_day, anniversary, create_source,
+    update_source, created_at, updated_at, deleted_at";
+
+/// A contact's columns read from `r`, starting at column `at` ([`CORE_COLUMNS`]' order);
+/// values and lists empty.
+fn core_row(r: &rusqlite::Row<'_>, id: String, at: usize) -> rusqlite::Result<ContactRow> {
+    Ok(ContactRow {
+        contact_id: id,
+        email_address: r.get(at)?,
+        permission_to_send: r.get(at + 1)?,
+        confirm_status: r.get(at + 2)?,
+        opt_in_source: r.get(at + 3)?,
+        opt_in_date: r.get(at + 4)?,
+        opt_out_source: r.get(at + 5)?,
+        opt_out_date: r.get(at + 6)?,
+        opt_out_reason: r.get(at + 7)?,
+        first_name: r.get(at + 8)?,
+        last_name: r.get(at + 9)?,
+        job_title: r.get(at + 10)?,
+        company_name: r.get(at + 11)?,
+        birthday_month: r.get(at + 12)?,
+        birthday_day: r.get(at + 13)?,
+        anniversary: r.get(at + 14)?,
+        create_source: r.get(at + 15)?,
+        update_source: r.get(at + 16)?,
+        created_at: r.get(at + 17)?,
+        updated_at: r.get(at + 18)?,
+        deleted_at: r.get(at + 19)?,
+        custom_fields: Vec::new(),
+        list_ids: Vec::new(),
+    })
+}
+
 /// The contact as the mirror holds it, or `None` when it has no such contact.
 fn stored(
     conn: &Connection,
@@ -53,33 +90,7 @@ fn stored(
 ) -> Result<Option<ContactRow>, StoreError> {
     let mut core = conn.prepare_cached(STORED)?;
     let found = core
-        .query_row(params![account, id], |r| {
-            Ok(ContactRow {
-                contact_id: id.to_owned(),
-                email_address: r.get(0)?,
-                permission_to_send: r.get(1)?,
-                confirm_status: r.get(2)?,
-                opt_in_source: r.get(3)?,
-                opt_in_date: r.get(4)?,
-                opt_out_source: r.get(5)?,
-                opt_out_date: r.get(6)?,
-                opt_out_reason: r.get(7)?,
-                first_name: r.get(8)?,
-                last_name: r.get(9)?,
-                job_title: r.get(10)?,
-                company_name: r.get(11)?,
-                birthday_month: r.get(12)?,
-                birthday_day: r.get(13)?,
-                anniversary: r.get(14)?,
-                create_source: r.get(15)?,
-                update_source: r.get(16)?,
-                created_at: r.get(17)?,
-                updated_at: r.get(18)?,
-                deleted_at: r.get(19)?,
-                custom_fields: Vec::new(),
-                list_ids: Vec::new(),
-            })
-        })
+        .query_row(params![account, id], |r| core_row(r, id.to_owned(), 0))
         .optional()?;
     let Some(mut found) = found else {
         return Ok(None);
@@ -332,13 +343,68 @@ pub fn holds_load(conn: &Connection, account: &str) -> Result<bool, StoreError> 
 
 /// Appends `rows` to the holding table.
 pub fn hold(conn: &Connection, account: &str, rows: &[ContactRow]) -> Result<(), StoreError> {
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO contacts_load (account, contact_id, data) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT INTO contacts_load (account, contact_id, {CORE_COLUMNS}, custom_fields, list_ids)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+    ))?;
     for row in rows {
-        let data = serde_json::to_string(row)
+        let (values, lists) = held_values_and_lists(row)
             .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-        insert.execute(params![account, row.contact_id, data])?;
+        insert.execute(params![
+            account,
+            row.contact_id,
+            row.email_address,
+            row.permission_to_send,
+            row.confirm_status,
+            row.opt_in_source,
+            row.opt_in_date,
+            row.opt_out_source,
+            row.opt_out_date,
+            row.opt_out_reason,
+            row.first_name,
+            row.last_name,
+            row.job_title,
+            row.company_name,
+            row.birthday_month,
+            row.birthday_day,
+            row.anniversary,
+            row.create_source,
+            row.update_source,
+            row.created_at,
+            row.updated_at,
+            row.deleted_at,
+            values,
+            lists
+        ])?;
+    }
+    Ok(())
+}
+
+/// A row's values and lists as `contacts_load` holds them: JSON arrays, NULL when empty.
+pub(crate) fn held_values_and_lists(
+    row: &ContactRow,
+) -> Result<(Option<String>, Option<String>), serde_json::Error> {
+    let values = (!row.custom_fields.is_empty())
+        .then(|| serde_json::to_string(&row.custom_fields))
+        .transpose()?;
+    let lists = (!row.list_ids.is_empty())
+        .then(|| serde_json::to_string(&row.list_ids))
+        .transpose()?;
+    Ok((values, lists))
+}
+
+/// A held row's values and lists back from their JSON.
+pub(crate) fn unheld_values_and_lists(
+    row: &mut ContactRow,
+    values: Option<&str>,
+    lists: Option<&str>,
+) -> Result<(), serde_json::Error> {
+    if let Some(values) = values {
+        row.custom_fields = serde_json::from_str(values)?;
+    }
+    if let Some(lists) = lists {
+        row.list_ids = serde_json::from_str(lists)?;
     }
     Ok(())
 }
@@ -418,16 +484,26 @@ pub fn apply_load(
     let mut keys = conn.prepare(
         "SELECT contact_id, seq FROM contacts_load WHERE account = ?1 ORDER BY contact_id, seq",
     )?;
-    let mut data = conn.prepare("SELECT data FROM contacts_load WHERE seq = ?1")?;
+    let mut data = conn.prepare(&format!(
+        "SELECT contact_id, {CORE_COLUMNS}, custom_fields, list_ids
+         FROM contacts_load WHERE seq = ?1"
+    ))?;
     let mut read = |seq: i64| -> Result<ContactRow, StoreError> {
-        let text: String = data.query_row(params![seq], |r| r.get(0))?;
-        serde_json::from_str(&text).map_err(|error| {
-            StoreError::Sqlite(rusqlite::Error::FromSqlConversionFailure(
-                0,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            ))
-        })
+        Ok(data.query_row(params![seq], |r| {
+            let mut row = core_row(r, r.get(0)?, 1)?;
+            let values: Option<String> = r.get(21)?;
+            let lists: Option<String> = r.get(22)?;
+            unheld_values_and_lists(&mut row, values.as_deref(), lists.as_deref()).map_err(
+                |error| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        21,
+                        rusqlite::types::Type::Text,
+                        Box::new(error),
+                    )
+                },
+            )?;
+            Ok(row)
+        })?)
     };
     let mut written = Written::default();
     let mut batch: Vec<ContactRow> = Vec::with_capacity(APPLY_BATCH);

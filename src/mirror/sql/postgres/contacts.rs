@@ -283,7 +283,8 @@ pub(super) async fn apply_load(
     tx.execute(
         &format!(
             "DECLARE mirror_load NO SCROLL CURSOR FOR
-             SELECT contact_id, data FROM contacts_load WHERE account = '{}'
+             SELECT contact_id, {CONTACT_COLUMNS}, custom_fields, list_ids
+             FROM contacts_load WHERE account = '{}'
              ORDER BY contact_id, seq",
             account.replace('\'', "''")
         ),
@@ -299,12 +300,7 @@ pub(super) async fn apply_load(
         let done = fetched.is_empty();
         let mut batch = Vec::with_capacity(fetched.len());
         for row in &fetched {
-            let data: &str = row.get(1);
-            let contact: ContactRow = serde_json::from_str(data).map_err(|error| {
-                super::error::PgMirrorError::Held(format!(
-                    "a held contact could not be read back: {error}"
-                ))
-            })?;
+            let contact = held_row(row)?;
             if let Some(previous) = pending.take()
                 && previous.contact_id != contact.contact_id
             {
@@ -364,21 +360,50 @@ pub(super) async fn hold(
         .await?
         .get(0);
     let sink = tx
-        .copy_in("COPY contacts_load (seq, account, contact_id, data) FROM STDIN (FORMAT binary)")
+        .copy_in(&format!(
+            "COPY contacts_load (seq, account, {CONTACT_COLUMNS}, custom_fields, list_ids)
+             FROM STDIN (FORMAT binary)"
+        ))
         .await?;
-    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(
-        sink,
-        &[Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT]
-    ));
+    let mut types = vec![Type::TEXT; 25];
+    types[0] = Type::INT8;
+    types[15] = Type::INT8;
+    types[16] = Type::INT8;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
     for (index, row) in rows.iter().enumerate() {
         let seq = last + index as i64 + 1;
-        let data = serde_json::to_string(row).map_err(|error| {
-            super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
-        })?;
-        writer
-            .as_mut()
-            .write(&[&seq, &account, &row.contact_id, &data])
-            .await?;
+        let (values, lists) =
+            crate::mirror::sql::contacts::held_values_and_lists(row).map_err(|error| {
+                super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
+            })?;
+        let fields: [&(dyn ToSql + Sync); 25] = [
+            &seq,
+            &account,
+            &row.contact_id,
+            &row.email_address,
+            &row.permission_to_send,
+            &row.confirm_status,
+            &row.opt_in_source,
+            &row.opt_in_date,
+            &row.opt_out_source,
+            &row.opt_out_date,
+            &row.opt_out_reason,
+            &row.first_name,
+            &row.last_name,
+            &row.job_title,
+            &row.company_name,
+            &row.birthday_month,
+            &row.birthday_day,
+            &row.anniversary,
+            &row.create_source,
+            &row.update_source,
+            &row.created_at,
+            &row.updated_at,
+            &row.deleted_at,
+            &values,
+            &lists,
+        ];
+        writer.as_mut().write(&fields).await?;
     }
     writer.finish().await?;
     Ok(Written {
@@ -391,7 +416,7 @@ pub(super) async fn hold(
 /// read last of each contact, decoded by the server).
 const MOVE_HELD: &str = "
 WITH last AS MATERIALIZED (
-    SELECT DISTINCT ON (contact_id) contact_id, data::jsonb AS d
+    SELECT DISTINCT ON (contact_id) *
     FROM contacts_load WHERE account = $1
     ORDER BY contact_id, seq DESC
 ), moved AS (
@@ -400,25 +425,26 @@ WITH last AS MATERIALIZED (
         opt_out_reason, first_name, last_name, job_title, company_name, birthday_month,
         birthday_day, anniversary, create_source, update_source, created_at, updated_at,
         deleted_at, mirrored_at, seen_run)
-    SELECT $1, contact_id, d->>'email_address', d->>'permission_to_send',
-        d->>'confirm_status', d->>'opt_in_source', (d->>'opt_in_date')::timestamptz,
-        d->>'opt_out_source', (d->>'opt_out_date')::timestamptz, d->>'opt_out_reason',
-        d->>'first_name', d->>'last_name', d->>'job_title', d->>'company_name',
-        (d->>'birthday_month')::bigint, (d->>'birthday_day')::bigint, d->>'anniversary',
-        d->>'create_source', d->>'update_source', (d->>'created_at')::timestamptz,
-        (d->>'updated_at')::timestamptz, (d->>'deleted_at')::date, $2, $3
+    SELECT $1, contact_id, email_address, permission_to_send, confirm_status, opt_in_source,
+        nullif(opt_in_date, '')::timestamptz, opt_out_source,
+        nullif(opt_out_date, '')::timestamptz, opt_out_reason, first_name, last_name,
+        job_title, company_name, birthday_month, birthday_day, anniversary, create_source,
+        update_source, nullif(created_at, '')::timestamptz,
+        nullif(updated_at, '')::timestamptz, nullif(deleted_at, '')::date, $2, $3
     FROM last ORDER BY contact_id
     RETURNING 1
 ), values_moved AS (
     INSERT INTO contact_custom_field_values (account, contact_id, custom_field_id, value)
     SELECT $1, contact_id, f->>0, f->>1
-    FROM last, jsonb_array_elements(d->'custom_fields') AS f
+    FROM last, jsonb_array_elements(custom_fields::jsonb) AS f
+    WHERE custom_fields IS NOT NULL
     ORDER BY contact_id, f->>0
     RETURNING 1
 ), lists_moved AS (
     INSERT INTO contact_list_memberships (account, contact_id, list_id)
     SELECT $1, contact_id, l
-    FROM last, jsonb_array_elements_text(d->'list_ids') AS l
+    FROM last, jsonb_array_elements_text(list_ids::jsonb) AS l
+    WHERE list_ids IS NOT NULL
     ORDER BY contact_id, l
     RETURNING 1
 )
@@ -527,4 +553,44 @@ async fn move_held_fresh(
         upserted: moved.max(0) as u64,
         deleted: 0,
     })
+}
+
+/// A row of the cursor over `contacts_load` (`contact_id`, then the 20 columns of
+/// [`CONTACT_COLUMNS`] after it, then values and lists) as a contact.
+fn held_row(row: &tokio_postgres::Row) -> PgResult<ContactRow> {
+    let mut contact = ContactRow {
+        contact_id: row.get(0),
+        email_address: row.get(2),
+        permission_to_send: row.get(3),
+        confirm_status: row.get(4),
+        opt_in_source: row.get(5),
+        opt_in_date: row.get(6),
+        opt_out_source: row.get(7),
+        opt_out_date: row.get(8),
+        opt_out_reason: row.get(9),
+        first_name: row.get(10),
+        last_name: row.get(11),
+        job_title: row.get(12),
+        company_name: row.get(13),
+        birthday_month: row.get(14),
+        birthday_day: row.get(15),
+        anniversary: row.get(16),
+        create_source: row.get(17),
+        update_source: row.get(18),
+        created_at: row.get(19),
+        updated_at: row.get(20),
+        deleted_at: row.get(21),
+        custom_fields: Vec::new(),
+        list_ids: Vec::new(),
+    };
+    let values: Option<&str> = row.get(22);
+    let lists: Option<&str> = row.get(23);
+    crate::mirror::sql::contacts::unheld_values_and_lists(&mut contact, values, lists).map_err(
+        |error| {
+            super::error::PgMirrorError::Held(format!(
+                "a held contact could not be read back: {error}"
+            ))
+        },
+    )?;
+    Ok(contact)
 }
