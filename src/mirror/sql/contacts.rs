@@ -278,6 +278,17 @@ pub fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<
     const UNSEEN: &str = "SELECT contact_id FROM contacts
         WHERE account = ?1 AND (seen_run IS NULL OR seen_run <> ?2)
           AND contact_id NOT IN (SELECT contact_id FROM contacts_seen WHERE account = ?1)";
+    // One scan of the contacts answers the usual case (nothing gone: a first pass, most
+    // nights) without a scan of the values and memberships.
+    let any: bool = conn.query_row(
+        &format!("SELECT EXISTS ({UNSEEN})"),
+        params![account, seen_run],
+        |r| r.get(0),
+    )?;
+    if !any {
+        clear_seen(conn, account)?;
+        return Ok(0);
+    }
     for table in ["contact_custom_field_values", "contact_list_memberships"] {
         conn.execute(
             &format!("DELETE FROM {table} WHERE account = ?1 AND contact_id IN ({UNSEEN})"),

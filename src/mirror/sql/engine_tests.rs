@@ -573,6 +573,65 @@ async fn a_first_full_pass_holds_its_pages_and_moves_them_in_at_its_end_the_last
 }
 
 #[tokio::test]
+async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_page_merge()
+-> Outcome {
+    // Only a store copy of a pass in progress can bring this about (the held pass is the only
+    // writer of its account's contacts): rows held while the account had no contact, moved
+    // after some other write gave it one.
+    for engine in engines("heldmerge").await {
+        let (db, name) = (&engine.db, engine.name);
+        let (run_id, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(9, 0)).await?;
+        db.write_contacts(
+            mark(run_id, &lease, at(9, 0)),
+            pass.clone(),
+            big_page(),
+            1,
+            PageEnd::More,
+        )
+        .await?;
+        let other = Pass::new(run_id, Mode::Incremental, at(9, 0));
+        db.write_contacts(
+            mark(run_id, &lease, at(9, 0)),
+            other,
+            vec![contact("x-not-in-the-pass"), contact("c00003")],
+            1,
+            PageEnd::More,
+        )
+        .await?;
+        pass.rows_done = 5000;
+        let written = db
+            .write_contacts(
+                mark(run_id, &lease, at(9, 1)),
+                pass,
+                vec![contact("c09999")],
+                1,
+                PageEnd::Last,
+            )
+            .await?;
+        assert_eq!((written.upserted, written.deleted), (1, 1), "{name}");
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts").await,
+            5001,
+            "{name}: the held 5,000 and the last page; the contact the pass did not see is gone"
+        );
+        assert_eq!(
+            engine
+                .count("SELECT count(*) FROM contact_custom_field_values")
+                .await,
+            10_000,
+            "{name}: c00003's held values replaced the ones written meanwhile"
+        );
+        assert_eq!(
+            engine.count("SELECT count(*) FROM contacts_load").await,
+            0,
+            "{name}"
+        );
+        db.finish_run(run_id, succeeded(at(9, 2)), lease).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> Outcome {
     for engine in engines("same").await {
         let (db, name) = (&engine.db, engine.name);
