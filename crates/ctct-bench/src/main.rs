@@ -19,11 +19,16 @@
 //! process (`reports-child`) on one store, night after night (the sandbox's clock and the
 //! child's moved past UTC midnight) until the backfill is complete, then an unchanged run.
 //!
+//! `ctct-bench latency --rate 50 --seconds 60 --coalescing off,on` sends commands one at a time
+//! by request/reply to a freshly started `ctct-sync run` process (see `latency.rs`) and prints
+//! p50/p99/max from publish to reply per command type, and the first command after start.
+//!
 //! `ctct-bench shared-key --seconds 300` shares one API key at its real limits between two
 //! `ctct-sync run` daemons and a `ctct-sync mirror` on one state store (see `shared_key.rs`),
 //! and reads the sandbox's request log for 429s and the busiest second.
 
 mod daemon;
+mod latency;
 mod pg;
 mod pipeline;
 mod reports;
@@ -121,6 +126,34 @@ enum Command {
         /// A standby replica beside the measured daemon: off, on, or both (comma separated).
         #[arg(long, value_delimiter = ',', default_value = "off")]
         standby: Vec<String>,
+    },
+    /// Commands one at a time by request/reply at a steady rate well below capacity, through
+    /// a freshly started `ctct-sync run` process: p50/p99/max from publish to reply per
+    /// command type, and the first command after start.
+    Latency {
+        /// Commands sent per second (the next one waits for the previous reply).
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// How long to send for (rate × seconds commands).
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Bulk coalescing: on, off, or both (comma separated).
+        #[arg(long, value_delimiter = ',', default_value = "off,on")]
+        coalescing: Vec<String>,
+        /// Give up on a reply after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        reply_deadline_s: u64,
+        /// The broker.
+        #[arg(long, default_value = DEFAULT_AMQP_URL)]
+        amqp_url: String,
+        /// The daemon's stores: sqlite, postgres, or both (comma separated), one after the
+        /// other.
+        #[arg(long, value_delimiter = ',', default_value = "sqlite")]
+        engines: Vec<String>,
+        /// A database of the PostgreSQL server to measure on; each measurement creates a
+        /// database of its own there and drops it afterwards.
+        #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+        postgres_url: String,
     },
     /// One API key at its real limits shared by two `ctct-sync run` daemons and a
     /// `ctct-sync mirror` on one state store: 429s and the busiest second, from the sandbox's
@@ -403,6 +436,35 @@ fn main() -> ExitCode {
                                 pipeline::run(&scenario, &amqp_url).await?;
                             }
                         }
+                    }
+                }
+                Ok(())
+            }
+            Command::Latency {
+                rate,
+                seconds,
+                coalescing,
+                reply_deadline_s,
+                amqp_url,
+                engines,
+                postgres_url,
+            } => {
+                println!("{}", latency::HEADER);
+                for postgres in engine_choices(&engines, &postgres_url)? {
+                    for mode in &coalescing {
+                        let coalescing = match mode.as_str() {
+                            "on" => true,
+                            "off" => false,
+                            other => bail!("--coalescing takes on or off, not {other}"),
+                        };
+                        let scenario = latency::Scenario {
+                            rate,
+                            seconds,
+                            coalescing,
+                            postgres: postgres.clone(),
+                            reply_deadline: Duration::from_secs(reply_deadline_s),
+                        };
+                        latency::run(&scenario, &amqp_url).await?;
                     }
                 }
                 Ok(())
