@@ -27,7 +27,8 @@
 //! - a `throttled` 429 pauses every sender for a second and halves the rate for a minute; a
 //!   `quota_exceeded` 429 stops all spending until 00:00 UTC;
 //! - a process's budget waits one window before its first request (`startup_pause`), since
-//!   the process it replaces may have spent that second.
+//!   the process it replaces may have spent that second; the pipeline consumes commands only
+//!   once it is over ([`RateBudget::unpaused`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -313,6 +314,19 @@ impl RateBudget {
 
     pub fn client_id(&self) -> &str {
         &self.shared.client_id
+    }
+
+    /// Completes once no pause holds requests back now (at start: the startup pause). The
+    /// pipeline waits for it before it consumes, so that the first commands are not taken
+    /// from the queue only to wait here (issue 20).
+    pub async fn unpaused(&self) {
+        loop {
+            let until = self.lock_pacer().paused_until;
+            match until {
+                Some(until) if Instant::now() < until => tokio::time::sleep_until(until).await,
+                _ => return,
+            }
+        }
     }
 
     pub fn settings(&self) -> BudgetSettings {

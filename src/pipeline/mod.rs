@@ -191,6 +191,14 @@ impl Pipeline {
                     .await
             })
         };
+        // A new process sends no request before its budget's startup pause is over (the
+        // process it replaces may have spent that second): commands are consumed from then
+        // on, so none is taken only to wait for it — meanwhile they stay in the queue,
+        // where another replica can take them — and the first is answered at once.
+        tokio::select! {
+            _ = self.processor.handler.api().budget().unpaused() => {}
+            _ = shutdown.cancelled() => {}
+        }
         let mut backoff = Duration::from_millis(500);
         let mut nodes = self.settings.nodes.clone();
         let mut open: Option<Arc<Session>> = None;
