@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use tracing::Instrument as _;
 
-use super::process::{Decoded, Processor};
+use super::process::{Decoded, Processor, Taken};
 use super::session::Session;
 
 /// One delivery on its way through a lane.
@@ -22,6 +22,8 @@ pub struct Job {
     pub session: Arc<Session>,
     pub delivery: Delivery,
     pub decoded: Decoded,
+    /// Counts the delivery as in flight until its lane has decided it.
+    pub taken: Taken,
 }
 
 pub struct Lanes {
@@ -50,10 +52,17 @@ impl Lanes {
                         },
                     };
                     let span = delivery_span(lane, &job);
+                    let Job {
+                        session,
+                        delivery,
+                        decoded,
+                        taken,
+                    } = job;
                     processor
-                        .process(&job.session, job.delivery, job.decoded)
+                        .process(&session, delivery, decoded)
                         .instrument(span)
                         .await;
+                    drop(taken);
                 }
             });
             senders.push(sender);

@@ -385,10 +385,11 @@ impl Pipeline {
                 }
                 next = consumer.next() => match next {
                     Some(Ok(delivery)) => {
+                        let taken = self.processor.take();
                         self.processor.replica.delivered();
                         let decoded = self.processor.decode(&delivery);
                         let key = Processor::lane_key(&decoded, &delivery);
-                        lanes.dispatch(&key, Job { session: session.clone(), delivery, decoded }).await;
+                        lanes.dispatch(&key, Job { session: session.clone(), delivery, decoded, taken }).await;
                     }
                     Some(Err(error)) => return SessionEnd::Broken(Broken::Consumer(error)),
                     None => return SessionEnd::Broken(Broken::ConsumerEnded),

@@ -14,7 +14,7 @@
 //! ```
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -84,6 +84,9 @@ pub struct PipelineStats {
     pub bulk_requests: AtomicU64,
     /// Upserts that joined a batch but were applied one by one (small window, refused import).
     pub bulk_one_by_one: AtomicU64,
+    /// Importable upserts applied one by one at once, without a window: they reached an idle
+    /// daemon (nothing else in flight, no batch of their lists gathering).
+    pub bulk_idle: AtomicU64,
     /// Final results by (command type, outcome).
     pub by_outcome: crate::histogram::CounterFamily,
     /// Time from taking a command to its final result, by command type.
@@ -159,6 +162,18 @@ pub struct Processor {
     owner: String,
     /// This daemon as one of the replicas sharing the store and the queue.
     pub replica: Arc<super::replica::Replica>,
+    /// Deliveries taken from the consumer and not yet decided by their lane (see [`Taken`]).
+    in_flight: AtomicUsize,
+}
+
+/// One delivery taken from the consumer, counted in flight until dropped (when its lane has
+/// decided it: a result, a wait, or a place in a bulk batch).
+pub struct Taken(Arc<Processor>);
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Processor {
@@ -181,7 +196,20 @@ impl Processor {
             pending_events: Mutex::new(Vec::new()),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             replica: Arc::default(),
+            in_flight: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a delivery just taken from the consumer as in flight (see [`Taken`]).
+    pub fn take(self: &Arc<Self>) -> Taken {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Taken(self.clone())
+    }
+
+    /// Deliveries taken from the consumer and not yet decided, this one included when asked
+    /// while deciding one.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// This pipeline's id in the ledger's claims and the store's `replicas` table.
@@ -724,10 +752,23 @@ impl Processor {
         }
         Ok(
             match self.handler.import_row(&envelope.account, changes).await {
-                Ok(Some(row)) => Some(member(bulk::Row::New {
-                    lists: sorted_lists(changes),
-                    row: Box::new(row),
-                })),
+                Ok(Some(row)) => {
+                    let lists = sorted_lists(changes);
+                    // An upsert reaching an idle daemon (no other delivery in flight, no
+                    // batch of its lists gathering, no import of its account running) goes
+                    // one by one at once: a window would only delay it, as a batch needs
+                    // three upserts (issue 20). Under a burst the others are in flight
+                    // already, or a batch is open or importing, and the window gathers them.
+                    if self.in_flight() <= 1 && self.bulk.idle_for(&envelope.account, &lists) {
+                        self.stats.bulk_idle.fetch_add(1, Ordering::Relaxed);
+                        None
+                    } else {
+                        Some(member(bulk::Row::New {
+                            lists,
+                            row: Box::new(row),
+                        }))
+                    }
+                }
                 // Not importable, or a problem the one-by-one path reports in its own terms.
                 Ok(None) | Err(_) => None,
             },

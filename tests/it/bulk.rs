@@ -690,3 +690,37 @@ async fn a_crash_mid_activity_neither_loses_nor_re_imports(engine: Engine) {
     assert_eq!(d.depth(&dead).await, 0);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Regression (issue 20): with coalescing on, a lone upsert reaching an idle daemon waited for
+/// its batch window (2 s by default, then an import or the one-by-one fallback) although no
+/// batch would come. It now goes one by one at once: it never joins a batch. The window here
+/// is longer than the wait for the result, so an upsert that joined one would get no result.
+async fn an_upsert_reaching_an_idle_daemon_is_applied_one_by_one_without_a_window() {
+    let api = TestApi::start().await;
+    let list_id = list(&api, "Idle").await;
+    let mut d = TestDaemon::start_with(api, &[("CTCT_SYNC__BULK__WINDOW_MS", "60000")]).await;
+    for i in 0..2 {
+        let id = format!("idle-{i}");
+        d.publish(
+            &id,
+            "contact.upsert",
+            json!({"email": format!("idle{i}@example.com"), "list_ids": [list_id]}),
+        )
+        .await;
+        let r = d.result(&id).await;
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().unwrap();
+        assert_eq!(data["action"], "created", "{data}");
+        assert!(data.get("batch").is_none(), "{data}");
+    }
+    let stats = &d.processor().stats;
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(count(&stats.bulk_idle), 2, "both went one by one at once");
+    assert_eq!(count(&stats.bulk_one_by_one), 0, "neither joined a batch");
+    assert_eq!(count(&stats.bulk_batches), 0);
+    assert_eq!(d.processor().bulk_open().0, 0);
+    let admin = d.api.sandbox.admin();
+    assert!(admin.effects().iter().all(|e| e.kind != "import.created"));
+    d.stop().await;
+}

@@ -181,6 +181,22 @@ impl Batcher {
         (waiting, oldest)
     }
 
+    /// Whether coalescing has nothing going for (`account`, `lists`): no batch of theirs
+    /// gathering upserts and no import of the account running.
+    pub fn idle_for(&self, account: &str, lists: &[String]) -> bool {
+        let importing = self
+            .lanes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(account)
+            .is_some_and(|lane| lane.available_permits() == 0);
+        !importing
+            && !self
+                .lock()
+                .open
+                .contains_key(&(account.to_owned(), lists.to_vec()))
+    }
+
     /// The commands of every open batch older than `age`, by account (to renew their claims).
     pub(super) fn open_claims(&self, age: Duration) -> Vec<(String, Vec<String>)> {
         let state = self.lock();
