@@ -15,7 +15,9 @@
 //! meanwhile, so later commands about the same contact wait behind it. A window that closes
 //! with one or two upserts, or an import the API refuses as a whole (400), is applied one by
 //! one through the ordinary handler. Upserts without `list_ids` are never batched (the import
-//! needs at least one list).
+//! needs at least one list). An upsert reaching an idle daemon — no other delivery in flight,
+//! no batch of its lists open, no import of its account running — is not batched either: it
+//! goes one by one at once rather than wait for a window no burst will fill (issue 20).
 
 mod batcher;
 mod outcome;
