@@ -439,6 +439,9 @@ impl Default for ReportSettings {
 pub struct BulkSettings {
     pub enabled: bool,
     pub window_ms: u64,
+    /// An upsert reaching an idle daemon goes one by one at once instead of waiting for the
+    /// window (issue 20).
+    pub idle_one_by_one: bool,
     pub max_batch: u32,
     pub poll_initial_ms: u64,
     pub poll_max_ms: u64,

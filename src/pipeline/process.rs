@@ -759,7 +759,10 @@ impl Processor {
                     // one by one at once: a window would only delay it, as a batch needs
                     // three upserts (issue 20). Under a burst the others are in flight
                     // already, or a batch is open or importing, and the window gathers them.
-                    if self.in_flight() <= 1 && self.bulk.idle_for(&envelope.account, &lists) {
+                    if self.settings.bulk.idle_one_by_one
+                        && self.in_flight() <= 1
+                        && self.bulk.idle_for(&envelope.account, &lists)
+                    {
                         self.stats.bulk_idle.fetch_add(1, Ordering::Relaxed);
                         None
                     } else {

@@ -346,6 +346,8 @@ async fn a_different_upsert_under_the_id_of_one_waiting_in_a_bulk_batch_is_rejec
         api,
         &[
             ("CTCT_SYNC__BULK__WINDOW_MS", "3000"),
+            // Alone at an idle daemon, it would go one by one at once (issue 20).
+            ("CTCT_SYNC__BULK__IDLE_ONE_BY_ONE", "false"),
             ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "300"),
             ("CTCT_SYNC__BULK__POLL_MAX_MS", "1000"),
         ],

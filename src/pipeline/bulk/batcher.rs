@@ -37,6 +37,8 @@ pub(super) const LANE_WAIT: Duration = Duration::from_secs(120);
 pub struct BulkConfig {
     pub enabled: bool,
     pub window: Duration,
+    /// `bulk.idle_one_by_one`.
+    pub idle_one_by_one: bool,
     pub max_batch: usize,
     pub poll_initial: Duration,
     pub poll_max: Duration,
@@ -47,6 +49,7 @@ impl BulkConfig {
         Self {
             enabled: bulk.enabled,
             window: Duration::from_millis(bulk.window_ms),
+            idle_one_by_one: bulk.idle_one_by_one,
             max_batch: bulk.max_batch as usize,
             poll_initial: Duration::from_millis(bulk.poll_initial_ms),
             poll_max: Duration::from_millis(bulk.poll_max_ms),
