@@ -385,6 +385,34 @@ async fn a_budget_pausing_at_startup_sends_nothing_in_its_first_window() {
 }
 
 #[tokio::test(start_paused = true)]
+/// Issue 20: the pipeline consumes once `unpaused` completes, so that its first command does
+/// not wait out the startup pause in the pacer.
+async fn unpaused_completes_when_the_startup_pause_is_over_and_the_first_request_then_goes_at_once()
+{
+    let dir = support::temp_dir();
+    let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let start = Instant::now();
+    let paused = RateBudget::new(
+        "api-key-1",
+        BudgetSettings::new(4, 10_000, 0.6).pausing_at_startup(),
+        store.clone(),
+        clock.clone(),
+    );
+    let window = Duration::from_secs(1) + paused.settings().window_margin;
+    paused.unpaused().await;
+    let waited = Instant::now() - start;
+    assert!(waited >= window, "unpaused after the pause: {waited:?}");
+    let start = Instant::now();
+    paused.acquire(Priority::Command).await.unwrap();
+    let first = Instant::now() - start;
+    assert!(
+        first < Duration::from_millis(50),
+        "the first request, after the pause, waited {first:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_request_given_up_before_its_slot_is_not_counted() {
     let dir = support::temp_dir();
     let (store, _) = Store::open(&support::fresh_db_path(dir.path())).unwrap();
