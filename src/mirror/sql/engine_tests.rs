@@ -573,8 +573,8 @@ async fn a_first_full_pass_holds_its_pages_and_moves_them_in_at_its_end_the_last
 }
 
 #[tokio::test]
-async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_page_merge()
--> Outcome {
+async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_page_merge() -> Outcome
+{
     // Only a store copy of a pass in progress can bring this about (the held pass is the only
     // writer of its account's contacts): rows held while the account had no contact, moved
     // after some other write gave it one.
