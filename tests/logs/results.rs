@@ -94,6 +94,10 @@ async fn every_final_result_leaves_one_info_line_without_personal_data() {
             ("CTCT_SYNC__BULK__WINDOW_MS", "500"),
             ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
             ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+            // The three upserts below are published one after another: the first would
+            // reach an idle daemon and go one by one at once; this test is about the lines
+            // of a bulk import's results.
+            ("CTCT_SYNC__BULK__IDLE_ONE_BY_ONE", "false"),
         ],
     )
     .await;
