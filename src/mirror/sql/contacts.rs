@@ -2,7 +2,7 @@
 //! its values and memberships replaced; a deleted contact stays, with `deleted_at` (the API
 //! keeps it too, and strips its memberships).
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use crate::mirror::ContactRow;
 use crate::store::StoreError;
@@ -50,6 +50,32 @@ const CORE_COLUMNS: &str = "email_address, permission_to_send, confirm_status, o
     opt_in_date, opt_out_source, opt_out_date, opt_out_reason, first_name, last_name,
     job_title, company_name, birthday_month, birthday_day, anniversary, create_source,
     update_source, created_at, updated_at, deleted_at";
+
+/// `row`'s [`CORE_COLUMNS`], in order, as statement parameters.
+fn core_params(row: &ContactRow) -> [&dyn ToSql; 20] {
+    [
+        &row.email_address,
+        &row.permission_to_send,
+        &row.confirm_status,
+        &row.opt_in_source,
+        &row.opt_in_date,
+        &row.opt_out_source,
+        &row.opt_out_date,
+        &row.opt_out_reason,
+        &row.first_name,
+        &row.last_name,
+        &row.job_title,
+        &row.company_name,
+        &row.birthday_month,
+        &row.birthday_day,
+        &row.anniversary,
+        &row.create_source,
+        &row.update_source,
+        &row.created_at,
+        &row.updated_at,
+        &row.deleted_at,
+    ]
+}
 
 /// A contact's columns read from `r`, starting at column `at` ([`CORE_COLUMNS`]' order);
 /// values and lists empty.
@@ -228,32 +254,10 @@ fn write_rows(
         if row.deleted_at.is_some() && live == Some(true) {
             written.deleted += 1;
         }
-        upsert.execute(params![
-            account,
-            id,
-            row.email_address,
-            row.permission_to_send,
-            row.confirm_status,
-            row.opt_in_source,
-            row.opt_in_date,
-            row.opt_out_source,
-            row.opt_out_date,
-            row.opt_out_reason,
-            row.first_name,
-            row.last_name,
-            row.job_title,
-            row.company_name,
-            row.birthday_month,
-            row.birthday_day,
-            row.anniversary,
-            row.create_source,
-            row.update_source,
-            row.created_at,
-            row.updated_at,
-            row.deleted_at,
-            now,
-            seen_run
-        ])?;
+        let mut values: Vec<&dyn ToSql> = vec![&account, &id];
+        values.extend(core_params(row));
+        values.extend([&now as &dyn ToSql, &seen_run]);
+        upsert.execute(&values[..])?;
         if live.is_some() {
             clear_values.execute(params![account, id])?;
         }
@@ -362,32 +366,10 @@ pub fn hold(conn: &Connection, account: &str, rows: &[ContactRow]) -> Result<(),
     for row in rows {
         let (values, lists) = held_values_and_lists(row)
             .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-        insert.execute(params![
-            account,
-            row.contact_id,
-            row.email_address,
-            row.permission_to_send,
-            row.confirm_status,
-            row.opt_in_source,
-            row.opt_in_date,
-            row.opt_out_source,
-            row.opt_out_date,
-            row.opt_out_reason,
-            row.first_name,
-            row.last_name,
-            row.job_title,
-            row.company_name,
-            row.birthday_month,
-            row.birthday_day,
-            row.anniversary,
-            row.create_source,
-            row.update_source,
-            row.created_at,
-            row.updated_at,
-            row.deleted_at,
-            values,
-            lists
-        ])?;
+        let mut held: Vec<&dyn ToSql> = vec![&account, &row.contact_id];
+        held.extend(core_params(row));
+        held.extend([&values as &dyn ToSql, &lists]);
+        insert.execute(&held[..])?;
     }
     Ok(())
 }
