@@ -309,18 +309,25 @@ pub fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<
 
 /// Empties `account`'s part of `contacts_seen`.
 fn clear_seen(conn: &Connection, account: &str) -> Result<(), StoreError> {
+    clear_account(conn, "contacts_seen", account)
+}
+
+/// Empties `account`'s rows of one of the pass's own tables (`contacts_load`,
+/// `contacts_seen`).
+fn clear_account(conn: &Connection, table: &str, account: &str) -> Result<(), StoreError> {
     let others: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM contacts_seen WHERE account <> ?1)",
+        &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE account <> ?1)"),
         params![account],
         |r| r.get(0),
     )?;
     if others {
         conn.execute(
-            "DELETE FROM contacts_seen WHERE account = ?1",
+            &format!("DELETE FROM {table} WHERE account = ?1"),
             params![account],
         )?;
     } else {
-        conn.execute("DELETE FROM contacts_seen", [])?;
+        // Without a WHERE clause SQLite drops the table's pages at once.
+        conn.execute(&format!("DELETE FROM {table}"), [])?;
     }
     Ok(())
 }
@@ -411,21 +418,7 @@ pub fn clear_load(conn: &Connection, account: &str) -> Result<(), StoreError> {
 
 /// Empties `account`'s part of the holding table.
 fn clear_held(conn: &Connection, account: &str) -> Result<(), StoreError> {
-    let others: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM contacts_load WHERE account <> ?1)",
-        params![account],
-        |r| r.get(0),
-    )?;
-    if others {
-        conn.execute(
-            "DELETE FROM contacts_load WHERE account = ?1",
-            params![account],
-        )?;
-    } else {
-        // Without a WHERE clause SQLite drops the table's pages at once.
-        conn.execute("DELETE FROM contacts_load", [])?;
-    }
-    Ok(())
+    clear_account(conn, "contacts_load", account)
 }
 
 /// Moves `account`'s held rows into the contacts tables in key order, the copy read last
