@@ -152,7 +152,18 @@ pub fn daemon_env(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(daemon_overrides())
     .collect()
+}
+
+/// Settings given to the measured daemon on top of the benchmark's own: every variable
+/// `CTCT_BENCH_DAEMON__<KEY>` of this process becomes `CTCT_SYNC__<KEY>` (for instance
+/// `CTCT_BENCH_DAEMON__AMQP__WORKERS=32`), to measure a setting without changing the code.
+fn daemon_overrides() -> impl Iterator<Item = (String, String)> {
+    std::env::vars().filter_map(|(key, value)| {
+        key.strip_prefix("CTCT_BENCH_DAEMON__")
+            .map(|rest| (format!("CTCT_SYNC__{rest}"), value))
+    })
 }
 
 /// The `ctct-sync` binary built beside this one.
