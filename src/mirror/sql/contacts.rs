@@ -51,32 +51,6 @@ const CORE_COLUMNS: &str = "email_address, permission_to_send, confirm_status, o
     job_title, company_name, birthday_month, birthday_day, anniversary, create_source,
     update_source, created_at, updated_at, deleted_at";
 
-/// `row`'s [`CORE_COLUMNS`], in order, as statement parameters.
-fn core_params(row: &ContactRow) -> [&dyn ToSql; 20] {
-    [
-        &row.email_address,
-        &row.permission_to_send,
-        &row.confirm_status,
-        &row.opt_in_source,
-        &row.opt_in_date,
-        &row.opt_out_source,
-        &row.opt_out_date,
-        &row.opt_out_reason,
-        &row.first_name,
-        &row.last_name,
-        &row.job_title,
-        &row.company_name,
-        &row.birthday_month,
-        &row.birthday_day,
-        &row.anniversary,
-        &row.create_source,
-        &row.update_source,
-        &row.created_at,
-        &row.updated_at,
-        &row.deleted_at,
-    ]
-}
-
 /// A contact's columns read from `r`, starting at column `at` ([`CORE_COLUMNS`]' order);
 /// values and lists empty.
 fn core_row(r: &rusqlite::Row<'_>, id: String, at: usize) -> rusqlite::Result<ContactRow> {
@@ -254,9 +228,8 @@ fn write_rows(
         if row.deleted_at.is_some() && live == Some(true) {
             written.deleted += 1;
         }
-        let mut values: Vec<&dyn ToSql> = vec![&account, &id];
-        values.extend(core_params(row));
-        values.extend([&now as &dyn ToSql, &seen_run]);
+        let values: [&dyn ToSql; 24] =
+            super::contact_fields!([&account, &id], row, [&now, &seen_run]);
         upsert.execute(&values[..])?;
         if live.is_some() {
             clear_values.execute(params![account, id])?;
@@ -373,9 +346,8 @@ pub fn hold(conn: &Connection, account: &str, rows: &[ContactRow]) -> Result<(),
     for row in rows {
         let (values, lists) = held_values_and_lists(row)
             .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-        let mut held: Vec<&dyn ToSql> = vec![&account, &row.contact_id];
-        held.extend(core_params(row));
-        held.extend([&values as &dyn ToSql, &lists]);
+        let held: [&dyn ToSql; 24] =
+            super::contact_fields!([&account, &row.contact_id], row, [&values, &lists]);
         insert.execute(&held[..])?;
     }
     Ok(())

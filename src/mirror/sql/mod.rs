@@ -26,6 +26,42 @@
 //! The statement modules above are SQLite's; `MirrorDb` dispatches to them or to
 //! [`postgres::PgMirrorDb`].
 
+/// References to a contact's column fields after its id — in the order of both engines'
+/// column lists (SQLite's `CORE_COLUMNS`, PostgreSQL's `CONTACT_COLUMNS` after `contact_id`)
+/// — between `lead` and `trail` ones, as one array: each engine's statement parameters or
+/// `COPY` values, typed by the caller (`[&dyn rusqlite::ToSql; N]`, `[&(dyn
+/// postgres_types::ToSql + Sync); N]`). One list for both engines, so their orders cannot
+/// drift apart.
+macro_rules! contact_fields {
+    ([$($lead:expr),* $(,)?], $row:expr, [$($trail:expr),* $(,)?]) => {
+        [
+            $($lead,)*
+            &$row.email_address,
+            &$row.permission_to_send,
+            &$row.confirm_status,
+            &$row.opt_in_source,
+            &$row.opt_in_date,
+            &$row.opt_out_source,
+            &$row.opt_out_date,
+            &$row.opt_out_reason,
+            &$row.first_name,
+            &$row.last_name,
+            &$row.job_title,
+            &$row.company_name,
+            &$row.birthday_month,
+            &$row.birthday_day,
+            &$row.anniversary,
+            &$row.create_source,
+            &$row.update_source,
+            &$row.created_at,
+            &$row.updated_at,
+            &$row.deleted_at,
+            $($trail,)*
+        ]
+    };
+}
+pub(crate) use contact_fields;
+
 pub mod campaigns;
 pub mod catalog;
 pub mod contacts;

@@ -150,33 +150,6 @@ pub(super) async fn write(
     })
 }
 
-/// `row`'s [`CONTACT_COLUMNS`], in order, as `COPY` values.
-fn contact_values(row: &ContactRow) -> [&(dyn ToSql + Sync); 21] {
-    [
-        &row.contact_id,
-        &row.email_address,
-        &row.permission_to_send,
-        &row.confirm_status,
-        &row.opt_in_source,
-        &row.opt_in_date,
-        &row.opt_out_source,
-        &row.opt_out_date,
-        &row.opt_out_reason,
-        &row.first_name,
-        &row.last_name,
-        &row.job_title,
-        &row.company_name,
-        &row.birthday_month,
-        &row.birthday_day,
-        &row.anniversary,
-        &row.create_source,
-        &row.update_source,
-        &row.created_at,
-        &row.updated_at,
-        &row.deleted_at,
-    ]
-}
-
 async fn copy_contacts(tx: &Transaction<'_>, page: &[&ContactRow]) -> PgResult<()> {
     let sink = tx
         .copy_in(&format!(
@@ -188,7 +161,9 @@ async fn copy_contacts(tx: &Transaction<'_>, page: &[&ContactRow]) -> PgResult<(
     types[14] = Type::INT8;
     let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &types));
     for row in page {
-        writer.as_mut().write(&contact_values(row)).await?;
+        let values: [&(dyn ToSql + Sync); 21] =
+            crate::mirror::sql::contact_fields!([&row.contact_id], row, []);
+        writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
     Ok(())
@@ -380,9 +355,11 @@ pub(super) async fn hold(
             crate::mirror::sql::contacts::held_values_and_lists(row).map_err(|error| {
                 super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
             })?;
-        let mut fields: Vec<&(dyn ToSql + Sync)> = vec![&seq, &account];
-        fields.extend(contact_values(row));
-        fields.extend([&values as &(dyn ToSql + Sync), &lists]);
+        let fields: [&(dyn ToSql + Sync); 25] = crate::mirror::sql::contact_fields!(
+            [&seq, &account, &row.contact_id],
+            row,
+            [&values, &lists]
+        );
         writer.as_mut().write(&fields).await?;
     }
     writer.finish().await?;
