@@ -107,6 +107,20 @@ pub struct Stores {
     pub migrated: [(&'static str, String, MigrationReport); 2],
 }
 
+impl Stores {
+    /// Copies each SQLite store's write-ahead log into its `.db` file and empties it, so
+    /// that the files alone are complete once this returns: before a short-lived command
+    /// (`ctct-sync migrate`) exits, since the process can end before the store threads'
+    /// own checkpoint at close has run. Nothing to do on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.state.checkpoint().await?;
+        if let Some(mirror) = self.mirror.store() {
+            mirror.checkpoint().await?;
+        }
+        Ok(())
+    }
+}
+
 /// Opens (creating and migrating) the state store and the mirror store of `settings`, each a
 /// SQLite file or a PostgreSQL schema. A SQLite state file from before the mirror moved out
 /// has its mirror rows copied into a SQLite mirror (a PostgreSQL mirror is rebuilt by its
@@ -597,6 +611,11 @@ impl Daemon {
         // After a clean stop the `.db` file alone is complete (a copy of it is a backup).
         if let Err(error) = self.store.checkpoint().await {
             tracing::warn!(error = %error, "could not checkpoint the store's write-ahead log");
+        }
+        if let Some(mirror) = self.mirror.store()
+            && let Err(error) = mirror.checkpoint().await
+        {
+            tracing::warn!(error = %error, "could not checkpoint the mirror's write-ahead log");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 pub mod auth;
@@ -232,6 +233,11 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
 
 async fn migrate(settings: &Settings) -> anyhow::Result<ExitCode> {
     let stores = crate::daemon::open_stores(settings).await?;
+    // The files alone hold the migrations when this command exits.
+    stores
+        .checkpoint()
+        .await
+        .context("could not copy the stores' write-ahead logs into their files")?;
     for (what, shown, report) in &stores.migrated {
         if report.is_noop() {
             println!(

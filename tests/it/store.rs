@@ -294,6 +294,13 @@ fn the_migrate_subcommand_creates_the_store_then_reports_it_up_to_date() {
     );
     let db = dir.path().join("data/ctct-sync.db");
     assert!(db.exists());
+    // The command exits with its migrations in the `.db` file, not left in the write-ahead
+    // log for the next process to copy over (which changed the file under a second run).
+    for file in ["data/ctct-sync.db-wal", "data/ctct-mirror.db-wal"] {
+        let wal = dir.path().join(file);
+        let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(len, 0, "{file} is empty or gone after `migrate` exits");
+    }
     let bytes_before = std::fs::read(&db).unwrap();
 
     let second = support::ctct_sync_command(dir.path())
