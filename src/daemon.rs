@@ -347,6 +347,8 @@ impl DaemonBuilder {
             })?;
             ops.addr = Some(bound);
         }
+        // systemd's Type=notify: READY=1 once the broker and store are ready, watchdog pings.
+        crate::ops::notify::start(slot.clone(), ops.stop.clone());
         wait_for_databases(&settings, &slot, shutdown.as_ref()).await?;
         slot.set_starting("starting: opening the stores");
         let Stores {

@@ -35,7 +35,8 @@
 //!              uses api, clock, command, mirror, store
 //! pipeline   RabbitMQ in, one result out per command: lanes, ledger, retries, parking
 //!              uses amqp, api, clock, command, config, handler, histogram, store
-//! ops        what a team running ctct-sync watches: /metrics, /healthz, /readyz
+//! ops        what a team running ctct-sync watches: /metrics, /healthz, /readyz; systemd
+//!              notifications (READY=1, STATUS=, WATCHDOG=1)
 //!              uses api, histogram, mirror (its last runs), pipeline, store
 //! daemon     Daemon::build: wiring (store → client → handler → pipeline, mirror, ops), signals
 //!              uses api, clock, config, handler, mirror, ops, pipeline, store; ctct-sandbox

@@ -13,6 +13,7 @@
 //! PostgreSQL database at start answers `/readyz` 503 with the reason (see [`OpsSlot`]).
 
 pub mod metrics;
+pub mod notify;
 pub mod process;
 pub mod state;
 

@@ -1131,3 +1131,85 @@ fn kubernetes_runs_real_settings_commands_and_probes() {
         "a Service selects {name}'s pods"
     );
 }
+
+/// The `[Service]` section of deploy/systemd/ctct-sync.service: every `Key=value` line in
+/// order (a key may come more than once).
+fn systemd_service_lines() -> Vec<(String, String)> {
+    let unit = read(&deploy().join("systemd/ctct-sync.service"));
+    let mut section = String::new();
+    let mut lines = Vec::new();
+    for line in unit.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            section = line.to_owned();
+            continue;
+        }
+        if section == "[Service]" {
+            let (key, value) = line.split_once('=').expect("Key=value");
+            lines.push((key.to_owned(), value.to_owned()));
+        }
+    }
+    lines
+}
+
+/// The systemd unit runs real ctct-sync command lines with settings the daemon loads, waits
+/// for the readiness the daemon sends (Type=notify, tested in tests/it/service_manager.rs),
+/// keeps the store in the directory systemd creates for it, and gives a stop the time the
+/// daemon's drain needs.
+#[test]
+fn the_systemd_unit_runs_real_command_lines_with_real_settings() {
+    let lines = systemd_service_lines();
+    let one = |key: &str| -> String {
+        let values: Vec<&String> = lines
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(values.len(), 1, "{key}= once in the unit: {values:?}");
+        values[0].clone()
+    };
+    assert_eq!(one("Type"), "notify");
+    assert_eq!(one("NotifyAccess"), "main");
+    let watchdog: u64 = one("WatchdogSec").parse().expect("WatchdogSec in seconds");
+    assert!(watchdog >= 10, "a watchdog that tolerates a busy host");
+
+    let mut env = BTreeMap::new();
+    for (_, value) in lines.iter().filter(|(k, _)| k == "Environment") {
+        let (name, value) = value.split_once('=').expect("Environment=NAME=value");
+        env.insert(name.to_owned(), value.to_owned());
+    }
+    let dir = support::temp_dir();
+    let settings = load_settings("the systemd unit", &env, &BTreeSet::new(), dir.path());
+    let state_dir = format!("/var/lib/{}", one("StateDirectory"));
+    let store = settings.state_store().unwrap();
+    let store_path = store.sqlite_path().expect("a SQLite store by default");
+    assert!(
+        store_path.starts_with(&state_dir),
+        "the store {} is in the state directory {state_dir} (the only writable path)",
+        store_path.display()
+    );
+    assert_eq!(one("WorkingDirectory"), state_dir);
+    let stop: u64 = one("TimeoutStopSec")
+        .parse()
+        .expect("TimeoutStopSec in seconds");
+    assert!(
+        stop * 1000 > settings.amqp.shutdown_grace_ms,
+        "TimeoutStopSec {stop} s leaves the drain (amqp.shutdown_grace_ms {}) its time",
+        settings.amqp.shutdown_grace_ms
+    );
+
+    let mut commands = Vec::new();
+    for key in ["ExecStartPre", "ExecStart"] {
+        let words = shell_words(&one(key));
+        assert_eq!(
+            words[0], "/usr/local/bin/ctct-sync",
+            "{key} runs the installed binary"
+        );
+        let cli = parse_cli(&format!("the systemd unit's {key}"), &words[1..]);
+        commands.push(cli.command);
+    }
+    assert!(matches!(commands[0], Command::Migrate));
+    assert!(matches!(commands[1], Command::Run));
+}

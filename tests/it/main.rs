@@ -32,6 +32,7 @@ mod queue_upgrade;
 mod replicas;
 mod replies;
 mod result_contract;
+mod service_manager;
 mod store;
 mod store_copy;
 mod store_faults;
