@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 pub mod auth;
 pub mod dlq;
 pub mod doctor;
 pub mod health;
+pub mod manual;
 pub mod mirror;
 pub mod send;
 pub mod store;
@@ -94,6 +95,19 @@ pub enum Command {
     /// Work on the stores themselves: `store backup PATH` copies a SQLite store safely while
     /// the daemon runs; `store copy --to URL` moves the stores between SQLite and PostgreSQL.
     Store(store::StoreArgs),
+    /// Print a shell completion script (bash, elvish, fish, powershell, zsh) for this
+    /// ctct-sync's commands.
+    #[command(after_help = "Examples:
+  ctct-sync completions bash > /etc/bash_completion.d/ctct-sync
+  ctct-sync completions zsh > \"${fpath[1]}/_ctct-sync\"
+  ctct-sync completions fish > ~/.config/fish/completions/ctct-sync.fish")]
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff) of this ctct-sync, or write one page per command into a
+    /// directory.
+    #[command(after_help = "Examples:
+  ctct-sync man | man -l -
+  ctct-sync man --dir /usr/local/share/man/man1 && man ctct-sync-auth-login")]
+    Man(manual::ManArgs),
 }
 
 /// Makes a closed stdout or stderr end the process quietly, as for any command-line tool
@@ -139,6 +153,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         telemetry::init(crate::config::LogFormat::Text, "warn,lapin=off");
         return Ok(doctor::run(cli.config.as_deref()).await);
     }
+    // Generated from the command line itself: no configuration needed.
+    if let Command::Completions(args) = &cli.command {
+        return Ok(manual::completions(args, Cli::command()));
+    }
+    if let Command::Man(args) = &cli.command {
+        return manual::man(args, Cli::command());
+    }
     if let Command::Health(args) = cli.command {
         // One line and an exit code; a configuration that does not load is an answer too.
         return Ok(health::run(cli.config.as_deref(), args).await);
@@ -181,7 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             daemon.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor | Command::Health(_) => {
+        Command::Doctor | Command::Health(_) | Command::Completions(_) | Command::Man(_) => {
             unreachable!("handled before the configuration is loaded")
         }
         Command::Send(args) => send::run(&settings, args).await,
@@ -222,6 +243,8 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
             auth::AuthCommand::Import { .. } => Some("auth import"),
         },
         Command::Migrate
+        | Command::Completions(_)
+        | Command::Man(_)
         | Command::Health(_)
         | Command::Config
         | Command::Run

@@ -21,6 +21,7 @@ mod examples;
 mod handler;
 mod health_cli;
 mod ledger_claims;
+mod manual;
 mod mirror;
 mod observability;
 mod ops;
