@@ -60,19 +60,29 @@ pub enum Command {
     /// a local sandbox of the Constant Contact API runs in-process and the daemon runs
     /// against it (no real account needed; its store and data live beside the configured
     /// store).
+    #[command(after_help = "Examples:
+  ctct-sync run --sandbox
+  ctct-sync --config /etc/ctct-sync/production.toml run")]
     Run,
     /// Check the configuration, the broker, the store, each account's tokens and scopes and
     /// the API (one request per account), and say what to do about each failure. Exits 1
     /// when a check fails.
+    #[command(after_help = "Examples:
+  ctct-sync doctor
+  ctct-sync --config /etc/ctct-sync/production.toml doctor")]
     Doctor,
     /// Ask a running daemon's ops listener whether it is alive: GET http://<ops.listen>/healthz
     /// (or `--url`), exit 0 on a 200 answer and 1 otherwise, with one line saying which. For
     /// container health checks (the image has no curl).
     Health(health::HealthArgs),
     /// Publish one command and print its result (how to try the daemon by hand).
-    #[command(after_help = send::EXIT_CODES)]
+    #[command(after_help = send::HELP_AFTER)]
     Send(send::SendArgs),
     /// Inspect dead-lettered commands, or send them back for another try.
+    #[command(after_help = "Examples:
+  ctct-sync dlq list --limit 20
+  ctct-sync dlq replay --id 7f9c0e4e-0d7a-4c1e-9d53-2f0f3c1a9b10
+  ctct-sync dlq replay --all")]
     Dlq(dlq::DlqArgs),
     /// Run a local sandbox of the Constant Contact V3 API. Prints one line of JSON with its
     /// URLs and a ready client and refresh token, then serves until ctrl-c.
@@ -88,12 +98,24 @@ pub enum Command {
     },
     /// Mirror the account into the SQLite store now (the daemon also does it on its schedule):
     /// incremental by default, `--full` for everything.
+    #[command(after_help = "Examples:
+  ctct-sync mirror
+  ctct-sync mirror --full --resource contacts
+  ctct-sync mirror --account eu --resource reports")]
     Mirror(mirror::MirrorArgs),
     /// Connect Constant Contact accounts (browser, device flow or an existing refresh
     /// token) and show their token state.
+    #[command(after_help = "Examples:
+  ctct-sync auth login
+  ctct-sync auth device --account eu
+  ctct-sync auth import --account eu < refresh-token.txt
+  ctct-sync auth status")]
     Auth(auth::AuthArgs),
     /// Work on the stores themselves: `store backup PATH` copies a SQLite store safely while
     /// the daemon runs; `store copy --to URL` moves the stores between SQLite and PostgreSQL.
+    #[command(after_help = "Examples:
+  ctct-sync store backup /var/backups/ctct-sync.db --mirror /var/backups/ctct-mirror.db
+  ctct-sync store copy --to postgres://ctct@db.internal/ctct_sync")]
     Store(store::StoreArgs),
     /// Print a shell completion script (bash, elvish, fish, powershell, zsh) for this
     /// ctct-sync's commands.

@@ -33,7 +33,12 @@ pub struct SendArgs {
 }
 
 /// What `ctct-sync send --help` says about its exit codes (docs/messages.md says the same).
-pub const EXIT_CODES: &str = "\
+pub const HELP_AFTER: &str = "\
+Examples:
+  ctct-sync send list.list
+  ctct-sync send contact.upsert --data '{\"email\": \"pat.lee@example.com\", \"first_name\": \"Pat\"}'
+  ctct-sync send custom_field.create --data '{\"label\": \"Shoe size\", \"type\": \"string\"}' --wait 0
+
 Exit codes:
   0  the command succeeded (with --wait 0: the broker confirmed it was queued)
   1  the command failed or was rejected (its result is printed)
@@ -44,7 +49,7 @@ Exit codes:
   3  no result within --wait seconds (the command is queued and will still be applied)";
 
 /// Publishes the command; prints its id, then (unless `--wait 0`) its result as JSON.
-/// Exit code ([`EXIT_CODES`]): 0 when it succeeded, 1 when it failed or was rejected, 3 on
+/// Exit code ([`HELP_AFTER`]): 0 when it succeeded, 1 when it failed or was rejected, 3 on
 /// time-out; an error returned here becomes exit code 2 in `main`.
 pub async fn run(settings: &Settings, args: SendArgs) -> anyhow::Result<ExitCode> {
     let data: serde_json::Value = serde_json::from_str(&args.data).context("--data is not JSON")?;

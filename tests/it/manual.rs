@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use clap::CommandFactory as _;
+use clap::{CommandFactory as _, Parser as _};
 use ctct_sync::cli::Cli;
 
 use crate::support;
@@ -96,4 +96,79 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
     );
     let login = std::fs::read_to_string(pages.join("ctct-sync-auth-login.1")).unwrap();
     assert!(login.contains(".TH ctct-sync-auth-login 1"), "{login}");
+}
+
+/// Splits a shell command line into words: blanks separate them, single and double quotes
+/// group them.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quote) = (Vec::new(), None::<String>, None);
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// The common subcommands' `--help` ends with examples, and each example is a command line
+/// ctct-sync accepts (up to a pipe, `&&` or a redirection), for that subcommand; a `--data`
+/// given is JSON.
+#[test]
+fn the_examples_in_help_are_command_lines_ctct_sync_accepts() {
+    let mut cli = Cli::command();
+    cli.build();
+    let mut seen = 0;
+    for name in [
+        "run",
+        "doctor",
+        "send",
+        "dlq",
+        "mirror",
+        "auth",
+        "store",
+        "completions",
+        "man",
+    ] {
+        let help = cli
+            .find_subcommand_mut(name)
+            .unwrap_or_else(|| panic!("a subcommand {name}"))
+            .render_long_help()
+            .to_string();
+        let examples: Vec<&str> = help
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`ctct-sync {name} --help` has examples:\n{help}"))
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        assert!(!examples.is_empty(), "{name}");
+        for example in examples {
+            let words: Vec<String> = shell_words(example)
+                .into_iter()
+                .take_while(|w| !matches!(w.as_str(), "|" | "&&" | "<" | ">"))
+                .collect();
+            assert_eq!(words[0], "ctct-sync", "{example}");
+            let parsed = Cli::try_parse_from(&words)
+                .unwrap_or_else(|e| panic!("`{example}` is not a ctct-sync command line: {e}"));
+            let debug = format!("{:?}", parsed.command);
+            assert!(
+                debug.to_lowercase().starts_with(name),
+                "`{example}` runs `{name}`: {debug}"
+            );
+            if let Some(at) = words.iter().position(|w| w == "--data") {
+                serde_json::from_str::<serde_json::Value>(&words[at + 1])
+                    .unwrap_or_else(|e| panic!("`{example}`: --data is not JSON: {e}"));
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 20, "{seen} examples");
 }
