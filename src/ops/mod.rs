@@ -145,8 +145,19 @@ async fn metrics_handler(State(slot): State<Arc<OpsSlot>>) -> Response {
         .into_response()
 }
 
+/// What the readiness checks found.
+#[derive(Debug)]
+pub struct Readiness {
+    /// `/readyz` answers 200: serving, and at least one account authorised.
+    pub ready: bool,
+    /// The broker session is up and the store takes writes (systemd's `READY=1`).
+    pub serving: bool,
+    /// `/readyz`'s body: the reason for every check.
+    pub body: serde_json::Value,
+}
+
 /// Readiness, with the reason for every check.
-pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
+pub async fn readiness(state: &OpsState) -> Readiness {
     let broker = state
         .pipeline
         .as_ref()
@@ -188,7 +199,8 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         Ok(()) => state.client.budget().snapshot().await.ok(),
         Err(_) => None,
     };
-    let ready = broker && store.is_ok() && active > 0;
+    let serving = broker && store.is_ok();
+    let ready = serving && active > 0;
     let role = state
         .pipeline
         .as_ref()
@@ -210,12 +222,19 @@ pub async fn readiness(state: &OpsState) -> (bool, serde_json::Value) {
         "accounts_needing_reauthorisation": lost,
         "quota": quota.map(|q| json!({"remaining": q.remaining, "exhausted": q.exhausted, "resets_at": q.resets_at})),
     });
-    (ready, body)
+    Readiness {
+        ready,
+        serving,
+        body,
+    }
 }
 
 async fn readyz(State(slot): State<Arc<OpsSlot>>) -> Response {
     let (ready, body) = match slot.get() {
-        Ok(state) => readiness(&state).await,
+        Ok(state) => {
+            let Readiness { ready, body, .. } = readiness(&state).await;
+            (ready, body)
+        }
         Err(why) => (
             false,
             json!({

@@ -82,23 +82,23 @@ async fn status(slot: &OpsSlot) -> (bool, String) {
         Ok(state) => state,
         Err(why) => return (false, why),
     };
-    let (ready, body) = super::readiness(&state).await;
-    let checks = &body["checks"];
-    let text = |name: &str| checks[name].as_str().unwrap_or("unknown").to_owned();
-    let (broker, store) = (text("broker"), text("store"));
-    let serving = broker == "connected" && store == "writable";
-    let status = if ready {
+    let found = super::readiness(&state).await;
+    let checks = &found.body["checks"];
+    let text = |name: &str| checks[name].as_str().unwrap_or("unknown");
+    let status = if found.ready {
         format!(
             "ready: broker connected, store writable, {}",
             text("accounts")
         )
     } else {
         format!(
-            "not ready: broker {broker}; store {store}; accounts: {}",
+            "not ready: broker {}; store {}; accounts: {}",
+            text("broker"),
+            text("store"),
             text("accounts")
         )
     };
-    (serving, status)
+    (found.serving, status)
 }
 
 /// Sends notifications, warning once when the socket refuses them.
