@@ -8,7 +8,7 @@
 //! ```
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -48,36 +48,21 @@ pub fn man(args: &ManArgs, cmd: clap::Command) -> anyhow::Result<ExitCode> {
     let cmd = cmd.name(NAME);
     match &args.dir {
         None => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(cmd)
-                .render(&mut page)
-                .context("rendering the manual page")?;
             let mut out = std::io::stdout().lock();
-            out.write_all(&page)?;
-            out.flush()?;
+            clap_mangen::Man::new(cmd)
+                .render(&mut out)
+                .and_then(|()| out.flush())
+                .context("printing the manual page")?;
         }
         Some(dir) => {
-            let written = write_pages(cmd, dir)
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(cmd, dir))
                 .with_context(|| format!("writing the manual pages into {}", dir.display()))?;
-            println!("wrote {written} manual pages into {}", dir.display());
+            println!(
+                "wrote the manual pages (ctct-sync.1 and one per command) into {}",
+                dir.display()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes the pages of `cmd` and of every visible subcommand into `dir` (created if
-/// missing). Returns how many.
-fn write_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<usize> {
-    std::fs::create_dir_all(dir)?;
-    let mut cmd = cmd.disable_help_subcommand(true);
-    cmd.build();
-    fn write(cmd: clap::Command, dir: &Path) -> std::io::Result<usize> {
-        let mut written = 0;
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
-            written += write(sub, dir)?;
-        }
-        clap_mangen::Man::new(cmd).generate_to(dir)?;
-        Ok(written + 1)
-    }
-    write(cmd, dir)
 }

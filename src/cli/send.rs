@@ -32,7 +32,8 @@ pub struct SendArgs {
     pub wait: u64,
 }
 
-/// What `ctct-sync send --help` says about its exit codes (docs/messages.md says the same).
+/// What `ctct-sync send --help` ends with: examples, and the exit codes (docs/messages.md
+/// says the same of those).
 pub const HELP_AFTER: &str = "\
 Examples:
   ctct-sync send list.list

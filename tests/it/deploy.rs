@@ -602,27 +602,6 @@ fn the_rabbitmq_nodes_list_each_other_by_their_compose_hostnames() {
     assert!(script.contains("for node in 1 2 3") && script.contains("@rabbitmq-%s:5672"));
 }
 
-/// Splits a shell command line into words: blanks separate them, quotes group them.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quote = None;
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.get_or_insert_default().push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                word.get_or_insert_default();
-            }
-            (None, c) if c.is_whitespace() => words.extend(word.take()),
-            (None, c) => word.get_or_insert_default().push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
-
 /// Every `docker compose run|exec` line of the comments and of docs/scaling.md runs a real
 /// ctct-sync command line.
 #[test]
@@ -645,7 +624,7 @@ fn the_commands_the_comments_and_docs_give_are_real_ctct_sync_command_lines() {
             };
             // A command in a code span ends with it.
             let rest = rest.split('`').next().unwrap_or_default();
-            let mut words = shell_words(rest).into_iter();
+            let mut words = support::shell_words(rest).into_iter();
             let _service = words.next();
             let mut args: Vec<String> = words
                 .take_while(|w| !w.starts_with('#') && w != "&&" && w != "|")
@@ -1202,7 +1181,7 @@ fn the_systemd_unit_runs_real_command_lines_with_real_settings() {
 
     let mut commands = Vec::new();
     for key in ["ExecStartPre", "ExecStart"] {
-        let words = shell_words(&one(key));
+        let words = support::shell_words(&one(key));
         assert_eq!(
             words[0], "/usr/local/bin/ctct-sync",
             "{key} runs the installed binary"

@@ -89,33 +89,12 @@ fn man_prints_the_top_page_and_writes_one_page_per_command() {
     assert_eq!(
         stdout,
         format!(
-            "wrote {} manual pages into {}\n",
-            expected.len(),
+            "wrote the manual pages (ctct-sync.1 and one per command) into {}\n",
             pages.display()
         )
     );
     let login = std::fs::read_to_string(pages.join("ctct-sync-auth-login.1")).unwrap();
     assert!(login.contains(".TH ctct-sync-auth-login 1"), "{login}");
-}
-
-/// Splits a shell command line into words: blanks separate them, single and double quotes
-/// group them.
-fn shell_words(line: &str) -> Vec<String> {
-    let (mut words, mut word, mut quote) = (Vec::new(), None::<String>, None);
-    for c in line.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => word.get_or_insert_default().push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                word.get_or_insert_default();
-            }
-            (None, c) if c.is_whitespace() => words.extend(word.take()),
-            (None, c) => word.get_or_insert_default().push(c),
-        }
-    }
-    words.extend(word);
-    words
 }
 
 /// The common subcommands' `--help` ends with examples, and each example is a command line
@@ -151,7 +130,7 @@ fn the_examples_in_help_are_command_lines_ctct_sync_accepts() {
             .collect();
         assert!(!examples.is_empty(), "{name}");
         for example in examples {
-            let words: Vec<String> = shell_words(example)
+            let words: Vec<String> = support::shell_words(example)
                 .into_iter()
                 .take_while(|w| !matches!(w.as_str(), "|" | "&&" | "<" | ">"))
                 .collect();

@@ -92,3 +92,24 @@ pub fn mirror_doc_queries(heading: &str) -> Vec<String> {
         .map(|block| block.split("```").next().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Splits a shell command line into words: blanks separate them, quotes group them.
+pub fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_default().push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_default();
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_default().push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
