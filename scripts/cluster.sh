@@ -32,6 +32,9 @@
 #   CTCT_CLUSTER_NAME       node names are NAME1@localhost … NAME3@localhost (default ctct)
 #   CTCT_CLUSTER_TIMEOUT    seconds a node may take to boot, stop or join (default 90)
 #   CTCT_RABBITMQ_SBIN      the directory of rabbitmq-server and rabbitmqctl (found by default)
+#   CTCT_CLUSTER_TAKES_5672 1: the cluster's ports may include 5672 (scripts/dev sets it when
+#                           nothing answers there, to run node 1 alone in the system broker's
+#                           place)
 #
 # The nodes run as the calling user with HOME set to the cluster's directory, so their
 # Erlang cookie is $CTCT_CLUSTER_DIR/.erlang.cookie: neither ~/.erlang.cookie nor the
@@ -58,8 +61,14 @@ usage() {
 check_settings() {
   [[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 15 <= 65535)) ||
     die "CTCT_CLUSTER_BASE_PORT=$BASE: expected a port from 1024 to 65520 (the cluster takes 16 ports from it)"
-  ((BASE + 15 < 5672 || BASE > 5672)) && ((BASE + 15 < 25672 || BASE > 25672)) ||
-    die "CTCT_CLUSTER_BASE_PORT=$BASE: the cluster's ports $BASE-$((BASE + 15)) would take 5672 or 25672 (the system broker's)"
+  # scripts/dev runs node 1 alone on 5672 when no broker answers there (the system broker's
+  # port is free then) and says so with CTCT_CLUSTER_TAKES_5672=1.
+  if [[ ${CTCT_CLUSTER_TAKES_5672:-} != 1 ]]; then
+    ((BASE + 15 < 5672 || BASE > 5672)) ||
+      die "CTCT_CLUSTER_BASE_PORT=$BASE: the cluster's ports $BASE-$((BASE + 15)) would take 5672 (the system broker's)"
+  fi
+  ((BASE + 15 < 25672 || BASE > 25672)) ||
+    die "CTCT_CLUSTER_BASE_PORT=$BASE: the cluster's ports $BASE-$((BASE + 15)) would take 25672 (the system broker's)"
   [[ $NAME =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] ||
     die "CTCT_CLUSTER_NAME=$NAME: expected letters, digits, _ and - (starting with a letter)"
   [[ $NAME != rabbit ]] || die "CTCT_CLUSTER_NAME=rabbit would clash with the system broker's node rabbit@localhost"

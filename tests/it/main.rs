@@ -15,6 +15,7 @@ mod config;
 mod dead_letters;
 mod decode_fuzz;
 mod deploy;
+mod dev_script;
 mod docs_messages;
 mod doctor;
 mod examples;
