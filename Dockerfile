@@ -27,8 +27,13 @@ RUN mkdir -p src crates/ctct-sandbox/src crates/ctct-bench/src \
 COPY src ./src
 COPY crates/ctct-sandbox/src ./crates/ctct-sandbox/src
 COPY crates/ctct-bench/src ./crates/ctct-bench/src
+# The manual pages and the bash completion are generated from the binary just built (its
+# own command line), so they always describe the commands it has.
 RUN touch src/main.rs src/lib.rs crates/ctct-sandbox/src/lib.rs \
-    && cargo build --release --locked -p ctct-sync --bin ctct-sync
+    && cargo build --release --locked -p ctct-sync --bin ctct-sync \
+    && mkdir -p /src/share/man/man1 /src/share/bash-completion/completions \
+    && ./target/release/ctct-sync man --dir /src/share/man/man1 \
+    && ./target/release/ctct-sync completions bash > /src/share/bash-completion/completions/ctct-sync
 
 FROM debian:bookworm-slim AS runtime
 # The image's version (Cargo.toml's, which tests/it/deploy.rs checks) and where its source is
@@ -59,6 +64,7 @@ RUN apt-get update \
        --shell /usr/sbin/nologin ctct \
     && mkdir -p /var/lib/ctct-sync && chown 10001:10001 /var/lib/ctct-sync && chmod 0700 /var/lib/ctct-sync
 COPY --from=build /src/target/release/ctct-sync /usr/local/bin/ctct-sync
+COPY --from=build /src/share /usr/local/share
 COPY config /etc/ctct-sync
 # Settings for the container (CTCT_SYNC__<SECTION>__<KEY>, config/default.toml): the store on
 # the volume, JSON logs, and the ops listener on every address so that the published port,
