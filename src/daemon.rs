@@ -349,17 +349,22 @@ impl DaemonBuilder {
         }
         // systemd's Type=notify: READY=1 once the broker and store are ready, watchdog pings.
         crate::ops::notify::start(slot.clone(), ops.stop.clone());
-        wait_for_databases(&settings, &slot, shutdown.as_ref()).await?;
-        slot.set_starting("starting: opening the stores");
-        let Stores {
-            state: store,
-            mirror: mirror_db,
-            ..
-        } = open_stores(&settings).await?;
-        store
-            .integrity_check_own_tables()
-            .await
-            .with_context(|| format!("state store {}", store.describe()))?;
+        // A database can answer the wait and go away before the stores are open (a restart
+        // at that moment): then it is waited for again, as at start.
+        let (store, mirror_db) = loop {
+            wait_for_databases(&settings, &slot, shutdown.as_ref()).await?;
+            slot.set_starting("starting: opening the stores");
+            match open_checked_stores(&settings).await {
+                Ok(opened) => break opened,
+                Err(error) if lost_a_database(&error) => {
+                    tracing::warn!(
+                        error = %format!("{error:#}"),
+                        "a database went away while the stores were opened; waiting for it again"
+                    );
+                }
+                Err(error) => return Err(error),
+            }
+        };
         let client = api::client_from_settings(&settings, store.clone(), clock.clone())?;
         #[cfg(feature = "sandbox")]
         if let Some(sandbox) = &sandbox {
@@ -428,6 +433,27 @@ impl DaemonBuilder {
             ops,
         })
     }
+}
+
+/// The stores of `settings`, opened, migrated and with the state's own tables checked.
+async fn open_checked_stores(settings: &Settings) -> anyhow::Result<(Store, MirrorDb)> {
+    let Stores { state, mirror, .. } = open_stores(settings).await?;
+    state
+        .integrity_check_own_tables()
+        .await
+        .with_context(|| format!("state store {}", state.describe()))?;
+    Ok((state, mirror))
+}
+
+/// Whether `error` comes from a PostgreSQL store that could not be reached or was lost
+/// (worth waiting for), rather than from a refused login, a missing database or a damaged
+/// file.
+fn lost_a_database(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_unreachable)
+    })
 }
 
 /// Why a build ended without a daemon: asked to stop while waiting for a database.

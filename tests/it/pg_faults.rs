@@ -109,6 +109,36 @@ async fn an_unreachable_postgres_at_start_is_waited_for_with_readyz_503_and_noth
     drop(db);
 }
 
+/// A database that answers the daemon's first connection and goes away before the stores
+/// are open (a restart at that moment; the replica drill met one) is waited for again as at
+/// start, with /readyz 503 naming it, instead of ending the start with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_lost_while_the_stores_open_is_waited_for_again() {
+    let db = PgTestDb::create().await;
+    let mut api = TestApi::start_on_postgres(db.url()).await;
+    let proxy = TcpProxy::postgres(db.url()).await;
+    // The daemon's "does it answer?" connection goes through; the stores' own do not.
+    proxy.cut_after(1);
+    api.state_url = Some(proxy.url_for(db.url()));
+    let mut d = TestDaemon::start_unstarted(api, &[]).await;
+    d.publish("pg-open-1", "list.list", json!({})).await;
+    d.start_pipeline_in_background();
+    let addr = d.ops_addr.unwrap();
+
+    wait_readyz(addr, |status, body| {
+        status == 503 && body.contains("state store unreachable")
+    })
+    .await;
+    let (health, _) = ops(addr, "/healthz").await;
+    assert_eq!(health, 200, "the process still runs and waits");
+    proxy.restore();
+    wait_readyz(addr, |status, _| status == 200).await;
+    assert_eq!(d.result("pg-open-1").await.outcome, Outcome::Succeeded);
+    assert!(d.stop_pipeline(Duration::from_secs(30)).await);
+    d.stop().await;
+    drop(db);
+}
+
 /// Runs the binary with the state store at `url` and the broker on a closed port.
 fn run_binary(args: &[&str], url: &str) -> Output {
     let dir = temp_dir();

@@ -19,6 +19,8 @@ pub struct TcpProxy {
     addr: SocketAddr,
     /// True while connections are forwarded.
     open: Arc<watch::Sender<bool>>,
+    /// Connections forwarded before the proxy cuts by itself (see [`TcpProxy::cut_after`]).
+    allowance: Arc<std::sync::atomic::AtomicI64>,
     task: JoinHandle<()>,
 }
 
@@ -30,8 +32,19 @@ impl TcpProxy {
             .expect("the proxy binds");
         let addr = listener.local_addr().expect("the proxy has an address");
         let open = Arc::new(watch::Sender::new(true));
-        let task = tokio::spawn(accept(listener, upstream.to_owned(), open.clone()));
-        Self { addr, open, task }
+        let allowance = Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        let task = tokio::spawn(accept(
+            listener,
+            upstream.to_owned(),
+            open.clone(),
+            allowance.clone(),
+        ));
+        Self {
+            addr,
+            open,
+            allowance,
+            task,
+        }
     }
 
     /// Where the proxy listens.
@@ -65,9 +78,17 @@ impl TcpProxy {
         self.open.send_replace(false);
     }
 
-    /// Forwards new connections again.
+    /// Forwards new connections again (and without an allowance).
     pub fn restore(&self) {
+        self.allowance
+            .store(i64::MAX, std::sync::atomic::Ordering::SeqCst);
         self.open.send_replace(true);
+    }
+
+    /// Forwards the next `n` new connections, then cuts (as [`TcpProxy::cut`]) when one more
+    /// arrives: a server that answers a first connection and then goes away.
+    pub fn cut_after(&self, n: i64) {
+        self.allowance.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -117,11 +138,19 @@ fn broker_addr(amqp: &str) -> String {
     )
 }
 
-async fn accept(listener: TcpListener, upstream: String, open: Arc<watch::Sender<bool>>) {
+async fn accept(
+    listener: TcpListener,
+    upstream: String,
+    open: Arc<watch::Sender<bool>>,
+    allowance: Arc<std::sync::atomic::AtomicI64>,
+) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };
+        if allowance.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) <= 0 {
+            open.send_replace(false);
+        }
         // Subscribe before looking, so a cut between the two is not missed.
         let mut state = open.subscribe();
         if !*state.borrow_and_update() {
