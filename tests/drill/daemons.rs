@@ -32,6 +32,8 @@ struct Slot {
     ops_port: u16,
     /// Stopped with SIGSTOP and not continued yet.
     paused: bool,
+    /// The file its stderr goes to.
+    log: PathBuf,
 }
 
 impl Daemons {
@@ -67,7 +69,7 @@ impl Daemons {
         }
         assert!(self.slots[slot].is_none(), "one daemon per slot");
         self.started += 1;
-        let (_, log) = self.log_file(&format!("daemon-{}.log", self.started));
+        let (log_path, log) = self.log_file(&format!("daemon-{}.log", self.started));
         let ops_port = free_port();
         let child = d
             .command(&["run"])
@@ -82,7 +84,33 @@ impl Daemons {
             child,
             ops_port,
             paused: false,
+            log: log_path,
         });
+    }
+
+    /// For a failure message: the last `lines` lines above debug level of each child's log,
+    /// under its slot, ops port and file.
+    pub fn tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for (slot, s) in self.slots.iter().enumerate() {
+            let Some(s) = s else { continue };
+            let text = std::fs::read_to_string(&s.log).unwrap_or_default();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|line| !line.contains(" DEBUG ") && !line.contains(" TRACE "))
+                .collect();
+            out.push_str(&format!(
+                "\n--- slot {slot} (ops port {}{}), {}:\n",
+                s.ops_port,
+                if s.paused { ", paused" } else { "" },
+                s.log.display()
+            ));
+            for line in &kept[kept.len().saturating_sub(lines)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// How many slots there are (running or not).

@@ -134,6 +134,34 @@ impl Drill {
         }
     }
 
+    /// What a stuck takeover looks like: commands in flight, messages waiting, each running
+    /// replica's `/readyz` and the end of its log.
+    async fn diagnosis(&self) -> String {
+        let http = reqwest::Client::new();
+        let mut out = format!(
+            "in flight: {}; waiting in the queues: {} ({} in the commands queue); consumers of \
+             the commands queue: {}",
+            self.in_flight(),
+            self.link.waiting().await,
+            self.link.depth(self.d.queue()).await,
+            self.link.consumers(self.d.queue()).await,
+        );
+        for (slot, port) in self.daemons.running() {
+            let readyz = match http
+                .get(format!("http://127.0.0.1:{port}/readyz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+            {
+                Ok(answer) => answer.text().await.unwrap_or_default(),
+                Err(error) => format!("no answer ({error})"),
+            };
+            out.push_str(&format!("\nslot {slot} /readyz: {readyz}"));
+        }
+        out.push_str(&self.daemons.tails(40));
+        out
+    }
+
     /// Waits for another replica than `failed` to become active and for the first result
     /// after that; the time since `since`, or
     /// `None` when nothing was waiting to be worked on (no reason to take over).
@@ -156,11 +184,14 @@ impl Drill {
                 self.ha().idle_faults += 1;
                 return None;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no replica took over within 120 s of a fault to the active one; events so far: {:?}",
-                self.figures.events
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "no replica took over within 120 s of a fault to the active one; events so \
+                     far: {:?}\n{}",
+                    self.figures.events,
+                    self.diagnosis().await
+                );
+            }
             self.absorb(Duration::from_millis(50)).await;
         }
     }
