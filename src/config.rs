@@ -937,6 +937,13 @@ impl Settings {
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# could not render settings: {e}\n"))
     }
+
+    /// The effective configuration as a JSON object, every secret redacted: the same
+    /// serialisation as [`Settings::to_redacted_toml`] (and so the same redaction), with the
+    /// optional keys TOML leaves out when unset (`store.url`, `mirror.url`) as null.
+    pub fn to_redacted_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(self)
+    }
 }
 
 impl From<config::ConfigError> for ConfigError {
@@ -1271,6 +1278,59 @@ mod tests {
             }
             assert!(text.contains(&client.display().to_string()), "{text}");
         }
+    }
+
+    #[test]
+    fn the_json_form_holds_the_toml_s_settings_with_the_same_secrets_redacted() {
+        let env = HashMap::from([
+            (env_var("oauth.client_id"), "id-1".to_owned()),
+            (env_var("oauth.client_secret"), "cl13nt-s3cret".to_owned()),
+            (
+                env_var("amqp.url"),
+                "amqp://ctct:mq-pass@mq:5672/%2f".to_owned(),
+            ),
+            (
+                env_var("store.url"),
+                "postgres://ctct:pg-pass@db:5432/ctct".to_owned(),
+            ),
+            (
+                env_var("mirror.url"),
+                "postgres://ctct:pg-pass@db:5432/ctct".to_owned(),
+            ),
+        ]);
+        let settings = Settings::load(None, env).expect("valid");
+        let json = settings.to_redacted_json().expect("the settings serialise");
+        let text = json.to_string();
+        for secret in ["cl13nt-s3cret", "mq-pass", "pg-pass"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert_eq!(json["oauth"]["client_id"], "id-1");
+        assert_eq!(json["oauth"]["client_secret"], "[redacted]");
+        assert_eq!(json["amqp"]["url"], "amqp://ctct:***@mq:5672/%2f");
+        assert_eq!(json["store"]["url"], "postgres://ctct:***@db:5432/ctct");
+        assert_eq!(json["mirror"]["url"], "postgres://ctct:***@db:5432/ctct");
+        // The TOML printed by `config`, read back, is the same document.
+        let toml: toml::Value = toml::from_str(&settings.to_redacted_toml()).unwrap();
+        assert_eq!(serde_json::to_value(toml).unwrap(), json);
+    }
+
+    #[test]
+    fn the_json_form_shows_unset_store_urls_as_null_and_an_unset_secret_as_empty() {
+        let json = defaults()
+            .to_redacted_json()
+            .expect("the settings serialise");
+        assert_eq!(json["store"]["url"], serde_json::Value::Null);
+        assert_eq!(json["mirror"]["url"], serde_json::Value::Null);
+        assert_eq!(json["oauth"]["client_secret"], "");
+        let toml: toml::Value = toml::from_str(&defaults().to_redacted_toml()).unwrap();
+        let mut without_nulls = json.clone();
+        for section in ["store", "mirror"] {
+            without_nulls[section]
+                .as_object_mut()
+                .expect("a section is an object")
+                .remove("url");
+        }
+        assert_eq!(serde_json::to_value(toml).unwrap(), without_nulls);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! - `login`: authorization code + PKCE; a loopback listener catches the browser's redirect;
 //! - `device`: the device flow, for machines without a browser;
 //! - `import`: exchanges a refresh token read from stdin (it is spent and rotated at once);
-//! - `status`: accounts, scopes, expiry, last refresh and state — never a secret.
+//! - `status`: accounts, scopes, expiry, last refresh and state — never a secret (`--json`:
+//!   the same as one JSON document).
 
 use std::borrow::Cow;
 use std::io::{Read as _, Write as _};
@@ -17,15 +18,18 @@ use oauth2::{
     StandardDeviceAuthorizationResponse, TokenResponse,
 };
 use secrecy::SecretString;
+use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 
 use crate::api;
+use crate::api::budget::BudgetSnapshot;
 use crate::api::tokens::{TokenManager, jwt_expiry};
+use crate::cli::json;
 use crate::clock::SystemClock;
 use crate::config::Settings;
 use crate::store::Store;
-use crate::store::tokens::{AccountState, NewTokens};
+use crate::store::tokens::{AccountState, NewTokens, StoredAccount};
 
 #[derive(Debug, Args)]
 pub struct AuthArgs {
@@ -58,7 +62,13 @@ pub enum AuthCommand {
         account: String,
     },
     /// Show connected accounts: state, scopes, token expiry, last refresh. Never a secret.
-    Status,
+    Status {
+        /// Print one JSON document instead of the table: each account's state, token expiry,
+        /// last refresh, generation and scopes, and the day's API budget. Never a token or
+        /// secret.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs an `auth` subcommand.
@@ -71,7 +81,7 @@ pub async fn run(settings: &Settings, args: AuthArgs) -> anyhow::Result<()> {
         }
         AuthCommand::Device { account } => device(settings, &tokens, &account).await,
         AuthCommand::Import { account } => import(&tokens, &account).await,
-        AuthCommand::Status => status(settings, &tokens, store).await,
+        AuthCommand::Status { json } => status(settings, &tokens, store, json).await,
     }
 }
 
@@ -297,8 +307,17 @@ fn status_table(rows: &[StatusRow]) -> Vec<String> {
     lines
 }
 
-async fn status(settings: &Settings, tokens: &TokenManager, store: Store) -> anyhow::Result<()> {
+async fn status(
+    settings: &Settings,
+    tokens: &TokenManager,
+    store: Store,
+    json: bool,
+) -> anyhow::Result<()> {
     let accounts = tokens.accounts().await?;
+    if json {
+        let today = budget_today(settings, store).await?;
+        return json::print(&StatusDocument::of(&accounts, &today));
+    }
     if accounts.is_empty() {
         println!("no account is authorised yet; run `ctct-sync auth login`");
     } else {
@@ -333,17 +352,7 @@ async fn status(settings: &Settings, tokens: &TokenManager, store: Store) -> any
             println!("{line}");
         }
     }
-    let budget = api::RateBudget::new(
-        &settings.oauth.client_id,
-        api::BudgetSettings::new(
-            settings.limits.per_second,
-            settings.limits.per_day,
-            settings.limits.mirror_share,
-        ),
-        store,
-        Arc::new(SystemClock),
-    );
-    let today = budget.snapshot().await?;
+    let today = budget_today(settings, store).await?;
     println!(
         "API key {}: {} of {} requests left today{} (resets at {})",
         today.client_id,
@@ -357,6 +366,91 @@ async fn status(settings: &Settings, tokens: &TokenManager, store: Store) -> any
         today.resets_at.to_rfc3339()
     );
     Ok(())
+}
+
+/// What is left of the configured API key's requests today.
+async fn budget_today(settings: &Settings, store: Store) -> anyhow::Result<BudgetSnapshot> {
+    let budget = api::RateBudget::new(
+        &settings.oauth.client_id,
+        api::BudgetSettings::new(
+            settings.limits.per_second,
+            settings.limits.per_day,
+            settings.limits.mirror_share,
+        ),
+        store,
+        Arc::new(SystemClock),
+    );
+    Ok(budget.snapshot().await?)
+}
+
+/// `auth status --json`: every account, then the API key's budget for today. Built field by
+/// field from the stored rows, so no token can reach it.
+#[derive(Debug, Serialize)]
+struct StatusDocument<'a> {
+    accounts: Vec<AccountDocument<'a>>,
+    api_budget: BudgetDocument<'a>,
+}
+
+/// One account of `auth status --json`.
+#[derive(Debug, Serialize)]
+struct AccountDocument<'a> {
+    account: &'a str,
+    /// `active` or `reauth_required`.
+    state: &'static str,
+    /// Why it needs re-authorisation; null when active.
+    state_reason: Option<&'a str>,
+    /// RFC 3339 UTC, whole seconds; null when unknown.
+    access_token_expires_at: Option<String>,
+    last_refresh_at: Option<String>,
+    /// How many times the tokens were replaced (the table's `gen`).
+    generation: i64,
+    scopes: Vec<&'a str>,
+}
+
+/// The API key's budget for the current UTC day.
+#[derive(Debug, Serialize)]
+struct BudgetDocument<'a> {
+    client_id: &'a str,
+    day: String,
+    per_day: u32,
+    used: u32,
+    remaining: u32,
+    exhausted: bool,
+    resets_at: String,
+}
+
+impl<'a> StatusDocument<'a> {
+    fn of(accounts: &'a [StoredAccount], today: &'a BudgetSnapshot) -> Self {
+        Self {
+            accounts: accounts
+                .iter()
+                .map(|row| AccountDocument {
+                    account: &row.account,
+                    state: match row.state {
+                        AccountState::Active => "active",
+                        AccountState::ReauthRequired => "reauth_required",
+                    },
+                    state_reason: match row.state {
+                        AccountState::ReauthRequired => row.state_reason.as_deref(),
+                        AccountState::Active => None,
+                    },
+                    access_token_expires_at: row.access_expires_at.map(json::time),
+                    last_refresh_at: row.last_refresh_at.map(json::time),
+                    generation: row.generation,
+                    scopes: row.scopes.split_whitespace().collect(),
+                })
+                .collect(),
+            api_budget: BudgetDocument {
+                client_id: &today.client_id,
+                day: today.day.to_string(),
+                per_day: today.per_day,
+                used: today.used,
+                remaining: today.remaining,
+                exhausted: today.exhausted,
+                resets_at: json::time(today.resets_at),
+            },
+        }
+    }
 }
 
 /// A token endpoint error without its raw body (which may hold tokens).
@@ -507,5 +601,82 @@ mod tests {
         }
         assert_eq!(lines[3], "  └ the refresh token was revoked");
         assert!(lines[2].starts_with("a-rather-long-account-name  reauth_required  "));
+    }
+
+    fn stored(account: &str, state: AccountState, reason: Option<&str>) -> StoredAccount {
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        StoredAccount {
+            account: account.into(),
+            client_id: "client-1".into(),
+            state,
+            state_reason: reason.map(str::to_owned),
+            refresh_token: Some(SecretString::from("refresh-s3cret")),
+            access_token: Some(SecretString::from("access-s3cret")),
+            access_expires_at: Some(at("2026-12-03T10:15:00.123Z")),
+            scopes: "contact_data  offline_access".into(),
+            generation: 4,
+            last_refresh_at: None,
+            created_at: at("2026-12-01T08:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn status_json_keeps_its_keys_and_carries_no_token() {
+        let accounts = [
+            stored("default", AccountState::Active, Some("an old reason")),
+            stored(
+                "eu",
+                AccountState::ReauthRequired,
+                Some("the refresh token was revoked"),
+            ),
+        ];
+        let today = BudgetSnapshot {
+            client_id: "client-1".into(),
+            day: chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap(),
+            per_day: 10_000,
+            used: 12,
+            remaining: 9_988,
+            exhausted: false,
+            resets_at: chrono::DateTime::parse_from_rfc3339("2026-12-04T00:00:00Z")
+                .unwrap()
+                .to_utc(),
+        };
+        let document = serde_json::to_value(StatusDocument::of(&accounts, &today)).unwrap();
+        assert_eq!(
+            document,
+            serde_json::json!({
+                "accounts": [
+                    {
+                        "account": "default",
+                        "state": "active",
+                        "state_reason": null,
+                        "access_token_expires_at": "2026-12-03T10:15:00Z",
+                        "last_refresh_at": null,
+                        "generation": 4,
+                        "scopes": ["contact_data", "offline_access"]
+                    },
+                    {
+                        "account": "eu",
+                        "state": "reauth_required",
+                        "state_reason": "the refresh token was revoked",
+                        "access_token_expires_at": "2026-12-03T10:15:00Z",
+                        "last_refresh_at": null,
+                        "generation": 4,
+                        "scopes": ["contact_data", "offline_access"]
+                    }
+                ],
+                "api_budget": {
+                    "client_id": "client-1",
+                    "day": "2026-12-03",
+                    "per_day": 10000,
+                    "used": 12,
+                    "remaining": 9988,
+                    "exhausted": false,
+                    "resets_at": "2026-12-04T00:00:00Z"
+                }
+            })
+        );
+        let text = document.to_string();
+        assert!(!text.contains("s3cret"), "{text}");
     }
 }

@@ -6,8 +6,10 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use serde::Serialize;
 
 use crate::amqp;
+use crate::cli::json;
 use crate::command::{MessageMeta, envelope};
 use crate::config::Settings;
 use crate::pipeline::dead_letters;
@@ -26,6 +28,10 @@ pub enum DlqCommand {
         /// Show at most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Print one JSON document instead of the lines: the dead letters (id, account,
+        /// command type, reason code and reason) in an array, and how many were shown.
+        #[arg(long)]
+        json: bool,
     },
     /// Send dead-lettered commands back to the commands queue. A command that ended
     /// rejected or failed is forgotten by the ledger first, so it is processed afresh.
@@ -135,11 +141,12 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
         DlqCommand::List { .. } => None,
     };
     let limit = match args.command {
-        DlqCommand::List { limit } => limit,
+        DlqCommand::List { limit, .. } => limit,
         DlqCommand::Replay { .. } => u32::MAX,
     };
     let mut seen = 0u32;
     let mut total = None;
+    let mut listed = Vec::new();
     while seen < limit && total.is_none_or(|t| seen < t) {
         let Some(message) = channel
             .basic_get(queue.into(), BasicGetOptions::default())
@@ -219,11 +226,13 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
                 dead.command_type, dead.id, dead.code, dead.reason
             );
         } else {
-            if matches!(args.command, DlqCommand::List { .. }) {
-                println!(
+            match args.command {
+                DlqCommand::List { json: true, .. } => listed.push(DeadLetterDocument::of(dead)),
+                DlqCommand::List { json: false, .. } => println!(
                     "{:<38} {:<10} {:<24} {:<26} {}",
                     dead.id, dead.account, dead.command_type, dead.code, dead.reason
-                );
+                ),
+                DlqCommand::Replay { .. } => {}
             }
             held.push(message);
         }
@@ -241,7 +250,14 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
     }
     let _ = connection.close(200, "done".into()).await;
     match args.command {
-        DlqCommand::List { .. } => println!("{seen} dead-lettered command(s) shown"),
+        DlqCommand::List { json: true, .. } => json::print(&ListDocument {
+            queue,
+            dead_letters: listed,
+            shown: seen,
+        })?,
+        DlqCommand::List { json: false, .. } => {
+            println!("{seen} dead-lettered command(s) shown")
+        }
         DlqCommand::Replay { id: Some(id), .. } if replayed == 0 => {
             eprintln!(
                 "error: no dead-lettered command has id {id:?} ({seen} looked at in {queue}); \
@@ -255,4 +271,73 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<ExitCode>
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `dlq list --json`: the dead letters looked at, in queue order.
+#[derive(Debug, Serialize)]
+struct ListDocument<'a> {
+    /// The dead-letter queue read (`amqp.dead_letter_queue`).
+    queue: &'a str,
+    dead_letters: Vec<DeadLetterDocument>,
+    /// How many were shown (at most `--limit`).
+    shown: u32,
+}
+
+/// One dead letter of `dlq list --json`: the columns of the text listing.
+#[derive(Debug, Serialize)]
+struct DeadLetterDocument {
+    id: String,
+    account: String,
+    command_type: String,
+    /// The reason code (`invalid_data`, `delivery_limit`, …).
+    code: String,
+    reason: String,
+}
+
+impl DeadLetterDocument {
+    fn of(dead: Dead) -> Self {
+        Self {
+            id: dead.id,
+            account: dead.account,
+            command_type: dead.command_type,
+            code: dead.code,
+            reason: dead.reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_document_keeps_its_keys() {
+        let dead = Dead {
+            id: "needs-field".into(),
+            account: "default".into(),
+            command_type: "contact.upsert".into(),
+            code: "invalid_data".into(),
+            reason: "custom field Loyalty does not exist".into(),
+            fingerprint: Some("f1".into()),
+        };
+        let document = ListDocument {
+            queue: "ctct.commands.dlq",
+            dead_letters: vec![DeadLetterDocument::of(dead)],
+            shown: 1,
+        };
+        assert_eq!(
+            serde_json::to_value(&document).unwrap(),
+            serde_json::json!({
+                "queue": "ctct.commands.dlq",
+                "dead_letters": [{
+                    "id": "needs-field",
+                    "account": "default",
+                    "command_type": "contact.upsert",
+                    "code": "invalid_data",
+                    "reason": "custom field Loyalty does not exist"
+                }],
+                "shown": 1
+            })
+        );
+    }
 }

@@ -8,10 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
+use serde::Serialize;
 
 use crate::api::{self, ApiError};
+use crate::cli::json;
 use crate::clock::SystemClock;
 use crate::config::{SecretUrl, Settings, StoreLocation};
 use crate::store::tokens::AccountState;
@@ -39,11 +42,32 @@ enum Schema {
     Unusable,
 }
 
+/// Arguments of `ctct-sync doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON document instead of the table: every check with its name, status
+    /// (ok, warn, fail), detail and advice, and the count of checks by status. The exit code
+    /// is the same.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Ok,
     Warn,
     Fail,
+}
+
+impl Status {
+    /// The status as `--json` writes it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
 }
 
 struct Check {
@@ -69,8 +93,9 @@ impl Check {
     }
 }
 
-/// Runs every check, prints the table, and exits 1 when any check failed.
-pub async fn run(config: Option<&Path>) -> ExitCode {
+/// Runs every check, prints the table (or with `--json` the document), and exits 1 when any
+/// check failed.
+pub async fn run(config: Option<&Path>, args: DoctorArgs) -> ExitCode {
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut checks = Vec::new();
     let settings = match Settings::load(config, env) {
@@ -90,8 +115,7 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
                 error.to_string(),
                 "fix the key named above (config/default.toml documents every key); nothing else can be checked",
             ));
-            print(&checks);
-            return ExitCode::from(1);
+            return report(&checks, args.json);
         }
     };
     checks.push(broker(&settings).await);
@@ -137,7 +161,20 @@ pub async fn run(config: Option<&Path>) -> ExitCode {
             "run `ctct-sync migrate`, then `ctct-sync doctor` again",
         )),
     }
-    print(&checks);
+    report(&checks, args.json)
+}
+
+/// Prints the checks as a table or a JSON document; exit code 1 when a check failed, 2 when
+/// the document could not be written.
+fn report(checks: &[Check], json: bool) -> ExitCode {
+    if json {
+        if let Err(error) = json::print(&DoctorDocument::of(checks)) {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    } else {
+        print(checks);
+    }
     if checks.iter().any(|c| c.status == Status::Fail) {
         ExitCode::from(1)
     } else {
@@ -668,4 +705,124 @@ fn print(checks: &[Check]) {
         "{} check(s): {failed} failed, {warned} warning(s)",
         checks.len()
     );
+}
+
+/// `doctor --json`: every check, then the counts by status.
+#[derive(Debug, Serialize)]
+struct DoctorDocument<'a> {
+    checks: Vec<CheckDocument<'a>>,
+    summary: SummaryDocument,
+}
+
+/// One check of `doctor --json`.
+#[derive(Debug, Serialize)]
+struct CheckDocument<'a> {
+    name: &'a str,
+    /// `ok`, `warn` or `fail`.
+    status: &'static str,
+    detail: &'a str,
+    /// What to do about a warning or a failure; null when the table shows none.
+    advice: Option<&'a str>,
+}
+
+/// How many checks ended in each status.
+#[derive(Debug, Serialize)]
+struct SummaryDocument {
+    total: usize,
+    ok: usize,
+    warn: usize,
+    fail: usize,
+}
+
+impl<'a> DoctorDocument<'a> {
+    fn of(checks: &'a [Check]) -> Self {
+        let count = |status: Status| checks.iter().filter(|c| c.status == status).count();
+        Self {
+            checks: checks
+                .iter()
+                .map(|check| CheckDocument {
+                    name: &check.name,
+                    status: check.status.as_str(),
+                    detail: &check.detail,
+                    // The table shows advice under warnings and failures only.
+                    advice: Some(check.advice.as_str())
+                        .filter(|advice| !advice.is_empty() && check.status != Status::Ok),
+                })
+                .collect(),
+            summary: SummaryDocument {
+                total: checks.len(),
+                ok: count(Status::Ok),
+                warn: count(Status::Warn),
+                fail: count(Status::Fail),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_json_document_keeps_its_keys_and_writes_no_advice_as_null() {
+        let checks = [
+            Check::new("configuration", Status::Ok, "loaded and valid", ""),
+            Check::new(
+                "broker",
+                Status::Warn,
+                "queue ctct.commands does not exist yet",
+                "start the daemon once",
+            ),
+            Check::new(
+                "store",
+                Status::Fail,
+                "data/ctct-sync.db does not exist",
+                "",
+            ),
+        ];
+        let document = serde_json::to_value(DoctorDocument::of(&checks)).unwrap();
+        assert_eq!(
+            document,
+            json!({
+                "checks": [
+                    {
+                        "name": "configuration",
+                        "status": "ok",
+                        "detail": "loaded and valid",
+                        "advice": null
+                    },
+                    {
+                        "name": "broker",
+                        "status": "warn",
+                        "detail": "queue ctct.commands does not exist yet",
+                        "advice": "start the daemon once"
+                    },
+                    {
+                        "name": "store",
+                        "status": "fail",
+                        "detail": "data/ctct-sync.db does not exist",
+                        "advice": null
+                    }
+                ],
+                "summary": {"total": 3, "ok": 1, "warn": 1, "fail": 1}
+            })
+        );
+    }
+
+    #[test]
+    fn advice_on_a_passing_check_is_left_out_of_the_json_as_of_the_table() {
+        let checks = [Check::new(
+            "replicas",
+            Status::Ok,
+            "none running",
+            "ignored",
+        )];
+        let document = serde_json::to_value(DoctorDocument::of(&checks)).unwrap();
+        assert_eq!(document["checks"][0]["advice"], serde_json::Value::Null);
+        assert_eq!(
+            document["summary"],
+            json!({"total": 1, "ok": 1, "warn": 0, "fail": 0})
+        );
+    }
 }

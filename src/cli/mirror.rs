@@ -1,6 +1,7 @@
 //! `ctct-sync mirror`: one mirror run now, in this process, without RabbitMQ. A progress bar
-//! on a terminal, one summary line per resource otherwise. Ctrl-c stops at the next page;
-//! the next run (or the daemon) continues from there.
+//! on a terminal, one summary line per resource otherwise; with `--json`, no progress bar and
+//! one JSON document of every run's figures at the end. Ctrl-c stops at the next page; the
+//! next run (or the daemon) continues from there.
 //!
 //! Exit status: 0 when every run succeeded (or was skipped because the daemon is running it),
 //! 1 when one failed, 75 (EX_TEMPFAIL) when one was interrupted (quota spent, ctrl-c) and will
@@ -12,9 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clap::Args;
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
+use crate::cli::json;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::daemon::{Stores, open_stores};
@@ -39,6 +42,11 @@ pub struct MirrorArgs {
     /// Read contacts page by page instead of by bulk export in full passes.
     #[arg(long)]
     pub paging: bool,
+    /// Print one JSON document when done instead of a line per resource, and no progress
+    /// bar: each run's resource, mode, outcome, pages, rows, API requests and seconds, as
+    /// numbers. The exit code is the same.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +68,8 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     };
     let cancel = CancellationToken::new();
     let mut mirror = Mirror::new(db, client.clone(), clock, options).with_cancel(cancel.clone());
-    let terminal = std::io::stdout().is_terminal();
+    // No progress bar under `--json`: stdout carries the document alone.
+    let terminal = std::io::stdout().is_terminal() && !args.json;
     if terminal {
         let bar = Arc::new(Mutex::new(Bar::new()));
         mirror = mirror.with_progress(Arc::new(move |progress: &Progress| {
@@ -84,6 +93,7 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     };
     let mut code = ExitCode::SUCCESS;
     let mut worst = 0;
+    let mut runs = Vec::new();
     for resource in resources {
         if cancel.is_cancelled() {
             break;
@@ -95,10 +105,12 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
         if terminal {
             print!("\r\x1b[2K");
         }
-        println!(
-            "{}",
-            summary_line(&summary, started.elapsed().as_secs_f64())
-        );
+        let seconds = started.elapsed().as_secs_f64();
+        if args.json {
+            runs.push(RunDocument::of(&summary, seconds));
+        } else {
+            println!("{}", summary_line(&summary, seconds));
+        }
         let rank = match summary.outcome {
             RunOutcome::Succeeded | RunOutcome::Skipped => 0,
             RunOutcome::Interrupted => 1,
@@ -118,7 +130,64 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     if let Err(error) = store.checkpoint().await {
         tracing::warn!(error = %error, "could not checkpoint the store's write-ahead log");
     }
+    if args.json {
+        json::print(&MirrorDocument {
+            account: &args.account,
+            runs,
+        })?;
+    }
     Ok(code)
+}
+
+/// `mirror --json`: one entry per resource run, in the order run.
+#[derive(Debug, Serialize)]
+struct MirrorDocument<'a> {
+    account: &'a str,
+    runs: Vec<RunDocument>,
+}
+
+/// One resource's run in `mirror --json`: the figures of its summary line, as numbers.
+#[derive(Debug, Serialize)]
+struct RunDocument {
+    resource: &'static str,
+    /// `full` or `incremental`: the mode actually run.
+    mode: &'static str,
+    /// Contacts only: `export` or `paging`; null for the other resources.
+    path: Option<&'static str>,
+    /// `succeeded`, `failed`, `interrupted` or `skipped`.
+    outcome: &'static str,
+    pages: u64,
+    rows_upserted: u64,
+    rows_deleted: u64,
+    api_requests: u64,
+    /// Wall-clock time of the run, to the millisecond.
+    seconds: f64,
+    /// Rows upserted per second, rounded; null when no time was measured.
+    rows_per_second: Option<u64>,
+    /// Interrupted by the daily quota: when it resets (RFC 3339 UTC), else null.
+    resets_at: Option<String>,
+    /// Why the run failed or stopped, else null.
+    error: Option<String>,
+}
+
+impl RunDocument {
+    fn of(summary: &RunSummary, seconds: f64) -> Self {
+        Self {
+            resource: summary.resource.as_str(),
+            mode: summary.mode.as_str(),
+            path: summary.path.map(|p| p.as_str()),
+            outcome: summary.outcome.as_str(),
+            pages: summary.pages,
+            rows_upserted: summary.rows_upserted,
+            rows_deleted: summary.rows_deleted,
+            api_requests: summary.api_requests,
+            seconds: (seconds * 1000.0).round() / 1000.0,
+            rows_per_second: (seconds > 0.0)
+                .then(|| (summary.rows_upserted as f64 / seconds).round() as u64),
+            resets_at: summary.resets_at.map(json::time),
+            error: summary.error.clone(),
+        }
+    }
 }
 
 /// `mirror contacts full (export): succeeded — 2 pages, 1,000 rows upserted, 0 deleted,
@@ -254,5 +323,76 @@ mod tests {
         assert_eq!(group(1_234_567.8), "1,234,568");
         assert_eq!(count(1, "page"), "1 page");
         assert_eq!(count(2_000, "row"), "2,000 rows");
+    }
+
+    fn summary(resource: Resource, path: Option<ContactsPath>) -> RunSummary {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-03T02:00:00Z")
+            .unwrap()
+            .to_utc();
+        RunSummary {
+            run_id: 7,
+            account: "default".into(),
+            resource,
+            mode: Mode::Full,
+            trigger: Trigger::Cli,
+            path,
+            resumed_from: None,
+            started_at: at,
+            finished_at: at,
+            pages: 2,
+            rows_upserted: 1_000,
+            rows_deleted: 3,
+            api_requests: 6,
+            outcome: RunOutcome::Succeeded,
+            error: None,
+            resets_at: None,
+        }
+    }
+
+    #[test]
+    fn a_run_s_json_has_the_summary_line_s_figures_as_numbers() {
+        let contacts = summary(Resource::Contacts, Some(ContactsPath::Export));
+        let document = MirrorDocument {
+            account: "default",
+            runs: vec![RunDocument::of(&contacts, 0.4)],
+        };
+        assert_eq!(
+            serde_json::to_value(&document).unwrap(),
+            serde_json::json!({
+                "account": "default",
+                "runs": [{
+                    "resource": "contacts",
+                    "mode": "full",
+                    "path": "export",
+                    "outcome": "succeeded",
+                    "pages": 2,
+                    "rows_upserted": 1000,
+                    "rows_deleted": 3,
+                    "api_requests": 6,
+                    "seconds": 0.4,
+                    "rows_per_second": 2500,
+                    "resets_at": null,
+                    "error": null
+                }]
+            })
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_s_json_says_when_it_resumes_and_why() {
+        let mut lists = summary(Resource::Lists, None);
+        lists.outcome = RunOutcome::Interrupted;
+        lists.error = Some("the daily quota is spent".into());
+        lists.resets_at = Some(
+            chrono::DateTime::parse_from_rfc3339("2026-12-04T00:00:00Z")
+                .unwrap()
+                .to_utc(),
+        );
+        let run = serde_json::to_value(RunDocument::of(&lists, 0.0)).unwrap();
+        assert_eq!(run["path"], serde_json::Value::Null);
+        assert_eq!(run["outcome"], "interrupted");
+        assert_eq!(run["rows_per_second"], serde_json::Value::Null);
+        assert_eq!(run["resets_at"], "2026-12-04T00:00:00Z");
+        assert_eq!(run["error"], "the daily quota is spent");
     }
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod dlq;
 pub mod doctor;
 pub mod health;
+pub mod json;
 pub mod manual;
 pub mod mirror;
 pub mod send;
@@ -54,7 +55,16 @@ pub enum Command {
     Migrate,
     /// Print the effective configuration (defaults, file and environment layered) as TOML,
     /// with every secret redacted.
-    Config,
+    #[command(after_help = "Examples:
+  ctct-sync config
+  ctct-sync --config /etc/ctct-sync/production.toml config --json")]
+    Config {
+        /// Print the same settings as one JSON object instead: a nested object per section,
+        /// the TOML's keys and values with the same secrets redacted (an unset `store.url` or
+        /// `mirror.url` is null).
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon: consume commands from RabbitMQ, apply them to Constant Contact,
     /// publish one result per command. Stops cleanly on ctrl-c or SIGTERM. With `--sandbox`,
     /// a local sandbox of the Constant Contact API runs in-process and the daemon runs
@@ -69,8 +79,9 @@ pub enum Command {
     /// when a check fails.
     #[command(after_help = "Examples:
   ctct-sync doctor
+  ctct-sync doctor --json
   ctct-sync --config /etc/ctct-sync/production.toml doctor")]
-    Doctor,
+    Doctor(doctor::DoctorArgs),
     /// Ask a running daemon's ops listener whether it is alive: GET http://<ops.listen>/healthz
     /// (or `--url`), exit 0 on a 200 answer and 1 otherwise, with one line saying which. For
     /// container health checks (the image has no curl).
@@ -81,6 +92,7 @@ pub enum Command {
     /// Inspect dead-lettered commands, or send them back for another try.
     #[command(after_help = "Examples:
   ctct-sync dlq list --limit 20
+  ctct-sync dlq list --json
   ctct-sync dlq replay --id 7f9c0e4e-0d7a-4c1e-9d53-2f0f3c1a9b10
   ctct-sync dlq replay --all")]
     Dlq(dlq::DlqArgs),
@@ -101,7 +113,8 @@ pub enum Command {
     #[command(after_help = "Examples:
   ctct-sync mirror
   ctct-sync mirror --full --resource contacts
-  ctct-sync mirror --account eu --resource reports")]
+  ctct-sync mirror --account eu --resource reports
+  ctct-sync mirror --resource lists --json")]
     Mirror(mirror::MirrorArgs),
     /// Connect Constant Contact accounts (browser, device flow or an existing refresh
     /// token) and show their token state.
@@ -109,7 +122,8 @@ pub enum Command {
   ctct-sync auth login
   ctct-sync auth device --account eu
   ctct-sync auth import --account eu < refresh-token.txt
-  ctct-sync auth status")]
+  ctct-sync auth status
+  ctct-sync auth status --json")]
     Auth(auth::AuthArgs),
     /// Work on the stores themselves: `store backup PATH` copies a SQLite store safely while
     /// the daemon runs; `store copy --to URL` moves the stores between SQLite and PostgreSQL.
@@ -170,10 +184,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
              config and auth status"
         );
     }
-    if let Command::Doctor = cli.command {
+    if let Command::Doctor(args) = cli.command {
         // The doctor reports a broken configuration instead of stopping on it.
         telemetry::init(crate::config::LogFormat::Text, "warn,lapin=off");
-        return Ok(doctor::run(cli.config.as_deref()).await);
+        return Ok(doctor::run(cli.config.as_deref(), args).await);
     }
     // Generated from the command line itself: no configuration needed.
     if let Command::Completions(args) = &cli.command {
@@ -196,8 +210,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Command::Migrate => migrate(&settings).await,
-        Command::Config => {
+        Command::Config { json: false } => {
             print!("{}", settings.to_redacted_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config { json: true } => {
+            json::print(&settings.to_redacted_json()?)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run => {
@@ -224,7 +242,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             daemon.run(shutdown).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Doctor | Command::Health(_) | Command::Completions(_) | Command::Man(_) => {
+        Command::Doctor(_) | Command::Health(_) | Command::Completions(_) | Command::Man(_) => {
             unreachable!("handled before the configuration is loaded")
         }
         Command::Send(args) => send::run(&settings, args).await,
@@ -252,14 +270,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// sandbox), which `--sandbox` cannot point at the sandbox inside `run --sandbox`.
 fn calls_the_api(command: &Command) -> Option<&'static str> {
     match command {
-        Command::Doctor => Some("doctor"),
+        Command::Doctor(_) => Some("doctor"),
         Command::Mirror(_) => Some("mirror"),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(_) => Some("sandbox"),
         #[cfg(not(feature = "sandbox"))]
         Command::Sandbox { .. } => Some("sandbox"),
         Command::Auth(args) => match args.command {
-            auth::AuthCommand::Status => None,
+            auth::AuthCommand::Status { .. } => None,
             auth::AuthCommand::Login { .. } => Some("auth login"),
             auth::AuthCommand::Device { .. } => Some("auth device"),
             auth::AuthCommand::Import { .. } => Some("auth import"),
@@ -268,7 +286,7 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
         | Command::Completions(_)
         | Command::Man(_)
         | Command::Health(_)
-        | Command::Config
+        | Command::Config { .. }
         | Command::Run
         | Command::Send(_)
         | Command::Dlq(_)

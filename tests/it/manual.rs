@@ -107,6 +107,7 @@ fn the_examples_in_help_are_command_lines_ctct_sync_accepts() {
     let mut seen = 0;
     for name in [
         "run",
+        "config",
         "doctor",
         "send",
         "dlq",
