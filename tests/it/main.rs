@@ -21,6 +21,7 @@ mod doctor;
 mod examples;
 mod handler;
 mod health_cli;
+mod json_output;
 mod ledger_claims;
 mod manual;
 mod mirror;
