@@ -16,7 +16,8 @@
 //!              uses nothing
 //! config     Settings: layered files + environment, validated, secrets redacted
 //!              uses nothing
-//! telemetry  tracing subscriber (text or JSON, RUST_LOG honoured)
+//! telemetry  tracing subscriber (text or JSON, RUST_LOG honoured); log lines go above a
+//!            live display on stderr (the progress bars of `ctct-sync mirror`)
 //!              uses config
 //! command    the message interface: envelope, commands and their field checks, the result
 //!              uses nothing
