@@ -1,28 +1,29 @@
-//! `ctct-sync mirror`: one mirror run now, in this process, without RabbitMQ. A progress bar
-//! on a terminal, one summary line per resource otherwise; with `--json`, no progress bar and
-//! one JSON document of every run's figures at the end. Ctrl-c stops at the next page; the
-//! next run (or the daemon) continues from there.
+//! `ctct-sync mirror`: one mirror run now, in this process, without RabbitMQ. One summary
+//! line per resource on stdout; while a resource runs, a progress bar on stderr when stderr is
+//! a terminal (see [`super::progress`]); with `--json`, no progress bar and one JSON document
+//! of every run's figures at the end. Ctrl-c stops at the next page; the next run (or the
+//! daemon) continues from there.
 //!
 //! Exit status: 0 when every run succeeded (or was skipped because the daemon is running it),
 //! 1 when one failed, 75 (EX_TEMPFAIL) when one was interrupted (quota spent, ctrl-c) and will
 //! resume.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::progress::MirrorBars;
 use crate::api;
 use crate::cli::json;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::daemon::{Stores, open_stores};
 use crate::mirror::{
-    ContactsPath, Mirror, MirrorOptions, Mode, Progress, Resource, RunOutcome, RunSummary, Trigger,
+    ContactsPath, Mirror, MirrorOptions, Mode, Resource, RunOutcome, RunSummary, Trigger,
 };
 
 /// Arguments of `ctct-sync mirror`.
@@ -68,13 +69,14 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
     };
     let cancel = CancellationToken::new();
     let mut mirror = Mirror::new(db, client.clone(), clock, options).with_cancel(cancel.clone());
-    // No progress bar under `--json`: stdout carries the document alone.
-    let terminal = std::io::stdout().is_terminal() && !args.json;
-    if terminal {
-        let bar = Arc::new(Mutex::new(Bar::new()));
-        mirror = mirror.with_progress(Arc::new(move |progress: &Progress| {
-            bar.lock().unwrap_or_else(|e| e.into_inner()).draw(progress);
-        }));
+    // No progress bar under `--json`: the document alone, at the end.
+    let bars = if args.json {
+        None
+    } else {
+        MirrorBars::on_stderr()
+    };
+    if let Some(bars) = &bars {
+        mirror = mirror.with_progress(bars.hook());
     }
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -99,11 +101,14 @@ pub async fn run(settings: &Settings, args: MirrorArgs) -> anyhow::Result<ExitCo
             break;
         }
         let started = Instant::now();
+        if let Some(bars) = &bars {
+            bars.begin(resource);
+        }
         let summary = mirror
             .run_once(&args.account, resource, mode, Trigger::Cli)
             .await;
-        if terminal {
-            print!("\r\x1b[2K");
+        if let Some(bars) = &bars {
+            bars.end();
         }
         let seconds = started.elapsed().as_secs_f64();
         if args.json {
@@ -247,68 +252,6 @@ fn group(value: f64) -> String {
         out.push(c);
     }
     out
-}
-
-/// A one-line progress bar redrawn in place (at most ten times a second).
-struct Bar {
-    resource: Option<Resource>,
-    started: Instant,
-    last: Option<Instant>,
-}
-
-impl Bar {
-    fn new() -> Self {
-        Self {
-            resource: None,
-            started: Instant::now(),
-            last: None,
-        }
-    }
-
-    fn draw(&mut self, progress: &Progress) {
-        let now = Instant::now();
-        if self.resource != Some(progress.resource) {
-            self.resource = Some(progress.resource);
-            self.started = now;
-            self.last = None;
-        }
-        if self
-            .last
-            .is_some_and(|last| now.duration_since(last).as_millis() < 100)
-        {
-            return;
-        }
-        self.last = Some(now);
-        let seconds = now.duration_since(self.started).as_secs_f64().max(0.001);
-        let rate = group(progress.rows as f64 / seconds);
-        let line = match progress.total.filter(|t| *t > 0) {
-            Some(total) => {
-                let done = (progress.rows as f64 / total as f64).min(1.0);
-                let filled = (done * 30.0).round() as usize;
-                format!(
-                    "{:<13} [{}{}] {:>3.0}% {}/{} rows, {} pages, {} rows/s",
-                    progress.resource.as_str(),
-                    "#".repeat(filled),
-                    ".".repeat(30 - filled),
-                    done * 100.0,
-                    group(progress.rows as f64),
-                    group(total as f64),
-                    group(progress.pages as f64),
-                    rate
-                )
-            }
-            None => format!(
-                "{:<13} {} rows, {} pages, {} rows/s",
-                progress.resource.as_str(),
-                group(progress.rows as f64),
-                group(progress.pages as f64),
-                rate
-            ),
-        };
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "\r\x1b[2K{line}");
-        let _ = out.flush();
-    }
 }
 
 #[cfg(test)]

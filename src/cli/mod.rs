@@ -14,6 +14,7 @@ pub mod health;
 pub mod json;
 pub mod manual;
 pub mod mirror;
+pub mod progress;
 pub mod send;
 pub mod store;
 

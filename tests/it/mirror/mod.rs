@@ -9,6 +9,7 @@
 mod campaigns;
 mod full;
 mod paths;
+mod progress;
 mod quota;
 mod report_queries;
 mod reports;
