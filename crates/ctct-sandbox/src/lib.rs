@@ -6,8 +6,8 @@
 //! `127.0.0.1:0`; the `ctct-sandbox` binary and `ctct-sync sandbox` run it from the command line (`cli`).
 //!
 //! Map: `server` (connections) → `router` → `gate` (log, faults, auth, limits, scopes) →
-//! handlers (`contacts`, `custom_fields`, `lists`, `activities`, `campaigns`, `reports`,
-//! `account`, `oauth`) over `state` (one mutex around all accounts). `admin` is the control surface,
+//! handlers (`contacts`, `custom_fields`, `lists`, `segments`, `activities`, `campaigns`,
+//! `reports`, `account`, `oauth`) over `state` (one mutex around all accounts). `admin` is the control surface,
 //! `seed` and `persist` fill and keep the state, `clock` drives time.
 
 mod account;
@@ -31,6 +31,7 @@ mod reports;
 mod rng;
 mod router;
 mod seed;
+mod segments;
 mod server;
 mod state;
 

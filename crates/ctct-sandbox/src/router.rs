@@ -20,6 +20,7 @@ use super::gate::gate;
 use super::lists;
 use super::oauth::{authorize, token};
 use super::reports::handlers as reports;
+use super::segments;
 use super::state::Shared;
 
 /// Bodies up to this size are read; the JSON import enforces its own 4 MB limit.
@@ -67,6 +68,8 @@ fn api() -> Router<Arc<Shared>> {
                 .put(lists::put_list)
                 .delete(lists::delete_list),
         )
+        .route("/segments", get(segments::get_segments))
+        .route("/segments/{segment_id}", get(segments::get_segment))
         .route("/activities", get(activities::get_activities))
         .route("/activities/{activity_id}", get(activities::get_activity))
         .route(

@@ -1,7 +1,7 @@
 //! Deterministic seeding: for a given seed and sandbox time the same custom fields, lists,
 //! contacts (unique e-mails, names, custom-field values, list memberships, created/updated
-//! times spread over the past two years, a few unsubscribed and deleted), campaigns and the
-//! confirmed owner e-mail (with 0 contacts: an empty account with just that e-mail).
+//! times spread over the past two years, a few unsubscribed and deleted), campaigns, segments
+//! and the confirmed owner e-mail (with 0 contacts: an empty account with just that e-mail).
 //! Contacts go straight into the compact store, so a million of them
 //! take a few seconds and a few hundred megabytes.
 
@@ -15,6 +15,7 @@ use super::lists::{Lists, create_list};
 use super::logs::EffectLog;
 use super::reports::Reports;
 use super::rng::SplitMix64;
+use super::segments::{self, Segments};
 use super::state::{Account, Cx, DEFAULT_ROWS_PER_SEC};
 
 const FIRST_NAMES: [&str; 24] = [
@@ -94,6 +95,7 @@ pub(crate) fn seed_account(
     account.activities = Activities::default();
     account.campaigns = Campaigns::default();
     account.reports = Reports::default();
+    account.segments = Segments::default();
     account.info = AccountInfo::new(&account.id, number, now - TWO_YEARS_SECS * 1000);
     account.next_due = 0;
     if contacts == 0 {
@@ -236,6 +238,7 @@ pub(crate) fn seed_account(
             account.record_send(primary as u32, sent_at);
         }
     }
+    account.segments = segments::seeded(now);
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use super::logs::{EffectLog, RequestLog};
 use super::oauth::AuthStore;
 use super::reports::Reports;
 use super::rng::SplitMix64;
+use super::segments::Segments;
 
 /// Locks a mutex, ignoring poisoning (a panicked handler must not wedge the sandbox).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -166,6 +167,9 @@ pub(crate) struct Account {
     /// Sends and tracking events of sent campaign activities.
     #[serde(default)]
     pub(crate) reports: Reports,
+    /// Segments, made in the UI (here: the seeder and the admin API); read through the API.
+    #[serde(default)]
+    pub(crate) segments: Segments,
     pub(crate) info: AccountInfo,
     /// Earliest sandbox time at which `tick` has something to do (0 = check now).
     #[serde(skip)]
@@ -188,6 +192,7 @@ impl Account {
             activities: Activities::default(),
             campaigns: Campaigns::default(),
             reports: Reports::default(),
+            segments: Segments::default(),
             info,
             next_due: 0,
         }

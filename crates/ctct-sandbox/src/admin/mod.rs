@@ -4,6 +4,7 @@
 
 pub(crate) mod http;
 mod ops;
+mod segments;
 
 pub(crate) use ops::new_account;
 

@@ -28,7 +28,7 @@ pub struct IssuedTokens {
     pub scope: String,
 }
 
-fn account_index(world: &World, account: &str) -> Result<usize, SandboxError> {
+pub(super) fn account_index(world: &World, account: &str) -> Result<usize, SandboxError> {
     world
         .account_index(account)
         .ok_or_else(|| SandboxError::UnknownAccount(account.to_owned()))

@@ -13,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 49] = [
+const IMPLEMENTED: [(&str, &str); 51] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -31,6 +31,8 @@ const IMPLEMENTED: [(&str, &str); 49] = [
     ("GET", "/contact_lists/{list_id}"),
     ("PUT", "/contact_lists/{list_id}"),
     ("DELETE", "/contact_lists/{list_id}"),
+    ("GET", "/segments"),
+    ("GET", "/segments/{segment_id}"),
     ("GET", "/activities"),
     ("GET", "/activities/{activity_id}"),
     ("POST", "/activities/contacts_json_import"),
@@ -264,6 +266,36 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         Some(json!({"name": "Spec 2"})),
     )
     .await;
+
+    // Segments come from the UI (here the admin API); two pages, then one with its criteria.
+    let mut segment_ids = Vec::new();
+    for name in ["Spec segment A", "Spec segment B", "Spec segment C"] {
+        segment_ids.push(
+            env.admin
+                .add_segment(
+                    &env.account,
+                    name,
+                    r#"{"version":"1.0.0","criteria":{"type":"and","group":[]}}"#,
+                )
+                .expect("a segment"),
+        );
+    }
+    let segments = cov
+        .ok(Method::GET, "/segments?limit=2&sort_by=name", None)
+        .await;
+    let next = segments.body["_links"]["next"]["href"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    cov.ok(Method::GET, &next, None).await;
+    let segment = cov
+        .ok(Method::GET, &format!("/segments/{}", segment_ids[0]), None)
+        .await;
+    assert!(
+        segment.body["segment_criteria"].is_string(),
+        "{}",
+        segment.text
+    );
 
     let import = cov
         .ok(

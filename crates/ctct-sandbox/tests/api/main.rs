@@ -20,3 +20,4 @@ mod official_clients;
 mod paging;
 mod reports;
 mod scale;
+mod segments;
