@@ -16,6 +16,7 @@
 //! campaigns      list + pages, get, create, rename, activity get/update, schedules, test sends
 //! account        account e-mails, user privileges, account summary
 //! reports        campaign summaries + pages, stats by ids (split), tracking + pages, links
+//! segments       list + pages, get (read only: segments are made in the UI)
 //! ```
 
 mod account;
@@ -26,6 +27,7 @@ mod custom_fields;
 mod export;
 mod lists;
 mod reports;
+mod segments;
 
 pub use export::ExportDownload;
 

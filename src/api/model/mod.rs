@@ -20,6 +20,7 @@
 //! campaign_activity  CampaignActivity (+ to_put), schedules, test sends
 //! account       account e-mails, user privileges, account summary
 //! reports       campaign summaries, stats by ids, tracking reports and link reports
+//! segments      Segment (integer ids), SegmentQuery, SegmentsPage
 //! ```
 
 pub mod account;
@@ -34,6 +35,7 @@ pub mod enums;
 pub mod lists;
 pub mod paging;
 pub mod reports;
+pub mod segments;
 pub mod time;
 
 pub use account::{
@@ -72,6 +74,7 @@ pub use reports::{
     MAX_STATS_CAMPAIGN_IDS, MAX_SUMMARY_LIMIT, MAX_TRACKING_LIMIT, StatsPercents, StatsReport,
     TrackingActivity, TrackingActivityType, TrackingPage, TrackingReport, UniqueCounts,
 };
+pub use segments::{Segment, SegmentQuery, SegmentSort, SegmentsPage};
 
 #[cfg(test)]
 pub(crate) mod fixtures {
