@@ -81,7 +81,8 @@ pub fn parse_custom_field_id(data: Map<String, Value>) -> Result<String, Rejecti
 #[serde(deny_unknown_fields)]
 struct NoData {}
 
-/// Commands without data (`custom_field.list`, `list.list`, `account.privileges.get`).
+/// Commands without data (`custom_field.list`, `list.list`, `segment.list`,
+/// `account.privileges.get`).
 pub fn parse_empty(data: Map<String, Value>) -> Result<(), Rejection> {
     let _: NoData = check::data(data)?;
     Ok(())

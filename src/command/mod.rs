@@ -17,6 +17,7 @@
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test,
 //!            report.campaign.get
 //! catalog    custom_field.*, list.*, account.*, mirror.run
+//! segment    segment.list / get (read only; integer ids)
 //! ```
 
 pub mod campaign;
@@ -30,6 +31,7 @@ pub mod json;
 pub mod outcome;
 pub mod patch;
 pub mod rejection;
+pub mod segment;
 pub mod timestamp;
 
 use chrono::{DateTime, Utc};
@@ -45,7 +47,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 24] = [
+pub const COMMAND_TYPES: [&str; 26] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -58,6 +60,8 @@ pub const COMMAND_TYPES: [&str; 24] = [
     "custom_field.list",
     "list.create",
     "list.list",
+    "segment.list",
+    "segment.get",
     "campaign.create",
     "campaign.update",
     "campaign.get",
@@ -87,6 +91,10 @@ pub enum Command {
     CustomFieldList,
     ListCreate(ListSpec),
     ListList,
+    /// `segment.list`: every live segment.
+    SegmentList,
+    /// `segment.get`: one segment by its integer id.
+    SegmentGet(u32),
     CampaignCreate(CampaignFields),
     CampaignUpdate(String, CampaignFields),
     CampaignGet(String),
@@ -135,6 +143,11 @@ impl Command {
                 catalog::parse_empty(data)?;
                 Command::ListList
             }
+            "segment.list" => {
+                catalog::parse_empty(data)?;
+                Command::SegmentList
+            }
+            "segment.get" => Command::SegmentGet(segment::parse_get(data)?),
             "campaign.create" => Command::CampaignCreate(campaign::parse_fields(false, data)?.1),
             "campaign.update" => {
                 let (id, fields) = campaign::parse_fields(true, data)?;
@@ -205,6 +218,8 @@ impl Command {
             Command::ContactGet(_)
                 | Command::CustomFieldList
                 | Command::ListList
+                | Command::SegmentList
+                | Command::SegmentGet(_)
                 | Command::CampaignGet(_)
                 | Command::CampaignList(_)
                 | Command::ReportCampaignGet(_)

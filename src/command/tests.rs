@@ -69,6 +69,8 @@ fn every_command_type_decodes_from_a_valid_example() {
             json!({"name": "Newsletter", "favorite": true}),
         ),
         ("list.list", json!({})),
+        ("segment.list", json!({})),
+        ("segment.get", json!({"segment_id": 14})),
         (
             "campaign.create",
             json!({"name": "Spring", "subject": "Hi", "from_name": "Acme", "from_email": "news@acme.example",

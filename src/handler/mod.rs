@@ -16,6 +16,7 @@ mod context;
 mod error;
 mod fields;
 mod report;
+mod segment;
 
 use serde_json::Value;
 
@@ -58,6 +59,8 @@ impl Handler {
             Command::CustomFieldList => catalog::list_custom_fields(&ctx).await,
             Command::ListCreate(spec) => catalog::create_list(&ctx, spec).await,
             Command::ListList => catalog::list_lists(&ctx).await,
+            Command::SegmentList => segment::list(&ctx).await,
+            Command::SegmentGet(id) => segment::get(&ctx, *id).await,
             Command::CampaignCreate(fields) => campaign::create(&ctx, fields).await,
             Command::CampaignUpdate(id, fields) => campaign::update(&ctx, id, fields).await,
             Command::CampaignGet(id) => campaign::get(&ctx, id).await,

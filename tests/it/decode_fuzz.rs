@@ -81,7 +81,7 @@ fn examples() -> &'static [Value] {
 }
 
 /// Field names used by any command, so random data sometimes hits real fields.
-const FIELD_NAMES: [&str; 24] = [
+const FIELD_NAMES: [&str; 25] = [
     "email",
     "contact_id",
     "first_name",
@@ -99,6 +99,7 @@ const FIELD_NAMES: [&str; 24] = [
     "description",
     "favorite",
     "campaign_id",
+    "segment_id",
     "html_content",
     "physical_address",
     "scheduled_at",

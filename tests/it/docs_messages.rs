@@ -1192,6 +1192,16 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
     let other = r.ok("list.create", json!({"name": "Docs VIP"})).await["list_id"].clone();
     r.ok("list.create", json!({"name": "Docs VIP"})).await;
     r.ok("list.list", json!({})).await;
+    let admin = r.d.api.sandbox.admin();
+    let segment = admin
+        .add_segment(
+            &admin.primary_account(),
+            "Docs re-engage",
+            r#"{"version":"1.0.0","criteria":{"type":"and","group":[]}}"#,
+        )
+        .expect("a segment");
+    r.ok("segment.list", json!({})).await;
+    r.ok("segment.get", json!({"segment_id": segment})).await;
 
     let contact = json!({"email": "pat.docs@example.com", "first_name": "Pat", "birthday_month": 4,
         "birthday_day": 17, "anniversary": "2019-06-01",
@@ -1334,6 +1344,7 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
             json!({"campaign_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
             "not_found",
         ),
+        ("segment.get", json!({"segment_id": 999_999}), "not_found"),
     ] {
         let result = r.send("default", command_type, data).await;
         assert_eq!(result["error"]["code"], code, "{result:#}");

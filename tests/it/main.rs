@@ -35,6 +35,7 @@ mod queue_upgrade;
 mod replicas;
 mod replies;
 mod result_contract;
+mod segments;
 mod service_manager;
 mod store;
 mod store_copy;
