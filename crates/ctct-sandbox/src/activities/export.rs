@@ -136,7 +136,7 @@ fn check(input: ExportIn) -> Result<ExportSpec, ApiError> {
     if input.segment_id.is_some() {
         return Err(ApiError::validation(
             Area::Contacts,
-            "segment_id: the sandbox has no segments",
+            "segment_id: the sandbox does not select contacts by segment",
         ));
     }
     if let Some(status) = &input.status {

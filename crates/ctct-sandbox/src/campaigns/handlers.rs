@@ -398,7 +398,9 @@ pub(crate) async fn put_campaign_activity(
         .transpose()?;
     let segments = input.segment_ids.unwrap_or_default();
     if !segments.is_empty() {
-        return Err(invalid("segment_ids: the sandbox has no segments"));
+        return Err(invalid(
+            "segment_ids: the sandbox does not send to segments",
+        ));
     }
     shared.with_account(&caller, |account, cx| {
         let index = find_activity(account, &activity_id)?;

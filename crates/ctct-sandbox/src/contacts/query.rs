@@ -205,7 +205,7 @@ impl ContactQuery {
         if effective.get("segment_id").is_some() {
             return Err(ApiError::not_found(
                 Area::Contacts,
-                "segment_id: the sandbox has no segments",
+                "segment_id: the sandbox does not select contacts by segment",
             ));
         }
         let limit = effective.limit(Area::Contacts, 50, 500)?;
