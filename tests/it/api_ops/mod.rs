@@ -9,6 +9,7 @@ mod custom_fields;
 mod lists;
 mod repeats;
 pub(crate) mod reports;
+mod segments;
 
 use ctct_sync::api::AccountApi;
 use ctct_sync::api::model::{ContactList, ListInput};
