@@ -11,7 +11,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -348,6 +348,44 @@ async fn post_confirm(State(s): State<Arc<Shared>>, bytes: Bytes) -> AdminResult
     ok(json!({"account_id": account, "email_address": email, "confirm_status": "CONFIRMED"}))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentIn {
+    account: Option<String>,
+    name: Option<String>,
+    segment_criteria: Option<String>,
+}
+
+async fn post_segment(State(s): State<Arc<Shared>>, bytes: Bytes) -> AdminResult {
+    let input: SegmentIn = body(&bytes)?;
+    let a = admin(&s);
+    let account = input.account.unwrap_or_else(|| a.primary_account());
+    let name = input.name.ok_or_else(|| bad("name is required"))?;
+    let criteria = input
+        .segment_criteria
+        .ok_or_else(|| bad("segment_criteria is required"))?;
+    let id = a.add_segment(&account, &name, &criteria)?;
+    let body = json!({"account_id": account, "segment_id": id});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn delete_segment(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> AdminResult {
+    let a = admin(&s);
+    let q = QueryMap::parse(raw.as_deref());
+    let account = q
+        .get("account")
+        .map_or_else(|| a.primary_account(), str::to_owned);
+    let id = id
+        .parse::<u32>()
+        .map_err(|_| bad("segment_id must be a whole number"))?;
+    a.delete_segment(&account, id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn get_reports(State(s): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> AdminResult {
     let q = QueryMap::parse(raw.as_deref());
     let a = admin(&s);
@@ -425,6 +463,8 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/activities/complete", post(post_complete))
         .route("/activities/rate", post(post_rate))
         .route("/account_emails/confirm", post(post_confirm))
+        .route("/segments", post(post_segment))
+        .route("/segments/{segment_id}", delete(delete_segment))
         .route("/limits", get(get_limits).post(post_limits))
         .route("/reports", get(get_reports))
         .route(

@@ -8,7 +8,12 @@ use serde_json::{Value, json};
 
 use super::harness::{Env, read};
 
-async fn admin_call(env: &Env, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(super) async fn admin_call(
+    env: &Env,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = env
         .http
         .request(method, format!("{}/__sandbox{path}", env.origin))

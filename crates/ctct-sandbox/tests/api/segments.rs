@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::Value;
 
+use super::admin::admin_call;
 use super::harness::Env;
 
 const CRITERIA: &str = r#"{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"not_opened","op":"contains-any","const_value":"last-n-campaigns","param":"5"}]}}"#;
@@ -178,4 +179,64 @@ async fn a_seeded_account_has_segments_and_a_deleted_one_is_not_listed() {
     let deleted = env.get("/segments/4").await;
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(deleted.body["name"], "Old promotion");
+}
+
+#[tokio::test]
+async fn the_admin_http_api_adds_and_deletes_segments() {
+    let env = Env::start().await;
+    let (status, body) = admin_call(
+        &env,
+        Method::POST,
+        "/segments",
+        Some(serde_json::json!({"name": "From HTTP", "segment_criteria": CRITERIA})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["segment_id"], 1);
+    assert_eq!(body["account_id"], env.account.as_str());
+    assert_eq!(
+        env.get("/segments").await.body["segments"][0]["name"],
+        "From HTTP"
+    );
+    for bad in [
+        serde_json::json!({"name": "No criteria"}),
+        serde_json::json!({"segment_criteria": CRITERIA}),
+        serde_json::json!({"name": "From HTTP", "segment_criteria": CRITERIA}),
+        serde_json::json!({"name": "X", "segment_criteria": CRITERIA, "extra": 1}),
+    ] {
+        let (status, body) = admin_call(&env, Method::POST, "/segments", Some(bad.clone())).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _) = admin_call(
+        &env,
+        Method::POST,
+        "/segments",
+        Some(serde_json::json!({"account": "nobody", "name": "Y", "segment_criteria": CRITERIA})),
+    )
+    .await;
+    assert_eq!(status, 404, "an unknown account");
+
+    assert_eq!(
+        admin_call(&env, Method::DELETE, "/segments/1", None)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        env.get("/segments").await.body["segments"],
+        Value::Array(Vec::new())
+    );
+    assert_eq!(
+        admin_call(&env, Method::DELETE, "/segments/1", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        admin_call(&env, Method::DELETE, "/segments/x", None)
+            .await
+            .0,
+        400
+    );
+    assert_eq!(env.get("/segments/1").await.status, 200, "details stay");
 }
