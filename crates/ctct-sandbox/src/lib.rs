@@ -120,6 +120,8 @@ pub struct SandboxCredentials {
     pub authorize_url: String,
     pub token_url: String,
     pub device_authorize_url: String,
+    /// The revocation endpoint (RFC 7009).
+    pub revoke_url: String,
     pub client_id: String,
     pub client_secret: String,
     /// A ready refresh token (all scopes) for the first account.
@@ -137,6 +139,7 @@ impl std::fmt::Debug for SandboxCredentials {
             .field("authorize_url", &self.authorize_url)
             .field("token_url", &self.token_url)
             .field("device_authorize_url", &self.device_authorize_url)
+            .field("revoke_url", &self.revoke_url)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("refresh_token", &"[redacted]")
@@ -294,6 +297,7 @@ pub async fn start(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         authorize_url: format!("{oauth}/authorize"),
         token_url: format!("{oauth}/token"),
         device_authorize_url: format!("{oauth}/device/authorize"),
+        revoke_url: format!("{oauth}/revoke"),
         client_id: client.client_id,
         client_secret: client.client_secret,
         refresh_token,

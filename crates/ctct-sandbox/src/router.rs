@@ -18,7 +18,7 @@ use super::custom_fields;
 use super::errors::ApiError;
 use super::gate::gate;
 use super::lists;
-use super::oauth::{authorize, token};
+use super::oauth::{authorize, revoke, token};
 use super::reports::handlers as reports;
 use super::segments;
 use super::state::Shared;
@@ -136,6 +136,7 @@ fn oauth_routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/authorize", get(authorize::authorize))
         .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
         .route("/device/authorize", post(authorize::device_authorize))
         .route("/device/verify", get(authorize::device_verify))
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,9 +1,11 @@
 //! The OAuth2 side of the sandbox: registered clients, grant families with rotating refresh
 //! tokens (reference §1.4: a presented, already-used refresh token revokes the whole family),
-//! access tokens, authorization codes and device codes. HTTP endpoints live in `endpoints`.
+//! access tokens, authorization codes and device codes. HTTP endpoints: `authorize`, `token`
+//! and `revoke` (RFC 7009).
 
 pub(crate) mod authorize;
 pub(crate) mod jwt;
+pub(crate) mod revoke;
 pub(crate) mod token;
 
 use std::collections::HashMap;

@@ -41,7 +41,10 @@ pub(super) fn params(raw_query: Option<&str>, body: &Bytes) -> QueryMap {
 }
 
 /// `(client_id, client_secret)` from HTTP Basic, else from the parameters.
-fn client_credentials(headers: &HeaderMap, params: &QueryMap) -> (Option<String>, Option<String>) {
+pub(super) fn client_credentials(
+    headers: &HeaderMap,
+    params: &QueryMap,
+) -> (Option<String>, Option<String>) {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -203,7 +206,7 @@ pub(crate) async fn token(
     Ok(token_response(body))
 }
 
-fn revoke_family(world: &mut World, family: usize, now: i64) {
+pub(super) fn revoke_family(world: &mut World, family: usize, now: i64) {
     if world.auth.revoke_family(family) {
         let account = world.auth.families[family].account;
         if let Some(account_id) = world.accounts.get(account).map(|a| a.id.clone()) {

@@ -374,6 +374,7 @@ async fn the_request_log_never_holds_tokens_codes_or_secrets() {
         "authorize_url",
         "token_url",
         "device_authorize_url",
+        "revoke_url",
         "client_id",
         "client_secret",
         "refresh_token",

@@ -1,8 +1,9 @@
 //! OAuth2 tests: `tokens` (rotation and replay revocation, client authentication, JWT access
-//! tokens and expiry, scopes) and `flows` (authorization code with PKCE, device flow); the
-//! helpers here talk to the token and authorize endpoints.
+//! tokens and expiry, scopes), `flows` (authorization code with PKCE, device flow) and
+//! `revocation` (RFC 7009); the helpers here talk to the token and authorize endpoints.
 
 mod flows;
+mod revocation;
 mod tokens;
 
 use base64::Engine as _;
