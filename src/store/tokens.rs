@@ -212,6 +212,29 @@ pub fn mark_reauth_required(
     Ok(())
 }
 
+/// Forgets the account's tokens (`ctct-sync auth logout`): both tokens and the access token's
+/// expiry are cleared, the account goes to `reauth_required` with `reason` (so its commands
+/// wait for a new authorisation, as after a refused refresh), the generation moves on and the
+/// refresh lease is dropped. Done only when no other owner holds an unexpired lease (a refresh
+/// in flight would store its tokens back); false when one does or there is no such account.
+pub fn forget(
+    conn: &Connection,
+    account: &str,
+    owner: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE accounts SET state = 'reauth_required', state_reason = ?3,
+                             refresh_token = NULL, access_token = NULL, access_expires_at = NULL,
+                             generation = generation + 1, updated_at = ?4,
+                             refresh_lease_owner = NULL, refresh_lease_until = NULL
+         WHERE account = ?1
+           AND (refresh_lease_owner IS NULL OR refresh_lease_owner = ?2 OR refresh_lease_until < ?4)",
+        params![account, owner, reason, now.to_rfc3339()],
+    )? == 1)
+}
+
 /// The accounts' typed operations: the only way code outside the store reaches `accounts`
 /// (tokens and the refresh lease).
 impl Store {
@@ -305,5 +328,113 @@ impl Store {
         let (account, reason) = (account.to_owned(), reason.to_owned());
         self.call(move |conn| mark_reauth_required(conn, &account, &reason, now))
             .await
+    }
+
+    /// Forgets the account's tokens unless another owner holds its refresh lease; true when
+    /// they were forgotten ([`forget`]).
+    pub async fn tokens_forget(
+        &self,
+        account: &str,
+        owner: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.tokens_forget(account, owner, reason, now).await;
+        }
+        let (account, owner, reason) = (account.to_owned(), owner.to_owned(), reason.to_owned());
+        self.call(move |conn| forget(conn, &account, &owner, &reason, now))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::migrate;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate::migrate(&mut conn).unwrap();
+        conn
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T12:00:00Z".parse().unwrap()
+    }
+
+    fn tokens(access: &str, refresh: &str) -> NewTokens {
+        NewTokens {
+            access_token: SecretString::from(access.to_owned()),
+            refresh_token: Some(SecretString::from(refresh.to_owned())),
+            access_expires_at: now() + chrono::Duration::hours(1),
+            scopes: "contact_data offline_access".into(),
+        }
+    }
+
+    #[test]
+    fn forgetting_an_account_clears_its_tokens_and_leaves_it_needing_authorisation() {
+        let mut conn = db();
+        save_grant(&conn, "default", "key", &tokens("a1", "r1"), now()).unwrap();
+        save_grant(&conn, "eu", "key", &tokens("a2", "r2"), now()).unwrap();
+        let lease = now() + chrono::Duration::seconds(30);
+        assert!(take_lease(&mut conn, "default", "me", now(), lease).unwrap());
+
+        assert!(forget(&conn, "default", "me", "logged out", now()).unwrap());
+        let row = load(&conn, "default")
+            .unwrap()
+            .expect("the account stays listed");
+        assert_eq!(row.state, AccountState::ReauthRequired);
+        assert_eq!(row.state_reason.as_deref(), Some("logged out"));
+        assert!(row.refresh_token.is_none() && row.access_token.is_none());
+        assert!(row.access_expires_at.is_none());
+        assert_eq!(row.generation, 2, "a token cached elsewhere is older now");
+        assert!(
+            take_lease(&mut conn, "default", "other", now(), lease).unwrap(),
+            "the lease was dropped"
+        );
+        let other = load(&conn, "eu").unwrap().unwrap();
+        assert_eq!(
+            other.state,
+            AccountState::Active,
+            "other accounts untouched"
+        );
+        assert_eq!(other.refresh_token.unwrap().expose_secret(), "r2");
+
+        assert!(
+            !forget(&conn, "nobody", "me", "logged out", now()).unwrap(),
+            "no such account"
+        );
+        assert_eq!(
+            save_grant(&conn, "default", "key", &tokens("a3", "r3"), now()).unwrap(),
+            3,
+            "a new grant makes it active again"
+        );
+        assert_eq!(
+            load(&conn, "default").unwrap().unwrap().state,
+            AccountState::Active
+        );
+    }
+
+    #[test]
+    fn tokens_are_not_forgotten_while_another_process_holds_the_refresh_lease() {
+        let mut conn = db();
+        save_grant(&conn, "default", "key", &tokens("a1", "r1"), now()).unwrap();
+        let lease = now() + chrono::Duration::seconds(30);
+        assert!(take_lease(&mut conn, "default", "daemon", now(), lease).unwrap());
+        assert!(!forget(&conn, "default", "me", "logged out", now()).unwrap());
+        let row = load(&conn, "default").unwrap().unwrap();
+        assert_eq!(row.state, AccountState::Active);
+        assert_eq!(row.refresh_token.unwrap().expose_secret(), "r1");
+        // Once that lease has expired, the tokens can be forgotten.
+        let later = lease + chrono::Duration::seconds(1);
+        assert!(forget(&conn, "default", "me", "logged out", later).unwrap());
+        assert!(
+            load(&conn, "default")
+                .unwrap()
+                .unwrap()
+                .refresh_token
+                .is_none()
+        );
     }
 }

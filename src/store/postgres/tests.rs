@@ -1071,6 +1071,96 @@ async fn the_refresh_lease_goes_to_one_process_and_expires_by_the_database_clock
     );
 }
 
+#[tokio::test]
+async fn forgetting_an_account_clears_its_tokens_and_leaves_it_needing_authorisation() {
+    let schema = TestSchema::new();
+    let (one, two) = (schema.store().await, schema.store().await);
+    one.tokens_save_grant("default", "key", &tokens("a1", Some("r1")), now())
+        .await
+        .unwrap();
+    one.tokens_save_grant("eu", "key", &tokens("a2", Some("r2")), now())
+        .await
+        .unwrap();
+    let lasts = chrono::Duration::seconds(60);
+    assert!(
+        two.tokens_take_lease("default", "daemon", now(), now() + lasts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !one.tokens_forget("default", "me", "logged out", now())
+            .await
+            .unwrap(),
+        "not while another process holds the refresh lease"
+    );
+    let kept = one.tokens_account("default").await.unwrap().unwrap();
+    assert_eq!(kept.state, AccountState::Active);
+    assert!(kept.refresh_token.is_some());
+    two.tokens_release_lease("default", "daemon").await.unwrap();
+    assert!(
+        one.tokens_take_lease("default", "me", now(), now() + lasts)
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        one.tokens_forget("default", "me", "logged out", now())
+            .await
+            .unwrap()
+    );
+    let row = two.tokens_account("default").await.unwrap().unwrap();
+    assert_eq!(row.state, AccountState::ReauthRequired);
+    assert_eq!(row.state_reason.as_deref(), Some("logged out"));
+    assert!(row.refresh_token.is_none() && row.access_token.is_none());
+    assert!(row.access_expires_at.is_none());
+    assert_eq!(row.generation, 2, "a token cached elsewhere is older now");
+    assert!(
+        two.tokens_take_lease("default", "daemon", now(), now() + lasts)
+            .await
+            .unwrap(),
+        "the lease was dropped"
+    );
+    let other = one.tokens_account("eu").await.unwrap().unwrap();
+    assert_eq!(
+        other.state,
+        AccountState::Active,
+        "other accounts untouched"
+    );
+    assert!(other.refresh_token.is_some());
+    assert!(
+        !one.tokens_forget("nobody", "me", "logged out", now())
+            .await
+            .unwrap(),
+        "no such account"
+    );
+    // Another process's lease past its time, by the database's clock, does not hold it up.
+    one.client()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE accounts SET refresh_lease_until = now() - interval '1 second'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        one.tokens_forget("default", "me", "logged out again", now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        one.tokens_save_grant("default", "key", &tokens("a3", Some("r3")), now())
+            .await
+            .unwrap(),
+        4,
+        "a new grant makes it active again"
+    );
+    assert_eq!(
+        one.tokens_account("default").await.unwrap().unwrap().state,
+        AccountState::Active
+    );
+}
+
 // ---- budget (as store::budget's tests) ----
 
 fn day() -> NaiveDate {

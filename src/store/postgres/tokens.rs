@@ -207,4 +207,32 @@ impl PgStore {
             .map_err(|e| self.error(e))?;
         Ok(())
     }
+
+    /// Forgets the account's tokens and puts it into the re-authorisation-needed state with
+    /// `reason`, bumping the generation and dropping the lease — unless another owner holds a
+    /// lease that has not expired by the database's clock. True when forgotten.
+    pub async fn tokens_forget(
+        &self,
+        account: &str,
+        owner: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let forgotten = client
+            .execute(
+                "UPDATE accounts SET state = 'reauth_required', state_reason = $3,
+                                     refresh_token = NULL, access_token = NULL,
+                                     access_expires_at = NULL, generation = generation + 1,
+                                     updated_at = $4,
+                                     refresh_lease_owner = NULL, refresh_lease_until = NULL
+                 WHERE account = $1
+                   AND (refresh_lease_owner IS NULL OR refresh_lease_owner = $2
+                        OR refresh_lease_until < now())",
+                &[&account, &owner, &reason, &now],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(forgotten == 1)
+    }
 }
