@@ -171,6 +171,8 @@ pub struct OAuthSettings {
     pub token_url: String,
     pub authorize_url: String,
     pub device_authorize_url: String,
+    /// Token revocation endpoint (RFC 7009) used by `auth logout`.
+    pub revoke_url: String,
     pub redirect_uri: String,
     pub scopes: String,
 }
@@ -814,6 +816,7 @@ impl Settings {
                 &self.oauth.device_authorize_url,
                 true,
             ),
+            ("oauth.revoke_url", &self.oauth.revoke_url, true),
             ("oauth.redirect_uri", &self.oauth.redirect_uri, false),
         ] {
             check_http_url(key, value)?;

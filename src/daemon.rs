@@ -233,6 +233,7 @@ pub fn point_at_sandbox(settings: &mut Settings, c: &ctct_sandbox::SandboxCreden
     settings.oauth.token_url = c.token_url.clone();
     settings.oauth.authorize_url = c.authorize_url.clone();
     settings.oauth.device_authorize_url = c.device_authorize_url.clone();
+    settings.oauth.revoke_url = c.revoke_url.clone();
 }
 
 /// How a daemon is assembled: its settings, plus what a caller may choose that is not a

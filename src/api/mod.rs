@@ -45,7 +45,8 @@ pub fn token_manager(
             oauth.client_secret.clone(),
             &oauth.token_url,
             &oauth.authorize_url,
-        ),
+        )
+        .with_revoke_url(&oauth.revoke_url),
         store,
         clock,
     )

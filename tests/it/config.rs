@@ -424,6 +424,7 @@ fn plain_http_to_another_machine_is_refused_naming_the_key_unless_allowed() {
             "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL",
             "oauth.device_authorize_url",
         ),
+        ("CTCT_SYNC__OAUTH__REVOKE_URL", "oauth.revoke_url"),
     ];
     for (var, key) in keys {
         for remote in ["http://sandbox.internal:8080/x", "http://10.0.0.7/x"] {

@@ -36,7 +36,7 @@ pub(crate) enum Exchange {
 /// one-request-per-second pacer and the count of requests this process sent.
 pub(crate) struct TokenEndpoint {
     pub config: OAuthConfig,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     clock: Arc<dyn Clock>,
     /// The token endpoint allows one request per second.
     pacer: tokio::sync::Mutex<Option<tokio::time::Instant>>,

@@ -11,7 +11,10 @@
 //!   refresh token is committed (synchronous=FULL) before the new access token is handed out;
 //! - a reply that may have been lost (timeout, reset, 5xx) is retried once with the same
 //!   refresh token; `invalid_grant` puts the account into `reauth_required`, where its work
-//!   waits for a person instead of burning requests, and an event tells the pipeline.
+//!   waits for a person instead of burning requests, and an event tells the pipeline;
+//! - an access token held in memory is checked against the stored account every
+//!   `recheck_stored`, so an account logged out from another process (`auth logout`) stops
+//!   being used even when the server never refuses its token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,11 +27,15 @@ use tokio::sync::broadcast;
 mod config;
 mod error;
 mod exchange;
+mod logout;
+mod revoke;
 
 pub use config::OAuthConfig;
 pub use error::AuthError;
 pub(crate) use exchange::{Exchange, TokenEndpoint};
 pub use exchange::{TokenHttpError, jwt_expiry};
+pub use logout::{LoggedOut, LogoutError, LogoutMode};
+pub use revoke::{RevokeError, TokenKind};
 
 use crate::clock::Clock;
 use crate::store::Store;
@@ -66,10 +73,17 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
+/// An access token held in memory, and when the stored account was last read for it.
+#[derive(Clone)]
+struct Cached {
+    token: AccessToken,
+    read_at: DateTime<Utc>,
+}
+
 #[derive(Default)]
 struct AccountSlot {
     refresh: tokio::sync::Mutex<()>,
-    cached: Mutex<Option<AccessToken>>,
+    cached: Mutex<Option<Cached>>,
     /// This process saw the account needing re-authorisation; when it finds the account
     /// authorised again (by `auth import` or `auth login` in another process), it says so.
     lost: std::sync::atomic::AtomicBool,
@@ -164,7 +178,25 @@ impl TokenManager {
         token.expires_at - ahead > self.inner.clock.now()
     }
 
+    /// True while a token read from the store at `read_at` may be used without reading
+    /// the store again.
+    fn recently_read(&self, read_at: DateTime<Utc>) -> bool {
+        let recheck = chrono::Duration::from_std(self.inner.endpoint.config.recheck_stored)
+            .unwrap_or_default();
+        self.inner.clock.now() < read_at + recheck
+    }
+
+    /// Holds `token` in memory for `slot`, as read from the store now.
+    fn cache(&self, slot: &AccountSlot, token: AccessToken) {
+        *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cached {
+            token,
+            read_at: self.inner.clock.now(),
+        });
+    }
+
     /// A valid access token for `account`, refreshing it first when it is about to expire.
+    /// The stored account is read again every `recheck_stored`, so a logout or a new grant
+    /// made by another process is noticed.
     pub async fn access_token(&self, account: &str) -> Result<AccessToken, AuthError> {
         let slot = self.slot(account);
         let cached = slot
@@ -172,8 +204,10 @@ impl TokenManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        if let Some(token) = cached.filter(|t| self.fresh(t)) {
-            return Ok(token);
+        if let Some(cached) =
+            cached.filter(|c| self.fresh(&c.token) && self.recently_read(c.read_at))
+        {
+            return Ok(cached.token);
         }
         self.refresh(account, None).await
     }
@@ -202,6 +236,7 @@ impl TokenManager {
                     account: account.to_owned(),
                 })?;
             if row.state == AccountState::ReauthRequired {
+                *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 slot.lost.store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(AuthError::ReauthRequired {
                     account: account.to_owned(),
@@ -218,7 +253,7 @@ impl TokenManager {
             if let Some(token) =
                 usable_stored_token(&row, rejected_generation).filter(|t| self.fresh(t))
             {
-                *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+                self.cache(&slot, token.clone());
                 return Ok(token);
             }
             if !self.take_lease(account).await? {
@@ -247,7 +282,7 @@ impl TokenManager {
             let token = task.await.map_err(|e| AuthError::Unavailable {
                 detail: format!("refresh task failed: {e}"),
             })??;
-            *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.clone());
+            self.cache(&slot, token.clone());
             return Ok(token);
         }
     }
@@ -383,11 +418,14 @@ impl TokenManager {
             .tokens_save_grant(account, &self.inner.endpoint.config.client_id, &tokens, now)
             .await?;
         let slot = self.slot(account);
-        *slot.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some(AccessToken {
-            value: tokens.access_token,
-            generation,
-            expires_at: tokens.access_expires_at,
-        });
+        self.cache(
+            &slot,
+            AccessToken {
+                value: tokens.access_token,
+                generation,
+                expires_at: tokens.access_expires_at,
+            },
+        );
         slot.lost.store(false, std::sync::atomic::Ordering::Relaxed);
         let _ = self.inner.events.send(AuthEvent::Authorised {
             account: account.to_owned(),

@@ -290,6 +290,7 @@ impl TestApi {
             "CTCT_SYNC__OAUTH__DEVICE_AUTHORIZE_URL".into(),
             c.device_authorize_url.clone(),
         );
+        env.insert("CTCT_SYNC__OAUTH__REVOKE_URL".into(), c.revoke_url.clone());
         env.insert(
             "CTCT_SYNC__OAUTH__REDIRECT_URI".into(),
             "http://127.0.0.1:0/oauth/callback".into(),
@@ -368,7 +369,8 @@ pub fn build_client_with(
             SecretString::from(c.client_secret.clone()),
             &c.token_url,
             &c.authorize_url,
-        ),
+        )
+        .with_revoke_url(&c.revoke_url),
         store.clone(),
         clock.clone(),
     )
