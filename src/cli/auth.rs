@@ -2,6 +2,7 @@
 //!
 //! - `login`: authorization code + PKCE; a loopback listener catches the browser's redirect;
 //! - `device`: the device flow, for machines without a browser;
+//! - `logout`: revokes an account's tokens at the authorization server and forgets them;
 //! - `import`: exchanges a refresh token read from stdin (it is spent and rotated at once);
 //! - `status`: accounts, scopes, expiry, last refresh and state — never a secret (`--json`:
 //!   the same as one JSON document).
@@ -24,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::api::budget::BudgetSnapshot;
-use crate::api::tokens::{TokenManager, jwt_expiry};
+use crate::api::tokens::{LogoutError, LogoutMode, TokenManager, jwt_expiry};
 use crate::cli::json;
 use crate::clock::SystemClock;
 use crate::config::Settings;
@@ -55,6 +56,17 @@ pub enum AuthCommand {
         #[arg(long, default_value = "default")]
         account: String,
     },
+    /// Log an account out: revoke its tokens at the authorization server (oauth.revoke_url),
+    /// then forget them here. The account then needs `auth login` again; a running daemon
+    /// parks its commands meanwhile. If revocation fails, nothing is forgotten.
+    Logout {
+        #[arg(long, default_value = "default")]
+        account: String,
+        /// Do not call the authorization server: only forget the tokens here. They stay
+        /// valid at Constant Contact (the refresh token until it goes 180 days unused).
+        #[arg(long)]
+        local_only: bool,
+    },
     /// Read an existing refresh token from stdin, exchange it (it is rotated at once) and
     /// store the new tokens.
     Import {
@@ -80,6 +92,10 @@ pub async fn run(settings: &Settings, args: AuthArgs) -> anyhow::Result<()> {
             login(settings, &tokens, &account, timeout).await
         }
         AuthCommand::Device { account } => device(settings, &tokens, &account).await,
+        AuthCommand::Logout {
+            account,
+            local_only,
+        } => logout(settings, &tokens, &account, local_only).await,
         AuthCommand::Import { account } => import(&tokens, &account).await,
         AuthCommand::Status { json } => status(settings, &tokens, store, json).await,
     }
@@ -194,6 +210,77 @@ async fn device(settings: &Settings, tokens: &TokenManager, account: &str) -> an
             )
         })?;
     store_response(tokens, account, &response).await
+}
+
+async fn logout(
+    settings: &Settings,
+    tokens: &TokenManager,
+    account: &str,
+    local_only: bool,
+) -> anyhow::Result<()> {
+    let mode = if local_only {
+        LogoutMode::LocalOnly
+    } else {
+        LogoutMode::Revoke
+    };
+    let done = match tokens.logout(account, mode).await {
+        Ok(done) => done,
+        Err(LogoutError::UnknownAccount { .. }) => {
+            let known: Vec<String> = tokens
+                .accounts()
+                .await?
+                .into_iter()
+                .map(|row| format!("`{}`", row.account))
+                .collect();
+            let known = if known.is_empty() {
+                "none is".to_owned()
+            } else {
+                format!(
+                    "{} {}",
+                    known.join(", "),
+                    if known.len() == 1 { "is" } else { "are" }
+                )
+            };
+            bail!("account `{account}` is not known to this store ({known}); nothing to log out");
+        }
+        Err(error @ LogoutError::Revocation { .. }) => bail!(
+            "{error} (at {}); nothing was forgotten: the tokens stay stored and in use. Try \
+             again, or run `ctct-sync auth logout --account {account} --local-only` to forget \
+             them here without revoking them (they then stay valid at Constant Contact)",
+            settings.oauth.revoke_url
+        ),
+        Err(error) => return Err(error.into()),
+    };
+    if !done.held_tokens {
+        println!("account `{account}` holds no tokens (logged out already); nothing to do");
+        return Ok(());
+    }
+    let again = format!("`ctct-sync auth login --account {account}` connects it again");
+    match mode {
+        LogoutMode::Revoke => {
+            let revoked = match done.revoked.as_slice() {
+                [] => "no token needed revoking".to_owned(),
+                kinds => format!(
+                    "{} revoked at the authorization server",
+                    kinds
+                        .iter()
+                        .map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            };
+            println!("account `{account}` logged out: {revoked}, tokens forgotten; {again}");
+        }
+        LogoutMode::LocalOnly => {
+            println!("account `{account}` logged out here: its tokens are forgotten; {again}");
+            eprintln!(
+                "warning: the tokens were not revoked: they stay valid at Constant Contact (the \
+                 refresh token until it goes 180 days unused) for any copy of them, such as a \
+                 backup of the store"
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn import(tokens: &TokenManager, account: &str) -> anyhow::Result<()> {

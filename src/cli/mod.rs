@@ -39,8 +39,9 @@ pub struct Cli {
 
     /// Use the store of `run --sandbox` (`<stem>-sandbox.db` beside the configured store):
     /// with `run`, start a local sandbox of the Constant Contact API in-process and run
-    /// against it; with `dlq`, `migrate`, `config` and `auth status`, work on the store that
-    /// daemon uses. Refused by commands that call the API (the sandbox lives inside `run`).
+    /// against it; with `dlq`, `migrate`, `config`, `auth status` and `auth logout
+    /// --local-only`, work on the store that daemon uses. Refused by commands that call the
+    /// API (the sandbox lives inside `run`).
     #[arg(long, global = true)]
     pub sandbox: bool,
 
@@ -118,11 +119,12 @@ pub enum Command {
   ctct-sync mirror --resource lists --json")]
     Mirror(mirror::MirrorArgs),
     /// Connect Constant Contact accounts (browser, device flow or an existing refresh
-    /// token) and show their token state.
+    /// token), show their token state, and log them out.
     #[command(after_help = "Examples:
   ctct-sync auth login
   ctct-sync auth device --account eu
   ctct-sync auth import --account eu < refresh-token.txt
+  ctct-sync auth logout --account eu
   ctct-sync auth status
   ctct-sync auth status --json")]
     Auth(auth::AuthArgs),
@@ -182,7 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "--sandbox: `{name}` calls the Constant Contact API, and the sandbox's API runs only \
              inside `ctct-sync run --sandbox`; --sandbox works with run, send, dlq, migrate, \
-             config and auth status"
+             config, auth status and auth logout --local-only"
         );
     }
     if let Command::Doctor(args) = cli.command {
@@ -282,6 +284,12 @@ fn calls_the_api(command: &Command) -> Option<&'static str> {
             auth::AuthCommand::Login { .. } => Some("auth login"),
             auth::AuthCommand::Device { .. } => Some("auth device"),
             auth::AuthCommand::Import { .. } => Some("auth import"),
+            auth::AuthCommand::Logout {
+                local_only: false, ..
+            } => Some("auth logout"),
+            auth::AuthCommand::Logout {
+                local_only: true, ..
+            } => None,
         },
         Command::Migrate
         | Command::Completions(_)
@@ -349,6 +357,23 @@ mod tests {
         assert!(replay.sandbox && calls_the_api(&replay.command).is_none());
         let mirror = Cli::try_parse_from(["ctct-sync", "mirror", "--sandbox"]).unwrap();
         assert_eq!(calls_the_api(&mirror.command), Some("mirror"));
+    }
+
+    #[test]
+    fn logout_calls_the_authorization_server_unless_it_is_local_only() {
+        let revoking = Cli::try_parse_from(["ctct-sync", "auth", "logout", "--account", "eu"])
+            .expect("parses");
+        assert_eq!(calls_the_api(&revoking.command), Some("auth logout"));
+        let local =
+            Cli::try_parse_from(["ctct-sync", "auth", "logout", "--local-only"]).expect("parses");
+        assert_eq!(calls_the_api(&local.command), None);
+        let Command::Auth(args) = local.command else {
+            panic!("an auth command");
+        };
+        assert!(matches!(
+            args.command,
+            auth::AuthCommand::Logout { account, local_only: true } if account == "default"
+        ));
     }
 
     /// Without the cargo feature `sandbox`, `ctct-sync sandbox` still parses (any flags) and

@@ -11,7 +11,8 @@ use tokio::process::{Child, Command};
 use crate::support::api::TestApi;
 use crate::support::engine::Engine;
 
-fn auth(t: &TestApi, args: &[&str]) -> Command {
+/// `ctct-sync auth ARGS` against the test's sandbox and store, every stream piped.
+pub(crate) fn auth(t: &TestApi, args: &[&str]) -> Command {
     let mut cmd = crate::support::ctct_sync_process(t.dir.path());
     cmd.arg("auth")
         .args(args)

@@ -7,6 +7,7 @@ mod api_ops;
 mod api_pace;
 mod api_tokens;
 mod auth_cli;
+mod auth_logout;
 mod bad_input;
 mod bulk;
 mod cli_commands;
