@@ -60,6 +60,7 @@ pub enum AuthCommand {
     /// then forget them here. The account then needs `auth login` again; a running daemon
     /// parks its commands meanwhile. If revocation fails, nothing is forgotten.
     Logout {
+        /// The account to log out.
         #[arg(long, default_value = "default")]
         account: String,
         /// Do not call the authorization server: only forget the tokens here. They stay
