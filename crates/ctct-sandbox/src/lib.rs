@@ -6,7 +6,7 @@
 //! `127.0.0.1:0`; the `ctct-sandbox` binary and `ctct-sync sandbox` run it from the command line (`cli`).
 //!
 //! Map: `server` (connections) → `router` → `gate` (log, faults, auth, limits, scopes) →
-//! handlers (`contacts`, `custom_fields`, `lists`, `segments`, `activities`, `campaigns`,
+//! handlers (`contacts`, `custom_fields`, `lists`, `segments`, `tags`, `activities`, `campaigns`,
 //! `reports`, `account`, `oauth`) over `state` (one mutex around all accounts). `admin` is the control surface,
 //! `seed` and `persist` fill and keep the state, `clock` drives time.
 
@@ -34,6 +34,7 @@ mod seed;
 mod segments;
 mod server;
 mod state;
+mod tags;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

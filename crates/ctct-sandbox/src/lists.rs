@@ -367,7 +367,8 @@ pub(crate) async fn delete_list(
         rec.updated_at = cx.now;
         let id = rec.id;
         cx.effect(&account.id, "list.deleted", id);
-        let (activity_id, body) = super::activities::start_list_delete(account, cx)?;
+        let (activity_id, body) =
+            super::activities::start_delete(account, cx, super::activities::Job::ListDelete)?;
         let mut response = json_bytes(StatusCode::ACCEPTED, body);
         if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{activity_id}")) {
             response.headers_mut().insert(header::LOCATION, location);

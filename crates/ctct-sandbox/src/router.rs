@@ -22,6 +22,7 @@ use super::oauth::{authorize, revoke, token};
 use super::reports::handlers as reports;
 use super::segments;
 use super::state::Shared;
+use super::tags;
 
 /// Bodies up to this size are read; the JSON import enforces its own 4 MB limit.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -70,6 +71,13 @@ fn api() -> Router<Arc<Shared>> {
         )
         .route("/segments", get(segments::get_segments))
         .route("/segments/{segment_id}", get(segments::get_segment))
+        .route("/contact_tags", get(tags::get_tags).post(tags::post_tag))
+        .route(
+            "/contact_tags/{tag_id}",
+            get(tags::get_tag)
+                .put(tags::put_tag)
+                .delete(tags::delete_tag),
+        )
         .route("/activities", get(activities::get_activities))
         .route("/activities/{activity_id}", get(activities::get_activity))
         .route(

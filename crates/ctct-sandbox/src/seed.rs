@@ -96,6 +96,7 @@ pub(crate) fn seed_account(
     account.campaigns = Campaigns::default();
     account.reports = Reports::default();
     account.segments = Segments::default();
+    account.tags = Default::default();
     account.info = AccountInfo::new(&account.id, number, now - TWO_YEARS_SECS * 1000);
     account.next_due = 0;
     if contacts == 0 {

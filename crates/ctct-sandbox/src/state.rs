@@ -24,6 +24,7 @@ use super::oauth::AuthStore;
 use super::reports::Reports;
 use super::rng::SplitMix64;
 use super::segments::Segments;
+use super::tags::Tags;
 
 /// Locks a mutex, ignoring poisoning (a panicked handler must not wedge the sandbox).
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -170,6 +171,9 @@ pub(crate) struct Account {
     /// Segments, made in the UI (here: the seeder and the admin API); read through the API.
     #[serde(default)]
     pub(crate) segments: Segments,
+    /// Contact tags (`/contact_tags`).
+    #[serde(default)]
+    pub(crate) tags: Tags,
     pub(crate) info: AccountInfo,
     /// Earliest sandbox time at which `tick` has something to do (0 = check now).
     #[serde(skip)]
@@ -193,6 +197,7 @@ impl Account {
             campaigns: Campaigns::default(),
             reports: Reports::default(),
             segments: Segments::default(),
+            tags: Tags::default(),
             info,
             next_due: 0,
         }

@@ -65,6 +65,8 @@ pub(crate) enum Job {
     },
     Export(export::ExportSpec),
     ListDelete,
+    /// `DELETE /contact_tags/{id}`: the tag is gone at once; its taggings when this completes.
+    TagDelete(Uuid),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -206,6 +208,7 @@ fn complete(account: &mut Account, cx: &mut Cx<'_>, index: usize) {
         Job::Import { .. } => "import.completed",
         Job::Export(_) => "export.completed",
         Job::ListDelete => "list_delete.completed",
+        Job::TagDelete(_) => "tag_delete.completed",
     };
     let mut job_cx = Cx {
         now: cx.now,
@@ -259,6 +262,14 @@ fn job_done(
                 }
             }
             Job::ListDelete
+        }
+        Job::TagDelete(tag) => {
+            for contact in account.contacts.rows.iter_mut() {
+                if contact.extras().taggings.contains(&tag) {
+                    contact.with_extras(|extras| extras.taggings.retain(|t| *t != tag));
+                }
+            }
+            Job::TagDelete(tag)
         }
     }
 }
@@ -328,19 +339,19 @@ pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: 
     body
 }
 
-/// Queues a `list_delete` activity (`DELETE /contact_lists/{id}`); returns id and 202 body.
-pub(crate) fn start_list_delete(
+/// Queues a `list_delete` activity (`DELETE /contact_lists/{id}`) or a tag's delete
+/// (`DELETE /contact_tags/{id}`, `job` [`Job::TagDelete`]); returns id and 202 body.
+pub(crate) fn start_delete(
     account: &mut Account,
     cx: &mut Cx<'_>,
+    job: Job,
 ) -> Result<(Uuid, Vec<u8>), ApiError> {
     let id = account.rng.uuid();
     let counters = Counters {
         items_total: 1,
         ..Counters::default()
     };
-    let index = account
-        .activities
-        .queue(id, Job::ListDelete, counters, cx)?;
+    let index = account.activities.queue(id, job, counters, cx)?;
     account.touch();
     let body = activity_json(
         &account.activities.rows[index as usize],

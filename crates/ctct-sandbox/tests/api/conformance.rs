@@ -13,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 51] = [
+const IMPLEMENTED: [(&str, &str); 56] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -33,6 +33,11 @@ const IMPLEMENTED: [(&str, &str); 51] = [
     ("DELETE", "/contact_lists/{list_id}"),
     ("GET", "/segments"),
     ("GET", "/segments/{segment_id}"),
+    ("GET", "/contact_tags"),
+    ("POST", "/contact_tags"),
+    ("GET", "/contact_tags/{tag_id}"),
+    ("PUT", "/contact_tags/{tag_id}"),
+    ("DELETE", "/contact_tags/{tag_id}"),
     ("GET", "/activities"),
     ("GET", "/activities/{activity_id}"),
     ("POST", "/activities/contacts_json_import"),
@@ -296,6 +301,52 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         "{}",
         segment.text
     );
+
+    // Tags: made, paged (with counts), read, renamed and deleted (202 and an activity).
+    let mut tag_ids = Vec::new();
+    for name in ["Spec tag A", "Spec tag B", "Spec tag C"] {
+        let tag = cov
+            .ok(
+                Method::POST,
+                "/contact_tags",
+                Some(json!({"name": name, "tag_source": "ESTY"})),
+            )
+            .await;
+        tag_ids.push(id(&tag, "tag_id"));
+    }
+    let tags = cov
+        .ok(
+            Method::GET,
+            "/contact_tags?limit=2&include_count=true",
+            None,
+        )
+        .await;
+    let next = tags.body["_links"]["next"]["href"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    cov.ok(Method::GET, &next, None).await;
+    cov.ok(
+        Method::GET,
+        &format!("/contact_tags/{}?include_count=true", tag_ids[0]),
+        None,
+    )
+    .await;
+    cov.ok(
+        Method::PUT,
+        &format!("/contact_tags/{}", tag_ids[0]),
+        Some(json!({"name": "Spec tag A renamed"})),
+    )
+    .await;
+    let deleted = cov
+        .ok(
+            Method::DELETE,
+            &format!("/contact_tags/{}", tag_ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 202, "{}", deleted.text);
+    assert!(deleted.body["activity_id"].is_string(), "{}", deleted.text);
 
     let import = cov
         .ok(

@@ -21,3 +21,4 @@ mod paging;
 mod reports;
 mod scale;
 mod segments;
+mod tags;
