@@ -17,6 +17,7 @@
 //! account        account e-mails, user privileges, account summary
 //! reports        campaign summaries + pages, stats by ids (split), tracking + pages, links
 //! segments       list + pages, get (read only: segments are made in the UI)
+//! tags           list + pages, get, create, rename (PUT), delete (202 activity)
 //! ```
 
 mod account;
@@ -28,6 +29,7 @@ mod export;
 mod lists;
 mod reports;
 mod segments;
+mod tags;
 
 pub use export::ExportDownload;
 

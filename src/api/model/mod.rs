@@ -21,6 +21,7 @@
 //! account       account e-mails, user privileges, account summary
 //! reports       campaign summaries, stats by ids, tracking reports and link reports
 //! segments      Segment (integer ids), SegmentQuery, SegmentsPage
+//! tags          Tag, TagCreate, TagPut, TagsPage
 //! ```
 
 pub mod account;
@@ -36,6 +37,7 @@ pub mod lists;
 pub mod paging;
 pub mod reports;
 pub mod segments;
+pub mod tags;
 pub mod time;
 
 pub use account::{
@@ -75,6 +77,7 @@ pub use reports::{
     TrackingActivity, TrackingActivityType, TrackingPage, TrackingReport, UniqueCounts,
 };
 pub use segments::{Segment, SegmentQuery, SegmentSort, SegmentsPage};
+pub use tags::{Tag, TagCreate, TagPut, TagsPage};
 
 #[cfg(test)]
 pub(crate) mod fixtures {
