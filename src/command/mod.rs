@@ -18,6 +18,7 @@
 //!            report.campaign.get
 //! catalog    custom_field.*, list.*, account.*, mirror.run
 //! segment    segment.list / get (read only; integer ids)
+//! tag        tag.create / update / delete
 //! ```
 
 pub mod campaign;
@@ -32,6 +33,7 @@ pub mod outcome;
 pub mod patch;
 pub mod rejection;
 pub mod segment;
+pub mod tag;
 pub mod timestamp;
 
 use chrono::{DateTime, Utc};
@@ -47,7 +49,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 26] = [
+pub const COMMAND_TYPES: [&str; 29] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -62,6 +64,9 @@ pub const COMMAND_TYPES: [&str; 26] = [
     "list.list",
     "segment.list",
     "segment.get",
+    "tag.create",
+    "tag.update",
+    "tag.delete",
     "campaign.create",
     "campaign.update",
     "campaign.get",
@@ -95,6 +100,12 @@ pub enum Command {
     SegmentList,
     /// `segment.get`: one segment by its integer id.
     SegmentGet(u32),
+    /// `tag.create`: a new tag (a taken name answers with the existing tag).
+    TagCreate(tag::TagSpec),
+    /// `tag.update`: renames a tag.
+    TagUpdate(tag::TagRename),
+    /// `tag.delete`: deletes a tag by id (an activity in the API).
+    TagDelete(String),
     CampaignCreate(CampaignFields),
     CampaignUpdate(String, CampaignFields),
     CampaignGet(String),
@@ -148,6 +159,9 @@ impl Command {
                 Command::SegmentList
             }
             "segment.get" => Command::SegmentGet(segment::parse_get(data)?),
+            "tag.create" => Command::TagCreate(tag::parse_create(data)?),
+            "tag.update" => Command::TagUpdate(tag::parse_update(data)?),
+            "tag.delete" => Command::TagDelete(tag::parse_delete(data)?),
             "campaign.create" => Command::CampaignCreate(campaign::parse_fields(false, data)?.1),
             "campaign.update" => {
                 let (id, fields) = campaign::parse_fields(true, data)?;
@@ -207,6 +221,8 @@ impl Command {
                 .as_ref()
                 .map(|id| format!("custom_field:{id}")),
             Command::CustomFieldDelete(id) => Some(format!("custom_field:{id}")),
+            Command::TagUpdate(r) => Some(format!("tag:{}", r.tag_id)),
+            Command::TagDelete(id) => Some(format!("tag:{id}")),
             _ => None,
         }
     }

@@ -71,6 +71,15 @@ fn every_command_type_decodes_from_a_valid_example() {
         ("list.list", json!({})),
         ("segment.list", json!({})),
         ("segment.get", json!({"segment_id": 14})),
+        ("tag.create", json!({"name": "Gold", "tag_source": "ESTY"})),
+        (
+            "tag.update",
+            json!({"tag_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "name": "Silver"}),
+        ),
+        (
+            "tag.delete",
+            json!({"tag_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}),
+        ),
         (
             "campaign.create",
             json!({"name": "Spring", "subject": "Hi", "from_name": "Acme", "from_email": "news@acme.example",

@@ -17,6 +17,7 @@ mod error;
 mod fields;
 mod report;
 mod segment;
+mod tag;
 
 use serde_json::Value;
 
@@ -61,6 +62,9 @@ impl Handler {
             Command::ListList => catalog::list_lists(&ctx).await,
             Command::SegmentList => segment::list(&ctx).await,
             Command::SegmentGet(id) => segment::get(&ctx, *id).await,
+            Command::TagCreate(spec) => tag::create(&ctx, spec).await,
+            Command::TagUpdate(rename) => tag::update(&ctx, rename).await,
+            Command::TagDelete(id) => tag::delete(&ctx, id).await,
             Command::CampaignCreate(fields) => campaign::create(&ctx, fields).await,
             Command::CampaignUpdate(id, fields) => campaign::update(&ctx, id, fields).await,
             Command::CampaignGet(id) => campaign::get(&ctx, id).await,

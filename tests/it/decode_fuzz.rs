@@ -81,7 +81,7 @@ fn examples() -> &'static [Value] {
 }
 
 /// Field names used by any command, so random data sometimes hits real fields.
-const FIELD_NAMES: [&str; 25] = [
+const FIELD_NAMES: [&str; 27] = [
     "email",
     "contact_id",
     "first_name",
@@ -100,6 +100,8 @@ const FIELD_NAMES: [&str; 25] = [
     "favorite",
     "campaign_id",
     "segment_id",
+    "tag_id",
+    "tag_source",
     "html_content",
     "physical_address",
     "scheduled_at",

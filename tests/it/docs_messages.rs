@@ -1202,6 +1202,20 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         .expect("a segment");
     r.ok("segment.list", json!({})).await;
     r.ok("segment.get", json!({"segment_id": segment})).await;
+    let tag = r
+        .ok(
+            "tag.create",
+            json!({"name": "Docs gold", "tag_source": "ESTY"}),
+        )
+        .await["tag_id"]
+        .clone();
+    r.ok("tag.create", json!({"name": "Docs gold"})).await;
+    r.ok(
+        "tag.update",
+        json!({"tag_id": tag, "name": "Docs platinum"}),
+    )
+    .await;
+    r.ok("tag.delete", json!({"tag_id": tag})).await;
 
     let contact = json!({"email": "pat.docs@example.com", "first_name": "Pat", "birthday_month": 4,
         "birthday_day": 17, "anniversary": "2019-06-01",
@@ -1345,6 +1359,11 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
             "not_found",
         ),
         ("segment.get", json!({"segment_id": 999_999}), "not_found"),
+        (
+            "tag.delete",
+            json!({"tag_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
     ] {
         let result = r.send("default", command_type, data).await;
         assert_eq!(result["error"]["code"], code, "{result:#}");

@@ -44,3 +44,4 @@ mod store_faults;
 mod store_files;
 mod store_upgrade;
 mod support;
+mod tags;
