@@ -249,3 +249,39 @@ async fn tag_commands_sent_again_replay_their_results_without_calling_the_api(en
     assert_eq!(tag_requests(&d), requests, "no API call for a replay");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_makes_one_tag() {
+    let mut d = TestDaemon::start().await;
+    let admin = d.api.sandbox.admin();
+    admin
+        .inject_fault(
+            ctct_sandbox::FaultSpec::drop_connection()
+                .method("POST")
+                .path_prefix("/v3/contact_tags")
+                .after_effect()
+                .times(1),
+        )
+        .expect("a fault");
+    let created = ok(&mut d, "l-create", "tag.create", json!({"name": "Lost"})).await;
+    assert_eq!(created["tag"]["name"], "Lost");
+    // The first answer never came, so ctct-sync cannot tell the tag was its own.
+    assert_eq!(created["already_existed"], true);
+    let made: Vec<_> = admin
+        .effects()
+        .into_iter()
+        .filter(|e| e.kind == "tag.created")
+        .collect();
+    assert_eq!(made.len(), 1, "one tag, whatever the attempts");
+    assert_eq!(
+        made[0].resource_id.as_ref(),
+        created["tag_id"].as_str().map(str::to_owned).as_ref()
+    );
+    let posts = admin
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v3/contact_tags"))
+        .count();
+    assert_eq!(posts, 2, "the retry posted again and met the 409");
+    d.stop().await;
+}

@@ -10,6 +10,7 @@ mod lists;
 mod repeats;
 pub(crate) mod reports;
 mod segments;
+mod tags;
 
 use ctct_sync::api::AccountApi;
 use ctct_sync::api::model::{ContactList, ListInput};
