@@ -1,5 +1,5 @@
 //! Contact commands: `contact.create`, `contact.update`, `contact.upsert`, `contact.sign_up`,
-//! `contact.get`, `contact.delete` — their wire shapes and checks.
+//! `contact.get`, `contact.delete`, `contact.opt_out` — their wire shapes and checks.
 //!
 //! Limits follow shared/reference/constant-contact-v3.md §4: names ≤ 50 characters, e-mail
 //! ≤ 80 (≤ 50 on the sign-up form), ≤ 25 custom-field values of ≤ 255 characters, ≤ 50
@@ -19,6 +19,10 @@ pub const MAX_SIGN_UP_EMAIL: usize = 50;
 pub const MAX_CUSTOM_FIELDS: usize = 25;
 pub const MAX_CUSTOM_VALUE: usize = 255;
 pub const MAX_LISTS: usize = 50;
+/// `email_address.opt_out_reason` (OpenAPI spec: `maxLength: 255`).
+pub const MAX_OPT_OUT_REASON: usize = 255;
+/// `consent.source` of a sign-up.
+pub const MAX_CONSENT_SOURCE: usize = 255;
 
 /// How a command names a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +205,14 @@ impl<E> ContactChanges<E> {
     }
 }
 
+/// A sign-up's record of consent: where and when the person asked to be subscribed.
+/// Required to re-subscribe an address that is unsubscribed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub source: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// The sign-up form's fields (explicit consent: only for genuine opt-ins).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignUp {
@@ -214,6 +226,15 @@ pub struct SignUp {
     pub birthday: Option<(u8, u8)>,
     pub anniversary: Option<String>,
     pub custom_fields: Vec<(CustomFieldKey, String)>,
+    /// Without it, an unsubscribed address is not re-subscribed.
+    pub consent: Option<Consent>,
+}
+
+/// A `contact.opt_out`: the contact and the reason, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptOut {
+    pub target: ContactRef,
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,7 +331,7 @@ fn check_changes(
             if raw.contact_id.is_some() {
                 c.fail(
                     "data.contact_id",
-                    "is only accepted by contact.update, contact.get and contact.delete",
+                    "is only accepted by contact.update, contact.get, contact.delete and contact.opt_out",
                 );
             }
             let email = match raw.email {
@@ -446,6 +467,83 @@ struct SignUpData {
     anniversary: Option<String>,
     #[serde(default)]
     custom_fields: Option<Map<String, Value>>,
+    #[serde(default)]
+    consent: Option<ConsentData>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentData {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+fn check_consent(c: &mut Checker, raw: ConsentData) -> Option<Consent> {
+    let source = match raw.source {
+        Some(source) => c
+            .required_text("data.consent.source", &source, MAX_CONSENT_SOURCE)
+            .then_some(source),
+        None => {
+            c.fail("data.consent.source", "is required");
+            None
+        }
+    };
+    let at = match raw.at {
+        Some(at) => match chrono::DateTime::parse_from_rfc3339(&at) {
+            Ok(at) => Some(at.with_timezone(&chrono::Utc)),
+            Err(_) => {
+                c.fail(
+                    "data.consent.at",
+                    "must be an RFC 3339 time such as 2026-12-03T10:00:00Z",
+                );
+                None
+            }
+        },
+        None => {
+            c.fail("data.consent.at", "is required");
+            None
+        }
+    };
+    Some(Consent {
+        source: source?,
+        at: at?,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptOutData {
+    #[serde(default)]
+    contact_id: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Checks `contact.opt_out` data: exactly one of `contact_id` or `email`, and an optional
+/// `reason` of at most 255 characters.
+pub fn parse_opt_out(data: Map<String, Value>) -> Result<OptOut, Rejection> {
+    let raw: OptOutData = check::data(data)?;
+    let mut c = Checker::new();
+    if raw.contact_id.is_some() && raw.email.is_some() {
+        c.fail("data.email", "give contact_id or email, not both");
+    }
+    let target = target(&mut c, raw.contact_id, raw.email);
+    if let Some(reason) = &raw.reason {
+        c.required_text("data.reason", reason, MAX_OPT_OUT_REASON);
+    }
+    c.finish_required(
+        target,
+        "data.contact_id",
+        "either contact_id or email is required",
+    )
+    .map(|target| OptOut {
+        target,
+        reason: raw.reason,
+    })
 }
 
 /// Checks `contact.sign_up` data: e-mail and at least one list required.
@@ -495,6 +593,7 @@ pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
         .into_iter()
         .filter_map(|(key, value)| value.map(|v| (key, v)))
         .collect();
+    let consent = raw.consent.map(|raw| check_consent(&mut c, raw));
     let (email, custom_fields) = c.finish_required(
         email.map(|email| (email, custom_fields)),
         "data.email",
@@ -511,6 +610,7 @@ pub fn parse_sign_up(data: Map<String, Value>) -> Result<SignUp, Rejection> {
         birthday,
         anniversary: raw.anniversary,
         custom_fields,
+        consent: consent.flatten(),
     })
 }
 
@@ -703,8 +803,8 @@ mod tests {
     use serde_json::{Map, Value, json};
 
     use crate::command::contact::{
-        AddressKind, ContactRef, PhoneKind, parse_create, parse_ref, parse_sign_up, parse_update,
-        parse_upsert,
+        AddressKind, ContactRef, PhoneKind, parse_create, parse_opt_out, parse_ref, parse_sign_up,
+        parse_update, parse_upsert,
     };
     use crate::command::patch::Patch;
     use crate::command::rejection::Rejection;
@@ -859,6 +959,63 @@ mod tests {
         assert_eq!(
             reasons(rejection),
             vec![("data.email".to_owned(), "is required".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_sign_up_s_consent_needs_a_source_and_an_rfc_3339_time() {
+        let sign_up = parse_sign_up(data(json!({"email": "pat@example.com", "list_ids": [ID],
+            "consent": {"source": "footer form", "at": "2026-12-01T10:30:00+01:00"}})))
+        .expect("valid");
+        let consent = sign_up.consent.expect("given");
+        assert_eq!(consent.source, "footer form");
+        assert_eq!(consent.at.to_rfc3339(), "2026-12-01T09:30:00+00:00");
+        let none = parse_sign_up(data(json!({"email": "pat@example.com", "list_ids": [ID]})))
+            .expect("valid");
+        assert_eq!(none.consent, None);
+        let rejection = parse_sign_up(data(json!({"email": "pat@example.com", "list_ids": [ID],
+            "consent": {"at": "2026-12-01"}})))
+        .unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![
+                ("data.consent.source".to_owned(), "is required".to_owned()),
+                (
+                    "data.consent.at".to_owned(),
+                    "must be an RFC 3339 time such as 2026-12-03T10:00:00Z".to_owned()
+                ),
+            ]
+        );
+        let rejection = parse_sign_up(data(json!({"email": "pat@example.com", "list_ids": [ID],
+            "consent": {"source": "x", "at": "2026-12-01T10:30:00Z", "ip": "1"}})))
+        .unwrap_err();
+        assert_eq!(reasons(rejection)[0].0, "data.consent.ip");
+    }
+
+    #[test]
+    fn an_opt_out_names_one_contact_and_a_reason_of_at_most_255_characters() {
+        let opt_out = parse_opt_out(data(json!({"contact_id": ID, "reason": "r".repeat(255)})))
+            .expect("valid");
+        assert_eq!(opt_out.target, ContactRef::Id(ID.to_owned()));
+        assert_eq!(opt_out.reason.map(|r| r.len()), Some(255));
+        let rejection = parse_opt_out(data(
+            json!({"email": "pat@example.com", "reason": "r".repeat(256)}),
+        ))
+        .unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![(
+                "data.reason".to_owned(),
+                "must be at most 255 characters (got 256)".to_owned()
+            )]
+        );
+        let rejection = parse_opt_out(data(json!({"reason": "moved"}))).unwrap_err();
+        assert_eq!(
+            reasons(rejection),
+            vec![(
+                "data.contact_id".to_owned(),
+                "either contact_id or email is required".to_owned()
+            )]
         );
     }
 

@@ -46,16 +46,17 @@ pub use rejection::Rejection;
 
 use campaign::{CampaignFields, TestSend, When};
 use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
-use contact::{ContactChanges, ContactRef, SignUp, UpdateChanges};
+use contact::{ContactChanges, ContactRef, OptOut, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 29] = [
+pub const COMMAND_TYPES: [&str; 30] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
     "contact.sign_up",
     "contact.get",
     "contact.delete",
+    "contact.opt_out",
     "custom_field.create",
     "custom_field.update",
     "custom_field.delete",
@@ -90,6 +91,8 @@ pub enum Command {
     ContactSignUp(SignUp),
     ContactGet(ContactRef),
     ContactDelete(ContactRef),
+    /// `contact.opt_out`: the contact's address becomes unsubscribed.
+    ContactOptOut(OptOut),
     CustomFieldCreate(CustomFieldSpec),
     CustomFieldUpdate(CustomFieldSpec),
     CustomFieldDelete(String),
@@ -136,6 +139,7 @@ impl Command {
             "contact.sign_up" => Command::ContactSignUp(contact::parse_sign_up(data)?),
             "contact.get" => Command::ContactGet(contact::parse_ref(data)?),
             "contact.delete" => Command::ContactDelete(contact::parse_ref(data)?),
+            "contact.opt_out" => Command::ContactOptOut(contact::parse_opt_out(data)?),
             "custom_field.create" => {
                 Command::CustomFieldCreate(catalog::parse_custom_field(false, data)?)
             }
@@ -208,7 +212,8 @@ impl Command {
             }
             Command::ContactUpdate(target, _)
             | Command::ContactGet(target)
-            | Command::ContactDelete(target) => Some(target.key()),
+            | Command::ContactDelete(target)
+            | Command::ContactOptOut(OptOut { target, .. }) => Some(target.key()),
             Command::ContactSignUp(s) => Some(ContactRef::Email(s.email.clone()).key()),
             Command::CampaignUpdate(id, _)
             | Command::CampaignGet(id)

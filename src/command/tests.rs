@@ -55,6 +55,10 @@ fn every_command_type_decodes_from_a_valid_example() {
         ("contact.get", json!({"email": "pat@example.com"})),
         ("contact.delete", json!({"contact_id": FIELD})),
         (
+            "contact.opt_out",
+            json!({"email": "pat@example.com", "reason": "asked by phone"}),
+        ),
+        (
             "custom_field.create",
             json!({"label": "Hobby", "type": "string"}),
         ),

@@ -151,7 +151,8 @@ impl Handler {
 
     /// Contact ids of `emails` (lower-cased): pages of `list`'s contacts updated since
     /// `since`, stopping once all are found; a few stragglers (e.g. unsubscribed contacts,
-    /// which the import does not add to lists) are looked up one by one. Returns the ids and
+    /// which the import does not add to lists) are looked up one by one. Returns the ids,
+    /// the addresses found unsubscribed (the import left their permission as it was) and
     /// the requests spent; what cannot be had cheaply stays unknown.
     ///
     /// The window also holds contacts that other writers updated meanwhile — above all
@@ -165,10 +166,11 @@ impl Handler {
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
         emails: &[String],
-    ) -> (HashMap<String, String>, u64) {
+    ) -> (HashMap<String, String>, HashSet<String>, u64) {
         let api = self.api.account(account);
         let mut missing: HashSet<&str> = emails.iter().map(String::as_str).collect();
         let mut ids = HashMap::new();
+        let mut unsubscribed = HashSet::new();
         let mut requests = 0;
         // Set by the first page's count; one page more for contacts joining while we read.
         let mut max_pages = UNCOUNTED_PAGES;
@@ -201,6 +203,9 @@ impl Handler {
                 if let Some(email) = contact.email().map(str::to_lowercase)
                     && missing.remove(email.as_str())
                 {
+                    if super::contact::is_unsubscribed(contact) {
+                        unsubscribed.insert(email.clone());
+                    }
                     ids.insert(email, contact.contact_id.clone());
                 }
             }
@@ -213,6 +218,9 @@ impl Handler {
             for email in missing {
                 requests += 1;
                 if let Ok(Some(contact)) = api.find_contact_by_email(email, &[], true).await {
+                    if super::contact::is_unsubscribed(&contact) {
+                        unsubscribed.insert(email.to_owned());
+                    }
                     ids.insert(email.to_owned(), contact.contact_id);
                 }
             }
@@ -224,7 +232,7 @@ impl Handler {
                 "contact ids of a bulk import not found in the list's pages"
             );
         }
-        (ids, requests)
+        (ids, unsubscribed, requests)
     }
 }
 

@@ -10,9 +10,10 @@ use crate::api::ApiError;
 use crate::api::model::contact_input::{
     ContactCreate, ContactPut, EmailAddressInput, PhoneNumberInput, SignUpForm, StreetAddressInput,
 };
-use crate::api::model::contacts::{Contact, ContactCustomField, Include, Source};
+use crate::api::model::contacts::{Contact, ContactCustomField, Include, PermissionToSend, Source};
 use crate::command::contact::{
-    Address, AddressKind, ContactChanges, ContactRef, Phone, PhoneKind, SignUp, UpdateChanges,
+    Address, AddressKind, ContactChanges, ContactRef, CustomFieldKey, OptOut, Phone, PhoneKind,
+    SignUp, UpdateChanges,
 };
 use crate::command::email::Email;
 use crate::command::patch::Patch;
@@ -35,6 +36,14 @@ enum Lists {
     Add,
     /// The contact's lists become exactly these (update).
     Replace,
+}
+
+/// Whether the contact's address is unsubscribed.
+pub(super) fn is_unsubscribed(contact: &Contact) -> bool {
+    contact
+        .email_address
+        .as_ref()
+        .is_some_and(|e| e.permission_to_send == Some(PermissionToSend::Unsubscribed))
 }
 
 fn summary(contact: &Contact, action: &str) -> Value {
@@ -205,19 +214,27 @@ async fn write_changes<E>(
         .fields
         .resolve(&ctx.api, &changes.custom_fields)
         .await?;
+    // The body carries the contact's permission as it is: an unsubscribed address stays
+    // unsubscribed, and the result says so.
+    let unsubscribed = is_unsubscribed(&existing);
     let before = existing.to_put(Source::Account);
     let mut after = before.clone();
     apply(&mut after, email, changes, &custom, lists);
-    if after == before && !existing.is_deleted() {
-        return Ok(summary(&existing, "unchanged"));
-    }
-    let updated = ctx.api.update_contact(&existing.contact_id, &after).await?;
-    let action = if existing.is_deleted() {
-        "revived"
+    let mut value = if after == before && !existing.is_deleted() {
+        summary(&existing, "unchanged")
     } else {
-        "updated"
+        let updated = ctx.api.update_contact(&existing.contact_id, &after).await?;
+        let action = if existing.is_deleted() {
+            "revived"
+        } else {
+            "updated"
+        };
+        summary(&updated, action)
     };
-    Ok(summary(&updated, action))
+    if unsubscribed {
+        value["permission"] = json!("unchanged");
+    }
+    Ok(value)
 }
 
 /// Applies `changes` to a complete PUT body.
@@ -310,7 +327,21 @@ fn addresses(list: &[Address]) -> Vec<StreetAddressInput> {
 }
 
 /// `contact.sign_up`: the sign-up form (explicit consent; lists and custom fields merge).
+/// The form re-subscribes an unsubscribed address, so without `consent` the contact is
+/// looked up first and, when it is unsubscribed, the other fields are applied as
+/// `contact.upsert` applies them and its permission is left as it is.
 pub(super) async fn sign_up(ctx: &Ctx<'_>, sign_up: &SignUp) -> Result<Value, HandleError> {
+    if sign_up.consent.is_none()
+        && let Some(existing) = ctx
+            .api
+            .find_contact_by_email(sign_up.email.as_str(), &MANAGED, true)
+            .await?
+        && is_unsubscribed(&existing)
+    {
+        let changes = sign_up_changes(sign_up, &existing);
+        let email = sign_up.email.clone();
+        return write_changes(ctx, existing, Some(&email), &changes, Lists::Add).await;
+    }
     let custom = ctx
         .handler
         .fields
@@ -339,6 +370,96 @@ pub(super) async fn sign_up(ctx: &Ctx<'_>, sign_up: &SignUp) -> Result<Value, Ha
         "email": sign_up.email.as_str(),
         "action": if result.created { "created" } else { "updated" },
     }))
+}
+
+/// A sign-up's fields as changes to an existing contact: the phone number joins the
+/// contact's numbers (as `other`, while it has fewer than 3); lists and custom fields are
+/// added.
+fn sign_up_changes(sign_up: &SignUp, existing: &Contact) -> ContactChanges {
+    let text = |value: &Option<String>| match value {
+        Some(v) => Patch::Value(v.clone()),
+        None => Patch::Absent,
+    };
+    let phone_numbers = sign_up.phone_number.as_ref().and_then(|number| {
+        let mut current: Vec<Phone> = existing
+            .phone_numbers
+            .iter()
+            .flatten()
+            .map(|p| Phone {
+                phone_number: p.phone_number.clone(),
+                kind: p
+                    .kind
+                    .as_deref()
+                    .and_then(PhoneKind::parse)
+                    .unwrap_or(PhoneKind::Other),
+            })
+            .collect();
+        if current.iter().any(|p| &p.phone_number == number) || current.len() >= 3 {
+            return None;
+        }
+        current.push(Phone {
+            phone_number: number.clone(),
+            kind: PhoneKind::Other,
+        });
+        Some(current)
+    });
+    ContactChanges {
+        email: sign_up.email.clone(),
+        first_name: text(&sign_up.first_name),
+        last_name: text(&sign_up.last_name),
+        job_title: text(&sign_up.job_title),
+        company_name: text(&sign_up.company_name),
+        birthday: sign_up.birthday.map_or(Patch::Absent, Patch::Value),
+        anniversary: text(&sign_up.anniversary),
+        phone_numbers,
+        street_addresses: None,
+        custom_fields: sign_up
+            .custom_fields
+            .iter()
+            .map(|(key, value): &(CustomFieldKey, String)| (key.clone(), Some(value.clone())))
+            .collect(),
+        list_ids: Some(sign_up.list_ids.clone()),
+    }
+}
+
+/// `contact.opt_out`: the contact's address becomes `unsubscribed` (PUT with
+/// `permission_to_send: "unsubscribed"` and `opt_out_reason`; everything else as it is).
+/// An address unsubscribed already is left as it is (`already_unsubscribed: true`, no
+/// request); a deleted contact is not revived for it and fails as not found.
+pub(super) async fn opt_out(ctx: &Ctx<'_>, opt_out: &OptOut) -> Result<Value, HandleError> {
+    let target = &opt_out.target;
+    let existing = find(ctx, target).await?.ok_or_else(|| not_found(target))?;
+    if existing.is_deleted() {
+        return Err(HandleError::failed(
+            ErrorCode::NotFound,
+            format!(
+                "contact {} is deleted; it is not revived to record an opt-out",
+                existing.contact_id
+            ),
+        ));
+    }
+    if is_unsubscribed(&existing) {
+        let mut value = summary(&existing, "unchanged");
+        value["already_unsubscribed"] = json!(true);
+        return Ok(value);
+    }
+    let Some(email) = existing.email() else {
+        return Err(HandleError::failed(
+            ErrorCode::NotFound,
+            format!(
+                "contact {} has no e-mail address to unsubscribe",
+                existing.contact_id
+            ),
+        ));
+    };
+    let mut put = existing.to_put(Source::Account);
+    let mut address = EmailAddressInput::new(email, Some(PermissionToSend::Unsubscribed));
+    address.opt_out_reason = opt_out.reason.clone();
+    put.email_address = Some(address);
+    let updated = ctx.api.update_contact(&existing.contact_id, &put).await?;
+    let mut value = summary(&updated, "unsubscribed");
+    value["already_unsubscribed"] = json!(false);
+    Ok(value)
 }
 
 /// `contact.get`: the contact with its custom fields, lists, phones and addresses.

@@ -54,6 +54,7 @@ impl Handler {
             Command::ContactSignUp(sign_up) => contact::sign_up(&ctx, sign_up).await,
             Command::ContactGet(target) => contact::get(&ctx, target).await,
             Command::ContactDelete(target) => contact::delete(&ctx, target).await,
+            Command::ContactOptOut(opt_out) => contact::opt_out(&ctx, opt_out).await,
             Command::CustomFieldCreate(spec) => catalog::create_custom_field(&ctx, spec).await,
             Command::CustomFieldUpdate(spec) => catalog::update_custom_field(&ctx, spec).await,
             Command::CustomFieldDelete(id) => catalog::delete_custom_field(&ctx, id).await,

@@ -102,6 +102,8 @@ const FIELD_NAMES: [&str; 27] = [
     "segment_id",
     "tag_id",
     "tag_source",
+    "reason",
+    "consent",
     "html_content",
     "physical_address",
     "scheduled_at",

@@ -1248,6 +1248,51 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
     r.ok("contact.get", json!({"email": "pat.docs@example.com"}))
         .await;
     r.ok("contact.get", json!({"contact_id": contact_id})).await;
+    // Unsubscribed: upsert, update and sign-up without consent leave it so; with consent
+    // it is subscribed again.
+    let sam = json!({"email": "sam.docs@example.net"});
+    assert_eq!(
+        r.ok(
+            "contact.opt_out",
+            json!({"email": "sam.docs@example.net", "reason": "Docs"})
+        )
+        .await["action"],
+        "unsubscribed"
+    );
+    assert_eq!(
+        r.ok("contact.opt_out", sam.clone()).await["already_unsubscribed"],
+        true
+    );
+    assert_eq!(
+        r.ok(
+            "contact.upsert",
+            json!({"email": "sam.docs@example.net", "first_name": "Sam"})
+        )
+        .await["permission"],
+        "unchanged"
+    );
+    assert_eq!(
+        r.ok(
+            "contact.update",
+            json!({"email": "sam.docs@example.net", "last_name": "Ortiz"})
+        )
+        .await["permission"],
+        "unchanged"
+    );
+    assert_eq!(
+        r.ok(
+            "contact.sign_up",
+            json!({"email": "sam.docs@example.net", "list_ids": [list_id]})
+        )
+        .await["permission"],
+        "unchanged"
+    );
+    r.ok(
+        "contact.sign_up",
+        json!({"email": "sam.docs@example.net", "list_ids": [list_id],
+               "consent": {"source": "docs form", "at": "2026-12-01T09:30:00Z"}}),
+    )
+    .await;
     r.ok("contact.delete", json!({"contact_id": contact_id}))
         .await;
     assert_eq!(
@@ -1362,6 +1407,11 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         (
             "tag.delete",
             json!({"tag_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+        (
+            "contact.opt_out",
+            json!({"email": "nobody.docs@example.com"}),
             "not_found",
         ),
     ] {

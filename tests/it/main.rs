@@ -13,6 +13,7 @@ mod bulk;
 mod cli_commands;
 mod cluster;
 mod config;
+mod consent;
 mod dead_letters;
 mod decode_fuzz;
 mod deploy;

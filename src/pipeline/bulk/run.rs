@@ -306,7 +306,7 @@ async fn poll_and_finish(
     // Bounded by the activity's end too, so contacts of other batches on the same list do
     // not fill the pages this batch reads.
     let until = activity.ended_at.map(|t| t + chrono::Duration::seconds(2));
-    let (ids, spent) = p
+    let (ids, unsubscribed, spent) = p
         .handler
         .lookup_ids(account, &lists[0], since, until, &wanted)
         .await;
@@ -316,12 +316,19 @@ async fn poll_and_finish(
     let size = members.len();
     finish(p, batch, &members, |i| match errors.get(&(i + 1)) {
         Some(reason) => Err(HandleError::Rejected(outcome::rejection(reason))),
-        None => Ok(json!({
-            "contact_id": ids.get(&members[i].email),
-            "email": members[i].email,
-            "action": "imported",
-            "batch": {"activity_id": activity_id, "size": size},
-        })),
+        None => {
+            let mut value = json!({
+                "contact_id": ids.get(&members[i].email),
+                "email": members[i].email,
+                "action": "imported",
+                "batch": {"activity_id": activity_id, "size": size},
+            });
+            // The import keeps an existing contact's permission.
+            if unsubscribed.contains(&members[i].email) {
+                value["permission"] = json!("unchanged");
+            }
+            Ok(value)
+        }
     })
     .await;
     requests
