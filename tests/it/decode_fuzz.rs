@@ -81,7 +81,7 @@ fn examples() -> &'static [Value] {
 }
 
 /// Field names used by any command, so random data sometimes hits real fields.
-const FIELD_NAMES: [&str; 27] = [
+const FIELD_NAMES: [&str; 29] = [
     "email",
     "contact_id",
     "first_name",
