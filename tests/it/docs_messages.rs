@@ -1588,3 +1588,58 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
     assert_eq!(deprecated, every, "every event under its deprecated key");
     r.d.stop().await;
 }
+
+/// Upserts coalesced into one bulk import get results of their own shape (`action:
+/// "imported"`, the batch, a contact id the import's look-up may not have found): each
+/// matches the result schema and declares every key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_of_upserts_imported_in_bulk_match_the_result_schema() {
+    let api = TestApi::start().await;
+    let list_id = api
+        .api()
+        .create_list(&ctct_sync::api::model::ListInput::new("Bulk docs"))
+        .await
+        .expect("a list")
+        .list_id;
+    let mut d = TestDaemon::start_with(
+        api,
+        &[
+            ("CTCT_SYNC__BULK__WINDOW_MS", "60000"),
+            ("CTCT_SYNC__BULK__MAX_BATCH", "20"),
+            ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
+            ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+        ],
+    )
+    .await;
+    let n = 20;
+    for i in 0..n {
+        d.publish(
+            &format!("bulk-docs-{i}"),
+            "contact.upsert",
+            json!({"email": format!("bulk.docs{i}@example.com"), "list_ids": [list_id]}),
+        )
+        .await;
+    }
+    assert!(
+        d.receive_until(Duration::from_secs(60), |d| d.received.len() >= n)
+            .await,
+        "{} of {n} results",
+        d.received.len()
+    );
+    let schemas = schemas();
+    let result_schema = Schema::new(&schemas["result"]);
+    let mut imported = 0;
+    for (key, _, body) in &d.messages {
+        if !key.starts_with("contact.upsert.") {
+            continue;
+        }
+        let errors = result_schema.errors(body);
+        assert!(errors.is_empty(), "{key}: {errors:?}\n{body:#}");
+        let mut gaps = Vec::new();
+        result_schema.undeclared(result_schema.root, body, "$", &mut gaps);
+        assert!(gaps.is_empty(), "{key}: undocumented {gaps:?}\n{body:#}");
+        imported += usize::from(body["data"]["action"] == "imported");
+    }
+    assert_eq!(imported, n, "every upsert went through the import");
+    d.stop().await;
+}
