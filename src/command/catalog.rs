@@ -124,6 +124,71 @@ pub fn parse_list(data: Map<String, Value>) -> Result<ListSpec, Rejection> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ListUpdateData {
+    #[serde(default)]
+    list_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    favorite: Option<bool>,
+}
+
+/// `list.update`: which list and what changes; fields left out keep their value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListChanges {
+    pub list_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub favorite: Option<bool>,
+}
+
+/// `list.update`: `list_id` (a UUID) and at least one of `name` (1-255, spec
+/// `updateList_request`), `description` (at most 1,000, as for `list.create`) and `favorite`.
+pub fn parse_list_update(data: Map<String, Value>) -> Result<ListChanges, Rejection> {
+    let raw: ListUpdateData = check::data(data)?;
+    let mut c = Checker::new();
+    let list_id = raw.list_id.unwrap_or_default();
+    c.required_uuid("data.list_id", &list_id);
+    if let Some(name) = &raw.name {
+        c.required_text("data.name", name, 255);
+    }
+    if let Some(description) = &raw.description {
+        c.long_text("data.description", description, 1000);
+    }
+    if raw.name.is_none() && raw.description.is_none() && raw.favorite.is_none() {
+        c.fail(
+            "data",
+            "needs at least one of name, description or favorite to change",
+        );
+    }
+    c.finish(ListChanges {
+        list_id,
+        name: raw.name,
+        description: raw.description,
+        favorite: raw.favorite,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListIdData {
+    #[serde(default)]
+    list_id: Option<String>,
+}
+
+/// `list.delete`: `list_id`, a UUID.
+pub fn parse_list_delete(data: Map<String, Value>) -> Result<String, Rejection> {
+    let raw: ListIdData = check::data(data)?;
+    let mut c = Checker::new();
+    let list_id = raw.list_id.unwrap_or_default();
+    c.required_uuid("data.list_id", &list_id);
+    c.finish(list_id)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EmailsData {
     #[serde(default)]
     confirm_status: Option<String>,

@@ -49,7 +49,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, OptOut, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 30] = [
+pub const COMMAND_TYPES: [&str; 32] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -63,6 +63,8 @@ pub const COMMAND_TYPES: [&str; 30] = [
     "custom_field.list",
     "list.create",
     "list.list",
+    "list.update",
+    "list.delete",
     "segment.list",
     "segment.get",
     "tag.create",
@@ -99,6 +101,10 @@ pub enum Command {
     CustomFieldList,
     ListCreate(ListSpec),
     ListList,
+    /// `list.update`: changes a list's name, description or favorite flag.
+    ListUpdate(catalog::ListChanges),
+    /// `list.delete`: deletes a list by id (an activity in the API).
+    ListDelete(String),
     /// `segment.list`: every live segment.
     SegmentList,
     /// `segment.get`: one segment by its integer id.
@@ -158,6 +164,8 @@ impl Command {
                 catalog::parse_empty(data)?;
                 Command::ListList
             }
+            "list.update" => Command::ListUpdate(catalog::parse_list_update(data)?),
+            "list.delete" => Command::ListDelete(catalog::parse_list_delete(data)?),
             "segment.list" => {
                 catalog::parse_empty(data)?;
                 Command::SegmentList
@@ -228,6 +236,8 @@ impl Command {
             Command::CustomFieldDelete(id) => Some(format!("custom_field:{id}")),
             Command::TagUpdate(r) => Some(format!("tag:{}", r.tag_id)),
             Command::TagDelete(id) => Some(format!("tag:{id}")),
+            Command::ListUpdate(c) => Some(format!("list:{}", c.list_id)),
+            Command::ListDelete(id) => Some(format!("list:{id}")),
             _ => None,
         }
     }

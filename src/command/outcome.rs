@@ -80,7 +80,7 @@ error_codes! {
     ApiValidation = "api_validation",
     /// The id was already used for a different command within the ledger's retention.
     IdReused = "id_reused",
-    /// The contact, campaign, custom field, segment or tag does not exist (or, for
+    /// The contact, campaign, custom field, list, segment or tag does not exist (or, for
     /// `report.campaign.get`, the campaign has no statistics).
     NotFound = "not_found",
     /// Constant Contact reports a conflict ctct-sync could not resolve (HTTP 409).

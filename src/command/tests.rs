@@ -73,6 +73,14 @@ fn every_command_type_decodes_from_a_valid_example() {
             json!({"name": "Newsletter", "favorite": true}),
         ),
         ("list.list", json!({})),
+        (
+            "list.update",
+            json!({"list_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "favorite": true}),
+        ),
+        (
+            "list.delete",
+            json!({"list_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}),
+        ),
         ("segment.list", json!({})),
         ("segment.get", json!({"segment_id": 14})),
         ("tag.create", json!({"name": "Gold", "tag_source": "ESTY"})),
@@ -355,4 +363,47 @@ fn commands_about_the_same_contact_share_an_ordering_key() {
     let b = parse("contact.get", json!({"email": "pat@example.com"})).unwrap();
     assert_eq!(a.ordering_key(), b.ordering_key());
     assert_eq!(parse("list.list", json!({})).unwrap().ordering_key(), None);
+}
+
+#[test]
+fn list_update_and_delete_name_the_bad_field() {
+    const LIST: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+    for (data, field) in [
+        (json!({"list_id": "14", "name": "A"}), "data.list_id"),
+        (json!({"name": "A"}), "data.list_id"),
+        (json!({"list_id": LIST, "name": ""}), "data.name"),
+        (json!({"list_id": LIST, "name": "  "}), "data.name"),
+        (
+            json!({"list_id": LIST, "name": "x".repeat(256)}),
+            "data.name",
+        ),
+        (
+            json!({"list_id": LIST, "description": "x".repeat(1001)}),
+            "data.description",
+        ),
+        (json!({"list_id": LIST}), "data"),
+    ] {
+        let rejection = parse("list.update", data.clone()).unwrap_err();
+        assert_eq!(rejection.code, "invalid_data", "{data}");
+        assert_eq!(fields(rejection), vec![field], "{data}");
+    }
+    assert!(
+        parse(
+            "list.update",
+            json!({"list_id": LIST, "name": "x".repeat(255)})
+        )
+        .is_ok()
+    );
+    for data in [
+        json!({}),
+        json!({"list_id": "not-a-uuid"}),
+        json!({"list_id": 14}),
+    ] {
+        let rejection = parse("list.delete", data.clone()).unwrap_err();
+        assert_eq!(fields(rejection), vec!["data.list_id"], "{data}");
+    }
+    let update = parse("list.update", json!({"list_id": LIST, "favorite": false})).unwrap();
+    let delete = parse("list.delete", json!({"list_id": LIST})).unwrap();
+    assert_eq!(update.ordering_key(), delete.ordering_key());
+    assert_eq!(delete.ordering_key(), Some(format!("list:{LIST}")));
 }

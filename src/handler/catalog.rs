@@ -7,7 +7,8 @@ use crate::api::ApiError;
 use crate::api::model::account::AccountEmailFilter;
 use crate::api::model::custom_fields::{CustomFieldCreate, CustomFieldPut};
 use crate::api::model::lists::{ListInput, ListQuery};
-use crate::command::catalog::{CustomFieldSpec, ListSpec};
+use crate::command::catalog::{CustomFieldSpec, ListChanges, ListSpec};
+use crate::command::outcome::ErrorCode;
 
 use super::{Ctx, HandleError, to_value};
 
@@ -105,6 +106,74 @@ pub(super) async fn create_list(ctx: &Ctx<'_>, spec: &ListSpec) -> Result<Value,
                 None => Err(error.into()),
             }
         }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `list.update`: reads the list (an unknown or deleted id is `not_found`), applies the
+/// changes to it and PUTs the whole list, since the PUT body replaces description and
+/// favorite. A new name another live list has (compared ignoring case and surrounding blanks,
+/// as the API does) is `conflict` before the PUT: the spec declares no 409 on PUT, so the
+/// name is looked up with `GET /contact_lists?name=`; a 409 the API gives anyway is
+/// `conflict` too.
+pub(super) async fn update_list(
+    ctx: &Ctx<'_>,
+    changes: &ListChanges,
+) -> Result<Value, HandleError> {
+    let list = ctx.api.get_list(&changes.list_id, None).await?;
+    let mut input = list.to_input();
+    if let Some(name) = &changes.name {
+        let wanted = name.trim().to_lowercase();
+        if wanted != list.name.trim().to_lowercase() {
+            let query = ListQuery {
+                name: Some(name.clone()),
+                ..ListQuery::default()
+            };
+            let page = ctx.api.list_lists(&query).await?;
+            if page.lists.iter().any(|l| {
+                l.list_id != list.list_id
+                    && l.deleted_at.is_none()
+                    && l.name.trim().to_lowercase() == wanted
+            }) {
+                return Err(HandleError::failed(
+                    ErrorCode::Conflict,
+                    "another list already has this name",
+                ));
+            }
+        }
+        input.name = name.clone();
+    }
+    if let Some(description) = &changes.description {
+        input.description = Some(description.clone());
+    }
+    if let Some(favorite) = changes.favorite {
+        input.favorite = Some(favorite);
+    }
+    let list = ctx.api.update_list(&changes.list_id, &input).await?;
+    Ok(json!({"list_id": list.list_id, "list": to_value(&list)}))
+}
+
+/// `list.delete`: the API accepts it (202) with an activity that deletes the list and its
+/// memberships; the result carries the activity's id and its state when accepted, without
+/// waiting for it. An unknown id is `not_found`, except on a retry, when an earlier attempt
+/// may have deleted it: then `already_deleted` is true and `activity_id` the one that attempt
+/// recorded, if any.
+pub(super) async fn delete_list(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
+    match ctx.api.delete_list(id).await {
+        Ok(activity) => {
+            ctx.record_effect(&activity.activity_id).await?;
+            Ok(json!({
+                "list_id": id,
+                "already_deleted": false,
+                "activity_id": activity.activity_id,
+                "activity_state": to_value(&activity.state),
+            }))
+        }
+        Err(ApiError::NotFound { .. }) if ctx.attempt.is_retry() => Ok(json!({
+            "list_id": id,
+            "already_deleted": true,
+            "activity_id": ctx.attempt.effect_ref,
+        })),
         Err(error) => Err(error.into()),
     }
 }

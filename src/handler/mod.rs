@@ -61,6 +61,8 @@ impl Handler {
             Command::CustomFieldList => catalog::list_custom_fields(&ctx).await,
             Command::ListCreate(spec) => catalog::create_list(&ctx, spec).await,
             Command::ListList => catalog::list_lists(&ctx).await,
+            Command::ListUpdate(changes) => catalog::update_list(&ctx, changes).await,
+            Command::ListDelete(id) => catalog::delete_list(&ctx, id).await,
             Command::SegmentList => segment::list(&ctx).await,
             Command::SegmentGet(id) => segment::get(&ctx, *id).await,
             Command::TagCreate(spec) => tag::create(&ctx, spec).await,

@@ -25,6 +25,7 @@ mod handler;
 mod health_cli;
 mod json_output;
 mod ledger_claims;
+mod lists;
 mod manual;
 mod mirror;
 mod observability;
