@@ -81,7 +81,7 @@ fn examples() -> &'static [Value] {
 }
 
 /// Field names used by any command, so random data sometimes hits real fields.
-const FIELD_NAMES: [&str; 29] = [
+const FIELD_NAMES: [&str; 30] = [
     "email",
     "contact_id",
     "first_name",
@@ -100,6 +100,7 @@ const FIELD_NAMES: [&str; 29] = [
     "favorite",
     "campaign_id",
     "segment_id",
+    "list_id",
     "tag_id",
     "tag_source",
     "reason",

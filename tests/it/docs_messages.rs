@@ -1192,6 +1192,13 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
     let other = r.ok("list.create", json!({"name": "Docs VIP"})).await["list_id"].clone();
     r.ok("list.create", json!({"name": "Docs VIP"})).await;
     r.ok("list.list", json!({})).await;
+    let gone = r.ok("list.create", json!({"name": "Docs gone"})).await["list_id"].clone();
+    r.ok(
+        "list.update",
+        json!({"list_id": gone, "name": "Docs going", "description": "Soon deleted", "favorite": true}),
+    )
+    .await;
+    r.ok("list.delete", json!({"list_id": gone})).await;
     let admin = r.d.api.sandbox.admin();
     let segment = admin
         .add_segment(
@@ -1407,6 +1414,16 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         (
             "tag.delete",
             json!({"tag_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+        (
+            "list.delete",
+            json!({"list_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+        (
+            "list.update",
+            json!({"list_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f", "favorite": true}),
             "not_found",
         ),
         (
