@@ -297,3 +297,45 @@ async fn list_commands_sent_again_replay_their_results_without_calling_the_api(e
     assert_eq!(list_requests(&d), requests, "no API call for a replay");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_whose_answer_was_lost_succeeds_as_already_deleted() {
+    let mut d = TestDaemon::start().await;
+    let created = ok(&mut d, "g-create", "list.create", json!({"name": "Lost"})).await;
+    let list_id = created["list_id"].as_str().expect("list_id").to_owned();
+    let admin = d.api.sandbox.admin();
+    admin
+        .inject_fault(
+            ctct_sandbox::FaultSpec::drop_connection()
+                .method("DELETE")
+                .path_prefix("/v3/contact_lists")
+                .after_effect()
+                .times(1),
+        )
+        .expect("a fault");
+    let deleted = ok(
+        &mut d,
+        "g-delete",
+        "list.delete",
+        json!({"list_id": list_id}),
+    )
+    .await;
+    assert_eq!(deleted["list_id"], list_id);
+    assert_eq!(deleted["already_deleted"], true, "{deleted}");
+    // The first answer never came, so no activity id was recorded.
+    assert_eq!(deleted["activity_id"], Value::Null, "{deleted}");
+    let gone: Vec<_> = admin
+        .effects()
+        .into_iter()
+        .filter(|e| e.kind == "list.deleted")
+        .collect();
+    assert_eq!(gone.len(), 1, "deleted once");
+    assert_eq!(gone[0].resource_id.as_deref(), Some(list_id.as_str()));
+    let deletes = admin
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "DELETE" && r.path.starts_with("/v3/contact_lists"))
+        .count();
+    assert_eq!(deletes, 2, "the retry deleted again and met the 404");
+    d.stop().await;
+}

@@ -62,9 +62,13 @@ impl AccountApi {
     }
 
     /// `DELETE /contact_lists/{id}` → 202 with the activity that deletes it asynchronously.
+    ///
+    /// Not resent by the client after a failure that may have reached the API: a second DELETE
+    /// would meet a 404 that the caller could not tell from an unknown id. The caller's own
+    /// retry knows that an earlier attempt may have deleted the list.
     pub async fn delete_list(&self, list_id: &str) -> Result<Activity, ApiError> {
         let path = format!("/contact_lists/{}", path_id(DELETE_LIST, list_id)?);
-        self.json(Request::new(Method::DELETE, DELETE_LIST, path, true))
+        self.json(Request::new(Method::DELETE, DELETE_LIST, path, false))
             .await
     }
 }
