@@ -26,6 +26,7 @@ mod health_cli;
 mod json_output;
 mod ledger_claims;
 mod lists;
+mod lost_deletes;
 mod manual;
 mod mirror;
 mod observability;

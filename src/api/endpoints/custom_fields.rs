@@ -73,12 +73,16 @@ impl AccountApi {
     }
 
     /// `DELETE /contact_custom_fields/{id}` → 204.
+    ///
+    /// Not resent by the client after a failure that may have reached the API: a second DELETE
+    /// would meet a 404 that the caller could not tell from an unknown id. The caller's own
+    /// retry knows that an earlier attempt may have deleted it.
     pub async fn delete_custom_field(&self, custom_field_id: &str) -> Result<(), ApiError> {
         let path = format!(
             "/contact_custom_fields/{}",
             path_id(DELETE_FIELD, custom_field_id)?
         );
-        self.send(Request::new(Method::DELETE, DELETE_FIELD, path, true))
+        self.send(Request::new(Method::DELETE, DELETE_FIELD, path, false))
             .await?;
         Ok(())
     }

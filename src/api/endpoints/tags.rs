@@ -50,9 +50,13 @@ impl AccountApi {
 
     /// `DELETE /contact_tags/{id}` → 202 with the activity that un-assigns the tag from its
     /// contacts and deletes it asynchronously.
+    ///
+    /// Not resent by the client after a failure that may have reached the API: a second DELETE
+    /// would meet a 404 that the caller could not tell from an unknown id. The caller's own
+    /// retry knows that an earlier attempt may have deleted it.
     pub async fn delete_tag(&self, tag_id: &str) -> Result<Activity, ApiError> {
         let path = format!("/contact_tags/{}", path_id(DELETE_TAG, tag_id)?);
-        self.json(Request::new(Method::DELETE, DELETE_TAG, path, true))
+        self.json(Request::new(Method::DELETE, DELETE_TAG, path, false))
             .await
     }
 }
