@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::account;
-use super::activities::{self, export, import};
+use super::activities::{self, export, import, taggings};
 use super::admin;
 use super::campaigns::{handlers as emails, schedule};
 use super::contacts::handlers as contacts;
@@ -85,6 +85,14 @@ fn api() -> Router<Arc<Shared>> {
             post(import::post_import),
         )
         .route("/activities/contact_exports", post(export::post_export))
+        .route(
+            "/activities/contacts_taggings_add",
+            post(taggings::post_taggings_add),
+        )
+        .route(
+            "/activities/contacts_taggings_remove",
+            post(taggings::post_taggings_remove),
+        )
         .route(
             "/contact_exports/{file_export_id}",
             get(export::get_export_file),

@@ -5,6 +5,7 @@
 
 pub(crate) mod export;
 pub(crate) mod import;
+pub(crate) mod taggings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub(crate) enum Job {
     ListDelete,
     /// `DELETE /contact_tags/{id}`: the tag is gone at once; its taggings when this completes.
     TagDelete(Uuid),
+    /// `POST /activities/contacts_taggings_add` or `_remove`: the taggings change on completion.
+    Tagging(taggings::TaggingSpec),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -209,6 +212,8 @@ fn complete(account: &mut Account, cx: &mut Cx<'_>, index: usize) {
         Job::Export(_) => "export.completed",
         Job::ListDelete => "list_delete.completed",
         Job::TagDelete(_) => "tag_delete.completed",
+        Job::Tagging(ref spec) if spec.add => "taggings_add.completed",
+        Job::Tagging(_) => "taggings_remove.completed",
     };
     let mut job_cx = Cx {
         now: cx.now,
@@ -270,6 +275,11 @@ fn job_done(
                 }
             }
             Job::TagDelete(tag)
+        }
+        Job::Tagging(spec) => {
+            let errors = taggings::apply(account, &spec);
+            account.activities.rows[index].errors = errors;
+            Job::Tagging(spec)
         }
     }
 }

@@ -13,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 56] = [
+const IMPLEMENTED: [(&str, &str); 58] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -42,6 +42,8 @@ const IMPLEMENTED: [(&str, &str); 56] = [
     ("GET", "/activities/{activity_id}"),
     ("POST", "/activities/contacts_json_import"),
     ("POST", "/activities/contact_exports"),
+    ("POST", "/activities/contacts_taggings_add"),
+    ("POST", "/activities/contacts_taggings_remove"),
     ("GET", "/contact_exports/{file_export_id}"),
     ("GET", "/emails"),
     ("POST", "/emails"),
@@ -347,6 +349,20 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         .await;
     assert_eq!(deleted.status, 202, "{}", deleted.text);
     assert!(deleted.body["activity_id"].is_string(), "{}", deleted.text);
+    for path in [
+        "/activities/contacts_taggings_add",
+        "/activities/contacts_taggings_remove",
+    ] {
+        let tagging = cov
+            .ok(
+                Method::POST,
+                path,
+                Some(json!({"source": {"contact_ids": [contact_id]}, "tag_ids": [tag_ids[0]]})),
+            )
+            .await;
+        assert_eq!(tagging.status, 201, "{}", tagging.text);
+        assert!(tagging.body["activity_id"].is_string(), "{}", tagging.text);
+    }
 
     let import = cov
         .ok(

@@ -140,3 +140,122 @@ async fn the_list_pages_and_counts() {
         400
     );
 }
+
+async fn contact(env: &Env, email: &str, taggings: &[&str]) -> String {
+    let r = env
+        .post(
+            "/contacts",
+            json!({
+                "email_address": {"address": email, "permission_to_send": "implicit"},
+                "create_source": "Account",
+                "taggings": taggings,
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["contact_id"]
+        .as_str()
+        .expect("contact_id")
+        .to_owned()
+}
+
+async fn taggings(env: &Env, contact: &str) -> serde_json::Value {
+    let r = env
+        .get(&format!("/contacts/{contact}?include=taggings"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["taggings"].clone()
+}
+
+#[tokio::test]
+async fn tagging_activities_add_and_remove_tags_when_they_complete() {
+    let env = Env::start().await;
+    let gold = tag(&env, "Gold").await;
+    let keep = tag(&env, "Keep").await;
+    let one = contact(&env, "one@example.com", &[&keep]).await;
+    let two = contact(&env, "two@example.com", &[]).await;
+
+    let r = env
+        .post(
+            "/activities/contacts_taggings_add",
+            json!({"source": {"contact_ids": [one, two]}, "tag_ids": [gold]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["state"], "initialized", "{}", r.text);
+    assert_eq!(r.body["status"]["items_total_count"], 2, "{}", r.text);
+    let activity = r.body["activity_id"].as_str().expect("activity_id");
+    assert_eq!(
+        taggings(&env, &two).await,
+        json!([]),
+        "not before completion"
+    );
+    env.admin.complete_activities_now();
+    let r = env.get(&format!("/activities/{activity}")).await;
+    assert_eq!(r.body["state"], "completed", "{}", r.text);
+    assert_eq!(taggings(&env, &one).await, json!([keep, gold]));
+    assert_eq!(taggings(&env, &two).await, json!([gold]));
+
+    let r = env
+        .post(
+            "/activities/contacts_taggings_remove",
+            json!({"source": {"contact_ids": [one]}, "tag_ids": [gold, keep]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    env.admin.complete_activities_now();
+    assert_eq!(taggings(&env, &one).await, json!([]));
+    assert_eq!(taggings(&env, &two).await, json!([gold]), "untouched");
+}
+
+#[tokio::test]
+async fn tagging_activities_check_their_body_and_ids() {
+    let env = Env::start().await;
+    let gold = tag(&env, "Gold").await;
+    let one = contact(&env, "one@example.com", &[]).await;
+    let unknown = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
+    let too_many_contacts: Vec<String> = (0..501).map(|_| one.clone()).collect();
+    let too_many_tags: Vec<String> = (0..51).map(|_| gold.clone()).collect();
+    for path in [
+        "/activities/contacts_taggings_add",
+        "/activities/contacts_taggings_remove",
+    ] {
+        for body in [
+            json!({"tag_ids": [gold]}),
+            json!({"source": {"contact_ids": [one]}}),
+            json!({"source": {"contact_ids": []}, "tag_ids": [gold]}),
+            json!({"source": {"contact_ids": [one]}, "tag_ids": []}),
+            json!({"source": {"contact_ids": ["nope"]}, "tag_ids": [gold]}),
+            json!({"source": {"contact_ids": [one]}, "tag_ids": ["nope"]}),
+            json!({"source": {"contact_ids": too_many_contacts}, "tag_ids": [gold]}),
+            json!({"source": {"contact_ids": [one]}, "tag_ids": too_many_tags}),
+            json!({"source": {"all_active_contacts": true}, "tag_ids": [gold]}),
+        ] {
+            let r = env.post(path, body.clone()).await;
+            assert_eq!(r.status, 400, "{path} {body}: {}", r.text);
+        }
+        let r = env
+            .post(
+                path,
+                json!({"source": {"contact_ids": [one]}, "tag_ids": [unknown]}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert!(r.text.contains(unknown), "{}", r.text);
+        let r = env
+            .post(
+                path,
+                json!({"source": {"contact_ids": [unknown]}, "tag_ids": [gold]}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert!(r.text.contains(unknown), "{}", r.text);
+    }
+    let r = env
+        .post(
+            "/activities/contacts_taggings_add",
+            json!({"source": {"contact_ids": vec![one.clone(); 500]}, "tag_ids": vec![gold.clone(); 50]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the spec's limits are allowed: {}", r.text);
+}
