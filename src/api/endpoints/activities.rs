@@ -7,7 +7,7 @@ use reqwest::Method;
 use crate::api::client::{AccountApi, Request};
 use crate::api::endpoints::{ExportDownload, path_id};
 use crate::api::error::ApiError;
-use crate::api::model::{Activity, ContactsJsonImport, ExportRequest};
+use crate::api::model::{Activity, ContactsJsonImport, ExportRequest, TaggingRequest};
 
 const GET_ACTIVITY: &str = "GET /activities/{activity_id}";
 const DOWNLOAD: &str = "GET /contact_exports/{file_export_id}";
@@ -25,6 +25,30 @@ impl AccountApi {
             false,
         )
         .json(import)?;
+        self.json(request).await
+    }
+
+    /// `POST /activities/contacts_taggings_add` (`add`) or `_remove` → 201 with the activity
+    /// that applies (removes) the tags to (from) the contacts. An unknown tag or contact id
+    /// is a 404. Not resent by the client after a failure that may have reached the API: a
+    /// second POST would start a second activity.
+    pub async fn tagging_activity(
+        &self,
+        add: bool,
+        tagging: &TaggingRequest,
+    ) -> Result<Activity, ApiError> {
+        let (name, path) = if add {
+            (
+                "POST /activities/contacts_taggings_add",
+                "/activities/contacts_taggings_add",
+            )
+        } else {
+            (
+                "POST /activities/contacts_taggings_remove",
+                "/activities/contacts_taggings_remove",
+            )
+        };
+        let request = Request::new(Method::POST, name, path, false).json(tagging)?;
         self.json(request).await
     }
 

@@ -229,6 +229,21 @@ pub struct ContactsJsonImport {
     pub list_ids: Vec<String>,
 }
 
+/// The body of `POST /activities/contacts_taggings_add` and `_remove` (the spec's
+/// `createTagRemoveActivity_request`) with the only source ctct-sync uses: contact ids
+/// (at most 500), and the tags (at most 50).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaggingRequest {
+    pub source: TaggingSource,
+    pub tag_ids: Vec<String>,
+}
+
+/// The contacts a tagging activity applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaggingSource {
+    pub contact_ids: Vec<String>,
+}
+
 /// The body of `POST /activities/contact_exports`; all optional, the default exports every
 /// contact. Filters combine only as documented (e.g. `contact_ids` only with `status`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -15,7 +15,8 @@
 //! contact_input ContactCreate, ContactPut (+ Contact::to_put), SignUpForm
 //! custom_fields CustomField, its create/replace bodies, CustomFieldsPage
 //! lists         ContactList, ListInput, ListQuery, ListsPage
-//! activities    Activity (bulk jobs), ContactsJsonImport/ImportRow, ExportRequest
+//! activities    Activity (bulk jobs), ContactsJsonImport/ImportRow, ExportRequest,
+//!               TaggingRequest/TaggingSource
 //! campaigns     EmailCampaign, CampaignCreate, CampaignsPage, statuses and roles
 //! campaign_activity  CampaignActivity (+ to_put), schedules, test sends
 //! account       account e-mails, user privileges, account summary
@@ -46,7 +47,7 @@ pub use account::{
 };
 pub use activities::{
     Activity, ActivityCounts, ActivityLinks, ActivityState, ContactsJsonImport, ExportExclude,
-    ExportRequest, ImportRow,
+    ExportRequest, ImportRow, TaggingRequest, TaggingSource,
 };
 pub use campaign_activity::{
     CampaignActivity, CampaignActivityPut, Schedule, ScheduleAt, TestSend,
