@@ -19,6 +19,7 @@
 //! catalog    custom_field.*, list.*, account.*, mirror.run
 //! segment    segment.list / get (read only; integer ids)
 //! tag        tag.create / update / delete
+//! tagging    contact.tag / untag (tags applied to or removed from contacts)
 //! ```
 
 pub mod campaign;
@@ -34,6 +35,7 @@ pub mod patch;
 pub mod rejection;
 pub mod segment;
 pub mod tag;
+pub mod tagging;
 pub mod timestamp;
 
 use chrono::{DateTime, Utc};
@@ -49,7 +51,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, OptOut, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 32] = [
+pub const COMMAND_TYPES: [&str; 34] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -57,6 +59,8 @@ pub const COMMAND_TYPES: [&str; 32] = [
     "contact.get",
     "contact.delete",
     "contact.opt_out",
+    "contact.tag",
+    "contact.untag",
     "custom_field.create",
     "custom_field.update",
     "custom_field.delete",
@@ -95,6 +99,10 @@ pub enum Command {
     ContactDelete(ContactRef),
     /// `contact.opt_out`: the contact's address becomes unsubscribed.
     ContactOptOut(OptOut),
+    /// `contact.tag`: tags applied to contacts (an activity in the API).
+    ContactTag(tagging::Tagging),
+    /// `contact.untag`: tags removed from contacts (an activity in the API).
+    ContactUntag(tagging::Tagging),
     CustomFieldCreate(CustomFieldSpec),
     CustomFieldUpdate(CustomFieldSpec),
     CustomFieldDelete(String),
@@ -146,6 +154,8 @@ impl Command {
             "contact.get" => Command::ContactGet(contact::parse_ref(data)?),
             "contact.delete" => Command::ContactDelete(contact::parse_ref(data)?),
             "contact.opt_out" => Command::ContactOptOut(contact::parse_opt_out(data)?),
+            "contact.tag" => Command::ContactTag(tagging::parse(data)?),
+            "contact.untag" => Command::ContactUntag(tagging::parse(data)?),
             "custom_field.create" => {
                 Command::CustomFieldCreate(catalog::parse_custom_field(false, data)?)
             }

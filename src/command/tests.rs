@@ -59,6 +59,14 @@ fn every_command_type_decodes_from_a_valid_example() {
             json!({"email": "pat@example.com", "reason": "asked by phone"}),
         ),
         (
+            "contact.tag",
+            json!({"emails": ["pat@example.com"], "tag_ids": [FIELD]}),
+        ),
+        (
+            "contact.untag",
+            json!({"contact_ids": [FIELD], "tag_ids": [FIELD]}),
+        ),
+        (
             "custom_field.create",
             json!({"label": "Hobby", "type": "string"}),
         ),

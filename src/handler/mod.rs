@@ -18,6 +18,7 @@ mod fields;
 mod report;
 mod segment;
 mod tag;
+mod tagging;
 
 use serde_json::Value;
 
@@ -55,6 +56,8 @@ impl Handler {
             Command::ContactGet(target) => contact::get(&ctx, target).await,
             Command::ContactDelete(target) => contact::delete(&ctx, target).await,
             Command::ContactOptOut(opt_out) => contact::opt_out(&ctx, opt_out).await,
+            Command::ContactTag(t) => tagging::apply(&ctx, true, t).await,
+            Command::ContactUntag(t) => tagging::apply(&ctx, false, t).await,
             Command::CustomFieldCreate(spec) => catalog::create_custom_field(&ctx, spec).await,
             Command::CustomFieldUpdate(spec) => catalog::update_custom_field(&ctx, spec).await,
             Command::CustomFieldDelete(id) => catalog::delete_custom_field(&ctx, id).await,

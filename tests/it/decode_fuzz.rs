@@ -81,7 +81,7 @@ fn examples() -> &'static [Value] {
 }
 
 /// Field names used by any command, so random data sometimes hits real fields.
-const FIELD_NAMES: [&str; 30] = [
+const FIELD_NAMES: [&str; 33] = [
     "email",
     "contact_id",
     "first_name",
@@ -103,6 +103,9 @@ const FIELD_NAMES: [&str; 30] = [
     "list_id",
     "tag_id",
     "tag_source",
+    "contact_ids",
+    "emails",
+    "tag_ids",
     "reason",
     "consent",
     "html_content",

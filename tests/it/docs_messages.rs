@@ -1231,6 +1231,17 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         "custom_fields": {"Pastime": "Sailing"}, "list_ids": [list_id]});
     let created = r.ok("contact.create", contact.clone()).await;
     let contact_id = created["contact_id"].as_str().unwrap().to_owned();
+    let silver = r.ok("tag.create", json!({"name": "Docs silver"})).await["tag_id"].clone();
+    r.ok(
+        "contact.tag",
+        json!({"emails": ["pat.docs@example.com"], "tag_ids": [silver]}),
+    )
+    .await;
+    r.ok(
+        "contact.untag",
+        json!({"contact_ids": [contact_id], "tag_ids": [silver]}),
+    )
+    .await;
     assert_eq!(
         r.ok("contact.create", contact).await["already_existed"],
         true
@@ -1419,6 +1430,16 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         (
             "list.delete",
             json!({"list_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f"}),
+            "not_found",
+        ),
+        (
+            "contact.tag",
+            json!({"emails": ["nobody.docs@example.com"], "tag_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"]}),
+            "not_found",
+        ),
+        (
+            "contact.untag",
+            json!({"contact_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"], "tag_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"]}),
             "not_found",
         ),
         (

@@ -47,4 +47,5 @@ mod store_faults;
 mod store_files;
 mod store_upgrade;
 mod support;
+mod taggings;
 mod tags;
