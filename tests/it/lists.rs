@@ -16,75 +16,58 @@ const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
 
 /// How many requests the sandbox has had for `/v3/contact_lists…`.
 fn list_requests(d: &TestDaemon) -> usize {
-    d.api
-        .sandbox
-        .admin()
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v3/contact_lists"))
-        .count()
-}
-
-/// Publishes one command and answers its succeeded data.
-async fn ok(d: &mut TestDaemon, id: &str, command_type: &str, data: Value) -> Value {
-    d.publish(id, command_type, data).await;
-    let result = d.result(id).await;
-    assert_eq!(
-        result.outcome,
-        Outcome::Succeeded,
-        "{id}: {:?}",
-        result.error
-    );
-    result.data.expect("data")
+    d.requests_under("/v3/contact_lists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_list_is_updated_and_deleted() {
     let mut d = TestDaemon::start().await;
-    let created = ok(
-        &mut d,
-        "l-create",
-        "list.create",
-        json!({"name": "Buyers", "description": "Bought once", "favorite": true}),
-    )
-    .await;
+    let created = d
+        .succeeded(
+            "l-create",
+            "list.create",
+            json!({"name": "Buyers", "description": "Bought once", "favorite": true}),
+        )
+        .await;
     let list_id = created["list_id"].as_str().expect("list_id").to_owned();
 
     // Only favorite changes: the name and description are kept.
-    let unfavored = ok(
-        &mut d,
-        "l-favorite",
-        "list.update",
-        json!({"list_id": list_id, "favorite": false}),
-    )
-    .await;
+    let unfavored = d
+        .succeeded(
+            "l-favorite",
+            "list.update",
+            json!({"list_id": list_id, "favorite": false}),
+        )
+        .await;
     assert_eq!(unfavored["list_id"], list_id);
     assert_eq!(unfavored["list"]["name"], "Buyers");
     assert_eq!(unfavored["list"]["description"], "Bought once");
     assert_eq!(unfavored["list"]["favorite"], false);
 
-    let renamed = ok(
-        &mut d,
-        "l-rename",
-        "list.update",
-        json!({"list_id": list_id, "name": "Repeat buyers", "description": "Bought twice"}),
-    )
-    .await;
+    let renamed = d
+        .succeeded(
+            "l-rename",
+            "list.update",
+            json!({"list_id": list_id, "name": "Repeat buyers", "description": "Bought twice"}),
+        )
+        .await;
     assert_eq!(renamed["list"]["name"], "Repeat buyers");
     assert_eq!(renamed["list"]["description"], "Bought twice");
     assert_eq!(renamed["list"]["favorite"], false);
 
     // A change of case of its own name is not a conflict.
-    let recased = ok(
-        &mut d,
-        "l-recase",
-        "list.update",
-        json!({"list_id": list_id, "name": "REPEAT buyers"}),
-    )
-    .await;
+    let recased = d
+        .succeeded(
+            "l-recase",
+            "list.update",
+            json!({"list_id": list_id, "name": "REPEAT buyers"}),
+        )
+        .await;
     assert_eq!(recased["list"]["name"], "REPEAT buyers");
 
-    let other = ok(&mut d, "l-other", "list.create", json!({"name": "Leads"})).await;
+    let other = d
+        .succeeded("l-other", "list.create", json!({"name": "Leads"}))
+        .await;
     let before = list_requests(&d);
     d.publish(
         "l-taken",
@@ -112,13 +95,9 @@ async fn a_list_is_updated_and_deleted() {
     );
     assert_eq!(puts, 3, "no PUT for the taken name");
 
-    let deleted = ok(
-        &mut d,
-        "l-delete",
-        "list.delete",
-        json!({"list_id": list_id}),
-    )
-    .await;
+    let deleted = d
+        .succeeded("l-delete", "list.delete", json!({"list_id": list_id}))
+        .await;
     assert_eq!(deleted["already_deleted"], false);
     assert_eq!(deleted["list_id"], list_id);
     assert_eq!(
@@ -142,13 +121,13 @@ async fn a_list_is_updated_and_deleted() {
         assert_eq!(result.outcome, Outcome::Failed, "{id}");
         assert_eq!(result.error.expect("an error").code.as_str(), "not_found");
     }
-    let freed = ok(
-        &mut d,
-        "l-free",
-        "list.update",
-        json!({"list_id": other["list_id"], "name": "Repeat buyers"}),
-    )
-    .await;
+    let freed = d
+        .succeeded(
+            "l-free",
+            "list.update",
+            json!({"list_id": other["list_id"], "name": "Repeat buyers"}),
+        )
+        .await;
     assert_eq!(freed["list"]["name"], "Repeat buyers");
     d.stop().await;
 }
@@ -244,7 +223,9 @@ crate::both_engines!(
 );
 async fn list_commands_sent_again_replay_their_results_without_calling_the_api(engine: Engine) {
     let mut d = TestDaemon::start_on(engine).await;
-    let created = ok(&mut d, "r-create", "list.create", json!({"name": "Buyers"})).await;
+    let created = d
+        .succeeded("r-create", "list.create", json!({"name": "Buyers"}))
+        .await;
     let list_id = created["list_id"].as_str().expect("list_id").to_owned();
     let commands = [
         (
@@ -255,7 +236,7 @@ async fn list_commands_sent_again_replay_their_results_without_calling_the_api(e
         ("r-delete", "list.delete", json!({"list_id": list_id})),
     ];
     for (id, command_type, data) in &commands {
-        ok(&mut d, id, command_type, data.clone()).await;
+        d.succeeded(id, command_type, data.clone()).await;
     }
     let first: Vec<_> = commands
         .iter()
@@ -301,7 +282,9 @@ async fn list_commands_sent_again_replay_their_results_without_calling_the_api(e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_whose_answer_was_lost_succeeds_as_already_deleted() {
     let mut d = TestDaemon::start().await;
-    let created = ok(&mut d, "g-create", "list.create", json!({"name": "Lost"})).await;
+    let created = d
+        .succeeded("g-create", "list.create", json!({"name": "Lost"}))
+        .await;
     let list_id = created["list_id"].as_str().expect("list_id").to_owned();
     let admin = d.api.sandbox.admin();
     admin
@@ -313,13 +296,9 @@ async fn a_delete_whose_answer_was_lost_succeeds_as_already_deleted() {
                 .times(1),
         )
         .expect("a fault");
-    let deleted = ok(
-        &mut d,
-        "g-delete",
-        "list.delete",
-        json!({"list_id": list_id}),
-    )
-    .await;
+    let deleted = d
+        .succeeded("g-delete", "list.delete", json!({"list_id": list_id}))
+        .await;
     assert_eq!(deleted["list_id"], list_id);
     assert_eq!(deleted["already_deleted"], true, "{deleted}");
     // The first answer never came, so no activity id was recorded.

@@ -5,22 +5,9 @@
 //! command cannot tell from an unknown id, and the command would fail `not_found`. (A
 //! contact's DELETE is a soft delete that the API answers 204 again: resending it is safe.)
 
-use ctct_sync::command::outcome::Outcome;
 use serde_json::{Value, json};
 
 use crate::support::daemon::TestDaemon;
-
-async fn ok(d: &mut TestDaemon, id: &str, command_type: &str, data: Value) -> Value {
-    d.publish(id, command_type, data).await;
-    let result = d.result(id).await;
-    assert_eq!(
-        result.outcome,
-        Outcome::Succeeded,
-        "{id}: {:?}",
-        result.error
-    );
-    result.data.expect("data")
-}
 
 /// Deletes through `command_type` with `data` while the answer to the first DELETE under
 /// `prefix` is dropped after the sandbox applied it: the command succeeds as already
@@ -44,7 +31,7 @@ async fn lost_answer(
                 .times(1),
         )
         .expect("a fault");
-    let deleted = ok(d, id, command_type, data).await;
+    let deleted = d.succeeded(id, command_type, data).await;
     assert_eq!(
         deleted["already_deleted"], true,
         "{command_type}: {deleted}"
@@ -69,13 +56,13 @@ async fn lost_answer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_field_delete_whose_answer_was_lost_succeeds_as_already_deleted() {
     let mut d = TestDaemon::start().await;
-    let created = ok(
-        &mut d,
-        "lost-field-create",
-        "custom_field.create",
-        json!({"label": "Lost answer", "type": "string"}),
-    )
-    .await;
+    let created = d
+        .succeeded(
+            "lost-field-create",
+            "custom_field.create",
+            json!({"label": "Lost answer", "type": "string"}),
+        )
+        .await;
     let field_id = created["custom_field_id"]
         .as_str()
         .expect("custom_field_id")
@@ -96,13 +83,13 @@ async fn a_custom_field_delete_whose_answer_was_lost_succeeds_as_already_deleted
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_delete_whose_answer_was_lost_succeeds_as_already_deleted() {
     let mut d = TestDaemon::start().await;
-    let created = ok(
-        &mut d,
-        "lost-tag-create",
-        "tag.create",
-        json!({"name": "Lost answer"}),
-    )
-    .await;
+    let created = d
+        .succeeded(
+            "lost-tag-create",
+            "tag.create",
+            json!({"name": "Lost answer"}),
+        )
+        .await;
     let tag_id = created["tag_id"].as_str().expect("tag_id").to_owned();
     lost_answer(
         &mut d,

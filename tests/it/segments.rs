@@ -30,13 +30,7 @@ fn add_segments(d: &TestDaemon, n: usize) -> Vec<u32> {
 
 /// How many requests the sandbox has had for `/v3/segments…`.
 fn segment_requests(d: &TestDaemon) -> usize {
-    d.api
-        .sandbox
-        .admin()
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v3/segments"))
-        .count()
+    d.requests_under("/v3/segments")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,42 +17,19 @@ const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
 
 /// How many requests the sandbox has had for the tagging activities.
 fn tagging_requests(d: &TestDaemon) -> usize {
-    d.api
-        .sandbox
-        .admin()
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v3/activities/contacts_taggings"))
-        .count()
+    d.requests_under("/v3/activities/contacts_taggings")
 }
 
 /// How many requests the sandbox has had that the tagging commands make (look-ups by e-mail
 /// and activities).
 fn tagging_command_requests(d: &TestDaemon) -> usize {
-    d.api
-        .sandbox
-        .admin()
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v3/contacts") || r.path.starts_with("/v3/activities"))
-        .count()
-}
-
-/// Publishes one command and answers its succeeded data.
-async fn ok(d: &mut TestDaemon, id: &str, command_type: &str, data: Value) -> Value {
-    d.publish(id, command_type, data).await;
-    let result = d.result(id).await;
-    assert_eq!(
-        result.outcome,
-        Outcome::Succeeded,
-        "{id}: {:?}",
-        result.error
-    );
-    result.data.expect("data")
+    d.requests_under("/v3/contacts") + d.requests_under("/v3/activities")
 }
 
 async fn contact(d: &mut TestDaemon, id: &str, email: &str) -> String {
-    let created = ok(d, id, "contact.create", json!({"email": email})).await;
+    let created = d
+        .succeeded(id, "contact.create", json!({"email": email}))
+        .await;
     created["contact_id"]
         .as_str()
         .expect("contact_id")
@@ -60,7 +37,7 @@ async fn contact(d: &mut TestDaemon, id: &str, email: &str) -> String {
 }
 
 async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
-    let created = ok(d, id, "tag.create", json!({"name": name})).await;
+    let created = d.succeeded(id, "tag.create", json!({"name": name})).await;
     created["tag_id"].as_str().expect("tag_id").to_owned()
 }
 
@@ -85,13 +62,13 @@ async fn tags_are_applied_and_removed_by_id_and_by_email() {
     let gold = tag(&mut d, "t-gold", "Gold").await;
     let blue = tag(&mut d, "t-blue", "Blue").await;
 
-    let tagged = ok(
-        &mut d,
-        "g-tag",
-        "contact.tag",
-        json!({"contact_ids": [ann], "tag_ids": [gold, blue]}),
-    )
-    .await;
+    let tagged = d
+        .succeeded(
+            "g-tag",
+            "contact.tag",
+            json!({"contact_ids": [ann], "tag_ids": [gold, blue]}),
+        )
+        .await;
     assert_eq!(tagged["contact_ids"], json!([ann]));
     assert_eq!(tagged["tag_ids"], json!([gold, blue]));
     assert_eq!(
@@ -108,25 +85,25 @@ async fn tags_are_applied_and_removed_by_id_and_by_email() {
     d.api.sandbox.admin().complete_activities_now();
     assert_eq!(taggings(&d, &ann), json!([gold, blue]));
 
-    let by_email = ok(
-        &mut d,
-        "g-tag-email",
-        "contact.tag",
-        json!({"emails": ["BOB@example.com", "ann@example.com"], "tag_ids": [gold]}),
-    )
-    .await;
+    let by_email = d
+        .succeeded(
+            "g-tag-email",
+            "contact.tag",
+            json!({"emails": ["BOB@example.com", "ann@example.com"], "tag_ids": [gold]}),
+        )
+        .await;
     assert_eq!(by_email["contact_ids"], json!([bob, ann]), "{by_email}");
     d.api.sandbox.admin().complete_activities_now();
     assert_eq!(taggings(&d, &bob), json!([gold]));
     assert_eq!(taggings(&d, &ann), json!([gold, blue]));
 
-    let untagged = ok(
-        &mut d,
-        "g-untag",
-        "contact.untag",
-        json!({"emails": ["ann@example.com"], "tag_ids": [gold]}),
-    )
-    .await;
+    let untagged = d
+        .succeeded(
+            "g-untag",
+            "contact.untag",
+            json!({"emails": ["ann@example.com"], "tag_ids": [gold]}),
+        )
+        .await;
     assert_eq!(untagged["contact_ids"], json!([ann]));
     assert_eq!(untagged["activity_state"], "initialized", "{untagged}");
     d.api.sandbox.admin().complete_activities_now();
@@ -293,7 +270,7 @@ async fn tagging_commands_sent_again_replay_without_a_second_activity(engine: En
         ),
     ];
     for (id, command_type, data) in &commands {
-        ok(&mut d, id, command_type, data.clone()).await;
+        d.succeeded(id, command_type, data.clone()).await;
     }
     let first: Vec<_> = commands
         .iter()

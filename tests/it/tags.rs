@@ -16,38 +16,19 @@ const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
 
 /// How many requests the sandbox has had for `/v3/contact_tags…`.
 fn tag_requests(d: &TestDaemon) -> usize {
-    d.api
-        .sandbox
-        .admin()
-        .request_log()
-        .iter()
-        .filter(|r| r.path.starts_with("/v3/contact_tags"))
-        .count()
-}
-
-/// Publishes one command and answers its succeeded data.
-async fn ok(d: &mut TestDaemon, id: &str, command_type: &str, data: Value) -> Value {
-    d.publish(id, command_type, data).await;
-    let result = d.result(id).await;
-    assert_eq!(
-        result.outcome,
-        Outcome::Succeeded,
-        "{id}: {:?}",
-        result.error
-    );
-    result.data.expect("data")
+    d.requests_under("/v3/contact_tags")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tag_is_created_renamed_and_deleted() {
     let mut d = TestDaemon::start().await;
-    let created = ok(
-        &mut d,
-        "t-create",
-        "tag.create",
-        json!({"name": "Gold", "tag_source": "ESTY"}),
-    )
-    .await;
+    let created = d
+        .succeeded(
+            "t-create",
+            "tag.create",
+            json!({"name": "Gold", "tag_source": "ESTY"}),
+        )
+        .await;
     assert_eq!(created["already_existed"], false);
     assert_eq!(created["tag"]["name"], "Gold");
     assert_eq!(created["tag"]["tag_source"], "ESTY");
@@ -55,23 +36,27 @@ async fn a_tag_is_created_renamed_and_deleted() {
     assert_eq!(created["tag"]["tag_id"], tag_id);
 
     // Another command with a taken name (ignoring case) answers with the existing tag.
-    let again = ok(&mut d, "t-again", "tag.create", json!({"name": "gold"})).await;
+    let again = d
+        .succeeded("t-again", "tag.create", json!({"name": "gold"}))
+        .await;
     assert_eq!(
         (&again["tag_id"], &again["already_existed"]),
         (&json!(tag_id), &json!(true))
     );
 
-    let renamed = ok(
-        &mut d,
-        "t-rename",
-        "tag.update",
-        json!({"tag_id": tag_id, "name": "Platinum"}),
-    )
-    .await;
+    let renamed = d
+        .succeeded(
+            "t-rename",
+            "tag.update",
+            json!({"tag_id": tag_id, "name": "Platinum"}),
+        )
+        .await;
     assert_eq!(renamed["tag_id"], tag_id);
     assert_eq!(renamed["tag"]["name"], "Platinum");
 
-    let silver = ok(&mut d, "t-silver", "tag.create", json!({"name": "Silver"})).await;
+    let silver = d
+        .succeeded("t-silver", "tag.create", json!({"name": "Silver"}))
+        .await;
     d.publish(
         "t-taken",
         "tag.update",
@@ -84,7 +69,9 @@ async fn a_tag_is_created_renamed_and_deleted() {
     assert_eq!(error.code.as_str(), "conflict", "{}", error.message);
     assert_eq!(error.api_status, Some(409));
 
-    let deleted = ok(&mut d, "t-delete", "tag.delete", json!({"tag_id": tag_id})).await;
+    let deleted = d
+        .succeeded("t-delete", "tag.delete", json!({"tag_id": tag_id}))
+        .await;
     assert_eq!(deleted["already_deleted"], false);
     assert_eq!(deleted["tag_id"], tag_id);
     assert_eq!(
@@ -100,7 +87,9 @@ async fn a_tag_is_created_renamed_and_deleted() {
     let second = d.result("t-delete-2").await;
     assert_eq!(second.outcome, Outcome::Failed);
     assert_eq!(second.error.expect("an error").code.as_str(), "not_found");
-    let reused = ok(&mut d, "t-reuse", "tag.create", json!({"name": "Platinum"})).await;
+    let reused = d
+        .succeeded("t-reuse", "tag.create", json!({"name": "Platinum"}))
+        .await;
     assert_eq!(reused["already_existed"], false);
     assert_ne!(reused["tag_id"], tag_id);
     d.stop().await;
@@ -194,7 +183,9 @@ crate::both_engines!(
 );
 async fn tag_commands_sent_again_replay_their_results_without_calling_the_api(engine: Engine) {
     let mut d = TestDaemon::start_on(engine).await;
-    let created = ok(&mut d, "r-create", "tag.create", json!({"name": "Gold"})).await;
+    let created = d
+        .succeeded("r-create", "tag.create", json!({"name": "Gold"}))
+        .await;
     let tag_id = created["tag_id"].as_str().expect("tag_id").to_owned();
     let commands = [
         ("r-create", "tag.create", json!({"name": "Gold"})),
@@ -206,7 +197,7 @@ async fn tag_commands_sent_again_replay_their_results_without_calling_the_api(en
         ("r-delete", "tag.delete", json!({"tag_id": tag_id})),
     ];
     for (id, command_type, data) in &commands[1..] {
-        ok(&mut d, id, command_type, data.clone()).await;
+        d.succeeded(id, command_type, data.clone()).await;
     }
     let first: Vec<_> = commands
         .iter()
@@ -263,7 +254,9 @@ async fn a_create_whose_answer_was_lost_makes_one_tag() {
                 .times(1),
         )
         .expect("a fault");
-    let created = ok(&mut d, "l-create", "tag.create", json!({"name": "Lost"})).await;
+    let created = d
+        .succeeded("l-create", "tag.create", json!({"name": "Lost"}))
+        .await;
     assert_eq!(created["tag"]["name"], "Lost");
     // The first answer never came, so ctct-sync cannot tell the tag was its own.
     assert_eq!(created["already_existed"], true);

@@ -468,6 +468,30 @@ impl TestDaemon {
         Some(())
     }
 
+    /// Publishes one command, waits for its result, asserts it succeeded and returns its data.
+    pub async fn succeeded(&mut self, id: &str, command_type: &str, data: Value) -> Value {
+        self.publish(id, command_type, data).await;
+        let result = self.result(id).await;
+        assert_eq!(
+            result.outcome,
+            ctct_sync::command::outcome::Outcome::Succeeded,
+            "{id}: {:?}",
+            result.error
+        );
+        result.data.expect("data")
+    }
+
+    /// How many requests the sandbox has had whose path starts with `prefix`.
+    pub fn requests_under(&self, prefix: &str) -> usize {
+        self.api
+            .sandbox
+            .admin()
+            .request_log()
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .count()
+    }
+
     /// Waits (at most 30 s) until a final result for `id` has arrived and returns the first.
     pub async fn result(&mut self, id: &str) -> CommandResult {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
