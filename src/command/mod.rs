@@ -222,6 +222,22 @@ impl Command {
         })
     }
 
+    /// What a bulk activity would apply for this command, when commands of its kind can be
+    /// gathered into one activity (`pipeline::gather`): the kind, the contacts and the targets
+    /// (tags or lists).
+    pub fn gathering(&self) -> Option<tagging::Gathering<'_>> {
+        let (kind, tagging) = match self {
+            Command::ContactTag(t) => (tagging::ActivityKind::TagAdd, t),
+            Command::ContactUntag(t) => (tagging::ActivityKind::TagRemove, t),
+            _ => return None,
+        };
+        Some(tagging::Gathering {
+            kind,
+            contacts: &tagging.contacts,
+            targets: &tagging.tag_ids,
+        })
+    }
+
     /// Commands with the same key apply in the order they were published.
     pub fn ordering_key(&self) -> Option<String> {
         match self {

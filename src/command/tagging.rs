@@ -25,6 +25,42 @@ pub enum TaggingContacts {
     Emails(Vec<Email>),
 }
 
+/// The bulk activities that apply a set of targets to a set of contacts by id, and that the
+/// pipeline can share among several commands of the same kind and targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ActivityKind {
+    /// `POST /activities/contacts_taggings_add` (`contact.tag`).
+    TagAdd,
+    /// `POST /activities/contacts_taggings_remove` (`contact.untag`).
+    TagRemove,
+}
+
+impl ActivityKind {
+    /// The API route, as logs and failures name it.
+    pub fn route(self) -> &'static str {
+        match self {
+            ActivityKind::TagAdd => "POST /activities/contacts_taggings_add",
+            ActivityKind::TagRemove => "POST /activities/contacts_taggings_remove",
+        }
+    }
+
+    /// The key the result's `data` names the targets under.
+    pub fn targets_key(self) -> &'static str {
+        match self {
+            ActivityKind::TagAdd | ActivityKind::TagRemove => "tag_ids",
+        }
+    }
+}
+
+/// A command's share of a bulk activity: see [`super::Command::gathering`].
+#[derive(Debug, Clone, Copy)]
+pub struct Gathering<'a> {
+    pub kind: ActivityKind,
+    pub contacts: &'a TaggingContacts,
+    /// Tag ids or list ids, as the command gives them.
+    pub targets: &'a [String],
+}
+
 /// `contact.tag` / `contact.untag`: the contacts and the tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tagging {

@@ -79,11 +79,18 @@ pub struct EndedImport {
     pub created_at: Option<DateTime<Utc>>,
     /// When it ended (`completed_at`, else `updated_at`).
     pub ended_at: Option<DateTime<Utc>>,
+    /// `status.items_total_count` and `status.items_completed_count`, when the API gives them.
+    pub items: (Option<u64>, Option<u64>),
 }
 
 impl EndedImport {
     pub fn completed(&self) -> bool {
         self.state == "completed"
+    }
+
+    /// Whether the activity says it completed fewer items than it was given.
+    pub fn short(&self) -> bool {
+        matches!(self.items, (Some(total), Some(done)) if done < total)
     }
 }
 
@@ -129,6 +136,9 @@ impl Handler {
                 row_errors: activity.activity_errors,
                 created_at: activity.created_at,
                 ended_at: activity.completed_at.or(activity.updated_at),
+                items: activity.status.as_ref().map_or((None, None), |status| {
+                    (status.items_total_count, status.items_completed_count)
+                }),
             }),
             Ok(_) => ImportPoll::Running,
             Err(error @ ApiError::NotFound { .. }) => {

@@ -15,6 +15,7 @@ mod contact;
 mod context;
 mod error;
 mod fields;
+mod gather;
 mod report;
 mod segment;
 mod tag;

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::api::AccountApi;
 use crate::api::model::{TaggingRequest, TaggingSource};
 use crate::command::FieldError;
 use crate::command::outcome::{ErrorCode, ResultError};
@@ -21,7 +22,7 @@ pub(super) async fn apply(
     add: bool,
     tagging: &Tagging,
 ) -> Result<Value, HandleError> {
-    let contact_ids = contact_ids(ctx, &tagging.contacts).await?;
+    let contact_ids = contact_ids(&ctx.api, &tagging.contacts).await?;
     if let Some(activity_id) = ctx.attempt.effect_ref.as_deref() {
         return Ok(json!({
             "contact_ids": contact_ids,
@@ -47,8 +48,8 @@ pub(super) async fn apply(
 }
 
 /// The contacts' ids: as given, or looked up by e-mail (live contacts only).
-async fn contact_ids(
-    ctx: &Ctx<'_>,
+pub(super) async fn contact_ids(
+    api: &AccountApi,
     contacts: &TaggingContacts,
 ) -> Result<Vec<String>, HandleError> {
     let emails = match contacts {
@@ -58,8 +59,7 @@ async fn contact_ids(
     let mut ids = Vec::with_capacity(emails.len());
     let mut missing = Vec::new();
     for (i, email) in emails.iter().enumerate() {
-        match ctx
-            .api
+        match api
             .find_contact_by_email(email.as_str(), &[], false)
             .await?
         {

@@ -145,8 +145,8 @@ impl Processor {
                 .await?;
                 self.ack(delivery).await;
             }
-            Disposition::Batch(_) => {
-                // `process` hands these to the batcher; never disposed of here.
+            Disposition::Batch(_) | Disposition::Gather(_) => {
+                // `process` hands these to the batcher or the gatherer; never disposed of here.
                 tracing::error!(
                     "a batched command reached dispose; it stays unacked and comes back"
                 );

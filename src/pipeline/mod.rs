@@ -16,6 +16,7 @@ pub mod dead_letters;
 pub mod decision;
 mod dispose;
 pub mod error;
+mod gather;
 pub mod held;
 pub mod lanes;
 pub mod process;
@@ -174,6 +175,7 @@ impl Pipeline {
         let lanes = Lanes::start(workers, capacity, self.processor.clone());
         bulk::resume(&self.processor).await;
         let batcher = tokio::spawn(bulk::run(self.processor.clone(), shutdown.clone()));
+        let gatherer = tokio::spawn(gather::run(self.processor.clone(), shutdown.clone()));
         let listener = tokio::spawn(listen_for_auth_events(
             self.processor.clone(),
             shutdown.clone(),
@@ -317,6 +319,7 @@ impl Pipeline {
         let _ = tokio::time::timeout(Duration::from_secs(5), replica).await;
         listener.abort();
         batcher.abort();
+        gatherer.abort();
         tracing::info!("stopped");
     }
 

@@ -11,6 +11,7 @@
 //! conclude.rs  the decision carried out: ledger, ordering book, counters → Disposition
 //! dispose.rs   the Disposition carried out: store, publish, dead-letter, forward, ack
 //! bulk/        upserts coalesced into imports; each command concluded and disposed as above
+//! gather/      contact.tag / contact.untag gathered into shared tagging activities, likewise
 //! ```
 
 use std::collections::HashSet;
@@ -32,6 +33,7 @@ use crate::store::{Store, ledger};
 use super::bulk::{self, Batcher, BulkConfig};
 use super::decision::{self, Decision};
 use super::error::PipelineError;
+use super::gather::{self, Gatherer};
 use super::held::{HeldKeys, Turn};
 use super::session::Session;
 
@@ -142,6 +144,8 @@ pub(super) enum Disposition {
     },
     /// Handed to the batcher, which disposes of it when its batch is done.
     Batch(Box<bulk::Joining>),
+    /// Handed to the gatherer, which disposes of it when its activity is done.
+    Gather(Box<gather::Joining>),
 }
 
 /// Processes deliveries. Shared by every lane.
@@ -153,6 +157,7 @@ pub struct Processor {
     pub held: HeldKeys,
     pub stats: PipelineStats,
     pub(super) bulk: Batcher,
+    pub(super) gather: Gatherer,
     /// Whether the store takes work (see [`super::store_health`]).
     pub store_health: Arc<super::store_health::StoreHealth>,
     announced: Mutex<HashSet<String>>,
@@ -185,6 +190,7 @@ impl Processor {
     ) -> Self {
         Self {
             bulk: Batcher::new(settings.bulk.clone()),
+            gather: Gatherer::new(settings.bulk.clone()),
             handler,
             store,
             clock,
@@ -221,12 +227,17 @@ impl Processor {
     /// this process still holds its claim (renewed on PostgreSQL by the same statement), and
     /// is alive in the store's eyes (see [`super::replica::Replica::alive`]).
     pub(super) fn fence(&self, account: &str, id: &str) -> crate::api::client::Fence {
+        self.fence_all(account, vec![id.to_owned()])
+    }
+
+    /// [`Processor::fence`] for a write made for several commands at once: every claim held.
+    pub(super) fn fence_all(&self, account: &str, ids: Vec<String>) -> crate::api::client::Fence {
         let store = self.store.clone();
         let replica = self.replica.clone();
         let owner: Arc<str> = Arc::from(self.owner.as_str());
         let lease = self.settings.claim_lease;
         let account: Arc<str> = Arc::from(account);
-        let ids: Arc<[String]> = Arc::from([id.to_owned()]);
+        let ids: Arc<[String]> = Arc::from(ids);
         Arc::new(move || {
             let (store, replica, owner, account, ids) = (
                 store.clone(),
@@ -246,6 +257,11 @@ impl Processor {
                 Ok(held == ids.len())
             })
         })
+    }
+
+    /// Tagging commands waiting in open gathered batches.
+    pub fn gather_open(&self) -> usize {
+        self.gather.open()
     }
 
     /// Upserts waiting in open bulk batches, and how long the oldest of those batches has
@@ -343,8 +359,15 @@ impl Processor {
     /// The key choosing the lane: commands with the same key run one after the other.
     pub fn lane_key(decoded: &Decoded, delivery: &Delivery) -> String {
         match decoded {
+            // Commands a bulk activity can gather take one lane per account, so that they
+            // reach the gatherer in the order they were published (`gather`).
             Decoded::Valid(envelope, command) => command
                 .ordering_key()
+                .or_else(|| {
+                    command
+                        .gathering()
+                        .map(|_| format!("gather:{}", envelope.account))
+                })
                 .unwrap_or_else(|| format!("id:{}:{}", envelope.account, envelope.id)),
             Decoded::InvalidCommand(envelope, _) => {
                 format!("id:{}:{}", envelope.account, envelope.id)
@@ -382,6 +405,35 @@ impl Processor {
                     None => return,
                     // The batch it belongs to is finishing: look again in a moment. This
                     // delivery tried nothing, so it gives its attempt back.
+                    Some(delivery) => {
+                        let subject = Subject {
+                            id: &id,
+                            command_type: &command_type,
+                            account: &account,
+                        };
+                        let behind = self
+                            .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+                            .await;
+                        match behind {
+                            Ok(wait) => (wait, delivery),
+                            Err(error) => {
+                                return self.store_failed(session, delivery, &error).await;
+                            }
+                        }
+                    }
+                }
+            }
+            Disposition::Gather(joining) => {
+                let (account, id, command_type, attempts) = (
+                    joining.account.clone(),
+                    joining.id.clone(),
+                    joining.command_type.clone(),
+                    joining.attempts,
+                );
+                match self.gather.join(*joining, session.clone(), delivery) {
+                    None => return,
+                    // Its batch is giving out results: look again in a moment (this
+                    // delivery tried nothing and gives its attempt back).
                     Some(delivery) => {
                         let subject = Subject {
                             id: &id,
@@ -596,6 +648,23 @@ impl Processor {
                 .await?
         {
             return Ok(joining);
+        }
+        if command.gathering().is_some()
+            && self.settings.bulk.enabled
+            && attempts <= self.settings.max_attempts
+            && effect_ref.is_none()
+            && !(self.settings.bulk.idle_one_by_one
+                && self.in_flight() <= 1
+                && self.gather.idle(&envelope.account))
+        {
+            return Ok(Disposition::Gather(Box::new(gather::Joining {
+                id: envelope.id.clone(),
+                account: envelope.account.clone(),
+                command_type: envelope.command_type.clone(),
+                command,
+                attempts,
+                started_at,
+            })));
         }
         let subject = Subject {
             id: &envelope.id,

@@ -21,6 +21,7 @@ mod dev_script;
 mod docs_messages;
 mod doctor;
 mod examples;
+mod gathering;
 mod handler;
 mod health_cli;
 mod json_output;

@@ -1,0 +1,341 @@
+//! Gathered activities: bursts of `contact.tag` and `contact.untag` coalesced into one bulk
+//! activity per (account, kind, sorted targets), as bursts of upserts are coalesced into
+//! imports (`bulk`). Each command still gets its own result.
+//!
+//! ```text
+//! process  → join: open batch of (account, kind, targets), ≤ 500 contacts; an open batch of
+//!            another kind or other targets sharing a contact (or naming contacts by e-mail)
+//!            is sealed first, so commands about one contact keep their order
+//! runner   → one worker per account runs its sealed batches in the order they were sealed:
+//!            e-mails looked up → one activity → its id in each command's ledger row
+//!            (`effect_ref`) → polled until it ends → each command's result stored, published,
+//!            acked
+//! short    → an activity refused (404, 400) or completing fewer items than it was given is
+//!            split in halves and each half run again, down to the one command it is about
+//! ```
+//! Commands of these kinds take one lane per account (`Processor::lane_key`), so they reach
+//! the gatherer in the order they were published. A batch of one command goes through the
+//! ordinary handler (its activity reported, not awaited, as without coalescing); a gathered
+//! batch awaits its activity, so its results say `"activity_state": "completed"`. A command
+//! reaching an idle daemon (nothing else in flight, nothing of its account gathering or
+//! running) is applied at once, not held for a window.
+//!
+//! Batches live in memory only: after a restart their unacked commands come back; those whose
+//! activity was accepted answer from their `effect_ref` without a second activity, the others
+//! gather again. An activity whose answer was lost is started again by the retry (the same
+//! tags or lists, applied twice, end the same).
+
+mod run;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use lapin::message::Delivery;
+use tokio::sync::mpsc;
+
+use crate::command::Command;
+use crate::command::tagging::{ActivityKind, TaggingContacts};
+use crate::pipeline::bulk::BulkConfig;
+use crate::pipeline::session::Session;
+
+pub(super) use run::run;
+
+/// Most contacts one activity takes (spec: `source.contact_ids` `maxItems: 500`).
+pub const MAX_CONTACTS: usize = 500;
+
+/// Longest an expired window keeps gathering while its account's worker is busy, from its
+/// opening. Its commands stay unacked meanwhile (well under RabbitMQ's consumer timeout).
+const WORKER_WAIT: Duration = Duration::from_secs(120);
+
+/// A command on its way into a batch (decided by `process`).
+#[derive(Debug)]
+pub struct Joining {
+    pub id: String,
+    pub account: String,
+    pub command_type: String,
+    pub command: Box<Command>,
+    pub attempts: u32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// A command of a batch.
+pub(super) struct Member {
+    pub(super) id: String,
+    pub(super) account: String,
+    pub(super) command_type: String,
+    pub(super) command: Box<Command>,
+    pub(super) started_at: DateTime<Utc>,
+}
+
+impl Member {
+    pub(super) fn contacts(&self) -> Option<&TaggingContacts> {
+        self.command.gathering().map(|g| g.contacts)
+    }
+
+    /// The targets as the command gave them (the result names them so).
+    pub(super) fn targets(&self) -> Vec<String> {
+        self.command
+            .gathering()
+            .map(|g| g.targets.to_vec())
+            .unwrap_or_default()
+    }
+}
+
+/// The delivery of a gathered command, disposed of when its batch is done.
+pub(super) struct Waiter {
+    pub(super) session: Arc<Session>,
+    pub(super) delivery: Delivery,
+    pub(super) attempts: u32,
+}
+
+type Key = (String, ActivityKind, Vec<String>);
+
+/// A batch gathering commands.
+pub(super) struct Open {
+    /// Opening order, to seal conflicting batches in the order they were opened.
+    seq: u64,
+    pub(super) id: String,
+    pub(super) account: String,
+    pub(super) kind: ActivityKind,
+    /// Sorted, without repeats.
+    pub(super) targets: Vec<String>,
+    pub(super) members: Vec<Member>,
+    ids: HashSet<String>,
+    /// Addresses named by the members (each one contact at most once looked up).
+    emails: usize,
+    opened: Instant,
+}
+
+impl Open {
+    fn contacts(&self) -> usize {
+        self.ids.len() + self.emails
+    }
+
+    /// Whether a command naming `contacts` may be about a contact of this batch.
+    fn shares(&self, contacts: &TaggingContacts) -> bool {
+        match contacts {
+            TaggingContacts::Emails(_) => true,
+            TaggingContacts::Ids(ids) => {
+                self.emails > 0 || ids.iter().any(|i| self.ids.contains(i))
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    open: HashMap<Key, Open>,
+    seq: u64,
+    /// Every command held here, by (account, command id).
+    waiters: HashMap<(String, String), Waiter>,
+    /// Commands whose batch is giving out results: a redelivery of one waits a moment.
+    finishing: HashSet<(String, String)>,
+    /// Sealed batches not finished yet, per account.
+    busy: HashMap<String, usize>,
+}
+
+/// Gathers tagging commands into batches; owned by the [`super::process::Processor`].
+pub struct Gatherer {
+    pub(super) config: BulkConfig,
+    state: Mutex<State>,
+    sealed: mpsc::UnboundedSender<Open>,
+    pub(super) inbox: Mutex<Option<mpsc::UnboundedReceiver<Open>>>,
+}
+
+impl Gatherer {
+    pub fn new(config: BulkConfig) -> Self {
+        let (sealed, inbox) = mpsc::unbounded_channel();
+        Self {
+            config,
+            state: Mutex::default(),
+            sealed,
+            inbox: Mutex::new(Some(inbox)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether nothing of `account` is gathering or running.
+    pub fn idle(&self, account: &str) -> bool {
+        let state = self.lock();
+        state.busy.get(account).copied().unwrap_or(0) == 0
+            && !state.open.keys().any(|(a, _, _)| a == account)
+    }
+
+    /// Commands waiting in open batches.
+    pub fn open(&self) -> usize {
+        self.lock().open.values().map(|o| o.members.len()).sum()
+    }
+
+    /// Takes a command (its delivery stays unacked until its result is out). Gives the
+    /// delivery back when the command is already here and its batch is giving out results.
+    pub(crate) fn join(
+        &self,
+        joining: Joining,
+        session: Arc<Session>,
+        delivery: Delivery,
+    ) -> Option<Delivery> {
+        let place = (joining.account.clone(), joining.id.clone());
+        let waiter = Waiter {
+            session,
+            delivery,
+            attempts: joining.attempts,
+        };
+        let mut state = self.lock();
+        if state.finishing.contains(&place) {
+            return Some(waiter.delivery);
+        }
+        // A redelivery (the first delivery's channel is gone): its result goes out here.
+        if let Some(held) = state.waiters.get_mut(&place) {
+            *held = waiter;
+            return None;
+        }
+        let Some(gathering) = joining.command.gathering() else {
+            return Some(waiter.delivery);
+        };
+        let mut targets = gathering.targets.to_vec();
+        targets.sort();
+        targets.dedup();
+        let key: Key = (joining.account.clone(), gathering.kind, targets.clone());
+        let contacts = gathering.contacts.clone();
+        // Order: a batch of other work that may share a contact goes first.
+        let mut conflicting: Vec<(u64, Key)> = state
+            .open
+            .iter()
+            .filter(|(k, open)| {
+                **k != key && open.account == joining.account && open.shares(&contacts)
+            })
+            .map(|(k, open)| (open.seq, k.clone()))
+            .collect();
+        conflicting.sort();
+        for (_, k) in conflicting {
+            self.seal(&mut state, &k);
+        }
+        let (new_ids, new_emails) = match &contacts {
+            TaggingContacts::Ids(ids) => (ids.clone(), 0),
+            TaggingContacts::Emails(emails) => (Vec::new(), emails.len()),
+        };
+        let full = state.open.get(&key).is_some_and(|open| {
+            let adding = new_ids.iter().filter(|i| !open.ids.contains(*i)).count() + new_emails;
+            open.contacts() + adding > MAX_CONTACTS
+        });
+        if full {
+            self.seal(&mut state, &key);
+        }
+        let seq = state.seq;
+        let open = state.open.entry(key.clone()).or_insert_with(|| Open {
+            seq,
+            id: uuid::Uuid::new_v4().to_string(),
+            account: joining.account.clone(),
+            kind: gathering.kind,
+            targets,
+            members: Vec::new(),
+            ids: HashSet::new(),
+            emails: 0,
+            opened: Instant::now(),
+        });
+        open.ids.extend(new_ids);
+        open.emails += new_emails;
+        let now_full = open.contacts() >= MAX_CONTACTS;
+        open.members.push(Member {
+            id: joining.id,
+            account: joining.account,
+            command_type: joining.command_type,
+            command: joining.command,
+            started_at: joining.started_at,
+        });
+        state.seq += 1;
+        state.waiters.insert(place, waiter);
+        if now_full {
+            self.seal(&mut state, &key);
+        }
+        None
+    }
+
+    fn seal(&self, state: &mut State, key: &Key) {
+        if let Some(open) = state.open.remove(key) {
+            *state.busy.entry(open.account.clone()).or_default() += 1;
+            let _ = self.sealed.send(open);
+        }
+    }
+
+    /// Seals the batches whose window has closed, unless their account's worker is busy
+    /// (then they keep gathering, at most [`WORKER_WAIT`] from their opening).
+    pub(super) fn seal_expired(&self) {
+        let mut state = self.lock();
+        let mut expired: Vec<(u64, Key)> = state
+            .open
+            .iter()
+            .filter(|(_, open)| {
+                let age = open.opened.elapsed();
+                let busy = state.busy.get(&open.account).copied().unwrap_or(0) > 0;
+                age >= self.config.window && (age >= WORKER_WAIT || !busy)
+            })
+            .map(|(key, open)| (open.seq, key.clone()))
+            .collect();
+        expired.sort();
+        for (_, key) in expired {
+            self.seal(&mut state, &key);
+        }
+    }
+
+    /// The commands of every open batch older than `age`, by account (to renew their claims).
+    pub(super) fn open_claims(&self, age: Duration) -> Vec<(String, Vec<String>)> {
+        self.lock()
+            .open
+            .values()
+            .filter(|open| open.opened.elapsed() >= age)
+            .map(|open| {
+                let ids = open.members.iter().map(|m| m.id.clone()).collect();
+                (open.account.clone(), ids)
+            })
+            .collect()
+    }
+
+    /// Takes the deliveries of `members` to give them their results; a redelivery of one
+    /// meanwhile waits a moment ([`Gatherer::join`]).
+    pub(super) fn take_waiters<'a>(
+        &self,
+        members: impl Iterator<Item = &'a Member>,
+    ) -> Vec<Option<Waiter>> {
+        let mut state = self.lock();
+        members
+            .map(|m| {
+                let place = (m.account.clone(), m.id.clone());
+                state.finishing.insert(place.clone());
+                state.waiters.remove(&place)
+            })
+            .collect()
+    }
+
+    /// The attempt number of a command held here.
+    pub(super) fn attempts_of(&self, account: &str, id: &str) -> Option<u32> {
+        self.lock()
+            .waiters
+            .get(&(account.to_owned(), id.to_owned()))
+            .map(|w| w.attempts)
+    }
+
+    /// The results of these commands (account, id) are out.
+    pub(super) fn done_with(&self, places: &[(String, String)]) {
+        let mut state = self.lock();
+        for place in places {
+            state.finishing.remove(place);
+        }
+    }
+
+    /// A sealed batch of `account` has finished.
+    pub(super) fn batch_done(&self, account: &str) {
+        let mut state = self.lock();
+        if let Some(busy) = state.busy.get_mut(account) {
+            *busy = busy.saturating_sub(1);
+            if *busy == 0 {
+                state.busy.remove(account);
+            }
+        }
+    }
+}

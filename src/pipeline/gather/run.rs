@@ -1,0 +1,379 @@
+//! The runner: one worker per account runs its sealed batches in order — e-mails looked up,
+//! one activity, its id stored for each command, polled until it ends, results given out;
+//! halves run again when the activity was refused or came up short.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiError;
+use crate::command::outcome::{ErrorCode, ResultError};
+use crate::command::tagging::ActivityKind;
+use crate::handler::{Attempt, HandleError, ImportPoll};
+use crate::pipeline::process::{Processor, Subject};
+
+use super::{Member, Open};
+
+/// Longest a batch's activity is awaited; its commands are then retried (well below
+/// RabbitMQ's 30-minute consumer timeout).
+const ACTIVITY_DEADLINE: Duration = Duration::from_secs(20 * 60);
+/// Results given out at once when a batch finishes.
+const DISPOSE_CONCURRENCY: usize = 64;
+/// Ledger rows updated at once with an accepted activity's id.
+const RECORD_CONCURRENCY: usize = 16;
+
+/// Seals batches as their windows close and hands each sealed batch to its account's
+/// worker, until `shutdown`.
+pub(crate) async fn run(processor: Arc<Processor>, shutdown: CancellationToken) {
+    let Some(mut inbox) = processor
+        .gather
+        .inbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        return;
+    };
+    let period = (processor.gather.config.window / 4)
+        .clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut tick = tokio::time::interval(period);
+    let renewal = (processor.settings.claim_lease / 3).max(Duration::from_millis(10));
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renewal, renewal);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut workers: HashMap<String, mpsc::UnboundedSender<Open>> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => processor.gather.seal_expired(),
+            _ = renew.tick() => {
+                for (account, ids) in processor.gather.open_claims(renewal) {
+                    let p = processor.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = p.store.ledger_renew(&account, &ids, p.claim()).await {
+                            tracing::warn!(error = %error, "could not renew the claims on commands in an open batch");
+                        }
+                    });
+                }
+            }
+            sealed = inbox.recv() => match sealed {
+                Some(open) => {
+                    let worker = workers
+                        .entry(open.account.clone())
+                        .or_insert_with(|| start_worker(processor.clone()));
+                    let _ = worker.send(open);
+                }
+                None => return,
+            },
+        }
+    }
+}
+
+/// A worker running one account's batches one after the other.
+fn start_worker(p: Arc<Processor>) -> mpsc::UnboundedSender<Open> {
+    let (sender, mut batches) = mpsc::unbounded_channel::<Open>();
+    tokio::spawn(async move {
+        while let Some(open) = batches.recv().await {
+            let account = open.account.clone();
+            let ids: Vec<String> = open.members.iter().map(|m| m.id.clone()).collect();
+            p.while_claimed(&account, &ids, run_batch(&p, open)).await;
+            p.gather.batch_done(&account);
+        }
+    });
+    sender
+}
+
+/// A command of a running batch with its contacts' ids.
+struct Ready {
+    member: Member,
+    contact_ids: Vec<String>,
+}
+
+async fn run_batch(p: &Arc<Processor>, open: Open) {
+    let Open {
+        id,
+        account,
+        kind,
+        targets,
+        members,
+        ..
+    } = open;
+    if members.len() == 1 {
+        one_by_one(p, members).await;
+        return;
+    }
+    let size = members.len();
+    let mut ready = Vec::with_capacity(members.len());
+    for member in members {
+        let Some(contacts) = member.contacts().cloned() else {
+            continue;
+        };
+        match p
+            .handler
+            .gathered_contact_ids(&account, &member.id, &contacts)
+            .await
+        {
+            Ok(contact_ids) => ready.push(Ready {
+                member,
+                contact_ids,
+            }),
+            Err(error) => give_out(p, vec![(member, Err(error))]).await,
+        }
+    }
+    let deadline = Instant::now() + ACTIVITY_DEADLINE;
+    let requests = run_group(p, &account, kind, &targets, ready, deadline).await;
+    let per_100 = requests as f64 * 100.0 / size as f64;
+    tracing::info!(
+        batch = %id,
+        size,
+        requests,
+        requests_per_100_commands = format!("{per_100:.2}"),
+        "gathered activity finished"
+    );
+}
+
+/// Runs one activity for `ready` (all of one kind and targets); on a refusal or a short
+/// activity, each half again. Returns the API requests spent.
+fn run_group<'a>(
+    p: &'a Arc<Processor>,
+    account: &'a str,
+    kind: ActivityKind,
+    targets: &'a [String],
+    ready: Vec<Ready>,
+    deadline: Instant,
+) -> BoxFuture<'a, u64> {
+    Box::pin(async move {
+        if ready.is_empty() {
+            return 0;
+        }
+        let mut seen = HashSet::new();
+        let union: Vec<String> = ready
+            .iter()
+            .flat_map(|r| r.contact_ids.iter())
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect();
+        let ids: Vec<String> = ready.iter().map(|r| r.member.id.clone()).collect();
+        let fence = p.fence_all(account, ids.clone());
+        let started = p
+            .handler
+            .start_activity(account, kind, &union, targets, fence)
+            .await;
+        let activity = match started {
+            Ok(activity) => activity,
+            Err(ApiError::NotFound { .. } | ApiError::Invalid { .. }) if ready.len() > 1 => {
+                tracing::info!(
+                    commands = ready.len(),
+                    route = kind.route(),
+                    "the API refused a gathered activity; trying each half"
+                );
+                return 1 + halves(p, account, kind, targets, ready, deadline).await;
+            }
+            Err(error) => {
+                let template = HandleError::from(error);
+                let results = ready
+                    .into_iter()
+                    .map(|r| (r.member, Err(template.copy_for_batch())))
+                    .collect();
+                give_out(p, results).await;
+                return 1;
+            }
+        };
+        let activity_id = activity.activity_id;
+        record_effects(p, account, &ids, &activity_id).await;
+        let (ended, polls) = await_activity(p, account, &activity_id, union.len(), deadline).await;
+        let requests = 1 + polls;
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(template) => {
+                let results = ready
+                    .into_iter()
+                    .map(|r| (r.member, Err(template.copy_for_batch())))
+                    .collect();
+                give_out(p, results).await;
+                return requests;
+            }
+        };
+        if !ended.completed() {
+            tracing::warn!(activity_id = %activity_id, state = %ended.state, "a gathered activity did not complete; its commands are retried");
+            let template = HandleError::import_incomplete(&activity_id, &ended.state);
+            let results = ready
+                .into_iter()
+                .map(|r| (r.member, Err(template.copy_for_batch())))
+                .collect();
+            give_out(p, results).await;
+            return requests;
+        }
+        if ended.short() {
+            if ready.len() > 1 {
+                tracing::info!(activity_id = %activity_id, commands = ready.len(), "a gathered activity completed fewer items than it was given; trying each half");
+                return requests + halves(p, account, kind, targets, ready, deadline).await;
+            }
+            let (total, done) = ended.items;
+            let error = HandleError::Failed(ResultError {
+                code: ErrorCode::ApiValidation,
+                message: format!(
+                    "the activity {activity_id} completed {} of {} items: {}",
+                    done.unwrap_or_default(),
+                    total.unwrap_or_default(),
+                    if ended.row_errors.is_empty() {
+                        "the API gave no reason".to_owned()
+                    } else {
+                        ended.row_errors.join("; ")
+                    }
+                ),
+                retryable: false,
+                api_status: None,
+                api_error_key: None,
+                fields: Vec::new(),
+            });
+            let results = ready
+                .into_iter()
+                .map(|r| (r.member, Err(error.copy_for_batch())))
+                .collect();
+            give_out(p, results).await;
+            return requests;
+        }
+        let commands = ready.len();
+        let results = ready
+            .into_iter()
+            .map(|r| {
+                let mut data = json!({
+                    "contact_ids": r.contact_ids,
+                    "activity_id": activity_id,
+                    "activity_state": "completed",
+                    "batch": {"activity_id": activity_id, "commands": commands, "contacts": union.len()},
+                });
+                data[kind.targets_key()] = json!(r.member.targets());
+                (r.member, Ok(data))
+            })
+            .collect();
+        give_out(p, results).await;
+        requests
+    })
+}
+
+/// Runs each half of `ready` as its own activity, one after the other.
+async fn halves(
+    p: &Arc<Processor>,
+    account: &str,
+    kind: ActivityKind,
+    targets: &[String],
+    mut ready: Vec<Ready>,
+    deadline: Instant,
+) -> u64 {
+    let second = ready.split_off(ready.len() / 2);
+    run_group(p, account, kind, targets, ready, deadline).await
+        + run_group(p, account, kind, targets, second, deadline).await
+}
+
+/// The accepted activity's id in each command's ledger row: a redelivery answers with it
+/// instead of starting another activity.
+async fn record_effects(p: &Arc<Processor>, account: &str, ids: &[String], activity_id: &str) {
+    let mut failures = 0;
+    for chunk in ids.chunks(RECORD_CONCURRENCY) {
+        let stored = futures_util::future::join_all(
+            chunk
+                .iter()
+                .map(|id| p.store.ledger_record_effect(account, id, activity_id)),
+        )
+        .await;
+        failures += stored.iter().filter(|s| s.is_err()).count();
+    }
+    if failures > 0 {
+        tracing::error!(
+            failures,
+            activity_id,
+            "could not store a gathered activity's id for every command; those would start it again after a restart"
+        );
+    }
+}
+
+/// Polls the activity (first after an estimate from its size, then doubling, capped) until
+/// it ends or the deadline. Returns the ended activity (or the failure every command gets)
+/// and the polls spent.
+async fn await_activity(
+    p: &Arc<Processor>,
+    account: &str,
+    activity_id: &str,
+    contacts: usize,
+    deadline: Instant,
+) -> (Result<crate::handler::EndedImport, HandleError>, u64) {
+    let config = &p.gather.config;
+    let mut delay =
+        (config.poll_initial + Duration::from_millis(contacts as u64 / 10)).min(config.poll_max);
+    let mut polls = 0;
+    loop {
+        let wait = delay.min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(wait).await;
+        if Instant::now() >= deadline {
+            return (Err(HandleError::import_overdue(activity_id)), polls);
+        }
+        polls += 1;
+        match p.handler.poll_import(account, activity_id).await {
+            ImportPoll::Ended(ended) => return (Ok(ended), polls),
+            ImportPoll::Running => {}
+            ImportPoll::Stop(error) => return (Err(error), polls),
+        }
+        delay = (delay * 2).min(config.poll_max);
+    }
+}
+
+/// Stores, publishes and acks each command's result.
+async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, HandleError>)>) {
+    let members: Vec<&Member> = results.iter().map(|(m, _)| m).collect();
+    let waiters = p.gather.take_waiters(members.iter().copied());
+    let done: Vec<(String, String)> = members
+        .iter()
+        .map(|m| (m.account.clone(), m.id.clone()))
+        .collect();
+    futures_util::stream::iter(results.into_iter().zip(waiters))
+        .for_each_concurrent(DISPOSE_CONCURRENCY, |((member, handled), waiter)| async move {
+            let Some(w) = waiter else {
+                tracing::error!(command_id = %member.id, "a gathered command's delivery is missing; it comes back and is applied again");
+                return;
+            };
+            let subject = Subject {
+                id: &member.id,
+                command_type: &member.command_type,
+                account: &member.account,
+            };
+            match p
+                .conclude(subject, handled, w.attempts, None, member.started_at)
+                .await
+            {
+                Ok(disposition) => {
+                    if let Err(error) = p.dispose(&w.session, &w.delivery, disposition).await {
+                        p.dispose_failed(&w.session, w.delivery, &error).await;
+                    }
+                }
+                Err(error) => p.store_failed(&w.session, w.delivery, &error).await,
+            }
+        })
+        .await;
+    p.gather.done_with(&done);
+}
+
+/// Applies the commands through the ordinary handler, one after the other.
+async fn one_by_one(p: &Arc<Processor>, members: Vec<Member>) {
+    for member in members {
+        let attempts = p
+            .gather
+            .attempts_of(&member.account, &member.id)
+            .unwrap_or(1);
+        let attempt = Attempt {
+            command_id: member.id.clone(),
+            account: member.account.clone(),
+            number: attempts,
+            effect_ref: None,
+            fence: Some(p.fence(&member.account, &member.id)),
+        };
+        let handled = p.handler.handle(&attempt, &member.command).await;
+        give_out(p, vec![(member, handled)]).await;
+    }
+}

@@ -1,0 +1,463 @@
+//! Gathered activities (issue 22): bursts of `contact.tag` / `contact.untag` coalesced into
+//! one tagging activity per (kind, tags), each command with its own result; commands about
+//! one contact kept in order; a refused activity split until the command it is about has its
+//! own `not_found`; by-e-mail commands looked up and gathered; a redelivered command whose
+//! activity was accepted answers from the ledger; coalescing off applies them one by one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ctct_sync::command::outcome::{CommandResult, Outcome};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::support::api::TestApi;
+use crate::support::daemon::TestDaemon;
+use crate::support::engine::Engine;
+
+const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
+
+/// A window long enough for a published burst to gather, polls quick enough for a test.
+const GATHERING: [(&str, &str); 3] = [
+    ("CTCT_SYNC__BULK__WINDOW_MS", "800"),
+    ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "300"),
+    ("CTCT_SYNC__BULK__POLL_MAX_MS", "1000"),
+];
+
+/// `n` seeded contacts' ids, in the sandbox's order.
+fn seeded(api: &TestApi, n: usize) -> Vec<String> {
+    seeded_with_emails(api, n)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// `n` seeded contacts' ids and addresses.
+fn seeded_with_emails(api: &TestApi, n: usize) -> Vec<(String, String)> {
+    let admin = api.sandbox.admin();
+    let account = admin.primary_account();
+    admin.seed(&account, n, 7).expect("seeded");
+    admin
+        .snapshot(&account)
+        .expect("snapshot")
+        .contacts
+        .iter()
+        .filter(|c| c["deleted_at"].is_null())
+        .map(|c| {
+            (
+                c["contact_id"].as_str().expect("contact_id").to_owned(),
+                c["email_address"]["address"]
+                    .as_str()
+                    .expect("address")
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The contact's tag ids as the sandbox holds them.
+fn taggings(d: &TestDaemon, contact_id: &str) -> Value {
+    let admin = d.api.sandbox.admin();
+    let contact = admin
+        .contact(
+            &admin.primary_account(),
+            contact_id.parse().expect("a UUID"),
+        )
+        .expect("the sandbox answers")
+        .expect("the contact exists");
+    contact["taggings"].clone()
+}
+
+/// The tagging activities started (POSTs), and every request under `/v3/activities`.
+fn activity_requests(d: &TestDaemon) -> (usize, usize) {
+    let log = d.api.sandbox.admin().request_log();
+    let posts = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v3/activities/contacts_taggings"))
+        .count();
+    (posts, d.requests_under("/v3/activities"))
+}
+
+async fn publish_all(d: &TestDaemon, commands: &[(String, &str, Value)]) {
+    futures_util::stream::iter(commands)
+        .for_each_concurrent(64, |(id, kind, data)| d.publish(id, kind, data.clone()))
+        .await;
+}
+
+/// Publishes `commands` one after the other (in order), each confirmed before the next.
+async fn publish_in_order(d: &TestDaemon, commands: &[(String, &str, Value)]) {
+    for (id, kind, data) in commands {
+        d.publish(id, kind, data.clone()).await;
+    }
+}
+
+async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<String, CommandResult> {
+    let results = d.results(ids, Duration::from_secs(120)).await;
+    ids.iter()
+        .map(|id| {
+            let got = &results[id];
+            assert_eq!(got.len(), 1, "{id} has exactly one result: {got:?}");
+            (id.clone(), got[0].clone())
+        })
+        .collect()
+}
+
+async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
+    let created = d.succeeded(id, "tag.create", json!({"name": name})).await;
+    created["tag_id"].as_str().expect("tag_id").to_owned()
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_burst_of_tagging_commands_shares_activities_at_under_one_request_per_100_contacts
+);
+async fn a_burst_of_tagging_commands_shares_activities_at_under_one_request_per_100_contacts(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
+    let contacts = seeded(&api, 1_000);
+    // The default polling (first look after 2 s): what the figure is about.
+    let mut d = TestDaemon::start_with(api, &GATHERING[..1]).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let (posts_before, requests_before) = activity_requests(&d);
+    let commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("tag-{i}"),
+                "contact.tag",
+                json!({"contact_ids": [c], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    publish_all(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    let mut gathered = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let r = &results[id];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().expect("data");
+        assert_eq!(
+            data["contact_ids"],
+            json!([contacts[i]]),
+            "its own contacts"
+        );
+        assert_eq!(data["tag_ids"], json!([gold]));
+        if data["batch"]["commands"].as_u64().unwrap_or(0) > 1 {
+            gathered += 1;
+            assert_eq!(data["activity_state"], "completed", "{data}");
+        }
+    }
+    // The first commands may reach an idle daemon and go at once, one by one.
+    assert!(
+        gathered * 10 >= ids.len() * 9,
+        "{gathered} of {} gathered",
+        ids.len()
+    );
+    d.api.sandbox.admin().complete_activities_now();
+    for c in &contacts {
+        assert_eq!(taggings(&d, c), json!([gold]), "contact {c}");
+    }
+    let (posts, requests) = activity_requests(&d);
+    let (posts, requests) = (posts - posts_before, requests - requests_before);
+    eprintln!(
+        "gathered tagging: {} commands, {posts} activities, {requests} requests",
+        ids.len()
+    );
+    assert!(
+        requests * 100 <= contacts.len(),
+        "{requests} requests ({posts} activities) for {} contacts",
+        contacts.len()
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_and_untag_of_one_contact_apply_in_the_order_they_were_published() {
+    let api = TestApi::start().await;
+    let contacts = seeded(&api, 40);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let blue = tag(&mut d, "t-blue", "Blue").await;
+    // Per contact: tag gold, untag gold, tag gold+blue, untag blue — for the even ones the
+    // last untag is left out. Ends: even → gold and blue; odd → gold only.
+    let mut commands: Vec<(String, &str, Value)> = Vec::new();
+    for step in 0..4 {
+        for (i, c) in contacts.iter().enumerate() {
+            let (kind, tags) = match step {
+                0 => ("contact.tag", json!([gold])),
+                1 => ("contact.untag", json!([gold])),
+                2 => ("contact.tag", json!([gold, blue])),
+                _ if i % 2 == 0 => continue,
+                _ => ("contact.untag", json!([blue])),
+            };
+            commands.push((
+                format!("s{step}-{i}"),
+                kind,
+                json!({"contact_ids": [c], "tag_ids": tags}),
+            ));
+        }
+    }
+    publish_in_order(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    assert!(
+        results.values().all(|r| r.outcome == Outcome::Succeeded),
+        "{results:?}"
+    );
+    d.api.sandbox.admin().complete_activities_now();
+    for (i, c) in contacts.iter().enumerate() {
+        let mut tags: Vec<String> = serde_json::from_value(taggings(&d, c)).expect("ids");
+        tags.sort();
+        let mut want = if i % 2 == 0 {
+            vec![gold.clone(), blue.clone()]
+        } else {
+            vec![gold.clone()]
+        };
+        want.sort();
+        assert_eq!(tags, want, "contact {i}");
+    }
+    let (posts, _) = activity_requests(&d);
+    assert!(
+        posts < commands.len() / 4,
+        "{posts} activities for {} commands",
+        commands.len()
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_contact_in_a_burst_fails_alone_and_the_others_are_tagged() {
+    let api = TestApi::start().await;
+    let contacts = seeded(&api, 63);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let (posts_before, _) = activity_requests(&d);
+    let mut commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("ok-{i}"),
+                "contact.tag",
+                json!({"contact_ids": [c], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    commands.insert(
+        20,
+        (
+            "unknown".to_owned(),
+            "contact.tag",
+            json!({"contact_ids": [UNKNOWN], "tag_ids": [gold]}),
+        ),
+    );
+    publish_all(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    let unknown = &results["unknown"];
+    assert_eq!(unknown.outcome, Outcome::Failed, "{unknown:?}");
+    assert_eq!(
+        unknown.error.as_ref().map(|e| e.code.as_str()),
+        Some("not_found"),
+        "{unknown:?}"
+    );
+    for (i, c) in contacts.iter().enumerate() {
+        let r = &results[&format!("ok-{i}")];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        d.api.sandbox.admin().complete_activities_now();
+        assert_eq!(taggings(&d, c), json!([gold]), "contact {i}");
+    }
+    // Halving 64 commands down to the one refused: at most 2 refusals and 2 activities a
+    // level (6 levels), far fewer than one activity per command.
+    let (posts, _) = activity_requests(&d);
+    let posts = posts - posts_before;
+    assert!(posts <= 2 * 2 * 7, "{posts} tagging POSTs");
+    d.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    by_email_commands_are_looked_up_and_gathered_and_a_redelivery_answers_from_the_ledger
+);
+async fn by_email_commands_are_looked_up_and_gathered_and_a_redelivery_answers_from_the_ledger(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
+    let (contacts, emails): (Vec<String>, Vec<String>) =
+        seeded_with_emails(&api, 12).into_iter().unzip();
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let commands: Vec<(String, &str, Value)> = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (
+                format!("by-email-{i}"),
+                "contact.tag",
+                json!({"emails": [e], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    let (posts_before, _) = activity_requests(&d);
+    publish_all(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    for (i, id) in ids.iter().enumerate() {
+        let r = &results[id];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        assert_eq!(
+            r.data.as_ref().unwrap()["contact_ids"],
+            json!([contacts[i]])
+        );
+    }
+    let (posts, _) = activity_requests(&d);
+    assert!(
+        posts - posts_before < commands.len() / 2,
+        "{} activities",
+        posts - posts_before
+    );
+    d.api.sandbox.admin().complete_activities_now();
+    for c in &contacts {
+        assert_eq!(taggings(&d, c), json!([gold]));
+    }
+    // A command sent again: its stored result, no second activity.
+    let before = activity_requests(&d);
+    d.received.clear();
+    d.publish(&ids[3], "contact.tag", commands[3].2.clone())
+        .await;
+    let again = d.result(&ids[3]).await;
+    assert!(again.replayed, "{again:?}");
+    assert_eq!(again.data, results[&ids[3]].data);
+    assert_eq!(activity_requests(&d), before);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_coalescing_off_each_tagging_command_starts_its_own_activity() {
+    let api = TestApi::start().await;
+    let contacts = seeded(&api, 10);
+    let mut settings: Vec<(&str, &str)> = GATHERING.to_vec();
+    settings.push(("CTCT_SYNC__BULK__ENABLED", "false"));
+    let mut d = TestDaemon::start_with(api, &settings).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("off-{i}"),
+                "contact.tag",
+                json!({"contact_ids": [c], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    let (posts_before, _) = activity_requests(&d);
+    publish_all(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    for r in results.values() {
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        assert_eq!(r.data.as_ref().unwrap()["activity_state"], "initialized");
+    }
+    assert_eq!(activity_requests(&d).0 - posts_before, commands.len());
+    d.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_crash_after_the_shared_activity_was_accepted_starts_no_second_one
+);
+/// A daemon SIGKILLed while the activity its gathered commands share is still queued: the
+/// activity's id is in each command's ledger row, so the next process answers each
+/// redelivered command with it instead of starting another activity.
+async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(engine: Engine) {
+    let api = TestApi::start_on(engine).await;
+    let contacts = seeded(&api, 30);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    let admin = d.api.sandbox.admin();
+    // Frozen: the activity stays queued until the test completes it.
+    admin.freeze_clock();
+    let settings = [
+        ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
+        ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
+        ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+    ];
+    let (mut first, log) = d.spawn_with_log("first", &settings);
+    let commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("crash-{i}"),
+                "contact.tag",
+                json!({"contact_ids": [c], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    publish_all(&d, &commands).await;
+    let tables = d.api.state_tables();
+    let recorded = "SELECT COUNT(*) FROM command_ledger
+                    WHERE command_id LIKE 'crash-%' AND effect_ref IS NOT NULL";
+    let n = commands.len() as i64;
+    crate::support::eventually::eventually(
+        Duration::from_secs(60),
+        "the shared activity's id stored for every command",
+        async || {
+            let stored = tables.number(recorded).await;
+            if stored == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{stored} of {n}; the daemon said:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                ))
+            }
+        },
+    )
+    .await;
+    first.start_kill().expect("killed");
+    let _ = first.wait().await;
+    let posts_after_first = activity_requests(&d).0;
+    d.drain(Duration::from_millis(200)).await;
+    let answered_before_the_kill = d.received.len();
+
+    let (mut second, _log) = d.spawn_with_log("second", &settings);
+    let results = d.results(&ids, Duration::from_secs(60)).await;
+    crate::support::daemon::terminate(&mut second).await;
+    admin.unfreeze_clock();
+    admin.complete_activities_now();
+    assert_eq!(
+        activity_requests(&d).0,
+        posts_after_first,
+        "no second activity"
+    );
+    let activities: std::collections::HashSet<String> = ids
+        .iter()
+        .flat_map(|id| &results[id])
+        .map(|r| {
+            assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+            r.data.as_ref().unwrap()["activity_id"]
+                .as_str()
+                .expect("activity_id")
+                .to_owned()
+        })
+        .collect();
+    assert!(activities.len() <= 2, "{activities:?}");
+    for id in &ids {
+        assert_eq!(results[id].len(), 1, "{id}: {:?}", results[id]);
+    }
+    assert!(answered_before_the_kill < ids.len());
+    for c in &contacts {
+        assert_eq!(taggings(&d, c), json!([gold]));
+    }
+    d.stop().await;
+}
