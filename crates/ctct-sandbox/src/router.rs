@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::account;
-use super::activities::{self, export, import, taggings};
+use super::activities::{self, export, import, memberships, taggings};
 use super::admin;
 use super::campaigns::{handlers as emails, schedule};
 use super::contacts::handlers as contacts;
@@ -92,6 +92,14 @@ fn api() -> Router<Arc<Shared>> {
         .route(
             "/activities/contacts_taggings_remove",
             post(taggings::post_taggings_remove),
+        )
+        .route(
+            "/activities/add_list_memberships",
+            post(memberships::post_add),
+        )
+        .route(
+            "/activities/remove_list_memberships",
+            post(memberships::post_remove),
         )
         .route(
             "/contact_exports/{file_export_id}",

@@ -5,6 +5,7 @@
 
 pub(crate) mod export;
 pub(crate) mod import;
+pub(crate) mod memberships;
 pub(crate) mod taggings;
 
 use std::collections::HashMap;
@@ -70,6 +71,9 @@ pub(crate) enum Job {
     TagDelete(Uuid),
     /// `POST /activities/contacts_taggings_add` or `_remove`: the taggings change on completion.
     Tagging(taggings::TaggingSpec),
+    /// `POST /activities/add_list_memberships` or `remove_list_memberships`: the memberships
+    /// change on completion.
+    Membership(memberships::MembershipSpec),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -79,6 +83,10 @@ pub(crate) struct Counters {
     pub(crate) errors: u32,
     pub(crate) cannot_add_to_list: u32,
     pub(crate) lists: u32,
+    /// Items the completed activity did not complete (`items_completed_count` is
+    /// `items_total_count` less these).
+    #[serde(default)]
+    pub(crate) skipped: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +222,8 @@ fn complete(account: &mut Account, cx: &mut Cx<'_>, index: usize) {
         Job::TagDelete(_) => "tag_delete.completed",
         Job::Tagging(ref spec) if spec.add => "taggings_add.completed",
         Job::Tagging(_) => "taggings_remove.completed",
+        Job::Membership(ref spec) if spec.add => "memberships_add.completed",
+        Job::Membership(_) => "memberships_remove.completed",
     };
     let mut job_cx = Cx {
         now: cx.now,
@@ -281,6 +291,13 @@ fn job_done(
             account.activities.rows[index].errors = errors;
             Job::Tagging(spec)
         }
+        Job::Membership(spec) => {
+            let (skipped, errors) = memberships::apply(account, &job_cx, &spec);
+            let activity = &mut account.activities.rows[index];
+            activity.counters.skipped = skipped;
+            activity.errors = errors;
+            Job::Membership(spec)
+        }
     }
 }
 
@@ -302,7 +319,7 @@ pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: 
         }
         _ => 100,
     };
-    let done_items = i64::from(c.items_total) * percent / 100;
+    let done_items = i64::from(c.items_total.saturating_sub(c.skipped)) * percent / 100;
     let mut body = json!({
         "activity_id": activity.id,
         "state": activity.state.as_str(),
@@ -336,6 +353,11 @@ pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: 
             "error_count": c.errors,
             "correctable_count": 0,
             "cannot_add_to_list_count": c.cannot_add_to_list,
+            "list_count": c.lists,
+        }),
+        (Job::Membership(_), _) => json!({
+            "items_total_count": c.items_total,
+            "items_completed_count": done_items,
             "list_count": c.lists,
         }),
         _ => json!({

@@ -13,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 58] = [
+const IMPLEMENTED: [(&str, &str); 60] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -44,6 +44,8 @@ const IMPLEMENTED: [(&str, &str); 58] = [
     ("POST", "/activities/contact_exports"),
     ("POST", "/activities/contacts_taggings_add"),
     ("POST", "/activities/contacts_taggings_remove"),
+    ("POST", "/activities/add_list_memberships"),
+    ("POST", "/activities/remove_list_memberships"),
     ("GET", "/contact_exports/{file_export_id}"),
     ("GET", "/emails"),
     ("POST", "/emails"),
@@ -362,6 +364,27 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
             .await;
         assert_eq!(tagging.status, 201, "{}", tagging.text);
         assert!(tagging.body["activity_id"].is_string(), "{}", tagging.text);
+    }
+    for path in [
+        "/activities/remove_list_memberships",
+        "/activities/add_list_memberships",
+    ] {
+        let membership = cov
+            .ok(
+                Method::POST,
+                path,
+                Some(json!({"source": {"contact_ids": [contact_id]}, "list_ids": [list_id]})),
+            )
+            .await;
+        assert_eq!(membership.status, 201, "{}", membership.text);
+        assert_eq!(
+            membership.body["status"]["list_count"], 1,
+            "{}",
+            membership.text
+        );
+        let activity = id(&membership, "activity_id");
+        cov.ok(Method::GET, &format!("/activities/{activity}"), None)
+            .await;
     }
 
     let import = cov

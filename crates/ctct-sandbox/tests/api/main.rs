@@ -15,6 +15,7 @@ mod faults;
 mod imports;
 mod limits;
 mod lists_fields;
+mod memberships;
 mod oauth;
 mod official_clients;
 mod paging;
