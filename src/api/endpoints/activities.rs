@@ -7,7 +7,9 @@ use reqwest::Method;
 use crate::api::client::{AccountApi, Request};
 use crate::api::endpoints::{ExportDownload, path_id};
 use crate::api::error::ApiError;
-use crate::api::model::{Activity, ContactsJsonImport, ExportRequest, TaggingRequest};
+use crate::api::model::{
+    Activity, ContactsJsonImport, ExportRequest, MembershipRequest, TaggingRequest,
+};
 
 const GET_ACTIVITY: &str = "GET /activities/{activity_id}";
 const DOWNLOAD: &str = "GET /contact_exports/{file_export_id}";
@@ -49,6 +51,32 @@ impl AccountApi {
             )
         };
         let request = Request::new(Method::POST, name, path, false).json(tagging)?;
+        self.json(request).await
+    }
+
+    /// `POST /activities/add_list_memberships` (`add`) or `remove_list_memberships` → 201 with
+    /// the activity that adds (removes) the contacts to (from) the lists. An unknown list or
+    /// contact id is a 404 (documented for remove; assumed for add). The activity may complete
+    /// fewer contacts than it was given (`items_completed_count` below `items_total_count`),
+    /// e.g. a contact already on 50 lists. Not resent by the client after a failure that may
+    /// have reached the API: a second POST would start a second activity.
+    pub async fn membership_activity(
+        &self,
+        add: bool,
+        membership: &MembershipRequest,
+    ) -> Result<Activity, ApiError> {
+        let (name, path) = if add {
+            (
+                "POST /activities/add_list_memberships",
+                "/activities/add_list_memberships",
+            )
+        } else {
+            (
+                "POST /activities/remove_list_memberships",
+                "/activities/remove_list_memberships",
+            )
+        };
+        let request = Request::new(Method::POST, name, path, false).json(membership)?;
         self.json(request).await
     }
 

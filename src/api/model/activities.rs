@@ -244,6 +244,21 @@ pub struct TaggingSource {
     pub contact_ids: Vec<String>,
 }
 
+/// The body of `POST /activities/add_list_memberships` and `remove_list_memberships` (the
+/// spec's `createListAddActivity_request` / `createListRemoveActivity_request`) with the only
+/// source ctct-sync uses: contact ids (at most 500), and the target lists (at most 50).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipRequest {
+    pub source: MembershipSource,
+    pub list_ids: Vec<String>,
+}
+
+/// The contacts a membership activity adds to (removes from) the lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MembershipSource {
+    pub contact_ids: Vec<String>,
+}
+
 /// The body of `POST /activities/contact_exports`; all optional, the default exports every
 /// contact. Filters combine only as documented (e.g. `contact_ids` only with `status`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

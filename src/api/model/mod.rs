@@ -16,7 +16,7 @@
 //! custom_fields CustomField, its create/replace bodies, CustomFieldsPage
 //! lists         ContactList, ListInput, ListQuery, ListsPage
 //! activities    Activity (bulk jobs), ContactsJsonImport/ImportRow, ExportRequest,
-//!               TaggingRequest/TaggingSource
+//!               TaggingRequest/TaggingSource, MembershipRequest/MembershipSource
 //! campaigns     EmailCampaign, CampaignCreate, CampaignsPage, statuses and roles
 //! campaign_activity  CampaignActivity (+ to_put), schedules, test sends
 //! account       account e-mails, user privileges, account summary
@@ -47,7 +47,7 @@ pub use account::{
 };
 pub use activities::{
     Activity, ActivityCounts, ActivityLinks, ActivityState, ContactsJsonImport, ExportExclude,
-    ExportRequest, ImportRow, TaggingRequest, TaggingSource,
+    ExportRequest, ImportRow, MembershipRequest, MembershipSource, TaggingRequest, TaggingSource,
 };
 pub use campaign_activity::{
     CampaignActivity, CampaignActivityPut, Schedule, ScheduleAt, TestSend,

@@ -1,10 +1,12 @@
-//! Bulk activities: JSON import and its status, export and the streamed CSV download.
+//! Bulk activities: JSON import and its status, export and the streamed CSV download, list
+//! membership activities.
 
 use std::time::Duration;
 
 use ctct_sync::api::model::{
-    Activity, ActivityState, ContactQuery, ContactsJsonImport, CustomFieldCreate, ExportRequest,
-    ImportRow, Include,
+    Activity, ActivityState, ContactCreate, ContactQuery, ContactsJsonImport, CustomFieldCreate,
+    EmailAddressInput, ExportRequest, ImportRow, Include, MembershipRequest, MembershipSource,
+    PermissionToSend, Source,
 };
 use ctct_sync::api::{AccountApi, ApiError, ExportDownload};
 
@@ -176,5 +178,81 @@ async fn an_export_is_downloaded_record_by_record_and_holds_every_contact() {
     );
     assert_eq!(records, addresses.len(), "no record twice");
     assert!(download.bytes_read() > 20 * records as u64);
+    test.stop().await;
+}
+
+fn membership(contact_ids: &[&str], list_ids: &[&str]) -> MembershipRequest {
+    MembershipRequest {
+        source: MembershipSource {
+            contact_ids: contact_ids.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        list_ids: list_ids.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn membership_activities_add_contacts_to_lists_and_remove_them() {
+    let test = TestApi::start().await;
+    let api = test.api();
+    let news = new_list(&api, "Members news").await.list_id;
+    let deals = new_list(&api, "Members deals").await.list_id;
+    let mut create = ContactCreate::new(Source::Account);
+    create.email_address = Some(EmailAddressInput::new(
+        "member@example.com",
+        Some(PermissionToSend::Implicit),
+    ));
+    let contact = api
+        .create_contact(&create)
+        .await
+        .expect("created")
+        .contact_id;
+    let lists = |c: ctct_sync::api::model::Contact| c.list_memberships.unwrap_or_default();
+
+    let added = api
+        .membership_activity(true, &membership(&[&contact], &[&news, &deals]))
+        .await
+        .expect("accepted");
+    assert!(!added.is_terminal(), "{added:?}");
+    let done = wait_until_done(&test, &api, &added).await;
+    assert_eq!(done.state, Some(ActivityState::Completed), "{done:?}");
+    let status = done.status.clone().expect("a status");
+    assert_eq!(
+        (
+            status.items_total_count,
+            status.items_completed_count,
+            status.list_count
+        ),
+        (Some(1), Some(1), Some(2)),
+        "{done:?}"
+    );
+    let read = api
+        .get_contact(&contact, &[Include::ListMemberships])
+        .await
+        .expect("read");
+    assert_eq!(lists(read), vec![news.clone(), deals.clone()]);
+
+    let removed = api
+        .membership_activity(false, &membership(&[&contact], &[&news]))
+        .await
+        .expect("accepted");
+    wait_until_done(&test, &api, &removed).await;
+    let read = api
+        .get_contact(&contact, &[Include::ListMemberships])
+        .await
+        .expect("read");
+    assert_eq!(lists(read), vec![deals.clone()]);
+
+    for add in [true, false] {
+        let error = api
+            .membership_activity(add, &membership(&[&contact], &[UNKNOWN_ID]))
+            .await
+            .expect_err("an unknown list");
+        assert!(matches!(error, ApiError::NotFound { .. }), "{error:?}");
+        let error = api
+            .membership_activity(add, &membership(&[UNKNOWN_ID], &[&news]))
+            .await
+            .expect_err("an unknown contact");
+        assert!(matches!(error, ApiError::NotFound { .. }), "{error:?}");
+    }
     test.stop().await;
 }
