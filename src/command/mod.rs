@@ -20,6 +20,7 @@
 //! segment    segment.list / get (read only; integer ids)
 //! tag        tag.create / update / delete
 //! tagging    contact.tag / untag (tags applied to or removed from contacts)
+//! membership list.add_contacts / remove_contacts (contacts added to or removed from lists)
 //! ```
 
 pub mod campaign;
@@ -30,6 +31,7 @@ pub mod email;
 pub mod envelope;
 pub mod field;
 pub mod json;
+pub mod membership;
 pub mod outcome;
 pub mod patch;
 pub mod rejection;
@@ -51,7 +53,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, OptOut, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 34] = [
+pub const COMMAND_TYPES: [&str; 36] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -69,6 +71,8 @@ pub const COMMAND_TYPES: [&str; 34] = [
     "list.list",
     "list.update",
     "list.delete",
+    "list.add_contacts",
+    "list.remove_contacts",
     "segment.list",
     "segment.get",
     "tag.create",
@@ -113,6 +117,10 @@ pub enum Command {
     ListUpdate(catalog::ListChanges),
     /// `list.delete`: deletes a list by id (an activity in the API).
     ListDelete(String),
+    /// `list.add_contacts`: contacts added to lists (an activity in the API).
+    ListAddContacts(membership::Membership),
+    /// `list.remove_contacts`: contacts removed from lists (an activity in the API).
+    ListRemoveContacts(membership::Membership),
     /// `segment.list`: every live segment.
     SegmentList,
     /// `segment.get`: one segment by its integer id.
@@ -176,6 +184,8 @@ impl Command {
             }
             "list.update" => Command::ListUpdate(catalog::parse_list_update(data)?),
             "list.delete" => Command::ListDelete(catalog::parse_list_delete(data)?),
+            "list.add_contacts" => Command::ListAddContacts(membership::parse(data)?),
+            "list.remove_contacts" => Command::ListRemoveContacts(membership::parse(data)?),
             "segment.list" => {
                 catalog::parse_empty(data)?;
                 Command::SegmentList

@@ -17,7 +17,7 @@ pub const MAX_TAGGING_CONTACTS: usize = 500;
 /// Most tags one command applies or removes (spec: `tag_ids` `maxItems: 50`).
 pub const MAX_TAGGING_TAGS: usize = 50;
 
-/// Which contacts a tagging command names.
+/// Which contacts a tagging command (or a list membership command, see `membership`) names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaggingContacts {
     Ids(Vec<String>),
@@ -84,7 +84,27 @@ struct TaggingData {
 pub fn parse(data: Map<String, Value>) -> Result<Tagging, Rejection> {
     let raw: TaggingData = check::data(data)?;
     let mut c = Checker::new();
-    let contacts = match (raw.contact_ids, raw.emails) {
+    let contacts = contacts_checked(&mut c, raw.contact_ids, raw.emails);
+    let tag_ids = raw.tag_ids.unwrap_or_default();
+    c.uuids("data.tag_ids", &tag_ids, 1, MAX_TAGGING_TAGS);
+    c.finish_required(
+        contacts,
+        "data.contact_ids",
+        "either contact_ids or emails is required",
+    )
+    .map(|contacts| Tagging { contacts, tag_ids })
+}
+
+/// Exactly one of `contact_ids` (1 to 500 UUIDs) and `emails` (1 to 500 addresses, none
+/// repeated ignoring case); each problem goes to `c` naming `data.contact_ids`,
+/// `data.contact_ids[i]`, `data.emails` or `data.emails[i]`. Shared with the list membership
+/// commands, whose contacts are named the same way.
+pub(crate) fn contacts_checked(
+    c: &mut Checker,
+    contact_ids: Option<Vec<String>>,
+    emails: Option<Vec<String>>,
+) -> Option<TaggingContacts> {
+    match (contact_ids, emails) {
         (Some(_), Some(_)) => {
             c.fail("data.emails", "give contact_ids or emails, not both");
             None
@@ -99,16 +119,8 @@ pub fn parse(data: Map<String, Value>) -> Result<Tagging, Rejection> {
         (Some(ids), None) => c
             .uuids("data.contact_ids", &ids, 1, MAX_TAGGING_CONTACTS)
             .then_some(TaggingContacts::Ids(ids)),
-        (None, Some(emails)) => emails_checked(&mut c, emails).map(TaggingContacts::Emails),
-    };
-    let tag_ids = raw.tag_ids.unwrap_or_default();
-    c.uuids("data.tag_ids", &tag_ids, 1, MAX_TAGGING_TAGS);
-    c.finish_required(
-        contacts,
-        "data.contact_ids",
-        "either contact_ids or emails is required",
-    )
-    .map(|contacts| Tagging { contacts, tag_ids })
+        (None, Some(emails)) => emails_checked(c, emails).map(TaggingContacts::Emails),
+    }
 }
 
 fn emails_checked(c: &mut Checker, emails: Vec<String>) -> Option<Vec<Email>> {

@@ -89,6 +89,14 @@ fn every_command_type_decodes_from_a_valid_example() {
             "list.delete",
             json!({"list_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}),
         ),
+        (
+            "list.add_contacts",
+            json!({"emails": ["pat@example.com"], "list_ids": [FIELD]}),
+        ),
+        (
+            "list.remove_contacts",
+            json!({"contact_ids": [FIELD], "list_ids": [FIELD]}),
+        ),
         ("segment.list", json!({})),
         ("segment.get", json!({"segment_id": 14})),
         ("tag.create", json!({"name": "Gold", "tag_source": "ESTY"})),

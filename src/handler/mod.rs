@@ -16,6 +16,9 @@ mod context;
 mod error;
 mod fields;
 mod gather;
+/// `list.add_contacts` / `list.remove_contacts`; [`membership::start_membership_activity`]
+/// is the activity alone, for callers that combine commands.
+pub(crate) mod membership;
 mod report;
 mod segment;
 mod tag;
@@ -67,6 +70,8 @@ impl Handler {
             Command::ListList => catalog::list_lists(&ctx).await,
             Command::ListUpdate(changes) => catalog::update_list(&ctx, changes).await,
             Command::ListDelete(id) => catalog::delete_list(&ctx, id).await,
+            Command::ListAddContacts(m) => membership::apply(&ctx, true, m).await,
+            Command::ListRemoveContacts(m) => membership::apply(&ctx, false, m).await,
             Command::SegmentList => segment::list(&ctx).await,
             Command::SegmentGet(id) => segment::get(&ctx, *id).await,
             Command::TagCreate(spec) => tag::create(&ctx, spec).await,

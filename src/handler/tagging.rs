@@ -47,7 +47,10 @@ pub(super) async fn apply(
     }))
 }
 
-/// The contacts' ids: as given, or looked up by e-mail (live contacts only).
+/// The contacts' ids: as given, or looked up by e-mail (live contacts only; one
+/// `GET /contacts?email=` each). An address no live contact has is `not_found` with one
+/// `data.emails[i]` entry per such address. Shared with the list membership commands and the
+/// gatherer.
 pub(super) async fn contact_ids(
     api: &AccountApi,
     contacts: &TaggingContacts,

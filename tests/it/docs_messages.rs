@@ -1242,6 +1242,16 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         json!({"contact_ids": [contact_id], "tag_ids": [silver]}),
     )
     .await;
+    r.ok(
+        "list.add_contacts",
+        json!({"emails": ["pat.docs@example.com"], "list_ids": [other]}),
+    )
+    .await;
+    r.ok(
+        "list.remove_contacts",
+        json!({"contact_ids": [contact_id], "list_ids": [other]}),
+    )
+    .await;
     assert_eq!(
         r.ok("contact.create", contact).await["already_existed"],
         true
@@ -1445,6 +1455,16 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         (
             "list.update",
             json!({"list_id": "987cb9ab-ad0c-4087-bd46-2e2ad241221f", "favorite": true}),
+            "not_found",
+        ),
+        (
+            "list.add_contacts",
+            json!({"emails": ["nobody.docs@example.com"], "list_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"]}),
+            "not_found",
+        ),
+        (
+            "list.remove_contacts",
+            json!({"contact_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"], "list_ids": ["987cb9ab-ad0c-4087-bd46-2e2ad241221f"]}),
             "not_found",
         ),
         (

@@ -26,6 +26,7 @@ mod handler;
 mod health_cli;
 mod json_output;
 mod ledger_claims;
+mod list_members;
 mod lists;
 mod lost_deletes;
 mod manual;
