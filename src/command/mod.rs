@@ -236,15 +236,18 @@ impl Command {
     /// gathered into one activity (`pipeline::gather`): the kind, the contacts and the targets
     /// (tags or lists).
     pub fn gathering(&self) -> Option<tagging::Gathering<'_>> {
-        let (kind, tagging) = match self {
-            Command::ContactTag(t) => (tagging::ActivityKind::TagAdd, t),
-            Command::ContactUntag(t) => (tagging::ActivityKind::TagRemove, t),
+        use tagging::ActivityKind::{ListAdd, ListRemove, TagAdd, TagRemove};
+        let (kind, contacts, targets) = match self {
+            Command::ContactTag(t) => (TagAdd, &t.contacts, &t.tag_ids),
+            Command::ContactUntag(t) => (TagRemove, &t.contacts, &t.tag_ids),
+            Command::ListAddContacts(m) => (ListAdd, &m.contacts, &m.list_ids),
+            Command::ListRemoveContacts(m) => (ListRemove, &m.contacts, &m.list_ids),
             _ => return None,
         };
         Some(tagging::Gathering {
             kind,
-            contacts: &tagging.contacts,
-            targets: &tagging.tag_ids,
+            contacts,
+            targets,
         })
     }
 

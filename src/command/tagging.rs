@@ -33,6 +33,10 @@ pub enum ActivityKind {
     TagAdd,
     /// `POST /activities/contacts_taggings_remove` (`contact.untag`).
     TagRemove,
+    /// `POST /activities/add_list_memberships` (`list.add_contacts`).
+    ListAdd,
+    /// `POST /activities/remove_list_memberships` (`list.remove_contacts`).
+    ListRemove,
 }
 
 impl ActivityKind {
@@ -41,6 +45,8 @@ impl ActivityKind {
         match self {
             ActivityKind::TagAdd => "POST /activities/contacts_taggings_add",
             ActivityKind::TagRemove => "POST /activities/contacts_taggings_remove",
+            ActivityKind::ListAdd => "POST /activities/add_list_memberships",
+            ActivityKind::ListRemove => "POST /activities/remove_list_memberships",
         }
     }
 
@@ -48,6 +54,7 @@ impl ActivityKind {
     pub fn targets_key(self) -> &'static str {
         match self {
             ActivityKind::TagAdd | ActivityKind::TagRemove => "tag_ids",
+            ActivityKind::ListAdd | ActivityKind::ListRemove => "list_ids",
         }
     }
 }

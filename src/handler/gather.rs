@@ -1,6 +1,6 @@
 //! The API work of gathered activities, for the pipeline's gatherer (`pipeline::gather`):
 //! e-mail addresses looked up to contact ids, and one bulk activity applying a set of
-//! targets (tags) to the contacts of several commands at once. Polling the activity is
+//! targets (tags or lists) to the contacts of several commands at once. Polling the activity is
 //! [`Handler::poll_import`]'s (it reads any activity).
 
 use crate::api::ApiError;
@@ -8,7 +8,7 @@ use crate::api::client::Fence;
 use crate::api::model::{Activity, TaggingRequest, TaggingSource};
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 
-use super::{HandleError, Handler, tagging};
+use super::{HandleError, Handler, membership, tagging};
 
 impl Handler {
     /// The ids of `contacts`: as given, or looked up by e-mail (one request per address;
@@ -44,6 +44,15 @@ impl Handler {
                 };
                 api.tagging_activity(kind == ActivityKind::TagAdd, &request)
                     .await
+            }
+            ActivityKind::ListAdd | ActivityKind::ListRemove => {
+                membership::start_membership_activity(
+                    &api,
+                    kind == ActivityKind::ListAdd,
+                    contact_ids.to_vec(),
+                    targets.to_vec(),
+                )
+                .await
             }
         }
     }

@@ -461,3 +461,93 @@ async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(eng
     }
     d.stop().await;
 }
+
+/// The contact's list ids as the sandbox holds them.
+fn memberships(d: &TestDaemon, contact_id: &str) -> Vec<String> {
+    let admin = d.api.sandbox.admin();
+    let contact = admin
+        .contact(
+            &admin.primary_account(),
+            contact_id.parse().expect("a UUID"),
+        )
+        .expect("the sandbox answers")
+        .expect("the contact exists");
+    serde_json::from_value(contact["list_memberships"].clone()).unwrap_or_default()
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_burst_of_list_additions_shares_activities_and_contacts_left_out_fail_alone
+);
+/// 120 `list.add_contacts`, one contact each, share an activity. Constant Contact adds no
+/// unsubscribed contact to a list: the activity completes fewer items than it was given and
+/// names the contacts it left out, so exactly their commands fail, naming the field and the
+/// reason, and every other command succeeds — without a second activity.
+async fn a_burst_of_list_additions_shares_activities_and_contacts_left_out_fail_alone(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
+    let seeded = seeded(&api, 121);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let created = d
+        .succeeded("l-news", "list.create", json!({"name": "News"}))
+        .await;
+    let news = created["list_id"].as_str().expect("list_id").to_owned();
+    d.succeeded(
+        "opt-out",
+        "contact.opt_out",
+        json!({"contact_id": seeded[40]}),
+    )
+    .await;
+    let admin = d.api.sandbox.admin();
+    let account = admin.primary_account();
+    let unsubscribed: std::collections::HashSet<String> = admin
+        .snapshot(&account)
+        .expect("snapshot")
+        .contacts
+        .iter()
+        .filter(|c| c["email_address"]["permission_to_send"] == "unsubscribed")
+        .map(|c| c["contact_id"].as_str().expect("contact_id").to_owned())
+        .collect();
+    assert!(unsubscribed.contains(&seeded[40]));
+    let before = admin.request_log().len();
+    let commands: Vec<(String, &str, Value)> = seeded
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("add-{i}"),
+                "list.add_contacts",
+                json!({"contact_ids": [c], "list_ids": [news]}),
+            )
+        })
+        .collect();
+    publish_all(&d, &commands).await;
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let results = one_each(&mut d, &ids).await;
+    admin.complete_activities_now();
+    for (i, c) in seeded.iter().enumerate() {
+        let r = &results[&format!("add-{i}")];
+        if unsubscribed.contains(c) {
+            assert_eq!(r.outcome, Outcome::Failed, "{r:?}");
+            let error = r.error.as_ref().expect("error");
+            assert_eq!(error.code.as_str(), "api_validation", "{error:?}");
+            assert!(!error.retryable);
+            assert_eq!(error.fields.len(), 1, "{error:?}");
+            assert_eq!(error.fields[0].field, "data.contact_ids[0]");
+            assert!(error.fields[0].reason.contains("unsubscribed"), "{error:?}");
+            assert!(!memberships(&d, c).contains(&news));
+        } else {
+            assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+            assert_eq!(r.data.as_ref().unwrap()["list_ids"], json!([news]));
+            assert!(memberships(&d, c).contains(&news), "contact {i}");
+        }
+    }
+    let posts = admin.request_log()[before..]
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v3/activities/add_list"))
+        .count();
+    // One shared activity, or a few as windows close (and a first command alone).
+    assert!(posts <= 4, "{posts} membership activities for 121 commands");
+    d.stop().await;
+}

@@ -1,6 +1,7 @@
-//! Gathered activities: bursts of `contact.tag` and `contact.untag` coalesced into one bulk
-//! activity per (account, kind, sorted targets), as bursts of upserts are coalesced into
-//! imports (`bulk`). Each command still gets its own result.
+//! Gathered activities: bursts of `contact.tag`, `contact.untag`, `list.add_contacts` and
+//! `list.remove_contacts` coalesced into one bulk activity per (account, kind, sorted targets:
+//! tags or lists), as bursts of upserts are coalesced into imports (`bulk`). Each command
+//! still gets its own result.
 //!
 //! ```text
 //! process  → join: open batch of (account, kind, targets), ≤ 500 contacts; an open batch of
@@ -136,7 +137,7 @@ struct State {
     busy: HashMap<String, usize>,
 }
 
-/// Gathers tagging commands into batches; owned by the [`super::process::Processor`].
+/// Gathers tagging and list membership commands into batches; owned by the [`super::process::Processor`].
 pub struct Gatherer {
     pub(super) config: BulkConfig,
     state: Mutex<State>,

@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiError;
+use crate::command::FieldError;
 use crate::command::outcome::{ErrorCode, ResultError};
-use crate::command::tagging::ActivityKind;
-use crate::handler::{Attempt, HandleError, ImportPoll};
+use crate::command::tagging::{ActivityKind, TaggingContacts};
+use crate::handler::{Attempt, EndedImport, HandleError, ImportPoll};
 use crate::pipeline::process::{Processor, Subject};
 
 use super::{Member, Open};
@@ -210,28 +211,18 @@ fn run_group<'a>(
             return requests;
         }
         if ended.short() {
+            // The activity's errors name exactly the contacts it left out: those commands
+            // fail, naming them; the others succeed. Otherwise, halves.
+            if let Some(left_out) = left_out(&ended, &union) {
+                let results = attributed(ready, &left_out, kind, &activity_id, union.len());
+                give_out(p, results).await;
+                return requests;
+            }
             if ready.len() > 1 {
                 tracing::info!(activity_id = %activity_id, commands = ready.len(), "a gathered activity completed fewer items than it was given; trying each half");
                 return requests + halves(p, account, kind, targets, ready, deadline).await;
             }
-            let (total, done) = ended.items;
-            let error = HandleError::Failed(ResultError {
-                code: ErrorCode::ApiValidation,
-                message: format!(
-                    "the activity {activity_id} completed {} of {} items: {}",
-                    done.unwrap_or_default(),
-                    total.unwrap_or_default(),
-                    if ended.row_errors.is_empty() {
-                        "the API gave no reason".to_owned()
-                    } else {
-                        ended.row_errors.join("; ")
-                    }
-                ),
-                retryable: false,
-                api_status: None,
-                api_error_key: None,
-                fields: Vec::new(),
-            });
+            let error = short_error(&ended, &activity_id);
             let results = ready
                 .into_iter()
                 .map(|r| (r.member, Err(error.copy_for_batch())))
@@ -243,18 +234,128 @@ fn run_group<'a>(
         let results = ready
             .into_iter()
             .map(|r| {
-                let mut data = json!({
-                    "contact_ids": r.contact_ids,
-                    "activity_id": activity_id,
-                    "activity_state": "completed",
-                    "batch": {"activity_id": activity_id, "commands": commands, "contacts": union.len()},
-                });
-                data[kind.targets_key()] = json!(r.member.targets());
+                let data = completed(&r, kind, &activity_id, commands, union.len());
                 (r.member, Ok(data))
             })
             .collect();
         give_out(p, results).await;
         requests
+    })
+}
+
+/// A gathered command's `data` once its share of the activity completed.
+fn completed(
+    r: &Ready,
+    kind: ActivityKind,
+    activity_id: &str,
+    commands: usize,
+    contacts: usize,
+) -> Value {
+    let mut data = json!({
+        "contact_ids": r.contact_ids,
+        "activity_id": activity_id,
+        "activity_state": "completed",
+        "batch": {"activity_id": activity_id, "commands": commands, "contacts": contacts},
+    });
+    data[kind.targets_key()] = json!(r.member.targets());
+    data
+}
+
+/// The contacts a short activity left out, with the reason, when its errors name exactly as
+/// many of the activity's contacts as it fell short by (each error naming one contact id).
+fn left_out(ended: &EndedImport, union: &[String]) -> Option<HashMap<String, String>> {
+    let (Some(total), Some(done)) = ended.items else {
+        return None;
+    };
+    let mut named = HashMap::new();
+    for reason in &ended.row_errors {
+        let mut ids = union.iter().filter(|id| reason.contains(id.as_str()));
+        let (Some(id), None) = (ids.next(), ids.next()) else {
+            return None;
+        };
+        named.insert(id.clone(), reason.clone());
+    }
+    (named.len() as u64 == total.saturating_sub(done) && !named.is_empty()).then_some(named)
+}
+
+/// Each command's result once the contacts the activity left out are known: a command with
+/// one of them fails naming each (`data.contact_ids[i]` or `data.emails[i]`); the others
+/// succeed.
+fn attributed(
+    ready: Vec<Ready>,
+    left_out: &HashMap<String, String>,
+    kind: ActivityKind,
+    activity_id: &str,
+    contacts: usize,
+) -> Vec<(Member, Result<Value, HandleError>)> {
+    let commands = ready.len();
+    ready
+        .into_iter()
+        .map(|r| {
+            let by_email = matches!(r.member.contacts(), Some(TaggingContacts::Emails(_)));
+            let fields: Vec<FieldError> = r
+                .contact_ids
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| {
+                    let reason = left_out.get(id)?;
+                    let field = if by_email {
+                        format!("data.emails[{i}]")
+                    } else {
+                        format!("data.contact_ids[{i}]")
+                    };
+                    Some(FieldError::new(field, reason.clone()))
+                })
+                .collect();
+            if fields.is_empty() {
+                let data = completed(&r, kind, activity_id, commands, contacts);
+                return (r.member, Ok(data));
+            }
+            (r.member, Err(short_error_for(activity_id, fields)))
+        })
+        .collect()
+}
+
+/// The failure of a command whose contacts the activity left out (`fields` name them).
+fn short_error_for(activity_id: &str, fields: Vec<FieldError>) -> HandleError {
+    HandleError::Failed(ResultError {
+        code: ErrorCode::ApiValidation,
+        message: format!(
+            "the activity {activity_id} left out {} of the command's contacts: {}",
+            fields.len(),
+            fields
+                .iter()
+                .map(|f| f.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        retryable: false,
+        api_status: None,
+        api_error_key: None,
+        fields,
+    })
+}
+
+/// The failure of the one command a short activity was about, when its errors do not say
+/// which contacts it left out.
+fn short_error(ended: &EndedImport, activity_id: &str) -> HandleError {
+    let (total, done) = ended.items;
+    HandleError::Failed(ResultError {
+        code: ErrorCode::ApiValidation,
+        message: format!(
+            "the activity {activity_id} completed {} of {} items: {}",
+            done.unwrap_or_default(),
+            total.unwrap_or_default(),
+            if ended.row_errors.is_empty() {
+                "the API gave no reason".to_owned()
+            } else {
+                ended.row_errors.join("; ")
+            }
+        ),
+        retryable: false,
+        api_status: None,
+        api_error_key: None,
+        fields: Vec::new(),
     })
 }
 
