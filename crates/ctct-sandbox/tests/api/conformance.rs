@@ -109,6 +109,11 @@ const IMPLEMENTED: [(&str, &str); 60] = [
     ),
 ];
 
+/// Whether the sandbox implements this operation (method, spec path template).
+pub(super) fn implements(method: &str, template: &str) -> bool {
+    IMPLEMENTED.contains(&(method, template))
+}
+
 struct Coverage<'a> {
     env: &'a Env,
     seen: BTreeSet<(String, String)>,

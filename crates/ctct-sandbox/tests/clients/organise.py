@@ -1,0 +1,145 @@
+"""Calls the segment, tag, tagging, list and opt-out endpoints of a ctct-sandbox through
+Constant Contact's official Python client (PyPI constant-contact-api-client), which parses each
+answer into its models.
+Input (environment): CTCT_BASE_URL, CTCT_TOKEN; CTCT_CONTACTS (two contact ids, comma
+separated); CTCT_LIST (a list to rename and delete); CTCT_MEMBERS_LIST (a list to add the
+contacts to and remove the second from) when CTCT_MEMBERSHIPS is 1 (the sandbox implements the
+list membership activities).
+Output: one JSON object on stdout, what each call answered (no ids, which differ per run)."""
+
+import json
+import os
+import urllib.parse
+
+import constant_contact_api_client as ctct
+
+config = ctct.Configuration(host=os.environ["CTCT_BASE_URL"], access_token=os.environ["CTCT_TOKEN"])
+client = ctct.ApiClient(config)
+segments_api = ctct.SegmentsApi(client)
+tags_api = ctct.ContactTagsApi(client)
+activities_api = ctct.BulkActivitiesApi(client)
+lists_api = ctct.ContactListsApi(client)
+contacts_api = ctct.ContactsApi(client)
+first, second = os.environ["CTCT_CONTACTS"].split(",")
+list_id = os.environ["CTCT_LIST"]
+
+out = {}
+
+
+def follow(href, model):
+    """GET a `_links.next.href` (`/v3/...?cursor=...`), parsed into `model`: the generated
+    methods take no cursor, so the request is built by the client's own ApiClient."""
+    path, _, query = href.partition("?")
+    assert path.startswith("/v3/"), href
+    method, url, headers, body, post = client.param_serialize(
+        method="GET",
+        resource_path=path[len("/v3"):],
+        query_params=urllib.parse.parse_qsl(query),
+        header_params={"Accept": "application/json"},
+        auth_settings=["oauth2_access_code"],
+    )
+    response = client.call_api(method, url, headers, body, post)
+    response.read()
+    return client.response_deserialize(response, {"200": model}).data
+
+
+def activity(name, created, kind):
+    """An activity as created and as GET /activities/{id} reads it."""
+    assert isinstance(created, kind), type(created)
+    read = activities_api.get_activity_by_id(created.activity_id)
+    assert isinstance(read, ctct.GetActivityById200Response), type(read)
+    assert read.activity_id == created.activity_id, (read, created)
+    out[name] = {"created": created.state, "read": read.state}
+    if getattr(created, "status", None) is not None:
+        out[name]["items"] = created.status.items_total_count
+    if read.status is not None:
+        out[name]["read_items"] = read.status.items_total_count
+
+
+# Segments: two pages of two, then one with its criteria.
+page = segments_api.get_all_segments(limit="2")
+assert isinstance(page, ctct.GetAllSegments200Response), type(page)
+out["segments_page_1"] = [s.name for s in page.segments]
+page = follow(page.links.next.href, "GetAllSegments200Response")
+out["segments_page_2"] = [s.name for s in page.segments]
+out["segments_page_2_next"] = page.links is not None and page.links.next is not None
+segment = segments_api.get_segment_by_id(page.segments[0].segment_id)
+assert isinstance(segment, ctct.CreateSegment201Response), type(segment)
+out["segment"] = {"name": segment.name, "criteria": json.loads(segment.segment_criteria)}
+
+# Tags: create two, list them with counts, rename and read one, tag and untag the contacts.
+vip = tags_api.post_tag(ctct.PostTagRequest(name="VIP"))
+spare = tags_api.post_tag(ctct.PostTagRequest(name="Spare"))
+tags = tags_api.get_all_tags(limit=50, include_count=True)
+assert isinstance(tags, ctct.GetAllTags200Response), type(tags)
+out["tags"] = sorted([t.name, t.contacts_count] for t in tags.tags)
+renamed = tags_api.put_tag(vip.tag_id, ctct.PutTagRequest(name="VIP Gold"))
+out["tag_renamed"] = renamed.name
+read = tags_api.get_tag(vip.tag_id, include_count=True)
+assert isinstance(read, ctct.GetTag200Response), type(read)
+out["tag_read"] = [read.name, read.contacts_count]
+
+source = ctct.CreateTagRemoveActivityRequestSource(contact_ids=[first, second])
+activity(
+    "taggings_add",
+    activities_api.create_tag_add_contact_activity(
+        ctct.CreateTagRemoveActivityRequest(source=source, tag_ids=[vip.tag_id])
+    ),
+    ctct.CreateTagRemoveActivity201Response,
+)
+source = ctct.CreateTagRemoveActivityRequestSource(contact_ids=[second])
+activity(
+    "taggings_remove",
+    activities_api.create_tag_remove_activity(
+        ctct.CreateTagRemoveActivityRequest(source=source, tag_ids=[vip.tag_id])
+    ),
+    ctct.CreateTagRemoveActivity201Response,
+)
+activity("tag_delete", tags_api.delete_tag(spare.tag_id), ctct.DeleteTag202Response)
+
+# Lists: membership activities (when the sandbox has them), a rename, a delete.
+if os.environ.get("CTCT_MEMBERSHIPS") == "1":
+    members = os.environ["CTCT_MEMBERS_LIST"]
+    source = ctct.CreateListAddActivityRequestSource(contact_ids=[first, second])
+    activity(
+        "memberships_add",
+        activities_api.create_list_add_activity(
+            ctct.CreateListAddActivityRequest(source=source, list_ids=[members])
+        ),
+        ctct.CreateListRemoveActivity201Response,
+    )
+    # The spec (and so the client's models) gives the request's list_ids and its source's
+    # contact_ids `maxItems: 0`, which refuses every list and contact: the request is built
+    # without the models' validation. Like the add's, its source says all_active_contacts false.
+    source = ctct.CreateListRemoveActivityRequestSource.model_construct(contact_ids=[second])
+    request = ctct.CreateListRemoveActivityRequest.model_construct(source=source, list_ids=[members])
+    activity(
+        "memberships_remove",
+        activities_api.create_list_remove_activity(request),
+        ctct.CreateListRemoveActivity201Response,
+    )
+
+updated = lists_api.update_list(
+    list_id, ctct.UpdateListRequest(name="Renamed", description="Spanish newsletter", favorite=True)
+)
+assert isinstance(updated, ctct.UpdateList200Response), type(updated)
+out["list_updated"] = [updated.name, updated.description, updated.favorite]
+activity("list_delete", lists_api.delete_list(list_id), ctct.DeleteList202Response)
+
+# An opt-out as contact.opt_out records it: PUT with permission_to_send unsubscribed and a reason.
+contact = contacts_api.get_contact_by_id(first)
+address = ctct.UpdateContactRequestEmailAddress(
+    address=contact.email_address.address,
+    permission_to_send="unsubscribed",
+    opt_out_reason="Too many e-mails",
+)
+put = ctct.UpdateContactRequest(
+    email_address=address, first_name=contact.first_name, update_source="Account"
+)
+unsubscribed = contacts_api.update_contact(first, put)
+assert isinstance(unsubscribed, ctct.GetContactById200Response), type(unsubscribed)
+email = unsubscribed.email_address
+out["opt_out"] = [email.permission_to_send, email.opt_out_source, email.opt_out_reason]
+out["opt_out_dated"] = email.opt_out_date is not None
+
+print(json.dumps(out, sort_keys=True))
