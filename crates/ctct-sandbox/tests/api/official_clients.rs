@@ -165,13 +165,15 @@ fn node(script: &str) -> Command {
 const CRITERIA: &str = r#"{"version":"1.0.0","criteria":{"type":"and","group":[{"source":"tracking","field":"not_opened","op":"contains-any","const_value":"last-n-campaigns","param":"5"}]}}"#;
 
 /// What `organise.py` and `organise.js` work on: a sandbox with segments Alpha, Beta and
-/// Gamma made a minute apart, two contacts, a list to rename and delete and one for the list
-/// membership activities. The clock stays frozen, so every activity the scripts start waits
+/// Gamma made a minute apart, two contacts to tag (and add to a list), one to unsubscribe, a
+/// list to rename and delete and one for the list membership activities (an unsubscribed
+/// contact is not added to lists, hence a contact of its own for the opt-out). The clock stays frozen, so every activity the scripts start waits
 /// (`initialized`, then `processing` once read) until the test completes it.
 struct Organised {
     env: Env,
     first: String,
     second: String,
+    opting_out: String,
     list: String,
     members: String,
 }
@@ -188,12 +190,14 @@ impl Organised {
         }
         let first = env.contact("first@example.com").await;
         let second = env.contact("second@example.com").await;
+        let opting_out = env.contact("third@example.com").await;
         let list = env.list("Newsletter").await;
         let members = env.list("Members").await;
         Organised {
             env,
             first,
             second,
+            opting_out,
             list,
             members,
         }
@@ -204,6 +208,7 @@ impl Organised {
         let contacts = format!("{},{}", self.first, self.second);
         let vars = [
             ("CTCT_CONTACTS", contacts.as_str()),
+            ("CTCT_OPT_OUT_CONTACT", &self.opting_out),
             ("CTCT_LIST", &self.list),
             ("CTCT_MEMBERS_LIST", &self.members),
             ("CTCT_MEMBERSHIPS", if memberships { "1" } else { "0" }),
@@ -244,7 +249,7 @@ impl Organised {
             json!([]),
             "{what}: tagged, then untagged"
         );
-        let email = &first["email_address"];
+        let email = &self.contact(&self.opting_out).await["email_address"];
         assert_eq!(
             email["permission_to_send"], "unsubscribed",
             "{what}: {email}"
@@ -253,10 +258,12 @@ impl Organised {
             email["opt_out_reason"], "Too many e-mails",
             "{what}: {email}"
         );
-        assert_eq!(
-            second["email_address"]["permission_to_send"], "implicit",
-            "{what}"
-        );
+        for contact in [&first, &second] {
+            assert_eq!(
+                contact["email_address"]["permission_to_send"], "implicit",
+                "{what}"
+            );
+        }
         let r = env.get(&format!("/contact_lists/{}", self.list)).await;
         assert_eq!(r.status, 404, "{what}: the list is deleted: {}", r.text);
         if memberships {

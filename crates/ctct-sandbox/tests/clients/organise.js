@@ -2,9 +2,10 @@
 // Constant Contact's official TypeScript client (npm ctct-api-client, its CommonJS build),
 // resolved from CTCT_NODE_MODULES.
 // Input (environment): CTCT_BASE_URL, CTCT_TOKEN; CTCT_CONTACTS (two contact ids, comma
-// separated); CTCT_LIST (a list to rename and delete); CTCT_MEMBERS_LIST (a list to add the
-// contacts to and remove the second from) when CTCT_MEMBERSHIPS is 1 (the sandbox implements
-// the list membership activities).
+// separated, to tag); CTCT_OPT_OUT_CONTACT (a contact to unsubscribe); CTCT_LIST (a list to
+// rename and delete); CTCT_MEMBERS_LIST (a list to add the two contacts to and remove the
+// second from) when CTCT_MEMBERSHIPS is 1 (the sandbox implements the list membership
+// activities).
 // Output: one JSON object on stdout, what each call answered (no ids, which differ per run).
 'use strict';
 const path = require('path');
@@ -24,6 +25,7 @@ async function main() {
   const listsApi = new ctct.ContactListsApi(config);
   const contactsApi = new ctct.ContactsApi(config);
   const [first, second] = process.env.CTCT_CONTACTS.split(',');
+  const optingOut = process.env.CTCT_OPT_OUT_CONTACT;
   const listId = process.env.CTCT_LIST;
   const out = {};
 
@@ -116,9 +118,9 @@ async function main() {
 
   // An opt-out as contact.opt_out records it: PUT with permission_to_send unsubscribed and a
   // reason.
-  const contact = data(await contactsApi.getContactById(first), 200);
+  const contact = data(await contactsApi.getContactById(optingOut), 200);
   const unsubscribed = data(
-    await contactsApi.updateContact(first, {
+    await contactsApi.updateContact(optingOut, {
       email_address: {
         address: contact.email_address.address,
         permission_to_send: 'unsubscribed',

@@ -2,9 +2,9 @@
 Constant Contact's official Python client (PyPI constant-contact-api-client), which parses each
 answer into its models.
 Input (environment): CTCT_BASE_URL, CTCT_TOKEN; CTCT_CONTACTS (two contact ids, comma
-separated); CTCT_LIST (a list to rename and delete); CTCT_MEMBERS_LIST (a list to add the
-contacts to and remove the second from) when CTCT_MEMBERSHIPS is 1 (the sandbox implements the
-list membership activities).
+separated, to tag); CTCT_OPT_OUT_CONTACT (a contact to unsubscribe); CTCT_LIST (a list to rename
+and delete); CTCT_MEMBERS_LIST (a list to add the two contacts to and remove the second from)
+when CTCT_MEMBERSHIPS is 1 (the sandbox implements the list membership activities).
 Output: one JSON object on stdout, what each call answered (no ids, which differ per run)."""
 
 import json
@@ -21,6 +21,7 @@ activities_api = ctct.BulkActivitiesApi(client)
 lists_api = ctct.ContactListsApi(client)
 contacts_api = ctct.ContactsApi(client)
 first, second = os.environ["CTCT_CONTACTS"].split(",")
+opting_out = os.environ["CTCT_OPT_OUT_CONTACT"]
 list_id = os.environ["CTCT_LIST"]
 
 out = {}
@@ -127,7 +128,7 @@ out["list_updated"] = [updated.name, updated.description, updated.favorite]
 activity("list_delete", lists_api.delete_list(list_id), ctct.DeleteList202Response)
 
 # An opt-out as contact.opt_out records it: PUT with permission_to_send unsubscribed and a reason.
-contact = contacts_api.get_contact_by_id(first)
+contact = contacts_api.get_contact_by_id(opting_out)
 address = ctct.UpdateContactRequestEmailAddress(
     address=contact.email_address.address,
     permission_to_send="unsubscribed",
@@ -136,7 +137,7 @@ address = ctct.UpdateContactRequestEmailAddress(
 put = ctct.UpdateContactRequest(
     email_address=address, first_name=contact.first_name, update_source="Account"
 )
-unsubscribed = contacts_api.update_contact(first, put)
+unsubscribed = contacts_api.update_contact(opting_out, put)
 assert isinstance(unsubscribed, ctct.GetContactById200Response), type(unsubscribed)
 email = unsubscribed.email_address
 out["opt_out"] = [email.permission_to_send, email.opt_out_source, email.opt_out_reason]
