@@ -109,7 +109,10 @@ fn check(input: MembershipIn) -> Result<(Vec<Uuid>, Vec<Uuid>), ApiError> {
         ("engagement_level", &source.engagement_level),
         ("segment_id", &source.segment_id),
     ];
-    if let Some((name, _)) = others.iter().find(|(_, v)| v.is_some()) {
+    // A source left unset: absent, null, or `false` (the official Python client always sends
+    // `"all_active_contacts": false`).
+    let set = |v: &Option<Value>| !matches!(v, None | Some(Value::Null) | Some(Value::Bool(false)));
+    if let Some((name, _)) = others.iter().find(|(_, v)| set(v)) {
         return Err(ApiError::validation(
             Area::Contacts,
             format!("source.{name} is not emulated by the sandbox; use source.contact_ids"),

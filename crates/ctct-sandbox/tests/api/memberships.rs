@@ -253,4 +253,12 @@ async fn membership_activities_check_their_body_and_ids() {
         )
         .await;
     assert_eq!(r.status, 201, "the spec's limits are allowed: {}", r.text);
+    // Sources left unset the way clients send them: false or null.
+    let r = env
+        .post(
+            ADD,
+            json!({"source": {"contact_ids": [one], "all_active_contacts": false, "list_ids": null}, "list_ids": [news]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "an unset source is no source: {}", r.text);
 }
