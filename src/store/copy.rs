@@ -57,14 +57,21 @@ pub const REPORT_TABLES: &[&str] = &[
 /// (copied with the pass's cursor, so that the copy resumes the pass with them).
 pub const PASS_TABLES: &[&str] = &["contacts_load", "contacts_seen"];
 
+/// The mirror's 0004 table of erased contacts (`contact.erase`): copied, so that the copy
+/// keeps leaving them out.
+pub const ERASURE_TABLES: &[&str] = &["erased_contacts"];
+
 const MIRROR_AND_REPORT_TABLES: [&str; MIRROR_TABLES.len() + REPORT_TABLES.len()] =
     concat_tables(MIRROR_TABLES, REPORT_TABLES);
 
-/// Every table a mirror store copies: [`MIRROR_TABLES`], [`REPORT_TABLES`], then
-/// [`PASS_TABLES`].
+const WITH_PASS_TABLES: [&str; MIRROR_AND_REPORT_TABLES.len() + PASS_TABLES.len()] =
+    concat_tables(&MIRROR_AND_REPORT_TABLES, PASS_TABLES);
+
+/// Every table a mirror store copies: [`MIRROR_TABLES`], [`REPORT_TABLES`],
+/// [`PASS_TABLES`], then [`ERASURE_TABLES`].
 pub const MIRROR_COPY_TABLES: &[&str] = &concat_tables::<
-    { MIRROR_AND_REPORT_TABLES.len() + PASS_TABLES.len() },
->(&MIRROR_AND_REPORT_TABLES, PASS_TABLES);
+    { WITH_PASS_TABLES.len() + ERASURE_TABLES.len() },
+>(&WITH_PASS_TABLES, ERASURE_TABLES);
 
 /// `a` then `b`, as one array of their combined length (checked when compiled).
 const fn concat_tables<const N: usize>(

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use super::campaigns::{self, FetchedActivity};
 use super::contacts::{self, Written};
 use super::cursor::{self, Cursor, Lease, Pass};
+use super::erasure::{self, ErasedRows};
 use super::error::MirrorDbError;
 use super::page::{PageEnd, PageMark};
 use super::postgres::{CatalogPage, PgMirrorDb};
@@ -221,6 +222,55 @@ impl MirrorDb {
         }
     }
 
+    // --- erasures ---
+
+    /// Erases `contact_id` of `account` from the mirror (`contact.erase`): its rows, custom
+    /// field values, list memberships and tracking events removed, and its id tombstoned so
+    /// that no later pass writes it back, in one transaction. Erasing it again removes
+    /// whatever came back meanwhile (nothing, normally) and keeps the first tombstone.
+    pub async fn erase_contact(
+        &self,
+        account: &str,
+        contact_id: &str,
+        command_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ErasedRows, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let (account, id, command) = (
+                    account.to_owned(),
+                    contact_id.to_owned(),
+                    command_id.to_owned(),
+                );
+                Ok(store
+                    .call(move |conn| {
+                        let tx = conn
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                        let erased = erasure::erase(&tx, &account, &id, &command, &instant(&now))?;
+                        tx.commit()?;
+                        Ok(erased)
+                    })
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg
+                .erase_contact(account, contact_id, command_id, now)
+                .await?),
+        }
+    }
+
+    /// Whether `contact_id` of `account` was erased (`contact.erase`).
+    pub async fn is_erased(&self, account: &str, contact_id: &str) -> Result<bool, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let (account, id) = (account.to_owned(), contact_id.to_owned());
+                Ok(store
+                    .call(move |conn| erasure::is_erased(conn, &account, &id))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.is_erased(account, contact_id).await?),
+        }
+    }
+
     // --- pages ---
 
     /// Writes one page (or export batch) of contacts with the pass's new position, in one
@@ -251,6 +301,9 @@ impl MirrorDb {
                     high_water: Some(pass.started_at),
                 };
                 let page = write_page(conn, mark, &pass, end, kind, |conn, account, now| {
+                    // Erased contacts never come back (Constant Contact keeps them deleted,
+                    // and the passes read deleted contacts too).
+                    let rows = without_erased(conn, account, &rows)?;
                     // A full pass into an account the mirror has no contact of holds its
                     // pages and moves them in, in key order, with its last page.
                     let written = if full && contacts::holds_load(conn, account)? {
@@ -517,6 +570,25 @@ impl CatalogRows for ContactList {
     fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
         catalog::remove_unseen_lists(conn, account, seen_run)
     }
+}
+
+/// `rows` without the contacts of `account` that were erased (read in the page's
+/// transaction, so an erasure committed before the page is never undone by it).
+fn without_erased<'r>(
+    conn: &Connection,
+    account: &str,
+    rows: &'r [ContactRow],
+) -> Result<std::borrow::Cow<'r, [ContactRow]>, StoreError> {
+    let erased = erasure::erased_among(conn, account, rows.iter().map(|r| r.contact_id.as_str()))?;
+    if erased.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(rows));
+    }
+    Ok(std::borrow::Cow::Owned(
+        rows.iter()
+            .filter(|r| !erased.contains(&r.contact_id))
+            .cloned()
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

@@ -111,8 +111,21 @@ impl MirrorDb {
                     cursor::renew_lease(tx, &mark.lease)?;
                     let now = instant(&mark.now);
                     let activity = campaign_activity_id.as_str();
-                    let inserted =
-                        reports::write_events(tx, &mark.account, activity, &events, &now)?;
+                    // The events of erased contacts stay out (the reports keep listing them).
+                    let erased = super::erasure::erased_among(
+                        tx,
+                        &mark.account,
+                        events.iter().map(|e| e.contact_id.as_str()),
+                    )?;
+                    let kept: Vec<EventRow> = if erased.is_empty() {
+                        events
+                    } else {
+                        events
+                            .into_iter()
+                            .filter(|e| !erased.contains(&e.contact_id))
+                            .collect()
+                    };
+                    let inserted = reports::write_events(tx, &mark.account, activity, &kept, &now)?;
                     reports::save_progress(
                         tx,
                         &mark.account,

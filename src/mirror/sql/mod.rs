@@ -14,6 +14,8 @@
 //! db         MirrorDb: typed async methods over the above (runs, cursors and leases, pages),
 //!            each one job on the store's thread; no rusqlite type in its signatures
 //! db_reports MirrorDb's methods for campaign reports
+//! erasure   erased_contacts (contact.erase): a contact's rows removed, its id tombstoned, and
+//!           which ids of a page were erased (every contacts and events page leaves them out)
 //! page       PageMark and PageEnd: what every page's transaction carries (run, lease, time)
 //!            and whether it is the pass's last page
 //! error      MirrorDbError: a failed mirror-store call, whichever the engine
@@ -70,6 +72,7 @@ pub mod db;
 mod db_reports;
 #[cfg(test)]
 pub(crate) mod engine_tests;
+pub mod erasure;
 mod error;
 mod page;
 pub mod postgres;

@@ -551,3 +551,24 @@ fn held_row(row: &tokio_postgres::Row) -> PgResult<ContactRow> {
     )?;
     Ok(contact)
 }
+
+/// Which of `ids` of `account` were erased, in the page's transaction `tx` (see the module's
+/// documentation for the lock).
+pub(super) async fn erased_among(
+    tx: &Transaction<'_>,
+    account: &str,
+    ids: &[&str],
+) -> PgResult<std::collections::HashSet<String>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    tx.batch_execute("LOCK TABLE erased_contacts IN SHARE MODE")
+        .await?;
+    let rows = tx
+        .query(
+            "SELECT contact_id FROM erased_contacts WHERE account = $1 AND contact_id = ANY($2)",
+            &[&account, &ids],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.get(0)).collect())
+}

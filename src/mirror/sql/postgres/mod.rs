@@ -11,11 +11,13 @@
 //! ```text
 //! mod       PgMirrorDb, its errors, runs, cursors and leases, catalog and campaign pages
 //! contacts  a page of contacts through COPY
+//! erasure   erased contacts: removed and tombstoned; which ids of a page were erased
 //! reports   campaign reports: statistics and their history, events, links, progress
 //! migrate   the mirror schema's migration history (schema_migrations, advisory lock)
 //! ```
 
 mod contacts;
+mod erasure;
 mod error;
 mod migrate;
 mod reports;
@@ -374,6 +376,21 @@ impl PgMirrorDb {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         renew_lease(&tx, &mark.lease).await?;
+        // Erased contacts never come back (Constant Contact keeps them deleted, and the
+        // passes read deleted contacts too).
+        let ids: Vec<&str> = rows.iter().map(|r| r.contact_id.as_str()).collect();
+        let erased = contacts::erased_among(&tx, &mark.account, &ids).await?;
+        let kept: Vec<ContactRow>;
+        let rows = if erased.is_empty() {
+            rows
+        } else {
+            kept = rows
+                .iter()
+                .filter(|r| !erased.contains(&r.contact_id))
+                .cloned()
+                .collect();
+            &kept[..]
+        };
         // A full pass into an account the mirror has no contact of holds its pages and moves
         // them in with its last page.
         let written = if full && contacts::holds_load(&tx, &mark.account).await? {

@@ -237,8 +237,11 @@ impl PgMirrorDb {
                  ON CONFLICT DO NOTHING",
             )
             .await?;
+        // The events of erased contacts stay out (the reports keep listing them).
+        let ids: Vec<&str> = events.iter().map(|e| e.contact_id.as_str()).collect();
+        let erased = super::contacts::erased_among(&tx, account, &ids).await?;
         let mut inserted = 0;
-        for e in events {
+        for e in events.iter().filter(|e| !erased.contains(&e.contact_id)) {
             inserted += tx
                 .execute(
                     &insert,

@@ -24,7 +24,12 @@ async fn migrating_creates_the_schema_applies_once_and_refuses_edited_or_newer_h
     );
     assert_eq!(
         first.applied,
-        ["0001_mirror", "0002_reports", "0003_contacts_load"]
+        [
+            "0001_mirror",
+            "0002_reports",
+            "0003_contacts_load",
+            "0004_erasures"
+        ]
     );
     let second = db.migrate().await?;
     assert!(second.applied.is_empty(), "a second pass applies nothing");
