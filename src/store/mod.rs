@@ -9,7 +9,8 @@
 //!
 //! The rest of the daemon reaches the tables only through typed async methods on [`Store`],
 //! each defined in the module that owns its table (`ledger_*` in [`ledger`], `bulk_*` in
-//! [`bulk`], `budget_*` in [`budget`], `tokens_*` in [`tokens`], `integrity_*` in
+//! [`bulk`], `ledger_scrub_contact` (an erasure, over the ledger and bulk batches) in
+//! [`erasure`], `budget_*` in [`budget`], `tokens_*` in [`tokens`], `integrity_*` in
 //! [`integrity`]). They take and return plain data and [`StoreError`], never a connection or a
 //! SQLite type, so that another engine can stand behind them. [`Store::call`] and
 //! [`Store::call_grouped`] are how those methods reach the owner thread.
@@ -22,6 +23,7 @@ pub mod backup;
 pub mod budget;
 pub mod bulk;
 pub mod copy;
+pub mod erasure;
 pub mod error;
 pub mod housekeeping;
 pub mod integrity;

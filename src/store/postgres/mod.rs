@@ -14,6 +14,7 @@
 mod budget;
 mod bulk;
 pub(crate) mod copy;
+mod erasure;
 mod integrity;
 mod ledger;
 pub mod migrate;
