@@ -1,5 +1,6 @@
 //! Contact commands: `contact.create`, `contact.update`, `contact.upsert`, `contact.sign_up`,
-//! `contact.get`, `contact.delete`, `contact.opt_out` — their wire shapes and checks.
+//! `contact.get`, `contact.delete`, `contact.opt_out`, `contact.erase` — their wire shapes and
+//! checks.
 //!
 //! Limits follow shared/reference/constant-contact-v3.md §4: names ≤ 50 characters, e-mail
 //! ≤ 80 (≤ 50 on the sign-up form), ≤ 25 custom-field values of ≤ 255 characters, ≤ 50
@@ -331,7 +332,7 @@ fn check_changes(
             if raw.contact_id.is_some() {
                 c.fail(
                     "data.contact_id",
-                    "is only accepted by contact.update, contact.get, contact.delete and contact.opt_out",
+                    "is only accepted by contact.update, contact.get, contact.delete, contact.opt_out and contact.erase",
                 );
             }
             let email = match raw.email {
@@ -411,7 +412,8 @@ struct RefData {
     email: Option<String>,
 }
 
-/// Checks `contact.get` / `contact.delete` data: exactly one of `contact_id` or `email`.
+/// Checks `contact.get` / `contact.delete` / `contact.erase` data: exactly one of
+/// `contact_id` or `email`.
 pub fn parse_ref(data: Map<String, Value>) -> Result<ContactRef, Rejection> {
     let raw: RefData = check::data(data)?;
     let mut c = Checker::new();

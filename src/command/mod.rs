@@ -13,7 +13,7 @@
 //! email      an e-mail address checked once (its Debug hides it)
 //! patch      absent / null / value of a field in a partial update
 //! check      field checks that collect every problem with its path
-//! contact    contact.create / update / upsert / sign_up / get / delete
+//! contact    contact.create / update / upsert / sign_up / get / delete / opt_out / erase
 //! campaign   campaign.create / update / get / list / schedule / unschedule / send_test,
 //!            report.campaign.get
 //! catalog    custom_field.*, list.*, account.*, mirror.run
@@ -53,7 +53,7 @@ use catalog::{CustomFieldSpec, ListSpec, MirrorSpec};
 use contact::{ContactChanges, ContactRef, OptOut, SignUp, UpdateChanges};
 
 /// Every command type, as written in the envelope's `type`.
-pub const COMMAND_TYPES: [&str; 36] = [
+pub const COMMAND_TYPES: [&str; 37] = [
     "contact.create",
     "contact.update",
     "contact.upsert",
@@ -61,6 +61,7 @@ pub const COMMAND_TYPES: [&str; 36] = [
     "contact.get",
     "contact.delete",
     "contact.opt_out",
+    "contact.erase",
     "contact.tag",
     "contact.untag",
     "custom_field.create",
@@ -103,6 +104,9 @@ pub enum Command {
     ContactDelete(ContactRef),
     /// `contact.opt_out`: the contact's address becomes unsubscribed.
     ContactOptOut(OptOut),
+    /// `contact.erase`: a GDPR erasure — deleted in Constant Contact, removed from the
+    /// mirror (tombstoned) and scrubbed from the ledger's stored results.
+    ContactErase(ContactRef),
     /// `contact.tag`: tags applied to contacts (an activity in the API).
     ContactTag(tagging::Tagging),
     /// `contact.untag`: tags removed from contacts (an activity in the API).
@@ -162,6 +166,7 @@ impl Command {
             "contact.get" => Command::ContactGet(contact::parse_ref(data)?),
             "contact.delete" => Command::ContactDelete(contact::parse_ref(data)?),
             "contact.opt_out" => Command::ContactOptOut(contact::parse_opt_out(data)?),
+            "contact.erase" => Command::ContactErase(contact::parse_ref(data)?),
             "contact.tag" => Command::ContactTag(tagging::parse(data)?),
             "contact.untag" => Command::ContactUntag(tagging::parse(data)?),
             "custom_field.create" => {
@@ -260,6 +265,7 @@ impl Command {
             Command::ContactUpdate(target, _)
             | Command::ContactGet(target)
             | Command::ContactDelete(target)
+            | Command::ContactErase(target)
             | Command::ContactOptOut(OptOut { target, .. }) => Some(target.key()),
             Command::ContactSignUp(s) => Some(ContactRef::Email(s.email.clone()).key()),
             Command::CampaignUpdate(id, _)

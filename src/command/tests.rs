@@ -58,6 +58,7 @@ fn every_command_type_decodes_from_a_valid_example() {
             "contact.opt_out",
             json!({"email": "pat@example.com", "reason": "asked by phone"}),
         ),
+        ("contact.erase", json!({"email": "pat@example.com"})),
         (
             "contact.tag",
             json!({"emails": ["pat@example.com"], "tag_ids": [FIELD]}),

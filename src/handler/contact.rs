@@ -485,13 +485,117 @@ pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, 
             None => return Err(not_found(target)),
         },
     };
-    match ctx.api.delete_contact(&id).await {
-        Ok(()) => Ok(json!({"contact_id": id, "already_deleted": false})),
-        Err(ApiError::NotFound { .. }) if ctx.attempt.is_retry() => {
-            Ok(json!({"contact_id": id, "already_deleted": true}))
-        }
+    let already_deleted = delete_by_id(ctx, &id).await?;
+    Ok(json!({"contact_id": id, "already_deleted": already_deleted}))
+}
+
+/// `DELETE /contacts/{id}` (a soft delete): whether the contact was deleted already — a
+/// retry that meets 404 knows an earlier attempt may have deleted it. A first attempt's 404
+/// is the error.
+async fn delete_by_id(ctx: &Ctx<'_>, id: &str) -> Result<bool, HandleError> {
+    match ctx.api.delete_contact(id).await {
+        Ok(()) => Ok(false),
+        Err(ApiError::NotFound { .. }) if ctx.attempt.is_retry() => Ok(true),
         Err(error) => Err(error.into()),
     }
+}
+
+/// `contact.erase`: the GDPR path. The contact is found (by id, or by address among live and
+/// deleted contacts), deleted in Constant Contact as `contact.delete` deletes it (no request
+/// when it is deleted already), removed from the mirror with its id tombstoned, and the
+/// ledger's stored results about it are scrubbed (see `crate::store::erasure`). A contact
+/// Constant Contact does not know fails with `not_found` — unless, named by id, the mirror's
+/// tombstone shows it was erased already: then the mirror and the ledger are scrubbed again
+/// and the result says `already_erased: true`. The result names the contact by id only; its
+/// address is logged at debug at most.
+pub(super) async fn erase(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
+    let account = ctx.attempt.account.as_str();
+    let mirror = ctx.handler.mirror.as_ref().map(|m| m.db());
+    let found = match target {
+        ContactRef::Id(id) => match ctx.api.get_contact(id, &[]).await {
+            Ok(contact) => Some(contact),
+            Err(ApiError::NotFound { .. }) => None,
+            Err(error) => return Err(error.into()),
+        },
+        ContactRef::Email(email) => {
+            ctx.api
+                .find_contact_by_email(email.as_str(), &[], true)
+                .await?
+        }
+    };
+    let (id, email, deleted) = match (found, target) {
+        (Some(contact), _) => {
+            let email = contact.email().map(str::to_owned).or(match target {
+                ContactRef::Email(email) => Some(email.as_str().to_owned()),
+                ContactRef::Id(_) => None,
+            });
+            let deleted = contact.is_deleted();
+            (contact.contact_id, email, deleted)
+        }
+        (None, ContactRef::Id(id)) => match mirror {
+            Some(db) if db.is_erased(account, id).await.map_err(mirror_error)? => {
+                (id.clone(), None, true)
+            }
+            _ => return Err(not_found(target)),
+        },
+        (None, ContactRef::Email(_)) => return Err(not_found(target)),
+    };
+    let already_erased = match mirror {
+        Some(db) => db.is_erased(account, &id).await.map_err(mirror_error)?,
+        None => false,
+    };
+    tracing::debug!(contact_id = %id, address_known = email.is_some(), "erasing a contact");
+    let already_deleted = if deleted {
+        true
+    } else {
+        delete_by_id(ctx, &id).await?
+    };
+    let removed = match mirror {
+        Some(db) => Some(
+            db.erase_contact(account, &id, &ctx.attempt.command_id, ctx.handler.now())
+                .await
+                .map_err(mirror_error)?,
+        ),
+        None => None,
+    };
+    let scrubbed = ctx
+        .handler
+        .store
+        .ledger_scrub_contact(account, &id, email.as_deref())
+        .await
+        .map_err(|e| HandleError::Storage(std::sync::Arc::new(e)))?;
+    tracing::info!(
+        contact_id = %id,
+        already_deleted,
+        already_erased,
+        ledger_results_scrubbed = scrubbed.results,
+        "contact erased"
+    );
+    Ok(json!({
+        "contact_id": id,
+        "erased": true,
+        "already_deleted": already_deleted,
+        "already_erased": already_erased,
+        "mirror": removed.map(|r| json!({
+            "contacts": r.contacts,
+            "custom_field_values": r.custom_field_values,
+            "list_memberships": r.list_memberships,
+            "tracking_events": r.tracking_events,
+            "pass_rows": r.pass_rows,
+        })),
+        "ledger_results_scrubbed": scrubbed.results,
+        "bulk_items_scrubbed": scrubbed.bulk_items,
+    }))
+}
+
+/// A failed mirror-store call during an erasure: retried like a failed state-store call.
+fn mirror_error(error: crate::mirror::MirrorDbError) -> HandleError {
+    use crate::mirror::MirrorDbError;
+    let error = match error {
+        MirrorDbError::Store(error) => error,
+        MirrorDbError::Postgres(error) => crate::store::StoreError::MirrorStore(error.to_string()),
+    };
+    HandleError::Storage(std::sync::Arc::new(error))
 }
 
 /// The import's limit on `email` (shared/reference/constant-contact-v3.md §7.1).

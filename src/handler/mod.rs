@@ -60,6 +60,7 @@ impl Handler {
             Command::ContactGet(target) => contact::get(&ctx, target).await,
             Command::ContactDelete(target) => contact::delete(&ctx, target).await,
             Command::ContactOptOut(opt_out) => contact::opt_out(&ctx, opt_out).await,
+            Command::ContactErase(target) => contact::erase(&ctx, target).await,
             Command::ContactTag(t) => tagging::apply(&ctx, true, t).await,
             Command::ContactUntag(t) => tagging::apply(&ctx, false, t).await,
             Command::CustomFieldCreate(spec) => catalog::create_custom_field(&ctx, spec).await,

@@ -105,6 +105,10 @@ pub enum StoreError {
     /// Raw SQLite access ([`super::Store::call`]) was asked of a PostgreSQL store.
     #[error("raw SQLite access is not available: the store is on PostgreSQL ({0})")]
     NotSqlite(String),
+    /// The PostgreSQL mirror store failed where a state-store error is expected (a
+    /// `contact.erase` removing the contact from the mirror).
+    #[error("mirror store: {0}")]
+    MirrorStore(String),
 }
 
 impl StoreError {

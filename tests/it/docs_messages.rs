@@ -1331,6 +1331,23 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         .await["action"],
         "revived"
     );
+    // Erasure: a command about the contact sent again afterwards replays its scrubbed result.
+    let sam_get = format!("docs-{}", r.n + 1);
+    r.ok("contact.get", sam.clone()).await;
+    let erased = r.ok("contact.erase", sam.clone()).await;
+    assert_eq!(erased["erased"], true);
+    r.d.publish(&sam_get, "contact.get", sam.clone()).await;
+    let scrubbed = |d: &TestDaemon| {
+        d.messages.iter().any(|(_, _, b)| {
+            b["command_id"] == sam_get.as_str()
+                && b["replayed"] == true
+                && b["data"]["erased"] == true
+        })
+    };
+    assert!(
+        r.d.receive_until(Duration::from_secs(30), scrubbed).await,
+        "the scrubbed result replayed"
+    );
 
     let campaign = r
         .ok("campaign.create", json!({"name": "Docs spring", "subject": "Hello", "from_name": "Lee's Kitchen",
@@ -1469,6 +1486,11 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         ),
         (
             "contact.opt_out",
+            json!({"email": "nobody.docs@example.com"}),
+            "not_found",
+        ),
+        (
+            "contact.erase",
             json!({"email": "nobody.docs@example.com"}),
             "not_found",
         ),

@@ -20,6 +20,7 @@ mod deploy;
 mod dev_script;
 mod docs_messages;
 mod doctor;
+mod erase;
 mod examples;
 mod gathering;
 mod handler;
