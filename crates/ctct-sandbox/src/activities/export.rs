@@ -1,7 +1,8 @@
 //! `POST /activities/contact_exports` and `GET /contact_exports/{id}` (reference §7.2). The
 //! CSV is rendered when downloaded, in chunks, from the state at that moment (so memory stays
 //! flat for a million contacts) and carries exactly what `GET /contacts` with
-//! `include=custom_fields,list_memberships` carries (columns in the crate's README.md).
+//! `include=custom_fields,list_memberships,taggings` carries (columns in the crate's
+//! README.md).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use crate::http::{json, parse_body, path_uuid};
 use crate::state::{Account, Caller, Shared};
 
 /// Core columns, in order; `cf:<name>` columns for every live custom field follow.
-pub(crate) const CORE_COLUMNS: [&str; 22] = [
+pub(crate) const CORE_COLUMNS: [&str; 23] = [
     "contact_id",
     "email_address",
     "permission_to_send",
@@ -47,6 +48,7 @@ pub(crate) const CORE_COLUMNS: [&str; 22] = [
     "opt_out_reason",
     "confirm_status",
     "list_memberships",
+    "taggings",
     "deleted_at",
 ];
 
@@ -283,6 +285,13 @@ fn core_value(account: &Account, c: &Contact, name: &str) -> String {
             .iter()
             .filter(|l| account.lists.is_live(**l))
             .map(|l| account.lists.id_of(*l).to_string())
+            .collect::<Vec<_>>()
+            .join(";"),
+        "taggings" => c
+            .extras()
+            .taggings
+            .iter()
+            .map(Uuid::to_string)
             .collect::<Vec<_>>()
             .join(";"),
         "deleted_at" if c.deleted_at != 0 => fmt_date(c.deleted_at * 1000),
