@@ -33,9 +33,9 @@ pub struct MirrorArgs {
     /// removed). Default: incremental (contacts changed since the last pass).
     #[arg(long)]
     pub full: bool,
-    /// Mirror one resource only (default: all, in the order custom_fields, lists, contacts,
-    /// campaigns, reports).
-    #[arg(long, value_parser = ["contacts", "custom_fields", "lists", "campaigns", "reports"])]
+    /// Mirror one resource only (default: all, in the order custom_fields, lists, tags,
+    /// segments, contacts, campaigns, reports).
+    #[arg(long, value_parser = crate::command::catalog::MIRROR_RESOURCES)]
     pub resource: Option<String>,
     /// The connected account to mirror.
     #[arg(long, default_value = "default")]

@@ -227,8 +227,15 @@ pub fn parse_account_email_add(data: Map<String, Value>) -> Result<String, Rejec
 }
 
 /// Mirrored resources.
-pub const MIRROR_RESOURCES: [&str; 5] =
-    ["contacts", "custom_fields", "lists", "campaigns", "reports"];
+pub const MIRROR_RESOURCES: [&str; 7] = [
+    "contacts",
+    "custom_fields",
+    "lists",
+    "tags",
+    "segments",
+    "campaigns",
+    "reports",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -254,7 +261,7 @@ pub fn parse_mirror(data: Map<String, Value>) -> Result<MirrorSpec, Rejection> {
     {
         c.fail(
             "data.resource",
-            "must be contacts, custom_fields, lists, campaigns or reports",
+            "must be contacts, custom_fields, lists, tags, segments, campaigns or reports",
         );
     }
     c.finish(MirrorSpec {

@@ -112,7 +112,7 @@ impl Handler {
             Some(name) => vec![Resource::parse(name).ok_or_else(|| {
                 HandleError::rejected(
                     "data.resource",
-                    "must be contacts, custom_fields, lists, campaigns or reports",
+                    "must be contacts, custom_fields, lists, tags, segments, campaigns or reports",
                 )
             })?],
         };

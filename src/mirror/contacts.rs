@@ -9,6 +9,9 @@
 //!   `updated_at` and sets `deleted_at` (shared/reference/constant-contact-v3.md §4.2 calls
 //!   that unconfirmed; the nightly full pass reconciles whatever slips through).
 //!
+//! Both read each contact's tags with it (`include=taggings`, the export's `taggings` column):
+//! a contact's taggings are replaced by the ones read, at no request of their own.
+//!
 //! A pass in progress (its position saved with every page) is continued by the next run of
 //! either mode; a full request abandons a pending incremental pass (the full pass covers it).
 //! When a pass completes, the incremental cursor becomes the pass's start time.
@@ -78,7 +81,11 @@ fn first_query(run: &Run<'_>, pass: &Pass) -> ContactQuery {
     ContactQuery {
         status: vec![ContactStatus::All],
         updated_after: pass.updated_after,
-        include: vec![Include::CustomFields, Include::ListMemberships],
+        include: vec![
+            Include::CustomFields,
+            Include::ListMemberships,
+            Include::Taggings,
+        ],
         include_count: run.wants_progress(),
         limit: Some(run.options().page_size.clamp(1, 500)),
         ..ContactQuery::default()
@@ -120,7 +127,16 @@ async fn read_pages(run: &Run<'_>, pass: &mut Pass, writer: &mut Writer) -> Resu
                 Err(stop) => return Err(stop),
             },
         };
-        let rows: Vec<ContactRow> = page.contacts.iter().map(ContactRow::from_api).collect();
+        // Asked for with `include=taggings`: a contact without the key has no tags.
+        let rows: Vec<ContactRow> = page
+            .contacts
+            .iter()
+            .map(|contact| {
+                let mut row = ContactRow::from_api(contact);
+                row.tag_ids.get_or_insert_with(Vec::new);
+                row
+            })
+            .collect();
         pass.next_href = page.next;
         let last = pass.next_href.is_none();
         writer.write(run, pass, rows, 1, last).await?;

@@ -1,5 +1,6 @@
-//! The mirror: the account's contacts, custom fields, lists and campaigns copied into SQLite
-//! for reporting with plain SQL (schema and queries in docs/mirror.md).
+//! The mirror: the account's contacts, custom fields, lists, tags, segments and campaigns
+//! copied into SQLite or PostgreSQL for reporting with plain SQL (schema and queries in
+//! docs/mirror.md).
 //!
 //! ```text
 //! sql         every SQL statement of the mirror (runs, cursors, contacts, catalog, campaigns,
@@ -11,7 +12,8 @@
 //! writer      the contacts pages' writer: one page or export batch per transaction
 //! export      the bulk export: create, poll, stream the CSV in batches (resumable by row)
 //! contacts    contacts passes: full by export (paging as fallback), incremental by updated_after
-//! catalog     custom fields and lists: listed in full on every run, reconciled
+//! catalog     custom fields, lists, tags and segments: listed in full on every run,
+//!             reconciled (a segment's criteria read only when it was edited since)
 //! campaigns   campaign list pages; details and activities only for changed campaigns
 //! reports     campaign reports: summaries, activity statistics (with history), and the
 //!             tracking reports of recent activities whose counts changed, within a day's share
@@ -65,6 +67,10 @@ pub enum Resource {
     Contacts,
     CustomFields,
     Lists,
+    /// Contact tags (definitions; contacts' taggings come with the contacts pass).
+    Tags,
+    /// Segments (definitions and criteria).
+    Segments,
     Campaigns,
     /// Campaign reports (statistics, history, per-contact events): nightly only, after
     /// campaigns, whose activities it reads the statistics of.
@@ -72,11 +78,13 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// Every resource, in the order a run of all of them takes (custom fields and lists first,
-    /// so that contacts refer to known fields and lists).
-    pub const ALL: [Resource; 5] = [
+    /// Every resource, in the order a run of all of them takes (custom fields, lists, tags and
+    /// segments first, so that contacts refer to known fields, lists and tags).
+    pub const ALL: [Resource; 7] = [
         Resource::CustomFields,
         Resource::Lists,
+        Resource::Tags,
+        Resource::Segments,
         Resource::Contacts,
         Resource::Campaigns,
         Resource::Reports,
@@ -87,6 +95,8 @@ impl Resource {
             Resource::Contacts => "contacts",
             Resource::CustomFields => "custom_fields",
             Resource::Lists => "lists",
+            Resource::Tags => "tags",
+            Resource::Segments => "segments",
             Resource::Campaigns => "campaigns",
             Resource::Reports => "reports",
         }
@@ -98,7 +108,8 @@ impl Resource {
         self != Resource::Reports
     }
 
-    /// Reads a resource name (`contacts`, `custom_fields`, `lists`, `campaigns`, `reports`).
+    /// Reads a resource name (`contacts`, `custom_fields`, `lists`, `tags`, `segments`,
+    /// `campaigns`, `reports`).
     pub fn parse(name: &str) -> Option<Resource> {
         Resource::ALL.into_iter().find(|r| r.as_str() == name)
     }

@@ -43,6 +43,9 @@ pub struct ContactRow {
     pub custom_fields: Vec<(String, String)>,
     /// Sorted, unique.
     pub list_ids: Vec<String>,
+    /// The contact's tags (sorted, unique); `None` when the source did not say (an export
+    /// without a `taggings` column): the mirror then keeps the taggings it holds.
+    pub tag_ids: Option<Vec<String>>,
 }
 
 fn text(value: Option<&str>) -> Option<String> {
@@ -72,7 +75,7 @@ fn finish_fields(mut values: Vec<(String, String)>) -> Vec<(String, String)> {
 }
 
 impl ContactRow {
-    /// From a contact read with `include=custom_fields,list_memberships`.
+    /// From a contact read with `include=custom_fields,list_memberships,taggings`.
     pub fn from_api(contact: &Contact) -> ContactRow {
         let email = contact.email_address.as_ref();
         let source = |s: Option<&Source>| s.map(|s| s.as_str().to_owned());
@@ -109,6 +112,7 @@ impl ContactRow {
                     .collect(),
             ),
             list_ids: finish_lists(contact.list_memberships.clone().unwrap_or_default()),
+            tag_ids: contact.taggings.clone().map(finish_lists),
         }
     }
 }
@@ -121,7 +125,7 @@ pub struct CsvLayout {
     custom_fields: Vec<(usize, String)>,
 }
 
-const CORE: [&str; 22] = [
+const CORE: [&str; 23] = [
     "contact_id",
     "email_address",
     "permission_to_send",
@@ -143,6 +147,7 @@ const CORE: [&str; 22] = [
     "opt_out_reason",
     "confirm_status",
     "list_memberships",
+    "taggings",
     "deleted_at",
 ];
 
@@ -219,6 +224,14 @@ impl CsvLayout {
                     .map(|v| v.split(';').map(|id| id.trim().to_owned()).collect())
                     .unwrap_or_default(),
             ),
+            // A file with the column says every contact's tags (an empty cell: none).
+            tag_ids: self.columns.get("taggings").map(|_| {
+                finish_lists(
+                    cell("taggings")
+                        .map(|v| v.split(';').map(|id| id.trim().to_owned()).collect())
+                        .unwrap_or_default(),
+                )
+            }),
         })
     }
 }
@@ -248,7 +261,8 @@ mod tests {
             "deleted_at": "2024-11-03",
             "custom_fields": [{"custom_field_id": "f1", "value": "Skiing"},
                               {"custom_field_id": "f9", "value": ""}],
-            "list_memberships": ["l2", "l1"]
+            "list_memberships": ["l2", "l1"],
+            "taggings": ["t2", "t1", "t2"]
         }))
         .expect("a contact");
         let fields = HashMap::from([("hobby".to_owned(), "f1".to_owned())]);
@@ -274,6 +288,7 @@ mod tests {
             ("updated_at", "2024-11-02T09:01:12Z"),
             ("deleted_at", "2024-11-03"),
             ("list_memberships", "l1;l2"),
+            ("taggings", "t1;t2"),
             ("cf:hobby", "Skiing"),
             ("cf:gone", "ignored"),
         ] {
@@ -287,6 +302,28 @@ mod tests {
         assert_eq!(from_json.permission_to_send.as_deref(), Some("implicit"));
         assert_eq!(from_json.custom_fields, [("f1".into(), "Skiing".into())]);
         assert_eq!(from_json.list_ids, ["l1", "l2"]);
+        assert_eq!(from_json.tag_ids, Some(vec!["t1".into(), "t2".into()]));
+    }
+
+    #[test]
+    fn taggings_are_unknown_only_when_the_source_does_not_carry_them() {
+        let contact: Contact =
+            serde_json::from_value(serde_json::json!({"contact_id": "c1"})).expect("a contact");
+        assert_eq!(ContactRow::from_api(&contact).tag_ids, None);
+        let with_column = CsvLayout::new(&header(), &HashMap::new()).expect("layout");
+        let mut record = vec![String::new(); header().len()];
+        record[0] = "c1".into();
+        assert_eq!(
+            with_column.row(&record).expect("a row").tag_ids,
+            Some(Vec::new()),
+            "an empty cell: no tags"
+        );
+        let without: Vec<String> = header().into_iter().filter(|h| h != "taggings").collect();
+        let layout = CsvLayout::new(&without, &HashMap::new()).expect("layout");
+        assert_eq!(
+            layout.row(&record[..without.len()]).expect("a row").tag_ids,
+            None
+        );
     }
 
     #[test]

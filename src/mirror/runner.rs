@@ -286,6 +286,8 @@ impl Mirror {
             Resource::Contacts => contacts::run(&run, mode).await,
             Resource::CustomFields => catalog::run_custom_fields(&run).await,
             Resource::Lists => catalog::run_lists(&run).await,
+            Resource::Tags => catalog::run_tags(&run).await,
+            Resource::Segments => catalog::run_segments(&run).await,
             Resource::Campaigns => campaigns::run(&run).await,
             Resource::Reports => reports::run(&run).await,
         };

@@ -53,6 +53,10 @@ pub const REPORT_TABLES: &[&str] = &[
     "report_progress",
 ];
 
+/// The tags' and segments' tables of the mirror's 0005, parents first (taggings hang on
+/// contacts, copied before them).
+pub const TAG_TABLES: &[&str] = &["contact_tags", "contact_taggings", "segments"];
+
 /// The mirror's 0003 tables where a full contacts pass keeps what it has read until its end
 /// (copied with the pass's cursor, so that the copy resumes the pass with them).
 pub const PASS_TABLES: &[&str] = &["contacts_load", "contacts_seen"];
@@ -64,10 +68,13 @@ pub const ERASURE_TABLES: &[&str] = &["erased_contacts"];
 const MIRROR_AND_REPORT_TABLES: [&str; MIRROR_TABLES.len() + REPORT_TABLES.len()] =
     concat_tables(MIRROR_TABLES, REPORT_TABLES);
 
-const WITH_PASS_TABLES: [&str; MIRROR_AND_REPORT_TABLES.len() + PASS_TABLES.len()] =
-    concat_tables(&MIRROR_AND_REPORT_TABLES, PASS_TABLES);
+const WITH_TAG_TABLES: [&str; MIRROR_AND_REPORT_TABLES.len() + TAG_TABLES.len()] =
+    concat_tables(&MIRROR_AND_REPORT_TABLES, TAG_TABLES);
 
-/// Every table a mirror store copies: [`MIRROR_TABLES`], [`REPORT_TABLES`],
+const WITH_PASS_TABLES: [&str; WITH_TAG_TABLES.len() + PASS_TABLES.len()] =
+    concat_tables(&WITH_TAG_TABLES, PASS_TABLES);
+
+/// Every table a mirror store copies: [`MIRROR_TABLES`], [`REPORT_TABLES`], [`TAG_TABLES`],
 /// [`PASS_TABLES`], then [`ERASURE_TABLES`].
 pub const MIRROR_COPY_TABLES: &[&str] = &concat_tables::<
     { WITH_PASS_TABLES.len() + ERASURE_TABLES.len() },

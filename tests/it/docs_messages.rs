@@ -1408,6 +1408,8 @@ async fn every_result_and_event_a_running_pipeline_publishes_matches_its_schema(
         Some(vec![
             json!("custom_fields"),
             json!("lists"),
+            json!("tags"),
+            json!("segments"),
             json!("contacts"),
             json!("campaigns"),
             json!("reports")

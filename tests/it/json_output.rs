@@ -369,7 +369,15 @@ async fn mirror_json_prints_each_run_s_figures_as_numbers_in_one_document() {
         .collect();
     assert_eq!(
         resources,
-        ["custom_fields", "lists", "contacts", "campaigns", "reports"]
+        [
+            "custom_fields",
+            "lists",
+            "tags",
+            "segments",
+            "contacts",
+            "campaigns",
+            "reports"
+        ]
     );
     for run in runs {
         assert_eq!(keys(run), RUN_KEYS, "{run}");
@@ -381,7 +389,7 @@ async fn mirror_json_prints_each_run_s_figures_as_numbers_in_one_document() {
         assert!(run["seconds"].is_f64(), "{run}");
         assert_eq!(run["error"], Value::Null, "{run}");
     }
-    let contacts = &runs[2];
+    let contacts = &runs[4];
     assert_eq!(contacts["path"], "export");
     assert_eq!(contacts["rows_upserted"], 40);
     assert!(contacts["api_requests"].as_u64() > Some(0), "{contacts}");

@@ -235,7 +235,15 @@ async fn metrics_show_every_resources_last_success_from_the_start_and_mirror_run
     // no run is counted, and the process reports itself.
     let (status, before) = d.ops("/metrics").await;
     assert_eq!(status, 200);
-    for resource in ["contacts", "custom_fields", "lists", "campaigns", "reports"] {
+    for resource in [
+        "contacts",
+        "custom_fields",
+        "lists",
+        "tags",
+        "segments",
+        "campaigns",
+        "reports",
+    ] {
         let full = format!(
             "ctct_mirror_last_success_timestamp_seconds{{resource=\"{resource}\",mode=\"full\"}}"
         );

@@ -1,5 +1,6 @@
-//! Contacts, their custom-field values and list memberships. A contact is upserted by id and
-//! its values and memberships replaced; a deleted contact stays, with `deleted_at` (the API
+//! Contacts, their custom-field values, list memberships and taggings. A contact is upserted
+//! by id and its values, memberships and taggings replaced (taggings only when the source said
+//! what they are); a deleted contact stays, with `deleted_at` (the API
 //! keeps it too, and strips its memberships).
 
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
@@ -78,6 +79,7 @@ fn core_row(r: &rusqlite::Row<'_>, id: String, at: usize) -> rusqlite::Result<Co
         deleted_at: r.get(at + 19)?,
         custom_fields: Vec::new(),
         list_ids: Vec::new(),
+        tag_ids: None,
     })
 }
 
@@ -110,6 +112,14 @@ fn stored(
         found.list_ids = lists
             .query_map(params![account, id], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        let mut tags = conn.prepare_cached(
+            "SELECT tag_id FROM contact_taggings
+             WHERE account = ?1 AND contact_id = ?2 ORDER BY tag_id",
+        )?;
+        found.tag_ids = Some(
+            tags.query_map(params![account, id], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+        );
     }
     Ok(Some(found))
 }
@@ -141,6 +151,7 @@ fn same_columns(a: &ContactRow, b: &ContactRow) -> bool {
         deleted_at,
         custom_fields: _,
         list_ids: _,
+        tag_ids: _,
     } = a;
     *contact_id == b.contact_id
         && *email_address == b.email_address
@@ -204,6 +215,11 @@ fn write_rows(
         "INSERT OR IGNORE INTO contact_list_memberships (account, contact_id, list_id)
          VALUES (?1, ?2, ?3)",
     )?;
+    let mut clear_tags =
+        conn.prepare_cached("DELETE FROM contact_taggings WHERE account = ?1 AND contact_id = ?2")?;
+    let mut add_tag = conn.prepare_cached(
+        "INSERT OR IGNORE INTO contact_taggings (account, contact_id, tag_id) VALUES (?1, ?2, ?3)",
+    )?;
     let mut seen =
         conn.prepare_cached("INSERT INTO contacts_seen (account, contact_id) VALUES (?1, ?2)")?;
     let mut written = Written::default();
@@ -213,11 +229,18 @@ fn write_rows(
         // One look tells whether the contact is new (then it has no values or memberships
         // to clear: most of a first full mirror), whether it changed at all (values and
         // lists are read only when every column agrees) and whether a deletion is news.
-        let held = if fresh {
+        let mut held = if fresh {
             None
         } else {
             stored(conn, account, id, |core| same_columns(core, row))?
         };
+        // A row whose source did not say its tags leaves them as they are: they cannot make
+        // it differ.
+        if row.tag_ids.is_none()
+            && let Some(held) = held.as_mut()
+        {
+            held.tag_ids = None;
+        }
         if held.as_ref() == Some(row) {
             if seen_run.is_some() {
                 seen.execute(params![account, id])?;
@@ -243,6 +266,15 @@ fn write_rows(
         for list in &row.list_ids {
             add_list.execute(params![account, id, list])?;
         }
+        // Taggings the source did not say are kept as they are.
+        if let Some(tags) = &row.tag_ids {
+            if live.is_some() {
+                clear_tags.execute(params![account, id])?;
+            }
+            for tag in tags {
+                add_tag.execute(params![account, id, tag])?;
+            }
+        }
     }
     Ok(written)
 }
@@ -266,7 +298,11 @@ pub fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<
         clear_seen(conn, account)?;
         return Ok(0);
     }
-    for table in ["contact_custom_field_values", "contact_list_memberships"] {
+    for table in [
+        "contact_custom_field_values",
+        "contact_list_memberships",
+        "contact_taggings",
+    ] {
         conn.execute(
             &format!("DELETE FROM {table} WHERE account = ?1 AND contact_id IN ({UNSEEN})"),
             params![account, seen_run],
@@ -316,10 +352,11 @@ fn clear_account(conn: &Connection, table: &str, account: &str) -> Result<(), St
 // position with the rows already held).
 
 /// The tables the load fills; their secondary indexes are rebuilt when they were empty.
-const LOADED_TABLES: [&str; 3] = [
+const LOADED_TABLES: [&str; 4] = [
     "contacts",
     "contact_custom_field_values",
     "contact_list_memberships",
+    "contact_taggings",
 ];
 
 /// Contacts moved into the tables per call of [`write`] while applying a load.
@@ -339,15 +376,18 @@ pub fn holds_load(conn: &Connection, account: &str) -> Result<bool, StoreError> 
 /// Appends `rows` to the holding table.
 pub fn hold(conn: &Connection, account: &str, rows: &[ContactRow]) -> Result<(), StoreError> {
     let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO contacts_load (account, contact_id, {CORE_COLUMNS}, custom_fields, list_ids)
+        "INSERT INTO contacts_load (account, contact_id, {CORE_COLUMNS}, custom_fields, list_ids,
+             tag_ids)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                 ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
     ))?;
     for row in rows {
         let (values, lists) = held_values_and_lists(row)
             .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-        let held: [&dyn ToSql; 24] =
-            super::contact_fields!([&account, &row.contact_id], row, [&values, &lists]);
+        let tags = held_tags(row)
+            .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+        let held: [&dyn ToSql; 25] =
+            super::contact_fields!([&account, &row.contact_id], row, [&values, &lists, &tags]);
         insert.execute(&held[..])?;
     }
     Ok(())
@@ -364,6 +404,21 @@ pub(crate) fn held_values_and_lists(
         .then(|| serde_json::to_string(&row.list_ids))
         .transpose()?;
     Ok((values, lists))
+}
+
+/// A row's tags as `contacts_load` holds them: a JSON array (`[]` for none), NULL when the
+/// source did not say.
+pub(crate) fn held_tags(row: &ContactRow) -> Result<Option<String>, serde_json::Error> {
+    row.tag_ids.as_ref().map(serde_json::to_string).transpose()
+}
+
+/// A held row's tags back from their JSON.
+pub(crate) fn unheld_tags(
+    row: &mut ContactRow,
+    tags: Option<&str>,
+) -> Result<(), serde_json::Error> {
+    row.tag_ids = tags.map(serde_json::from_str).transpose()?;
+    Ok(())
 }
 
 /// A held row's values and lists back from their JSON.
@@ -413,7 +468,8 @@ pub fn apply_load(
     let empty: bool = conn.query_row(
         "SELECT NOT EXISTS (SELECT 1 FROM contacts)
             AND NOT EXISTS (SELECT 1 FROM contact_custom_field_values)
-            AND NOT EXISTS (SELECT 1 FROM contact_list_memberships)",
+            AND NOT EXISTS (SELECT 1 FROM contact_list_memberships)
+            AND NOT EXISTS (SELECT 1 FROM contact_taggings)",
         [],
         |r| r.get(0),
     )?;
@@ -423,11 +479,16 @@ pub fn apply_load(
     if empty {
         let mut stmt = conn.prepare(
             "SELECT name, sql FROM sqlite_schema
-             WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?1, ?2, ?3)",
+             WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN (?1, ?2, ?3, ?4)",
         )?;
         indexes = stmt
             .query_map(
-                params![LOADED_TABLES[0], LOADED_TABLES[1], LOADED_TABLES[2]],
+                params![
+                    LOADED_TABLES[0],
+                    LOADED_TABLES[1],
+                    LOADED_TABLES[2],
+                    LOADED_TABLES[3]
+                ],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?
             .collect::<Result<_, _>>()?;
@@ -443,7 +504,7 @@ pub fn apply_load(
         "SELECT contact_id, seq FROM contacts_load WHERE account = ?1 ORDER BY contact_id, seq",
     )?;
     let mut data = conn.prepare(&format!(
-        "SELECT contact_id, {CORE_COLUMNS}, custom_fields, list_ids
+        "SELECT contact_id, {CORE_COLUMNS}, custom_fields, list_ids, tag_ids
          FROM contacts_load WHERE seq = ?1"
     ))?;
     let mut read = |seq: i64| -> Result<ContactRow, StoreError> {
@@ -460,6 +521,14 @@ pub fn apply_load(
                     )
                 },
             )?;
+            let tags: Option<String> = r.get(23)?;
+            unheld_tags(&mut row, tags.as_deref()).map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    23,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })?;
             Ok(row)
         })?)
     };

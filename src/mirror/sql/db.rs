@@ -16,7 +16,7 @@ use super::page::{PageEnd, PageMark};
 use super::postgres::{CatalogPage, PgMirrorDb};
 use super::runs::{self, Figures, Finish, LastSuccess, NewRun};
 use super::{catalog, checkpoint, instant, page_transaction};
-use crate::api::model::{ContactList, CustomField, EmailCampaign};
+use crate::api::model::{ContactList, CustomField, EmailCampaign, Segment, Tag};
 use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
 use crate::store::{Store, StoreError};
 
@@ -366,6 +366,23 @@ impl MirrorDb {
             .await?)
     }
 
+    /// The `edited_at` each of `account`'s segments had when its stored criteria were read
+    /// (`None`: never read), by segment id.
+    pub async fn segment_criteria_stamps(
+        &self,
+        account: &str,
+    ) -> Result<std::collections::HashMap<u32, Option<DateTime<Utc>>>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let account = account.to_owned();
+                Ok(store
+                    .call(move |conn| catalog::segment_criteria_stamps(conn, &account))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.segment_criteria_stamps(account).await?),
+        }
+    }
+
     /// Writes one page of listed campaigns with the pass's position (the last page removes
     /// the campaigns not listed and completes the pass). Returns the campaigns whose details
     /// are stale: `(campaign_id, listed updated_at)`.
@@ -518,7 +535,7 @@ fn write_page<T>(
     })
 }
 
-/// The rows of a catalog listing, custom fields or lists: the resource they mirror and the
+/// The rows of a catalog listing (custom fields, lists, tags or segments): the resource they mirror and the
 /// statements that write them and remove the ones a listing did not show.
 pub(crate) trait CatalogRows: Send + Sized + 'static {
     const RESOURCE: Resource;
@@ -589,6 +606,44 @@ fn without_erased<'r>(
             .cloned()
             .collect(),
     ))
+}
+
+impl CatalogRows for Tag {
+    const RESOURCE: Resource = Resource::Tags;
+    fn page(items: Vec<Self>) -> CatalogPage {
+        CatalogPage::Tags(items)
+    }
+    fn write(
+        conn: &Connection,
+        account: &str,
+        items: &[Self],
+        seen_run: i64,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        catalog::write_tags(conn, account, items, seen_run, now)
+    }
+    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
+        catalog::remove_unseen_tags(conn, account, seen_run)
+    }
+}
+
+impl CatalogRows for Segment {
+    const RESOURCE: Resource = Resource::Segments;
+    fn page(items: Vec<Self>) -> CatalogPage {
+        CatalogPage::Segments(items)
+    }
+    fn write(
+        conn: &Connection,
+        account: &str,
+        items: &[Self],
+        seen_run: i64,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        catalog::write_segments(conn, account, items, seen_run, now)
+    }
+    fn remove_unseen(conn: &Connection, account: &str, seen_run: i64) -> Result<u64, StoreError> {
+        catalog::remove_unseen_segments(conn, account, seen_run)
+    }
 }
 
 #[cfg(test)]

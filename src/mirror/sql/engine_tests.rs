@@ -172,6 +172,7 @@ pub(crate) fn contact(id: &str) -> ContactRow {
         deleted_at: None,
         custom_fields: Vec::new(),
         list_ids: Vec::new(),
+        tag_ids: None,
     }
 }
 
@@ -980,7 +981,8 @@ fn the_sqlite_mirror_schema_applies_with_its_views_and_keys() -> Outcome {
             "link_click_ranking",
             "list_sizes",
             "live_contacts",
-            "live_contacts_detailed"
+            "live_contacts_detailed",
+            "tag_sizes"
         ]
     );
     let orphan = conn.execute(

@@ -6,8 +6,8 @@
 //! ```text
 //! runs       mirror_runs: start, figures per page, finish
 //! cursor     mirror_cursors: the pass in progress and the incremental high-water mark
-//! contacts   contacts, their custom-field values and list memberships
-//! catalog    custom_fields and contact_lists
+//! contacts   contacts, their custom-field values, list memberships and taggings
+//! catalog    custom_fields, contact_lists, contact_tags and segments
 //! campaigns  campaigns and campaign_activities
 //! reports    campaign reports: activity statistics and their history, tracking events,
 //!            links, the reporting pass's progress (and the types both engines share)
@@ -23,6 +23,7 @@
 //!            and the mirror schema's migrations there
 //! engine_tests  (tests only) the same cases run against both engines
 //! report_engine_tests  (tests only) campaign reports on both engines
+//! tag_engine_tests  (tests only) tags, taggings and segments on both engines
 //! ```
 //!
 //! The statement modules above are SQLite's; `MirrorDb` dispatches to them or to
@@ -80,6 +81,8 @@ pub mod postgres;
 mod report_engine_tests;
 pub mod reports;
 pub mod runs;
+#[cfg(test)]
+mod tag_engine_tests;
 
 pub use db::MirrorDb;
 pub use error::MirrorDbError;

@@ -14,6 +14,7 @@ mod quota;
 mod report_queries;
 mod reports;
 mod resume;
+mod tags;
 mod triggers;
 
 use std::collections::{BTreeMap, HashMap};
@@ -366,15 +367,56 @@ pub async fn dump_table(tables: &Tables, table: &'static str) -> Vec<String> {
 }
 
 /// The mirror's reporting tables.
-pub const MIRROR_TABLES: [&str; 7] = [
+pub const MIRROR_TABLES: [&str; 10] = [
     "contacts",
     "contact_custom_field_values",
     "contact_list_memberships",
+    "contact_taggings",
     "custom_fields",
     "contact_lists",
+    "contact_tags",
+    "segments",
     "campaigns",
     "campaign_activities",
 ];
+
+/// The ids of the sandbox account's live contacts, in the snapshot's order.
+pub fn live_contact_ids(t: &TestApi) -> Vec<String> {
+    let admin = t.sandbox.admin();
+    admin
+        .snapshot(&admin.primary_account())
+        .expect("a snapshot")
+        .contacts
+        .iter()
+        .filter(|c| c["deleted_at"].as_str().is_none_or(str::is_empty))
+        .map(|c| c["contact_id"].as_str().expect("an id").to_owned())
+        .collect()
+}
+
+/// Creates a tag through the API; returns its id.
+pub async fn create_tag(t: &TestApi, name: &str) -> String {
+    let tag = ctct_sync::api::model::TagCreate {
+        name: name.into(),
+        tag_source: Some("Shop".into()),
+    };
+    t.api().create_tag(&tag).await.expect("a tag").tag_id
+}
+
+/// Adds (`add`) or removes tags to (from) contacts through the tagging activity, completed at
+/// once.
+pub async fn tagging(t: &TestApi, add: bool, contacts: &[&str], tag_ids: &[&str]) {
+    let request = ctct_sync::api::model::TaggingRequest {
+        source: ctct_sync::api::model::TaggingSource {
+            contact_ids: contacts.iter().map(|c| (*c).to_owned()).collect(),
+        },
+        tag_ids: tag_ids.iter().map(|c| (*c).to_owned()).collect(),
+    };
+    t.api()
+        .tagging_activity(add, &request)
+        .await
+        .expect("the tagging activity starts");
+    t.sandbox.admin().complete_activities_now();
+}
 
 /// A shared counter of pages written, and a hook that cancels a token after `pages` pages of
 /// contacts.

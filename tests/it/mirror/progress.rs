@@ -36,7 +36,7 @@ async fn the_mirror_subcommand_draws_no_progress_into_pipes_and_its_log_lines_st
         );
     }
     let summaries: Vec<&str> = stdout.lines().collect();
-    assert_eq!(summaries.len(), 5, "one line per resource: {stdout}");
+    assert_eq!(summaries.len(), 7, "one line per resource: {stdout}");
     assert!(
         summaries.iter().all(|line| line.starts_with("mirror ")),
         "{stdout}"
@@ -52,6 +52,6 @@ async fn the_mirror_subcommand_draws_no_progress_into_pipes_and_its_log_lines_st
         .lines()
         .filter(|line| line.contains("mirror run finished"))
         .count();
-    assert_eq!(finished, 5, "{stderr}");
+    assert_eq!(finished, 7, "{stderr}");
     t.stop().await;
 }

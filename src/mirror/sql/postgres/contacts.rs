@@ -44,6 +44,12 @@ CREATE TEMP TABLE IF NOT EXISTS mirror_page_values (
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS mirror_page_lists (
     contact_id text NOT NULL, list_id text NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS mirror_page_tags (
+    contact_id text NOT NULL, tag_id text NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS mirror_page_tagged (
+    contact_id text NOT NULL
 ) ON COMMIT DELETE ROWS;";
 
 const CONTACT_COLUMNS: &str = "contact_id, email_address, permission_to_send, confirm_status,
@@ -107,6 +113,7 @@ pub(super) async fn write(
     copy_contacts(tx, &page).await?;
     copy_values(tx, &page).await?;
     copy_lists(tx, &page).await?;
+    copy_tags(tx, &page).await?;
 
     let deleted: i64 = tx
         .query_one(
@@ -128,6 +135,13 @@ pub(super) async fn write(
         )
         .await?;
     }
+    // Taggings are replaced only for the contacts whose source said what they are.
+    tx.execute(
+        "DELETE FROM contact_taggings WHERE account = $1 AND contact_id = ANY(ARRAY(
+             SELECT contact_id FROM pg_temp.mirror_page_tagged))",
+        &[&account],
+    )
+    .await?;
     tx.execute(UPSERT, &[&account, &now, &seen_run]).await?;
     tx.execute(
         "INSERT INTO contact_custom_field_values (account, contact_id, custom_field_id, value)
@@ -140,6 +154,13 @@ pub(super) async fn write(
     tx.execute(
         "INSERT INTO contact_list_memberships (account, contact_id, list_id)
          SELECT DISTINCT $1, contact_id, list_id FROM pg_temp.mirror_page_lists
+         ON CONFLICT DO NOTHING",
+        &[&account],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO contact_taggings (account, contact_id, tag_id)
+         SELECT DISTINCT $1, contact_id, tag_id FROM pg_temp.mirror_page_tags
          ON CONFLICT DO NOTHING",
         &[&account],
     )
@@ -212,6 +233,39 @@ async fn copy_lists(tx: &Transaction<'_>, page: &[&ContactRow]) -> PgResult<()> 
     Ok(())
 }
 
+/// The page's taggings, and which contacts they are known for (a contact whose source did not
+/// say keeps its taggings).
+async fn copy_tags(tx: &Transaction<'_>, page: &[&ContactRow]) -> PgResult<()> {
+    if page.iter().all(|row| row.tag_ids.is_none()) {
+        return Ok(());
+    }
+    let sink = tx
+        .copy_in("COPY pg_temp.mirror_page_tagged (contact_id) FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &[Type::TEXT]));
+    for row in page.iter().filter(|row| row.tag_ids.is_some()) {
+        writer.as_mut().write(&[&row.contact_id]).await?;
+    }
+    writer.finish().await?;
+    if page
+        .iter()
+        .all(|row| row.tag_ids.as_ref().is_none_or(Vec::is_empty))
+    {
+        return Ok(());
+    }
+    let sink = tx
+        .copy_in("COPY pg_temp.mirror_page_tags (contact_id, tag_id) FROM STDIN (FORMAT binary)")
+        .await?;
+    let mut writer = std::pin::pin!(BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::TEXT]));
+    for row in page {
+        for tag in row.tag_ids.iter().flatten() {
+            writer.as_mut().write(&[&row.contact_id, tag]).await?;
+        }
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
 /// Empties `account`'s part of `contacts_load` and `contacts_seen` (mirror migration 0003).
 pub(super) async fn clear_load(tx: &Transaction<'_>, account: &str) -> PgResult<()> {
     tx.execute("DELETE FROM contacts_seen WHERE account = $1", &[&account])
@@ -255,14 +309,15 @@ pub(super) async fn apply_load(
     tx.batch_execute(PAGE_TABLES).await?;
     tx.batch_execute(
         "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
-                  pg_temp.mirror_page_lists",
+                  pg_temp.mirror_page_lists, pg_temp.mirror_page_tags,
+                  pg_temp.mirror_page_tagged",
     )
     .await?;
     // A cursor streams the rows in key order while the same transaction writes them.
     tx.execute(
         &format!(
             "DECLARE mirror_load NO SCROLL CURSOR FOR
-             SELECT contact_id, {CONTACT_COLUMNS}, custom_fields, list_ids
+             SELECT contact_id, {CONTACT_COLUMNS}, custom_fields, list_ids, tag_ids
              FROM contacts_load WHERE account = '{}'
              ORDER BY contact_id, seq",
             account.replace('\'', "''")
@@ -295,7 +350,8 @@ pub(super) async fn apply_load(
         written.deleted += part.deleted;
         tx.batch_execute(
             "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
-                      pg_temp.mirror_page_lists",
+                      pg_temp.mirror_page_lists, pg_temp.mirror_page_tags,
+                      pg_temp.mirror_page_tagged",
         )
         .await?;
         if done {
@@ -340,11 +396,12 @@ pub(super) async fn hold(
         .get(0);
     let sink = tx
         .copy_in(&format!(
-            "COPY contacts_load (seq, account, {CONTACT_COLUMNS}, custom_fields, list_ids)
+            "COPY contacts_load (seq, account, {CONTACT_COLUMNS}, custom_fields, list_ids,
+                 tag_ids)
              FROM STDIN (FORMAT binary)"
         ))
         .await?;
-    let mut types = vec![Type::TEXT; 25];
+    let mut types = vec![Type::TEXT; 26];
     types[0] = Type::INT8;
     types[15] = Type::INT8;
     types[16] = Type::INT8;
@@ -355,10 +412,13 @@ pub(super) async fn hold(
             crate::mirror::sql::contacts::held_values_and_lists(row).map_err(|error| {
                 super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
             })?;
-        let fields: [&(dyn ToSql + Sync); 25] = crate::mirror::sql::contact_fields!(
+        let tags = crate::mirror::sql::contacts::held_tags(row).map_err(|error| {
+            super::error::PgMirrorError::Held(format!("a contact could not be held: {error}"))
+        })?;
+        let fields: [&(dyn ToSql + Sync); 26] = crate::mirror::sql::contact_fields!(
             [&seq, &account, &row.contact_id],
             row,
-            [&values, &lists]
+            [&values, &lists, &tags]
         );
         writer.as_mut().write(&fields).await?;
     }
@@ -404,9 +464,16 @@ WITH last AS MATERIALIZED (
     WHERE list_ids IS NOT NULL
     ORDER BY contact_id, l
     RETURNING 1
+), tags_moved AS (
+    INSERT INTO contact_taggings (account, contact_id, tag_id)
+    SELECT $1, contact_id, t
+    FROM last, jsonb_array_elements_text(tag_ids::jsonb) AS t
+    WHERE tag_ids IS NOT NULL
+    ORDER BY contact_id, t
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM values_moved),
-       (SELECT count(*) FROM lists_moved)";
+       (SELECT count(*) FROM lists_moved), (SELECT count(*) FROM tags_moved)";
 
 /// The secondary indexes of the contacts tables (no key or constraint behind them), with
 /// their definitions, in the mirror's schema.
@@ -416,7 +483,8 @@ FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
 WHERE t.relnamespace = current_schema()::regnamespace
-  AND t.relname IN ('contacts', 'contact_custom_field_values', 'contact_list_memberships')
+  AND t.relname IN ('contacts', 'contact_custom_field_values', 'contact_list_memberships',
+                    'contact_taggings')
   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)";
 
 /// The foreign keys of the values and memberships to `contacts` (name, table, definition).
@@ -426,7 +494,8 @@ FROM pg_constraint c
 JOIN pg_class t ON t.oid = c.conrelid
 WHERE c.contype = 'f'
   AND t.relnamespace = current_schema()::regnamespace
-  AND t.relname IN ('contact_custom_field_values', 'contact_list_memberships')";
+  AND t.relname IN ('contact_custom_field_values', 'contact_list_memberships',
+                    'contact_taggings')";
 
 fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -446,7 +515,8 @@ async fn move_held_fresh(
         .query_one(
             "SELECT NOT EXISTS (SELECT 1 FROM contacts)
                 AND NOT EXISTS (SELECT 1 FROM contact_custom_field_values)
-                AND NOT EXISTS (SELECT 1 FROM contact_list_memberships)",
+                AND NOT EXISTS (SELECT 1 FROM contact_list_memberships)
+                AND NOT EXISTS (SELECT 1 FROM contact_taggings)",
             &[],
         )
         .await?
@@ -539,9 +609,14 @@ fn held_row(row: &tokio_postgres::Row) -> PgResult<ContactRow> {
         deleted_at: row.get(21),
         custom_fields: Vec::new(),
         list_ids: Vec::new(),
+        tag_ids: None,
     };
     let values: Option<&str> = row.get(22);
     let lists: Option<&str> = row.get(23);
+    let tags: Option<&str> = row.get(24);
+    crate::mirror::sql::contacts::unheld_tags(&mut contact, tags).map_err(|error| {
+        super::error::PgMirrorError::Held(format!("a held contact could not be read back: {error}"))
+    })?;
     crate::mirror::sql::contacts::unheld_values_and_lists(&mut contact, values, lists).map_err(
         |error| {
             super::error::PgMirrorError::Held(format!(

@@ -36,17 +36,19 @@ use super::cursor::{Cursor, Lease, Pass};
 use super::page::{PageEnd, PageMark};
 use super::runs::{Figures, Finish, LastSuccess, NewRun};
 use crate::api::model::time;
-use crate::api::model::{CampaignStatus, ContactList, CustomField, EmailCampaign};
+use crate::api::model::{CampaignStatus, ContactList, CustomField, EmailCampaign, Segment, Tag};
 use crate::mirror::{ContactRow, ContactsPath, Mode, Resource};
 use crate::store::MigrationReport;
 pub use error::PgMirrorError;
 use error::PgResult;
 
-/// A catalog listing's page, custom fields or lists.
+/// A catalog listing's page: custom fields, lists, tags or segments.
 #[derive(Debug, Clone)]
 pub enum CatalogPage {
     Fields(Vec<CustomField>),
     Lists(Vec<ContactList>),
+    Tags(Vec<Tag>),
+    Segments(Vec<Segment>),
 }
 
 /// The mirror's tables in the PostgreSQL schema the pool's connections are set to. Cheap to
@@ -72,6 +74,8 @@ enum Unseen {
     Contacts,
     Fields,
     Lists,
+    Tags,
+    Segments,
     Campaigns,
 }
 
@@ -456,10 +460,36 @@ impl PgMirrorDb {
                 PageKind::listing(Resource::Lists, Unseen::Lists),
                 write_lists(&tx, &mark.account, lists, pass.run_id, mark.now).await?,
             ),
+            CatalogPage::Tags(tags) => (
+                PageKind::listing(Resource::Tags, Unseen::Tags),
+                write_tags(&tx, &mark.account, tags, pass.run_id, mark.now).await?,
+            ),
+            CatalogPage::Segments(segments) => (
+                PageKind::listing(Resource::Segments, Unseen::Segments),
+                write_segments(&tx, &mark.account, segments, pass.run_id, mark.now).await?,
+            ),
         };
         end_page(&tx, mark, pass, end, &kind, upserted, 0).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// See `MirrorDb::segment_criteria_stamps`.
+    pub async fn segment_criteria_stamps(
+        &self,
+        account: &str,
+    ) -> PgResult<std::collections::HashMap<u32, Option<DateTime<Utc>>>> {
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT segment_id, criteria_edited_at FROM segments WHERE account = $1",
+                &[&account],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((u32::try_from(r.get::<_, i64>(0)).ok()?, r.get(1))))
+            .collect())
     }
 
     /// See `MirrorDb::write_campaigns`.
@@ -803,6 +833,11 @@ async fn remove_unseen(
                      WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
                        AND contact_id NOT IN (
                            SELECT contact_id FROM contacts_seen WHERE account = $1))",
+                "DELETE FROM contact_taggings WHERE account = $1 AND contact_id IN (
+                     SELECT contact_id FROM contacts
+                     WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
+                       AND contact_id NOT IN (
+                           SELECT contact_id FROM contacts_seen WHERE account = $1))",
             ],
             "DELETE FROM contacts WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)
                AND contact_id NOT IN (SELECT contact_id FROM contacts_seen WHERE account = $1)",
@@ -823,6 +858,17 @@ async fn remove_unseen(
                      AND (seen_run IS NULL OR seen_run <> $2 OR deleted_at IS NOT NULL))"],
             "DELETE FROM contact_lists
              WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)",
+        ),
+        Unseen::Tags => (
+            &["DELETE FROM contact_taggings
+               WHERE account = $1 AND tag_id IN (
+                   SELECT tag_id FROM contact_tags
+                   WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2))"],
+            "DELETE FROM contact_tags WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)",
+        ),
+        Unseen::Segments => (
+            &[],
+            "DELETE FROM segments WHERE account = $1 AND (seen_run IS NULL OR seen_run <> $2)",
         ),
         Unseen::Campaigns => (
             &[],
@@ -929,6 +975,94 @@ async fn write_lists(
         .await?;
     }
     Ok(lists.len() as u64)
+}
+
+async fn write_tags(
+    tx: &Transaction<'_>,
+    account: &str,
+    tags: &[Tag],
+    seen_run: i64,
+    now: DateTime<Utc>,
+) -> PgResult<u64> {
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO contact_tags (account, tag_id, name, tag_source, contacts_count,
+                 created_at, updated_at, mirrored_at, seen_run)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (account, tag_id) DO UPDATE SET
+                 name = excluded.name, tag_source = excluded.tag_source,
+                 contacts_count = excluded.contacts_count, created_at = excluded.created_at,
+                 updated_at = excluded.updated_at, mirrored_at = excluded.mirrored_at,
+                 seen_run = excluded.seen_run",
+        )
+        .await?;
+    for tag in tags {
+        tx.execute(
+            &upsert,
+            &[
+                &account,
+                &tag.tag_id,
+                &tag.name,
+                &tag.tag_source.as_deref().filter(|s| !s.is_empty()),
+                &tag.contacts_count.map(|c| c as i64),
+                &tag.created_at,
+                &tag.updated_at,
+                &now,
+                &seen_run,
+            ],
+        )
+        .await?;
+    }
+    Ok(tags.len() as u64)
+}
+
+/// A segment's criteria as `jsonb`: the API's JSON text parsed (text that is not JSON is kept
+/// as a JSON string).
+fn criteria_json(criteria: Option<&str>) -> Option<serde_json::Value> {
+    criteria.map(|text| {
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned()))
+    })
+}
+
+async fn write_segments(
+    tx: &Transaction<'_>,
+    account: &str,
+    segments: &[Segment],
+    seen_run: i64,
+    now: DateTime<Utc>,
+) -> PgResult<u64> {
+    let upsert = tx
+        .prepare_cached(
+            "INSERT INTO segments (account, segment_id, name, segment_criteria, created_at,
+                 edited_at, criteria_edited_at, mirrored_at, seen_run)
+             VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $4::jsonb IS NULL THEN NULL::timestamptz ELSE $6::timestamptz END,
+                 $7, $8)
+             ON CONFLICT (account, segment_id) DO UPDATE SET
+                 name = excluded.name,
+                 segment_criteria = coalesce(excluded.segment_criteria, segments.segment_criteria),
+                 created_at = excluded.created_at, edited_at = excluded.edited_at,
+                 criteria_edited_at = CASE WHEN excluded.segment_criteria IS NULL
+                     THEN segments.criteria_edited_at ELSE excluded.criteria_edited_at END,
+                 mirrored_at = excluded.mirrored_at, seen_run = excluded.seen_run",
+        )
+        .await?;
+    for segment in segments {
+        tx.execute(
+            &upsert,
+            &[
+                &account,
+                &i64::from(segment.segment_id),
+                &segment.name,
+                &criteria_json(segment.segment_criteria.as_deref()),
+                &segment.created_at,
+                &segment.edited_at,
+                &now,
+                &seen_run,
+            ],
+        )
+        .await?;
+    }
+    Ok(segments.len() as u64)
 }
 
 async fn mark_fetched(

@@ -28,7 +28,8 @@ async fn migrating_creates_the_schema_applies_once_and_refuses_edited_or_newer_h
             "0001_mirror",
             "0002_reports",
             "0003_contacts_load",
-            "0004_erasures"
+            "0004_erasures",
+            "0005_tags_segments"
         ]
     );
     let second = db.migrate().await?;
