@@ -580,6 +580,7 @@ pub(super) async fn erase(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, H
             "contacts": r.contacts,
             "custom_field_values": r.custom_field_values,
             "list_memberships": r.list_memberships,
+            "taggings": r.taggings,
             "tracking_events": r.tracking_events,
             "pass_rows": r.pass_rows,
         })),

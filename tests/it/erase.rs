@@ -54,6 +54,7 @@ async fn mirror_rows(d: &TestDaemon, contact_id: &str) -> Vec<(&'static str, i64
         "contacts",
         "contact_custom_field_values",
         "contact_list_memberships",
+        "contact_taggings",
         "tracking_events",
         "erased_contacts",
     ] {
@@ -112,6 +113,19 @@ async fn an_erased_contact_leaves_no_trace_in_the_mirror_or_the_ledger_and_does_
         .to_owned();
     d.succeeded("e-get", "contact.get", json!({"contact_id": erin}))
         .await;
+    let vip = d
+        .succeeded("e-tag", "tag.create", json!({"name": "VIP"}))
+        .await["tag_id"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+    d.succeeded(
+        "e-tagged",
+        "contact.tag",
+        json!({"contact_ids": [erin], "tag_ids": [vip]}),
+    )
+    .await;
+    d.api.sandbox.admin().complete_activities_now();
 
     // A campaign sent to the list, opened by both: the mirror's reports hold their events.
     let admin = d.api.sandbox.admin();
@@ -144,6 +158,7 @@ async fn an_erased_contact_leaves_no_trace_in_the_mirror_or_the_ledger_and_does_
     assert_eq!(erased["mirror"]["contacts"], 1);
     assert_eq!(erased["mirror"]["custom_field_values"], 1);
     assert_eq!(erased["mirror"]["list_memberships"], 1);
+    assert_eq!(erased["mirror"]["taggings"], 1);
     assert!(
         erased["mirror"]["tracking_events"].as_u64() >= Some(1),
         "its open: {erased}"
@@ -173,6 +188,7 @@ async fn an_erased_contact_leaves_no_trace_in_the_mirror_or_the_ledger_and_does_
             ("contacts", 0),
             ("contact_custom_field_values", 0),
             ("contact_list_memberships", 0),
+            ("contact_taggings", 0),
             ("tracking_events", 0),
             ("erased_contacts", n_erased),
         ]

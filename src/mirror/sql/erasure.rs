@@ -16,6 +16,8 @@ pub struct ErasedRows {
     pub contacts: u64,
     pub custom_field_values: u64,
     pub list_memberships: u64,
+    /// `contact_taggings` (the contact's tags).
+    pub taggings: u64,
     pub tracking_events: u64,
     /// Rows a full pass in progress held for its end (`contacts_load`, `contacts_seen`).
     pub pass_rows: u64,
@@ -24,9 +26,10 @@ pub struct ErasedRows {
 }
 
 /// The tables that hold a contact's rows, keyed by `(account, contact_id)`, children first.
-pub const CONTACT_TABLES: [&str; 6] = [
+pub const CONTACT_TABLES: [&str; 7] = [
     "contact_custom_field_values",
     "contact_list_memberships",
+    "contact_taggings",
     "tracking_events",
     "contacts_load",
     "contacts_seen",
@@ -55,11 +58,12 @@ pub fn erase(
         )? as u64;
     }
     Ok(ErasedRows {
-        contacts: removed[5],
+        contacts: removed[6],
         custom_field_values: removed[0],
         list_memberships: removed[1],
-        tracking_events: removed[2],
-        pass_rows: removed[3] + removed[4],
+        taggings: removed[2],
+        tracking_events: removed[3],
+        pass_rows: removed[4] + removed[5],
         tombstoned_now,
     })
 }

@@ -40,11 +40,12 @@ impl PgMirrorDb {
         }
         tx.commit().await?;
         Ok(ErasedRows {
-            contacts: removed[5],
+            contacts: removed[6],
             custom_field_values: removed[0],
             list_memberships: removed[1],
-            tracking_events: removed[2],
-            pass_rows: removed[3] + removed[4],
+            taggings: removed[2],
+            tracking_events: removed[3],
+            pass_rows: removed[4] + removed[5],
             tombstoned_now,
         })
     }
