@@ -101,6 +101,10 @@ enum Command {
         /// Command counts to measure, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "20000")]
         upserts: Vec<usize>,
+        /// The command sent: contact.upsert, or list.add_contacts / contact.tag naming one
+        /// seeded contact each by id.
+        #[arg(long, default_value = "contact.upsert")]
+        command: String,
         /// The sandbox's and the daemon's limits: off, or real (4/s, 10,000/day).
         #[arg(long, default_value = "off")]
         limits: String,
@@ -391,6 +395,7 @@ fn main() -> ExitCode {
             }
             Command::Pipeline {
                 upserts,
+                command,
                 limits,
                 coalescing,
                 deadline_s,
@@ -409,6 +414,11 @@ fn main() -> ExitCode {
                         other => bail!("--standby takes on or off, not {other}"),
                     })
                     .collect::<anyhow::Result<Vec<bool>>>()?;
+                if !["contact.upsert", "list.add_contacts", "contact.tag"]
+                    .contains(&command.as_str())
+                {
+                    bail!("--command takes contact.upsert, list.add_contacts or contact.tag");
+                }
                 let real_limits = match limits.as_str() {
                     "real" => true,
                     "off" => false,
@@ -426,6 +436,7 @@ fn main() -> ExitCode {
                             for &standby in &standby {
                                 let scenario = pipeline::Scenario {
                                     upserts: count,
+                                    command: command.clone(),
                                     real_limits,
                                     coalescing,
                                     deadline: Duration::from_secs(deadline_s),

@@ -1,4 +1,6 @@
-//! `ctct-bench pipeline`: `contact.upsert` commands through a real `ctct-sync run` process.
+//! `ctct-bench pipeline`: `contact.upsert` commands (or, with `--command`, `list.add_contacts`
+//! or `contact.tag` commands naming one seeded contact each by id) through a real
+//! `ctct-sync run` process.
 //!
 //! The sandbox runs in this process; the daemon is the release `ctct-sync` binary beside this
 //! one, started as a child with its own store and uniquely named queues, so its CPU time and
@@ -33,6 +35,8 @@ use crate::sandbox_client;
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub upserts: usize,
+    /// The command type sent: `contact.upsert`, `list.add_contacts` or `contact.tag`.
+    pub command: String,
     pub real_limits: bool,
     pub coalescing: bool,
     /// Give up waiting for results after this long.
@@ -78,6 +82,29 @@ pub async fn run(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Seeds the sandbox's primary account with enough contacts for `n` subscribed ones and
+/// answers their ids.
+fn subscribed_contacts(sandbox: &ctct_sandbox::Sandbox, n: usize) -> anyhow::Result<Vec<String>> {
+    let admin = sandbox.admin();
+    let account = admin.primary_account();
+    admin.seed(&account, n + n / 2 + 100, 11)?;
+    let ids: Vec<String> = admin
+        .snapshot(&account)?
+        .contacts
+        .iter()
+        .filter(|c| {
+            c["deleted_at"].is_null()
+                && c["email_address"]["permission_to_send"] != "unsubscribed"
+        })
+        .filter_map(|c| c["contact_id"].as_str().map(str::to_owned))
+        .take(n)
+        .collect();
+    if ids.len() < n {
+        bail!("the sandbox seeded {} subscribed contacts, not {n}", ids.len());
+    }
+    Ok(ids)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -121,7 +148,11 @@ fn print_row(s: &Scenario, f: &Figures) {
             "SQLite"
         },
         if s.standby { " + standby" } else { "" },
-        s.upserts,
+        if s.command == "contact.upsert" {
+            s.upserts.to_string()
+        } else {
+            format!("{} × {}", s.upserts, s.command)
+        },
         if s.real_limits { "real" } else { "off" },
         if s.coalescing { "on" } else { "off" },
         f.results,
@@ -180,24 +211,44 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
         DaemonStores::authorised(&sandbox, &dir, scenario.postgres.as_deref(), &db_tag).await?;
     // The token endpoint takes one request a second per client.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let list = {
-        // The list the upserts join, made by a client with a store of its own.
+    // Contacts for the commands naming contacts by id: seeded, subscribed ones only (an
+    // unsubscribed contact is never added to a list).
+    let contact_ids = if scenario.command == "contact.upsert" {
+        Vec::new()
+    } else {
+        subscribed_contacts(&sandbox, scenario.upserts)?
+    };
+    let (list, tag) = {
+        // The list the commands name, made by a client with a store of its own; a tag for
+        // `contact.tag`.
         let client = sandbox_client(&sandbox, &dir.join("bench.db")).await?;
-        client
-            .account("default")
+        let account = client.account("default");
+        let list = account
             .create_list(&ListInput {
                 name: "Bench list".into(),
                 description: None,
                 favorite: None,
             })
             .await?
-            .list_id
+            .list_id;
+        let tag = if scenario.command == "contact.tag" {
+            account
+                .create_tag(&ctct_sync::api::model::TagCreate {
+                    name: "Bench tag".into(),
+                    tag_source: None,
+                })
+                .await?
+                .tag_id
+        } else {
+            String::new()
+        };
+        (list, tag)
     };
 
-    let tag = format!("bench-{}-{}", std::process::id(), scenario.upserts);
+    let queues = format!("bench-{}-{}", std::process::id(), scenario.upserts);
     let mut env = daemon_env(
         &sandbox,
-        &tag,
+        &queues,
         amqp_url,
         scenario.real_limits,
         scenario.coalescing,
@@ -227,15 +278,24 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
     let bodies: Vec<(String, Vec<u8>)> = (0..scenario.upserts)
         .map(|i| {
             let id = format!("up-{i}");
-            let body = serde_json::json!({
-                "id": id,
-                "type": "contact.upsert",
-                "account": "default",
-                "data": {
+            let data = match scenario.command.as_str() {
+                "list.add_contacts" => {
+                    serde_json::json!({"contact_ids": [contact_ids[i]], "list_ids": [list]})
+                }
+                "contact.tag" => {
+                    serde_json::json!({"contact_ids": [contact_ids[i]], "tag_ids": [tag]})
+                }
+                _ => serde_json::json!({
                     "email": format!("bench.{i}@example.com"),
                     "first_name": format!("Bench {i}"),
                     "list_ids": [list],
-                }
+                }),
+            };
+            let body = serde_json::json!({
+                "id": id,
+                "type": scenario.command,
+                "account": "default",
+                "data": data,
             });
             (id, serde_json::to_vec(&body).expect("JSON"))
         })
