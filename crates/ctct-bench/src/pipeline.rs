@@ -93,14 +93,16 @@ fn subscribed_contacts(sandbox: &ctct_sandbox::Sandbox, n: usize) -> anyhow::Res
         .contacts
         .iter()
         .filter(|c| {
-            c["deleted_at"].is_null()
-                && c["email_address"]["permission_to_send"] != "unsubscribed"
+            c["deleted_at"].is_null() && c["email_address"]["permission_to_send"] != "unsubscribed"
         })
         .filter_map(|c| c["contact_id"].as_str().map(str::to_owned))
         .take(n)
         .collect();
     if ids.len() < n {
-        bail!("the sandbox seeded {} subscribed contacts, not {n}", ids.len());
+        bail!(
+            "the sandbox seeded {} subscribed contacts, not {n}",
+            ids.len()
+        );
     }
     Ok(ids)
 }
