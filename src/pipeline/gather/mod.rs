@@ -135,6 +135,9 @@ struct State {
     finishing: HashSet<(String, String)>,
     /// Sealed batches not finished yet, per account.
     busy: HashMap<String, usize>,
+    /// Sealed batches waiting for their account's worker, by batch id: (account, command
+    /// ids), whose claims are renewed like those of open batches.
+    waiting: HashMap<String, (String, Vec<String>)>,
 }
 
 /// Gathers tagging and list membership commands into batches; owned by the [`super::process::Processor`].
@@ -260,6 +263,10 @@ impl Gatherer {
     fn seal(&self, state: &mut State, key: &Key) {
         if let Some(open) = state.open.remove(key) {
             *state.busy.entry(open.account.clone()).or_default() += 1;
+            let ids = open.members.iter().map(|m| m.id.clone()).collect();
+            state
+                .waiting
+                .insert(open.id.clone(), (open.account.clone(), ids));
             let _ = self.sealed.send(open);
         }
     }
@@ -284,9 +291,11 @@ impl Gatherer {
         }
     }
 
-    /// The commands of every open batch older than `age`, by account (to renew their claims).
+    /// The commands of every open batch older than `age` and of every sealed batch waiting
+    /// for its account's worker, by account (to renew their claims).
     pub(super) fn open_claims(&self, age: Duration) -> Vec<(String, Vec<String>)> {
-        self.lock()
+        let state = self.lock();
+        state
             .open
             .values()
             .filter(|open| open.opened.elapsed() >= age)
@@ -294,7 +303,13 @@ impl Gatherer {
                 let ids = open.members.iter().map(|m| m.id.clone()).collect();
                 (open.account.clone(), ids)
             })
+            .chain(state.waiting.values().cloned())
             .collect()
+    }
+
+    /// The account's worker starts batch `id` (it renews the claims from now on).
+    pub(super) fn started(&self, id: &str) {
+        self.lock().waiting.remove(id);
     }
 
     /// Takes the deliveries of `members` to give them their results; a redelivery of one

@@ -82,6 +82,7 @@ fn start_worker(p: Arc<Processor>) -> mpsc::UnboundedSender<Open> {
         while let Some(open) = batches.recv().await {
             let account = open.account.clone();
             let ids: Vec<String> = open.members.iter().map(|m| m.id.clone()).collect();
+            p.gather.started(&open.id);
             p.while_claimed(&account, &ids, run_batch(&p, open)).await;
             p.gather.batch_done(&account);
         }
