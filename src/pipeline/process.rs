@@ -259,11 +259,6 @@ impl Processor {
         })
     }
 
-    /// Tagging commands waiting in open gathered batches.
-    pub fn gather_open(&self) -> usize {
-        self.gather.open()
-    }
-
     /// Upserts waiting in open bulk batches, and how long the oldest of those batches has
     /// been open (past `bulk.window_ms` while another import of its account runs).
     pub fn bulk_open(&self) -> (usize, std::time::Duration) {
@@ -398,29 +393,18 @@ impl Processor {
                     joining.command_type.clone(),
                 );
                 let attempts = joining.attempts;
-                match self
+                let refused = self
                     .bulk
-                    .join(*joining, session.clone(), delivery, &self.held)
-                {
-                    None => return,
-                    // The batch it belongs to is finishing: look again in a moment. This
-                    // delivery tried nothing, so it gives its attempt back.
-                    Some(delivery) => {
-                        let subject = Subject {
-                            id: &id,
-                            command_type: &command_type,
-                            account: &account,
-                        };
-                        let behind = self
-                            .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
-                            .await;
-                        match behind {
-                            Ok(wait) => (wait, delivery),
-                            Err(error) => {
-                                return self.store_failed(session, delivery, &error).await;
-                            }
-                        }
-                    }
+                    .join(*joining, session.clone(), delivery, &self.held);
+                let Some(delivery) = refused else { return };
+                let subject = Subject {
+                    id: &id,
+                    command_type: &command_type,
+                    account: &account,
+                };
+                match self.back_in_a_moment(subject, attempts, started_at).await {
+                    Ok(wait) => (wait, delivery),
+                    Err(error) => return self.store_failed(session, delivery, &error).await,
                 }
             }
             Disposition::Gather(joining) => {
@@ -430,26 +414,16 @@ impl Processor {
                     joining.command_type.clone(),
                     joining.attempts,
                 );
-                match self.gather.join(*joining, session.clone(), delivery) {
-                    None => return,
-                    // Its batch is giving out results: look again in a moment (this
-                    // delivery tried nothing and gives its attempt back).
-                    Some(delivery) => {
-                        let subject = Subject {
-                            id: &id,
-                            command_type: &command_type,
-                            account: &account,
-                        };
-                        let behind = self
-                            .carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
-                            .await;
-                        match behind {
-                            Ok(wait) => (wait, delivery),
-                            Err(error) => {
-                                return self.store_failed(session, delivery, &error).await;
-                            }
-                        }
-                    }
+                let refused = self.gather.join(*joining, session.clone(), delivery);
+                let Some(delivery) = refused else { return };
+                let subject = Subject {
+                    id: &id,
+                    command_type: &command_type,
+                    account: &account,
+                };
+                match self.back_in_a_moment(subject, attempts, started_at).await {
+                    Ok(wait) => (wait, delivery),
+                    Err(error) => return self.store_failed(session, delivery, &error).await,
                 }
             }
             other => (other, delivery),
@@ -457,6 +431,19 @@ impl Processor {
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
             self.dispose_failed(session, delivery, &error).await;
         }
+    }
+
+    /// A delivery the batcher or the gatherer gave back (the batch it belongs to is giving out
+    /// results): it waits a moment and comes back. It tried nothing, so it gives its attempt
+    /// back.
+    async fn back_in_a_moment(
+        &self,
+        subject: Subject<'_>,
+        attempts: u32,
+        started_at: DateTime<Utc>,
+    ) -> Result<Disposition, PipelineError> {
+        self.carry_out(subject, Decision::WaitBehind, attempts, None, started_at)
+            .await
     }
 
     /// Storing the result or publishing failed: the delivery comes back. A store failure
@@ -649,13 +636,18 @@ impl Processor {
         {
             return Ok(joining);
         }
-        if command.gathering().is_some()
-            && self.settings.bulk.enabled
-            && attempts <= self.settings.max_attempts
-            && effect_ref.is_none()
-            && !(self.settings.bulk.idle_one_by_one
-                && self.in_flight() <= 1
-                && self.gather.idle(&envelope.account))
+        // A redelivery of a command the gatherer holds (its channel was lost) goes back to
+        // it, whatever its ledger row says: its batch gives it its one result.
+        let held_by_gatherer =
+            command.gathering().is_some() && self.gather.holds(&envelope.account, &envelope.id);
+        if held_by_gatherer
+            || command.gathering().is_some()
+                && self.settings.bulk.enabled
+                && attempts <= self.settings.max_attempts
+                && effect_ref.is_none()
+                && !(self.settings.bulk.idle_one_by_one
+                    && self.in_flight() <= 1
+                    && self.gather.idle(&envelope.account))
         {
             return Ok(Disposition::Gather(Box::new(gather::Joining {
                 id: envelope.id.clone(),

@@ -275,6 +275,16 @@ pub fn record_effect(
     Ok(())
 }
 
+/// Forgets what an earlier attempt recorded (`effect_ref` back to NULL): a later attempt must
+/// not answer from it.
+pub fn clear_effect(conn: &Connection, account: &str, command_id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE command_ledger SET effect_ref = NULL WHERE account = ?1 AND command_id = ?2",
+        params![account, command_id],
+    )?;
+    Ok(())
+}
+
 /// The row of a command, if there is one.
 pub fn entry(
     conn: &Connection,
@@ -574,6 +584,20 @@ impl Store {
         }
         let (account, id) = (account.to_owned(), command_id.to_owned());
         self.call_grouped(move |conn| uncount(conn, &account, &id))
+            .await
+    }
+
+    /// [`clear_effect`] under the group commit.
+    pub async fn ledger_clear_effect(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<(), StoreError> {
+        if let Some(pg) = self.pg() {
+            return pg.ledger_clear_effect(account, command_id).await;
+        }
+        let (account, id) = (account.to_owned(), command_id.to_owned());
+        self.call_grouped(move |conn| clear_effect(conn, &account, &id))
             .await
     }
 

@@ -551,3 +551,97 @@ async fn a_burst_of_list_additions_shares_activities_and_contacts_left_out_fail_
     assert!(posts <= 4, "{posts} membership activities for 121 commands");
     d.stop().await;
 }
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_lost_broker_connection_while_the_shared_activity_runs_leaves_each_command_to_its_batch
+);
+/// The broker connection is cut while the gathered commands wait for their shared activity
+/// (its id already in each ledger row): the redelivered commands go back to the batch that
+/// holds them, and get its result once the activity has completed — not an early answer from
+/// the ledger row (`activity_state` null) given before the activity is known to have applied
+/// every contact.
+async fn a_lost_broker_connection_while_the_shared_activity_runs_leaves_each_command_to_its_batch(
+    engine: Engine,
+) {
+    let api = TestApi::start_on(engine).await;
+    let contacts = seeded(&api, 30);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let admin = d.api.sandbox.admin();
+    // Frozen: the activity stays queued until the test completes it.
+    admin.freeze_clock();
+    let commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            (
+                format!("cut-{i}"),
+                "contact.tag",
+                json!({"contact_ids": [c], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    publish_all(&d, &commands).await;
+    let tables = d.api.state_tables();
+    let n = commands.len() as i64;
+    crate::support::eventually::eventually(
+        Duration::from_secs(60),
+        "the shared activity's id stored for every command",
+        async || {
+            let stored = tables
+                .number(
+                    "SELECT COUNT(*) FROM command_ledger
+                     WHERE command_id LIKE 'cut-%' AND effect_ref IS NOT NULL",
+                )
+                .await;
+            if stored == n {
+                Ok(())
+            } else {
+                Err(format!("{stored} of {n}"))
+            }
+        },
+    )
+    .await;
+    assert!(
+        crate::support::daemon::close_daemon_connections(d.queue()).await >= 1,
+        "the daemon's connection was cut"
+    );
+    crate::support::eventually::eventually(
+        Duration::from_secs(60),
+        "every unfinished command delivered again",
+        async || {
+            let waiting = tables
+                .number(
+                    "SELECT COUNT(*) FROM command_ledger
+                     WHERE command_id LIKE 'cut-%' AND status <> 'done' AND attempts < 2",
+                )
+                .await;
+            if waiting == 0 {
+                Ok(())
+            } else {
+                Err(format!("{waiting} not yet"))
+            }
+        },
+    )
+    .await;
+    admin.unfreeze_clock();
+    admin.complete_activities_now();
+    d.results(&ids, Duration::from_secs(60)).await;
+    d.drain(Duration::from_secs(3)).await;
+    for id in &ids {
+        let got: Vec<_> = d.received.iter().filter(|r| &r.command_id == id).collect();
+        assert_eq!(got.len(), 1, "{id} has exactly one result: {got:?}");
+        assert_eq!(got[0].outcome, Outcome::Succeeded, "{:?}", got[0]);
+        let state = &got[0].data.as_ref().expect("data")["activity_state"];
+        assert!(
+            state.is_string(),
+            "{id}: answered before its activity ended: {state}"
+        );
+    }
+    for c in &contacts {
+        assert_eq!(taggings(&d, c), json!([gold]));
+    }
+    d.stop().await;
+}

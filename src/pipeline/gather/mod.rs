@@ -170,9 +170,11 @@ impl Gatherer {
             && !state.open.keys().any(|(a, _, _)| a == account)
     }
 
-    /// Commands waiting in open batches.
-    pub fn open(&self) -> usize {
-        self.lock().open.values().map(|o| o.members.len()).sum()
+    /// Whether command `id` of `account` is held here (gathering, running or finishing).
+    pub fn holds(&self, account: &str, id: &str) -> bool {
+        let state = self.lock();
+        let place = (account.to_owned(), id.to_owned());
+        state.waiters.contains_key(&place) || state.finishing.contains(&place)
     }
 
     /// Takes a command (its delivery stays unacked until its result is out). Gives the

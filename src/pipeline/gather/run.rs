@@ -113,6 +113,12 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
     let mut ready = Vec::with_capacity(members.len());
     for member in members {
         let Some(contacts) = member.contacts().cloned() else {
+            // Not a gathering command: never joins (see `Gatherer::join`); answered, not dropped.
+            let error = HandleError::failed(
+                ErrorCode::Unsupported,
+                "the command reached the gatherer but names no contacts; it was not applied",
+            );
+            give_out(p, vec![(member, Err(error))]).await;
             continue;
         };
         match p
@@ -178,37 +184,25 @@ fn run_group<'a>(
             }
             Err(error) => {
                 let template = HandleError::from(error);
-                let results = ready
-                    .into_iter()
-                    .map(|r| (r.member, Err(template.copy_for_batch())))
-                    .collect();
-                give_out(p, results).await;
+                fail_all(p, ready, &template).await;
                 return 1;
             }
         };
         let activity_id = activity.activity_id;
-        record_effects(p, account, &ids, &activity_id).await;
+        record_effects(p, account, &ids, Some(&activity_id)).await;
         let (ended, polls) = await_activity(p, account, &activity_id, union.len(), deadline).await;
         let requests = 1 + polls;
         let ended = match ended {
             Ok(ended) => ended,
             Err(template) => {
-                let results = ready
-                    .into_iter()
-                    .map(|r| (r.member, Err(template.copy_for_batch())))
-                    .collect();
-                give_out(p, results).await;
+                fail_all(p, ready, &template).await;
                 return requests;
             }
         };
         if !ended.completed() {
             tracing::warn!(activity_id = %activity_id, state = %ended.state, "a gathered activity did not complete; its commands are retried");
             let template = HandleError::import_incomplete(&activity_id, &ended.state);
-            let results = ready
-                .into_iter()
-                .map(|r| (r.member, Err(template.copy_for_batch())))
-                .collect();
-            give_out(p, results).await;
+            fail_all(p, ready, &template).await;
             return requests;
         }
         if ended.short() {
@@ -221,14 +215,11 @@ fn run_group<'a>(
             }
             if ready.len() > 1 {
                 tracing::info!(activity_id = %activity_id, commands = ready.len(), "a gathered activity completed fewer items than it was given; trying each half");
+                record_effects(p, account, &ids, None).await;
                 return requests + halves(p, account, kind, targets, ready, deadline).await;
             }
             let error = short_error(&ended, &activity_id);
-            let results = ready
-                .into_iter()
-                .map(|r| (r.member, Err(error.copy_for_batch())))
-                .collect();
-            give_out(p, results).await;
+            fail_all(p, ready, &error).await;
             return requests;
         }
         let commands = ready.len();
@@ -374,26 +365,42 @@ async fn halves(
         + run_group(p, account, kind, targets, second, deadline).await
 }
 
-/// The accepted activity's id in each command's ledger row: a redelivery answers with it
-/// instead of starting another activity.
-async fn record_effects(p: &Arc<Processor>, account: &str, ids: &[String], activity_id: &str) {
+/// The accepted activity's id in each command's ledger row (`Some`): a redelivery answers
+/// with it instead of starting another activity. `None` forgets it again, before a short
+/// activity's commands are tried in halves: a redelivery must not answer from an activity
+/// that left contacts out.
+async fn record_effects(
+    p: &Arc<Processor>,
+    account: &str,
+    ids: &[String],
+    activity_id: Option<&str>,
+) {
     let mut failures = 0;
     for chunk in ids.chunks(RECORD_CONCURRENCY) {
-        let stored = futures_util::future::join_all(
-            chunk
-                .iter()
-                .map(|id| p.store.ledger_record_effect(account, id, activity_id)),
-        )
+        let stored = futures_util::future::join_all(chunk.iter().map(|id| async move {
+            match activity_id {
+                Some(activity_id) => p.store.ledger_record_effect(account, id, activity_id).await,
+                None => p.store.ledger_clear_effect(account, id).await,
+            }
+        }))
         .await;
         failures += stored.iter().filter(|s| s.is_err()).count();
     }
     if failures > 0 {
         tracing::error!(
             failures,
-            activity_id,
-            "could not store a gathered activity's id for every command; those would start it again after a restart"
+            "could not store (or clear) a gathered activity's id for every command; those may answer from the wrong activity after a restart"
         );
     }
+}
+
+/// Every command of `ready` gets a copy of `error`.
+async fn fail_all(p: &Arc<Processor>, ready: Vec<Ready>, error: &HandleError) {
+    let results = ready
+        .into_iter()
+        .map(|r| (r.member, Err(error.copy_for_batch())))
+        .collect();
+    give_out(p, results).await;
 }
 
 /// Polls the activity (first after an estimate from its size, then doubling, capped) until

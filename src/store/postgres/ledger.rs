@@ -221,6 +221,23 @@ impl PgStore {
         Ok(())
     }
 
+    /// See [`crate::store::Store::ledger_clear_effect`].
+    pub async fn ledger_clear_effect(
+        &self,
+        account: &str,
+        command_id: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE command_ledger SET effect_ref = NULL WHERE account = $1 AND command_id = $2",
+                &[&account, &command_id],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     /// Stores the final result (inserting the row when the command never began); true when
     /// it was stored, false when a result was stored already.
     pub(crate) async fn ledger_finish_entry(
