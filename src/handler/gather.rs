@@ -5,10 +5,10 @@
 
 use crate::api::ApiError;
 use crate::api::client::Fence;
-use crate::api::model::{Activity, TaggingRequest, TaggingSource};
+use crate::api::model::Activity;
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 
-use super::{HandleError, Handler, membership, tagging};
+use super::{HandleError, Handler, tagging};
 
 impl Handler {
     /// The ids of `contacts`: as given, or looked up by e-mail (one request per address;
@@ -34,26 +34,6 @@ impl Handler {
         fence: Fence,
     ) -> Result<Activity, ApiError> {
         let api = self.api.account(account).with_fence(Some(fence));
-        match kind {
-            ActivityKind::TagAdd | ActivityKind::TagRemove => {
-                let request = TaggingRequest {
-                    source: TaggingSource {
-                        contact_ids: contact_ids.to_vec(),
-                    },
-                    tag_ids: targets.to_vec(),
-                };
-                api.tagging_activity(kind == ActivityKind::TagAdd, &request)
-                    .await
-            }
-            ActivityKind::ListAdd | ActivityKind::ListRemove => {
-                membership::start_membership_activity(
-                    &api,
-                    kind == ActivityKind::ListAdd,
-                    contact_ids.to_vec(),
-                    targets.to_vec(),
-                )
-                .await
-            }
-        }
+        tagging::start_activity(&api, kind, contact_ids.to_vec(), targets.to_vec()).await
     }
 }

@@ -16,9 +16,6 @@ mod context;
 mod error;
 mod fields;
 mod gather;
-/// `list.add_contacts` / `list.remove_contacts`; [`membership::start_membership_activity`]
-/// is the activity alone, for callers that combine commands.
-pub(crate) mod membership;
 mod report;
 mod segment;
 mod tag;
@@ -61,8 +58,16 @@ impl Handler {
             Command::ContactDelete(target) => contact::delete(&ctx, target).await,
             Command::ContactOptOut(opt_out) => contact::opt_out(&ctx, opt_out).await,
             Command::ContactErase(target) => contact::erase(&ctx, target).await,
-            Command::ContactTag(t) => tagging::apply(&ctx, true, t).await,
-            Command::ContactUntag(t) => tagging::apply(&ctx, false, t).await,
+            Command::ContactTag(_)
+            | Command::ContactUntag(_)
+            | Command::ListAddContacts(_)
+            | Command::ListRemoveContacts(_) => match command.gathering() {
+                Some(gathering) => tagging::apply(&ctx, gathering).await,
+                None => Err(HandleError::failed(
+                    ErrorCode::Unsupported,
+                    "the command names no contacts",
+                )),
+            },
             Command::CustomFieldCreate(spec) => catalog::create_custom_field(&ctx, spec).await,
             Command::CustomFieldUpdate(spec) => catalog::update_custom_field(&ctx, spec).await,
             Command::CustomFieldDelete(id) => catalog::delete_custom_field(&ctx, id).await,
@@ -71,8 +76,6 @@ impl Handler {
             Command::ListList => catalog::list_lists(&ctx).await,
             Command::ListUpdate(changes) => catalog::update_list(&ctx, changes).await,
             Command::ListDelete(id) => catalog::delete_list(&ctx, id).await,
-            Command::ListAddContacts(m) => membership::apply(&ctx, true, m).await,
-            Command::ListRemoveContacts(m) => membership::apply(&ctx, false, m).await,
             Command::SegmentList => segment::list(&ctx).await,
             Command::SegmentGet(id) => segment::get(&ctx, *id).await,
             Command::TagCreate(spec) => tag::create(&ctx, spec).await,
