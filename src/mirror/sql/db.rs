@@ -597,15 +597,7 @@ fn without_erased<'r>(
     rows: &'r [ContactRow],
 ) -> Result<std::borrow::Cow<'r, [ContactRow]>, StoreError> {
     let erased = erasure::erased_among(conn, account, rows.iter().map(|r| r.contact_id.as_str()))?;
-    if erased.is_empty() {
-        return Ok(std::borrow::Cow::Borrowed(rows));
-    }
-    Ok(std::borrow::Cow::Owned(
-        rows.iter()
-            .filter(|r| !erased.contains(&r.contact_id))
-            .cloned()
-            .collect(),
-    ))
+    Ok(erasure::not_erased(rows, &erased, |r| &r.contact_id))
 }
 
 impl CatalogRows for Tag {

@@ -117,14 +117,7 @@ impl MirrorDb {
                         &mark.account,
                         events.iter().map(|e| e.contact_id.as_str()),
                     )?;
-                    let kept: Vec<EventRow> = if erased.is_empty() {
-                        events
-                    } else {
-                        events
-                            .into_iter()
-                            .filter(|e| !erased.contains(&e.contact_id))
-                            .collect()
-                    };
+                    let kept = super::erasure::not_erased(&events, &erased, |e| &e.contact_id);
                     let inserted = reports::write_events(tx, &mark.account, activity, &kept, &now)?;
                     reports::save_progress(
                         tx,

@@ -57,15 +57,39 @@ pub fn erase(
             params![account, contact_id],
         )? as u64;
     }
-    Ok(ErasedRows {
-        contacts: removed[6],
-        custom_field_values: removed[0],
-        list_memberships: removed[1],
-        taggings: removed[2],
-        tracking_events: removed[3],
-        pass_rows: removed[4] + removed[5],
-        tombstoned_now,
-    })
+    Ok(ErasedRows::from_counts(removed, tombstoned_now))
+}
+
+impl ErasedRows {
+    /// From the rows removed per table of [`CONTACT_TABLES`] (in its order).
+    pub fn from_counts(removed: [u64; CONTACT_TABLES.len()], tombstoned_now: bool) -> Self {
+        ErasedRows {
+            contacts: removed[6],
+            custom_field_values: removed[0],
+            list_memberships: removed[1],
+            taggings: removed[2],
+            tracking_events: removed[3],
+            pass_rows: removed[4] + removed[5],
+            tombstoned_now,
+        }
+    }
+}
+
+/// `rows` without those whose contact (`id_of`) is among the `erased` ids; borrowed when none is.
+pub fn not_erased<'r, T: Clone>(
+    rows: &'r [T],
+    erased: &HashSet<String>,
+    id_of: impl Fn(&T) -> &str,
+) -> std::borrow::Cow<'r, [T]> {
+    if erased.is_empty() {
+        return std::borrow::Cow::Borrowed(rows);
+    }
+    std::borrow::Cow::Owned(
+        rows.iter()
+            .filter(|r| !erased.contains(id_of(r)))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Whether `contact_id` of `account` was erased.

@@ -24,7 +24,8 @@ impl PgStore {
                  WHERE account = $1 AND status = 'done' AND type <> 'contact.erase'
                    AND result IS NOT NULL
                    AND (strpos(result, $2) > 0
-                        OR ($3::text IS NOT NULL AND strpos(lower(result), $3::text) > 0))
+                        OR ($3::text IS NOT NULL
+                            AND strpos(lower(result COLLATE \"C\"), $3::text) > 0))
                  FOR UPDATE",
                 &[&account, &contact_id, &email],
             )
@@ -47,7 +48,7 @@ impl PgStore {
         if let Some(email) = &email {
             scrubbed.bulk_items = tx
                 .execute(
-                    "UPDATE bulk_items SET email = '' WHERE lower(email) = $2 AND batch_id IN (
+                    "UPDATE bulk_items SET email = '' WHERE lower(email COLLATE \"C\") = $2 AND batch_id IN (
                          SELECT id FROM bulk_batches
                          WHERE account = $1 AND status IN ('done', 'failed', 'abandoned'))",
                     &[&account, email],

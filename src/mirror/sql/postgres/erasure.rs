@@ -39,15 +39,7 @@ impl PgMirrorDb {
                 .await?;
         }
         tx.commit().await?;
-        Ok(ErasedRows {
-            contacts: removed[6],
-            custom_field_values: removed[0],
-            list_memberships: removed[1],
-            taggings: removed[2],
-            tracking_events: removed[3],
-            pass_rows: removed[4] + removed[5],
-            tombstoned_now,
-        })
+        Ok(ErasedRows::from_counts(removed, tombstoned_now))
     }
 
     /// See `MirrorDb::is_erased`.

@@ -384,17 +384,8 @@ impl PgMirrorDb {
         // passes read deleted contacts too).
         let ids: Vec<&str> = rows.iter().map(|r| r.contact_id.as_str()).collect();
         let erased = contacts::erased_among(&tx, &mark.account, &ids).await?;
-        let kept: Vec<ContactRow>;
-        let rows = if erased.is_empty() {
-            rows
-        } else {
-            kept = rows
-                .iter()
-                .filter(|r| !erased.contains(&r.contact_id))
-                .cloned()
-                .collect();
-            &kept[..]
-        };
+        let kept = crate::mirror::sql::erasure::not_erased(rows, &erased, |r| &r.contact_id);
+        let rows = &kept[..];
         // A full pass into an account the mirror has no contact of holds its pages and moves
         // them in with its last page.
         let written = if full && contacts::holds_load(&tx, &mark.account).await? {
