@@ -22,7 +22,6 @@ impl AccountApi {
         self.json(request).await
     }
 
-    /// The page a previous page's `next` href points to (followed verbatim).
     /// `GET /contact_tags?include_count=true`: the first page of tags, each with the number
     /// of contacts it applies to (`contacts_count`); the next pages' links carry the flag.
     pub async fn list_tags_counted(&self, limit: Option<u32>) -> Result<TagsPage, ApiError> {
@@ -34,6 +33,7 @@ impl AccountApi {
         self.json(request).await
     }
 
+    /// The page a previous page's `next` href points to (followed verbatim).
     pub async fn next_tags_page(&self, href: &str) -> Result<TagsPage, ApiError> {
         self.json(Request::href("GET /contact_tags (next page)", href))
             .await
