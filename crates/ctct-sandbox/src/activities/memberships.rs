@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Counters, Job, Shape, activity_json};
+use super::{Counters, Job, Shape, activity_json, ids};
 use crate::contacts::model::Permission;
 use crate::errors::{ApiError, Area};
 use crate::http::{json, parse_body};
@@ -66,35 +66,6 @@ struct SourceIn {
     tag_ids: Option<Value>,
     engagement_level: Option<Value>,
     segment_id: Option<Value>,
-}
-
-fn ids(field: &str, items: Option<Vec<String>>, max: usize) -> Result<Vec<Uuid>, ApiError> {
-    let items = items.unwrap_or_default();
-    if items.is_empty() {
-        return Err(ApiError::validation(
-            Area::Contacts,
-            format!("{field} is required and must hold at least one id"),
-        ));
-    }
-    if items.len() > max {
-        return Err(ApiError::validation(
-            Area::Contacts,
-            format!("{field} exceeds the maximum of {max} items"),
-        ));
-    }
-    let mut out: Vec<Uuid> = Vec::with_capacity(items.len());
-    for raw in &items {
-        let id = Uuid::parse_str(raw).map_err(|_| {
-            ApiError::validation(
-                Area::Contacts,
-                format!("{field} contains an invalid id: {raw}"),
-            )
-        })?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
 }
 
 /// The checked body: contact ids and target list ids.

@@ -57,6 +57,41 @@ impl ActivityState {
     }
 }
 
+/// The ids of an activity's `field` (`source.contact_ids`, `tag_ids`, `list_ids`): 1 to `max`
+/// UUIDs, repeats dropped; a 400 naming the field otherwise.
+pub(crate) fn ids(
+    field: &str,
+    items: Option<Vec<String>>,
+    max: usize,
+) -> Result<Vec<Uuid>, ApiError> {
+    let items = items.unwrap_or_default();
+    if items.is_empty() {
+        return Err(ApiError::validation(
+            Area::Contacts,
+            format!("{field} is required and must hold at least one id"),
+        ));
+    }
+    if items.len() > max {
+        return Err(ApiError::validation(
+            Area::Contacts,
+            format!("{field} exceeds the maximum of {max} items"),
+        ));
+    }
+    let mut out: Vec<Uuid> = Vec::with_capacity(items.len());
+    for raw in &items {
+        let id = Uuid::parse_str(raw).map_err(|_| {
+            ApiError::validation(
+                Area::Contacts,
+                format!("{field} contains an invalid id: {raw}"),
+            )
+        })?;
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
 /// What an activity does when it completes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Job {
