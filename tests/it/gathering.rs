@@ -57,15 +57,7 @@ fn seeded_with_emails(api: &TestApi, n: usize) -> Vec<(String, String)> {
 
 /// The contact's tag ids as the sandbox holds them.
 fn taggings(d: &TestDaemon, contact_id: &str) -> Value {
-    let admin = d.api.sandbox.admin();
-    let contact = admin
-        .contact(
-            &admin.primary_account(),
-            contact_id.parse().expect("a UUID"),
-        )
-        .expect("the sandbox answers")
-        .expect("the contact exists");
-    contact["taggings"].clone()
+    d.sandbox_contact(contact_id)["taggings"].clone()
 }
 
 /// The tagging activities started (POSTs), and every request under `/v3/activities`.
@@ -76,6 +68,54 @@ fn activity_requests(d: &TestDaemon) -> (usize, usize) {
         .filter(|r| r.method == "POST" && r.path.starts_with("/v3/activities/contacts_taggings"))
         .count();
     (posts, d.requests_under("/v3/activities"))
+}
+
+/// One command of `kind` per item of `items` (contacts, addresses), ids `{prefix}-{i}`.
+fn one_per(
+    items: &[String],
+    prefix: &str,
+    kind: &'static str,
+    data: impl Fn(&String) -> Value,
+) -> Vec<(String, &'static str, Value)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (format!("{prefix}-{i}"), kind, data(item)))
+        .collect()
+}
+
+fn ids_of(commands: &[(String, &str, Value)]) -> Vec<String> {
+    commands.iter().map(|(id, _, _)| id.clone()).collect()
+}
+
+/// Waits until the `n` commands `{prefix}-*` have their shared activity's id in the ledger
+/// (`log`: the daemon's, shown when it never happens).
+async fn activity_recorded_for_each(
+    d: &TestDaemon,
+    prefix: &str,
+    n: usize,
+    log: Option<&std::path::Path>,
+) {
+    let tables = d.api.state_tables();
+    let recorded = format!(
+        "SELECT COUNT(*) FROM command_ledger
+         WHERE command_id LIKE '{prefix}-%' AND effect_ref IS NOT NULL"
+    );
+    crate::support::eventually::eventually(
+        Duration::from_secs(60),
+        "the shared activity's id stored for every command",
+        async || {
+            let stored = tables.number(&recorded).await;
+            if stored == n as i64 {
+                return Ok(());
+            }
+            let said = log
+                .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+                .unwrap_or_default();
+            Err(format!("{stored} of {n}; the daemon said:\n{said}"))
+        },
+    )
+    .await;
 }
 
 async fn publish_all(d: &TestDaemon, commands: &[(String, &str, Value)]) {
@@ -103,8 +143,8 @@ async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<String, Command
 }
 
 async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
-    let created = d.succeeded(id, "tag.create", json!({"name": name})).await;
-    created["tag_id"].as_str().expect("tag_id").to_owned()
+    d.created(id, "tag.create", json!({"name": name}), "tag_id")
+        .await
 }
 
 crate::both_engines!(
@@ -120,19 +160,14 @@ async fn a_burst_of_tagging_commands_shares_activities_at_under_one_request_per_
     let mut d = TestDaemon::start_with(api, &GATHERING[..1]).await;
     let gold = tag(&mut d, "t-gold", "Gold").await;
     let (posts_before, requests_before) = activity_requests(&d);
-    let commands: Vec<(String, &str, Value)> = contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("tag-{i}"),
-                "contact.tag",
-                json!({"contact_ids": [c], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
+    let commands = one_per(
+        &contacts,
+        "tag",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
     publish_all(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     let mut gathered = 0;
     for (i, id) in ids.iter().enumerate() {
@@ -201,7 +236,7 @@ async fn tag_and_untag_of_one_contact_apply_in_the_order_they_were_published() {
         }
     }
     publish_in_order(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     assert!(
         results.values().all(|r| r.outcome == Outcome::Succeeded),
@@ -235,17 +270,12 @@ async fn an_unknown_contact_in_a_burst_fails_alone_and_the_others_are_tagged() {
     let mut d = TestDaemon::start_with(api, &GATHERING).await;
     let gold = tag(&mut d, "t-gold", "Gold").await;
     let (posts_before, _) = activity_requests(&d);
-    let mut commands: Vec<(String, &str, Value)> = contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("ok-{i}"),
-                "contact.tag",
-                json!({"contact_ids": [c], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
+    let mut commands = one_per(
+        &contacts,
+        "ok",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
     commands.insert(
         20,
         (
@@ -255,7 +285,7 @@ async fn an_unknown_contact_in_a_burst_fails_alone_and_the_others_are_tagged() {
         ),
     );
     publish_all(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     let unknown = &results["unknown"];
     assert_eq!(unknown.outcome, Outcome::Failed, "{unknown:?}");
@@ -290,20 +320,15 @@ async fn by_email_commands_are_looked_up_and_gathered_and_a_redelivery_answers_f
         seeded_with_emails(&api, 12).into_iter().unzip();
     let mut d = TestDaemon::start_with(api, &GATHERING).await;
     let gold = tag(&mut d, "t-gold", "Gold").await;
-    let commands: Vec<(String, &str, Value)> = emails
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            (
-                format!("by-email-{i}"),
-                "contact.tag",
-                json!({"emails": [e], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
+    let commands = one_per(
+        &emails,
+        "by-email",
+        "contact.tag",
+        |e| json!({"emails": [e], "tag_ids": [gold]}),
+    );
     let (posts_before, _) = activity_requests(&d);
     publish_all(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     for (i, id) in ids.iter().enumerate() {
         let r = &results[id];
@@ -343,20 +368,15 @@ async fn with_coalescing_off_each_tagging_command_starts_its_own_activity() {
     settings.push(("CTCT_SYNC__BULK__ENABLED", "false"));
     let mut d = TestDaemon::start_with(api, &settings).await;
     let gold = tag(&mut d, "t-gold", "Gold").await;
-    let commands: Vec<(String, &str, Value)> = contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("off-{i}"),
-                "contact.tag",
-                json!({"contact_ids": [c], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
+    let commands = one_per(
+        &contacts,
+        "off",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
     let (posts_before, _) = activity_requests(&d);
     publish_all(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     for r in results.values() {
         assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
@@ -391,39 +411,15 @@ async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(eng
         ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
     ];
     let (mut first, log) = d.spawn_with_log("first", &settings);
-    let commands: Vec<(String, &str, Value)> = contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("crash-{i}"),
-                "contact.tag",
-                json!({"contact_ids": [c], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let commands = one_per(
+        &contacts,
+        "crash",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
+    let ids = ids_of(&commands);
     publish_all(&d, &commands).await;
-    let tables = d.api.state_tables();
-    let recorded = "SELECT COUNT(*) FROM command_ledger
-                    WHERE command_id LIKE 'crash-%' AND effect_ref IS NOT NULL";
-    let n = commands.len() as i64;
-    crate::support::eventually::eventually(
-        Duration::from_secs(60),
-        "the shared activity's id stored for every command",
-        async || {
-            let stored = tables.number(recorded).await;
-            if stored == n {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{stored} of {n}; the daemon said:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ))
-            }
-        },
-    )
-    .await;
+    activity_recorded_for_each(&d, "crash", commands.len(), Some(&log)).await;
     first.start_kill().expect("killed");
     let _ = first.wait().await;
     let posts_after_first = activity_requests(&d).0;
@@ -464,15 +460,8 @@ async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(eng
 
 /// The contact's list ids as the sandbox holds them.
 fn memberships(d: &TestDaemon, contact_id: &str) -> Vec<String> {
-    let admin = d.api.sandbox.admin();
-    let contact = admin
-        .contact(
-            &admin.primary_account(),
-            contact_id.parse().expect("a UUID"),
-        )
-        .expect("the sandbox answers")
-        .expect("the contact exists");
-    serde_json::from_value(contact["list_memberships"].clone()).unwrap_or_default()
+    serde_json::from_value(d.sandbox_contact(contact_id)["list_memberships"].clone())
+        .unwrap_or_default()
 }
 
 crate::both_engines!(
@@ -511,19 +500,14 @@ async fn a_burst_of_list_additions_shares_activities_and_contacts_left_out_fail_
         .collect();
     assert!(unsubscribed.contains(&seeded[40]));
     let before = admin.request_log().len();
-    let commands: Vec<(String, &str, Value)> = seeded
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("add-{i}"),
-                "list.add_contacts",
-                json!({"contact_ids": [c], "list_ids": [news]}),
-            )
-        })
-        .collect();
+    let commands = one_per(
+        &seeded,
+        "add",
+        "list.add_contacts",
+        |c| json!({"contact_ids": [c], "list_ids": [news]}),
+    );
     publish_all(&d, &commands).await;
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids = ids_of(&commands);
     let results = one_each(&mut d, &ids).await;
     admin.complete_activities_now();
     for (i, c) in seeded.iter().enumerate() {
@@ -571,39 +555,16 @@ async fn a_lost_broker_connection_while_the_shared_activity_runs_leaves_each_com
     let admin = d.api.sandbox.admin();
     // Frozen: the activity stays queued until the test completes it.
     admin.freeze_clock();
-    let commands: Vec<(String, &str, Value)> = contacts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            (
-                format!("cut-{i}"),
-                "contact.tag",
-                json!({"contact_ids": [c], "tag_ids": [gold]}),
-            )
-        })
-        .collect();
-    let ids: Vec<String> = commands.iter().map(|(id, _, _)| id.clone()).collect();
+    let commands = one_per(
+        &contacts,
+        "cut",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
+    let ids = ids_of(&commands);
     publish_all(&d, &commands).await;
+    activity_recorded_for_each(&d, "cut", commands.len(), None).await;
     let tables = d.api.state_tables();
-    let n = commands.len() as i64;
-    crate::support::eventually::eventually(
-        Duration::from_secs(60),
-        "the shared activity's id stored for every command",
-        async || {
-            let stored = tables
-                .number(
-                    "SELECT COUNT(*) FROM command_ledger
-                     WHERE command_id LIKE 'cut-%' AND effect_ref IS NOT NULL",
-                )
-                .await;
-            if stored == n {
-                Ok(())
-            } else {
-                Err(format!("{stored} of {n}"))
-            }
-        },
-    )
-    .await;
     assert!(
         crate::support::daemon::close_daemon_connections(d.queue()).await >= 1,
         "the daemon's connection was cut"

@@ -28,31 +28,18 @@ fn membership_command_requests(d: &TestDaemon) -> usize {
 }
 
 async fn contact(d: &mut TestDaemon, id: &str, email: &str) -> String {
-    let created = d
-        .succeeded(id, "contact.create", json!({"email": email}))
-        .await;
-    created["contact_id"]
-        .as_str()
-        .expect("contact_id")
-        .to_owned()
+    let data = json!({"email": email});
+    d.created(id, "contact.create", data, "contact_id").await
 }
 
 async fn list(d: &mut TestDaemon, id: &str, name: &str) -> String {
-    let created = d.succeeded(id, "list.create", json!({"name": name})).await;
-    created["list_id"].as_str().expect("list_id").to_owned()
+    d.created(id, "list.create", json!({"name": name}), "list_id")
+        .await
 }
 
 /// The contact's list ids as the sandbox holds them.
 fn memberships(d: &TestDaemon, contact_id: &str) -> Value {
-    let admin = d.api.sandbox.admin();
-    let contact = admin
-        .contact(
-            &admin.primary_account(),
-            contact_id.parse().expect("a UUID"),
-        )
-        .expect("the sandbox answers")
-        .expect("the contact exists");
-    contact["list_memberships"].clone()
+    d.sandbox_contact(contact_id)["list_memberships"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,31 +27,18 @@ fn tagging_command_requests(d: &TestDaemon) -> usize {
 }
 
 async fn contact(d: &mut TestDaemon, id: &str, email: &str) -> String {
-    let created = d
-        .succeeded(id, "contact.create", json!({"email": email}))
-        .await;
-    created["contact_id"]
-        .as_str()
-        .expect("contact_id")
-        .to_owned()
+    let data = json!({"email": email});
+    d.created(id, "contact.create", data, "contact_id").await
 }
 
 async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
-    let created = d.succeeded(id, "tag.create", json!({"name": name})).await;
-    created["tag_id"].as_str().expect("tag_id").to_owned()
+    d.created(id, "tag.create", json!({"name": name}), "tag_id")
+        .await
 }
 
 /// The contact's tag ids as the sandbox holds them.
 fn taggings(d: &TestDaemon, contact_id: &str) -> Value {
-    let admin = d.api.sandbox.admin();
-    let contact = admin
-        .contact(
-            &admin.primary_account(),
-            contact_id.parse().expect("a UUID"),
-        )
-        .expect("the sandbox answers")
-        .expect("the contact exists");
-    contact["taggings"].clone()
+    d.sandbox_contact(contact_id)["taggings"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -481,6 +481,34 @@ impl TestDaemon {
         result.data.expect("data")
     }
 
+    /// [`TestDaemon::succeeded`] for a command that creates something: the id its result's
+    /// `data` holds under `key`.
+    pub async fn created(
+        &mut self,
+        id: &str,
+        command_type: &str,
+        data: Value,
+        key: &str,
+    ) -> String {
+        let data = self.succeeded(id, command_type, data).await;
+        data[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: no {key} in {data}"))
+            .to_owned()
+    }
+
+    /// The contact as the sandbox holds it (its primary account).
+    pub fn sandbox_contact(&self, contact_id: &str) -> Value {
+        let admin = self.api.sandbox.admin();
+        admin
+            .contact(
+                &admin.primary_account(),
+                contact_id.parse().expect("a UUID"),
+            )
+            .expect("the sandbox answers")
+            .expect("the contact exists")
+    }
+
     /// How many requests the sandbox has had whose path starts with `prefix`.
     pub fn requests_under(&self, prefix: &str) -> usize {
         self.api
