@@ -1,5 +1,5 @@
 //! Bulk-activity operations (shared/reference/constant-contact-v3.md §7): JSON import, export,
-//! and the status of any activity. Every `POST /activities/*` may answer 429 when the account
+//! taggings, list memberships, the four bulk deletes, and the status of any activity. Every `POST /activities/*` may answer 429 when the account
 //! already has 1,000 queued activities ([`ApiError::TooMany`]).
 
 use reqwest::Method;
@@ -8,7 +8,7 @@ use crate::api::client::{AccountApi, Request};
 use crate::api::endpoints::{ExportDownload, path_id};
 use crate::api::error::ApiError;
 use crate::api::model::{
-    Activity, ContactsJsonImport, ExportRequest, MembershipRequest, TaggingRequest,
+    Activity, ContactsJsonImport, DeleteRequest, ExportRequest, MembershipRequest, TaggingRequest,
 };
 
 const GET_ACTIVITY: &str = "GET /activities/{activity_id}";
@@ -77,6 +77,55 @@ impl AccountApi {
             )
         };
         let request = Request::new(Method::POST, name, path, false).json(membership)?;
+        self.json(request).await
+    }
+
+    /// `POST /activities/contact_delete` with `{"contact_ids": [...]}` (at most 500) → 201 with
+    /// the activity that soft-deletes the contacts (as `DELETE /contacts/{id}` does: lists
+    /// stripped, `deleted_at` set, revivable). Its `status` counts contacts
+    /// (`items_total_count`, `items_completed_count`). Not resent by the client after a
+    /// failure that may have reached the API: a second POST would start a second activity.
+    pub async fn delete_contacts_activity(
+        &self,
+        contact_ids: &[String],
+    ) -> Result<Activity, ApiError> {
+        self.delete_activity(DeleteRequest::Contacts(contact_ids))
+            .await
+    }
+
+    /// `POST /activities/list_delete` with `{"list_ids": [...]}` (at most 100) → 201 with the
+    /// activity that deletes the lists. Its `status` has only `list_count`, the lists deleted
+    /// (spec `createListDeleteActivity_201_response_status`), no item counts. Not resent by
+    /// the client after a failure that may have reached the API.
+    pub async fn delete_lists_activity(&self, list_ids: &[String]) -> Result<Activity, ApiError> {
+        self.delete_activity(DeleteRequest::Lists(list_ids)).await
+    }
+
+    /// `POST /activities/contacts_tags_delete` with `{"tag_ids": [...]}` (at most 500) → 201
+    /// with the activity that deletes the tags, which also removes them from every contact.
+    /// Its `status` counts tags (`items_total_count`, `items_completed_count`). Not resent by
+    /// the client after a failure that may have reached the API.
+    pub async fn delete_tags_activity(&self, tag_ids: &[String]) -> Result<Activity, ApiError> {
+        self.delete_activity(DeleteRequest::Tags(tag_ids)).await
+    }
+
+    /// `POST /activities/custom_fields_delete` with `{"custom_field_ids": [...]}` (at most
+    /// 100 per the spec's description; its schema says `maxItems: 0`) → 201 with the activity
+    /// that deletes the fields and their values on contacts. The spec gives this activity no
+    /// `status`, so nothing says how many were deleted. Not resent by the client after a
+    /// failure that may have reached the API.
+    pub async fn delete_custom_fields_activity(
+        &self,
+        custom_field_ids: &[String],
+    ) -> Result<Activity, ApiError> {
+        self.delete_activity(DeleteRequest::CustomFields(custom_field_ids))
+            .await
+    }
+
+    /// Starts one of the bulk delete activities; `false`: never resent blindly.
+    async fn delete_activity(&self, body: DeleteRequest<'_>) -> Result<Activity, ApiError> {
+        let (name, path) = body.route();
+        let request = Request::new(Method::POST, name, path, false).json(&body)?;
         self.json(request).await
     }
 

@@ -1,6 +1,6 @@
 //! Bulk activities (shared/reference/constant-contact-v3.md §7): the activity status object
 //! every `POST /activities/*` (and `DELETE /contact_lists/{id}`) answers with, the JSON import
-//! body and the export body.
+//! body, the export body and the bodies of the four bulk delete activities.
 //!
 //! JSON import rows name custom fields `cf:<field name>` (the field's derived `name`, not its
 //! label or id). Addresses use the unprefixed keys (`street`, `city`, …, kind `home` by default)
@@ -43,7 +43,11 @@ impl ActivityState {
     }
 }
 
-/// An activity's counters (which ones are present depends on the kind and the stage).
+/// An activity's counters (which ones are present depends on the kind and the stage). The bulk
+/// deletes differ (spec `*_201_response_status`): `contact_delete` and `contacts_tags_delete`
+/// give `items_total_count`/`items_completed_count` (contact_delete adds `list_count` when it
+/// was given lists); `list_delete` gives only `list_count`, the lists deleted; and
+/// `custom_fields_delete` has no `status` at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ActivityCounts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,6 +63,8 @@ pub struct ActivityCounts {
     /// Contacts not added to the lists, e.g. because they had unsubscribed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cannot_add_to_list_count: Option<u64>,
+    /// Lists targeted (membership activities, `contact_delete` by `list_ids`) or, for
+    /// `list_delete`, lists deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub list_count: Option<u64>,
 }
@@ -257,6 +263,48 @@ pub struct MembershipRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MembershipSource {
     pub contact_ids: Vec<String>,
+}
+
+/// The body of one of the four bulk delete activities: a single array of ids under the key
+/// the endpoint names (`{"contact_ids": [...]}` and so on). Limits per the spec: 500 contacts,
+/// 100 lists, 500 tags, 100 custom fields (the spec's `maxItems: 0` for custom fields
+/// contradicts its own description of "up to 100"). `contact_delete` also takes `list_ids`
+/// (≤ 50, every member deleted); ctct-sync does not use that form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum DeleteRequest<'a> {
+    /// `POST /activities/contact_delete` (`createDeleteActivity`).
+    #[serde(rename = "contact_ids")]
+    Contacts(&'a [String]),
+    /// `POST /activities/list_delete` (`createListDeleteActivity`).
+    #[serde(rename = "list_ids")]
+    Lists(&'a [String]),
+    /// `POST /activities/contacts_tags_delete` (`createTagDeleteActivity`).
+    #[serde(rename = "tag_ids")]
+    Tags(&'a [String]),
+    /// `POST /activities/custom_fields_delete` (`postCustomFieldDelete`).
+    #[serde(rename = "custom_field_ids")]
+    CustomFields(&'a [String]),
+}
+
+impl DeleteRequest<'_> {
+    /// The route's name (for spans and errors) and its path.
+    pub fn route(&self) -> (&'static str, &'static str) {
+        match self {
+            DeleteRequest::Contacts(_) => (
+                "POST /activities/contact_delete",
+                "/activities/contact_delete",
+            ),
+            DeleteRequest::Lists(_) => ("POST /activities/list_delete", "/activities/list_delete"),
+            DeleteRequest::Tags(_) => (
+                "POST /activities/contacts_tags_delete",
+                "/activities/contacts_tags_delete",
+            ),
+            DeleteRequest::CustomFields(_) => (
+                "POST /activities/custom_fields_delete",
+                "/activities/custom_fields_delete",
+            ),
+        }
+    }
 }
 
 /// The body of `POST /activities/contact_exports`; all optional, the default exports every

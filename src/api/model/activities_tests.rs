@@ -118,3 +118,79 @@ fn export_requests_send_only_the_filters_that_were_set() {
                "exclude": {"contact_ids": ["c9"]}})
     );
 }
+
+#[test]
+fn each_bulk_delete_sends_its_ids_under_the_key_its_endpoint_names() {
+    let ids = vec!["a".to_owned(), "b".to_owned()];
+    for (body, key, path) in [
+        (
+            DeleteRequest::Contacts(&ids),
+            "contact_ids",
+            "/activities/contact_delete",
+        ),
+        (
+            DeleteRequest::Lists(&ids),
+            "list_ids",
+            "/activities/list_delete",
+        ),
+        (
+            DeleteRequest::Tags(&ids),
+            "tag_ids",
+            "/activities/contacts_tags_delete",
+        ),
+        (
+            DeleteRequest::CustomFields(&ids),
+            "custom_field_ids",
+            "/activities/custom_fields_delete",
+        ),
+    ] {
+        assert_eq!(
+            serde_json::to_value(body).expect("encodes"),
+            json!({ key: ["a", "b"] })
+        );
+        let (name, route_path) = body.route();
+        assert_eq!((name, route_path), (format!("POST {path}").as_str(), path));
+    }
+}
+
+#[test]
+fn the_documented_delete_answers_decode_with_their_own_counts() {
+    // The spec's examples: createDeleteActivity_201_response, createListDeleteActivity_201_response
+    // and postCustomFieldDelete_201_response (which has no status).
+    let contacts: Activity = serde_json::from_value(json!({
+        "activity_id": "86b90820-cc52-11ea-9dad-fa163e3d9194", "state": "initialized",
+        "created_at": "2016-01-23T13:48:44.108Z", "percent_done": 75,
+        "activity_errors": ["Message describing the error condition."],
+        "status": {"items_completed_count": 351, "list_count": 4, "items_total_count": 375},
+        "_links": {"self": {"href": "/v3/activities/04fe9a97-a579-43c5-bb1a-58ed29bf0a6a"}}
+    }))
+    .expect("decodes");
+    let status = contacts.status.expect("a status");
+    assert_eq!(
+        (
+            status.items_total_count,
+            status.items_completed_count,
+            status.list_count
+        ),
+        (Some(375), Some(351), Some(4))
+    );
+    let lists: Activity = serde_json::from_value(json!({
+        "activity_id": "af86135c-8740-11eb-8abf-fa163ef30864", "state": "completed",
+        "completed_at": "2019-12-12T15:38:24Z", "percent_done": 100, "status": {"list_count": 5},
+        "_links": {"self": {"href": "/v3/activities/af86135c-8740-11eb-8abf-fa163ef30864"}}
+    }))
+    .expect("decodes");
+    assert!(lists.is_terminal());
+    let status = lists.status.expect("a status");
+    assert_eq!(
+        (status.items_total_count, status.list_count),
+        (None, Some(5))
+    );
+    let fields: Activity = serde_json::from_value(json!({
+        "activity_id": "86b90820-cc52-11ea-9dad-fa163e3d9194", "state": "completed",
+        "activity_errors": [],
+        "_links": {"self": {"href": "/v3/activities/04fe9a97-a579-43c5-bb1a-58ed29bf0a6a"}}
+    }))
+    .expect("decodes");
+    assert_eq!(fields.status, None);
+}

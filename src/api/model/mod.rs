@@ -16,7 +16,8 @@
 //! custom_fields CustomField, its create/replace bodies, CustomFieldsPage
 //! lists         ContactList, ListInput, ListQuery, ListsPage
 //! activities    Activity (bulk jobs), ContactsJsonImport/ImportRow, ExportRequest,
-//!               TaggingRequest/TaggingSource, MembershipRequest/MembershipSource
+//!               TaggingRequest/TaggingSource, MembershipRequest/MembershipSource,
+//!               DeleteRequest (the four bulk deletes)
 //! campaigns     EmailCampaign, CampaignCreate, CampaignsPage, statuses and roles
 //! campaign_activity  CampaignActivity (+ to_put), schedules, test sends
 //! account       account e-mails, user privileges, account summary
@@ -46,8 +47,9 @@ pub use account::{
     SummaryExtra, UserPrivilege,
 };
 pub use activities::{
-    Activity, ActivityCounts, ActivityLinks, ActivityState, ContactsJsonImport, ExportExclude,
-    ExportRequest, ImportRow, MembershipRequest, MembershipSource, TaggingRequest, TaggingSource,
+    Activity, ActivityCounts, ActivityLinks, ActivityState, ContactsJsonImport, DeleteRequest,
+    ExportExclude, ExportRequest, ImportRow, MembershipRequest, MembershipSource, TaggingRequest,
+    TaggingSource,
 };
 pub use campaign_activity::{
     CampaignActivity, CampaignActivityPut, Schedule, ScheduleAt, TestSend,
