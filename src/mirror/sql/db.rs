@@ -12,6 +12,7 @@ use super::contacts::{self, Written};
 use super::cursor::{self, Cursor, Lease, Pass};
 use super::erasure::{self, ErasedRows};
 use super::error::MirrorDbError;
+use super::lookup;
 use super::page::{PageEnd, PageMark};
 use super::postgres::{CatalogPage, PgMirrorDb};
 use super::runs::{self, Figures, Finish, LastSuccess, NewRun};
@@ -268,6 +269,29 @@ impl MirrorDb {
                     .await?)
             }
             Engine::Postgres(pg) => Ok(pg.is_erased(account, contact_id).await?),
+        }
+    }
+
+    // --- look-ups ---
+
+    /// For each of `emails`, in order, the id of the one live contact of `account` the mirror
+    /// holds with that address: not deleted, not erased, the address matched without regard
+    /// to ASCII case (index `contacts_by_folded_email`). `None` when the mirror holds no such
+    /// contact, or two whose addresses differ only in case. Whether the mirror is recent
+    /// enough to be asked is the caller's (see `load_cursor`'s `updated_after`).
+    pub async fn live_contact_ids_by_email(
+        &self,
+        account: &str,
+        emails: Vec<String>,
+    ) -> Result<Vec<Option<String>>, MirrorDbError> {
+        match &self.engine {
+            Engine::Sqlite(store) => {
+                let account = account.to_owned();
+                Ok(store
+                    .call(move |conn| lookup::live_ids_by_email(conn, &account, &emails))
+                    .await?)
+            }
+            Engine::Postgres(pg) => Ok(pg.live_contact_ids_by_email(account, &emails).await?),
         }
     }
 

@@ -964,6 +964,85 @@ async fn the_analysts_views_show_live_contacts_with_lists_and_values_and_list_si
     Ok(())
 }
 
+#[tokio::test]
+async fn live_contacts_are_found_by_address_in_any_ascii_case_and_deleted_erased_or_doubled_ones_not()
+-> Outcome {
+    for engine in engines("lookup").await {
+        let (db, name) = (&engine.db, engine.name);
+        let with = |id: &str, email: &str| ContactRow {
+            email_address: Some(email.into()),
+            ..contact(id)
+        };
+        let (run_id, held, pass) = begin(db, Resource::Contacts, Mode::Full, at(7, 0)).await?;
+        let rows = vec![
+            with("c1", "Ann@Example.com"),
+            ContactRow {
+                deleted_at: Some("2026-01-05".into()),
+                ..with("c2", "bob@example.com")
+            },
+            with("c3", "cy@example.com"),
+            with("c4", "dup@example.com"),
+            with("c5", "DUP@example.com"),
+            with("c6", "zoë@example.com"),
+            ContactRow {
+                email_address: None,
+                ..contact("c7")
+            },
+        ];
+        db.write_contacts(mark(run_id, &held, at(7, 0)), pass, rows, 1, PageEnd::Last)
+            .await?;
+        db.finish_run(run_id, succeeded(at(7, 1)), held).await?;
+        db.erase_contact("acme", "c3", "erase-1", at(7, 2)).await?;
+        // Another account's contact with the same address is not acme's.
+        let beta = Lease {
+            account: "beta".into(),
+            ..lease(Resource::Contacts, "me", at(7, 4))
+        };
+        assert!(db.take_lease(beta.clone(), at(7, 3)).await?, "{name}");
+        let run_id = db
+            .start_run(NewRun {
+                account: "beta".into(),
+                ..new_run(Resource::Contacts, Mode::Full, at(7, 3))
+            })
+            .await?;
+        let page = PageMark {
+            account: "beta".into(),
+            ..mark(run_id, &beta, at(7, 3))
+        };
+        let pass = Pass::new(run_id, Mode::Full, at(7, 3));
+        let rows = vec![with("b1", "nobody@example.com")];
+        db.write_contacts(page, pass, rows, 1, PageEnd::Last)
+            .await?;
+
+        let asked = [
+            "ANN@example.com",
+            "bob@example.com",
+            "cy@example.com",
+            "dup@example.com",
+            "nobody@example.com",
+            "ann@EXAMPLE.COM",
+            "zoë@EXAMPLE.COM",
+            "ZOË@example.com",
+        ];
+        let found = db
+            .live_contact_ids_by_email("acme", asked.map(String::from).to_vec())
+            .await?;
+        let c = |id: &str| Some(id.to_owned());
+        assert_eq!(
+            found,
+            [c("c1"), None, None, None, None, c("c1"), c("c6"), None],
+            "{name}: live ones only, ASCII case folded (Ë is not folded to ë)"
+        );
+        assert!(
+            db.live_contact_ids_by_email("acme", Vec::new())
+                .await?
+                .is_empty(),
+            "{name}"
+        );
+    }
+    Ok(())
+}
+
 #[test]
 fn the_sqlite_mirror_schema_applies_with_its_views_and_keys() -> Outcome {
     let mut conn = rusqlite::Connection::open_in_memory()?;

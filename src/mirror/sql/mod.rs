@@ -16,6 +16,8 @@
 //! db_reports MirrorDb's methods for campaign reports
 //! erasure   erased_contacts (contact.erase): a contact's rows removed, its id tombstoned, and
 //!           which ids of a page were erased (every contacts and events page leaves them out)
+//! lookup     contacts found by e-mail address (live, not erased, ASCII case folded) for the
+//!            commands that name contacts by address
 //! page       PageMark and PageEnd: what every page's transaction carries (run, lease, time)
 //!            and whether it is the pass's last page
 //! error      MirrorDbError: a failed mirror-store call, whichever the engine
@@ -75,6 +77,7 @@ mod db_reports;
 pub(crate) mod engine_tests;
 pub mod erasure;
 mod error;
+pub mod lookup;
 mod page;
 pub mod postgres;
 #[cfg(test)]

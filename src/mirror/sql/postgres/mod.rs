@@ -12,6 +12,7 @@
 //! mod       PgMirrorDb, its errors, runs, cursors and leases, catalog and campaign pages
 //! contacts  a page of contacts through COPY
 //! erasure   erased contacts: removed and tombstoned; which ids of a page were erased
+//! lookup    live contacts' ids by e-mail address (ASCII case folded), for commands
 //! reports   campaign reports: statistics and their history, events, links, progress
 //! migrate   the mirror schema's migration history (schema_migrations, advisory lock)
 //! ```
@@ -19,6 +20,7 @@
 mod contacts;
 mod erasure;
 mod error;
+mod lookup;
 mod migrate;
 mod reports;
 #[cfg(test)]

@@ -29,7 +29,8 @@ async fn migrating_creates_the_schema_applies_once_and_refuses_edited_or_newer_h
             "0002_reports",
             "0003_contacts_load",
             "0004_erasures",
-            "0005_tags_segments"
+            "0005_tags_segments",
+            "0006_contacts_by_folded_email"
         ]
     );
     let second = db.migrate().await?;
@@ -360,5 +361,37 @@ async fn an_analyst_role_runs_the_reporting_queries_and_cannot_read_the_state_sc
     );
     drop(analyst);
     let _ = connection.await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_look_up_by_email_searches_the_folded_address_index() -> Outcome {
+    let schema = TestSchema::new("lookupplan");
+    PgMirrorDb::new(schema.pool.clone()).migrate().await?;
+    let client = schema.pool.get().await?;
+    // Enough contacts of the account for the planner to prefer the index to the key's.
+    client
+        .batch_execute(
+            "INSERT INTO contacts (account, contact_id, email_address, mirrored_at)
+             SELECT 'acme', 'c' || i, 'user' || i || '@example.com', now()
+             FROM generate_series(1, 5000) AS i;
+             ANALYZE contacts",
+        )
+        .await?;
+    let folded = vec!["user7@example.com".to_owned()];
+    let plan: Vec<String> = client
+        .query(
+            &format!("EXPLAIN {}", super::lookup::LIVE_BY_FOLDED_EMAILS),
+            &[&"acme", &folded],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("Index Scan using contacts_by_folded_email")),
+        "{plan:#?}"
+    );
     Ok(())
 }
