@@ -398,6 +398,19 @@ pub struct MirrorSettings {
     /// Campaign reports (`mirror.reports.*`).
     #[serde(default)]
     pub reports: ReportSettings,
+    /// Commands naming contacts by e-mail (`contact.tag`, `contact.untag`,
+    /// `list.add_contacts`, `list.remove_contacts`) take the ids of the addresses the mirror
+    /// knows from it, instead of one `GET /contacts?email=` each, when its last complete
+    /// contacts pass (full or incremental) started at most this many seconds ago. 0: never.
+    #[serde(default = "default_lookup_max_age_secs")]
+    pub lookup_max_age_secs: u64,
+}
+
+/// `mirror.lookup_max_age_secs` when unset: 15 minutes.
+pub const DEFAULT_LOOKUP_MAX_AGE_SECS: u64 = 900;
+
+fn default_lookup_max_age_secs() -> u64 {
+    DEFAULT_LOOKUP_MAX_AGE_SECS
 }
 
 /// Campaign reports in the mirror: aggregate statistics for every campaign, per-contact

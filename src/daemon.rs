@@ -399,6 +399,7 @@ impl DaemonBuilder {
         );
         let mirror_options = MirrorOptions {
             reports: crate::mirror::ReportOptions::from_settings(&settings),
+            lookup_max_age: Duration::from_secs(settings.mirror.lookup_max_age_secs),
             ..mirror_options
         };
         let mirror = Mirror::new(mirror_db, client.clone(), clock.clone(), mirror_options)

@@ -288,6 +288,10 @@ pub struct MirrorOptions {
     pub lease_ttl: chrono::Duration,
     /// Campaign reports: the window of per-contact events and the day's share.
     pub reports: ReportOptions,
+    /// Commands naming contacts by e-mail (tagging, list membership) take their ids from the
+    /// mirror when its last complete contacts pass started no longer ago than this
+    /// (`mirror.lookup_max_age_secs`); zero: never, every address is looked up through the API.
+    pub lookup_max_age: Duration,
 }
 
 /// What the reports resource reads, and how much of a day it may spend.
@@ -336,6 +340,7 @@ impl Default for MirrorOptions {
             export_deadline: Duration::from_secs(2 * 3600),
             lease_ttl: chrono::Duration::minutes(30),
             reports: ReportOptions::default(),
+            lookup_max_age: Duration::from_secs(crate::config::DEFAULT_LOOKUP_MAX_AGE_SECS),
         }
     }
 }

@@ -206,6 +206,7 @@ async fn the_schedule_runs_the_mirror_and_skips_ticks_while_a_run_is_going(engin
         schedule: "0 0 0 1 1 *".into(),
         incremental_schedule: "* * * * * *".into(),
         reports: Default::default(),
+        lookup_max_age_secs: ctct_sync::config::DEFAULT_LOOKUP_MAX_AGE_SECS,
     };
     let scheduler = start_scheduler(mirror.clone(), &settings, None)
         .await
