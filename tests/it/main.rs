@@ -32,6 +32,7 @@ mod lists;
 mod lost_deletes;
 mod manual;
 mod mirror;
+mod mirror_lookups;
 mod observability;
 mod ops;
 mod pg_faults;
