@@ -325,6 +325,17 @@ pub(crate) async fn put_field(
     })
 }
 
+/// Deletes the live field at `index`; contacts' values for it stop being reported at once:
+/// what `DELETE /contact_custom_fields/{id}` and the bulk `custom_fields_delete` activity do
+/// to each field.
+pub(crate) fn delete(account: &mut Account, cx: &mut Cx<'_>, index: u32) {
+    let rec = &mut account.fields.rows[index as usize];
+    rec.deleted = true;
+    rec.updated_at = cx.now;
+    let id = rec.id;
+    cx.effect(&account.id, "custom_field.deleted", id);
+}
+
 pub(crate) async fn delete_field(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -332,11 +343,7 @@ pub(crate) async fn delete_field(
 ) -> Result<Response, ApiError> {
     shared.with_account(&caller, |account, cx| {
         let index = live_index(account, &field_id)?;
-        let rec = &mut account.fields.rows[index as usize];
-        rec.deleted = true;
-        rec.updated_at = cx.now;
-        let id = rec.id;
-        cx.effect(&account.id, "custom_field.deleted", id);
+        delete(account, cx, index);
         Ok(no_content())
     })
 }

@@ -355,6 +355,17 @@ pub(crate) async fn put_list(
     })
 }
 
+/// Deletes the live list at `index` (its memberships stop being reported at once and are
+/// dropped when a `list_delete` activity completes): what `DELETE /contact_lists/{id}` and the
+/// bulk `list_delete` activity do to each list.
+pub(crate) fn delete(account: &mut Account, cx: &mut Cx<'_>, index: u32) {
+    let rec = &mut account.lists.rows[index as usize];
+    rec.deleted_at = Some(cx.now);
+    rec.updated_at = cx.now;
+    let id = rec.id;
+    cx.effect(&account.id, "list.deleted", id);
+}
+
 pub(crate) async fn delete_list(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -362,11 +373,7 @@ pub(crate) async fn delete_list(
 ) -> Result<Response, ApiError> {
     shared.with_account(&caller, |account, cx| {
         let index = live_index(account, &list_id)?;
-        let rec = &mut account.lists.rows[index as usize];
-        rec.deleted_at = Some(cx.now);
-        rec.updated_at = cx.now;
-        let id = rec.id;
-        cx.effect(&account.id, "list.deleted", id);
+        delete(account, cx, index);
         let (activity_id, body) =
             super::activities::start_delete(account, cx, super::activities::Job::ListDelete)?;
         let mut response = json_bytes(StatusCode::ACCEPTED, body);

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::account;
-use super::activities::{self, export, import, memberships, taggings};
+use super::activities::{self, deletes, export, import, memberships, taggings};
 use super::admin;
 use super::campaigns::{handlers as emails, schedule};
 use super::contacts::handlers as contacts;
@@ -100,6 +100,19 @@ fn api() -> Router<Arc<Shared>> {
         .route(
             "/activities/remove_list_memberships",
             post(memberships::post_remove),
+        )
+        .route(
+            "/activities/contact_delete",
+            post(deletes::post_contact_delete),
+        )
+        .route("/activities/list_delete", post(deletes::post_list_delete))
+        .route(
+            "/activities/contacts_tags_delete",
+            post(deletes::post_tags_delete),
+        )
+        .route(
+            "/activities/custom_fields_delete",
+            post(deletes::post_custom_fields_delete),
         )
         .route(
             "/contact_exports/{file_export_id}",

@@ -24,7 +24,7 @@ use super::activities::{Job, start_delete};
 use super::clock::{Millis, fmt_secs};
 use super::errors::{ApiError, Area};
 use super::http::{Links, OffsetPage, QueryMap, json, json_bytes, parse_body};
-use super::state::{Account, Caller, Shared};
+use super::state::{Account, Caller, Cx, Shared};
 
 /// The longest tag name (spec: `maxLength: 255`).
 const MAX_NAME: usize = 255;
@@ -49,8 +49,13 @@ impl Tags {
     fn live_index(&self, raw: &str) -> Result<usize, ApiError> {
         Uuid::parse_str(raw)
             .ok()
-            .and_then(|id| self.rows.iter().position(|t| t.id == id && !t.deleted))
+            .and_then(|id| self.find_live(&id))
             .ok_or_else(|| ApiError::not_found(Area::Contacts, "Tag not found"))
+    }
+
+    /// Index of the live (not deleted) tag with this id.
+    pub(crate) fn find_live(&self, id: &Uuid) -> Option<usize> {
+        self.rows.iter().position(|t| t.id == *id && !t.deleted)
     }
 
     fn name_taken(&self, name: &str, except: Option<usize>) -> bool {
@@ -221,6 +226,18 @@ pub(crate) async fn put_tag(
 }
 
 /// `DELETE /contact_tags/{tag_id}` → 202 with the activity that un-assigns the tag.
+/// Deletes the live tag at `index` and answers its id (its taggings go when an activity
+/// completes, [`crate::activities::untag_all`]): what `DELETE /contact_tags/{id}` and the bulk
+/// `contacts_tags_delete` activity do to each tag.
+pub(crate) fn delete(account: &mut Account, cx: &mut Cx<'_>, index: usize) -> Uuid {
+    let rec = &mut account.tags.rows[index];
+    rec.deleted = true;
+    rec.updated_at = cx.now;
+    let id = rec.id;
+    cx.effect(&account.id, "tag.deleted", id);
+    id
+}
+
 pub(crate) async fn delete_tag(
     State(shared): State<Arc<Shared>>,
     Extension(caller): Extension<Caller>,
@@ -228,11 +245,7 @@ pub(crate) async fn delete_tag(
 ) -> Result<Response, ApiError> {
     shared.with_account(&caller, |account, cx| {
         let index = account.tags.live_index(&tag_id)?;
-        let rec = &mut account.tags.rows[index];
-        rec.deleted = true;
-        rec.updated_at = cx.now;
-        let id = rec.id;
-        cx.effect(&account.id, "tag.deleted", id);
+        let id = delete(account, cx, index);
         let (activity_id, body) = start_delete(account, cx, Job::TagDelete(id))?;
         let mut response = json_bytes(StatusCode::ACCEPTED, body);
         if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{activity_id}")) {

@@ -1,8 +1,10 @@
 //! Bulk activities (reference §7): the activity record, its life cycle on the sandbox clock
 //! (`initialized` → `processing` once ≥ 1 s old or first read → `completed` after
 //! `max(2 s, items / rows_per_sec)`), the 1,000-queued cap, JSON shapes and the
-//! `/activities` read handlers. Job specifics live in `import` and `export`.
+//! `/activities` read handlers. Job specifics live in `import`, `export`, `taggings`,
+//! `memberships` and `deletes`.
 
+pub(crate) mod deletes;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod memberships;
@@ -109,6 +111,9 @@ pub(crate) enum Job {
     /// `POST /activities/add_list_memberships` or `remove_list_memberships`: the memberships
     /// change on completion.
     Membership(memberships::MembershipSpec),
+    /// `POST /activities/contact_delete`, `list_delete`, `contacts_tags_delete` or
+    /// `custom_fields_delete`: the items are deleted on completion.
+    BulkDelete(deletes::DeleteSpec),
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -251,14 +256,15 @@ fn complete(account: &mut Account, cx: &mut Cx<'_>, index: usize) {
     activity.completed_at = Some(cx.now);
     activity.updated_at = cx.now;
     let kind = match activity.job {
-        Job::Import { .. } => "import.completed",
-        Job::Export(_) => "export.completed",
-        Job::ListDelete => "list_delete.completed",
-        Job::TagDelete(_) => "tag_delete.completed",
-        Job::Tagging(ref spec) if spec.add => "taggings_add.completed",
-        Job::Tagging(_) => "taggings_remove.completed",
-        Job::Membership(ref spec) if spec.add => "memberships_add.completed",
-        Job::Membership(_) => "memberships_remove.completed",
+        Job::Import { .. } => "import.completed".to_owned(),
+        Job::Export(_) => "export.completed".to_owned(),
+        Job::ListDelete => "list_delete.completed".to_owned(),
+        Job::TagDelete(_) => "tag_delete.completed".to_owned(),
+        Job::Tagging(ref spec) if spec.add => "taggings_add.completed".to_owned(),
+        Job::Tagging(_) => "taggings_remove.completed".to_owned(),
+        Job::Membership(ref spec) if spec.add => "memberships_add.completed".to_owned(),
+        Job::Membership(_) => "memberships_remove.completed".to_owned(),
+        Job::BulkDelete(ref spec) => format!("{}.completed", spec.kind()),
     };
     let mut job_cx = Cx {
         now: cx.now,
@@ -266,7 +272,31 @@ fn complete(account: &mut Account, cx: &mut Cx<'_>, index: usize) {
         effects: cx.effects,
         rows_per_sec: cx.rows_per_sec,
     };
-    job_cx.effect(&account.id, kind, id);
+    job_cx.effect(&account.id, &kind, id);
+}
+
+/// Drops every contact's memberships of deleted lists (a `list_delete` activity completing).
+pub(crate) fn drop_dead_memberships(account: &mut Account) {
+    let lists = &account.lists;
+    for contact in account.contacts.rows.iter_mut() {
+        if contact.lists.iter().any(|l| !lists.is_live(*l)) {
+            contact.lists = contact
+                .lists
+                .iter()
+                .copied()
+                .filter(|l| lists.is_live(*l))
+                .collect();
+        }
+    }
+}
+
+/// Removes `tag` from every contact (a tag's delete activity completing).
+pub(crate) fn untag_all(account: &mut Account, tag: Uuid) {
+    for contact in account.contacts.rows.iter_mut() {
+        if contact.extras().taggings.contains(&tag) {
+            contact.with_extras(|extras| extras.taggings.retain(|t| *t != tag));
+        }
+    }
 }
 
 /// Runs the job; returns what stays stored on the finished activity.
@@ -300,25 +330,11 @@ fn job_done(
             Job::Export(spec)
         }
         Job::ListDelete => {
-            let lists = &account.lists;
-            for contact in account.contacts.rows.iter_mut() {
-                if contact.lists.iter().any(|l| !lists.is_live(*l)) {
-                    contact.lists = contact
-                        .lists
-                        .iter()
-                        .copied()
-                        .filter(|l| lists.is_live(*l))
-                        .collect();
-                }
-            }
+            drop_dead_memberships(account);
             Job::ListDelete
         }
         Job::TagDelete(tag) => {
-            for contact in account.contacts.rows.iter_mut() {
-                if contact.extras().taggings.contains(&tag) {
-                    contact.with_extras(|extras| extras.taggings.retain(|t| *t != tag));
-                }
-            }
+            untag_all(account, tag);
             Job::TagDelete(tag)
         }
         Job::Tagging(spec) => {
@@ -332,6 +348,13 @@ fn job_done(
             activity.counters.skipped = skipped;
             activity.errors = errors;
             Job::Membership(spec)
+        }
+        Job::BulkDelete(spec) => {
+            let (skipped, errors) = deletes::apply(account, &mut job_cx, &spec);
+            let activity = &mut account.activities.rows[index];
+            activity.counters.skipped = skipped;
+            activity.errors = errors;
+            Job::BulkDelete(spec)
         }
     }
 }
@@ -373,7 +396,7 @@ pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: 
     if let Some(completed) = activity.completed_at {
         body["completed_at"] = fmt_secs(completed).into();
     }
-    body["status"] = match (&activity.job, shape) {
+    let status = match (&activity.job, shape) {
         (Job::Import { .. }, Shape::Created) => json!({
             "items_total_count": c.items_total,
             "person_count": c.person,
@@ -395,11 +418,15 @@ pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: 
             "items_completed_count": done_items,
             "list_count": c.lists,
         }),
+        (Job::BulkDelete(spec), shape) => deletes::status(spec, shape, c, done_items),
         _ => json!({
             "items_total_count": c.items_total,
             "items_completed_count": done_items,
         }),
     };
+    if !status.is_null() {
+        body["status"] = status;
+    }
     if activity.is_export() && activity.state == ActivityState::Completed {
         body["_links"]["results"] = json!({"href": format!("/v3/contact_exports/{}", activity.id)});
     }

@@ -13,7 +13,7 @@ use super::harness::{Env, Resp, read};
 use super::spec::spec;
 
 /// Every operation the sandbox implements (method, spec path template).
-const IMPLEMENTED: [(&str, &str); 60] = [
+const IMPLEMENTED: [(&str, &str); 64] = [
     ("GET", "/contacts"),
     ("POST", "/contacts"),
     ("GET", "/contacts/{contact_id}"),
@@ -46,6 +46,10 @@ const IMPLEMENTED: [(&str, &str); 60] = [
     ("POST", "/activities/contacts_taggings_remove"),
     ("POST", "/activities/add_list_memberships"),
     ("POST", "/activities/remove_list_memberships"),
+    ("POST", "/activities/contact_delete"),
+    ("POST", "/activities/list_delete"),
+    ("POST", "/activities/contacts_tags_delete"),
+    ("POST", "/activities/custom_fields_delete"),
     ("GET", "/contact_exports/{file_export_id}"),
     ("GET", "/emails"),
     ("POST", "/emails"),
@@ -551,6 +555,8 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
     cov.ok(Method::DELETE, &format!("/contact_lists/{list_id}"), None)
         .await;
 
+    bulk_deletes(&mut cov).await;
+
     let want: BTreeSet<(String, String)> = IMPLEMENTED
         .iter()
         .map(|(m, t)| ((*m).to_owned(), (*t).to_owned()))
@@ -560,6 +566,66 @@ async fn every_implemented_operation_answers_as_the_openapi_spec_says() {
         missing.is_empty(),
         "operations never exercised: {missing:?}"
     );
+}
+
+/// The four bulk delete activities, each on things made for it (a contact by id and one by
+/// its list), created and read before and after completion.
+async fn bulk_deletes(cov: &mut Coverage<'_>) {
+    let env = cov.env;
+    let contact = env.contact("bulk-delete@example.com").await;
+    let member_list = env.list("Bulk delete members").await;
+    let member = env
+        .post(
+            "/contacts",
+            json!({"email_address": {"address": "bulk-member@example.com"}, "create_source": "Account",
+                   "list_memberships": [member_list]}),
+        )
+        .await;
+    assert_eq!(member.status, 201, "{}", member.text);
+    let list = env.list("Bulk delete list").await;
+    let tag = env
+        .post("/contact_tags", json!({"name": "Bulk delete tag"}))
+        .await;
+    let field = env
+        .post(
+            "/contact_custom_fields",
+            json!({"label": "Bulk delete field", "type": "string"}),
+        )
+        .await;
+    let mut activities = Vec::new();
+    for (path, body) in [
+        (
+            "/activities/contact_delete",
+            json!({"contact_ids": [contact]}),
+        ),
+        (
+            "/activities/contact_delete",
+            json!({"list_ids": [member_list]}),
+        ),
+        ("/activities/list_delete", json!({"list_ids": [list]})),
+        (
+            "/activities/contacts_tags_delete",
+            json!({"tag_ids": [id(&tag, "tag_id")]}),
+        ),
+        (
+            "/activities/custom_fields_delete",
+            json!({"custom_field_ids": [id(&field, "custom_field_id")]}),
+        ),
+    ] {
+        let created = cov.ok(Method::POST, path, Some(body)).await;
+        assert_eq!(created.status, 201, "{path}: {}", created.text);
+        let activity = id(&created, "activity_id");
+        cov.ok(Method::GET, &format!("/activities/{activity}"), None)
+            .await;
+        activities.push(activity);
+    }
+    env.admin.complete_activities_now();
+    for activity in activities {
+        let read = cov
+            .ok(Method::GET, &format!("/activities/{activity}"), None)
+            .await;
+        assert_eq!(read.body["state"], "completed", "{}", read.text);
+    }
 }
 
 /// Every reporting operation on the sent activity, after events of every kind were added by

@@ -21,9 +21,14 @@ pub struct Spec {
 /// Answers the spec does not declare for an operation but the sandbox gives by choice, each
 /// documented in the sandbox README: `POST /activities/add_list_memberships` answers 404 for
 /// an unknown list or contact id as its twin `remove_list_memberships` (which declares 404)
-/// does.
-const CHOSEN_UNDECLARED: [(&str, &str, u16); 1] =
-    [("POST", "/activities/add_list_memberships", 404)];
+/// does; `contact_delete`, `list_delete` and `contacts_tags_delete` answer 404 for an unknown
+/// id as `custom_fields_delete` (which declares 404) does.
+const CHOSEN_UNDECLARED: [(&str, &str, u16); 4] = [
+    ("POST", "/activities/add_list_memberships", 404),
+    ("POST", "/activities/contact_delete", 404),
+    ("POST", "/activities/list_delete", 404),
+    ("POST", "/activities/contacts_tags_delete", 404),
+];
 
 /// The spec, parsed on first use.
 pub fn spec() -> &'static Spec {
