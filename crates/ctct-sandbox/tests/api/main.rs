@@ -10,6 +10,7 @@ mod admin;
 mod campaigns;
 mod conformance;
 mod contacts;
+mod deletes;
 mod exports;
 mod faults;
 mod imports;
