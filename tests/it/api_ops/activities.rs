@@ -1,12 +1,12 @@
 //! Bulk activities: JSON import and its status, export and the streamed CSV download, list
-//! membership activities.
+//! membership activities, the four bulk deletes.
 
 use std::time::Duration;
 
 use ctct_sync::api::model::{
     Activity, ActivityState, ContactCreate, ContactQuery, ContactsJsonImport, CustomFieldCreate,
     EmailAddressInput, ExportRequest, ImportRow, Include, MembershipRequest, MembershipSource,
-    PermissionToSend, Source,
+    PermissionToSend, Source, TagCreate,
 };
 use ctct_sync::api::{AccountApi, ApiError, ExportDownload};
 
@@ -253,6 +253,101 @@ async fn membership_activities_add_contacts_to_lists_and_remove_them() {
             .await
             .expect_err("an unknown contact");
         assert!(matches!(error, ApiError::NotFound { .. }), "{error:?}");
+    }
+    test.stop().await;
+}
+
+#[tokio::test]
+async fn the_bulk_delete_activities_delete_contacts_lists_tags_and_fields_once_complete() {
+    let test = TestApi::start().await;
+    let api = test.api();
+    let list = new_list(&api, "Doomed list").await.list_id;
+    let tag = api
+        .create_tag(&TagCreate {
+            name: "Doomed tag".into(),
+            tag_source: None,
+        })
+        .await
+        .expect("tag")
+        .tag_id;
+    let field = api
+        .create_custom_field(&CustomFieldCreate::new("Doomed field", "string"))
+        .await
+        .expect("field")
+        .custom_field_id;
+    let mut create = ContactCreate::new(Source::Account);
+    create.email_address = Some(EmailAddressInput::new(
+        "doomed@example.com",
+        Some(PermissionToSend::Implicit),
+    ));
+    let contact = api
+        .create_contact(&create)
+        .await
+        .expect("created")
+        .contact_id;
+
+    let contacts = api
+        .delete_contacts_activity(std::slice::from_ref(&contact))
+        .await
+        .expect("accepted");
+    let lists = api
+        .delete_lists_activity(std::slice::from_ref(&list))
+        .await
+        .expect("accepted");
+    let tags = api
+        .delete_tags_activity(std::slice::from_ref(&tag))
+        .await
+        .expect("accepted");
+    let fields = api
+        .delete_custom_fields_activity(std::slice::from_ref(&field))
+        .await
+        .expect("accepted");
+    assert_eq!(fields.status, None, "the spec gives this 201 no status");
+    let counts = |a: &Activity| {
+        let s = a.status.clone().unwrap_or_default();
+        (s.items_total_count, s.items_completed_count, s.list_count)
+    };
+    assert_eq!(counts(&lists), (None, None, Some(0)), "{lists:?}");
+    for (activity, want) in [
+        (&contacts, (Some(1), Some(1), None)),
+        (&lists, (Some(1), Some(1), Some(1))),
+        (&tags, (Some(1), Some(1), None)),
+        (&fields, (Some(1), Some(1), None)),
+    ] {
+        assert!(!activity.is_terminal(), "{activity:?}");
+        let done = wait_until_done(&test, &api, activity).await;
+        assert_eq!(done.state, Some(ActivityState::Completed), "{done:?}");
+        assert_eq!(counts(&done), want, "{done:?}");
+    }
+    let read = api
+        .get_contact(&contact, &[])
+        .await
+        .expect("still readable");
+    assert!(read.deleted_at.is_some(), "soft-deleted: {read:?}");
+    let missing = [
+        api.get_list(&list, None).await.map(drop),
+        api.get_tag(&tag).await.map(drop),
+        api.get_custom_field(&field).await.map(drop),
+    ];
+    for result in missing {
+        assert!(
+            matches!(result, Err(ApiError::NotFound { .. })),
+            "{result:?}"
+        );
+    }
+
+    let unknown = [UNKNOWN_ID.to_owned()];
+    let refused = [
+        api.delete_contacts_activity(&unknown).await,
+        api.delete_lists_activity(&unknown).await,
+        api.delete_tags_activity(&unknown).await,
+        api.delete_custom_fields_activity(&unknown).await,
+    ];
+    for result in refused {
+        assert!(
+            matches!(result, Err(ApiError::NotFound { .. })),
+            "{result:?}"
+        );
     }
     test.stop().await;
 }
