@@ -5,9 +5,11 @@
 //! operation of a seeded account (the counts must equal the sandbox's own); `organise` pages
 //! and reads segments, creates, lists, renames and deletes tags, tags and untags contacts
 //! (and adds them to and removes them from lists, once the sandbox has those activities),
-//! renames and deletes a list, reads each activity it started, and unsubscribes a contact
-//! with a reason (what every answer said must be what the spec's models describe, and the
-//! sandbox must then hold the changes). Ignored by default because the clients come from
+//! renames and deletes a list, reads each activity it started, unsubscribes a contact with a
+//! reason, and starts each of the four bulk delete activities (contacts by id and by list,
+//! lists, tags, custom fields) and polls it through the client until it completes (what every
+//! answer said must be what the spec's models describe, and the sandbox must then hold the
+//! changes). Ignored by default because the clients come from
 //! PyPI and npm; install them and run (README.md, "Campaign reports"):
 //!
 //! ```sh
@@ -167,8 +169,11 @@ const CRITERIA: &str = r#"{"version":"1.0.0","criteria":{"type":"and","group":[{
 /// What `organise.py` and `organise.js` work on: a sandbox with segments Alpha, Beta and
 /// Gamma made a minute apart, two contacts to tag (and add to a list), one to unsubscribe, a
 /// list to rename and delete and one for the list membership activities (an unsubscribed
-/// contact is not added to lists, hence a contact of its own for the opt-out). The clock stays frozen, so every activity the scripts start waits
-/// (`initialized`, then `processing` once read) until the test completes it.
+/// contact is not added to lists, hence a contact of its own for the opt-out), and for the
+/// bulk deletes a contact, a list with two members, two lists, and a custom field with a value
+/// on a contact that stays. The clock stays frozen, so every activity the scripts start waits
+/// (`initialized`, then `processing` once read) until the test completes it, or the script
+/// moves the clock on over the admin API while it polls a bulk delete.
 struct Organised {
     env: Env,
     first: String,
@@ -176,6 +181,65 @@ struct Organised {
     opting_out: String,
     list: String,
     members: String,
+    doomed: Doomed,
+}
+
+/// What the scripts' bulk deletes delete, and the contact that keeps a value of the field.
+struct Doomed {
+    contact: String,
+    members_list: String,
+    members: Vec<String>,
+    lists: Vec<String>,
+    field: String,
+    keeper: String,
+}
+
+impl Doomed {
+    async fn make(env: &Env) -> Doomed {
+        let contact = env.contact("doomed@example.com").await;
+        let members_list = env.list("Doomed members").await;
+        let field = env
+            .post(
+                "/contact_custom_fields",
+                json!({"label": "Doomed field", "type": "string"}),
+            )
+            .await;
+        assert_eq!(field.status, 201, "{}", field.text);
+        let field = field.body["custom_field_id"]
+            .as_str()
+            .expect("custom_field_id")
+            .to_owned();
+        let mut members = Vec::new();
+        for (email, lists, values) in [
+            ("member1@example.com", json!([members_list]), json!([])),
+            ("member2@example.com", json!([members_list]), json!([])),
+            (
+                "keeper@example.com",
+                json!([]),
+                json!([{"custom_field_id": field, "value": "kept"}]),
+            ),
+        ] {
+            let r = env
+                .post(
+                    "/contacts",
+                    json!({"email_address": {"address": email, "permission_to_send": "implicit"},
+                           "create_source": "Account", "list_memberships": lists, "custom_fields": values}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            members.push(r.body["contact_id"].as_str().expect("id").to_owned());
+        }
+        let keeper = members.pop().expect("the keeper");
+        let lists = vec![env.list("Old A").await, env.list("Old B").await];
+        Doomed {
+            contact,
+            members_list,
+            members,
+            lists,
+            field,
+            keeper,
+        }
+    }
 }
 
 impl Organised {
@@ -193,6 +257,7 @@ impl Organised {
         let opting_out = env.contact("third@example.com").await;
         let list = env.list("Newsletter").await;
         let members = env.list("Members").await;
+        let doomed = Doomed::make(&env).await;
         Organised {
             env,
             first,
@@ -200,18 +265,30 @@ impl Organised {
             opting_out,
             list,
             members,
+            doomed,
         }
     }
 
     /// Runs a client's `organise` script; returns what it printed.
     fn run(&self, command: Command, memberships: bool, what: &str) -> Value {
         let contacts = format!("{},{}", self.first, self.second);
+        let lists = self.doomed.lists.join(",");
+        let admin = format!("{}/__sandbox", self.env.origin);
         let vars = [
             ("CTCT_CONTACTS", contacts.as_str()),
             ("CTCT_OPT_OUT_CONTACT", &self.opting_out),
             ("CTCT_LIST", &self.list),
             ("CTCT_MEMBERS_LIST", &self.members),
             ("CTCT_MEMBERSHIPS", if memberships { "1" } else { "0" }),
+            ("CTCT_DELETE_CONTACT", &self.doomed.contact),
+            ("CTCT_DELETE_MEMBERS", &self.doomed.members_list),
+            ("CTCT_DELETE_LISTS", &lists),
+            ("CTCT_DELETE_FIELD", &self.doomed.field),
+            ("CTCT_ADMIN_URL", &admin),
+            (
+                "CTCT_ADMIN_TOKEN",
+                &self.env.sandbox.credentials().admin_token,
+            ),
         ];
         run(command, &self.env, &vars, what)
     }
@@ -266,6 +343,7 @@ impl Organised {
         }
         let r = env.get(&format!("/contact_lists/{}", self.list)).await;
         assert_eq!(r.status, 404, "{what}: the list is deleted: {}", r.text);
+        self.check_deletes(what).await;
         if memberships {
             assert_eq!(
                 first["list_memberships"],
@@ -278,6 +356,43 @@ impl Organised {
                 "{what}: added, then removed"
             );
         }
+    }
+}
+
+impl Organised {
+    /// The bulk deletes deleted what they named, and nothing else.
+    async fn check_deletes(&self, what: &str) {
+        let env = &self.env;
+        let doomed = &self.doomed;
+        for contact in doomed.members.iter().chain([&doomed.contact]) {
+            let read = self.contact(contact).await;
+            assert!(read["deleted_at"].is_string(), "{what}: deleted: {read}");
+        }
+        let r = env
+            .get(&format!(
+                "/contacts/{}?include=custom_fields,list_memberships",
+                doomed.keeper
+            ))
+            .await;
+        assert!(r.body["deleted_at"].is_null(), "{what}: {}", r.text);
+        assert_eq!(
+            r.body["custom_fields"],
+            json!([]),
+            "{what}: the field's value is gone with it: {}",
+            r.text
+        );
+        let r = env
+            .get(&format!("/contact_lists/{}", doomed.members_list))
+            .await;
+        assert_eq!(r.status, 200, "{what}: only its members go: {}", r.text);
+        for list in &doomed.lists {
+            let r = env.get(&format!("/contact_lists/{list}")).await;
+            assert_eq!(r.status, 404, "{what}: {}", r.text);
+        }
+        let r = env
+            .get(&format!("/contact_custom_fields/{}", doomed.field))
+            .await;
+        assert_eq!(r.status, 404, "{what}: {}", r.text);
     }
 }
 
@@ -307,12 +422,30 @@ fn organised_expected(memberships: bool) -> Value {
         want["memberships_add"] = queued(2);
         want["memberships_remove"] = queued(1);
     }
+    // Bulk deletes: each 201 in its own spec shape, then polled until completed.
+    let counts =
+        |total: u32, done: u32| json!({"items_total_count": total, "items_completed_count": done});
+    let ended = |created: Value, status: Value| json!({"created": "initialized", "created_status": created, "ended": "completed", "status": status});
+    let by_lists = |done: u32| {
+        let mut status = counts(2, done);
+        status["list_count"] = json!(1);
+        status
+    };
+    want["contact_delete"] = ended(counts(1, 0), counts(1, 1));
+    want["contact_delete_by_lists"] = ended(by_lists(0), by_lists(2));
+    want["lists_delete"] = ended(
+        json!({"list_count": 0}),
+        json!({"items_total_count": 2, "items_completed_count": 2, "list_count": 2}),
+    );
+    want["tags_delete"] = ended(counts(1, 0), counts(1, 1));
+    want["custom_fields_delete"] = ended(Value::Null, counts(1, 1));
     want
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the official clients from PyPI and npm (see the module doc)"]
-async fn the_official_clients_call_the_segment_tag_tagging_list_and_opt_out_operations() {
+async fn the_official_clients_call_the_segment_tag_tagging_list_opt_out_and_bulk_delete_operations()
+{
     // The list membership activities are called once the sandbox implements them (they are
     // then in the conformance test's list of operations).
     let memberships = implements("POST", "/activities/add_list_memberships")

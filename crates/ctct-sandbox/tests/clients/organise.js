@@ -1,11 +1,16 @@
-// Calls the segment, tag, tagging, list and opt-out endpoints of a ctct-sandbox through
-// Constant Contact's official TypeScript client (npm ctct-api-client, its CommonJS build),
-// resolved from CTCT_NODE_MODULES.
+// Calls the segment, tag, tagging, list, opt-out and bulk delete endpoints of a ctct-sandbox
+// through Constant Contact's official TypeScript client (npm ctct-api-client, its CommonJS
+// build), resolved from CTCT_NODE_MODULES.
 // Input (environment): CTCT_BASE_URL, CTCT_TOKEN; CTCT_CONTACTS (two contact ids, comma
 // separated, to tag); CTCT_OPT_OUT_CONTACT (a contact to unsubscribe); CTCT_LIST (a list to
 // rename and delete); CTCT_MEMBERS_LIST (a list to add the two contacts to and remove the
 // second from) when CTCT_MEMBERSHIPS is 1 (the sandbox implements the list membership
-// activities).
+// activities); for the bulk deletes, CTCT_DELETE_CONTACT (a contact to delete by id),
+// CTCT_DELETE_MEMBERS (a list whose members to delete), CTCT_DELETE_LISTS (lists to delete,
+// comma separated) and CTCT_DELETE_FIELD (a custom field to delete; the tag to delete is made
+// here, after the tags are listed), and CTCT_ADMIN_URL and CTCT_ADMIN_TOKEN (the sandbox's
+// admin API, whose clock is frozen: each poll of a delete activity that has not finished moves
+// it on one second).
 // Output: one JSON object on stdout, what each call answered (no ids, which differ per run).
 'use strict';
 const path = require('path');
@@ -42,6 +47,35 @@ async function main() {
     out[name] = { created: created.state, read: read.state };
     if (created.status) out[name].items = created.status.items_total_count;
     if (read.status) out[name].read_items = read.status.items_total_count;
+  };
+
+  // Moves the sandbox's frozen clock on one second (its admin API, not the client's).
+  const advanceClock = async () => {
+    const response = await fetch(`${process.env.CTCT_ADMIN_URL}/clock`, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${process.env.CTCT_ADMIN_TOKEN}`,
+        'Content-Type': 'application/json',
+      },
+      body: JSON.stringify({ advance_secs: 1 }),
+    });
+    assert.strictEqual(response.status, 200, await response.text());
+  };
+  // A bulk delete activity as created, then polled through the client until it ends.
+  const deleted = async (name, response) => {
+    const created = data(response, 201);
+    let read;
+    for (let poll = 0; poll < 10; poll += 1) {
+      read = data(await activitiesApi.getActivityById(created.activity_id), 200);
+      if (['completed', 'failed', 'cancelled', 'timed_out'].includes(read.state)) break;
+      await advanceClock();
+    }
+    out[name] = {
+      created: created.state,
+      created_status: created.status || null,
+      ended: read.state,
+      status: read.status || null,
+    };
   };
 
   // Segments: two pages of two, then one with its criteria. getAllSegments takes no cursor:
@@ -134,6 +168,30 @@ async function main() {
   const email = unsubscribed.email_address;
   out.opt_out = [email.permission_to_send, email.opt_out_source, email.opt_out_reason];
   out.opt_out_dated = Boolean(email.opt_out_date);
+
+  // Bulk deletes, each polled to its end.
+  await deleted(
+    'contact_delete',
+    await activitiesApi.createDeleteActivity({ contact_ids: [process.env.CTCT_DELETE_CONTACT] }),
+  );
+  await deleted(
+    'contact_delete_by_lists',
+    await activitiesApi.createDeleteActivity({ list_ids: [process.env.CTCT_DELETE_MEMBERS] }),
+  );
+  await deleted(
+    'lists_delete',
+    await activitiesApi.createListDeleteActivity({
+      list_ids: process.env.CTCT_DELETE_LISTS.split(','),
+    }),
+  );
+  const old = data(await tagsApi.postTag({ name: 'Old' }), 201);
+  await deleted('tags_delete', await activitiesApi.createTagDeleteActivity({ tag_ids: [old.tag_id] }));
+  await deleted(
+    'custom_fields_delete',
+    await activitiesApi.postCustomFieldDelete({
+      custom_field_ids: [process.env.CTCT_DELETE_FIELD],
+    }),
+  );
 
   const sorted = Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]]));
   console.log(JSON.stringify(sorted));
