@@ -239,14 +239,27 @@ impl Command {
 
     /// What a bulk activity would apply for this command, when commands of its kind can be
     /// gathered into one activity (`pipeline::gather`): the kind, the contacts and the targets
-    /// (tags or lists).
+    /// (tags or lists); for a delete, the one contact, list, tag or custom field it deletes.
     pub fn gathering(&self) -> Option<tagging::Gathering<'_>> {
-        use tagging::ActivityKind::{ListAdd, ListRemove, TagAdd, TagRemove};
-        let (kind, contacts, targets) = match self {
-            Command::ContactTag(t) => (TagAdd, &t.contacts, &t.tag_ids),
-            Command::ContactUntag(t) => (TagRemove, &t.contacts, &t.tag_ids),
-            Command::ListAddContacts(m) => (ListAdd, &m.contacts, &m.list_ids),
-            Command::ListRemoveContacts(m) => (ListRemove, &m.contacts, &m.list_ids),
+        use std::borrow::Cow;
+        use tagging::ActivityKind::{
+            ContactDelete, FieldDelete, ListAdd, ListDelete, ListRemove, TagAdd, TagDelete,
+            TagRemove,
+        };
+        use tagging::TaggingContacts::{Emails, Ids};
+        let one = |id: &String| Cow::Owned(Ids(vec![id.clone()]));
+        let (kind, contacts, targets): (_, _, &[String]) = match self {
+            Command::ContactTag(t) => (TagAdd, Cow::Borrowed(&t.contacts), &t.tag_ids),
+            Command::ContactUntag(t) => (TagRemove, Cow::Borrowed(&t.contacts), &t.tag_ids),
+            Command::ListAddContacts(m) => (ListAdd, Cow::Borrowed(&m.contacts), &m.list_ids),
+            Command::ListRemoveContacts(m) => (ListRemove, Cow::Borrowed(&m.contacts), &m.list_ids),
+            Command::ContactDelete(ContactRef::Id(id)) => (ContactDelete, one(id), &[]),
+            Command::ContactDelete(ContactRef::Email(email)) => {
+                (ContactDelete, Cow::Owned(Emails(vec![email.clone()])), &[])
+            }
+            Command::ListDelete(id) => (ListDelete, one(id), &[]),
+            Command::TagDelete(id) => (TagDelete, one(id), &[]),
+            Command::CustomFieldDelete(id) => (FieldDelete, one(id), &[]),
             _ => return None,
         };
         Some(tagging::Gathering {

@@ -4,6 +4,8 @@
 //! `createTagRemoveActivity_request`): `source.contact_ids` holds at most 500 ids and
 //! `tag_ids` at most 50.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -25,8 +27,9 @@ pub enum TaggingContacts {
     Emails(Vec<Email>),
 }
 
-/// The bulk activities that apply a set of targets to a set of contacts by id, and that the
-/// pipeline can share among several commands of the same kind and targets.
+/// The bulk activities the pipeline can share among several commands of the same kind and
+/// targets: those applying a set of targets (tags, lists) to contacts by id, and those
+/// deleting contacts, lists, tags or custom fields by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ActivityKind {
     /// `POST /activities/contacts_taggings_add` (`contact.tag`).
@@ -37,6 +40,14 @@ pub enum ActivityKind {
     ListAdd,
     /// `POST /activities/remove_list_memberships` (`list.remove_contacts`).
     ListRemove,
+    /// `POST /activities/contact_delete` (`contact.delete`; up to 500 contacts).
+    ContactDelete,
+    /// `POST /activities/list_delete` (`list.delete`; up to 100 lists).
+    ListDelete,
+    /// `POST /activities/contacts_tags_delete` (`tag.delete`; up to 500 tags).
+    TagDelete,
+    /// `POST /activities/custom_fields_delete` (`custom_field.delete`; up to 100 fields).
+    FieldDelete,
 }
 
 impl ActivityKind {
@@ -47,24 +58,61 @@ impl ActivityKind {
             ActivityKind::TagRemove => "POST /activities/contacts_taggings_remove",
             ActivityKind::ListAdd => "POST /activities/add_list_memberships",
             ActivityKind::ListRemove => "POST /activities/remove_list_memberships",
+            ActivityKind::ContactDelete => "POST /activities/contact_delete",
+            ActivityKind::ListDelete => "POST /activities/list_delete",
+            ActivityKind::TagDelete => "POST /activities/contacts_tags_delete",
+            ActivityKind::FieldDelete => "POST /activities/custom_fields_delete",
         }
     }
 
-    /// The key the result's `data` names the targets under.
-    pub fn targets_key(self) -> &'static str {
+    /// The key the result's `data` names the targets under (the activities applying targets
+    /// to contacts).
+    pub fn targets_key(self) -> Option<&'static str> {
         match self {
-            ActivityKind::TagAdd | ActivityKind::TagRemove => "tag_ids",
-            ActivityKind::ListAdd | ActivityKind::ListRemove => "list_ids",
+            ActivityKind::TagAdd | ActivityKind::TagRemove => Some("tag_ids"),
+            ActivityKind::ListAdd | ActivityKind::ListRemove => Some("list_ids"),
+            _ => None,
+        }
+    }
+
+    /// The key the result's `data` names a deleted item under (the delete activities).
+    pub fn deleted_key(self) -> Option<&'static str> {
+        match self {
+            ActivityKind::ContactDelete => Some("contact_id"),
+            ActivityKind::ListDelete => Some("list_id"),
+            ActivityKind::TagDelete => Some("tag_id"),
+            ActivityKind::FieldDelete => Some("custom_field_id"),
+            _ => None,
+        }
+    }
+
+    /// Whether the activity's items are contacts (commands about one contact keep their
+    /// order across these kinds); the other delete activities' items are lists, tags or
+    /// custom fields.
+    pub fn about_contacts(self) -> bool {
+        !matches!(
+            self,
+            ActivityKind::ListDelete | ActivityKind::TagDelete | ActivityKind::FieldDelete
+        )
+    }
+
+    /// Most items one activity takes (spec: `contact_ids` 500; `list_ids` of `list_delete`
+    /// 100; `tag_ids` 500; `custom_field_ids` 100).
+    pub fn max_items(self) -> usize {
+        match self {
+            ActivityKind::ListDelete | ActivityKind::FieldDelete => 100,
+            _ => MAX_TAGGING_CONTACTS,
         }
     }
 }
 
 /// A command's share of a bulk activity: see [`super::Command::gathering`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Gathering<'a> {
     pub kind: ActivityKind,
-    pub contacts: &'a TaggingContacts,
-    /// Tag ids or list ids, as the command gives them.
+    /// The contacts (for a list, tag or custom field delete: the one id it deletes).
+    pub contacts: Cow<'a, TaggingContacts>,
+    /// Tag ids or list ids, as the command gives them (none for the delete activities).
     pub targets: &'a [String],
 }
 

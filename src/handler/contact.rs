@@ -471,22 +471,40 @@ pub(super) async fn get(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, Han
 /// `contact.delete`: soft delete. Deleting a contact that is already deleted succeeds with
 /// `already_deleted: true`.
 pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
-    let id = match target {
-        ContactRef::Id(id) => id.clone(),
-        ContactRef::Email(email) => match ctx
-            .api
-            .find_contact_by_email(email.as_str(), &[], true)
-            .await?
-        {
-            Some(contact) if contact.is_deleted() => {
-                return Ok(json!({"contact_id": contact.contact_id, "already_deleted": true}));
-            }
-            Some(contact) => contact.contact_id,
-            None => return Err(not_found(target)),
-        },
+    let id = match delete_target(&ctx.api, target).await? {
+        DeleteTarget::Live(id) => id,
+        DeleteTarget::Answered(data) => return Ok(data),
     };
     let already_deleted = delete_by_id(ctx, &id).await?;
     Ok(json!({"contact_id": id, "already_deleted": already_deleted}))
+}
+
+/// The contact a `contact.delete` is about.
+pub(crate) enum DeleteTarget {
+    /// Its id (as given, or the live contact with the address).
+    Live(String),
+    /// Named by an address whose contact is deleted already: the command's `data`.
+    Answered(Value),
+}
+
+/// The contact `target` names, for a delete: an id as given (no request), an address looked
+/// up among live and deleted contacts. An address no contact has is `not_found`. Shared with
+/// the gatherer, which deletes many contacts in one activity.
+pub(crate) async fn delete_target(
+    api: &crate::api::AccountApi,
+    target: &ContactRef,
+) -> Result<DeleteTarget, HandleError> {
+    let email = match target {
+        ContactRef::Id(id) => return Ok(DeleteTarget::Live(id.clone())),
+        ContactRef::Email(email) => email,
+    };
+    match api.find_contact_by_email(email.as_str(), &[], true).await? {
+        Some(contact) if contact.is_deleted() => Ok(DeleteTarget::Answered(
+            json!({"contact_id": contact.contact_id, "already_deleted": true}),
+        )),
+        Some(contact) => Ok(DeleteTarget::Live(contact.contact_id)),
+        None => Err(not_found(target)),
+    }
 }
 
 /// `DELETE /contacts/{id}` (a soft delete): whether the contact was deleted already — a

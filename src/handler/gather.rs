@@ -1,32 +1,31 @@
 //! The API work of gathered activities, for the pipeline's gatherer (`pipeline::gather`):
-//! e-mail addresses resolved to contact ids (through a fresh mirror first, or the API), and one bulk activity applying a set of
-//! targets (tags or lists) to the contacts of several commands at once. Polling the activity is
+//! e-mail addresses resolved to contact ids (through a fresh mirror first, or the API), and
+//! one bulk activity applying a set of targets (tags or lists) to the contacts of several
+//! commands at once, or deleting the contacts, lists, tags or custom fields of several delete
+//! commands at once. Polling the activity is
 //! [`Handler::poll_import`]'s (it reads any activity).
+
+use serde_json::Value;
 
 use crate::api::ApiError;
 use crate::api::client::Fence;
 use crate::api::model::Activity;
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 
+use super::contact::{self, DeleteTarget};
 use super::tagging::{self, ContactIds, Resolve};
 use super::{HandleError, Handler};
 
-impl Handler {
-    /// The ids of `contacts`: as given, or looked up by e-mail through the API (one request
-    /// per address; an unknown address is `not_found` naming `data.emails[i]`, as one by
-    /// one). [`Handler::resolve_contact_ids`] with [`Resolve::ApiOnly`], without saying
-    /// where the ids came from.
-    pub async fn gathered_contact_ids(
-        &self,
-        account: &str,
-        command_id: &str,
-        contacts: &TaggingContacts,
-    ) -> Result<Vec<String>, HandleError> {
-        self.resolve_contact_ids(account, command_id, contacts, Resolve::ApiOnly)
-            .await
-            .map(|resolved| resolved.ids)
-    }
+/// A gathered command's items once resolved.
+pub enum GatheredItems {
+    /// The ids its share of the activity names, and how many came from the mirror.
+    Ids(ContactIds),
+    /// Nothing left to do (a `contact.delete` of an address whose contact is deleted
+    /// already): its `data`.
+    Answered(Value),
+}
 
+impl Handler {
     /// The ids of `contacts`: as given, or resolved by e-mail as `resolve` says — with
     /// [`Resolve::MirrorFirst`], from a fresh mirror for the addresses it holds and through
     /// the API for the others — and how many came from the mirror. An unknown address is
@@ -43,6 +42,45 @@ impl Handler {
         let api = self.api.account(account).for_command(command_id);
         let mirror = self.mirror.as_ref();
         tagging::contact_ids(&api, mirror, account, self.now(), contacts, resolve).await
+    }
+
+    /// The items of a gathered command of `kind`: the contacts' ids (see
+    /// [`Handler::resolve_contact_ids`]), or for a `contact.delete` by address the contact
+    /// looked up through the API among live and deleted ones (deleted already: answered as
+    /// one by one; the mirror is not asked, as it does not know a contact deleted since).
+    pub async fn gathered_items(
+        &self,
+        account: &str,
+        command_id: &str,
+        kind: ActivityKind,
+        contacts: &TaggingContacts,
+        resolve: Resolve,
+    ) -> Result<GatheredItems, HandleError> {
+        let (ActivityKind::ContactDelete, TaggingContacts::Emails(emails)) = (kind, contacts)
+        else {
+            return self
+                .resolve_contact_ids(account, command_id, contacts, resolve)
+                .await
+                .map(GatheredItems::Ids);
+        };
+        let api = self.api.account(account).for_command(command_id);
+        let mut ids = Vec::with_capacity(emails.len());
+        for email in emails {
+            let target = crate::command::contact::ContactRef::Email(email.clone());
+            match contact::delete_target(&api, &target).await? {
+                DeleteTarget::Live(id) => ids.push(id),
+                DeleteTarget::Answered(data) => return Ok(GatheredItems::Answered(data)),
+            }
+        }
+        Ok(GatheredItems::Ids(ContactIds {
+            ids,
+            from_mirror: 0,
+        }))
+    }
+
+    /// Forgets the account's custom fields (after a gathered delete of some of them).
+    pub fn forget_custom_fields(&self, account: &str) {
+        self.fields.invalidate(account);
     }
 
     /// Starts one activity of `kind` applying `targets` to `contact_ids` (at most 500),

@@ -34,6 +34,7 @@ pub use context::Handler;
 pub(crate) use context::{Ctx, to_value};
 pub use error::HandleError;
 pub use fields::CustomFieldCache;
+pub use gather::GatheredItems;
 pub use tagging::{ContactIds, Resolve};
 
 impl Handler {

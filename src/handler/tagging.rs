@@ -53,7 +53,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, gathering: Gathering<'_>) -> Result<Val
     let mirror = ctx.handler.mirror.as_ref();
     let account = ctx.attempt.account.as_str();
     let now = ctx.handler.now();
-    let contacts = gathering.contacts;
+    let contacts = &*gathering.contacts;
     let mut resolved = contact_ids(
         &ctx.api,
         mirror,
@@ -103,22 +103,25 @@ pub(super) async fn apply(ctx: &Ctx<'_>, gathering: Gathering<'_>) -> Result<Val
         "activity_id": activity_id,
         "activity_state": state,
     });
-    data[gathering.kind.targets_key()] = json!(gathering.targets);
+    if let Some(key) = gathering.kind.targets_key() {
+        data[key] = json!(gathering.targets);
+    }
     Ok(data)
 }
 
-/// Starts one activity of `kind` applying `targets` (tags or lists) to `contact_ids` (at most
-/// 500) and answers it as accepted. An unknown id is a 404 for the whole request.
+/// Starts one activity of `kind` applying `targets` (tags or lists) to `items` (contact ids,
+/// at most 500), or deleting `items` (contacts, lists, tags or custom fields by id; `targets`
+/// unused), and answers it as accepted. An unknown id is a 404 for the whole request.
 pub(super) async fn start_activity(
     api: &AccountApi,
     kind: ActivityKind,
-    contact_ids: Vec<String>,
+    items: Vec<String>,
     targets: Vec<String>,
 ) -> Result<Activity, ApiError> {
     match kind {
         ActivityKind::TagAdd | ActivityKind::TagRemove => {
             let request = TaggingRequest {
-                source: TaggingSource { contact_ids },
+                source: TaggingSource { contact_ids: items },
                 tag_ids: targets,
             };
             api.tagging_activity(kind == ActivityKind::TagAdd, &request)
@@ -126,12 +129,16 @@ pub(super) async fn start_activity(
         }
         ActivityKind::ListAdd | ActivityKind::ListRemove => {
             let request = MembershipRequest {
-                source: MembershipSource { contact_ids },
+                source: MembershipSource { contact_ids: items },
                 list_ids: targets,
             };
             api.membership_activity(kind == ActivityKind::ListAdd, &request)
                 .await
         }
+        ActivityKind::ContactDelete => api.delete_contacts_activity(&items).await,
+        ActivityKind::ListDelete => api.delete_lists_activity(&items).await,
+        ActivityKind::TagDelete => api.delete_tags_activity(&items).await,
+        ActivityKind::FieldDelete => api.delete_custom_fields_activity(&items).await,
     }
 }
 

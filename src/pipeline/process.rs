@@ -11,7 +11,7 @@
 //! conclude.rs  the decision carried out: ledger, ordering book, counters → Disposition
 //! dispose.rs   the Disposition carried out: store, publish, dead-letter, forward, ack
 //! bulk/        upserts coalesced into imports; each command concluded and disposed as above
-//! gather/      contact.tag / contact.untag gathered into shared tagging activities, likewise
+//! gather/      tagging, list membership and delete commands gathered into shared activities
 //! ```
 
 use std::collections::HashSet;
@@ -414,7 +414,9 @@ impl Processor {
                     joining.command_type.clone(),
                     joining.attempts,
                 );
-                let refused = self.gather.join(*joining, session.clone(), delivery);
+                let refused = self
+                    .gather
+                    .join(*joining, session.clone(), delivery, &self.held);
                 let Some(delivery) = refused else { return };
                 let subject = Subject {
                     id: &id,
@@ -656,6 +658,7 @@ impl Processor {
                 command,
                 attempts,
                 started_at,
+                release,
             })));
         }
         let subject = Subject {

@@ -15,17 +15,17 @@ use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
 use crate::support::engine::Engine;
 
-const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
+pub(crate) const UNKNOWN: &str = "0b3f5d1c-1d2e-4f3a-9b8c-7d6e5f4a3b2c";
 
 /// A window long enough for a published burst to gather, polls quick enough for a test.
-const GATHERING: [(&str, &str); 3] = [
+pub(crate) const GATHERING: [(&str, &str); 3] = [
     ("CTCT_SYNC__BULK__WINDOW_MS", "800"),
     ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "300"),
     ("CTCT_SYNC__BULK__POLL_MAX_MS", "1000"),
 ];
 
 /// `n` seeded contacts' ids, in the sandbox's order.
-fn seeded(api: &TestApi, n: usize) -> Vec<String> {
+pub(crate) fn seeded(api: &TestApi, n: usize) -> Vec<String> {
     seeded_with_emails(api, n)
         .into_iter()
         .map(|(id, _)| id)
@@ -33,7 +33,7 @@ fn seeded(api: &TestApi, n: usize) -> Vec<String> {
 }
 
 /// `n` seeded contacts' ids and addresses.
-fn seeded_with_emails(api: &TestApi, n: usize) -> Vec<(String, String)> {
+pub(crate) fn seeded_with_emails(api: &TestApi, n: usize) -> Vec<(String, String)> {
     let admin = api.sandbox.admin();
     let account = admin.primary_account();
     admin.seed(&account, n, 7).expect("seeded");
@@ -71,7 +71,7 @@ fn activity_requests(d: &TestDaemon) -> (usize, usize) {
 }
 
 /// One command of `kind` per item of `items` (contacts, addresses), ids `{prefix}-{i}`.
-fn one_per(
+pub(crate) fn one_per(
     items: &[String],
     prefix: &str,
     kind: &'static str,
@@ -84,7 +84,7 @@ fn one_per(
         .collect()
 }
 
-fn ids_of(commands: &[(String, &str, Value)]) -> Vec<String> {
+pub(crate) fn ids_of(commands: &[(String, &str, Value)]) -> Vec<String> {
     commands.iter().map(|(id, _, _)| id.clone()).collect()
 }
 
@@ -118,20 +118,20 @@ async fn activity_recorded_for_each(
     .await;
 }
 
-async fn publish_all(d: &TestDaemon, commands: &[(String, &str, Value)]) {
+pub(crate) async fn publish_all(d: &TestDaemon, commands: &[(String, &str, Value)]) {
     futures_util::stream::iter(commands)
         .for_each_concurrent(64, |(id, kind, data)| d.publish(id, kind, data.clone()))
         .await;
 }
 
 /// Publishes `commands` one after the other (in order), each confirmed before the next.
-async fn publish_in_order(d: &TestDaemon, commands: &[(String, &str, Value)]) {
+pub(crate) async fn publish_in_order(d: &TestDaemon, commands: &[(String, &str, Value)]) {
     for (id, kind, data) in commands {
         d.publish(id, kind, data.clone()).await;
     }
 }
 
-async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<String, CommandResult> {
+pub(crate) async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<String, CommandResult> {
     let results = d.results(ids, Duration::from_secs(120)).await;
     ids.iter()
         .map(|id| {
@@ -142,7 +142,15 @@ async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<String, Command
         .collect()
 }
 
-async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
+/// Where the first result of command `id` is among the results received, in arrival order.
+pub(crate) fn arrival(d: &TestDaemon, id: &str) -> usize {
+    d.received
+        .iter()
+        .position(|r| r.command_id == id)
+        .expect("a result")
+}
+
+pub(crate) async fn tag(d: &mut TestDaemon, id: &str, name: &str) -> String {
     d.created(id, "tag.create", json!({"name": name}), "tag_id")
         .await
 }
@@ -603,6 +611,53 @@ async fn a_lost_broker_connection_while_the_shared_activity_runs_leaves_each_com
     }
     for c in &contacts {
         assert_eq!(taggings(&d, c), json!([gold]));
+    }
+    d.stop().await;
+}
+
+/// A `contact.update` published after a gathered `contact.tag` of the same contact (by id, or
+/// by address for a command naming it by address) waits until the tag command's result is
+/// out: it cannot change the contact while the shared activity is still running. (Results
+/// are published in the order the commands finish; the daemon's clock is fixed in tests.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_about_a_contact_published_after_its_gathered_tagging_applies_after_it() {
+    let api = TestApi::start().await;
+    let contacts = seeded_with_emails(&api, 30);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let gold = tag(&mut d, "t-gold", "Gold").await;
+    let ids: Vec<String> = contacts.iter().map(|(id, _)| id.clone()).collect();
+    let mut commands = one_per(
+        &ids[..20],
+        "tag",
+        "contact.tag",
+        |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
+    );
+    for (i, (_, email)) in contacts.iter().enumerate().skip(20) {
+        commands.push((
+            format!("tag-{i}"),
+            "contact.tag",
+            json!({"emails": [email], "tag_ids": [gold]}),
+        ));
+    }
+    for (i, (id, email)) in contacts.iter().enumerate().step_by(5) {
+        let target = if i < 20 {
+            json!({"contact_id": id, "first_name": "Later"})
+        } else {
+            json!({"email": email, "first_name": "Later"})
+        };
+        commands.push((format!("upd-{i}"), "contact.update", target));
+    }
+    publish_in_order(&d, &commands).await;
+    let results = one_each(&mut d, &ids_of(&commands)).await;
+    for i in (0..contacts.len()).step_by(5) {
+        let tagged = &results[&format!("tag-{i}")];
+        let update = &results[&format!("upd-{i}")];
+        assert_eq!(tagged.outcome, Outcome::Succeeded, "{tagged:?}");
+        assert_eq!(update.outcome, Outcome::Succeeded, "{update:?}");
+        assert!(
+            arrival(&d, &format!("upd-{i}")) > arrival(&d, &format!("tag-{i}")),
+            "the update of contact {i} was answered before its tagging: {tagged:?} {update:?}"
+        );
     }
     d.stop().await;
 }

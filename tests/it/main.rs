@@ -22,6 +22,7 @@ mod docs_messages;
 mod doctor;
 mod erase;
 mod examples;
+mod gathered_deletes;
 mod gathering;
 mod handler;
 mod health_cli;

@@ -1,7 +1,8 @@
 //! Gathered activities: bursts of `contact.tag`, `contact.untag`, `list.add_contacts` and
 //! `list.remove_contacts` coalesced into one bulk activity per (account, kind, sorted targets:
-//! tags or lists), as bursts of upserts are coalesced into imports (`bulk`). Each command
-//! still gets its own result.
+//! tags or lists), and bursts of `contact.delete`, `list.delete`, `tag.delete` and
+//! `custom_field.delete` into one delete activity per (account, kind), as bursts of upserts
+//! are coalesced into imports (`bulk`). Each command still gets its own result.
 //!
 //! ```text
 //! process  → join: open batch of (account, kind, targets), ≤ 500 contacts; an open batch of
@@ -14,8 +15,11 @@
 //! short    → an activity refused (404, 400) or completing fewer items than it was given is
 //!            split in halves and each half run again, down to the one command it is about
 //! ```
-//! Commands of these kinds take one lane per account (`Processor::lane_key`), so they reach
-//! the gatherer in the order they were published. A batch of one command goes through the
+//! The tagging and membership commands take one lane per account (`Processor::lane_key`), so
+//! they reach the gatherer in the order they were published. The delete commands keep the
+//! lane of their ordering key (the contact, list, tag or field) and, once gathered, hold that
+//! key until their result is out, as batched upserts do: a later command about the same
+//! contact (or list, tag, field) waits behind the delete. A batch of one command goes through the
 //! ordinary handler (its activity reported, not awaited, as without coalescing); a gathered
 //! batch awaits its activity, so its results say `"activity_state": "completed"`. A command
 //! reaching an idle daemon (nothing else in flight, nothing of its account gathering or
@@ -37,14 +41,13 @@ use lapin::message::Delivery;
 use tokio::sync::mpsc;
 
 use crate::command::Command;
+use crate::command::contact::ContactRef;
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 use crate::pipeline::bulk::BulkConfig;
+use crate::pipeline::held::HeldKeys;
 use crate::pipeline::session::Session;
 
 pub(super) use run::run;
-
-/// Most contacts one activity takes (spec: `source.contact_ids` `maxItems: 500`).
-pub const MAX_CONTACTS: usize = 500;
 
 /// Longest an expired window keeps gathering while its account's worker is busy, from its
 /// opening. Its commands stay unacked meanwhile (well under RabbitMQ's consumer timeout).
@@ -59,6 +62,8 @@ pub struct Joining {
     pub command: Box<Command>,
     pub attempts: u32,
     pub started_at: DateTime<Utc>,
+    /// The ordering key the command holds while gathered, and its id (the delete commands).
+    pub release: Option<(String, String)>,
 }
 
 /// A command of a batch.
@@ -71,8 +76,8 @@ pub(super) struct Member {
 }
 
 impl Member {
-    pub(super) fn contacts(&self) -> Option<&TaggingContacts> {
-        self.command.gathering().map(|g| g.contacts)
+    pub(super) fn contacts(&self) -> Option<TaggingContacts> {
+        self.command.gathering().map(|g| g.contacts.into_owned())
     }
 
     /// The targets as the command gave them (the result names them so).
@@ -89,6 +94,35 @@ pub(super) struct Waiter {
     pub(super) session: Arc<Session>,
     pub(super) delivery: Delivery,
     pub(super) attempts: u32,
+    /// The ordering key held while gathered, released with the result.
+    pub(super) release: Option<(String, String)>,
+    /// The contacts' ordering keys held while gathered (tagging and membership commands), as
+    /// [`gathered_holder`]: a command about one of these contacts published later waits.
+    pub(super) contact_keys: Vec<String>,
+}
+
+/// How a gathered command holds its contacts' ordering keys (`id#…`, as the ordering book
+/// names its holders, so a finished one is found in the ledger by its id).
+pub(super) fn gathered_holder(id: &str) -> String {
+    format!("{id}#gathered")
+}
+
+/// The ordering keys of the contacts a tagging or membership command names (by id or by
+/// address, as `ContactRef::key` makes them). A delete holds its own key (`release`).
+fn contact_keys(kind: ActivityKind, contacts: &TaggingContacts) -> Vec<String> {
+    if !kind.about_contacts() || kind.deleted_key().is_some() {
+        return Vec::new();
+    }
+    match contacts {
+        TaggingContacts::Ids(ids) => ids
+            .iter()
+            .map(|id| ContactRef::Id(id.clone()).key())
+            .collect(),
+        TaggingContacts::Emails(emails) => emails
+            .iter()
+            .map(|e| ContactRef::Email(e.clone()).key())
+            .collect(),
+    }
 }
 
 type Key = (String, ActivityKind, Vec<String>);
@@ -114,8 +148,12 @@ impl Open {
         self.ids.len() + self.emails
     }
 
-    /// Whether a command naming `contacts` may be about a contact of this batch.
-    fn shares(&self, contacts: &TaggingContacts) -> bool {
+    /// Whether a command of `kind` naming `contacts` may be about a contact of this batch
+    /// (a list, tag or custom field delete shares nothing with a batch about contacts).
+    fn shares(&self, kind: ActivityKind, contacts: &TaggingContacts) -> bool {
+        if kind.about_contacts() != self.kind.about_contacts() {
+            return false;
+        }
         match contacts {
             TaggingContacts::Emails(_) => true,
             TaggingContacts::Ids(ids) => {
@@ -140,7 +178,7 @@ struct State {
     waiting: HashMap<String, (String, Vec<String>)>,
 }
 
-/// Gathers tagging and list membership commands into batches; owned by the [`super::process::Processor`].
+/// Gathers tagging, list membership and delete commands into batches; owned by the [`super::process::Processor`].
 pub struct Gatherer {
     pub(super) config: BulkConfig,
     state: Mutex<State>,
@@ -184,12 +222,15 @@ impl Gatherer {
         joining: Joining,
         session: Arc<Session>,
         delivery: Delivery,
+        held: &HeldKeys,
     ) -> Option<Delivery> {
         let place = (joining.account.clone(), joining.id.clone());
-        let waiter = Waiter {
+        let mut waiter = Waiter {
             session,
             delivery,
             attempts: joining.attempts,
+            release: joining.release.clone(),
+            contact_keys: Vec::new(),
         };
         let mut state = self.lock();
         if state.finishing.contains(&place) {
@@ -197,6 +238,7 @@ impl Gatherer {
         }
         // A redelivery (the first delivery's channel is gone): its result goes out here.
         if let Some(held) = state.waiters.get_mut(&place) {
+            waiter.contact_keys = std::mem::take(&mut held.contact_keys);
             *held = waiter;
             return None;
         }
@@ -206,14 +248,15 @@ impl Gatherer {
         let mut targets = gathering.targets.to_vec();
         targets.sort();
         targets.dedup();
-        let key: Key = (joining.account.clone(), gathering.kind, targets.clone());
-        let contacts = gathering.contacts.clone();
+        let kind = gathering.kind;
+        let key: Key = (joining.account.clone(), kind, targets.clone());
+        let contacts = gathering.contacts.into_owned();
         // Order: a batch of other work that may share a contact goes first.
         let mut conflicting: Vec<(u64, Key)> = state
             .open
             .iter()
             .filter(|(k, open)| {
-                **k != key && open.account == joining.account && open.shares(&contacts)
+                **k != key && open.account == joining.account && open.shares(kind, &contacts)
             })
             .map(|(k, open)| (open.seq, k.clone()))
             .collect();
@@ -227,7 +270,7 @@ impl Gatherer {
         };
         let full = state.open.get(&key).is_some_and(|open| {
             let adding = new_ids.iter().filter(|i| !open.ids.contains(*i)).count() + new_emails;
-            open.contacts() + adding > MAX_CONTACTS
+            open.contacts() + adding > kind.max_items()
         });
         if full {
             self.seal(&mut state, &key);
@@ -237,7 +280,7 @@ impl Gatherer {
             seq,
             id: uuid::Uuid::new_v4().to_string(),
             account: joining.account.clone(),
-            kind: gathering.kind,
+            kind,
             targets,
             members: Vec::new(),
             ids: HashSet::new(),
@@ -246,7 +289,9 @@ impl Gatherer {
         });
         open.ids.extend(new_ids);
         open.emails += new_emails;
-        let now_full = open.contacts() >= MAX_CONTACTS;
+        let now_full = open.contacts() >= kind.max_items();
+        let holder = gathered_holder(&joining.id);
+        waiter.contact_keys = contact_keys(kind, &contacts);
         open.members.push(Member {
             id: joining.id,
             account: joining.account,
@@ -255,6 +300,12 @@ impl Gatherer {
             started_at: joining.started_at,
         });
         state.seq += 1;
+        if let Some((key, id)) = &joining.release {
+            held.hold(key, id);
+        }
+        for key in &waiter.contact_keys {
+            held.hold(key, &holder);
+        }
         state.waiters.insert(place, waiter);
         if now_full {
             self.seal(&mut state, &key);

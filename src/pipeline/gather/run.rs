@@ -1,6 +1,8 @@
 //! The runner: one worker per account runs its sealed batches in order — e-mails looked up,
 //! one activity, its id stored for each command, polled until it ends, results given out;
-//! halves run again when the activity was refused or came up short.
+//! halves run again when the activity was refused or came up short. A delete command the API
+//! refuses on its own goes through the ordinary handler, whose answer (`not_found`, or
+//! `already_deleted` on a retry) is the one it gets alone.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use crate::api::ApiError;
 use crate::command::FieldError;
 use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::tagging::{ActivityKind, TaggingContacts};
-use crate::handler::{Attempt, EndedImport, HandleError, ImportPoll};
+use crate::handler::{Attempt, EndedImport, GatheredItems, HandleError, ImportPoll, Resolve};
 use crate::pipeline::process::{Processor, Subject};
 
 use super::{Member, Open};
@@ -94,6 +96,8 @@ fn start_worker(p: Arc<Processor>) -> mpsc::UnboundedSender<Open> {
 struct Ready {
     member: Member,
     contact_ids: Vec<String>,
+    /// How many of `contact_ids` came from the mirror (which may be behind).
+    from_mirror: usize,
 }
 
 async fn run_batch(p: &Arc<Processor>, open: Open) {
@@ -112,7 +116,7 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
     let size = members.len();
     let mut ready = Vec::with_capacity(members.len());
     for member in members {
-        let Some(contacts) = member.contacts().cloned() else {
+        let Some(contacts) = member.contacts() else {
             // Not a gathering command: never joins (see `Gatherer::join`); answered, not dropped.
             let error = HandleError::failed(
                 ErrorCode::Unsupported,
@@ -123,13 +127,15 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
         };
         match p
             .handler
-            .gathered_contact_ids(&account, &member.id, &contacts)
+            .gathered_items(&account, &member.id, kind, &contacts, Resolve::MirrorFirst)
             .await
         {
-            Ok(contact_ids) => ready.push(Ready {
+            Ok(GatheredItems::Ids(resolved)) => ready.push(Ready {
                 member,
-                contact_ids,
+                contact_ids: resolved.ids,
+                from_mirror: resolved.from_mirror,
             }),
+            Ok(GatheredItems::Answered(data)) => give_out(p, vec![(member, Ok(data))]).await,
             Err(error) => give_out(p, vec![(member, Err(error))]).await,
         }
     }
@@ -182,6 +188,46 @@ fn run_group<'a>(
                 );
                 return 1 + halves(p, account, kind, targets, ready, deadline).await;
             }
+            Err(refused @ ApiError::NotFound { .. })
+                if ready.len() == 1 && ready[0].from_mirror > 0 =>
+            {
+                // The mirror may be behind (a contact deleted since its last pass): the
+                // addresses are looked up, and the activity tried once more if that changes
+                // the ids; otherwise the 404 is the command's answer.
+                let Some(mut r) = ready.into_iter().next() else {
+                    return 1;
+                };
+                let looked_up = match r.member.contacts() {
+                    Some(contacts) => {
+                        p.handler
+                            .resolve_contact_ids(account, &r.member.id, &contacts, Resolve::ApiOnly)
+                            .await
+                    }
+                    None => Ok(Default::default()),
+                };
+                match looked_up {
+                    Ok(looked_up) if looked_up.ids != r.contact_ids => {
+                        tracing::info!(
+                            route = kind.route(),
+                            "the API refused a gathered activity over contact ids from the mirror; trying again with the ids looked up"
+                        );
+                        r.contact_ids = looked_up.ids;
+                        r.from_mirror = 0;
+                        return 1 + run_group(p, account, kind, targets, vec![r], deadline).await;
+                    }
+                    Ok(_) => {
+                        give_out(p, vec![(r.member, Err(HandleError::from(refused)))]).await;
+                    }
+                    Err(error) => give_out(p, vec![(r.member, Err(error))]).await,
+                }
+                return 1;
+            }
+            Err(ApiError::NotFound { .. }) if kind.deleted_key().is_some() => {
+                // Alone, a delete's 404 means `not_found`, or `already_deleted` on a retry:
+                // the ordinary handler answers it so (one request more, once).
+                let members = ready.into_iter().map(|r| r.member).collect();
+                return 1 + one_by_one(p, members).await;
+            }
             Err(error) => {
                 let template = HandleError::from(error);
                 fail_all(p, ready, &template).await;
@@ -222,6 +268,9 @@ fn run_group<'a>(
             fail_all(p, ready, &error).await;
             return requests;
         }
+        if kind == ActivityKind::FieldDelete {
+            p.handler.forget_custom_fields(account);
+        }
         let commands = ready.len();
         let results = ready
             .into_iter()
@@ -244,12 +293,23 @@ fn completed(
     contacts: usize,
 ) -> Value {
     let mut data = json!({
-        "contact_ids": r.contact_ids,
         "activity_id": activity_id,
         "activity_state": "completed",
         "batch": {"activity_id": activity_id, "commands": commands, "contacts": contacts},
     });
-    data[kind.targets_key()] = json!(r.member.targets());
+    match (kind.targets_key(), kind.deleted_key()) {
+        (Some(key), _) => {
+            data["contact_ids"] = json!(r.contact_ids);
+            data[key] = json!(r.member.targets());
+        }
+        (None, Some(key)) => {
+            // The activity was accepted for every id, so none was unknown; alone, a delete
+            // says `already_deleted` only after a 404.
+            data[key] = json!(r.contact_ids.first());
+            data["already_deleted"] = json!(false);
+        }
+        (None, None) => {}
+    }
     data
 }
 
@@ -285,16 +345,18 @@ fn attributed(
         .into_iter()
         .map(|r| {
             let by_email = matches!(r.member.contacts(), Some(TaggingContacts::Emails(_)));
+            let deleted = kind.deleted_key();
             let fields: Vec<FieldError> = r
                 .contact_ids
                 .iter()
                 .enumerate()
                 .filter_map(|(i, id)| {
                     let reason = left_out.get(id)?;
-                    let field = if by_email {
-                        format!("data.emails[{i}]")
-                    } else {
-                        format!("data.contact_ids[{i}]")
+                    let field = match (deleted, by_email) {
+                        (Some(_), true) => "data.email".to_owned(),
+                        (Some(key), false) => format!("data.{key}"),
+                        (None, true) => format!("data.emails[{i}]"),
+                        (None, false) => format!("data.contact_ids[{i}]"),
                     };
                     Some(FieldError::new(field, reason.clone()))
                 })
@@ -453,7 +515,7 @@ async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, Handle
                 account: &member.account,
             };
             match p
-                .conclude(subject, handled, w.attempts, None, member.started_at)
+                .conclude(subject, handled, w.attempts, w.release.clone(), member.started_at)
                 .await
             {
                 Ok(disposition) => {
@@ -463,13 +525,19 @@ async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, Handle
                 }
                 Err(error) => p.store_failed(&w.session, w.delivery, &error).await,
             }
+            let holder = super::gathered_holder(&member.id);
+            for key in &w.contact_keys {
+                p.held.release(key, &holder);
+            }
         })
         .await;
     p.gather.done_with(&done);
 }
 
-/// Applies the commands through the ordinary handler, one after the other.
-async fn one_by_one(p: &Arc<Processor>, members: Vec<Member>) {
+/// Applies the commands through the ordinary handler, one after the other. Returns them
+/// counted (at least one request each).
+async fn one_by_one(p: &Arc<Processor>, members: Vec<Member>) -> u64 {
+    let count = members.len() as u64;
     for member in members {
         let attempts = p
             .gather
@@ -485,4 +553,5 @@ async fn one_by_one(p: &Arc<Processor>, members: Vec<Member>) {
         let handled = p.handler.handle(&attempt, &member.command).await;
         give_out(p, vec![(member, handled)]).await;
     }
+    count
 }
