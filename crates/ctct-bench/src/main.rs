@@ -101,8 +101,8 @@ enum Command {
         /// Command counts to measure, comma separated.
         #[arg(long, value_delimiter = ',', default_value = "20000")]
         upserts: Vec<usize>,
-        /// The command sent: contact.upsert, or list.add_contacts / contact.tag naming one
-        /// seeded contact each by id.
+        /// The command sent: contact.upsert, or list.add_contacts / contact.tag /
+        /// contact.delete naming one seeded contact each by id.
         #[arg(long, default_value = "contact.upsert")]
         command: String,
         /// The sandbox's and the daemon's limits: off, or real (4/s, 10,000/day).
@@ -414,10 +414,17 @@ fn main() -> ExitCode {
                         other => bail!("--standby takes on or off, not {other}"),
                     })
                     .collect::<anyhow::Result<Vec<bool>>>()?;
-                if !["contact.upsert", "list.add_contacts", "contact.tag"]
-                    .contains(&command.as_str())
+                if ![
+                    "contact.upsert",
+                    "list.add_contacts",
+                    "contact.tag",
+                    "contact.delete",
+                ]
+                .contains(&command.as_str())
                 {
-                    bail!("--command takes contact.upsert, list.add_contacts or contact.tag");
+                    bail!(
+                        "--command takes contact.upsert, list.add_contacts, contact.tag or contact.delete"
+                    );
                 }
                 let real_limits = match limits.as_str() {
                     "real" => true,

@@ -1,6 +1,6 @@
-//! `ctct-bench pipeline`: `contact.upsert` commands (or, with `--command`, `list.add_contacts`
-//! or `contact.tag` commands naming one seeded contact each by id) through a real
-//! `ctct-sync run` process.
+//! `ctct-bench pipeline`: `contact.upsert` commands (or, with `--command`, `list.add_contacts`,
+//! `contact.tag` or `contact.delete` commands naming one seeded contact each by id) through a
+//! real `ctct-sync run` process.
 //!
 //! The sandbox runs in this process; the daemon is the release `ctct-sync` binary beside this
 //! one, started as a child with its own store and uniquely named queues, so its CPU time and
@@ -35,7 +35,8 @@ use crate::sandbox_client;
 #[derive(Debug, Clone)]
 pub struct Scenario {
     pub upserts: usize,
-    /// The command type sent: `contact.upsert`, `list.add_contacts` or `contact.tag`.
+    /// The command type sent: `contact.upsert`, `list.add_contacts`, `contact.tag` or
+    /// `contact.delete`.
     pub command: String,
     pub real_limits: bool,
     pub coalescing: bool,
@@ -287,6 +288,7 @@ async fn measure(scenario: &Scenario, amqp_url: &str) -> anyhow::Result<Figures>
                 "contact.tag" => {
                     serde_json::json!({"contact_ids": [contact_ids[i]], "tag_ids": [tag]})
                 }
+                "contact.delete" => serde_json::json!({"contact_id": contact_ids[i]}),
                 _ => serde_json::json!({
                     "email": format!("bench.{i}@example.com"),
                     "first_name": format!("Bench {i}"),
