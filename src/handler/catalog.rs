@@ -65,6 +65,9 @@ pub(super) async fn update_custom_field(
 }
 
 pub(super) async fn delete_custom_field(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
+    if let Some(data) = ctx.deleted_earlier("custom_field_id", id) {
+        return Ok(data);
+    }
     let result = ctx.api.delete_custom_field(id).await;
     ctx.handler.fields.invalidate(ctx.api.account());
     match result {
@@ -157,8 +160,11 @@ pub(super) async fn update_list(
 /// memberships; the result carries the activity's id and its state when accepted, without
 /// waiting for it. An unknown id is `not_found`, except on a retry, when an earlier attempt
 /// may have deleted it: then `already_deleted` is true and `activity_id` the one that attempt
-/// recorded, if any.
+/// recorded, if any — without a request when it recorded one.
 pub(super) async fn delete_list(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
+    if let Some(data) = ctx.deleted_earlier("list_id", id) {
+        return Ok(data);
+    }
     match ctx.api.delete_list(id).await {
         Ok(activity) => {
             ctx.record_effect(&activity.activity_id).await?;

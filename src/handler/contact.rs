@@ -469,12 +469,16 @@ pub(super) async fn get(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, Han
 }
 
 /// `contact.delete`: soft delete. Deleting a contact that is already deleted succeeds with
-/// `already_deleted: true`.
+/// `already_deleted: true`; so does a retry of a delete whose shared delete activity was
+/// recorded (no second request).
 pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
     let id = match delete_target(&ctx.api, target).await? {
         DeleteTarget::Live(id) => id,
         DeleteTarget::Answered(data) => return Ok(data),
     };
+    if let Some(data) = ctx.deleted_earlier("contact_id", &id) {
+        return Ok(data);
+    }
     let already_deleted = delete_by_id(ctx, &id).await?;
     Ok(json!({"contact_id": id, "already_deleted": already_deleted}))
 }

@@ -69,6 +69,14 @@ impl Ctx<'_> {
             .map_err(|e| HandleError::Storage(Arc::new(e)))
     }
 
+    /// A delete's `data` when an earlier attempt recorded the activity that deletes `id` (its
+    /// own, or a gathered delete activity it shared): deleted already, by that activity — no
+    /// request is sent again.
+    pub fn deleted_earlier(&self, key: &str, id: &str) -> Option<Value> {
+        let activity_id = self.attempt.effect_ref.as_deref()?;
+        Some(serde_json::json!({key: id, "already_deleted": true, "activity_id": activity_id}))
+    }
+
     /// Remembers in the ledger what this attempt created, before anything else can fail.
     pub async fn record_effect(&self, effect_ref: &str) -> Result<(), HandleError> {
         self.handler

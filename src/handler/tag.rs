@@ -69,8 +69,12 @@ pub(super) async fn update(ctx: &Ctx<'_>, rename: &TagRename) -> Result<Value, H
 /// contacts; the result carries the activity's id and its state when accepted, without
 /// waiting for it (the tag itself can no longer be read or renamed from then on). An
 /// unknown id is `not_found`, except on a retry, when an earlier attempt may have deleted it:
-/// then `already_deleted` is true and `activity_id` the one that attempt recorded, if any.
+/// then `already_deleted` is true and `activity_id` the one that attempt recorded, if any —
+/// without a request when it recorded one.
 pub(super) async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
+    if let Some(data) = ctx.deleted_earlier("tag_id", id) {
+        return Ok(data);
+    }
     match ctx.api.delete_tag(id).await {
         Ok(activity) => {
             ctx.record_effect(&activity.activity_id).await?;

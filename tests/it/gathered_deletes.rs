@@ -5,13 +5,14 @@
 //! contact published after a gathered delete applied after it.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use ctct_sync::command::outcome::Outcome;
 use serde_json::{Value, json};
 
 use crate::gathering::{
-    GATHERING, UNKNOWN, arrival, ids_of, one_each, one_per, publish_all, publish_in_order, seeded,
-    seeded_with_emails, tag,
+    GATHERING, UNKNOWN, activity_recorded_for_each, arrival, ids_of, one_each, one_per,
+    publish_all, publish_in_order, seeded, seeded_with_emails, tag,
 };
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
@@ -279,5 +280,71 @@ async fn bursts_of_list_tag_and_custom_field_deletes_share_one_activity_per_kind
     assert!(replay.replayed, "{replay:?}");
     assert_eq!(replay.data, results["dt-0"].data);
     assert_eq!(posts_of(&d, "contacts_tags_delete"), tag_posts);
+    d.stop().await;
+}
+
+crate::both_engines!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_again
+);
+/// A daemon SIGKILLed while the delete activity its gathered commands share is still queued:
+/// the next process answers each redelivered delete from the recorded activity — no second
+/// activity, no single DELETE.
+async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_again(engine: Engine) {
+    let api = TestApi::start_on(engine).await;
+    let contacts = seeded(&api, 30);
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    let admin = d.api.sandbox.admin();
+    // Frozen: the activity stays queued until the test completes it.
+    admin.freeze_clock();
+    let settings = [
+        ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
+        ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
+        ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+    ];
+    let (mut first, log) = d.spawn_with_log("first", &settings);
+    let commands = one_per(
+        &contacts,
+        "crash",
+        "contact.delete",
+        |c| json!({"contact_id": c}),
+    );
+    let ids = ids_of(&commands);
+    publish_all(&d, &commands).await;
+    activity_recorded_for_each(&d, "crash", commands.len(), Some(&log)).await;
+    first.start_kill().expect("killed");
+    let _ = first.wait().await;
+    let posts_after_first = posts_of(&d, "contact_delete");
+    let deletes_after_first = d.requests_under("/v3/contacts/");
+    d.drain(Duration::from_millis(200)).await;
+
+    let (mut second, _log) = d.spawn_with_log("second", &settings);
+    let results = d.results(&ids, Duration::from_secs(60)).await;
+    crate::support::daemon::terminate(&mut second).await;
+    admin.unfreeze_clock();
+    admin.complete_activities_now();
+    assert_eq!(
+        posts_of(&d, "contact_delete"),
+        posts_after_first,
+        "no second activity"
+    );
+    assert_eq!(
+        d.requests_under("/v3/contacts/"),
+        deletes_after_first,
+        "no single DELETE"
+    );
+    for (id, c) in ids.iter().zip(&contacts) {
+        assert_eq!(results[id].len(), 1, "{id}: {:?}", results[id]);
+        let r = &results[id][0];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().expect("data");
+        assert_eq!(data["contact_id"], json!(c));
+        assert!(data["activity_id"].is_string(), "{data}");
+        assert!(deleted(&d, c), "contact {c} deleted");
+    }
     d.stop().await;
 }

@@ -90,7 +90,7 @@ pub(crate) fn ids_of(commands: &[(String, &str, Value)]) -> Vec<String> {
 
 /// Waits until the `n` commands `{prefix}-*` have their shared activity's id in the ledger
 /// (`log`: the daemon's, shown when it never happens).
-async fn activity_recorded_for_each(
+pub(crate) async fn activity_recorded_for_each(
     d: &TestDaemon,
     prefix: &str,
     n: usize,
