@@ -15,7 +15,7 @@ use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
 use crate::support::engine::Engine;
 
-/// Each command applied alone (the gatherer resolves addresses on its own).
+/// Each command applied alone (gathered commands: the last test).
 const ALONE: [(&str, &str); 1] = [("CTCT_SYNC__BULK__ENABLED", "false")];
 
 /// Requests under `/v3/contacts`: the look-ups by e-mail, when no contact is written.
@@ -225,5 +225,51 @@ async fn an_activity_refused_over_an_id_the_mirror_still_had_is_tried_again_afte
         1,
         "only the refused one"
     );
+    d.stop().await;
+}
+
+/// A burst of by-address commands gathered into shared activities resolves the addresses a
+/// fresh mirror holds without a look-up each, as a lone command does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathered_commands_resolve_addresses_a_fresh_mirror_holds_without_look_ups() {
+    let api = TestApi::start().await;
+    let contacts = crate::gathering::seeded_with_emails(&api, 60);
+    let mut d = TestDaemon::start_with_mirror(api, &crate::gathering::GATHERING).await;
+    // Tags, not lists: the seed holds unsubscribed contacts, which no list takes.
+    let gold = crate::gathering::tag(&mut d, "t-gold", "Gold").await;
+    mirror_contacts(&mut d, "mirror-1").await;
+    let looked_up_before = contact_requests(&d);
+    let commands: Vec<(String, &str, serde_json::Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, email))| {
+            (
+                format!("add-{i}"),
+                "contact.tag",
+                json!({"emails": [email], "tag_ids": [gold]}),
+            )
+        })
+        .collect();
+    crate::gathering::publish_all(&d, &commands).await;
+    let ids = crate::gathering::ids_of(&commands);
+    let results = crate::gathering::one_each(&mut d, &ids).await;
+    let mut gathered = 0;
+    for (i, (contact_id, _)) in contacts.iter().enumerate() {
+        let r = &results[&format!("add-{i}")];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().expect("data");
+        assert_eq!(data["contact_ids"], json!([contact_id]));
+        if data["batch"]["commands"].as_u64().unwrap_or(0) > 1 {
+            gathered += 1;
+        }
+    }
+    assert!(gathered > 0, "none gathered");
+    assert_eq!(
+        contact_requests(&d) - looked_up_before,
+        0,
+        "every address from the mirror"
+    );
+    let tagging = d.requests_under("/v3/activities/contacts_taggings_add");
+    assert!(tagging <= 4, "{tagging} activities");
     d.stop().await;
 }
