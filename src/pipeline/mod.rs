@@ -11,6 +11,7 @@
 //! and confirmed by the broker.
 
 pub mod bulk;
+mod busy;
 mod conclude;
 pub mod dead_letters;
 pub mod decision;

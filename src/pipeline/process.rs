@@ -31,6 +31,7 @@ use crate::handler::{Attempt, Handler};
 use crate::store::{Store, ledger};
 
 use super::bulk::{self, Batcher, BulkConfig};
+use super::busy::{BusyKeys, is_contact_key};
 use super::decision::{self, Decision};
 use super::error::PipelineError;
 use super::gather::{self, Gatherer};
@@ -148,6 +149,10 @@ pub(super) enum Disposition {
     Gather(Box<gather::Joining>),
 }
 
+/// Longest a tagging or membership command waits for a command about one of its contacts
+/// that is being applied (see [`super::busy`]).
+const CONTACT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Processes deliveries. Shared by every lane.
 pub struct Processor {
     pub handler: Handler,
@@ -155,6 +160,8 @@ pub struct Processor {
     pub clock: Arc<dyn Clock>,
     pub settings: ProcessSettings,
     pub held: HeldKeys,
+    /// Contacts a contact-keyed command is being applied to (see [`super::busy`]).
+    busy: BusyKeys,
     pub stats: PipelineStats,
     pub(super) bulk: Batcher,
     pub(super) gather: Gatherer,
@@ -196,6 +203,7 @@ impl Processor {
             clock,
             settings,
             held: HeldKeys::default(),
+            busy: BusyKeys::default(),
             stats: PipelineStats::default(),
             store_health: Arc::default(),
             announced: Mutex::new(HashSet::new()),
@@ -381,6 +389,13 @@ impl Processor {
             return self.store_health.hand_back(session, delivery).await;
         }
         let started_at = self.clock.now();
+        let _busy = match &decoded {
+            Decoded::Valid(_, command) => command
+                .ordering_key()
+                .filter(|key| is_contact_key(key))
+                .map(|key| self.busy.enter(key)),
+            _ => None,
+        };
         let disposition = match self.disposition_of(decoded, started_at).await {
             Ok(disposition) => disposition,
             Err(error) => return self.store_failed(session, delivery, &error).await,
@@ -571,6 +586,17 @@ impl Processor {
             }
         {
             return Ok(self.behind());
+        }
+        // A tagging or membership command waits while a command about one of its contacts is
+        // being applied (its account's later ones wait behind it, in its lane).
+        if let Some(gathering) = command.gathering() {
+            let keys = gather::contact_keys(gathering.kind, &gathering.contacts);
+            if !self.busy.wait_until_free(&keys, CONTACT_WAIT).await {
+                tracing::warn!(
+                    waited_s = CONTACT_WAIT.as_secs(),
+                    "a command about one of this command's contacts is still being applied; going ahead"
+                );
+            }
         }
         let release = key.map(|k| (k, holder));
         let begun = self

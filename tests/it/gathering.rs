@@ -661,3 +661,62 @@ async fn a_command_about_a_contact_published_after_its_gathered_tagging_applies_
     }
     d.stop().await;
 }
+
+/// A `list.add_contacts` published right after a `contact.update` with `list_ids` of the same
+/// contact waits until the update is done: the update reads the contact and writes back its
+/// whole list set, so an activity applied in between would be undone. The update's PUT is
+/// slowed down (5 s) to leave room for that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_membership_command_waits_for_an_update_of_its_contact_being_applied() {
+    let api = TestApi::start().await;
+    let mut d = TestDaemon::start_with(api, &GATHERING).await;
+    let contact = d
+        .created(
+            "c-ann",
+            "contact.create",
+            json!({"email": "ann@example.com"}),
+            "contact_id",
+        )
+        .await;
+    let first = d
+        .created("l-a", "list.create", json!({"name": "A"}), "list_id")
+        .await;
+    let second = d
+        .created("l-b", "list.create", json!({"name": "B"}), "list_id")
+        .await;
+    d.api
+        .sandbox
+        .admin()
+        .inject_fault(
+            ctct_sandbox::FaultSpec::latency(5_000)
+                .method("PUT")
+                .path_prefix("/v3/contacts/")
+                .times(1),
+        )
+        .expect("a fault");
+    let commands = vec![
+        (
+            "update".to_owned(),
+            "contact.update",
+            json!({"contact_id": contact, "list_ids": [first]}),
+        ),
+        (
+            "add".to_owned(),
+            "list.add_contacts",
+            json!({"contact_ids": [contact], "list_ids": [second]}),
+        ),
+    ];
+    publish_in_order(&d, &commands).await;
+    let results = one_each(&mut d, &ids_of(&commands)).await;
+    assert!(
+        results.values().all(|r| r.outcome == Outcome::Succeeded),
+        "{results:?}"
+    );
+    d.api.sandbox.admin().complete_activities_now();
+    let mut lists = memberships(&d, &contact);
+    lists.sort();
+    let mut want = vec![first, second];
+    want.sort();
+    assert_eq!(lists, want, "the update's list set, then the addition");
+    d.stop().await;
+}

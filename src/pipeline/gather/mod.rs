@@ -109,7 +109,7 @@ pub(super) fn gathered_holder(id: &str) -> String {
 
 /// The ordering keys of the contacts a tagging or membership command names (by id or by
 /// address, as `ContactRef::key` makes them). A delete holds its own key (`release`).
-fn contact_keys(kind: ActivityKind, contacts: &TaggingContacts) -> Vec<String> {
+pub(super) fn contact_keys(kind: ActivityKind, contacts: &TaggingContacts) -> Vec<String> {
     if !kind.about_contacts() || kind.deleted_key().is_some() {
         return Vec::new();
     }
