@@ -243,8 +243,8 @@ impl Command {
     pub fn gathering(&self) -> Option<tagging::Gathering<'_>> {
         use std::borrow::Cow;
         use tagging::ActivityKind::{
-            ContactDelete, FieldDelete, ListAdd, ListDelete, ListRemove, TagAdd, TagDelete,
-            TagRemove,
+            ContactDelete, ContactErase, FieldDelete, ListAdd, ListDelete, ListRemove, TagAdd,
+            TagDelete, TagRemove,
         };
         use tagging::TaggingContacts::{Emails, Ids};
         let one = |id: &String| Cow::Owned(Ids(vec![id.clone()]));
@@ -256,6 +256,10 @@ impl Command {
             Command::ContactDelete(ContactRef::Id(id)) => (ContactDelete, one(id), &[]),
             Command::ContactDelete(ContactRef::Email(email)) => {
                 (ContactDelete, Cow::Owned(Emails(vec![email.clone()])), &[])
+            }
+            Command::ContactErase(ContactRef::Id(id)) => (ContactErase, one(id), &[]),
+            Command::ContactErase(ContactRef::Email(email)) => {
+                (ContactErase, Cow::Owned(Emails(vec![email.clone()])), &[])
             }
             Command::ListDelete(id) => (ListDelete, one(id), &[]),
             Command::TagDelete(id) => (TagDelete, one(id), &[]),

@@ -42,6 +42,9 @@ pub enum ActivityKind {
     ListRemove,
     /// `POST /activities/contact_delete` (`contact.delete`; up to 500 contacts).
     ContactDelete,
+    /// `POST /activities/contact_delete` for `contact.erase`: each command's mirror rows and
+    /// stored results are erased once the activity has completed.
+    ContactErase,
     /// `POST /activities/list_delete` (`list.delete`; up to 100 lists).
     ListDelete,
     /// `POST /activities/contacts_tags_delete` (`tag.delete`; up to 500 tags).
@@ -58,7 +61,9 @@ impl ActivityKind {
             ActivityKind::TagRemove => "POST /activities/contacts_taggings_remove",
             ActivityKind::ListAdd => "POST /activities/add_list_memberships",
             ActivityKind::ListRemove => "POST /activities/remove_list_memberships",
-            ActivityKind::ContactDelete => "POST /activities/contact_delete",
+            ActivityKind::ContactDelete | ActivityKind::ContactErase => {
+                "POST /activities/contact_delete"
+            }
             ActivityKind::ListDelete => "POST /activities/list_delete",
             ActivityKind::TagDelete => "POST /activities/contacts_tags_delete",
             ActivityKind::FieldDelete => "POST /activities/custom_fields_delete",
@@ -78,7 +83,7 @@ impl ActivityKind {
     /// The key the result's `data` names a deleted item under (the delete activities).
     pub fn deleted_key(self) -> Option<&'static str> {
         match self {
-            ActivityKind::ContactDelete => Some("contact_id"),
+            ActivityKind::ContactDelete | ActivityKind::ContactErase => Some("contact_id"),
             ActivityKind::ListDelete => Some("list_id"),
             ActivityKind::TagDelete => Some("tag_id"),
             ActivityKind::FieldDelete => Some("custom_field_id"),

@@ -524,66 +524,111 @@ async fn delete_by_id(ctx: &Ctx<'_>, id: &str) -> Result<bool, HandleError> {
 
 /// `contact.erase`: the GDPR path. The contact is found (by id, or by address among live and
 /// deleted contacts), deleted in Constant Contact as `contact.delete` deletes it (no request
-/// when it is deleted already), removed from the mirror with its id tombstoned, and the
-/// ledger's stored results about it are scrubbed (see `crate::store::erasure`). A contact
-/// Constant Contact does not know fails with `not_found` — unless, named by id, the mirror's
-/// tombstone shows it was erased already: then the mirror and the ledger are scrubbed again
-/// and the result says `already_erased: true`. The result names the contact by id only; its
-/// address is logged at debug at most.
+/// when it is deleted already, or when an earlier attempt recorded the shared delete activity
+/// that deletes it), removed from the mirror with its id tombstoned, and the ledger's stored
+/// results about it are scrubbed (see `crate::store::erasure`). A contact Constant Contact
+/// does not know fails with `not_found` — unless, named by id, the mirror's tombstone shows it
+/// was erased already: then the mirror and the ledger are scrubbed again and the result says
+/// `already_erased: true`. The result names the contact by id only; its address is logged at
+/// debug at most.
 pub(super) async fn erase(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
     let account = ctx.attempt.account.as_str();
-    let mirror = ctx.handler.mirror.as_ref().map(|m| m.db());
+    let erasure = erasure_target(ctx.handler, &ctx.api, account, target).await?;
+    let already_deleted = if erasure.deleted || ctx.attempt.effect_ref.is_some() {
+        true
+    } else {
+        delete_by_id(ctx, &erasure.contact_id).await?
+    };
+    finish_erasure(
+        ctx.handler,
+        account,
+        &ctx.attempt.command_id,
+        &erasure,
+        already_deleted,
+    )
+    .await
+}
+
+/// The contact a `contact.erase` is about.
+#[derive(Debug, Clone)]
+pub struct Erasure {
+    pub contact_id: String,
+    /// Its address, for the ledger scrub (never logged above debug).
+    email: Option<String>,
+    /// Deleted in Constant Contact already (or erased before, per the mirror's tombstone).
+    pub deleted: bool,
+}
+
+/// Finds the contact `target` names for an erasure (see [`erase`]). Shared with the
+/// gatherer, which deletes many erased contacts in one activity.
+pub(crate) async fn erasure_target(
+    handler: &super::Handler,
+    api: &crate::api::AccountApi,
+    account: &str,
+    target: &ContactRef,
+) -> Result<Erasure, HandleError> {
+    let mirror = handler.mirror.as_ref().map(|m| m.db());
     let found = match target {
-        ContactRef::Id(id) => match ctx.api.get_contact(id, &[]).await {
+        ContactRef::Id(id) => match api.get_contact(id, &[]).await {
             Ok(contact) => Some(contact),
             Err(ApiError::NotFound { .. }) => None,
             Err(error) => return Err(error.into()),
         },
-        ContactRef::Email(email) => {
-            ctx.api
-                .find_contact_by_email(email.as_str(), &[], true)
-                .await?
-        }
+        ContactRef::Email(email) => api.find_contact_by_email(email.as_str(), &[], true).await?,
     };
-    let (id, email, deleted) = match (found, target) {
+    match (found, target) {
         (Some(contact), _) => {
             let email = contact.email().map(str::to_owned).or(match target {
                 ContactRef::Email(email) => Some(email.as_str().to_owned()),
                 ContactRef::Id(_) => None,
             });
             let deleted = contact.is_deleted();
-            (contact.contact_id, email, deleted)
+            Ok(Erasure {
+                contact_id: contact.contact_id,
+                email,
+                deleted,
+            })
         }
         (None, ContactRef::Id(id)) => match mirror {
-            Some(db) if db.is_erased(account, id).await.map_err(mirror_error)? => {
-                (id.clone(), None, true)
-            }
-            _ => return Err(not_found(target)),
+            Some(db) if db.is_erased(account, id).await.map_err(mirror_error)? => Ok(Erasure {
+                contact_id: id.clone(),
+                email: None,
+                deleted: true,
+            }),
+            _ => Err(not_found(target)),
         },
-        (None, ContactRef::Email(_)) => return Err(not_found(target)),
-    };
+        (None, ContactRef::Email(_)) => Err(not_found(target)),
+    }
+}
+
+/// The rest of an erasure once the contact is deleted in Constant Contact: its mirror rows
+/// removed and its id tombstoned, the ledger's stored results about it scrubbed; the
+/// command's `data`.
+pub(crate) async fn finish_erasure(
+    handler: &super::Handler,
+    account: &str,
+    command_id: &str,
+    erasure: &Erasure,
+    already_deleted: bool,
+) -> Result<Value, HandleError> {
+    let id = erasure.contact_id.as_str();
+    let mirror = handler.mirror.as_ref().map(|m| m.db());
     let already_erased = match mirror {
-        Some(db) => db.is_erased(account, &id).await.map_err(mirror_error)?,
+        Some(db) => db.is_erased(account, id).await.map_err(mirror_error)?,
         None => false,
     };
-    tracing::debug!(contact_id = %id, address_known = email.is_some(), "erasing a contact");
-    let already_deleted = if deleted {
-        true
-    } else {
-        delete_by_id(ctx, &id).await?
-    };
+    tracing::debug!(contact_id = %id, address_known = erasure.email.is_some(), "erasing a contact");
     let removed = match mirror {
         Some(db) => Some(
-            db.erase_contact(account, &id, &ctx.attempt.command_id, ctx.handler.now())
+            db.erase_contact(account, id, command_id, handler.now())
                 .await
                 .map_err(mirror_error)?,
         ),
         None => None,
     };
-    let scrubbed = ctx
-        .handler
+    let scrubbed = handler
         .store
-        .ledger_scrub_contact(account, &id, email.as_deref())
+        .ledger_scrub_contact(account, id, erasure.email.as_deref())
         .await
         .map_err(|e| HandleError::Storage(std::sync::Arc::new(e)))?;
     tracing::info!(

@@ -12,16 +12,20 @@ use crate::api::client::Fence;
 use crate::api::model::Activity;
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 
-use super::contact::{self, DeleteTarget};
+use super::contact::{self, DeleteTarget, Erasure};
 use super::tagging::{self, ContactIds, Resolve};
 use super::{HandleError, Handler};
+use crate::command::contact::ContactRef;
 
 /// A gathered command's items once resolved.
 pub enum GatheredItems {
     /// The ids its share of the activity names, and how many came from the mirror.
     Ids(ContactIds),
+    /// A `contact.erase` of a live contact: deleted by the activity, then erased
+    /// ([`Handler::finish_gathered_erasure`]).
+    Erasure(Erasure),
     /// Nothing left to do (a `contact.delete` of an address whose contact is deleted
-    /// already): its `data`.
+    /// already, or a `contact.erase` of a contact deleted already, erased now): its `data`.
     Answered(Value),
 }
 
@@ -56,6 +60,9 @@ impl Handler {
         contacts: &TaggingContacts,
         resolve: Resolve,
     ) -> Result<GatheredItems, HandleError> {
+        if kind == ActivityKind::ContactErase {
+            return self.gathered_erasure(account, command_id, contacts).await;
+        }
         let (ActivityKind::ContactDelete, TaggingContacts::Emails(emails)) = (kind, contacts)
         else {
             return self
@@ -66,7 +73,7 @@ impl Handler {
         let api = self.api.account(account).for_command(command_id);
         let mut ids = Vec::with_capacity(emails.len());
         for email in emails {
-            let target = crate::command::contact::ContactRef::Email(email.clone());
+            let target = ContactRef::Email(email.clone());
             match contact::delete_target(&api, &target).await? {
                 DeleteTarget::Live(id) => ids.push(id),
                 DeleteTarget::Answered(data) => return Ok(GatheredItems::Answered(data)),
@@ -76,6 +83,44 @@ impl Handler {
             ids,
             from_mirror: 0,
         }))
+    }
+
+    /// The contact of a gathered `contact.erase` (it names one, by id or by address): one
+    /// deleted in Constant Contact already is erased at once.
+    async fn gathered_erasure(
+        &self,
+        account: &str,
+        command_id: &str,
+        contacts: &TaggingContacts,
+    ) -> Result<GatheredItems, HandleError> {
+        let target = match contacts {
+            TaggingContacts::Ids(ids) => ids.first().cloned().map(ContactRef::Id),
+            TaggingContacts::Emails(emails) => emails.first().cloned().map(ContactRef::Email),
+        };
+        let Some(target) = target else {
+            return Err(HandleError::failed(
+                crate::command::outcome::ErrorCode::Unsupported,
+                "the erasure names no contact",
+            ));
+        };
+        let api = self.api.account(account).for_command(command_id);
+        let erasure = contact::erasure_target(self, &api, account, &target).await?;
+        if erasure.deleted {
+            let data = contact::finish_erasure(self, account, command_id, &erasure, true).await?;
+            return Ok(GatheredItems::Answered(data));
+        }
+        Ok(GatheredItems::Erasure(erasure))
+    }
+
+    /// Erases the contact of a gathered `contact.erase` once the shared activity deleted it
+    /// (mirror rows, tombstone, ledger scrub); its `data`.
+    pub async fn finish_gathered_erasure(
+        &self,
+        account: &str,
+        command_id: &str,
+        erasure: &Erasure,
+    ) -> Result<Value, HandleError> {
+        contact::finish_erasure(self, account, command_id, erasure, false).await
     }
 
     /// Forgets the account's custom fields (after a gathered delete of some of them).

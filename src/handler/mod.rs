@@ -30,6 +30,7 @@ use crate::mirror::{Mode, Resource, RunOutcome, Trigger};
 
 pub use attempt::Attempt;
 pub use bulk::{EndedImport, ImportError, ImportPoll};
+pub use contact::Erasure;
 pub use context::Handler;
 pub(crate) use context::{Ctx, to_value};
 pub use error::HandleError;

@@ -135,7 +135,9 @@ pub(super) async fn start_activity(
             api.membership_activity(kind == ActivityKind::ListAdd, &request)
                 .await
         }
-        ActivityKind::ContactDelete => api.delete_contacts_activity(&items).await,
+        ActivityKind::ContactDelete | ActivityKind::ContactErase => {
+            api.delete_contacts_activity(&items).await
+        }
         ActivityKind::ListDelete => api.delete_lists_activity(&items).await,
         ActivityKind::TagDelete => api.delete_tags_activity(&items).await,
         ActivityKind::FieldDelete => api.delete_custom_fields_activity(&items).await,

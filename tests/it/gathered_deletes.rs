@@ -348,3 +348,62 @@ async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_aga
     }
     d.stop().await;
 }
+
+/// A burst of `contact.erase` shares `contact_delete` activities; each contact is erased from
+/// the mirror (tombstoned) once the activity has deleted it, and each command gets the
+/// erasure's result with the shared activity's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_erasures_shares_delete_activities_and_erases_each_contact() {
+    let api = TestApi::start().await;
+    let contacts = seeded_with_emails(&api, 40);
+    let contacts = &contacts[..30];
+    let mut d = TestDaemon::start_with_mirror(api, &GATHERING).await;
+    d.succeeded("mirror-1", "mirror.run", json!({"resource": "contacts"}))
+        .await;
+    let before = posts_of(&d, "contact_delete");
+    let commands: Vec<(String, &str, Value)> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, email))| {
+            let data = if i % 3 == 0 {
+                json!({"email": email})
+            } else {
+                json!({"contact_id": id})
+            };
+            (format!("erase-{i}"), "contact.erase", data)
+        })
+        .collect();
+    publish_all(&d, &commands).await;
+    let results = one_each(&mut d, &ids_of(&commands)).await;
+    let tables = d.api.mirror_tables();
+    let mut gathered = 0;
+    for (i, (id, _)) in contacts.iter().enumerate() {
+        let r = &results[&format!("erase-{i}")];
+        assert_eq!(r.outcome, Outcome::Succeeded, "{r:?}");
+        let data = r.data.as_ref().expect("data");
+        assert_eq!(data["contact_id"], json!(id));
+        assert_eq!(data["erased"], true);
+        assert_eq!(data["mirror"]["contacts"], 1, "{data}");
+        if data["batch"]["commands"].as_u64().unwrap_or(0) > 1 {
+            gathered += 1;
+            assert_eq!(data["activity_state"], "completed", "{data}");
+            assert_eq!(data["already_deleted"], false, "{data}");
+        }
+        let left = tables
+            .number(&format!(
+                "SELECT count(*) FROM contacts WHERE contact_id = '{id}'"
+            ))
+            .await;
+        let tombstones = tables
+            .number(&format!(
+                "SELECT count(*) FROM erased_contacts WHERE contact_id = '{id}'"
+            ))
+            .await;
+        assert_eq!((left, tombstones), (0, 1), "contact {i}");
+        assert!(deleted(&d, id), "contact {i} deleted in the sandbox");
+    }
+    assert!(gathered >= 20, "{gathered} of 30 gathered");
+    let posts = posts_of(&d, "contact_delete") - before;
+    assert!(posts <= 2, "{posts} contact_delete POSTs");
+    d.stop().await;
+}

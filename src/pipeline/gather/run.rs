@@ -18,7 +18,9 @@ use crate::api::ApiError;
 use crate::command::FieldError;
 use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::tagging::{ActivityKind, TaggingContacts};
-use crate::handler::{Attempt, EndedImport, GatheredItems, HandleError, ImportPoll, Resolve};
+use crate::handler::{
+    Attempt, EndedImport, Erasure, GatheredItems, HandleError, ImportPoll, Resolve,
+};
 use crate::pipeline::process::{Processor, Subject};
 
 use super::{Member, Open};
@@ -98,6 +100,8 @@ struct Ready {
     contact_ids: Vec<String>,
     /// How many of `contact_ids` came from the mirror (which may be behind).
     from_mirror: usize,
+    /// A `contact.erase`'s contact, erased once the activity has deleted it.
+    erasure: Option<Erasure>,
 }
 
 async fn run_batch(p: &Arc<Processor>, open: Open) {
@@ -134,6 +138,13 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
                 member,
                 contact_ids: resolved.ids,
                 from_mirror: resolved.from_mirror,
+                erasure: None,
+            }),
+            Ok(GatheredItems::Erasure(erasure)) => ready.push(Ready {
+                member,
+                contact_ids: vec![erasure.contact_id.clone()],
+                from_mirror: 0,
+                erasure: Some(erasure),
             }),
             Ok(GatheredItems::Answered(data)) => give_out(p, vec![(member, Ok(data))]).await,
             Err(error) => give_out(p, vec![(member, Err(error))]).await,
@@ -255,7 +266,9 @@ fn run_group<'a>(
             // The activity's errors name exactly the contacts it left out: those commands
             // fail, naming them; the others succeed. Otherwise, halves.
             if let Some(left_out) = left_out(&ended, &union) {
+                let erasures = erasures_of(&ready);
                 let results = attributed(ready, &left_out, kind, &activity_id, union.len());
+                let results = erase_after(p, account, results, erasures).await;
                 give_out(p, results).await;
                 return requests;
             }
@@ -272,6 +285,7 @@ fn run_group<'a>(
             p.handler.forget_custom_fields(account);
         }
         let commands = ready.len();
+        let erasures = erasures_of(&ready);
         let results = ready
             .into_iter()
             .map(|r| {
@@ -279,9 +293,51 @@ fn run_group<'a>(
                 (r.member, Ok(data))
             })
             .collect();
+        let results = erase_after(p, account, results, erasures).await;
         give_out(p, results).await;
         requests
     })
+}
+
+/// The erasures of a group's `contact.erase` commands, by command id.
+fn erasures_of(ready: &[Ready]) -> HashMap<String, Erasure> {
+    ready
+        .iter()
+        .filter_map(|r| Some((r.member.id.clone(), r.erasure.clone()?)))
+        .collect()
+}
+
+/// Each `contact.erase` whose share of the activity completed is erased now (mirror rows,
+/// tombstone, ledger scrub); its result is the erasure's, with the activity's `activity_id`,
+/// `activity_state` and `batch`.
+async fn erase_after(
+    p: &Arc<Processor>,
+    account: &str,
+    results: Vec<(Member, Result<Value, HandleError>)>,
+    erasures: HashMap<String, Erasure>,
+) -> Vec<(Member, Result<Value, HandleError>)> {
+    if erasures.is_empty() {
+        return results;
+    }
+    let mut out = Vec::with_capacity(results.len());
+    for (member, result) in results {
+        let (Ok(shared), Some(erasure)) = (&result, erasures.get(&member.id)) else {
+            out.push((member, result));
+            continue;
+        };
+        let erased = p
+            .handler
+            .finish_gathered_erasure(account, &member.id, erasure)
+            .await
+            .map(|mut data| {
+                for key in ["activity_id", "activity_state", "batch"] {
+                    data[key] = shared[key].clone();
+                }
+                data
+            });
+        out.push((member, erased));
+    }
+    out
 }
 
 /// A gathered command's `data` once its share of the activity completed.
