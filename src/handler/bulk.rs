@@ -279,6 +279,19 @@ impl HandleError {
         })
     }
 
+    /// For a delete whose recorded activity (an earlier attempt's) has not ended yet: tried
+    /// again later, when it may have.
+    pub fn activity_running(activity_id: &str) -> HandleError {
+        HandleError::Transient(ApiError::Transport {
+            route: ACTIVITY_ROUTE,
+            maybe_applied: true,
+            attempts: 1,
+            detail: format!(
+                "the activity {activity_id} an earlier attempt started has not ended yet"
+            ),
+        })
+    }
+
     /// For every command of a batch whose import activity ended without completing.
     pub fn import_incomplete(activity_id: &str, state: &str) -> HandleError {
         HandleError::Transient(ApiError::Transport {

@@ -65,7 +65,7 @@ pub(super) async fn update_custom_field(
 }
 
 pub(super) async fn delete_custom_field(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
-    if let Some(data) = ctx.deleted_earlier("custom_field_id", id) {
+    if let Some(data) = ctx.deleted_earlier("custom_field_id", id).await? {
         return Ok(data);
     }
     let result = ctx.api.delete_custom_field(id).await;
@@ -162,7 +162,7 @@ pub(super) async fn update_list(
 /// may have deleted it: then `already_deleted` is true and `activity_id` the one that attempt
 /// recorded, if any — without a request when it recorded one.
 pub(super) async fn delete_list(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
-    if let Some(data) = ctx.deleted_earlier("list_id", id) {
+    if let Some(data) = ctx.deleted_earlier("list_id", id).await? {
         return Ok(data);
     }
     match ctx.api.delete_list(id).await {

@@ -469,16 +469,20 @@ pub(super) async fn get(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, Han
 }
 
 /// `contact.delete`: soft delete. Deleting a contact that is already deleted succeeds with
-/// `already_deleted: true`; so does a retry of a delete whose shared delete activity was
-/// recorded (no second request).
+/// `already_deleted: true`; so does a retry by id of a delete whose shared delete activity
+/// was recorded and has completed (no DELETE sent again).
 pub(super) async fn delete(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
+    // By id, the activity an earlier attempt recorded tells whether it deleted the contact;
+    // by address, the look-up just did (a live contact is deleted whatever was recorded).
+    if let ContactRef::Id(id) = target
+        && let Some(data) = ctx.deleted_earlier("contact_id", id).await?
+    {
+        return Ok(data);
+    }
     let id = match delete_target(&ctx.api, target).await? {
         DeleteTarget::Live(id) => id,
         DeleteTarget::Answered(data) => return Ok(data),
     };
-    if let Some(data) = ctx.deleted_earlier("contact_id", &id) {
-        return Ok(data);
-    }
     let already_deleted = delete_by_id(ctx, &id).await?;
     Ok(json!({"contact_id": id, "already_deleted": already_deleted}))
 }
@@ -524,8 +528,7 @@ async fn delete_by_id(ctx: &Ctx<'_>, id: &str) -> Result<bool, HandleError> {
 
 /// `contact.erase`: the GDPR path. The contact is found (by id, or by address among live and
 /// deleted contacts), deleted in Constant Contact as `contact.delete` deletes it (no request
-/// when it is deleted already, or when an earlier attempt recorded the shared delete activity
-/// that deletes it), removed from the mirror with its id tombstoned, and the ledger's stored
+/// when it is deleted already), removed from the mirror with its id tombstoned, and the ledger's stored
 /// results about it are scrubbed (see `crate::store::erasure`). A contact Constant Contact
 /// does not know fails with `not_found` — unless, named by id, the mirror's tombstone shows it
 /// was erased already: then the mirror and the ledger are scrubbed again and the result says
@@ -534,7 +537,9 @@ async fn delete_by_id(ctx: &Ctx<'_>, id: &str) -> Result<bool, HandleError> {
 pub(super) async fn erase(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, HandleError> {
     let account = ctx.attempt.account.as_str();
     let erasure = erasure_target(ctx.handler, &ctx.api, account, target).await?;
-    let already_deleted = if erasure.deleted || ctx.attempt.effect_ref.is_some() {
+    // The read just made is the truth: a live contact is deleted, whatever activity an
+    // earlier attempt recorded (it may not have completed).
+    let already_deleted = if erasure.deleted {
         true
     } else {
         delete_by_id(ctx, &erasure.contact_id).await?
@@ -549,14 +554,24 @@ pub(super) async fn erase(ctx: &Ctx<'_>, target: &ContactRef) -> Result<Value, H
     .await
 }
 
-/// The contact a `contact.erase` is about.
-#[derive(Debug, Clone)]
+/// The contact a `contact.erase` is about. Its `Debug` leaves the address out.
+#[derive(Clone)]
 pub struct Erasure {
     pub contact_id: String,
     /// Its address, for the ledger scrub (never logged above debug).
     email: Option<String>,
     /// Deleted in Constant Contact already (or erased before, per the mirror's tombstone).
     pub deleted: bool,
+}
+
+impl std::fmt::Debug for Erasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Erasure")
+            .field("contact_id", &self.contact_id)
+            .field("email", &self.email.as_ref().map(|_| "[redacted]"))
+            .field("deleted", &self.deleted)
+            .finish()
+    }
 }
 
 /// Finds the contact `target` names for an erasure (see [`erase`]). Shared with the

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::api::{AccountApi, ApiClient};
+use crate::api::{AccountApi, ApiClient, ApiError};
 use crate::clock::Clock;
 use crate::mirror::Mirror;
 use crate::store::Store;
@@ -14,6 +14,7 @@ use crate::store::Store;
 use super::attempt::Attempt;
 use super::error::HandleError;
 use super::fields::CustomFieldCache;
+use crate::api::model::ActivityState;
 
 /// Applies commands. Cheap to clone.
 #[derive(Clone)]
@@ -70,11 +71,41 @@ impl Ctx<'_> {
     }
 
     /// A delete's `data` when an earlier attempt recorded the activity that deletes `id` (its
-    /// own, or a gathered delete activity it shared): deleted already, by that activity — no
-    /// request is sent again.
-    pub fn deleted_earlier(&self, key: &str, id: &str) -> Option<Value> {
-        let activity_id = self.attempt.effect_ref.as_deref()?;
-        Some(serde_json::json!({key: id, "already_deleted": true, "activity_id": activity_id}))
+    /// own, or a gathered delete activity it shared) and that activity has completed: deleted
+    /// already, by that activity — nothing is sent again. One that ended without completing
+    /// is forgotten (the delete goes ahead as a first attempt would); one still running makes
+    /// the command wait and try again.
+    pub async fn deleted_earlier(&self, key: &str, id: &str) -> Result<Option<Value>, HandleError> {
+        let Some(activity_id) = self.attempt.effect_ref.as_deref() else {
+            return Ok(None);
+        };
+        let completed = match self.api.get_activity(activity_id).await {
+            Ok(activity) => match activity.state {
+                Some(ActivityState::Completed) => true,
+                Some(state) if state.is_terminal() => false,
+                _ => return Err(HandleError::activity_running(activity_id)),
+            },
+            // Gone: nothing tells what it did; the delete goes ahead as a first attempt would.
+            Err(ApiError::NotFound { .. }) => false,
+            Err(error) => return Err(error.into()),
+        };
+        if completed {
+            return Ok(Some(serde_json::json!({
+                key: id,
+                "already_deleted": true,
+                "activity_id": activity_id,
+            })));
+        }
+        tracing::info!(
+            activity_id,
+            "the delete activity an earlier attempt recorded did not complete; deleting again"
+        );
+        self.handler
+            .store
+            .ledger_clear_effect(&self.attempt.account, &self.attempt.command_id)
+            .await
+            .map_err(|e| HandleError::Storage(Arc::new(e)))?;
+        Ok(None)
     }
 
     /// Remembers in the ledger what this attempt created, before anything else can fail.

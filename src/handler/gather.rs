@@ -48,6 +48,21 @@ impl Handler {
         tagging::contact_ids(&api, mirror, account, self.now(), contacts, resolve).await
     }
 
+    /// See [`tagging::looked_up_again`]: after a gathered command's activity was refused with
+    /// 404, its addresses looked up through the API when some of its ids came from the mirror;
+    /// `Some` when that changes them.
+    pub async fn looked_up_again(
+        &self,
+        account: &str,
+        command_id: &str,
+        contacts: &TaggingContacts,
+        resolved: &ContactIds,
+        route: &str,
+    ) -> Result<Option<ContactIds>, HandleError> {
+        let api = self.api.account(account).for_command(command_id);
+        tagging::looked_up_again(&api, account, self.now(), contacts, resolved, route).await
+    }
+
     /// The items of a gathered command of `kind`: the contacts' ids (see
     /// [`Handler::resolve_contact_ids`]), or for a `contact.delete` by address the contact
     /// looked up through the API among live and deleted ones (deleted already: answered as

@@ -72,7 +72,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, rename: &TagRename) -> Result<Value, H
 /// then `already_deleted` is true and `activity_id` the one that attempt recorded, if any —
 /// without a request when it recorded one.
 pub(super) async fn delete(ctx: &Ctx<'_>, id: &str) -> Result<Value, HandleError> {
-    if let Some(data) = ctx.deleted_earlier("tag_id", id) {
+    if let Some(data) = ctx.deleted_earlier("tag_id", id).await? {
         return Ok(data);
     }
     match ctx.api.delete_tag(id).await {

@@ -78,18 +78,14 @@ pub(super) async fn apply(ctx: &Ctx<'_>, gathering: Gathering<'_>) -> Result<Val
                 // A 404 starts nothing: the mirror may be behind (a contact deleted since its
                 // last pass), so the addresses are looked up and the activity tried once more
                 // when that changes the ids; an unknown tag or list stays the API's answer.
-                Err(refused @ ApiError::NotFound { .. }) if resolved.from_mirror > 0 => {
-                    tracing::info!(
-                        route = gathering.kind.route(),
-                        "the API refused an activity over contact ids from the mirror; looking the addresses up"
-                    );
-                    let looked_up =
-                        contact_ids(&ctx.api, mirror, account, now, contacts, Resolve::ApiOnly)
-                            .await?;
-                    if looked_up.ids == resolved.ids {
-                        return Err(refused.into());
+                Err(refused @ ApiError::NotFound { .. }) => {
+                    let route = gathering.kind.route();
+                    match looked_up_again(&ctx.api, account, now, contacts, &resolved, route)
+                        .await?
+                    {
+                        Some(looked_up) => resolved = looked_up,
+                        None => return Err(refused.into()),
                     }
-                    resolved = looked_up;
                     start_activity(&ctx.api, gathering.kind, resolved.ids.clone(), targets).await?
                 }
                 started => started?,
@@ -213,6 +209,29 @@ pub(super) async fn contact_ids(
         api_error_key: None,
         fields: missing,
     }))
+}
+
+/// After an activity over `resolved` was refused with 404: when some of its ids came from the
+/// mirror (which may be behind: a contact deleted since its last pass), the addresses looked
+/// up through the API — `Some` when that changes the ids (the activity is tried once more),
+/// `None` when the 404 stands. Shared with the gatherer.
+pub(super) async fn looked_up_again(
+    api: &AccountApi,
+    account: &str,
+    now: DateTime<Utc>,
+    contacts: &TaggingContacts,
+    resolved: &ContactIds,
+    route: &str,
+) -> Result<Option<ContactIds>, HandleError> {
+    if resolved.from_mirror == 0 {
+        return Ok(None);
+    }
+    tracing::info!(
+        route,
+        "the API refused an activity over contact ids from the mirror; looking the addresses up"
+    );
+    let looked_up = contact_ids(api, None, account, now, contacts, Resolve::ApiOnly).await?;
+    Ok((looked_up.ids != resolved.ids).then_some(looked_up))
 }
 
 /// For each of `emails`, the id of the live contact the mirror holds with it, when the

@@ -59,6 +59,25 @@ impl HeldKeys {
         }
     }
 
+    /// Command `id` (a gathered command about this key's contact) holds `key` behind the
+    /// commands already waiting: later ones with the key wait for it, earlier ones keep their
+    /// place.
+    pub fn hold_behind(&self, key: &str, id: &str) {
+        let mut keys = self.lock();
+        let queue = keys.entry(key.to_owned()).or_default();
+        if !queue.iter().any(|waiting| waiting == id) {
+            queue.push_back(id.to_owned());
+        }
+    }
+
+    /// Every command holding or waiting for `key`, front first.
+    pub fn holders(&self, key: &str) -> Vec<String> {
+        self.lock()
+            .get(key)
+            .map(|queue| queue.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The command at the front of `key`'s queue (the one the others wait for), if any.
     pub fn front(&self, key: &str) -> Option<String> {
         self.lock()

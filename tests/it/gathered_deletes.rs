@@ -288,8 +288,8 @@ crate::both_engines!(
     a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_again
 );
 /// A daemon SIGKILLed while the delete activity its gathered commands share is still queued:
-/// the next process answers each redelivered delete from the recorded activity — no second
-/// activity, no single DELETE.
+/// the next process reads the recorded activity, waits while it is queued, and once it has
+/// completed answers each redelivered delete from it — no second activity, no single DELETE.
 async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_again(engine: Engine) {
     let api = TestApi::start_on(engine).await;
     let contacts = seeded(&api, 30);
@@ -321,12 +321,34 @@ async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_aga
     let posts_after_first = posts_of(&d, "contact_delete");
     let deletes_after_first = d.requests_under("/v3/contacts/");
     d.drain(Duration::from_millis(200)).await;
+    let answered_before_the_kill = d.received.len();
 
+    // The next daemon reads the recorded activity: still queued, so nothing is answered yet
+    // (the commands wait for their retry); once it has completed, each answers from it.
+    let reads_before = d.requests_under("/v3/activities/");
     let (mut second, _log) = d.spawn_with_log("second", &settings);
-    let results = d.results(&ids, Duration::from_secs(60)).await;
-    crate::support::daemon::terminate(&mut second).await;
+    crate::support::eventually::eventually(
+        Duration::from_secs(60),
+        "the next daemon reads the recorded activity",
+        async || {
+            let reads = d.requests_under("/v3/activities/");
+            if reads > reads_before {
+                return Ok(());
+            }
+            Err(format!("{reads} reads"))
+        },
+    )
+    .await;
+    d.drain(Duration::from_millis(500)).await;
+    assert_eq!(
+        d.received.len(),
+        answered_before_the_kill,
+        "answered before the shared activity completed"
+    );
     admin.unfreeze_clock();
     admin.complete_activities_now();
+    let results = d.results(&ids, Duration::from_secs(60)).await;
+    crate::support::daemon::terminate(&mut second).await;
     assert_eq!(
         posts_of(&d, "contact_delete"),
         posts_after_first,

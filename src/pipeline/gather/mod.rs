@@ -1,11 +1,12 @@
 //! Gathered activities: bursts of `contact.tag`, `contact.untag`, `list.add_contacts` and
 //! `list.remove_contacts` coalesced into one bulk activity per (account, kind, sorted targets:
-//! tags or lists), and bursts of `contact.delete`, `list.delete`, `tag.delete` and
-//! `custom_field.delete` into one delete activity per (account, kind), as bursts of upserts
+//! tags or lists), and bursts of `contact.delete`, `contact.erase`, `list.delete`, `tag.delete`
+//! and `custom_field.delete` into one delete activity per (account, kind), as bursts of upserts
 //! are coalesced into imports (`bulk`). Each command still gets its own result.
 //!
 //! ```text
-//! process  → join: open batch of (account, kind, targets), ≤ 500 contacts; an open batch of
+//! process  → join: open batch of (account, kind, targets), ≤ the kind's items (500 contacts
+//!            or tags, 100 lists or fields); an open batch of
 //!            another kind or other targets sharing a contact (or naming contacts by e-mail)
 //!            is sealed first, so commands about one contact keep their order
 //! runner   → one worker per account runs its sealed batches in the order they were sealed:
@@ -19,16 +20,19 @@
 //! they reach the gatherer in the order they were published. The delete commands keep the
 //! lane of their ordering key (the contact, list, tag or field) and, once gathered, hold that
 //! key until their result is out, as batched upserts do: a later command about the same
-//! contact (or list, tag, field) waits behind the delete. A batch of one command goes through the
+//! contact (or list, tag, field) waits behind the delete. A gathered tagging or membership
+//! command holds its contacts' keys likewise (behind the commands already waiting for them).
+//! A batch of one command goes through the
 //! ordinary handler (its activity reported, not awaited, as without coalescing); a gathered
 //! batch awaits its activity, so its results say `"activity_state": "completed"`. A command
 //! reaching an idle daemon (nothing else in flight, nothing of its account gathering or
 //! running) is applied at once, not held for a window.
 //!
 //! Batches live in memory only: after a restart their unacked commands come back; those whose
-//! activity was accepted answer from their `effect_ref` without a second activity, the others
-//! gather again. An activity whose answer was lost is started again by the retry (the same
-//! tags or lists, applied twice, end the same).
+//! activity was accepted answer from their `effect_ref` without a second activity (a delete
+//! once that activity has completed), the others gather again (a delete tried again goes
+//! alone). An activity whose answer was lost is started again by the retry (the same tags or
+//! lists, applied twice, end the same; a second delete of the same items finds them deleted).
 
 mod run;
 
@@ -304,7 +308,7 @@ impl Gatherer {
             held.hold(key, id);
         }
         for key in &waiter.contact_keys {
-            held.hold(key, &holder);
+            held.hold_behind(key, &holder);
         }
         state.waiters.insert(place, waiter);
         if now_full {

@@ -19,7 +19,7 @@ use crate::command::FieldError;
 use crate::command::outcome::{ErrorCode, ResultError};
 use crate::command::tagging::{ActivityKind, TaggingContacts};
 use crate::handler::{
-    Attempt, EndedImport, Erasure, GatheredItems, HandleError, ImportPoll, Resolve,
+    Attempt, ContactIds, EndedImport, Erasure, GatheredItems, HandleError, ImportPoll, Resolve,
 };
 use crate::pipeline::process::{Processor, Subject};
 
@@ -113,7 +113,10 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
         members,
         ..
     } = open;
-    if members.len() == 1 {
+    // A command alone in its batch goes the ordinary way (its activity reported as accepted,
+    // not awaited) — unless a later command about one of its contacts is waiting for it: then
+    // it awaits its activity, so that the other one applies after it.
+    if members.len() == 1 && !waited_for(p, &members[0]) {
         one_by_one(p, members).await;
         return;
     }
@@ -208,29 +211,28 @@ fn run_group<'a>(
                 let Some(mut r) = ready.into_iter().next() else {
                     return 1;
                 };
-                let looked_up = match r.member.contacts() {
-                    Some(contacts) => {
-                        p.handler
-                            .resolve_contact_ids(account, &r.member.id, &contacts, Resolve::ApiOnly)
-                            .await
-                    }
-                    None => Ok(Default::default()),
+                let contacts = r
+                    .member
+                    .contacts()
+                    .unwrap_or(TaggingContacts::Ids(Vec::new()));
+                let resolved = ContactIds {
+                    ids: r.contact_ids.clone(),
+                    from_mirror: r.from_mirror,
                 };
-                match looked_up {
-                    Ok(looked_up) if looked_up.ids != r.contact_ids => {
-                        tracing::info!(
-                            route = kind.route(),
-                            "the API refused a gathered activity over contact ids from the mirror; trying again with the ids looked up"
-                        );
+                let looked_up = p
+                    .handler
+                    .looked_up_again(account, &r.member.id, &contacts, &resolved, kind.route())
+                    .await;
+                let error = match looked_up {
+                    Ok(Some(looked_up)) => {
                         r.contact_ids = looked_up.ids;
                         r.from_mirror = 0;
                         return 1 + run_group(p, account, kind, targets, vec![r], deadline).await;
                     }
-                    Ok(_) => {
-                        give_out(p, vec![(r.member, Err(HandleError::from(refused)))]).await;
-                    }
-                    Err(error) => give_out(p, vec![(r.member, Err(error))]).await,
-                }
+                    Ok(None) => HandleError::from(refused),
+                    Err(error) => error,
+                };
+                give_out(p, vec![(r.member, Err(error))]).await;
                 return 1;
             }
             Err(ApiError::NotFound { .. }) if kind.deleted_key().is_some() => {
@@ -247,6 +249,10 @@ fn run_group<'a>(
         };
         let activity_id = activity.activity_id;
         record_effects(p, account, &ids, Some(&activity_id)).await;
+        if kind == ActivityKind::FieldDelete {
+            // Whatever becomes of the activity, names must be read again from now on.
+            p.handler.forget_custom_fields(account);
+        }
         let (ended, polls) = await_activity(p, account, &activity_id, union.len(), deadline).await;
         let requests = 1 + polls;
         let ended = match ended {
@@ -259,6 +265,8 @@ fn run_group<'a>(
         if !ended.completed() {
             tracing::warn!(activity_id = %activity_id, state = %ended.state, "a gathered activity did not complete; its commands are retried");
             let template = HandleError::import_incomplete(&activity_id, &ended.state);
+            // Their retries must not answer from an activity that did not complete.
+            record_effects(p, account, &ids, None).await;
             fail_all(p, ready, &template).await;
             return requests;
         }
@@ -280,9 +288,6 @@ fn run_group<'a>(
             let error = short_error(&ended, &activity_id);
             fail_all(p, ready, &error).await;
             return requests;
-        }
-        if kind == ActivityKind::FieldDelete {
-            p.handler.forget_custom_fields(account);
         }
         let commands = ready.len();
         let erasures = erasures_of(&ready);
@@ -563,6 +568,7 @@ async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, Handle
         .for_each_concurrent(DISPOSE_CONCURRENCY, |((member, handled), waiter)| async move {
             let Some(w) = waiter else {
                 tracing::error!(command_id = %member.id, "a gathered command's delivery is missing; it comes back and is applied again");
+                release_contact_keys(p, &member);
                 return;
             };
             let subject = Subject {
@@ -588,6 +594,35 @@ async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, Handle
         })
         .await;
     p.gather.done_with(&done);
+}
+
+/// Whether another command waits for one of the ordering keys `member` holds (its contacts',
+/// or a delete's own key).
+fn waited_for(p: &Processor, member: &Member) -> bool {
+    let Some(gathering) = member.command.gathering() else {
+        return false;
+    };
+    let own = super::gathered_holder(&member.id);
+    let mut keys = super::contact_keys(gathering.kind, &gathering.contacts);
+    keys.extend(member.command.ordering_key());
+    keys.iter().any(|key| {
+        p.held
+            .holders(key)
+            .iter()
+            .any(|h| h != &own && h.rsplit_once('#').map_or(h.as_str(), |(id, _)| id) != member.id)
+    })
+}
+
+/// Frees the ordering keys of the contacts `member` names, held since it was gathered
+/// (normally with its waiter; here when the waiter is missing).
+fn release_contact_keys(p: &Processor, member: &Member) {
+    let Some(gathering) = member.command.gathering() else {
+        return;
+    };
+    let holder = super::gathered_holder(&member.id);
+    for key in super::contact_keys(gathering.kind, &gathering.contacts) {
+        p.held.release(&key, &holder);
+    }
 }
 
 /// Applies the commands through the ordinary handler, one after the other. Returns them
