@@ -298,46 +298,20 @@ impl Processor {
         Ok(())
     }
 
-    /// Whether a command about one of the contacts `keys` name must go before a tagging or
-    /// membership command: one being applied, or one waiting its turn (not a gathered one: the
-    /// gatherer orders those itself).
-    fn contacts_taken(&self, account: &str, keys: &[String]) -> bool {
-        self.busy.any_busy(keys)
-            || keys.iter().any(|key| {
-                self.held.holders(key).iter().any(|holder| {
-                    let id = holder
-                        .rsplit_once('#')
-                        .map_or(holder.as_str(), |(id, _)| id);
-                    holder != &gather::gathered_holder(id) && !self.gather.holds(account, id)
-                })
-            })
-    }
-
-    /// Waits (at most [`CONTACT_WAIT`]) until no command about the contacts `keys` name must
-    /// go first; false when one still must. Fronts finished elsewhere are let go on the way.
-    async fn wait_for_contacts(
-        &self,
-        account: &str,
-        keys: &[String],
-    ) -> Result<bool, PipelineError> {
+    /// Waits (at most [`CONTACT_WAIT`]) while a command about one of the contacts `keys` name
+    /// is being applied; false when one still is. Commands out waiting (for a retry, or behind
+    /// a gathered one) are not waited for: they come back through the consumer, which a lane
+    /// sleeping here could hold up.
+    async fn wait_for_contacts(&self, keys: &[String]) -> bool {
         let deadline = tokio::time::Instant::now() + CONTACT_WAIT;
-        loop {
-            for key in keys {
-                self.release_finished_fronts(account, key, "").await?;
-            }
-            if !self.contacts_taken(account, keys) {
-                return Ok(true);
-            }
+        while self.busy.any_busy(keys) {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                return Ok(false);
+                return false;
             }
-            // Woken when a command being applied ends; a waiting one comes back from its
-            // queue, so look again after a moment.
-            self.busy
-                .freed_within(left.min(std::time::Duration::from_millis(100)))
-                .await;
+            self.busy.freed_within(left).await;
         }
+        true
     }
 
     /// This pipeline's claim on the commands it works on.
@@ -630,22 +604,22 @@ impl Processor {
             return Ok(self.behind());
         }
         // A tagging or membership command waits while a command about one of its contacts is
-        // being applied or waiting its turn (its account's later ones wait behind it, in its
-        // lane) — unless it is in a batch already or answered (a replay).
+        // being applied (its account's later ones wait behind it, in its lane) — unless it is
+        // in a batch already or answered (a replay).
         if let Some(gathering) = command.gathering() {
             let keys = gather::contact_keys(gathering.kind, &gathering.contacts);
-            if self.contacts_taken(&envelope.account, &keys)
+            if self.busy.any_busy(&keys)
                 && !self.gather.holds(&envelope.account, &envelope.id)
                 && self
                     .store
                     .ledger_result_of(&envelope.account, &envelope.id)
                     .await?
                     .is_none()
-                && !self.wait_for_contacts(&envelope.account, &keys).await?
+                && !self.wait_for_contacts(&keys).await
             {
                 tracing::warn!(
                     waited_s = CONTACT_WAIT.as_secs(),
-                    "a command about one of this command's contacts is still being applied or waiting; going ahead"
+                    "a command about one of this command's contacts is still being applied; going ahead"
                 );
             }
         }
@@ -719,15 +693,8 @@ impl Processor {
         // it, whatever its ledger row says: its batch gives it its one result.
         let held_by_gatherer =
             command.gathering().is_some() && self.gather.holds(&envelope.account, &envelope.id);
-        // A delete tried again goes alone: a shared activity cannot tell whether an earlier
-        // attempt deleted it (`already_deleted`), the one-by-one path can.
-        let retried_delete = attempts > 1
-            && command
-                .gathering()
-                .is_some_and(|g| g.kind.deleted_key().is_some());
         if held_by_gatherer
             || command.gathering().is_some()
-                && !retried_delete
                 && self.settings.bulk.enabled
                 && attempts <= self.settings.max_attempts
                 && effect_ref.is_none()

@@ -30,9 +30,9 @@
 //!
 //! Batches live in memory only: after a restart their unacked commands come back; those whose
 //! activity was accepted answer from their `effect_ref` without a second activity (a delete
-//! once that activity has completed), the others gather again (a delete tried again goes
-//! alone). An activity whose answer was lost is started again by the retry (the same tags or
-//! lists, applied twice, end the same; a second delete of the same items finds them deleted).
+//! once that activity has completed), the others gather again. An activity whose answer was
+//! lost is started again by the retry (the same tags or lists, applied twice, end the same; a
+//! second delete of the same items finds them deleted).
 
 mod run;
 

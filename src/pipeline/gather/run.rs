@@ -254,6 +254,10 @@ fn run_group<'a>(
             p.handler.forget_custom_fields(account);
         }
         let (ended, polls) = await_activity(p, account, &activity_id, union.len(), deadline).await;
+        if kind == ActivityKind::FieldDelete {
+            // Names resolved while it ran may have cached the fields it deleted.
+            p.handler.forget_custom_fields(account);
+        }
         let requests = 1 + polls;
         let ended = match ended {
             Ok(ended) => ended,
@@ -596,20 +600,27 @@ async fn give_out(p: &Arc<Processor>, results: Vec<(Member, Result<Value, Handle
     p.gather.done_with(&done);
 }
 
-/// Whether another command waits for one of the ordering keys `member` holds (its contacts',
-/// or a delete's own key).
+/// Whether another command waits behind `member` for one of the ordering keys it holds (its
+/// contacts', as a gathered command; or a delete's own key, as `id#…`).
 fn waited_for(p: &Processor, member: &Member) -> bool {
     let Some(gathering) = member.command.gathering() else {
         return false;
     };
-    let own = super::gathered_holder(&member.id);
+    let gathered = super::gathered_holder(&member.id);
+    let own = |holder: &String| {
+        holder == &gathered
+            || holder
+                .rsplit_once('#')
+                .is_some_and(|(id, _)| id == member.id)
+    };
     let mut keys = super::contact_keys(gathering.kind, &gathering.contacts);
     keys.extend(member.command.ordering_key());
     keys.iter().any(|key| {
-        p.held
-            .holders(key)
+        let holders = p.held.holders(key);
+        holders
             .iter()
-            .any(|h| h != &own && h.rsplit_once('#').map_or(h.as_str(), |(id, _)| id) != member.id)
+            .position(own)
+            .is_some_and(|at| holders.len() > at + 1)
     })
 }
 
