@@ -266,6 +266,7 @@ impl HandleError {
             },
             HandleError::Storage(error) => HandleError::Storage(error.clone()),
             HandleError::ClaimLost => HandleError::ClaimLost,
+            HandleError::Pending(why) => HandleError::Pending(why.clone()),
         }
     }
 
@@ -279,16 +280,20 @@ impl HandleError {
         })
     }
 
-    /// For a delete whose recorded activity (an earlier attempt's) has not ended yet: tried
-    /// again later, when it may have.
-    pub fn activity_running(activity_id: &str) -> HandleError {
+    /// For a delete whose recorded activity (an earlier attempt's) has not ended yet: back in
+    /// a moment without spending an attempt while the command is young (`within_patience`),
+    /// then retried as a transient failure (a stuck activity ends the command in the end).
+    pub fn activity_running(activity_id: &str, within_patience: bool) -> HandleError {
+        let detail =
+            format!("the activity {activity_id} an earlier attempt started has not ended yet");
+        if within_patience {
+            return HandleError::Pending(detail);
+        }
         HandleError::Transient(ApiError::Transport {
             route: ACTIVITY_ROUTE,
             maybe_applied: true,
             attempts: 1,
-            detail: format!(
-                "the activity {activity_id} an earlier attempt started has not ended yet"
-            ),
+            detail,
         })
     }
 

@@ -1,7 +1,9 @@
 //! What command handlers work with: the [`Handler`]'s parts (API client, store, clock,
 //! custom-field cache, mirror) and one attempt's [`Ctx`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -24,7 +26,25 @@ pub struct Handler {
     pub(super) clock: Arc<dyn Clock>,
     pub(super) fields: CustomFieldCache,
     pub(super) mirror: Option<Mirror>,
+    /// What recorded activities were seen to be, by (account, activity id): the commands a
+    /// shared delete activity served come back together after a restart, and read it once.
+    activities: Arc<Mutex<HashMap<(String, String), SeenActivity>>>,
 }
+
+/// A recorded activity as last read: ended (completed or not) for good, or running then.
+#[derive(Debug, Clone, Copy)]
+enum SeenActivity {
+    Ended { completed: bool },
+    Running { at: Instant },
+}
+
+/// How long after its first arrival a delete waits for the activity an earlier attempt
+/// recorded without spending attempts (then each look is an attempt).
+const ACTIVITY_PATIENCE: Duration = Duration::from_secs(60 * 60);
+/// How long a running activity's state is taken as still true.
+const RUNNING_FOR: Duration = Duration::from_secs(2);
+/// Most activities remembered (then forgotten all at once).
+const SEEN_ACTIVITIES: usize = 10_000;
 
 impl Handler {
     pub fn new(api: ApiClient, store: Store, clock: Arc<dyn Clock>) -> Self {
@@ -34,6 +54,7 @@ impl Handler {
             clock,
             fields: CustomFieldCache::default(),
             mirror: None,
+            activities: Arc::default(),
         }
     }
 
@@ -50,6 +71,40 @@ impl Handler {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// What the recorded activity `activity_id` is: as read a moment ago (by another command
+    /// it served), or read now. One that is gone counts as ended without completing: nothing
+    /// tells what it did.
+    async fn seen_activity(
+        &self,
+        api: &AccountApi,
+        activity_id: &str,
+    ) -> Result<SeenActivity, HandleError> {
+        let key = (api.account().to_owned(), activity_id.to_owned());
+        let lock = || self.activities.lock().unwrap_or_else(|e| e.into_inner());
+        match lock().get(&key) {
+            Some(seen @ SeenActivity::Ended { .. }) => return Ok(*seen),
+            Some(seen @ SeenActivity::Running { at }) if at.elapsed() < RUNNING_FOR => {
+                return Ok(*seen);
+            }
+            _ => {}
+        }
+        let seen = match api.get_activity(activity_id).await {
+            Ok(activity) => match activity.state {
+                Some(ActivityState::Completed) => SeenActivity::Ended { completed: true },
+                Some(state) if state.is_terminal() => SeenActivity::Ended { completed: false },
+                _ => SeenActivity::Running { at: Instant::now() },
+            },
+            Err(ApiError::NotFound { .. }) => SeenActivity::Ended { completed: false },
+            Err(error) => return Err(error.into()),
+        };
+        let mut seen_all = lock();
+        if seen_all.len() >= SEEN_ACTIVITIES {
+            seen_all.clear();
+        }
+        seen_all.insert(key, seen);
+        Ok(seen)
     }
 }
 
@@ -79,15 +134,16 @@ impl Ctx<'_> {
         let Some(activity_id) = self.attempt.effect_ref.as_deref() else {
             return Ok(None);
         };
-        let completed = match self.api.get_activity(activity_id).await {
-            Ok(activity) => match activity.state {
-                Some(ActivityState::Completed) => true,
-                Some(state) if state.is_terminal() => false,
-                _ => return Err(HandleError::activity_running(activity_id)),
-            },
-            // Gone: nothing tells what it did; the delete goes ahead as a first attempt would.
-            Err(ApiError::NotFound { .. }) => false,
-            Err(error) => return Err(error.into()),
+        let completed = match self.handler.seen_activity(&self.api, activity_id).await? {
+            SeenActivity::Ended { completed } => completed,
+            SeenActivity::Running { .. } => {
+                let patience = chrono::Duration::from_std(ACTIVITY_PATIENCE).unwrap_or_default();
+                let young = self
+                    .received_at()
+                    .await?
+                    .is_none_or(|at| self.handler.now() - at < patience);
+                return Err(HandleError::activity_running(activity_id, young));
+            }
         };
         if completed {
             return Ok(Some(serde_json::json!({

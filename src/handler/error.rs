@@ -28,6 +28,10 @@ pub enum HandleError {
     /// Right before a write, this process found its claim on the command taken over by
     /// another replica: nothing more is applied here, and the command is left to the other.
     ClaimLost,
+    /// Something an earlier attempt started has not ended yet (a recorded activity still
+    /// running): nothing was tried, so the command comes back in a moment without spending
+    /// an attempt.
+    Pending(String),
 }
 
 impl HandleError {

@@ -177,6 +177,9 @@ impl Processor {
             }
             Decision::WaitBehind => {
                 self.uncount(subject.account, subject.id).await?;
+                // A command that began (an earlier attempt's activity still running) keeps its
+                // place ahead of later ones with its key, as a retry does.
+                self.hold(&release);
                 self.behind()
             }
             Decision::Yield => {

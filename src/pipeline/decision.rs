@@ -100,6 +100,7 @@ pub fn decide(
         }
         Err(HandleError::Storage(error)) => Decision::HandBack(error),
         Err(HandleError::ClaimLost) => Decision::Yield,
+        Err(HandleError::Pending(_)) => Decision::WaitBehind,
         Err(HandleError::Transient(cause)) => Decision::Retry { attempt, cause },
         Err(HandleError::QuotaExhausted { resets_at }) => {
             let wait = (resets_at - now).num_milliseconds().max(0) as u64;
@@ -397,6 +398,14 @@ mod tests {
                 limits(5, 0),
                 0,
                 Decision::HandBack(store_failure.clone()),
+            ),
+            (
+                "an earlier attempt's activity still running waits, even at the limit",
+                5,
+                Err(HandleError::Pending("activity running".into())),
+                limits(5, 0),
+                0,
+                Decision::WaitBehind,
             ),
             (
                 "the rate budget's store failing in the middle of a call hands it back",
