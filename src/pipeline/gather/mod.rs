@@ -22,9 +22,10 @@
 //! key until their result is out, as batched upserts do: a later command about the same
 //! contact (or list, tag, field) waits behind the delete. A gathered tagging or membership
 //! command holds its contacts' keys likewise (behind the commands already waiting for them).
-//! A batch of one command goes through the
-//! ordinary handler (its activity reported, not awaited, as without coalescing); a gathered
-//! batch awaits its activity, so its results say `"activity_state": "completed"`. A command
+//! A gathered batch awaits its activity, so its results say `"activity_state": "completed"` —
+//! also a tagging or membership batch of one command (a later command about its contacts
+//! waits for it); a delete batch of one goes through the ordinary handler unless a command
+//! already waits for it. A command
 //! reaching an idle daemon (nothing else in flight, nothing of its account gathering or
 //! running) is applied at once, not held for a window.
 //!

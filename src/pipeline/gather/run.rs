@@ -113,10 +113,11 @@ async fn run_batch(p: &Arc<Processor>, open: Open) {
         members,
         ..
     } = open;
-    // A command alone in its batch goes the ordinary way (its activity reported as accepted,
-    // not awaited) — unless a later command about one of its contacts is waiting for it: then
-    // it awaits its activity, so that the other one applies after it.
-    if members.len() == 1 && !waited_for(p, &members[0]) {
+    // A tagging or membership command alone in its batch still awaits its activity, so that
+    // a later command about its contacts (waiting for its key) applies after the activity has.
+    // A delete alone goes the ordinary way (a contact's DELETE is done when answered; a list's
+    // or tag's activity is reported as accepted) — unless a command already waits for it.
+    if members.len() == 1 && kind.deleted_key().is_some() && !waited_for(p, &members[0]) {
         one_by_one(p, members).await;
         return;
     }
