@@ -38,15 +38,14 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Counters, Job, Shape, activity_json, drop_dead_memberships, ids, untag_all};
+use super::{Counters, Job, Shape, created, drop_dead_memberships, ids, untag_all};
 use crate::errors::{ApiError, Area};
-use crate::http::{json, parse_body};
+use crate::http::parse_body;
 use crate::state::{Account, Caller, Cx, Shared};
 
 /// Most contacts one `contact_delete` names (spec: `contact_ids` `maxItems: 500`).
@@ -217,23 +216,7 @@ fn start(account: &mut Account, cx: &mut Cx<'_>, spec: DeleteSpec) -> Result<Res
         }
     };
     let kind = format!("{}.created", spec.kind());
-    let id = account.rng.uuid();
-    let index = account
-        .activities
-        .queue(id, Job::BulkDelete(spec), counters, cx)?;
-    account.touch();
-    cx.effect(&account.id, &kind, id);
-    let body = activity_json(
-        &account.activities.rows[index as usize],
-        cx.now,
-        cx.rows_per_sec,
-        Shape::Created,
-    );
-    let mut response = json(StatusCode::CREATED, &body);
-    if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{id}")) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    created(account, cx, Job::BulkDelete(spec), counters, &kind)
 }
 
 /// `POST /activities/contact_delete` → 201 with the activity.

@@ -22,16 +22,15 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Counters, Job, Shape, activity_json, ids};
+use super::{Counters, Job, created, ids};
 use crate::contacts::model::Permission;
 use crate::errors::{ApiError, Area};
-use crate::http::{json, parse_body};
+use crate::http::parse_body;
 use crate::state::{Account, Caller, Cx, Shared};
 
 /// Most contacts one activity names (spec: `source.contact_ids`, up to 500).
@@ -144,28 +143,12 @@ async fn post(
             contacts,
             lists,
         };
-        let id = account.rng.uuid();
-        let index = account
-            .activities
-            .queue(id, Job::Membership(spec), counters, cx)?;
-        account.touch();
         let kind = if add {
             "memberships_add.created"
         } else {
             "memberships_remove.created"
         };
-        cx.effect(&account.id, kind, id);
-        let body = activity_json(
-            &account.activities.rows[index as usize],
-            cx.now,
-            cx.rows_per_sec,
-            Shape::Created,
-        );
-        let mut response = json(StatusCode::CREATED, &body);
-        if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{id}")) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        Ok(response)
+        created(account, cx, Job::Membership(spec), counters, kind)
     })
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -365,6 +365,32 @@ pub(crate) enum Shape {
     Created,
     Read,
     ListDelete,
+}
+
+/// Queues `job` as a new activity of `account`, records the effect `effect` and answers 201
+/// with the activity and its `Location` — the end of the tagging, membership and delete POSTs.
+pub(crate) fn created(
+    account: &mut Account,
+    cx: &mut Cx<'_>,
+    job: Job,
+    counters: Counters,
+    effect: &str,
+) -> Result<Response, ApiError> {
+    let id = account.rng.uuid();
+    let index = account.activities.queue(id, job, counters, cx)?;
+    account.touch();
+    cx.effect(&account.id, effect, id);
+    let body = activity_json(
+        &account.activities.rows[index as usize],
+        cx.now,
+        cx.rows_per_sec,
+        Shape::Created,
+    );
+    let mut response = json_response(StatusCode::CREATED, &body);
+    if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 pub(crate) fn activity_json(activity: &Activity, now: Millis, rate: u32, shape: Shape) -> Value {

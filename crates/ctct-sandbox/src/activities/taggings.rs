@@ -16,15 +16,14 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Counters, Job, Shape, activity_json, ids};
+use super::{Counters, Job, created, ids};
 use crate::errors::{ApiError, Area};
-use crate::http::{json, parse_body};
+use crate::http::parse_body;
 use crate::state::{Account, Caller, Shared};
 
 /// Most contacts one activity names (spec: `source.contact_ids` `maxItems: 500`).
@@ -127,28 +126,12 @@ async fn post(
             items_total: spec.contacts.len() as u32,
             ..Counters::default()
         };
-        let id = account.rng.uuid();
-        let index = account
-            .activities
-            .queue(id, Job::Tagging(spec), counters, cx)?;
-        account.touch();
         let kind = if add {
             "taggings_add.created"
         } else {
             "taggings_remove.created"
         };
-        cx.effect(&account.id, kind, id);
-        let body = activity_json(
-            &account.activities.rows[index as usize],
-            cx.now,
-            cx.rows_per_sec,
-            Shape::Created,
-        );
-        let mut response = json(StatusCode::CREATED, &body);
-        if let Ok(location) = HeaderValue::from_str(&format!("/v3/activities/{id}")) {
-            response.headers_mut().insert(header::LOCATION, location);
-        }
-        Ok(response)
+        created(account, cx, Job::Tagging(spec), counters, kind)
     })
 }
 
