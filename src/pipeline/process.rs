@@ -416,51 +416,44 @@ impl Processor {
             Ok(disposition) => disposition,
             Err(error) => return self.store_failed(session, delivery, &error).await,
         };
-        let (disposition, delivery) = match disposition {
-            Disposition::Batch(joining) => {
-                let (account, id, command_type) = (
-                    joining.account.clone(),
-                    joining.id.clone(),
-                    joining.command_type.clone(),
-                );
-                let attempts = joining.attempts;
-                let refused = self
-                    .bulk
-                    .join(*joining, session.clone(), delivery, &self.held);
-                let Some(delivery) = refused else { return };
-                let subject = Subject {
-                    id: &id,
-                    command_type: &command_type,
-                    account: &account,
-                };
-                match self.back_in_a_moment(subject, attempts, started_at).await {
-                    Ok(wait) => (wait, delivery),
-                    Err(error) => return self.store_failed(session, delivery, &error).await,
-                }
-            }
-            Disposition::Gather(joining) => {
-                let (account, id, command_type, attempts) = (
-                    joining.account.clone(),
-                    joining.id.clone(),
-                    joining.command_type.clone(),
-                    joining.attempts,
-                );
-                let refused = self
-                    .gather
-                    .join(*joining, session.clone(), delivery, &self.held);
-                let Some(delivery) = refused else { return };
-                let subject = Subject {
-                    id: &id,
-                    command_type: &command_type,
-                    account: &account,
-                };
-                match self.back_in_a_moment(subject, attempts, started_at).await {
-                    Ok(wait) => (wait, delivery),
-                    Err(error) => return self.store_failed(session, delivery, &error).await,
-                }
-            }
-            other => (other, delivery),
+        // Handed to the batcher or the gatherer, which dispose of it once its batch is done —
+        // or give it back (its batch is giving out results): it waits a moment.
+        let (given, refused) = match disposition {
+            Disposition::Batch(j) => (
+                (
+                    j.account.clone(),
+                    j.id.clone(),
+                    j.command_type.clone(),
+                    j.attempts,
+                ),
+                self.bulk.join(*j, session.clone(), delivery, &self.held),
+            ),
+            Disposition::Gather(j) => (
+                (
+                    j.account.clone(),
+                    j.id.clone(),
+                    j.command_type.clone(),
+                    j.attempts,
+                ),
+                self.gather.join(*j, session.clone(), delivery, &self.held),
+            ),
+            other => return self.finish(session, delivery, other).await,
         };
+        let Some(delivery) = refused else { return };
+        let (account, id, command_type, attempts) = given;
+        let subject = Subject {
+            id: &id,
+            command_type: &command_type,
+            account: &account,
+        };
+        match self.back_in_a_moment(subject, attempts, started_at).await {
+            Ok(wait) => self.finish(session, delivery, wait).await,
+            Err(error) => self.store_failed(session, delivery, &error).await,
+        }
+    }
+
+    /// Carries the disposition out (store, publish, ack…), or leaves the delivery to come back.
+    async fn finish(&self, session: &Arc<Session>, delivery: Delivery, disposition: Disposition) {
         if let Err(error) = self.dispose(session, &delivery, disposition).await {
             self.dispose_failed(session, delivery, &error).await;
         }
