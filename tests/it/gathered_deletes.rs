@@ -11,8 +11,8 @@ use ctct_sync::command::outcome::Outcome;
 use serde_json::{Value, json};
 
 use crate::gathering::{
-    GATHERING, UNKNOWN, activity_recorded_for_each, arrival, ids_of, one_each, one_per,
-    publish_all, publish_in_order, seeded, seeded_with_emails, tag,
+    GATHERING, UNKNOWN, arrival, ids_of, killed_once_recorded, one_each, one_per, publish_all,
+    publish_in_order, seeded, seeded_with_emails, tag,
 };
 use crate::support::api::TestApi;
 use crate::support::daemon::TestDaemon;
@@ -294,19 +294,6 @@ async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_aga
     let api = TestApi::start_on(engine).await;
     let contacts = seeded(&api, 30);
     let mut d = TestDaemon::start_with(api, &GATHERING).await;
-    assert!(
-        d.stop_pipeline(Duration::from_secs(10)).await,
-        "the in-process pipeline steps aside"
-    );
-    let admin = d.api.sandbox.admin();
-    // Frozen: the activity stays queued until the test completes it.
-    admin.freeze_clock();
-    let settings = [
-        ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
-        ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
-        ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
-    ];
-    let (mut first, log) = d.spawn_with_log("first", &settings);
     let commands = one_per(
         &contacts,
         "crash",
@@ -314,10 +301,8 @@ async fn a_crash_after_the_shared_delete_activity_was_accepted_sends_nothing_aga
         |c| json!({"contact_id": c}),
     );
     let ids = ids_of(&commands);
-    publish_all(&d, &commands).await;
-    activity_recorded_for_each(&d, "crash", commands.len(), Some(&log)).await;
-    first.start_kill().expect("killed");
-    let _ = first.wait().await;
+    let admin = d.api.sandbox.admin();
+    let settings = killed_once_recorded(&mut d, &commands, "crash").await;
     let posts_after_first = posts_of(&d, "contact_delete");
     let deletes_after_first = d.requests_under("/v3/contacts/");
     d.drain(Duration::from_millis(200)).await;

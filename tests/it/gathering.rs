@@ -142,6 +142,55 @@ pub(crate) async fn one_each(d: &mut TestDaemon, ids: &[String]) -> HashMap<Stri
         .collect()
 }
 
+/// The settings of the daemon processes in the crash tests: a short window, quick polls.
+pub(crate) const CRASH_SETTINGS: [(&str, &str); 3] = [
+    ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
+    ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
+    ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
+];
+
+/// The first half of a crash test: the in-process pipeline steps aside, the sandbox's clock is
+/// frozen (an activity stays queued until the test completes it), a daemon process gathers
+/// `commands` (ids `{prefix}-*`) into a shared activity and is SIGKILLed once that activity's
+/// id is in every command's ledger row. Returns the settings for the next process.
+pub(crate) async fn killed_once_recorded(
+    d: &mut TestDaemon,
+    commands: &[(String, &str, Value)],
+    prefix: &str,
+) -> [(&'static str, &'static str); 3] {
+    assert!(
+        d.stop_pipeline(Duration::from_secs(10)).await,
+        "the in-process pipeline steps aside"
+    );
+    d.api.sandbox.admin().freeze_clock();
+    let (mut first, log) = d.spawn_with_log("first", &CRASH_SETTINGS);
+    publish_all(d, commands).await;
+    activity_recorded_for_each(d, prefix, commands.len(), Some(&log)).await;
+    first.start_kill().expect("killed");
+    let _ = first.wait().await;
+    CRASH_SETTINGS
+}
+
+/// Waits until `n` commands whose ids are `like` (an SQL `LIKE` pattern) have begun: their
+/// ledger rows exist, so they have been taken and decided on.
+async fn begun(d: &TestDaemon, like: &str, n: i64) {
+    let tables = d.api.state_tables();
+    let query = format!("SELECT COUNT(*) FROM command_ledger WHERE command_id LIKE '{like}'");
+    crate::support::eventually::eventually(
+        Duration::from_secs(30),
+        "the commands begun",
+        async || {
+            let rows = tables.number(&query).await;
+            if rows == n {
+                Ok(())
+            } else {
+                Err(format!("{rows} of {n} ({like})"))
+            }
+        },
+    )
+    .await;
+}
+
 /// Where the first result of command `id` is among the results received, in arrival order.
 pub(crate) fn arrival(d: &TestDaemon, id: &str) -> usize {
     d.received
@@ -406,19 +455,6 @@ async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(eng
     let contacts = seeded(&api, 30);
     let mut d = TestDaemon::start_with(api, &GATHERING).await;
     let gold = tag(&mut d, "t-gold", "Gold").await;
-    assert!(
-        d.stop_pipeline(Duration::from_secs(10)).await,
-        "the in-process pipeline steps aside"
-    );
-    let admin = d.api.sandbox.admin();
-    // Frozen: the activity stays queued until the test completes it.
-    admin.freeze_clock();
-    let settings = [
-        ("CTCT_SYNC__BULK__WINDOW_MS", "1000"),
-        ("CTCT_SYNC__BULK__POLL_INITIAL_MS", "100"),
-        ("CTCT_SYNC__BULK__POLL_MAX_MS", "200"),
-    ];
-    let (mut first, log) = d.spawn_with_log("first", &settings);
     let commands = one_per(
         &contacts,
         "crash",
@@ -426,10 +462,8 @@ async fn a_crash_after_the_shared_activity_was_accepted_starts_no_second_one(eng
         |c| json!({"contact_ids": [c], "tag_ids": [gold]}),
     );
     let ids = ids_of(&commands);
-    publish_all(&d, &commands).await;
-    activity_recorded_for_each(&d, "crash", commands.len(), Some(&log)).await;
-    first.start_kill().expect("killed");
-    let _ = first.wait().await;
+    let admin = d.api.sandbox.admin();
+    let settings = killed_once_recorded(&mut d, &commands, "crash").await;
     let posts_after_first = activity_requests(&d).0;
     d.drain(Duration::from_millis(200)).await;
     let answered_before_the_kill = d.received.len();
@@ -642,22 +676,7 @@ async fn a_command_about_a_contact_published_after_its_gathered_tagging_applies_
     publish_in_order(&d, &commands).await;
     // The updates go out once every tagging command has begun (its ledger row exists): they
     // take other lanes, which would otherwise race the account's one tagging lane.
-    let tables = d.api.state_tables();
-    crate::support::eventually::eventually(
-        Duration::from_secs(30),
-        "every tagging command begun",
-        async || {
-            let rows = tables
-                .number("SELECT COUNT(*) FROM command_ledger WHERE command_id LIKE 'tag-%'")
-                .await;
-            if rows == 30 {
-                Ok(())
-            } else {
-                Err(format!("{rows} of 30"))
-            }
-        },
-    )
-    .await;
+    begun(&d, "tag-%", 30).await;
     let mut updates = Vec::new();
     for (i, (id, email)) in contacts.iter().enumerate().step_by(5) {
         let target = if i < 20 {
@@ -738,22 +757,7 @@ async fn a_membership_command_waits_for_an_update_of_its_contact_being_applied()
     // The addition goes out once the update is being applied (its ledger row exists): their
     // lanes would otherwise race.
     publish_in_order(&d, &commands[..1]).await;
-    let tables = d.api.state_tables();
-    crate::support::eventually::eventually(
-        Duration::from_secs(30),
-        "the update begun",
-        async || {
-            let rows = tables
-                .number("SELECT COUNT(*) FROM command_ledger WHERE command_id = 'update'")
-                .await;
-            if rows == 1 {
-                Ok(())
-            } else {
-                Err(format!("{rows} rows"))
-            }
-        },
-    )
-    .await;
+    begun(&d, "update", 1).await;
     publish_in_order(&d, &commands[1..]).await;
     let results = one_each(&mut d, &ids_of(&commands)).await;
     assert!(
@@ -817,22 +821,7 @@ async fn a_lone_gathered_addition_an_update_waits_for_completes_before_the_updat
         json!({"contact_ids": [contact], "list_ids": [lists[0]]}),
     );
     publish_in_order(&d, std::slice::from_ref(&add)).await;
-    let tables = d.api.state_tables();
-    crate::support::eventually::eventually(
-        Duration::from_secs(30),
-        "the addition begun",
-        async || {
-            let rows = tables
-                .number("SELECT COUNT(*) FROM command_ledger WHERE command_id = 'add-a'")
-                .await;
-            if rows == 1 {
-                Ok(())
-            } else {
-                Err(format!("{rows} rows"))
-            }
-        },
-    )
-    .await;
+    begun(&d, "add-a", 1).await;
     let update = (
         "update-b".to_owned(),
         "contact.update",
