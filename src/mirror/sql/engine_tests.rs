@@ -636,22 +636,33 @@ async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_pa
 async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> Outcome {
     for engine in engines("same").await {
         let (db, name) = (&engine.db, engine.name);
+        // c00004 and c00005 come with their tags (t1), the others without.
+        let tagged = || {
+            let mut page = big_page();
+            page[4].tag_ids = Some(vec!["t1".into()]);
+            page[5].tag_ids = Some(vec!["t1".into()]);
+            page
+        };
         let (first, lease, pass) = begin(db, Resource::Contacts, Mode::Full, at(6, 0)).await?;
         db.write_contacts(
             mark(first, &lease, at(6, 0)),
             pass,
-            big_page(),
+            tagged(),
             1,
             PageEnd::Last,
         )
         .await?;
         db.finish_run(first, succeeded(at(6, 1)), lease).await?;
 
-        // The next night: c00001 renamed, c00002 joined a list, the rest as they were; read
+        // The next night: c00001 renamed, c00002 joined a list, c00003's f1 changed, c00004
+        // read without its tags (kept), c00005 tagged t2 instead, the rest as they were; read
         // in two pages.
-        let mut page = big_page();
+        let mut page = tagged();
         page[1].first_name = Some("Di".into());
         page[2].list_ids.push("l8".into());
+        page[3].custom_fields[0].1 = "changed".into();
+        page[4].tag_ids = None;
+        page[5].tag_ids = Some(vec!["t2".into()]);
         let (second, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(7, 0)).await?;
         let rest = page.split_off(2500);
         db.write_contacts(
@@ -668,27 +679,41 @@ async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> 
             .await?;
         assert_eq!((written.upserted, written.deleted), (2500, 0), "{name}");
         db.finish_run(second, succeeded(at(7, 1)), lease).await?;
-        if !engine.is_postgres() {
-            // (PostgreSQL merges every page's rows, changed or not.)
-            assert_eq!(
-                engine
-                    .texts(&format!(
-                        "SELECT contact_id FROM contacts WHERE seen_run = {second} ORDER BY 1"
-                    ))
-                    .await,
-                vec!["c00001", "c00002"],
-                "{name}: only the changed contacts were written"
-            );
-            assert_eq!(
-                engine
-                    .count(&format!(
-                        "SELECT count(*) FROM contacts WHERE seen_run = {first}"
-                    ))
-                    .await,
-                4998,
-                "{name}: the unchanged ones kept their row as it was"
-            );
-        }
+        assert_eq!(
+            engine
+                .texts(&format!(
+                    "SELECT contact_id FROM contacts WHERE seen_run = {second} ORDER BY 1"
+                ))
+                .await,
+            vec!["c00001", "c00002", "c00003", "c00005"],
+            "{name}: only the changed contacts were written"
+        );
+        assert_eq!(
+            engine
+                .count(&format!(
+                    "SELECT count(*) FROM contacts WHERE seen_run = {first}"
+                ))
+                .await,
+            4996,
+            "{name}: the unchanged ones kept their row as it was"
+        );
+        assert_eq!(
+            engine
+                .texts("SELECT contact_id || ' ' || tag_id FROM contact_taggings ORDER BY 1")
+                .await,
+            vec!["c00004 t1", "c00005 t2"],
+            "{name}: tags the source did not say are kept"
+        );
+        assert_eq!(
+            engine
+                .texts(
+                    "SELECT custom_field_id || ' ' || value FROM contact_custom_field_values
+                     WHERE contact_id = 'c00003' ORDER BY 1"
+                )
+                .await,
+            vec!["f1 changed", "f2 w3"],
+            "{name}"
+        );
         assert_eq!(
             engine
                 .texts("SELECT first_name FROM contacts WHERE contact_id = 'c00001'")

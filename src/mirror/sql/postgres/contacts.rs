@@ -50,6 +50,9 @@ CREATE TEMP TABLE IF NOT EXISTS mirror_page_tags (
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS mirror_page_tagged (
     contact_id text NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS mirror_page_unchanged (
+    contact_id text NOT NULL
 ) ON COMMIT DELETE ROWS;";
 
 const CONTACT_COLUMNS: &str = "contact_id, email_address, permission_to_send, confirm_status,
@@ -85,8 +88,117 @@ ON CONFLICT (account, contact_id) DO UPDATE SET
     mirrored_at = excluded.mirrored_at,
     seen_run = coalesce(excluded.seen_run, contacts.seen_run)";
 
+/// The page's contacts the mirror already holds exactly as read: every column equal (compared
+/// after the casts [`UPSERT`] makes, so an instant written differently is still the same
+/// instant), the same custom field values, the same lists, and the same tags where the source
+/// said them. The stored rows are found by their keys (`= ANY(ARRAY(…))`, as in [`write`]);
+/// values, lists and tags are compared as sorted arrays, a contact without any on both sides
+/// being equal (`NULL IS NOT DISTINCT FROM NULL`).
+const UNCHANGED: &str = "
+WITH page_ids AS MATERIALIZED (
+    SELECT ARRAY(SELECT contact_id FROM pg_temp.mirror_page_contacts) AS ids
+), stored AS MATERIALIZED (
+    SELECT c.* FROM contacts AS c, page_ids
+    WHERE c.account = $1 AND c.contact_id = ANY(page_ids.ids)
+), stored_values AS MATERIALIZED (
+    SELECT v.contact_id,
+           array_agg(v.custom_field_id || ' ' || v.value ORDER BY v.custom_field_id) AS items
+    FROM contact_custom_field_values AS v, page_ids
+    WHERE v.account = $1 AND v.contact_id = ANY(page_ids.ids)
+    GROUP BY v.contact_id
+), stored_lists AS MATERIALIZED (
+    SELECT m.contact_id, array_agg(m.list_id ORDER BY m.list_id) AS items
+    FROM contact_list_memberships AS m, page_ids
+    WHERE m.account = $1 AND m.contact_id = ANY(page_ids.ids)
+    GROUP BY m.contact_id
+), stored_tags AS MATERIALIZED (
+    SELECT t.contact_id, array_agg(t.tag_id ORDER BY t.tag_id) AS items
+    FROM contact_taggings AS t
+    WHERE t.account = $1
+      AND t.contact_id = ANY(ARRAY(SELECT contact_id FROM pg_temp.mirror_page_tagged))
+    GROUP BY t.contact_id
+), page_values AS (
+    SELECT contact_id,
+           array_agg(DISTINCT custom_field_id || ' ' || value
+                     ORDER BY custom_field_id || ' ' || value) AS items
+    FROM pg_temp.mirror_page_values GROUP BY contact_id
+), page_lists AS (
+    SELECT contact_id, array_agg(DISTINCT list_id ORDER BY list_id) AS items
+    FROM pg_temp.mirror_page_lists GROUP BY contact_id
+), page_tags AS (
+    SELECT contact_id, array_agg(DISTINCT tag_id ORDER BY tag_id) AS items
+    FROM pg_temp.mirror_page_tags GROUP BY contact_id
+)
+INSERT INTO pg_temp.mirror_page_unchanged (contact_id)
+SELECT p.contact_id
+FROM pg_temp.mirror_page_contacts AS p
+JOIN stored AS c ON c.contact_id = p.contact_id
+LEFT JOIN stored_values AS sv ON sv.contact_id = p.contact_id
+LEFT JOIN page_values AS pv ON pv.contact_id = p.contact_id
+LEFT JOIN stored_lists AS sl ON sl.contact_id = p.contact_id
+LEFT JOIN page_lists AS pl ON pl.contact_id = p.contact_id
+LEFT JOIN stored_tags AS st ON st.contact_id = p.contact_id
+LEFT JOIN page_tags AS pt ON pt.contact_id = p.contact_id
+WHERE (c.email_address, c.permission_to_send, c.confirm_status, c.opt_in_source,
+       c.opt_in_date, c.opt_out_source, c.opt_out_date, c.opt_out_reason, c.first_name,
+       c.last_name, c.job_title, c.company_name, c.birthday_month, c.birthday_day,
+       c.anniversary, c.create_source, c.update_source, c.created_at, c.updated_at,
+       c.deleted_at)
+  IS NOT DISTINCT FROM
+      (p.email_address, p.permission_to_send, p.confirm_status, p.opt_in_source,
+       nullif(p.opt_in_date, '')::timestamptz, p.opt_out_source,
+       nullif(p.opt_out_date, '')::timestamptz, p.opt_out_reason, p.first_name,
+       p.last_name, p.job_title, p.company_name, p.birthday_month, p.birthday_day,
+       p.anniversary, p.create_source, p.update_source,
+       nullif(p.created_at, '')::timestamptz, nullif(p.updated_at, '')::timestamptz,
+       nullif(p.deleted_at, '')::date)
+  AND sv.items IS NOT DISTINCT FROM pv.items
+  AND sl.items IS NOT DISTINCT FROM pl.items
+  AND (st.items IS NOT DISTINCT FROM pt.items
+       OR NOT EXISTS (SELECT 1 FROM pg_temp.mirror_page_tagged AS g
+                      WHERE g.contact_id = p.contact_id))";
+
+/// Takes the page's unchanged contacts ([`UNCHANGED`]) out of its tables, and for a full pass
+/// notes them in `contacts_seen` so that the pass's end keeps them.
+async fn leave_unchanged(
+    tx: &Transaction<'_>,
+    account: &str,
+    seen_run: Option<i64>,
+) -> PgResult<()> {
+    if tx.execute(UNCHANGED, &[&account]).await? == 0 {
+        return Ok(());
+    }
+    for table in [
+        "mirror_page_contacts",
+        "mirror_page_values",
+        "mirror_page_lists",
+        "mirror_page_tags",
+        "mirror_page_tagged",
+    ] {
+        tx.execute(
+            &format!(
+                "DELETE FROM pg_temp.{table} WHERE contact_id IN (
+                     SELECT contact_id FROM pg_temp.mirror_page_unchanged)"
+            ),
+            &[],
+        )
+        .await?;
+    }
+    if seen_run.is_some() {
+        tx.execute(
+            "INSERT INTO contacts_seen (account, contact_id)
+             SELECT $1, contact_id FROM pg_temp.mirror_page_unchanged",
+            &[&account],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Writes `rows` in the page's transaction. `seen_run` marks them as seen by a full pass
-/// (incremental passes pass `None`). A contact twice in one page is written as its last
+/// (incremental passes pass `None`). A contact the mirror already holds exactly as read is not
+/// rewritten (its row, `mirrored_at` and `seen_run` stay as they were; a full pass notes it in
+/// `contacts_seen`), as on SQLite. A contact twice in one page is written as its last
 /// occurrence, as the row-by-row SQLite writer leaves it; every occurrence counts as upserted.
 pub(super) async fn write(
     tx: &Transaction<'_>,
@@ -114,6 +226,7 @@ pub(super) async fn write(
     copy_values(tx, &page).await?;
     copy_lists(tx, &page).await?;
     copy_tags(tx, &page).await?;
+    leave_unchanged(tx, account, seen_run).await?;
 
     let deleted: i64 = tx
         .query_one(
