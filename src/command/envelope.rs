@@ -61,14 +61,15 @@ impl Envelope {
 /// SHA-256 (hex) of a command's `type` and its `data` as canonical JSON (object keys sorted at
 /// every level, no white space). A redelivery, a retry or a re-send of the same command has
 /// the same fingerprint whatever its key order or spacing; another type or other data (also
-/// `1.0` for `1`) has another.
+/// `1.0` for `1`) has another. The canonical text is streamed into the hash as it is written,
+/// without a copy of `data`: every command is fingerprinted once on arrival.
 pub fn fingerprint(command_type: &str, data: &Map<String, Value>) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"command\0");
     hasher.update(command_type.as_bytes());
     hasher.update(b"\0");
-    let canonical = canonical(&Value::Object(data.clone()));
-    hasher.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    // Writing into a hash cannot fail, nor can serialising a JSON value.
+    let _ = serde_json::to_writer(HashWriter(&mut hasher), &Canonical::Object(data));
     hex(&hasher.finalize())
 }
 
@@ -81,28 +82,58 @@ pub fn body_fingerprint(body: &[u8]) -> String {
     hex(&hasher.finalize())
 }
 
-/// `value` with the keys of every object in sorted order. serde_json's `Map` keeps keys
-/// sorted unless its `preserve_order` feature is on (another crate in the build may turn it
-/// on); rebuilding each object from sorted entries gives the same text either way.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(object) => {
-            let mut entries: Vec<_> = object.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Value::Object(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect(),
-            )
+/// A JSON value serialised with the keys of every object in sorted order. serde_json's `Map`
+/// keeps keys sorted unless its `preserve_order` feature is on (another crate in the build
+/// may turn it on); sorting them here gives the same text either way. Everything else is
+/// written by `Value`'s own serialisation, so the text is what `serde_json::to_vec` of the
+/// sorted value gives.
+enum Canonical<'a> {
+    Value(&'a Value),
+    Object(&'a Map<String, Value>),
+}
+
+impl serde::Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let object: &Map<String, Value> = match *self {
+            Canonical::Object(object) | Canonical::Value(Value::Object(object)) => object,
+            Canonical::Value(Value::Array(items)) => {
+                return serializer.collect_seq(items.iter().map(Canonical::Value));
+            }
+            Canonical::Value(other) => return other.serialize(serializer),
+        };
+        let mut entries: Vec<(&String, &Value)> = object.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut map = serializer.serialize_map(Some(entries.len()))?;
+        for (key, value) in entries {
+            map.serialize_entry(key, &Canonical::Value(value))?;
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+        map.end()
+    }
+}
+
+/// Feeds what is written into a running hash.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 /// What could be learnt from a message even when it is rejected, so the result can still
@@ -491,6 +522,71 @@ mod tests {
         let bomb = gzip(&vec![b' '; MAX_BODY_BYTES * 4]);
         assert!(bomb.len() < MAX_BODY_BYTES);
         assert_eq!(decode(&bomb, &meta).unwrap_err().partial.command_type, None);
+    }
+
+    /// The fingerprint as first written (a sorted copy of `data`, serialised, hashed, hex by
+    /// `format!`): ledgers hold fingerprints made that way, so the streamed one must equal it.
+    fn fingerprint_as_stored(command_type: &str, data: &Map<String, Value>) -> String {
+        fn sorted(value: &Value) -> Value {
+            match value {
+                Value::Object(object) => {
+                    let mut entries: Vec<_> = object.iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                    Value::Object(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.clone(), sorted(v)))
+                            .collect(),
+                    )
+                }
+                Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+                other => other.clone(),
+            }
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(b"command\0");
+        hasher.update(command_type.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(serde_json::to_vec(&sorted(&Value::Object(data.clone()))).unwrap());
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    #[test]
+    fn the_streamed_fingerprint_equals_the_one_ledgers_hold() {
+        let samples = [
+            serde_json::json!({}),
+            serde_json::json!({"email": "a@b.example", "list_ids": ["l2", "l1"], "first_name": "Zoë"}),
+            serde_json::json!({
+                "z": {"b": [1, 1.0, -2.5e-7, 1e300, {"y": null, "x": true}], "a": "\"q\"\n\u{1}\\"},
+                "custom_fields": {"k\u{e9}y": "\u{1F600}", "key": ""},
+                "n": 18446744073709551615u64,
+                "m": -9223372036854775808i64
+            }),
+            serde_json::json!({"nested": [[[]], [{}], [{"b": 1, "a": [{"d": 4, "c": 3}]}]]}),
+        ];
+        for sample in samples {
+            let Value::Object(data) = sample else {
+                unreachable!()
+            };
+            assert_eq!(
+                fingerprint("contact.upsert", &data),
+                fingerprint_as_stored("contact.upsert", &data),
+                "{data:?}"
+            );
+        }
+        // And one pinned, so that neither can drift with the other.
+        let Value::Object(data) = serde_json::json!({"email": "a@b.example", "list_ids": ["l1"]})
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            fingerprint("contact.upsert", &data),
+            "fa46c5637854a77f763d25c61269f04460810c154fd608a304f235a8a0390287"
+        );
     }
 
     #[test]
