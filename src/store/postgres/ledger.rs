@@ -132,6 +132,12 @@ impl PgStore {
     /// (a batch's end storing its results) are skipped, not waited for: that transaction
     /// writes them one by one, and a renewal locking the set in its own order would deadlock
     /// with it. A skipped row is being finished or taken over; the next renewal sees which.
+    ///
+    /// The statement is prepared afresh at each call, so that the server plans it for the ids
+    /// it is given (a probe of the key per id): a cached statement may run a generic plan made
+    /// while the ledger was new, which reads every command of the account (see
+    /// [`super::replicas::LEDGER_HOLDS`]). Renewals run once per lease tick for long-running
+    /// commands only; the extra round trip costs nothing that matters there.
     pub async fn ledger_renew_all(
         &self,
         account: &str,
@@ -139,8 +145,8 @@ impl PgStore {
         claim: Claim<'_>,
     ) -> Result<usize, StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
+        let changed = client
+            .execute(
                 "UPDATE command_ledger SET lease_until = now() + $4::bigint * interval '1 millisecond'
                  WHERE account = $1 AND command_id IN (
                      SELECT command_id FROM command_ledger
@@ -148,12 +154,6 @@ impl PgStore {
                        AND status = 'in_progress'
                      FOR UPDATE SKIP LOCKED)
                    AND owner = $3 AND status = 'in_progress'",
-            )
-            .await
-            .map_err(|e| self.error(e))?;
-        let changed = client
-            .execute(
-                &stmt,
                 &[&account, &command_ids, &claim.owner, &claim.lease_ms()],
             )
             .await

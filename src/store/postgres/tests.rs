@@ -1506,3 +1506,66 @@ async fn the_pace_hands_out_each_slot_once_across_pools_in_the_callers_clock() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_claim_check_probes_the_key_per_id_whatever_the_ledgers_statistics() {
+    let schema = TestSchema::new();
+    let s = schema.store().await;
+    let client = s.client().await.unwrap();
+    // A ledger filled after its statistics were taken (never analysed: a fresh install, a
+    // benchmark's first minutes), and the plan the server may cache for a prepared statement.
+    client
+        .batch_execute(
+            "INSERT INTO command_ledger (account, command_id, type, status, received_at, owner)
+             SELECT 'default', 'c' || i, 'contact.upsert', 'in_progress', now(), 'me'
+             FROM generate_series(1, 5000) AS i;
+             SET plan_cache_mode = force_generic_plan;",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "PREPARE holds_plan AS {}",
+            super::replicas::LEDGER_HOLDS
+        ))
+        .await
+        .unwrap();
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+             EXECUTE holds_plan('default', ARRAY['c7', 'c9', 'gone'], 'me')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    client
+        .batch_execute("DEALLOCATE holds_plan; RESET plan_cache_mode;")
+        .await
+        .unwrap();
+    let plan = plan.join("\n");
+    let most_removed = plan
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("Rows Removed by Filter: "))
+        .filter_map(|n| n.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        !plan.contains("Seq Scan") && most_removed <= 3,
+        "the check read the account's commands:\n{plan}"
+    );
+    assert!(
+        plan.lines()
+            .filter(|line| line.contains("Index Cond"))
+            .all(|line| line.contains("command_id")),
+        "the key was not searched by command id:\n{plan}"
+    );
+    assert_eq!(
+        s.ledger_holds("default", &["c7".into(), "c9".into(), "gone".into()], "me")
+            .await
+            .unwrap(),
+        2
+    );
+}
