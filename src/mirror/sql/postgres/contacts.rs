@@ -91,25 +91,28 @@ ON CONFLICT (account, contact_id) DO UPDATE SET
 /// The page's contacts the mirror already holds exactly as read: every column equal (compared
 /// after the casts [`UPSERT`] makes, so an instant written differently is still the same
 /// instant), the same custom field values, the same lists, and the same tags where the source
-/// said them. The stored rows are found by their keys (`= ANY(ARRAY(…))`, as in [`write`]);
-/// values, lists and tags are compared as sorted arrays, a contact without any on both sides
-/// being equal (`NULL IS NOT DISTINCT FROM NULL`).
+/// said them. The stored rows are found by their keys, each table with its own
+/// `= ANY(ARRAY(…))` as in [`write`] (an array taken from a joined CTE instead left the
+/// server scanning the whole values and lists tables for every page). Values, lists and tags
+/// are compared as sorted arrays, a contact without any on both sides being equal
+/// (`NULL IS NOT DISTINCT FROM NULL`).
 const UNCHANGED: &str = "
-WITH page_ids AS MATERIALIZED (
-    SELECT ARRAY(SELECT contact_id FROM pg_temp.mirror_page_contacts) AS ids
-), stored AS MATERIALIZED (
-    SELECT c.* FROM contacts AS c, page_ids
-    WHERE c.account = $1 AND c.contact_id = ANY(page_ids.ids)
+WITH stored AS MATERIALIZED (
+    SELECT c.* FROM contacts AS c
+    WHERE c.account = $1
+      AND c.contact_id = ANY(ARRAY(SELECT contact_id FROM pg_temp.mirror_page_contacts))
 ), stored_values AS MATERIALIZED (
     SELECT v.contact_id,
            array_agg(v.custom_field_id || ' ' || v.value ORDER BY v.custom_field_id) AS items
-    FROM contact_custom_field_values AS v, page_ids
-    WHERE v.account = $1 AND v.contact_id = ANY(page_ids.ids)
+    FROM contact_custom_field_values AS v
+    WHERE v.account = $1
+      AND v.contact_id = ANY(ARRAY(SELECT contact_id FROM pg_temp.mirror_page_contacts))
     GROUP BY v.contact_id
 ), stored_lists AS MATERIALIZED (
     SELECT m.contact_id, array_agg(m.list_id ORDER BY m.list_id) AS items
-    FROM contact_list_memberships AS m, page_ids
-    WHERE m.account = $1 AND m.contact_id = ANY(page_ids.ids)
+    FROM contact_list_memberships AS m
+    WHERE m.account = $1
+      AND m.contact_id = ANY(ARRAY(SELECT contact_id FROM pg_temp.mirror_page_contacts))
     GROUP BY m.contact_id
 ), stored_tags AS MATERIALIZED (
     SELECT t.contact_id, array_agg(t.tag_id ORDER BY t.tag_id) AS items
