@@ -655,14 +655,16 @@ async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> 
         db.finish_run(first, succeeded(at(6, 1)), lease).await?;
 
         // The next night: c00001 renamed, c00002 joined a list, c00003's f1 changed, c00004
-        // read without its tags (kept), c00005 tagged t2 instead, the rest as they were; read
-        // in two pages.
+        // read without its tags (kept), c00005 tagged t2 instead, c00006 left its lists,
+        // c00007 without f2, the rest as they were; read in two pages.
         let mut page = tagged();
         page[1].first_name = Some("Di".into());
         page[2].list_ids.push("l8".into());
         page[3].custom_fields[0].1 = "changed".into();
         page[4].tag_ids = None;
         page[5].tag_ids = Some(vec!["t2".into()]);
+        page[6].list_ids.clear();
+        page[7].custom_fields.pop();
         let (second, lease, mut pass) = begin(db, Resource::Contacts, Mode::Full, at(7, 0)).await?;
         let rest = page.split_off(2500);
         db.write_contacts(
@@ -685,7 +687,7 @@ async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> 
                     "SELECT contact_id FROM contacts WHERE seen_run = {second} ORDER BY 1"
                 ))
                 .await,
-            vec!["c00001", "c00002", "c00003", "c00005"],
+            vec!["c00001", "c00002", "c00003", "c00005", "c00006", "c00007"],
             "{name}: only the changed contacts were written"
         );
         assert_eq!(
@@ -694,8 +696,20 @@ async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> 
                     "SELECT count(*) FROM contacts WHERE seen_run = {first}"
                 ))
                 .await,
-            4996,
+            4994,
             "{name}: the unchanged ones kept their row as it was"
+        );
+        assert_eq!(
+            engine
+                .texts(
+                    "SELECT contact_id || ' ' || custom_field_id FROM contact_custom_field_values
+                     WHERE contact_id = 'c00007'
+                     UNION ALL SELECT contact_id || ' ' || list_id FROM contact_list_memberships
+                     WHERE contact_id = 'c00006'"
+                )
+                .await,
+            vec!["c00007 f1"],
+            "{name}: a value and lists the source no longer says are gone"
         );
         assert_eq!(
             engine
