@@ -594,22 +594,29 @@ async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_pa
         db.write_contacts(
             mark(run_id, &lease, at(9, 0)),
             other,
-            vec![contact("x-not-in-the-pass"), contact("c00003")],
+            // c00007 exactly as the pass holds it (unchanged when the held rows are merged).
+            vec![
+                contact("x-not-in-the-pass"),
+                contact("c00003"),
+                big_page().swap_remove(7),
+            ],
             1,
             PageEnd::More,
         )
         .await?;
         pass.rows_done = 5000;
+        // The last page reads c00003 as the mirror holds it (unchanged there); its held copy
+        // is merged after the page all the same, whatever else is unchanged beside it.
         let written = db
             .write_contacts(
                 mark(run_id, &lease, at(9, 1)),
                 pass,
-                vec![contact("c09999")],
+                vec![contact("c09999"), contact("c00003")],
                 1,
                 PageEnd::Last,
             )
             .await?;
-        assert_eq!((written.upserted, written.deleted), (1, 1), "{name}");
+        assert_eq!((written.upserted, written.deleted), (2, 1), "{name}");
         assert_eq!(
             engine.count("SELECT count(*) FROM contacts").await,
             5001,
@@ -636,11 +643,12 @@ async fn held_rows_move_into_an_account_that_has_contacts_by_then_through_the_pa
 async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> Outcome {
     for engine in engines("same").await {
         let (db, name) = (&engine.db, engine.name);
-        // c00004 and c00005 come with their tags (t1), the others without.
+        // c00004, c00005 and c00008 come with their tags (t1), the others without.
         let tagged = || {
             let mut page = big_page();
             page[4].tag_ids = Some(vec!["t1".into()]);
             page[5].tag_ids = Some(vec!["t1".into()]);
+            page[8].tag_ids = Some(vec!["t1".into()]);
             page
         };
         let (first, lease, pass) = begin(db, Resource::Contacts, Mode::Full, at(6, 0)).await?;
@@ -715,8 +723,8 @@ async fn a_full_pass_leaves_unchanged_contacts_as_they_were_and_keeps_them() -> 
             engine
                 .texts("SELECT contact_id || ' ' || tag_id FROM contact_taggings ORDER BY 1")
                 .await,
-            vec!["c00004 t1", "c00005 t2"],
-            "{name}: tags the source did not say are kept"
+            vec!["c00004 t1", "c00005 t2", "c00008 t1"],
+            "{name}: tags the source did not say are kept, and those it said again"
         );
         assert_eq!(
             engine

@@ -167,12 +167,17 @@ SELECT contact_id FROM stored
 EXCEPT SELECT contact_id FROM changed";
 
 /// Takes the page's unchanged contacts ([`UNCHANGED`]) out of its tables, and for a full pass
-/// notes them in `contacts_seen` so that the pass's end keeps them.
+/// notes them in `contacts_seen` so that the pass's end keeps them. The list of unchanged
+/// contacts is emptied first: one transaction can write several pages (the last page, then
+/// the held rows a batch at a time), and a contact unchanged in one must not be taken out of
+/// the next.
 async fn leave_unchanged(
     tx: &Transaction<'_>,
     account: &str,
     seen_run: Option<i64>,
 ) -> PgResult<()> {
+    tx.execute("DELETE FROM pg_temp.mirror_page_unchanged", &[])
+        .await?;
     if tx.execute(UNCHANGED, &[&account]).await? == 0 {
         return Ok(());
     }
