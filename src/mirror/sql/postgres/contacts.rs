@@ -55,6 +55,13 @@ CREATE TEMP TABLE IF NOT EXISTS mirror_page_unchanged (
     contact_id text NOT NULL
 ) ON COMMIT DELETE ROWS;";
 
+/// Empties the page tables, [`write`]'s unchanged contacts included, for another page in the
+/// same transaction (they are emptied at commit otherwise): a contact left in one page's
+/// tables would be written, or left out, with the next.
+const CLEAR_PAGE_TABLES: &str = "
+TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values, pg_temp.mirror_page_lists,
+         pg_temp.mirror_page_tags, pg_temp.mirror_page_tagged, pg_temp.mirror_page_unchanged";
+
 const CONTACT_COLUMNS: &str = "contact_id, email_address, permission_to_send, confirm_status,
     opt_in_source, opt_in_date, opt_out_source, opt_out_date, opt_out_reason, first_name,
     last_name, job_title, company_name, birthday_month, birthday_day, anniversary,
@@ -167,17 +174,12 @@ SELECT contact_id FROM stored
 EXCEPT SELECT contact_id FROM changed";
 
 /// Takes the page's unchanged contacts ([`UNCHANGED`]) out of its tables, and for a full pass
-/// notes them in `contacts_seen` so that the pass's end keeps them. The list of unchanged
-/// contacts is emptied first: one transaction can write several pages (the last page, then
-/// the held rows a batch at a time), and a contact unchanged in one must not be taken out of
-/// the next.
+/// notes them in `contacts_seen` so that the pass's end keeps them.
 async fn leave_unchanged(
     tx: &Transaction<'_>,
     account: &str,
     seen_run: Option<i64>,
 ) -> PgResult<()> {
-    tx.execute("DELETE FROM pg_temp.mirror_page_unchanged", &[])
-        .await?;
     if tx.execute(UNCHANGED, &[&account]).await? == 0 {
         return Ok(());
     }
@@ -433,12 +435,7 @@ pub(super) async fn apply_load(
     // Into an account that has contacts (a store copy brought a SQLite pass in progress):
     // through the page merge, a batch at a time. The page tables, empty: the page written before in this transaction has been merged.
     tx.batch_execute(PAGE_TABLES).await?;
-    tx.batch_execute(
-        "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
-                  pg_temp.mirror_page_lists, pg_temp.mirror_page_tags,
-                  pg_temp.mirror_page_tagged",
-    )
-    .await?;
+    tx.batch_execute(CLEAR_PAGE_TABLES).await?;
     // A cursor streams the rows in key order while the same transaction writes them.
     tx.execute(
         &format!(
@@ -474,12 +471,7 @@ pub(super) async fn apply_load(
         let part = write(tx, account, &batch, seen_run, now).await?;
         written.upserted += part.upserted;
         written.deleted += part.deleted;
-        tx.batch_execute(
-            "TRUNCATE pg_temp.mirror_page_contacts, pg_temp.mirror_page_values,
-                      pg_temp.mirror_page_lists, pg_temp.mirror_page_tags,
-                      pg_temp.mirror_page_tagged",
-        )
-        .await?;
+        tx.batch_execute(CLEAR_PAGE_TABLES).await?;
         if done {
             break;
         }
